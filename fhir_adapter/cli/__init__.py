@@ -1,0 +1,78 @@
+"""The ``fhir-adapter`` command line: a thin layer over the public API.
+
+Each command lives in its own module and registers itself on :data:`app`.
+Errors of the project's own type print as one line on stderr with their exit code;
+``--debug`` (anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from fhir_adapter.cli._common import err_console
+from fhir_adapter.errors import FhirAdapterError
+
+app = typer.Typer(
+    name="fhir-adapter",
+    help="Clinical-trial records to FHIR: ingest, convert, compile criteria, push, match patients.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """fhir-adapter: clinical-trial registry records to FHIR and patient matching."""
+
+
+def _register_commands() -> None:
+    from fhir_adapter.cli import (
+        convert_cmd,
+        criteria_cmd,
+        fetch_cmd,
+        inspect_cmd,
+        match_cmd,
+        push_cmd,
+    )
+
+    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd):
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    _register_commands()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="fhir-adapter", standalone_mode=False)
+    except FhirAdapterError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(70)

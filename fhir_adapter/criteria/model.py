@@ -1,0 +1,108 @@
+"""The typed intermediate representation of eligibility criteria.
+
+An :class:`Atom` is one checkable statement. It is the contract between parsing
+(criteria/), emitting into FHIR (mapping/) and matching patients (matching/):
+each side reads and writes only these fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["inclusion", "exclusion"]
+Category = Literal[
+    "demographic",
+    "condition",
+    "lab",
+    "performance-status",
+    "medication",
+    "procedure",
+    "pregnancy",
+    "infection",
+    "allergy",
+    "other",
+]
+Comparator = Literal["ge", "gt", "le", "lt", "eq", "between", "present", "absent"]
+Qualifier = Literal["active", "history", "known", "suspected", "uncontrolled", "recurrent", "prior", "current"]
+
+
+class Coding(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Atom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    """Stable within a trial: ``inc-3a``, ``exc-2``; structured-field atoms are ``age`` and ``sex``."""
+    kind: Kind
+    text: str
+    """The exact source text of this atom (a substring of the criteria text)."""
+    item_text: str | None = None
+    """The whole bullet the atom was split from, when it differs from ``text``."""
+    category: Category = "other"
+
+    concept_key: str | None = None
+    """Key of the lexicon entry (``lab.neutrophils``, ``condition.hiv``...) the concepts come from."""
+    concepts: list[Coding] = Field(default_factory=list)
+    """Every code that counts as this concept (the value set, alternates included)."""
+
+    comparator: Comparator | None = None
+    value: float | str | None = None
+    high: float | None = None
+    unit: str | None = None
+    """UCUM unit of ``value``/``high`` (canonical unit of the lab)."""
+    uln_multiple: float | None = None
+    lln_multiple: float | None = None
+    within_days: int | None = None
+    qualifiers: list[Qualifier] = Field(default_factory=list)
+    negated: bool = False
+
+    computable: bool = False
+    reason: str | None = None
+    """Why the atom is not computable (None when it is)."""
+
+    resource_types: list[str] = Field(default_factory=list)
+    fhir_query: str | None = None
+    """x-fhir-query with ``{{%patient.id}}`` as the patient placeholder."""
+    fhirpath: str | None = None
+    """Boolean FHIRPath over the resources ``fhir_query`` retrieves."""
+    prefilter: str | None = None
+    """Server-side population pre-filter (Patient search), when one exists."""
+
+    def contract(self) -> dict[str, Any]:
+        """The public JSON shape of an atom (other tools rely on it; do not add keys lightly)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "category": self.category,
+            "computable": self.computable,
+            "reason": self.reason,
+            "concepts": [c.model_dump() for c in self.concepts],
+            "comparator": self.comparator,
+            "value": self.value,
+            "high": self.high,
+            "unit": self.unit,
+            "uln_multiple": self.uln_multiple,
+            "lln_multiple": self.lln_multiple,
+            "within_days": self.within_days,
+            "fhir_query": self.fhir_query,
+            "fhirpath": self.fhirpath,
+        }
+
+
+class CompiledCriteria(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trial: str
+    atoms: list[Atom] = Field(default_factory=list)
+
+    def contract(self) -> dict[str, Any]:
+        return {"trial": self.trial, "criteria": [a.contract() for a in self.atoms]}

@@ -1,0 +1,205 @@
+"""The source-neutral trial model every ingester produces and every later stage consumes.
+
+Enumerated registry values (status, phase, arm type, ...) are kept as the registry's
+upper-case tokens (``RECRUITING``, ``PHASE2``); an unknown token is kept as it was given,
+and a warning is added to :attr:`TrialRecord.warnings`: nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DateType = Literal["ACTUAL", "ESTIMATED"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartialDate(_Model):
+    """A registry date: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (all valid FHIR dates)."""
+
+    date: str
+    type: DateType | None = None
+
+
+class AgeBound(_Model):
+    """An age limit as a UCUM quantity (``a``, ``mo``, ``wk``, ``d``, ``h``, ``min``)."""
+
+    value: float
+    unit: str
+    raw: str
+
+
+class SecondaryId(_Model):
+    id: str
+    type: str | None = None
+    domain: str | None = None
+    link: str | None = None
+
+
+class Organization(_Model):
+    name: str
+    agency_class: str | None = None
+
+
+class Person(_Model):
+    """An official or a contact. ``role`` is the registry token (PRINCIPAL_INVESTIGATOR, CONTACT, ...)."""
+
+    name: str | None = None
+    role: str | None = None
+    affiliation: str | None = None
+    phone: str | None = None
+    phone_ext: str | None = None
+    email: str | None = None
+
+
+class GeoPoint(_Model):
+    lat: float
+    lon: float
+
+
+class Location(_Model):
+    facility: str | None = None
+    status: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    geo: GeoPoint | None = None
+    contacts: list[Person] = Field(default_factory=list)
+
+
+class Arm(_Model):
+    label: str
+    type: str | None = None
+    description: str | None = None
+    intervention_names: list[str] = Field(default_factory=list)
+
+
+class Intervention(_Model):
+    type: str | None = None
+    name: str
+    description: str | None = None
+    other_names: list[str] = Field(default_factory=list)
+    arm_labels: list[str] = Field(default_factory=list)
+
+
+class Outcome(_Model):
+    kind: Literal["primary", "secondary", "other"]
+    measure: str
+    description: str | None = None
+    time_frame: str | None = None
+
+
+class MeshTerm(_Model):
+    id: str | None = None
+    term: str
+
+
+class Design(_Model):
+    allocation: str | None = None
+    intervention_model: str | None = None
+    intervention_model_description: str | None = None
+    primary_purpose: str | None = None
+    masking: str | None = None
+    who_masked: list[str] = Field(default_factory=list)
+    observational_model: str | None = None
+    time_perspective: str | None = None
+
+
+class Eligibility(_Model):
+    criteria: str | None = None
+    """Criteria text with the registry's markdown escapes removed (``\\>=`` becomes ``>=``)."""
+    criteria_raw: str | None = None
+    """Criteria text exactly as the source gave it."""
+    sex: str | None = None
+    """ALL, FEMALE or MALE."""
+    gender_based: bool | None = None
+    minimum_age: AgeBound | None = None
+    maximum_age: AgeBound | None = None
+    healthy_volunteers: bool | None = None
+    standard_ages: list[str] = Field(default_factory=list)
+    study_population: str | None = None
+
+
+class Reference(_Model):
+    citation: str | None = None
+    pmid: str | None = None
+    type: str | None = None
+
+
+class Link(_Model):
+    url: str
+    label: str | None = None
+
+
+class RelatedTrial(_Model):
+    nct_id: str
+    title: str | None = None
+
+
+class TrialRecord(_Model):
+    source_format: str
+    """ctgov-json, registry-page, ctgov-xml."""
+    source: str | None = None
+    """File path or URL the record came from (for messages)."""
+
+    nct_id: str | None = None
+    nct_id_aliases: list[str] = Field(default_factory=list)
+    org_study_id: str | None = None
+    secondary_ids: list[SecondaryId] = Field(default_factory=list)
+
+    brief_title: str | None = None
+    official_title: str | None = None
+    acronym: str | None = None
+
+    overall_status: str | None = None
+    overall_status_raw: str | None = None
+    last_known_status: str | None = None
+    why_stopped: str | None = None
+    status_verified_date: str | None = None
+    last_update_date: str | None = None
+
+    phases: list[str] = Field(default_factory=list)
+    study_type: str | None = None
+    design: Design = Field(default_factory=Design)
+    enrollment_count: int | None = None
+    enrollment_type: DateType | None = None
+
+    start_date: PartialDate | None = None
+    primary_completion_date: PartialDate | None = None
+    completion_date: PartialDate | None = None
+
+    brief_summary: str | None = None
+    detailed_description: str | None = None
+    conditions: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    condition_mesh_terms: list[MeshTerm] = Field(default_factory=list)
+    intervention_mesh_terms: list[MeshTerm] = Field(default_factory=list)
+
+    arms: list[Arm] = Field(default_factory=list)
+    interventions: list[Intervention] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list)
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+
+    lead_sponsor: Organization | None = None
+    collaborators: list[Organization] = Field(default_factory=list)
+    responsible_party: Person | None = None
+    officials: list[Person] = Field(default_factory=list)
+    central_contacts: list[Person] = Field(default_factory=list)
+    locations: list[Location] = Field(default_factory=list)
+
+    references: list[Reference] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    related_trials: list[RelatedTrial] = Field(default_factory=list)
+
+    warnings: list[str] = Field(default_factory=list)
+    """Things the ingester noticed and kept going (unknown enum values, odd fields)."""
+
+    @property
+    def label(self) -> str:
+        """How messages name this trial."""
+        return self.nct_id or self.org_study_id or self.source or "trial"

@@ -1,0 +1,13 @@
+from fhir_adapter.errors import InputError
+from fhir_adapter.mappings import missing_sources
+
+
+def test_error_one_line_names_source_and_field() -> None:
+    err = InputError("not a number:\n 'x'", source="a.json", field="enrollmentInfo.count")
+    assert err.one_line() == "a.json: enrollmentInfo.count: not a number: 'x'"
+    assert err.exit_code == 2
+
+
+def test_missing_sources_finds_code_without_source() -> None:
+    table = {"a": {"code": "1", "source": "x"}, "b": [{"code": "2"}]}
+    assert missing_sources(table) == ["b[0]"]
