@@ -1,0 +1,136 @@
+"""Retries with backoff for httpx, shared by the registry client and the FHIR client.
+
+Retried: 429, 502, 503, 504 and connection errors/timeouts, only for idempotent requests;
+``Retry-After`` (seconds or an HTTP date) is honoured; the total time spent is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+USER_AGENT = "fhir-adapter/0.1 (+https://github.com/fhir-adapter)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    total_timeout: float = 120.0
+    retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
+    jitter: bool = True
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, moment.timestamp() - current)
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, response: httpx.Response | None = None) -> float:
+    """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
+    if response is not None:
+        server_says = parse_retry_after(response.headers.get("Retry-After"))
+        if server_says is not None:
+            return min(server_says, policy.max_delay)
+    delay = min(policy.max_delay, policy.base_delay * (2 ** (attempt - 1)))
+    if policy.jitter:
+        delay = random.uniform(delay / 2, delay)
+    return delay
+
+
+def _should_retry(policy: RetryPolicy, response: httpx.Response | None, idempotent: bool) -> bool:
+    if not idempotent:
+        return False
+    return response is None or response.status_code in policy.retry_statuses
+
+
+def _next_delay(
+    policy: RetryPolicy, attempt: int, started: float, response: httpx.Response | None
+) -> float | None:
+    """The delay before the next attempt, or None when no attempt is left in count or time."""
+    if attempt >= policy.max_attempts:
+        return None
+    delay = retry_delay(policy, attempt, response)
+    if time.monotonic() - started + delay > policy.total_timeout:
+        return None
+    return delay
+
+
+def send_with_retries(
+    client: httpx.Client,
+    request: httpx.Request,
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """Send ``request``; retry transient failures. Raises the last ``httpx.TransportError``."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = client.send(request)
+        except (httpx.TransportError, httpx.TimeoutException):
+            delay = _next_delay(policy, attempt, started, None) if idempotent else None
+            if delay is None:
+                raise
+            sleep(delay)
+            continue
+        if not _should_retry(policy, response, idempotent):
+            return response
+        delay = _next_delay(policy, attempt, started, response)
+        if delay is None:
+            return response
+        response.close()
+        sleep(delay)
+
+
+async def asend_with_retries(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> httpx.Response:
+    """The async twin of :func:`send_with_retries`."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = await client.send(request)
+        except (httpx.TransportError, httpx.TimeoutException):
+            delay = _next_delay(policy, attempt, started, None) if idempotent else None
+            if delay is None:
+                raise
+            await sleep(delay)
+            continue
+        if not _should_retry(policy, response, idempotent):
+            return response
+        delay = _next_delay(policy, attempt, started, response)
+        if delay is None:
+            return response
+        await response.aclose()
+        await sleep(delay)
