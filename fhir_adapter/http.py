@@ -52,7 +52,7 @@ def retry_delay(policy: RetryPolicy, attempt: int, response: httpx.Response | No
         server_says = parse_retry_after(response.headers.get("Retry-After"))
         if server_says is not None:
             return min(server_says, policy.max_delay)
-    delay = min(policy.max_delay, policy.base_delay * (2 ** (attempt - 1)))
+    delay: float = min(policy.max_delay, policy.base_delay * 2.0 ** (attempt - 1))
     if policy.jitter:
         delay = random.uniform(delay / 2, delay)
     return delay
