@@ -1,0 +1,88 @@
+"""Results of matching patients against compiled criteria, and the data-source interface.
+
+The JSON shapes produced by :meth:`PatientResult.contract` and :meth:`ScreenResult.contract`
+are a public contract (other tools rely on them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AtomOutcome = Literal["met", "not-met", "unknown", "review"]
+Verdict = Literal["eligible", "ineligible", "needs-review"]
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str
+    """``Observation/<id>`` etc."""
+    value: float | str | None = None
+    unit: str | None = None
+    """Unit after normalisation (the atom's unit)."""
+    date: str | None = None
+
+
+class AtomResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    result: AtomOutcome
+    reason: str
+    evidence: list[Evidence] = Field(default_factory=list)
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "result": self.result,
+            "reason": self.reason,
+            "evidence": [e.reference for e in self.evidence],
+        }
+
+
+class PatientResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient: str
+    """``Patient/<id>``."""
+    verdict: Verdict
+    reason: str
+    to_confirm: list[str] = Field(default_factory=list)
+    criteria: list[AtomResult] = Field(default_factory=list)
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "verdict": self.verdict,
+            "to_confirm": list(self.to_confirm),
+            "criteria": [c.contract() for c in self.criteria],
+        }
+
+
+class ScreenResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trial: str
+    as_of: date
+    patients: list[PatientResult] = Field(default_factory=list)
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "as_of": self.as_of.isoformat(),
+            "patients": [p.contract() for p in self.patients],
+        }
+
+
+class PatientData(Protocol):
+    """What the evaluator asks of a data source; local files and a FHIR server both answer it."""
+
+    def patient(self, patient_id: str) -> dict[str, Any] | None: ...
+
+    def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
+        """Every resource of ``resource_type`` whose subject/patient is the patient."""
+        ...
