@@ -34,7 +34,7 @@ def load_table(name: str) -> dict[str, Any]:
     """The table ``mappings/<name>.yaml`` as a dict (cached; treat it as read-only)."""
     path = mappings_dir() / f"{name}.yaml"
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as exc:
         raise ConfigError("mapping table missing", source=str(path)) from exc
     except yaml.YAMLError as exc:
