@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="fhir-adapter", standalone_mode=False)
+        code = command.main(args=args, prog_name="fhir-adapter", standalone_mode=False)
     except FhirAdapterError as exc:
         if debug:
             raise
@@ -77,3 +77,5 @@ def main(argv: list[str] | None = None) -> None:
             soft_wrap=True,
         )
         sys.exit(70)
+    if isinstance(code, int) and code:
+        sys.exit(code)

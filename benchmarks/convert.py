@@ -1,0 +1,86 @@
+"""Conversion throughput: the shared ClinicalTrials.gov corpus to R4 and R5 Bundles, validation included.
+
+Usage: ``python benchmarks/convert.py [--rounds N] [--corpus DIR]``. Records are read once
+(ingest is not measured); each round converts every record. Prints records/s per version for
+the first (cold: imports, caches) and the following rounds, then the peak memory of one extra
+traced round (tracemalloc slows Python down, so it is kept out of the timed rounds) and the
+process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "ctgov"
+
+
+def load_records(corpus: Path) -> list[Any]:
+    try:
+        from fhir_adapter.ingest import load_trial  # type: ignore[attr-defined]
+    except ImportError:
+        sys.path.insert(0, str(REPO / "tests" / "mapping"))
+        from ctgov_records import from_ctgov_json
+
+        return [from_ctgov_json(json.loads(p.read_text()), str(p)) for p in sorted(corpus.glob("*.json"))]
+    return [load_trial(p) for p in sorted(corpus.glob("*.json"))]
+
+
+def convert_all(records: list[Any], version: str, lookup: Any) -> float:
+    from fhir_adapter.mapping import to_bundle
+
+    start = time.perf_counter()
+    for record in records:
+        to_bundle(record, version, drug_lookup=lookup)
+    return time.perf_counter() - start
+
+
+def drug_lookup() -> Any:
+    from fhir_adapter.errors import ConfigError
+    from fhir_adapter.mapping.interventions import default_drug_lookup
+
+    lookup = default_drug_lookup()
+    try:
+        lookup("capecitabine")
+    except ConfigError:
+        print("note: drug lexicon unavailable, drugs stay text-only", file=sys.stderr)
+        return lambda name: None
+    return lookup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    args = parser.parse_args()
+    records = load_records(args.corpus)
+    if not records:
+        sys.exit(f"no records in {args.corpus}")
+    lookup = drug_lookup()
+    for version in ("R4", "R5"):
+        cold = convert_all(records, version, lookup)
+        warm = [convert_all(records, version, lookup) for _ in range(max(args.rounds - 1, 1))]
+        best = min(warm)
+        total = sum(warm)
+        print(
+            f"{version}: {len(records)} records | cold {len(records) / cold:.0f} rec/s | "
+            f"warm mean {len(records) * len(warm) / total:.0f} rec/s, best {len(records) / best:.0f} rec/s"
+        )
+    tracemalloc.start()
+    for version in ("R4", "R5"):
+        convert_all(records, version, lookup)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"peak traced memory during one R4+R5 round: {peak / 2**20:.1f} MiB; max RSS {max_rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Business identifiers, stable ids and fullUrls: what makes converting twice give the same bytes.
+
+Every resource of a bundle carries one identifier with system
+:data:`~fhir_adapter.mapping.canonical.IDENTIFIER_SYSTEM` and a value built from the trial key
+(the NCT id, else the org study id) and the resource's role in the trial::
+
+    NCT06577194                      ResearchStudy
+    NCT06577194-plan                 PlanDefinition (the protocol)
+    NCT06577194-intervention-2       ActivityDefinition of the 2nd intervention
+    NCT06577194-intervention-2-component-1   ... of a regimen component
+    NCT06577194-eligibility          Group
+    NCT06577194-eligibility-criteria EvidenceVariable (R5 with criteria)
+    NCT06577194-sponsor, -collaborator-1     Organization
+    NCT06577194-site-1               Location
+    NCT06577194-official-1, -contact-1, -site-1-contact-1   Practitioner (+ "-role": PractitionerRole)
+
+The push helper reads it back with :func:`business_identifier` and PUTs at :func:`stable_id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from fhir_adapter.errors import MappingError
+from fhir_adapter.mapping.canonical import CANONICAL_BASE, IDENTIFIER_SYSTEM
+from fhir_adapter.trial import TrialRecord
+
+_URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, IDENTIFIER_SYSTEM)
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9\-.]+")
+_MAX_ID = 64
+
+
+def trial_key(trial: TrialRecord) -> str:
+    """The value every identifier of this trial starts with."""
+    key = trial.nct_id or trial.org_study_id
+    if not key:
+        raise MappingError("trial has neither an NCT id nor an org study id", source=trial.label, field="nct_id")
+    return key
+
+
+def stable_id(resource_type: str, business_identifier_value: str) -> str:
+    """A valid FHIR id (``[A-Za-z0-9\\-.]{1,64}``), the same for the same inputs.
+
+    Readable when the value is short and safe; otherwise a readable prefix plus a hash suffix,
+    so two different values never collapse into one id. ``resource_type`` takes part in the hash
+    only, so the id of a ResearchStudy ``NCT06577194`` is ``NCT06577194``.
+    """
+    cleaned = _ID_UNSAFE.sub("-", business_identifier_value).strip("-.") or "x"
+    if cleaned == business_identifier_value and len(cleaned) <= _MAX_ID:
+        return cleaned
+    digest = hashlib.sha256(f"{resource_type}|{business_identifier_value}".encode()).hexdigest()[:16]
+    return f"{cleaned[: _MAX_ID - len(digest) - 1].rstrip('-.')}-{digest}"
+
+
+@lru_cache(maxsize=65536)
+def full_url(resource_type: str, business_identifier_value: str) -> str:
+    """``urn:uuid:`` derived (uuid5) from the type and business identifier: no randomness."""
+    name = f"{resource_type}|{IDENTIFIER_SYSTEM}|{business_identifier_value}"
+    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, name)}"
+
+
+def identifier(value: str) -> dict[str, str]:
+    return {"system": IDENTIFIER_SYSTEM, "value": value}
+
+
+def escape_search_value(value: str) -> str:
+    """Escape ``\\``, ``|``, ``,`` and ``$`` as FHIR search token values require."""
+    for char in ("\\", "|", ",", "$"):
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def if_none_exist(value: str, system: str = IDENTIFIER_SYSTEM) -> str:
+    """The conditional-create query for a business identifier (``identifier=<system>|<value>``)."""
+    return f"identifier={escape_search_value(system)}|{escape_search_value(value)}"
+
+
+def business_identifier(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """``(system, value)`` of the project business identifier of a mapped resource, if it has one."""
+    for ident in resource.get("identifier") or []:
+        if ident.get("system") == IDENTIFIER_SYSTEM and ident.get("value"):
+            return IDENTIFIER_SYSTEM, str(ident["value"])
+    return None
+
+
+def canonical_url(resource_type: str, business_identifier_value: str) -> str:
+    return f"{CANONICAL_BASE}/{resource_type}/{stable_id(resource_type, business_identifier_value)}"

@@ -1,0 +1,35 @@
+"""Validate each mapped resource with fhir.resources; a failure is a MappingError with the path."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from fhir_adapter.errors import MappingError
+from fhir_adapter.mapping.datatypes import JSON
+from fhir_adapter.mapping.versions import FhirFlavor
+
+
+@cache
+def model_class(package: str, resource_type: str) -> Any:
+    """The fhir.resources model of ``resource_type`` in ``package`` (fhir.resources.R4B or fhir.resources)."""
+    module = importlib.import_module(f"{package}.{resource_type.lower()}")
+    return getattr(module, resource_type)
+
+
+def validate(resource: JSON, version: FhirFlavor, label: str) -> None:
+    """Raise MappingError naming ``label`` (type and identifier) and the first failing element path."""
+    resource_type = str(resource["resourceType"])
+    try:
+        model_class(version.model_package, resource_type).model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"])
+        raise MappingError(
+            f"{version.name} validation failed: {first['msg']} ({exc.error_count()} error(s))",
+            source=label,
+            field=f"{resource_type}.{path}" if path else resource_type,
+        ) from exc

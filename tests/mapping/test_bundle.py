@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from ctgov_records import seed_by_hand
+from mapping_helpers import drug_lookup, one, resources, unresolved_canonicals, unresolved_references
+
+from fhir_adapter.errors import MappingError
+from fhir_adapter.mapping import canonical as C
+from fhir_adapter.mapping import to_bundle
+from fhir_adapter.mapping.identity import business_identifier, if_none_exist
+from fhir_adapter.mapping.validation import validate
+from fhir_adapter.mapping.versions import flavor
+from fhir_adapter.trial import Location, Organization
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_transaction_entries_have_stable_full_urls_and_conditional_creates(version: str) -> None:
+    bundle = to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup)  # type: ignore[arg-type]
+    assert list(bundle) == ["resourceType", "type", "entry"] and bundle["type"] == "transaction"
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        assert next(iter(resource)) == "resourceType"
+        assert re.match(r"^urn:uuid:[0-9a-f-]{36}$", entry["fullUrl"])
+        found = business_identifier(resource)
+        assert found is not None and found[1].startswith("NCT06577194")
+        assert entry["request"] == {
+            "method": "POST",
+            "url": resource["resourceType"],
+            "ifNoneExist": if_none_exist(found[1]),
+        }
+    assert unresolved_references(bundle) == []
+    assert unresolved_canonicals(bundle) == []
+
+
+def test_no_empty_values_anywhere() -> None:
+    text = json.dumps(to_bundle(seed_by_hand(), "R5", drug_lookup=drug_lookup))
+    assert "null" not in text and "[]" not in text and "{}" not in text and '""' not in text
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_converting_twice_gives_identical_bytes(version: str) -> None:
+    first = json.dumps(to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
+    second = json.dumps(to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
+    assert first == second
+
+
+def test_seed_sponsor_and_site_resources() -> None:
+    bundle = to_bundle(seed_by_hand(), "R4", drug_lookup=drug_lookup)
+    sponsor = one(bundle, "Organization")
+    assert sponsor["name"] == "The First Affiliated Hospital with Nanjing Medical University"
+    site = one(bundle, "Location")
+    assert site["name"] == "Jiangsu Province Hospital"
+    assert site["address"] == {
+        "text": "Nanjing, Jiangsu, China",
+        "city": "Nanjing",
+        "state": "Jiangsu",
+        "country": "China",
+    }
+    study = one(bundle, "ResearchStudy")
+    full_urls = {e["resource"]["resourceType"]: e["fullUrl"] for e in bundle["entry"]}
+    assert study["sponsor"]["reference"] == full_urls["Organization"]
+    assert study["site"][0]["reference"] == full_urls["Location"]
+    assert study["enrollment"][0]["reference"] == full_urls["Group"]
+    assert study["protocol"][0]["reference"] == full_urls["PlanDefinition"]
+    contact = one(bundle, "Practitioner")
+    assert contact["name"] == [{"text": "Yueming Sun"}]
+
+
+def test_site_geo_and_telecom_r4_vs_r5() -> None:
+    site = Location(
+        facility="Site",
+        city="Town",
+        country="Nowhere",
+        geo={"lat": 1.5, "lon": -2.25},
+        contacts=[{"name": "Pat", "phone": "123", "email": "pat@example.org"}],
+    )
+    trial = seed_by_hand().model_copy(update={"locations": [site]})
+    r4 = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "Location")
+    r5 = one(to_bundle(trial, "R5", drug_lookup=drug_lookup), "Location")
+    assert r4["position"] == {"longitude": -2.25, "latitude": 1.5}
+    assert {"system": "email", "value": "pat@example.org", "use": "work"} in r4["telecom"]
+    assert r5["contact"][0]["telecom"] == r4["telecom"] and "telecom" not in r5
+
+
+def test_collaborators_r4_extension_r5_associated_party() -> None:
+    trial = seed_by_hand().model_copy(update={"collaborators": [Organization(name="Partner", agency_class="INDUSTRY")]})
+    r4 = to_bundle(trial, "R4", drug_lookup=drug_lookup)
+    assert [o["name"] for o in resources(r4, "Organization")] == [
+        "The First Affiliated Hospital with Nanjing Medical University",
+        "Partner",
+    ]
+    r4_study = one(r4, "ResearchStudy")
+    assert any(e["url"] == C.EXT_COLLABORATOR for e in r4_study["extension"])
+    r5_study = one(to_bundle(trial, "R5", drug_lookup=drug_lookup), "ResearchStudy")
+    collaborator = r5_study["associatedParty"][1]
+    assert collaborator["role"]["coding"][0]["code"] == "collaborator"
+    assert collaborator["classifier"] == [{"text": "Industry (INDUSTRY)"}]
+
+
+def test_validation_failure_names_resource_and_element() -> None:
+    bad = {"resourceType": "ResearchStudy", "status": "active", "phase": {"coding": [{"code": 12}]}}
+    with pytest.raises(MappingError) as caught:
+        validate(bad, flavor("R4"), "NCT1: ResearchStudy NCT1")
+    assert caught.value.source == "NCT1: ResearchStudy NCT1"
+    assert caught.value.field == "ResearchStudy.phase.coding.0.code"
+
+
+def test_trial_without_any_identifier_is_a_mapping_error() -> None:
+    trial = seed_by_hand().model_copy(update={"nct_id": None, "org_study_id": None})
+    with pytest.raises(MappingError, match="neither an NCT id"):
+        to_bundle(trial, "R4", drug_lookup=drug_lookup)
+
+
+def test_org_study_id_is_the_key_when_there_is_no_nct_id() -> None:
+    trial = seed_by_hand().model_copy(update={"nct_id": None})
+    study = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "ResearchStudy")
+    assert business_identifier(study) == ("http://fhir-adapter.org/fhir/identifier", "PRSYM20240827")
