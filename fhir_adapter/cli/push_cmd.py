@@ -1,9 +1,131 @@
-"""The `push` command (placeholder until its issue lands)."""
+"""The ``push`` command: trial records (or converted Bundles) to a FHIR server, one transaction each.
+
+``--dry-run`` sends exactly one request, ``GET /metadata`` (the write strategy per type and,
+with ``--fhir-version auto``, the FHIR version come from it), then prints the strategies and the
+Bundle that would be sent.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any, cast
+
 import typer
+from rich.table import Table
+
+from fhir_adapter.cli._common import console, err_console, print_json, report_failure, warn
+from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
+from fhir_adapter.errors import FhirAdapterError, UsageError
+from fhir_adapter.fhir.push import (
+    FhirVersionChoice,
+    PushReport,
+    TypeStrategy,
+    bundle_for_input,
+    fhir_version_for,
+    plan_push,
+    push_bundle,
+    summary,
+)
+
+_STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow"}
+
+
+def _strategy_table(strategies: dict[str, TypeStrategy]) -> Table:
+    table = Table(title="write strategy per resource type")
+    for column in ("type", "strategy", "why"):
+        table.add_column(column)
+    for s in strategies.values():
+        table.add_row(s.resource_type, s.strategy, s.reason)
+    return table
+
+
+def _report_table(reports: list[PushReport]) -> Table:
+    table = Table(title="pushed resources")
+    for column in ("input", "type", "identifier", "outcome", "server id", "version"):
+        table.add_column(column, overflow="fold")
+    for report in reports:
+        for o in report.outcomes:
+            style = _STYLE.get(o.outcome, "")
+            outcome = f"[{style}]{o.outcome}[/]" if style else o.outcome
+            value = o.identifier.rsplit("|", 1)[-1]  # the system is the project's, the same on every row
+            name = Path(report.source).name
+            table.add_row(name, o.resource_type, value, outcome, o.server_id or "-", o.version or "-")
+    return table
+
+
+@with_fhir_options
+def push(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Trial records (any format ingest reads) or Bundle JSON files.")
+    ],
+    fhir_version: Annotated[str, typer.Option("--fhir-version", help="auto (from the server) | R4 | R5.")] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show strategies and the Bundle; send only GET /metadata.")
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="$validate every resource first (when offered).")
+    ] = False,
+    output_format: Annotated[str, typer.Option("--format", help="table | json.")] = "table",
+    *,
+    fhir: FhirOptions,
+) -> None:
+    """Push trials to a FHIR server: conditional create or PUT per type, decided from its capabilities."""
+    if fhir_version not in ("auto", "R4", "R5"):
+        raise UsageError(f"--fhir-version must be auto, R4 or R5, not {fhir_version!r}")
+    if output_format not in ("table", "json"):
+        raise UsageError(f"--format must be table or json, not {output_format!r}")
+    choice = cast(FhirVersionChoice, fhir_version)
+    reports: list[PushReport] = []
+    plans: list[dict[str, Any]] = []
+    exit_code = 0
+    with fhir.client() as client:
+        caps = client.capabilities()
+        version = fhir_version_for(choice, caps)
+        for path in inputs:
+            try:
+                bundle, warnings = bundle_for_input(path, version)
+                for message in warnings:
+                    warn(message)
+                if dry_run:
+                    strategies, prepared = plan_push(bundle, caps)
+                    plans.append({"source": str(path), "fhirVersion": version, "strategies": {
+                        t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
+                    }, "bundle": prepared})
+                    if output_format == "table":
+                        console.print(f"[bold]{path}[/] ({version})", highlight=False)
+                        console.print(_strategy_table(strategies))
+                        print_json(prepared)
+                    continue
+                reports.append(push_bundle(client, bundle, source=str(path), validate=validate))
+                if validate and not caps.has_operation("validate"):
+                    warn(f"{fhir.server} offers no $validate operation; --validate checked nothing")
+            except FhirAdapterError as exc:
+                report_failure(exc)
+                exit_code = exit_code or exc.exit_code
+    if dry_run:
+        if output_format == "json":
+            print_json(plans if len(plans) != 1 else plans[0])
+    elif output_format == "json":
+        print_json({"server": fhir.server, "fhirVersion": version, "summary": summary(reports),
+                    "inputs": [r.to_json() for r in reports]})
+    else:
+        if reports:
+            console.print(_report_table(reports))
+        totals = summary(reports)
+        err_console.print(
+            f"{len(reports)} of {len(inputs)} input(s) pushed to {fhir.server} as {version}: "
+            + (", ".join(f"{n} {k}" for k, n in sorted(totals.items())) or "nothing written"),
+            highlight=False,
+        )
+    failed = sum(1 for r in reports if not r.ok) + (len(inputs) - len(reports) if not dry_run else 0)
+    if exit_code or failed:
+        # Raised rather than typer.Exit: cli.main runs click with standalone_mode=False, which
+        # turns Exit into a return value it does not pass on.
+        error = FhirAdapterError(f"push failed for {failed} of {len(inputs)} input(s)")
+        error.exit_code = exit_code or 5
+        raise error
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
+    app.command("push")(push)

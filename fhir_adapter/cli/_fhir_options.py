@@ -1,0 +1,140 @@
+"""The FHIR connection options every server-facing command shares (push, match, screen).
+
+Decorate a command with :func:`with_fhir_options` and give it a keyword parameter
+``fhir: FhirOptions``; the decorator adds ``--server``, ``--auth`` and the credential flags
+to the command line and hands them over as one :class:`FhirOptions`::
+
+    @with_fhir_options
+    def match(patients: Path, *, fhir: FhirOptions) -> None:
+        with fhir.client() as client:
+            ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import httpx
+import typer
+
+from fhir_adapter.cli._common import err_console, warn
+from fhir_adapter.errors import UsageError
+from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
+from fhir_adapter.fhir.client import FhirClient
+from fhir_adapter.http import RetryPolicy
+
+_AUTH_KINDS = ("none", "bearer", "basic", "smart")
+_ALGS = ("RS384", "ES384")
+
+
+@dataclass(frozen=True)
+class FhirOptions:
+    server: str
+    auth: str = "none"
+    token_env: str | None = None
+    token_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    client_id: str | None = None
+    private_key: Path | None = None
+    key_id: str | None = None
+    alg: str = "RS384"
+    token_url: str | None = None
+    scope: str = DEFAULT_SCOPE
+    insecure: bool = False
+    verbose: bool = False
+
+    def make_auth(self) -> httpx.Auth | None:
+        if self.auth not in _AUTH_KINDS:
+            raise UsageError(f"--auth must be one of {', '.join(_AUTH_KINDS)}, not {self.auth!r}")
+        if self.alg not in _ALGS:
+            raise UsageError(f"--alg must be RS384 or ES384, not {self.alg!r}")
+        return auth_from_options(
+            cast(AuthKind, self.auth), base_url=self.server, token_env=self.token_env, token_file=self.token_file,
+            username=self.username, password_env=self.password_env, client_id=self.client_id,
+            private_key=self.private_key, key_id=self.key_id, alg=cast(SigningAlg, self.alg),
+            token_url=self.token_url, scope=self.scope,
+        )
+
+    def client(self, *, timeout: float = 30.0, retry: RetryPolicy | None = None) -> FhirClient:
+        """A client for ``--server`` with the chosen auth; warns about ``--insecure``; sets up ``--verbose``."""
+        if self.verbose:
+            enable_trace()
+        if self.insecure:
+            warn(f"TLS certificate verification is OFF for {self.server} (--insecure)")
+        kwargs: dict[str, Any] = {"retry": retry} if retry is not None else {}
+        return FhirClient(self.server, auth=self.make_auth(), timeout=timeout, verify=not self.insecure, **kwargs)
+
+
+def enable_trace() -> None:
+    """Log each request (method, masked URL, status, time) of the FHIR client to stderr."""
+    logger = logging.getLogger("fhir_adapter.fhir")
+    if not any(getattr(h, "_fhir_adapter_trace", False) for h in logger.handlers):
+        handler = logging.StreamHandler(err_console.file)
+        handler.setFormatter(logging.Formatter("trace: %(message)s"))
+        handler._fhir_adapter_trace = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+_HELP = "FHIR server"
+_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "server": (str, typer.Option(..., "--server", help="FHIR base URL, e.g. https://host/fhir.",
+                                 rich_help_panel=_HELP)),
+    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", rich_help_panel=_HELP)),
+    "token_env": (str | None, typer.Option(None, "--token-env", help="Env var holding the bearer token.",
+                                           rich_help_panel=_HELP)),
+    "token_file": (Path | None, typer.Option(None, "--token-file", help="File holding the bearer token.",
+                                             rich_help_panel=_HELP)),
+    "username": (str | None, typer.Option(None, "--username", help="Basic auth user name.", rich_help_panel=_HELP)),
+    "password_env": (str | None, typer.Option(None, "--password-env", help="Env var holding the basic password.",
+                                              rich_help_panel=_HELP)),
+    "client_id": (str | None, typer.Option(None, "--client-id", help="SMART client id.", rich_help_panel=_HELP)),
+    "private_key": (Path | None, typer.Option(None, "--private-key", help="SMART signing key (JWK/JWKS JSON or PEM).",
+                                              rich_help_panel=_HELP)),
+    "key_id": (str | None, typer.Option(None, "--key-id", help="kid of the SMART key (default: the JWK's).",
+                                        rich_help_panel=_HELP)),
+    "alg": (str, typer.Option("RS384", "--alg", help="RS384 | ES384.", rich_help_panel=_HELP)),
+    "token_url": (str | None, typer.Option(None, "--token-url", help="Token endpoint (default: SMART discovery).",
+                                           rich_help_panel=_HELP)),
+    "scope": (str, typer.Option(DEFAULT_SCOPE, "--scope", help="SMART scopes.", rich_help_panel=_HELP)),
+    "insecure": (bool, typer.Option(False, "--insecure", help="Do not verify TLS certificates.",
+                                    rich_help_panel=_HELP)),
+    "verbose": (bool, typer.Option(False, "--verbose", help="Trace requests (ids masked) on stderr.",
+                                   rich_help_panel=_HELP)),
+}
+assert set(_OPTIONS) == {f.name for f in fields(FhirOptions)}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_fhir_options(func: F) -> F:
+    """Replace the command's ``fhir: FhirOptions`` parameter by the FHIR connection options."""
+    signature = inspect.signature(func)
+    if "fhir" not in signature.parameters:
+        raise TypeError(f"{func.__name__} needs a keyword parameter 'fhir: FhirOptions'")
+    hints = typing.get_type_hints(func, include_extras=True)
+    kept = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+            if p.name != "fhir"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
+        for name, (kind, option) in _OPTIONS.items()
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in _OPTIONS}
+        return func(*args, fhir=FhirOptions(**values), **kwargs)
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*kept, *added], return_annotation=hints.get("return", signature.return_annotation)
+    )
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
+    return cast(F, wrapper)

@@ -1,0 +1,300 @@
+"""Everything the sync and async FHIR clients share that does no I/O.
+
+Request building (URLs, headers, idempotency), response parsing and error mapping, redirect
+and paging decisions. :mod:`fhir_adapter.fhir.client` adds only the transport.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from fhir_adapter import __version__
+from fhir_adapter.errors import AuthError, FhirServerError, UsageError
+from fhir_adapter.fhir.search import SearchParams, mask_url, query_items
+
+log = logging.getLogger("fhir_adapter.fhir")
+
+FHIR_JSON = "application/fhir+json"
+USER_AGENT = f"fhir-adapter/{__version__}"
+PreferReturn = Literal["representation", "OperationOutcome", "minimal"]
+MAX_REDIRECTS = 5
+_VALIDATION_STATUSES = frozenset({200, 400, 412, 422})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP exchange to make: what the transport needs plus what error messages need."""
+
+    method: str
+    url: str
+    label: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    idempotent: bool = True
+
+
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with default ports made explicit, for same-origin checks."""
+    parsed = httpx.URL(str(url))
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host.lower(), port
+
+
+def entry_is_idempotent(entry: dict[str, Any]) -> bool:
+    request = entry.get("request") or {}
+    method = str(request.get("method", "")).upper()
+    if method in {"GET", "HEAD", "PUT", "DELETE"}:
+        return True
+    return method == "POST" and bool(request.get("ifNoneExist"))
+
+
+def bundle_is_idempotent(bundle: dict[str, Any]) -> bool:
+    """A transaction/batch may be retried only when replaying it changes nothing more.
+
+    True when every entry is a read, a PUT, a DELETE or a conditional create (POST with
+    ``ifNoneExist``): replaying such a bundle after a lost answer finds the resources the first
+    attempt wrote. Any plain POST (or PATCH) makes the bundle non-idempotent: never retried.
+    """
+    return all(entry_is_idempotent(e) for e in bundle.get("entry") or [])
+
+
+def render_outcome(outcome: dict[str, Any]) -> str:
+    """``error invalid: Patient.gender: bad code; warning ...`` from an OperationOutcome."""
+    parts = []
+    for issue in outcome.get("issue") or []:
+        head = f"{issue.get('severity', '?')} {issue.get('code', '?')}:"
+        where = ", ".join(issue.get("expression") or issue.get("location") or [])
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or ""
+        parts.append(" ".join(p for p in (head, f"{where}:" if where else "", text) if p).rstrip(":"))
+    return "; ".join(parts) or "OperationOutcome without issues"
+
+
+def error_issues(outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issues of severity error or fatal."""
+    return [i for i in outcome.get("issue") or [] if i.get("severity") in {"error", "fatal"}]
+
+
+def _describe_body(response: httpx.Response) -> tuple[str, dict[str, Any] | None]:
+    """(what the body is, the parsed FHIR resource or None)."""
+    if not response.content.strip():
+        return "an empty body", None
+    content_type = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    if "json" not in content_type:
+        return content_type, None
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return f"invalid JSON ({content_type})", None
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        return f"JSON without resourceType ({content_type})", None
+    return content_type, data
+
+
+class ClientCore:
+    """Configuration and pure logic shared by :class:`FhirClient` and :class:`AsyncFhirClient`."""
+
+    def __init__(self, base_url: str, *, max_pages: int, prefer_return: PreferReturn) -> None:
+        parsed = httpx.URL(base_url)
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            raise UsageError(f"FHIR base URL must be http(s)://host/...: {base_url!r}")
+        if max_pages < 1:
+            raise UsageError("max_pages must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin(self.base_url)
+        self.max_pages = max_pages
+        self.prefer_return = prefer_return
+
+    # -- building -----------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+
+    @staticmethod
+    def client_headers() -> dict[str, str]:
+        return {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
+
+    def _write_headers(self) -> dict[str, str]:
+        return {"Content-Type": f"{FHIR_JSON}; charset=utf-8", "Prefer": f"return={self.prefer_return}"}
+
+    @staticmethod
+    def _body(resource: dict[str, Any]) -> bytes:
+        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def metadata_call(self) -> Call:
+        return Call("GET", self.url("metadata"), "metadata")
+
+    def read_call(self, resource_type: str, resource_id: str) -> Call:
+        path = f"{resource_type}/{resource_id}"
+        return Call("GET", self.url(path), path)
+
+    def search_call(self, resource_type: str, params: SearchParams | None) -> Call:
+        return Call(
+            "GET",
+            self.url(resource_type),
+            resource_type,
+            params=tuple(query_items(params)),
+            headers={"Prefer": "handling=strict"},
+        )
+
+    def bundle_call(self, bundle: dict[str, Any], kind: Literal["transaction", "batch"]) -> Call:
+        if bundle.get("resourceType") != "Bundle":
+            raise UsageError(f"a {kind} needs a Bundle, got {bundle.get('resourceType')!r}")
+        body = {**bundle, "type": kind}
+        return Call(
+            "POST", self.base_url, "Bundle", headers=self._write_headers(), body=self._body(body),
+            idempotent=bundle_is_idempotent(body),
+        )
+
+    def create_call(self, resource: dict[str, Any], if_none_exist: str | None) -> Call:
+        resource_type = _resource_type(resource)
+        headers = self._write_headers()
+        if if_none_exist:
+            headers["If-None-Exist"] = if_none_exist
+        return Call(
+            "POST", self.url(resource_type), resource_type, headers=headers, body=self._body(resource),
+            idempotent=bool(if_none_exist),
+        )
+
+    def update_call(self, resource: dict[str, Any]) -> Call:
+        resource_type = _resource_type(resource)
+        resource_id = resource.get("id")
+        if not resource_id:
+            raise UsageError(f"cannot update a {resource_type} without an id")
+        path = f"{resource_type}/{resource_id}"
+        return Call("PUT", self.url(path), path, headers=self._write_headers(), body=self._body(resource))
+
+    def validate_call(self, resource: dict[str, Any]) -> Call:
+        resource_type = _resource_type(resource)
+        path = f"{resource_type}/$validate"
+        headers = {"Content-Type": f"{FHIR_JSON}; charset=utf-8"}
+        return Call("POST", self.url(path), path, headers=headers, body=self._body(resource))
+
+    # -- answers ------------------------------------------------------------------------
+    def parse(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        """The FHIR resource of a 2xx answer; a typed error for anything else."""
+        what, data = _describe_body(response)
+        status = response.status_code
+        where = f"{call.method} {mask_url(call.label)}"
+        if response.is_success:
+            if data is not None:
+                return data
+            if what == "an empty body" and call.method != "GET":
+                return {}
+            raise self._error(f"{where}: server answered {what} instead of FHIR JSON (status {status})", call, status)
+        if data is not None and data.get("resourceType") == "OperationOutcome":
+            message = f"{where} → {status}: {render_outcome(data)}"
+        elif data is not None:
+            message = f"{where} → {status}: server answered a {data['resourceType']} instead of an OperationOutcome"
+        else:
+            message = f"{where}: server answered {what} instead of FHIR JSON (status {status})"
+        if status in {401, 403}:
+            raise AuthError(f"{message} (check --auth and the credentials' scopes)")
+        raise self._error(message, call, status, data if data and data["resourceType"] == "OperationOutcome" else None)
+
+    def parse_validation(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        """``$validate`` answers its OperationOutcome with 200, or 400/412/422 when the resource is invalid."""
+        _, data = _describe_body(response)
+        if (
+            response.status_code in _VALIDATION_STATUSES
+            and data is not None
+            and data.get("resourceType") == "OperationOutcome"
+        ):
+            return data
+        return self.parse(call, response)
+
+    def _error(
+        self, message: str, call: Call, status: int | None, outcome: dict[str, Any] | None = None
+    ) -> FhirServerError:
+        return FhirServerError(message, status_code=status, method=call.method, url=call.url, outcome=outcome)
+
+    def transport_error(self, call: Call, exc: Exception) -> FhirServerError:
+        reason = str(exc) or type(exc).__name__
+        return FhirServerError(
+            f"cannot reach {self.base_url}: {type(exc).__name__}: {reason}", method=call.method, url=call.url
+        )
+
+    def redirect_call(self, call: Call, response: httpx.Response, hops: int) -> Call | None:
+        """The call to follow a same-origin redirect with, None when ``response`` is not a redirect.
+
+        Foreign-origin redirects are refused: credentials must never travel to another origin.
+        """
+        location = response.headers.get("location")
+        if not response.is_redirect or not location:
+            return None
+        target = urljoin(str(response.request.url), location)
+        if origin(target) != self.origin:
+            raise self._error(
+                f"{call.method} {mask_url(call.label)}: refusing redirect to foreign origin "
+                f"{_origin_text(target)} (credentials are only sent to {_origin_text(self.base_url)})",
+                call, response.status_code,
+            )
+        if hops >= MAX_REDIRECTS:
+            raise self._error(f"{call.method} {mask_url(call.label)}: more than {MAX_REDIRECTS} redirects", call, None)
+        if response.status_code in {307, 308}:
+            return replace(call, url=target, params=())
+        return replace(call, method="GET", url=target, params=(), body=None, idempotent=True)
+
+    def log_exchange(self, call: Call, response: httpx.Response, elapsed_ms: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s → %s (%.0f ms)", call.method, mask_url(str(response.request.url)),
+                      response.status_code, elapsed_ms)
+
+    def pager(self, resource_type: str) -> Pager:
+        return Pager(self, resource_type)
+
+
+@dataclass
+class Pager:
+    """Follows ``Bundle.link[relation=next]`` safely: same origin only, no loops, at most max_pages."""
+
+    core: ClientCore
+    resource_type: str
+    seen: set[str] = field(default_factory=set)
+    pages: int = 0
+
+    def visited(self, url: str | httpx.URL) -> None:
+        self.pages += 1
+        self.seen.add(str(url))
+
+    def next_call(self, bundle: dict[str, Any]) -> Call | None:
+        links = [link for link in bundle.get("link") or [] if link.get("relation") == "next" and link.get("url")]
+        if not links:
+            return None
+        url = urljoin(self.core.base_url + "/", str(links[0]["url"]))
+        label = f"{self.resource_type} (page {self.pages + 1})"
+        call = Call("GET", url, label, headers={"Prefer": "handling=strict"})
+        if origin(url) != self.core.origin:
+            raise self.core._error(
+                f"GET {label}: refusing next link to foreign origin {_origin_text(url)} "
+                f"(searching {_origin_text(self.core.base_url)})", call, None,
+            )
+        if url in self.seen:
+            raise self.core._error(f"GET {label}: page loop, the server sent the same next link twice", call, None)
+        if self.pages >= self.core.max_pages:
+            raise self.core._error(
+                f"GET {label}: stopped after {self.core.max_pages} pages (max_pages); narrow the search", call, None
+            )
+        return call
+
+
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def _resource_type(resource: dict[str, Any]) -> str:
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise UsageError("resource has no resourceType")
+    return resource_type
+
+
+def resources_of(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a searchset page (search mode ``match`` and ``include`` alike)."""
+    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]

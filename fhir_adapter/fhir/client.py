@@ -1,0 +1,241 @@
+"""The FHIR REST client: :class:`FhirClient` (sync) and :class:`AsyncFhirClient` (async).
+
+Both faces hold one :class:`~fhir_adapter.fhir._core.ClientCore` (URLs, headers, error
+mapping, redirect and paging decisions) and add only the transport: one pooled httpx client,
+retries through :mod:`fhir_adapter.http`.
+
+Retried (429/502/503/504, connection errors, timeouts; ``Retry-After`` honoured; total time
+bounded by the :class:`RetryPolicy`): GET, PUT, conditional create (POST with
+``If-None-Exist``) and transactions/batches whose entries are all GET/PUT/DELETE or conditional
+creates. A plain POST, and any bundle holding one, is sent once.
+
+Redirects are followed by hand, on the base URL's origin only; ``next`` links likewise.
+Authorization therefore never reaches another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from fhir_adapter.fhir._core import Call, ClientCore, PreferReturn, resources_of
+from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.search import SearchParams
+from fhir_adapter.http import RetryPolicy, asend_with_retries, send_with_retries
+
+_DEFAULT_RETRY = RetryPolicy()
+
+
+class FhirClient:
+    """A synchronous FHIR R4/R5 REST client. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        verify: bool = True,
+        retry: RetryPolicy = _DEFAULT_RETRY,
+        transport: httpx.BaseTransport | None = None,
+        max_pages: int = 1000,
+        prefer_return: PreferReturn = "representation",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._core = ClientCore(base_url, max_pages=max_pages, prefer_return=prefer_return)
+        self._retry = retry
+        self._sleep = sleep
+        self._capabilities: Capabilities | None = None
+        self._http = httpx.Client(
+            auth=auth, timeout=timeout, verify=verify, transport=transport,
+            follow_redirects=False, headers=ClientCore.client_headers(),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport ----------------------------------------------------------------------
+    def _send(self, call: Call) -> tuple[Call, httpx.Response]:
+        hops = 0
+        while True:
+            request = self._http.build_request(
+                call.method, call.url, params=list(call.params) or None, headers=call.headers, content=call.body
+            )
+            started = time.perf_counter()
+            try:
+                response = send_with_retries(
+                    self._http, request, self._retry, idempotent=call.idempotent, sleep=self._sleep
+                )
+            except httpx.TransportError as exc:
+                raise self._core.transport_error(call, exc) from exc
+            self._core.log_exchange(call, response, (time.perf_counter() - started) * 1000)
+            follow = self._core.redirect_call(call, response, hops)
+            if follow is None:
+                return call, response
+            call, hops = follow, hops + 1
+
+    def _request(self, call: Call) -> dict[str, Any]:
+        call, response = self._send(call)
+        return self._core.parse(call, response)
+
+    # -- interactions -------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        """The server's CapabilityStatement, fetched once per client."""
+        if self._capabilities is None:
+            self._capabilities = Capabilities.from_statement(self._request(self._core.metadata_call()))
+        return self._capabilities
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        return self._request(self._core.read_call(resource_type, resource_id))
+
+    def search_bundles(self, resource_type: str, params: SearchParams | None = None) -> Iterator[dict[str, Any]]:
+        """The searchset pages one by one (``next`` links followed on the same origin only)."""
+        pager = self._core.pager(resource_type)
+        call: Call | None = self._core.search_call(resource_type, params)
+        while call is not None:
+            call, response = self._send(call)
+            pager.visited(response.request.url)
+            bundle = self._core.parse(call, response)
+            yield bundle
+            call = pager.next_call(bundle)
+
+    def search(self, resource_type: str, params: SearchParams | None = None) -> list[dict[str, Any]]:
+        """Every resource of every page (matches and ``_include``\\ d resources alike)."""
+        return [r for page in self.search_bundles(resource_type, params) for r in resources_of(page)]
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        return self._request(self._core.bundle_call(bundle, "transaction"))
+
+    def batch(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        return self._request(self._core.bundle_call(bundle, "batch"))
+
+    def create(self, resource: dict[str, Any], if_none_exist: str | None = None) -> dict[str, Any]:
+        return self._request(self._core.create_call(resource, if_none_exist))
+
+    def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return self._request(self._core.update_call(resource))
+
+    def validate(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """``POST [type]/$validate``: the OperationOutcome, whether the resource is valid or not."""
+        call, response = self._send(self._core.validate_call(resource))
+        return self._core.parse_validation(call, response)
+
+
+class AsyncFhirClient:
+    """The asyncio twin of :class:`FhirClient` (same arguments, same methods, awaited)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        verify: bool = True,
+        retry: RetryPolicy = _DEFAULT_RETRY,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_pages: int = 1000,
+        prefer_return: PreferReturn = "representation",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._core = ClientCore(base_url, max_pages=max_pages, prefer_return=prefer_return)
+        self._retry = retry
+        self._sleep = sleep
+        self._capabilities: Capabilities | None = None
+        self._http = httpx.AsyncClient(
+            auth=auth, timeout=timeout, verify=verify, transport=transport,
+            follow_redirects=False, headers=ClientCore.client_headers(),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, call: Call) -> tuple[Call, httpx.Response]:
+        hops = 0
+        while True:
+            request = self._http.build_request(
+                call.method, call.url, params=list(call.params) or None, headers=call.headers, content=call.body
+            )
+            started = time.perf_counter()
+            try:
+                response = await asend_with_retries(
+                    self._http, request, self._retry, idempotent=call.idempotent, sleep=self._sleep
+                )
+            except httpx.TransportError as exc:
+                raise self._core.transport_error(call, exc) from exc
+            self._core.log_exchange(call, response, (time.perf_counter() - started) * 1000)
+            follow = self._core.redirect_call(call, response, hops)
+            if follow is None:
+                return call, response
+            call, hops = follow, hops + 1
+
+    async def _request(self, call: Call) -> dict[str, Any]:
+        call, response = await self._send(call)
+        return self._core.parse(call, response)
+
+    async def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            self._capabilities = Capabilities.from_statement(await self._request(self._core.metadata_call()))
+        return self._capabilities
+
+    async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        return await self._request(self._core.read_call(resource_type, resource_id))
+
+    async def search_bundles(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        pager = self._core.pager(resource_type)
+        call: Call | None = self._core.search_call(resource_type, params)
+        while call is not None:
+            call, response = await self._send(call)
+            pager.visited(response.request.url)
+            bundle = self._core.parse(call, response)
+            yield bundle
+            call = pager.next_call(bundle)
+
+    async def search(self, resource_type: str, params: SearchParams | None = None) -> list[dict[str, Any]]:
+        return [r async for page in self.search_bundles(resource_type, params) for r in resources_of(page)]
+
+    async def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        return await self._request(self._core.bundle_call(bundle, "transaction"))
+
+    async def batch(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        return await self._request(self._core.bundle_call(bundle, "batch"))
+
+    async def create(self, resource: dict[str, Any], if_none_exist: str | None = None) -> dict[str, Any]:
+        return await self._request(self._core.create_call(resource, if_none_exist))
+
+    async def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return await self._request(self._core.update_call(resource))
+
+    async def validate(self, resource: dict[str, Any]) -> dict[str, Any]:
+        call, response = await self._send(self._core.validate_call(resource))
+        return self._core.parse_validation(call, response)

@@ -1,0 +1,107 @@
+"""``fhir-adapter push`` in process, against respx (no traffic leaves the process)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from fhir_adapter.cli import main
+
+BASE = "http://fhir.test/fhir"
+SYS = "http://fhir-adapter.org/fhir/identifier"
+FHIR = {"Content-Type": "application/fhir+json"}
+STATEMENT = {
+    "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+    "rest": [{"mode": "server", "interaction": [{"code": "transaction"}], "resource": [
+        {"type": "Organization", "conditionalCreate": True, "searchParam": [{"name": "identifier"}]}]}],
+}
+
+
+def write_bundle(tmp_path: Path) -> Path:
+    org = {"fullUrl": "urn:uuid:6f1c3c5e-0000-4000-8000-000000000001",
+           "resource": {"resourceType": "Organization", "identifier": [{"system": SYS, "value": "T-sponsor"}]},
+           "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier={SYS}|T-sponsor"}}
+    study = {"fullUrl": "urn:uuid:6f1c3c5e-0000-4000-8000-000000000002",
+             "resource": {"resourceType": "ResearchStudy", "status": "active",
+                          "identifier": [{"system": SYS, "value": "T1"}], "sponsor": {"reference": org["fullUrl"]}},
+             "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|T1"}}
+    path = tmp_path / "T1.bundle.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [study, org]}))
+    return path
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main([*args])
+        sys.exit(0)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+@pytest.fixture
+def mock() -> Any:
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/metadata").mock(return_value=httpx.Response(200, json=STATEMENT, headers=FHIR))
+        yield router
+
+
+def test_dry_run_sends_only_metadata(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write = mock.post(BASE)
+    code, out, _ = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--dry-run", "--format", "json"],
+                       capsys)
+    assert code == 0 and write.call_count == 0 and len(mock.calls) == 1
+    plan = json.loads(out)
+    assert plan["strategies"]["ResearchStudy"]["strategy"] == "put"
+    assert plan["strategies"]["Organization"]["strategy"] == "conditional-create"
+    study = plan["bundle"]["entry"][0]
+    assert study["request"] == {"method": "PUT", "url": "ResearchStudy/T1"}
+
+
+def test_push_json_report(mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": "201 Created", "location": f"{BASE}/ResearchStudy/T1/_history/1"}},
+        {"response": {"status": "200 OK", "location": f"{BASE}/Organization/o-7/_history/2"}}]}
+    mock.post(BASE).mock(return_value=httpx.Response(200, json=answer, headers=FHIR))
+    code, out, _ = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--format", "json"], capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["fhirVersion"] == "R4" and report["summary"] == {"created": 1, "unchanged": 1}
+    rows = report["inputs"][0]["resources"]
+    assert [(r["resource_type"], r["outcome"], r["server_id"], r["version"]) for r in rows] == [
+        ("ResearchStudy", "created", "T1", "1"), ("Organization", "unchanged", "o-7", "2")]
+
+
+def test_push_table_and_failure_exit_code(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "structure",
+                                                         "diagnostics": "bad", "expression": ["Organization.name"]}]}
+    mock.post(BASE).mock(return_value=httpx.Response(400, json=oo, headers=FHIR))
+    code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", BASE], capsys)
+    assert code == 5
+    assert f"entry #1 Organization {SYS}|T-sponsor: error structure: Organization.name: bad" in err
+    assert "0 of 1 input(s) pushed" in err and "push failed for 1 of 1 input(s)" in err
+
+
+def test_bad_options_and_insecure_warning(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(write_bundle(tmp_path))
+    code, _, err = run(["push", path, "--server", BASE, "--fhir-version", "R3"], capsys)
+    assert code == 2 and "--fhir-version must be auto, R4 or R5" in err
+    code, _, err = run(["push", path, "--server", BASE, "--auth", "bearer"], capsys)
+    assert code == 2 and "--token-env" in err
+    monkeypatch.setenv("MY_TOKEN", "tok-do-not-print")
+    code, out, err = run(["push", path, "--server", BASE, "--dry-run", "--insecure", "--verbose",
+                          "--auth", "bearer", "--token-env", "MY_TOKEN"], capsys)
+    assert code == 0 and "TLS certificate verification is OFF" in err
+    assert "tok-do-not-print" not in out + err
+    assert mock.calls[-1].request.headers["Authorization"] == "Bearer tok-do-not-print"
