@@ -1,9 +1,115 @@
-"""The `inspect` command (placeholder until its issue lands)."""
+"""The ``inspect`` command: read trial records and show what was understood.
+
+``fhir-adapter inspect INPUT... [--format table|json] [--input-format FORMAT]``. Each bad input is
+one error line on stderr and the others go on; the exit code is 2 when any input failed.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from fhir_adapter.cli._common import console, print_json, report_failure, warn
+from fhir_adapter.errors import InputError
+from fhir_adapter.ingest import iter_trials
+from fhir_adapter.ingest.detect import check_format
+from fhir_adapter.trial import AgeBound, PartialDate, TrialRecord
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
+    app.command("inspect")(inspect_command)
+
+
+def inspect_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.", show_default=False)],
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="Force ctgov-json, registry-page or ctgov-xml.")
+    ] = None,
+) -> None:
+    """Summarise trial records (ClinicalTrials.gov JSON, registry page text, legacy XML)."""
+    check_format(input_format)
+    records, failures = read_all(inputs, input_format)
+    for record in records:
+        for message in record.warnings:
+            warn(f"{record.label}: {message}")
+    if output_format is OutputFormat.json:
+        dumped = [record.model_dump(mode="json") for record in records]
+        single = len(inputs) == 1 and not inputs[0].is_dir() and len(dumped) == 1
+        print_json(dumped[0] if single else dumped)
+    else:
+        for record in records:
+            console.print(summary_table(record))
+    if failures:
+        # An error (not typer.Exit) so that cli.main turns it into the exit code.
+        raise InputError(f"{failures} input(s) could not be read (see the lines above)")
+
+
+def read_all(inputs: list[Path], input_format: str | None) -> tuple[list[TrialRecord], int]:
+    """Every record of every input; failures are reported on stderr as they come and counted."""
+    records: list[TrialRecord] = []
+    failures = 0
+    for path in inputs:
+        for result in iter_trials(path, input_format):
+            if isinstance(result, InputError):
+                report_failure(result)
+                failures += 1
+            else:
+                records.append(result)
+    return records, failures
+
+
+def _date(value: PartialDate | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value.date} ({value.type.lower()})" if value.type else value.date
+
+
+def _age(value: AgeBound | None) -> str:
+    return value.raw if value is not None else "no limit"
+
+
+def summary_rows(record: TrialRecord) -> list[tuple[str, str]]:
+    """The (field, value) lines of one trial's summary."""
+    eligibility = record.eligibility
+    sponsor = record.lead_sponsor
+    return [
+        ("NCT id", record.nct_id or "-"),
+        ("Brief title", record.brief_title or "-"),
+        ("Official title", record.official_title or "-"),
+        ("Status", record.overall_status or "-"),
+        ("Phases", ", ".join(record.phases) or "-"),
+        ("Study type", record.study_type or "-"),
+        ("Enrollment", "-" if record.enrollment_count is None else str(record.enrollment_count)),
+        ("Start", _date(record.start_date)),
+        ("Primary completion", _date(record.primary_completion_date)),
+        ("Completion", _date(record.completion_date)),
+        ("Ages", f"{_age(eligibility.minimum_age)} to {_age(eligibility.maximum_age)}"),
+        ("Sex", eligibility.sex or "-"),
+        ("Healthy volunteers", {True: "yes", False: "no", None: "-"}[eligibility.healthy_volunteers]),
+        ("Arms / interventions", f"{len(record.arms)} / {len(record.interventions)}"),
+        ("Locations", str(len(record.locations))),
+        ("Outcomes", str(len(record.outcomes))),
+        ("Sponsor", f"{sponsor.name} ({sponsor.agency_class or '-'})" if sponsor else "-"),
+        ("Source", f"{record.source or '-'} ({record.source_format})"),
+        ("Warnings", str(len(record.warnings))),
+    ]
+
+
+def summary_table(record: TrialRecord) -> Table:
+    table = Table(title=record.label, show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in summary_rows(record):
+        table.add_row(name, value)
+    return table
