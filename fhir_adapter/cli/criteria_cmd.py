@@ -1,9 +1,136 @@
-"""The `criteria` command (placeholder until its issue lands)."""
+"""The ``criteria`` command: compile eligibility criteria into computable atoms.
+
+``--format json`` prints exactly ``CompiledCriteria.contract()`` for one trial; several trials
+(several inputs, a directory, an NDJSON file) print a JSON **list** of those documents.
+``--format table`` prints one rich table per trial. ``--summary`` prints figures over all trials
+(atoms per category, computable share, top reasons) instead. A bad input is reported on one line
+naming the file; the others go on and the exit code is 1.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from fhir_adapter import criteria as criteria_compiler
+from fhir_adapter.cli._common import console, print_json, report_failure
+from fhir_adapter.criteria.model import Atom, CompiledCriteria
+from fhir_adapter.criteria.summary import CriteriaSummary, summarize
+from fhir_adapter.errors import FhirAdapterError, InputError
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _threshold(atom: Atom) -> str:
+    parts: list[str] = [atom.comparator or ""]
+    if atom.uln_multiple is not None:
+        parts.append(f"{atom.uln_multiple:g} x ULN")
+    elif atom.lln_multiple is not None:
+        parts.append(f"{atom.lln_multiple:g} x LLN")
+    elif atom.value is not None:
+        value = f"{atom.value:g}" if isinstance(atom.value, float) else str(atom.value)
+        parts.append(value + (f"-{atom.high:g}" if atom.high is not None else ""))
+        if atom.unit:
+            parts.append(atom.unit)
+    if atom.within_days is not None:
+        parts.append(f"within {atom.within_days} d")
+    return " ".join(p for p in parts if p)
+
+
+def trial_table(compiled: CompiledCriteria) -> Table:
+    table = Table(title=compiled.trial, show_lines=False)
+    for column in ("id", "kind", "category", "computable", "concept", "threshold", "reason / text"):
+        table.add_column(column, overflow="fold")
+    for atom in compiled.atoms:
+        table.add_row(
+            atom.id,
+            atom.kind,
+            atom.category,
+            "yes" if atom.computable else "no",
+            atom.concept_key or (atom.concepts[0].code if atom.concepts else ""),
+            _threshold(atom),
+            atom.reason or atom.text,
+        )
+    return table
+
+
+def summary_table(summary: CriteriaSummary) -> Table:
+    table = Table(title=f"{summary.trials} trials, {summary.atoms} atoms, {summary.computable_share:.1%} computable")
+    table.add_column("category")
+    table.add_column("atoms", justify="right")
+    table.add_column("computable", justify="right")
+    for category, figures in sorted(summary.by_category.items(), key=lambda kv: -kv[1].atoms):
+        table.add_row(category, str(figures.atoms), str(figures.computable))
+    return table
+
+
+def reasons_table(summary: CriteriaSummary, top: int = 10) -> Table:
+    table = Table(title="top reasons for non-computable atoms")
+    table.add_column("reason")
+    table.add_column("atoms", justify="right")
+    for reason, count in list(summary.reasons.items())[:top]:
+        table.add_row(reason, str(count))
+    return table
+
+
+def _compile_inputs(inputs: list[Path]) -> tuple[list[CompiledCriteria], int]:
+    from fhir_adapter.ingest import iter_trials
+
+    compiled: list[CompiledCriteria] = []
+    failures = 0
+    for path in inputs:
+        if not path.exists():
+            report_failure(InputError("no such file or directory", source=str(path)))
+            failures += 1
+            continue
+        for result in iter_trials(path):
+            if isinstance(result, FhirAdapterError):
+                report_failure(result)
+                failures += 1
+                continue
+            try:
+                compiled.append(criteria_compiler.compile_criteria(result))
+            except FhirAdapterError as exc:
+                report_failure(exc)
+                failures += 1
+    return compiled, failures
+
+
+def criteria(
+    inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.")],
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    summary: Annotated[bool, typer.Option("--summary", help="Figures over all trials instead of atoms.")] = False,
+) -> None:
+    """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
+    compiled, failures = _compile_inputs(inputs)
+    if summary:
+        figures = summarize(compiled)
+        if output_format is OutputFormat.json:
+            print_json(figures.contract())
+        else:
+            console.print(summary_table(figures))
+            console.print(reasons_table(figures))
+    elif output_format is OutputFormat.json:
+        documents = [c.contract() for c in compiled]
+        if len(documents) == 1 and len(inputs) == 1 and not inputs[0].is_dir():
+            print_json(documents[0])
+        elif documents or not failures:
+            print_json(documents)
+    else:
+        for trial in compiled:
+            console.print(trial_table(trial))
+    if failures:
+        # an error (exit code 1), not typer.Exit: main() runs click with standalone_mode=False
+        raise FhirAdapterError(f"{failures} input(s) failed (see above)", source=", ".join(str(i) for i in inputs))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
+    app.command("criteria")(criteria)

@@ -53,6 +53,11 @@ class Atom(BaseModel):
     concepts: list[Coding] = Field(default_factory=list)
     """Every code that counts as this concept (the value set, alternates included)."""
 
+    excluded_concept_key: str | None = None
+    """A narrower lexicon concept that does NOT count ("other non-colorectal malignancies": colorectal cancer)."""
+    excluded_concepts: list[Coding] = Field(default_factory=list)
+    """Codes of ``excluded_concept_key`` (plus any other excepted concepts): a coding here never counts."""
+
     comparator: Comparator | None = None
     value: float | str | None = None
     high: float | None = None

@@ -1,0 +1,78 @@
+"""FHIRPath and FHIR search building blocks for compiled atoms.
+
+Evaluation context (documented contract): every ``Atom.fhirpath`` is evaluated with the **searchset
+Bundle** returned by ``Atom.fhir_query`` as its root (``entry.resource`` are the patient's resources).
+Lab and score queries sort by ``-date``, so ``first()`` is the most recent result. Time is relative to
+``today()``; to screen "as of" another date, substitute ``today()`` (a plain text replacement).
+A FHIRPath returns true when the *statement* holds (for an exclusion atom: the patient is excluded);
+an empty result means "unknown" (no usable data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from urllib.parse import quote
+
+from fhir_adapter.criteria.model import Coding, Comparator
+from fhir_adapter.terminology import CodePrefix
+
+PATIENT = "{{%patient.id}}"
+FHIRPATH_OPERATORS: dict[str, str] = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "eq": "="}
+
+
+def fp_string(value: str) -> str:
+    """A FHIRPath string literal."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def fp_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def fp_in(values: Iterable[str]) -> str:
+    """``('a' | 'b')`` for ``x in (...)``."""
+    return "(" + " | ".join(fp_string(v) for v in values) + ")"
+
+
+def search_escape(value: str) -> str:
+    """FHIR search value escaping (``\\`` ``,`` ``|`` ``$``) then URL encoding."""
+    escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
+    return quote(escaped, safe=":/.-_~")
+
+
+def search_token(coding: Coding) -> str:
+    return f"{search_escape(coding.system)}|{search_escape(coding.code)}"
+
+
+def token_list(codings: Sequence[Coding]) -> str:
+    seen: list[str] = []
+    for coding in codings:
+        token = search_token(coding)
+        if token not in seen:
+            seen.append(token)
+    return ",".join(seen)
+
+
+def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()) -> str | None:
+    """A boolean over one Coding: system/code in the list, or code starting with a listed prefix."""
+    by_system: dict[str, list[str]] = {}
+    for coding in codings:
+        codes = by_system.setdefault(coding.system, [])
+        if coding.code not in codes:
+            codes.append(coding.code)
+    parts: list[str] = []
+    for system, codes in by_system.items():
+        test = f"code = {fp_string(codes[0])}" if len(codes) == 1 else f"code in {fp_in(codes)}"
+        parts.append(f"(system = {fp_string(system)} and {test})")
+    for prefix in prefixes:
+        parts.append(f"(system = {fp_string(prefix.system)} and code.startsWith({fp_string(prefix.prefix)}))")
+    if not parts:
+        return None
+    return " or ".join(parts)
+
+
+def compare(expression: str, comparator: Comparator, value: str, high: str | None = None) -> str:
+    if comparator == "between":
+        return f"(({expression}) >= {value} and ({expression}) <= {high})"
+    return f"({expression}) {FHIRPATH_OPERATORS[comparator]} {value}"

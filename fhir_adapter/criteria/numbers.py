@@ -1,0 +1,222 @@
+"""Thresholds in normalised criteria text: comparators, numbers, units, ranges, ULN/LLN multiples, windows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from fhir_adapter.criteria.model import Comparator
+from fhir_adapter.criteria.phrases import Phrases, phrases
+
+NUM = r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+_SCI = r"(?:\s*[x*]\s*10\s*(?:\^|\*\*?|e)?\s*\(?\s*\d{1,2}\s*\)?)"
+_PER = r"(?:\s*(?:cells?\s*)?/\s*(?:cubic\s+mm|cu\.?\s*mm|[a-z]{1,3}(?:\^?\(?[23]\)?)?)(?:\s*/\s*1\.73\s*m\^?\(?2\)?)?)"
+_SIMPLE = r"(?:\s*(?:%|[a-z]{1,6}(?:\s*/\s*[a-z]{1,5}\d?){0,2}(?:\s*/\s*1\.73\s*m\^?\(?2\)?(?:\s*bsa)?)?)(?![\w]))"
+UNIT = rf"(?:{_SCI}{_PER}?|{_PER}|{_SIMPLE})"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    start: int
+    end: int
+    comparator: Comparator
+    value: float | None = None
+    high: float | None = None
+    unit_raw: str | None = None
+    """The unit as written (normalised text), e.g. ``x10^9/l``."""
+    unit_span: tuple[int, int] | None = None
+    """Where the unit is in the normalised text (to read it back with its original case)."""
+    uln: float | None = None
+    lln: float | None = None
+
+
+@dataclass(frozen=True)
+class Patterns:
+    limit: re.Pattern[str]
+    bare_limit: re.Pattern[str]
+    prefix: re.Pattern[str]
+    range: re.Pattern[str]
+    postfix: re.Pattern[str]
+    window: re.Pattern[str]
+    window_after: re.Pattern[str]
+
+
+def _multiple(vocab: Phrases) -> str:
+    """Between a multiple and ULN: "x", "×", "times (the)", "-fold", or just a space (symbols: no word bounds)."""
+    words = sorted(vocab.multiple_words, key=len, reverse=True)
+    body = "|".join(r"\s+".join(re.escape(w) for w in word.split()) for word in words)
+    return rf"(?:\s*(?:{body})\s*|\s+)"
+
+
+@cache
+def patterns() -> Patterns:
+    p = phrases()
+    cmp = p.comparator_re
+    limit = rf"(?P<uln>{p.uln_re})|(?P<lln>{p.lln_re})"
+    return Patterns(
+        limit=re.compile(
+            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{limit})"
+            rf"(?:\s*(?P<post>{p.postfix_re}))?",
+            re.IGNORECASE,
+        ),
+        bare_limit=re.compile(rf"(?P<cmp>{cmp})\s*(?:the\s+)?(?:institutional\s+)?(?:{limit})", re.IGNORECASE),
+        prefix=re.compile(
+            rf"(?P<cmp>{cmp})\s*(?:(?:a|the)\s+)?(?P<num>{NUM})(?P<unit>{UNIT})?"
+            rf"(?:\s*(?:{p.range_separator_re})\s*(?P<high>{NUM})(?P<unit2>{UNIT})?)?",
+            re.IGNORECASE,
+        ),
+        range=re.compile(
+            rf"(?:(?P<open>between|from)\s+)?(?<![\d.,])(?P<num>{NUM})(?P<unit>{UNIT})?\s*"
+            rf"(?P<sep>-|~|to|and)\s*(?P<high>{NUM})(?![\d.])(?P<unit2>{UNIT})?",
+            re.IGNORECASE,
+        ),
+        postfix=re.compile(
+            rf"(?<![\d.,])(?P<num>{NUM})(?P<unit>{UNIT})?\s*(?:(?:of\s+age|old)\s+)?(?P<post>{p.postfix_re})",
+            re.IGNORECASE,
+        ),
+        window=re.compile(
+            rf"(?P<open>{p.window_opener_re})\s*(?P<num>\d+|one|two|three|four|six|twelve)?\s*"
+            rf"(?P<unit>{p.time_unit_re})",
+            re.IGNORECASE,
+        ),
+        window_after=re.compile(
+            rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:{p.window_closer_re})", re.IGNORECASE
+        ),
+    )
+
+
+def to_number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _unit(text: str | None) -> str | None:
+    if text is None:
+        return None
+    cleaned = " ".join(text.split())
+    return cleaned or None
+
+
+def _unit_span(m: re.Match[str], *groups: str) -> tuple[int, int] | None:
+    for group in groups:
+        if m.group(group):
+            start, end = m.span(group)
+            while start < end and m.string[start].isspace():
+                start += 1
+            return start, end
+    return None
+
+
+def _comparator(phrase: str, vocab: Phrases) -> Comparator:
+    key = " ".join(phrase.lower().split())
+    return vocab.prefix_comparators.get(key) or vocab.postfix_comparators.get(key) or "eq"
+
+
+def find_thresholds(text: str) -> list[Threshold]:
+    """Every threshold in normalised ``text``, left to right, without overlaps (ULN forms win)."""
+    p = phrases()
+    pats = patterns()
+    found: list[Threshold] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= a or start >= b for a, b in taken)
+
+    def add(t: Threshold) -> None:
+        found.append(t)
+        taken.append((t.start, t.end))
+
+    for m in pats.limit.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        if m.group("cmp"):
+            comp = _comparator(m.group("cmp"), p)
+        elif m.group("post"):
+            comp = _comparator(m.group("post"), p)
+        else:
+            comp = "le" if m.group("uln") else "ge"
+        mult = to_number(m.group("mult"))
+        add(
+            Threshold(
+                m.start(), m.end(), comp, uln=mult if m.group("uln") else None, lln=mult if m.group("lln") else None
+            )
+        )
+    for m in pats.bare_limit.finditer(text):
+        if free(m.start(), m.end()):
+            comp = _comparator(m.group("cmp"), p)
+            add(
+                Threshold(
+                    m.start(), m.end(), comp, uln=1.0 if m.group("uln") else None, lln=1.0 if m.group("lln") else None
+                )
+            )
+    for m in pats.prefix.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        comp = _comparator(m.group("cmp"), p)
+        if m.group("high"):
+            unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
+            add(
+                Threshold(
+                    m.start(),
+                    m.end(),
+                    "between",
+                    to_number(m.group("num")),
+                    to_number(m.group("high")),
+                    unit,
+                    _unit_span(m, "unit2", "unit"),
+                )
+            )
+        else:
+            add(
+                Threshold(
+                    m.start(),
+                    m.end(),
+                    comp,
+                    to_number(m.group("num")),
+                    unit_raw=_unit(m.group("unit")),
+                    unit_span=_unit_span(m, "unit"),
+                )
+            )
+    for m in pats.postfix.finditer(text):
+        if free(m.start(), m.end()):
+            comp = _comparator(m.group("post"), p)
+            add(
+                Threshold(
+                    m.start(),
+                    m.end(),
+                    comp,
+                    to_number(m.group("num")),
+                    unit_raw=_unit(m.group("unit")),
+                    unit_span=_unit_span(m, "unit"),
+                )
+            )
+    for m in pats.range.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        if m.group("sep") == "and" and not m.group("open"):
+            continue
+        low, high = to_number(m.group("num")), to_number(m.group("high"))
+        if high <= low:
+            continue
+        unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
+        add(Threshold(m.start(), m.end(), "between", low, high, unit, _unit_span(m, "unit2", "unit")))
+    return sorted(found, key=lambda t: t.start)
+
+
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 12}
+
+
+def find_window(text: str) -> tuple[int, int, int] | None:
+    """(start, end, days) of the first time window ("within 28 days", "in the past 6 months", "4 weeks prior to")."""
+    p = phrases()
+    pats = patterns()
+    candidates: list[tuple[int, int, int]] = []
+    for m in pats.window.finditer(text):
+        raw = m.group("num")
+        if raw is None and not m.group("open").startswith(("in the", "during", "over", "within the")):
+            continue
+        number = 1 if raw is None else (_WORD_NUMBERS.get(raw) or int(raw))
+        candidates.append((m.start(), m.end(), number * p.time_units[m.group("unit").lower()]))
+    for m in pats.window_after.finditer(text):
+        candidates.append((m.start(), m.end(), int(m.group("num")) * p.time_units[m.group("unit").lower()]))
+    return min(candidates) if candidates else None

@@ -1,0 +1,152 @@
+"""The compiler's vocabulary (``mappings/criteria_phrases.yaml``) turned into regular expressions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhir_adapter.criteria.model import Category, Comparator, Qualifier
+from fhir_adapter.errors import ConfigError
+from fhir_adapter.mappings import load_table
+
+
+def phrase_pattern(phrases: Iterable[str]) -> str:
+    """An alternation of ``phrases`` (longest first), bounded by non-word characters where they are words."""
+    parts: list[str] = []
+    for phrase in sorted({p.lower() for p in phrases if p}, key=len, reverse=True):
+        body = r"\s+".join(re.escape(w) for w in phrase.split())
+        left = r"(?<![\w])" if phrase[0].isalnum() else ""
+        right = r"(?![\w])" if phrase[-1].isalnum() else ""
+        parts.append(f"{left}{body}{right}")
+    return "(?:" + "|".join(parts) + ")" if parts else "(?!)"
+
+
+def _compile(phrases: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(phrase_pattern(phrases), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Topic:
+    reason: str
+    groups: tuple[re.Pattern[str], ...]
+    """Every group must match (``any_of`` is one group, ``all_of`` several)."""
+
+    def matches(self, text: str) -> bool:
+        return all(g.search(text) for g in self.groups)
+
+
+@dataclass(frozen=True)
+class CategoryHint:
+    category: Category
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Phrases:
+    headings: dict[str, frozenset[str]]
+    heading_keywords: tuple[tuple[str, re.Pattern[str]], ...]
+    heading_max_words: int
+    subheading_max_words: int
+    comparators: tuple[tuple[Comparator, str], ...]
+    """(comparator, phrase) pairs, longest phrase first."""
+    comparator_re: str
+    postfix_re: str
+    postfix_comparators: dict[str, Comparator]
+    prefix_comparators: dict[str, Comparator]
+    range_separator_re: str
+    range_opener_re: str
+    uln_re: str
+    lln_re: str
+    multiple_words: tuple[str, ...]
+    time_units: dict[str, int]
+    time_unit_re: str
+    window_opener_re: str
+    window_closer_re: str
+    qualifiers: tuple[tuple[Qualifier, re.Pattern[str]], ...]
+    negation: re.Pattern[str]
+    postfix_negation: re.Pattern[str]
+    list_connector: frozenset[str]
+    modifier: re.Pattern[str]
+    except_words: re.Pattern[str]
+    conditional: re.Pattern[str]
+    age_words: re.Pattern[str]
+    age_units: frozenset[str]
+    score_scales: dict[str, tuple[float, float]]
+    topics: tuple[Topic, ...]
+    category_hints: tuple[CategoryHint, ...]
+
+
+def _words(table: dict[str, Any], key: str) -> list[str]:
+    value = table.get(key)
+    if not isinstance(value, list):
+        raise ConfigError(f"criteria_phrases.{key} must be a list")
+    return [str(v).lower() for v in value]
+
+
+def _by_name(table: dict[str, Any], key: str) -> dict[str, list[str]]:
+    value = table.get(key)
+    if not isinstance(value, dict):
+        raise ConfigError(f"criteria_phrases.{key} must be a mapping")
+    return {str(k): [str(v).lower() for v in vs] for k, vs in value.items()}
+
+
+@cache
+def phrases() -> Phrases:
+    """The vocabulary, loaded once."""
+    t = load_table("criteria_phrases")
+    comparators = _by_name(t, "comparators")
+    prefix: dict[str, Comparator] = {}
+    for comp, words in comparators.items():
+        for w in words:
+            prefix[w] = comp  # type: ignore[assignment]
+    postfix: dict[str, Comparator] = {}
+    for comp, words in _by_name(t, "postfix_comparators").items():
+        for w in words:
+            postfix[w] = comp  # type: ignore[assignment]
+    time_units = {str(k).lower(): int(v) for k, v in dict(t["time_units"]).items()}
+    topics = tuple(
+        Topic(
+            reason=str(entry["reason"]),
+            groups=tuple(_compile(g) for g in entry["all_of"]) if "all_of" in entry else (_compile(entry["any_of"]),),
+        )
+        for entry in t["not_computable"]
+    )
+    hints = tuple(
+        CategoryHint(category=entry["category"], pattern=re.compile("|".join(re.escape(w) for w in entry["any_of"])))
+        for entry in t["category_hints"]
+    )
+    return Phrases(
+        headings={kind: frozenset(words) for kind, words in _by_name(t, "headings").items()},
+        heading_keywords=tuple((kind, _compile(words)) for kind, words in _by_name(t, "heading_keywords").items()),
+        heading_max_words=int(t["heading_max_words"]),
+        subheading_max_words=int(t["subheading_max_words"]),
+        comparators=tuple(sorted(((c, w) for w, c in prefix.items()), key=lambda cw: -len(cw[1]))),
+        comparator_re=phrase_pattern(prefix),
+        postfix_re=phrase_pattern(postfix),
+        postfix_comparators=postfix,
+        prefix_comparators=prefix,
+        range_separator_re=phrase_pattern(_words(t, "range_separators")),
+        range_opener_re=phrase_pattern(_words(t, "range_openers")),
+        uln_re=phrase_pattern(_words(t, "uln_phrases")),
+        lln_re=phrase_pattern(_words(t, "lln_phrases")),
+        multiple_words=tuple(_words(t, "multiple_words")),
+        time_units=time_units,
+        time_unit_re=phrase_pattern(time_units),
+        window_opener_re=phrase_pattern(_words(t, "window_openers")),
+        window_closer_re=phrase_pattern(_words(t, "window_closers")),
+        qualifiers=tuple((q, _compile(words)) for q, words in _by_name(t, "qualifiers").items()),  # type: ignore[misc]
+        negation=_compile(_words(t, "negations")),
+        postfix_negation=_compile(_words(t, "postfix_negations")),
+        list_connector=frozenset(_words(t, "list_connectors")),
+        modifier=_compile(_words(t, "modifier_words")),
+        except_words=_compile(_words(t, "except_words")),
+        conditional=_compile(_words(t, "conditional_markers")),
+        age_words=_compile(_words(t, "age_words")),
+        age_units=frozenset(_words(t, "age_units")),
+        score_scales={str(k): (float(v[0]), float(v[1])) for k, v in dict(t["score_scales"]).items()},
+        topics=topics,
+        category_hints=hints,
+    )

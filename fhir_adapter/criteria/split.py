@@ -1,0 +1,237 @@
+"""Eligibility text -> inclusion / exclusion items -> clauses.
+
+Choices (documented in the package README section of the report):
+
+* Sections start at heading lines (``mappings/criteria_phrases.yaml``: ``headings`` and
+  ``heading_keywords``). Text before any heading is **inclusion** (registry records without headings
+  list requirements); the three NCI sections (disease / patient characteristics, prior concurrent
+  therapy) are inclusion sections.
+* Each bullet (``*``, ``-``, ``•``, ``1.``, ``1)``, ``a)``, ``i.`` ...) or each paragraph line is an item.
+  Nested sub-bullets (deeper indentation) are **separate items** numbered under their parent:
+  ``inc-2.1``, ``inc-2.2``; the parent keeps ``inc-2``. Item numbers continue across sections of
+  the same kind, so ids stay unique.
+* Unindented wrapped lines that continue a sentence (start lower case, previous line not ended)
+  and indented non-bullet lines belong to the item above.
+* Short non-bullet lines ending with a colon ("Age:", "Phase 2 only:") are sub-headings: context,
+  not criteria.
+* Offsets always index the original text, so every span is an exact substring (CRLF kept).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fhir_adapter.criteria.model import Kind
+from fhir_adapter.criteria.phrases import Phrases, phrases
+
+_BULLET = re.compile(
+    r"""(?P<indent>[ \t]*)
+    (?P<marker>
+        \\?[*\-+•·▪◦‣○●■□–—►→✓]
+      | \(?\d{1,2}(?:\.\d{1,2})*[.)](?!\d)
+      | \(?[a-zA-Z][.)](?![\w.])
+      | \(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|xiii|xiv|xv)[.)](?![\w.])
+      | \(\d{1,2}\)
+      | \((?:[a-z]|i|ii|iii|iv|v|vi|vii|viii|ix|x)\)
+    )
+    [ \t]+""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_MARKDOWN = re.compile(r"[\\*_#`>]+")
+_CLAUSE_BREAK = re.compile(r"[;；]")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One criterion bullet (or paragraph) with its span in the criteria text."""
+
+    id: str
+    kind: Kind
+    start: int
+    end: int
+    depth: int = 0
+    has_children: bool = False
+    context: str | None = None
+    """The sub-heading above the item ("Age", "Hepatic"), if any."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+@dataclass
+class _Line:
+    start: int
+    end: int
+    indent: int
+    bullet: bool
+    content_start: int
+
+
+def _lines(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    offset = 0
+    for raw in text.splitlines(keepends=True):
+        body = raw.rstrip("\r\n")
+        start, end = offset, offset + len(body)
+        offset += len(raw)
+        if not body.strip():
+            continue
+        expanded = body.replace("\t", "    ")
+        indent = len(expanded) - len(expanded.lstrip())
+        match = _BULLET.match(body)
+        if match and body[match.end() :].strip():
+            lines.append(_Line(start, end, indent, True, start + match.end()))
+        else:
+            lead = len(body) - len(body.lstrip())
+            lines.append(_Line(start, end, indent, False, start + lead))
+    return lines
+
+
+def normalise_heading(line: str) -> str:
+    """Lower case, markdown, bullets and the trailing colon removed, spaces collapsed."""
+    text = _BULLET.sub("", line, count=1) if _BULLET.match(line) else line
+    text = _MARKDOWN.sub(" ", text).strip().rstrip(":：.").strip()
+    return " ".join(text.lower().split())
+
+
+def heading_kind(line: str, *, bullet: bool, vocab: Phrases | None = None) -> Kind | None:
+    """The section a heading line starts, or None when the line is not a heading."""
+    p = vocab or phrases()
+    norm = normalise_heading(line)
+    if not norm:
+        return None
+    if norm in p.headings.get("exclusion", frozenset()):
+        return "exclusion"
+    if norm in p.headings.get("inclusion", frozenset()):
+        return "inclusion"
+    if bullet:
+        return None
+    ends_colon = line.rstrip().rstrip("*_ ").endswith((":", "："))
+    words = len(norm.split())
+    for kind, pattern in p.heading_keywords:
+        found = pattern.search(norm)
+        if found and (words <= p.heading_max_words or (ends_colon and words <= 2 * p.heading_max_words)):
+            return kind  # type: ignore[return-value]
+        if found and found.start() == 0:
+            return kind  # type: ignore[return-value]
+    return None
+
+
+def _is_subheading(text: str, line: _Line, vocab: Phrases) -> bool:
+    body = text[line.start : line.end].rstrip()
+    return (
+        not line.bullet
+        and body.rstrip("*_ ").endswith((":", "："))
+        and len(normalise_heading(body).split()) <= vocab.subheading_max_words
+    )
+
+
+def _continues(text: str, prev_end: int, line: _Line, last: _Line | None) -> bool:
+    if line.bullet or last is None:
+        return False
+    if line.indent > last.indent and line.indent > 0:
+        return True
+    first = text[line.content_start : line.content_start + 1]
+    before = text[:prev_end].rstrip()
+    return bool(first) and first.islower() and not before.endswith((".", ";", ":", "；", "。"))
+
+
+def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
+    """The criteria text cut into items, each with its kind and a stable id."""
+    p = vocab or phrases()
+    kind: Kind = "inclusion"
+    counters: dict[str, int] = {"inclusion": 0, "exclusion": 0}
+    # open items: list of [indent, id, start, end, depth, children, kind, context]
+    items: list[dict[str, object]] = []
+    stack: list[dict[str, object]] = []
+    context: str | None = None
+    last: _Line | None = None
+    for line in _lines(text):
+        body = text[line.start : line.end]
+        section = heading_kind(body, bullet=line.bullet, vocab=p)
+        if section is not None:
+            kind, stack, context, last = section, [], None, None
+            continue
+        if _is_subheading(text, line, p):
+            context, stack, last = normalise_heading(body), [], None
+            continue
+        if items and _continues(text, int(items[-1]["end"]), line, last):  # type: ignore[call-overload]
+            items[-1]["end"] = line.end
+            continue
+        while stack and (not line.bullet or int(stack[-1]["indent"]) >= line.indent):  # type: ignore[call-overload]
+            stack.pop()
+        if stack and line.bullet:
+            parent = stack[-1]
+            parent["children"] = int(parent["children"]) + 1  # type: ignore[call-overload]
+            item_id = f"{parent['id']}.{parent['children']}"
+            depth = int(parent["depth"]) + 1  # type: ignore[call-overload]
+        else:
+            counters[kind] += 1
+            item_id = f"{'inc' if kind == 'inclusion' else 'exc'}-{counters[kind]}"
+            depth = 0
+        entry: dict[str, object] = {
+            "indent": line.indent,
+            "id": item_id,
+            "start": line.content_start,
+            "end": line.end,
+            "depth": depth,
+            "children": 0,
+            "kind": kind,
+            "context": context,
+        }
+        items.append(entry)
+        if line.bullet:
+            stack.append(entry)
+        last = line
+    return [
+        Item(
+            id=str(e["id"]),
+            kind=e["kind"],  # type: ignore[arg-type]
+            start=int(e["start"]),  # type: ignore[call-overload]
+            end=int(e["end"]),  # type: ignore[call-overload]
+            depth=int(e["depth"]),  # type: ignore[call-overload]
+            has_children=int(e["children"]) > 0,  # type: ignore[call-overload]
+            context=e["context"],  # type: ignore[arg-type]
+        )
+        for e in items
+    ]
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    """The span without surrounding blanks and punctuation (and a leading "i)" enumerator)."""
+    while start < end and (text[start].isspace() or text[start] in ",.;:；，"):
+        start += 1
+    enumerator = _BULLET.match(text, start, end)
+    if enumerator and enumerator.group("indent") == "":
+        start = enumerator.end()
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:；，"):
+        end -= 1
+    if end > start and text[end - 1] == "." and not text[start:end].rstrip(".").endswith(("e.g", "etc", "i.e")):
+        end -= 1
+    return Span(start, end) if end > start else None
+
+
+def split_clauses(text: str, item: Item) -> list[Span]:
+    """An item cut at semicolons outside parentheses (each clause is one or more atoms)."""
+    spans: list[Span] = []
+    depth = 0
+    start = item.start
+    for index in range(item.start, item.end):
+        char = text[index]
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and _CLAUSE_BREAK.match(char):
+            span = _trim(text, start, index)
+            if span:
+                spans.append(span)
+            start = index + 1
+    span = _trim(text, start, item.end)
+    if span:
+        spans.append(span)
+    return spans

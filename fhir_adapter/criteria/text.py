@@ -1,0 +1,77 @@
+"""Normalising criteria text for parsing while keeping a map back to the original offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_SUPERSCRIPT = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9"}
+_REPLACE = {
+    "×": "x",
+    "✕": "x",
+    "–": "-",
+    "—": "-",
+    "‐": "-",
+    "‑": "-",
+    "−": "-",
+    "µ": "u",
+    "μ": "u",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "’": "'",
+    "‘": "'",
+    "“": '"',
+    "”": '"',
+    "，": ",",
+    "：": ":",
+    "（": "(",
+    "）": ")",
+    "＞": ">",
+    "＜": "<",
+}
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """Lower-cased text for matching, and for each of its characters the index in the original."""
+
+    text: str
+    origin: tuple[int, ...]
+    """``origin[i]`` is the original index of ``text[i]``; one extra entry: the original length."""
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) of the normalised span [start, end)."""
+        if end <= start:
+            return self.origin[start], self.origin[start]
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def normalise(raw: str) -> Normalised:
+    """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(raw):
+        nxt = raw[index + 1] if index + 1 < len(raw) else ""
+        if char == "\\" and nxt and not nxt.isalnum() and not nxt.isspace():
+            continue
+        if char in _SUPERSCRIPT:
+            prev = out[-1] if out else ""
+            pieces = (
+                ("^" + _SUPERSCRIPT[char])
+                if prev.isdigit() and (len(out) < 2 or out[-2] != "^")
+                else _SUPERSCRIPT[char]
+            )
+            if prev == "^" or (len(out) >= 2 and out[-2] == "^" and prev.isdigit()):
+                pieces = _SUPERSCRIPT[char]
+            for piece in pieces:
+                out.append(piece)
+                origin.append(index)
+            continue
+        folded = _REPLACE.get(char, char)
+        lowered = folded.lower()
+        if len(lowered) != 1:
+            lowered = folded
+        out.append(lowered)
+        origin.append(index)
+    origin.append(len(raw))
+    return Normalised("".join(out), tuple(origin))

@@ -1,0 +1,183 @@
+"""Every generated FHIRPath evaluates with fhirpathpy over a searchset Bundle and gives the right answer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from fakes import FakeLexicon, FakeUnits
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
+
+from fhir_adapter.criteria.compile import age_atom, compile_text, emit, sex_atom
+from fhir_adapter.criteria.fhirpath import fp_string, search_escape
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.trial import AgeBound
+
+LEX = FakeLexicon()
+UNITS = FakeUnits()
+R4 = models["r4"]
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def obs(
+    code: str,
+    *,
+    value: float | None = None,
+    unit: str | None = None,
+    high: float | None = None,
+    answer: str | None = None,
+    when: str = "2025-01-01",
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "effectiveDateTime": when,
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+    }
+    if value is not None:
+        resource["valueQuantity"] = {"value": value, "system": "http://unitsofmeasure.org", "code": unit}
+    if high is not None:
+        resource["referenceRange"] = [{"high": {"value": high}}]
+    if answer is not None:
+        resource["valueCodeableConcept"] = {"coding": [{"system": "http://loinc.org", "code": answer}]}
+    return resource
+
+
+def condition(system: str, code: str, status: str = "active") -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "clinicalStatus": {"coding": [{"code": status}]},
+    }
+
+
+def atom_for(text: str, key: str) -> Atom:
+    found = [a for a in compile_text(text, lexicon=LEX, units=UNITS).atoms if a.concept_key == key]
+    assert found and found[0].fhirpath, found
+    return found[0]
+
+
+def run(atom: Atom, data: dict[str, Any]) -> list[Any]:
+    assert atom.fhirpath
+    return list(evaluate(data, atom.fhirpath, {}, R4))
+
+
+def test_lab_threshold_true_false_and_unit_conversion() -> None:
+    atom = atom_for("Inclusion Criteria:\n* ANC ≥ 1.5 x 10^9/L", "lab.neutrophils")
+    assert run(atom, bundle(obs("751-8", value=2.0, unit="10*9/L"))) == [True]
+    assert run(atom, bundle(obs("751-8", value=1.0, unit="10*9/L"))) == [False]
+    assert run(atom, bundle(obs("26499-4", value=1800, unit="/uL"))) == [True]
+    assert run(atom, bundle(obs("751-8", value=2.0, unit="mg"))) == []  # unknown unit: no answer
+    assert run(atom, bundle()) == []
+
+
+def test_uln_multiple() -> None:
+    atom = atom_for("* AST ≤ 2.5 x ULN", "lab.ast")
+    assert run(atom, bundle(obs("1920-8", value=80, unit="U/L", high=40))) == [True]
+    assert run(atom, bundle(obs("1920-8", value=120, unit="U/L", high=40))) == [False]
+
+
+def test_condition_presence_prefix_and_exclusion() -> None:
+    atom = atom_for("Inclusion Criteria:\n* rectal adenocarcinoma", "condition.rectal-adenocarcinoma")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    assert run(atom, bundle(condition(icd, "C20"))) == [True]
+    assert run(atom, bundle(condition(icd, "C18.7"))) == [False]
+    assert run(atom, bundle(condition(icd, "C20", status="resolved"))) == [False]
+    other = atom_for(
+        "Exclusion Criteria:\n* Coexistence of other non-colorectal cancer malignancies", "condition.malignancy"
+    )
+    assert run(other, bundle(condition(icd, "C50.9"))) == [True]
+    assert run(other, bundle(condition(icd, "C18.7"))) == [False]
+
+
+def test_negated_presence() -> None:
+    atom = atom_for("Inclusion Criteria:\n* No history of HIV", "condition.hiv")
+    assert run(atom, bundle(condition("http://snomed.info/sct", "86406008"))) == [False]
+    assert run(atom, bundle()) == [True]
+
+
+def test_medication_prefix() -> None:
+    atom = atom_for("Exclusion Criteria:\n* prior anti-PD-1 therapy", "medication.pd1-pdl1-inhibitors")
+    request = {
+        "resourceType": "MedicationRequest",
+        "status": "completed",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "L01FF02"}]},
+    }
+    assert run(atom, bundle(request)) == [True]
+    request["status"] = "entered-in-error"
+    assert run(atom, bundle(request)) == [False]
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "expected"),
+    [("LA9623-5", None, True), ("LA9624-3", None, False), (None, 1, True), (None, 3, False)],
+)
+def test_ecog(answer: str | None, value: int | None, expected: bool) -> None:
+    atom = atom_for("* ECOG performance status score of 0 or 1", "performance.ecog")
+    resource = obs("89247-1", answer=answer)
+    if value is not None:
+        resource["valueInteger"] = value
+    assert run(atom, bundle(resource)) == [expected]
+
+
+def _born(years_ago: int, days: int = 0) -> str:
+    today = date.today()
+    born = (
+        today.replace(year=today.year - years_ago)
+        if not (today.month == 2 and today.day == 29)
+        else today.replace(year=today.year - years_ago, day=28)
+    )
+    return date.fromordinal(born.toordinal() + days).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("birth", "expected"),
+    [
+        (_born(30), True),
+        (_born(18), True),
+        (_born(18, 1), False),
+        (_born(75), True),
+        (_born(76, 1), True),
+        (_born(76), False),
+        (_born(80), False),
+    ],
+)
+def test_age(birth: str, expected: bool) -> None:
+    atom = emit(
+        age_atom(AgeBound(value=18, unit="a", raw="18 Years"), AgeBound(value=75, unit="a", raw="75 Years"))
+        or pytest.fail(),
+        lexicon=LEX,
+        units=UNITS,
+    )
+    assert atom.prefilter == "Patient?birthdate=le{{today() - 18 years}}&birthdate=gt{{today() - 76 years}}"
+    assert run(atom, bundle({"resourceType": "Patient", "birthDate": birth})) == [expected]
+
+
+def test_sex() -> None:
+    atom = emit(sex_atom("FEMALE") or pytest.fail(), lexicon=LEX, units=UNITS)
+    assert run(atom, bundle({"resourceType": "Patient", "gender": "female"})) == [True]
+    assert run(atom, bundle({"resourceType": "Patient", "gender": "male"})) == [False]
+    assert atom.fhir_query == "Patient?_id={{%patient.id}}"
+
+
+def test_escaping() -> None:
+    assert search_escape("a,b|c$d\\e") == "a%5C%2Cb%5C%7Cc%5C%24d%5C%5Ce"
+    assert fp_string("it's") == "'it\\'s'"
+
+
+def test_within_days_window() -> None:
+    atom = atom_for("Exclusion Criteria:\n* chemotherapy within 28 days", "medication.antineoplastics")
+    recent = {
+        "resourceType": "MedicationRequest",
+        "status": "completed",
+        "authoredOn": date.today().isoformat(),
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "L01XA01"}]},
+    }
+    assert run(atom, bundle(recent)) == [True]
+    recent["authoredOn"] = "2001-01-01"
+    assert run(atom, bundle(recent)) == [False]
