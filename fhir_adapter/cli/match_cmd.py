@@ -1,9 +1,157 @@
-"""The `match` command (placeholder until its issue lands)."""
+"""The ``match`` command: one patient against one trial's compiled criteria, explained.
+
+``fhir-adapter match TRIAL (--data DIR | --server URL [auth options]) --patient ID [--format table|json]
+[--as-of DATE] [--recency-days N]``
+
+TRIAL is any trial input the ingesters read; ``--data`` is a directory or file of FHIR NDJSON / Bundles,
+``--server`` a FHIR base URL (with the shared ``--auth``/credential options of push and screen).
+The table shows every atom with its result, reason and evidence, then the verdict and the atoms left
+to confirm by hand; ``--format json`` prints ``{"trial", "as_of", "patients": [PatientResult.contract()]}``
+(the same contract as ``screen``). An unknown patient id is one line on stderr and exit code 2; no
+patient name is ever printed.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from fhir_adapter.cli._common import console, print_json
+from fhir_adapter.cli._fhir_options import _OPTIONS, FhirOptions
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.errors import InputError, UsageError
+from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientData, PatientResult, ScreenResult
+from fhir_adapter.matching.server import ServerData
+from fhir_adapter.trial import TrialRecord
+
+_STYLE = {
+    "met": "green",
+    "not-met": "red",
+    "unknown": "yellow",
+    "review": "cyan",
+    "eligible": "bold green",
+    "ineligible": "bold red",
+    "needs-review": "bold yellow",
+}
+
+
+def load_compiled(path: Path) -> CompiledCriteria:
+    """Read a trial input and compile its criteria."""
+    from fhir_adapter import criteria, ingest
+
+    load_trial: Any = getattr(ingest, "load_trial", None)
+    compile_criteria: Any = getattr(criteria, "compile_criteria", None)
+    if load_trial is None or compile_criteria is None:
+        raise UsageError("trial ingestion or criteria compiler not installed", source=str(path))
+    trial: TrialRecord = load_trial(path)
+    compiled: CompiledCriteria = compile_criteria(trial)
+    return compiled
+
+
+def parse_as_of(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date) -> None:
+    kinds = {a.id: a.kind for a in compiled.atoms}
+    table = Table(title=f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}", show_lines=False)
+    for column in ("atom", "kind", "result", "reason", "evidence"):
+        table.add_column(column, overflow="fold")
+    for atom in result.criteria:
+        evidence = ", ".join(e.reference + (f" ({e.date})" if e.date else "") for e in atom.evidence[:3]) + (
+            f" +{len(atom.evidence) - 3}" if len(atom.evidence) > 3 else ""
+        )
+        style = _STYLE.get(atom.result, "")
+        table.add_row(atom.id, kinds.get(atom.id, ""), f"[{style}]{atom.result}[/]", atom.reason, evidence, style=None)
+    console.print(table, highlight=False)
+    console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {result.reason}", highlight=False)
+    console.print(f"to confirm: {', '.join(result.to_confirm) if result.to_confirm else 'nothing'}", highlight=False)
+
+
+def _require_patient(source: PatientData, patient_id: str) -> None:
+    """One clear error for an unknown id (only the id the user typed is echoed, never a name)."""
+    if source.patient(patient_id) is None:
+        raise InputError("no such patient in the data source", source=f"Patient/{patient_id}")
+
+
+def match(
+    trial: Annotated[Path, typer.Argument(help="Trial input (CT.gov JSON, registry text, legacy XML).")],
+    patient: Annotated[str, typer.Option("--patient", help="Patient id (as in Patient/<id>).")],
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
+    ] = None,
+    server: Annotated[str | None, typer.Option("--server", help="FHIR base URL, e.g. https://host/fhir.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (default today).")] = None,
+    recency_days: Annotated[
+        int | None, typer.Option("--recency-days", min=0, help="Window for labs/ECOG (default 90 days).")
+    ] = None,
+    **fhir_values: Any,
+) -> None:
+    """Match one patient against a trial's eligibility criteria (three-valued, explained)."""
+    if output_format not in ("table", "json"):
+        raise UsageError(f"--format must be table or json, got {output_format!r}")
+    if (data is None) == (server is None):
+        raise UsageError("give exactly one of --data DIR or --server URL")
+    day = parse_as_of(as_of)
+    local: LocalData | None = None
+    if data is not None:
+        local = LocalData(*data)
+        _require_patient(local, patient)
+    compiled = load_compiled(trial)
+    matcher = Matcher(compiled.atoms, as_of=day, options=MatchOptions(recency_days=recency_days))
+    if local is not None:
+        result = matcher.evaluate(local, patient)
+    else:
+        assert server is not None
+        fhir = FhirOptions(server=server, **fhir_values)
+        with fhir.client() as client:
+            source = ServerData(client, matcher.atoms, context=matcher.context, patient_ids=[patient])
+            _require_patient(source, patient)
+            result = matcher.evaluate(source, patient)
+    if output_format == "json":
+        print_json(ScreenResult(trial=compiled.trial, as_of=day, patients=[result]).contract())
+    else:
+        render_table(result, compiled, day)
+
+
+def _with_auth_options(func: Callable[..., None]) -> Callable[..., None]:
+    """``func`` with the shared FHIR auth options added (all but ``--server``, which is optional here)."""
+    signature = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    kept = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=_OPTIONS[name][0], default=_OPTIONS[name][1])
+        for name in _OPTIONS
+        if name != "server"
+    ]
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> None:
+        func(*args, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=[*kept, *added], return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
+    return command
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
+    app.command("match")(_with_auth_options(match))

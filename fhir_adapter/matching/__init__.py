@@ -1,0 +1,47 @@
+"""Patient matching: evaluate compiled eligibility criteria against patient records, three-valued and explained.
+
+Public API (stable; the screening command and reports build on it):
+
+* :func:`evaluate_patient` ``(atoms, data, patient_id, *, as_of, options=None) -> PatientResult`` —
+  one patient; raises :class:`~fhir_adapter.errors.InputError` when the source has no such patient.
+* :class:`Matcher` ``(atoms, *, as_of, options=None)`` with ``.evaluate(data, patient_id) -> PatientResult``
+  — the same for many patients (atom plans built once; use it for population screening).
+* :func:`evaluate_atom` ``(atom, data, patient_id, ctx: EvalContext) -> AtomResult`` — one atom.
+* :class:`LocalData` ``(*paths, strict=True)`` — NDJSON / Bundle files as a :class:`PatientData` source.
+* :class:`PatientData` — the data-source protocol (``patient``, ``resources``, ``patient_ids``,
+  ``resolve``); :class:`MatchOptions` (``recency_days``); result models :class:`AtomResult`,
+  :class:`PatientResult`, :class:`ScreenResult`, :class:`Evidence` with their JSON ``contract()``.
+
+Outcomes per atom: ``met`` / ``not-met`` / ``unknown`` (computable) and ``review`` (not computable).
+Verdicts: ``eligible`` / ``ineligible`` / ``needs-review`` (rules in :mod:`fhir_adapter.matching.verdict`;
+evaluation rules in :mod:`fhir_adapter.matching.evaluate`).
+"""
+
+from fhir_adapter.matching.evaluate import EvalContext, Matcher, evaluate_atom, evaluate_patient
+from fhir_adapter.matching.local import LocalData
+from fhir_adapter.matching.model import (
+    AtomOutcome,
+    AtomResult,
+    Evidence,
+    MatchOptions,
+    PatientData,
+    PatientResult,
+    ScreenResult,
+    Verdict,
+)
+
+__all__ = [
+    "AtomOutcome",
+    "AtomResult",
+    "EvalContext",
+    "Evidence",
+    "LocalData",
+    "MatchOptions",
+    "Matcher",
+    "PatientData",
+    "PatientResult",
+    "ScreenResult",
+    "Verdict",
+    "evaluate_atom",
+    "evaluate_patient",
+]

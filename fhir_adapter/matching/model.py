@@ -6,7 +6,7 @@ are a public contract (other tools rely on them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -78,11 +78,35 @@ class ScreenResult(BaseModel):
         }
 
 
-class PatientData(Protocol):
-    """What the evaluator asks of a data source; local files and a FHIR server both answer it."""
+class MatchOptions(BaseModel):
+    """Knobs of the evaluation; the defaults come from ``mappings/matching.yaml``."""
 
-    def patient(self, patient_id: str) -> dict[str, Any] | None: ...
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recency_days: int | None = Field(default=None, ge=0)
+    """Window for labs, performance status and pregnancy tests (an atom's ``within_days`` wins).
+    ``None`` uses the per-category defaults of ``matching.yaml`` (90 days for labs and ECOG)."""
+
+
+class PatientData(Protocol):
+    """What the evaluator asks of a data source; local files and a FHIR server both answer it.
+
+    The evaluator asks each (patient, resource type) once per patient and filters codes itself
+    (class membership uses code prefixes and drug names, which a server code search cannot express).
+    """
+
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        """The Patient resource, or None when the source has no such patient."""
+        ...
 
     def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
         """Every resource of ``resource_type`` whose subject/patient is the patient."""
+        ...
+
+    def patient_ids(self) -> Iterable[str]:
+        """Ids of every patient the source holds (the population of a screen)."""
+        ...
+
+    def resolve(self, reference: str) -> dict[str, Any] | None:
+        """A referenced resource not tied to one patient (``Medication/<id>``), or None."""
         ...

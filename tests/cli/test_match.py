@@ -1,0 +1,81 @@
+"""The ``match`` command: table and JSON output, unknown patient, option errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fhir_adapter.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIAL = ROOT / "tests" / "matching" / "data" / "NCT06577194.txt"
+SAMPLES = ROOT / "samples" / "patients" / "data"
+SYNTHEA = ROOT / "tests" / "matching" / "data" / "synthea-smart-r4"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(["match", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def needs_compiler() -> None:
+    from fhir_adapter import criteria, ingest
+
+    if not hasattr(ingest, "load_trial") or not hasattr(criteria, "compile_criteria"):
+        pytest.skip("criteria compiler or ingester not available")
+
+
+def test_unknown_patient_is_one_line_without_names(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(TRIAL), "--data", str(SYNTHEA), "--patient", "no-such-id")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == "error: Patient/no-such-id: no such patient in the data source"
+    assert "Stephen" not in err and "McLaughlin" not in err
+
+
+def test_data_and_server_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, str(TRIAL), "--patient", "x")
+    assert code == 2
+    assert "exactly one of --data DIR or --server URL" in err
+
+
+def test_bad_as_of(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, str(TRIAL), "--data", str(SAMPLES), "--patient", "smp-eligible", "--as-of", "soon")
+    assert code == 2
+    assert "--as-of must be a date" in err
+
+
+def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    needs_compiler()
+    code, out, _err = run(
+        capsys, str(TRIAL), "--data", str(SAMPLES), "--patient", "smp-hiv", "--as-of", "2025-01-01", "--format", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["as_of"] == "2025-01-01"
+    assert doc["trial"]
+    [patient] = doc["patients"]
+    assert patient["patient"] == "Patient/smp-hiv"
+    assert patient["verdict"] == "ineligible"
+    assert set(patient) == {"patient", "verdict", "to_confirm", "criteria"}
+    assert all(set(c) == {"id", "result", "reason", "evidence"} for c in patient["criteria"])
+    assert any(c["result"] == "met" and c["evidence"][0].startswith("Condition/smp-hiv") for c in patient["criteria"])
+
+
+def test_table(capsys: pytest.CaptureFixture[str]) -> None:
+    needs_compiler()
+    code, out, _err = run(
+        capsys, str(TRIAL), "--data", str(SAMPLES), "--patient", "smp-low-neutrophils", "--as-of", "2025-01-01"
+    )
+    assert code == 0
+    assert "verdict: ineligible" in out
+    verdict = "verdict: ineligible — ineligible: inc-3a absolute neutrophil count 1.2 10*9/L on 2024-12-22"
+    assert f"{verdict} ≥ 1.5 10*9/L → not-met" in out
+    assert "to confirm:" in out
