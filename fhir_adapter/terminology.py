@@ -273,10 +273,12 @@ class Lexicon:
             for member in concept.members:
                 if member not in self._concepts:
                     raise ConfigError(f"unknown member {member}", source="mappings", field=concept.key)
+        for key in [c.key for c in concepts if c.members]:
+            self._concepts[key] = self._with_member_codes(self._concepts[key])
         self._folded = _PhraseIndex()
         self._exact = _PhraseIndex()
         self._drugs: dict[str, str] = {}
-        for concept in concepts:
+        for concept in self._concepts.values():
             self._index(concept)
         self._routes = frozenset((c.system, c.code) for c in non_systemic_routes)
         self._dose_forms = _PhraseIndex()
@@ -323,6 +325,15 @@ class Lexicon:
 
     def concepts(self, category: str | None = None) -> list[Concept]:
         return [c for c in self._concepts.values() if category is None or c.category == category]
+
+    def _with_member_codes(self, concept: Concept) -> Concept:
+        """A class whose value set also lists its members' codes, so a class is searchable by code."""
+        codings = list(concept.codings)
+        prefixes = list(concept.code_prefixes)
+        for member in self.members(concept):
+            codings += [c for c in member.codings if c not in codings]
+            prefixes += [p for p in member.code_prefixes if p not in prefixes]
+        return concept.model_copy(update={"codings": tuple(codings), "code_prefixes": tuple(prefixes)})
 
     def members(self, concept: Concept, *, recursive: bool = True) -> list[Concept]:
         """The member concepts of a class (members of members too, when ``recursive``)."""

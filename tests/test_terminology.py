@@ -218,8 +218,10 @@ def test_prefix_matching() -> None:
 def test_class_matches_members() -> None:
     lex = lexicon()
     autoimmune = lex.get("condition.autoimmune-disease")
-    assert not autoimmune.matches(ICD, "K50.90")
-    assert lex.matches(autoimmune, ICD, "K50.90")  # Crohn's, via inflammatory bowel disease
+    # a class carries its members' codes (recursively), so its value set is searchable by code
+    assert autoimmune.matches(ICD, "K50.90")  # Crohn's, via inflammatory bowel disease
+    assert lex.matches(autoimmune, ICD, "K50.90")
+    assert not lex.get("condition.crohns-disease").matches(SCT, "69896004")  # a member does not take its siblings' codes
     assert lex.matches(autoimmune, SCT, "69896004")
     ctla4 = lex.get("medication.ctla4-inhibitors")
     assert lex.matches(ctla4, RXNORM, "1094833")
