@@ -115,23 +115,34 @@ assert set(_OPTIONS) == {f.name for f in fields(FhirOptions)}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_OPTIONAL_SERVER = (str | None, typer.Option(None, "--server", help="FHIR base URL, e.g. https://host/fhir.",
+                                              rich_help_panel=_HELP))
+
+
 def with_fhir_options(func: F) -> F:
-    """Replace the command's ``fhir: FhirOptions`` parameter by the FHIR connection options."""
+    """Replace the command's ``fhir`` parameter by the FHIR connection options.
+
+    ``fhir: FhirOptions`` makes ``--server`` required; ``fhir: FhirOptions | None`` makes it
+    optional (the command then gets None when no server was given, e.g. ``--data`` instead).
+    """
     signature = inspect.signature(func)
     if "fhir" not in signature.parameters:
         raise TypeError(f"{func.__name__} needs a keyword parameter 'fhir: FhirOptions'")
     hints = typing.get_type_hints(func, include_extras=True)
+    server_required = hints.get("fhir") is FhirOptions
+    options = dict(_OPTIONS) if server_required else {**_OPTIONS, "server": _OPTIONAL_SERVER}
     kept = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
             if p.name != "fhir"]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
-        for name, (kind, option) in _OPTIONS.items()
+        for name, (kind, option) in options.items()
     ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in _OPTIONS}
-        return func(*args, fhir=FhirOptions(**values), **kwargs)
+        fhir = None if values["server"] is None else FhirOptions(**values)
+        return func(*args, fhir=fhir, **kwargs)
 
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*kept, *added], return_annotation=hints.get("return", signature.return_annotation)

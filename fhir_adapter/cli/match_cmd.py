@@ -13,24 +13,20 @@ patient name is ever printed.
 
 from __future__ import annotations
 
-import functools
-import inspect
-import typing
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from fhir_adapter import pipeline
 from fhir_adapter.cli._common import console, print_json
-from fhir_adapter.cli._fhir_options import _OPTIONS, FhirOptions
+from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.server import ServerData
-from fhir_adapter.trial import TrialRecord
 
 _STYLE = {
     "met": "green",
@@ -45,15 +41,7 @@ _STYLE = {
 
 def load_compiled(path: Path) -> CompiledCriteria:
     """Read a trial input and compile its criteria."""
-    from fhir_adapter import criteria, ingest
-
-    load_trial: Any = getattr(ingest, "load_trial", None)
-    compile_criteria: Any = getattr(criteria, "compile_criteria", None)
-    if load_trial is None or compile_criteria is None:
-        raise UsageError("trial ingestion or criteria compiler not installed", source=str(path))
-    trial: TrialRecord = load_trial(path)
-    compiled: CompiledCriteria = compile_criteria(trial)
-    return compiled
+    return pipeline.load_compiled(path)[1]
 
 
 def parse_as_of(text: str | None) -> date:
@@ -93,18 +81,18 @@ def match(
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
     ] = None,
-    server: Annotated[str | None, typer.Option("--server", help="FHIR base URL, e.g. https://host/fhir.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (default today).")] = None,
     recency_days: Annotated[
         int | None, typer.Option("--recency-days", min=0, help="Window for labs/ECOG (default 90 days).")
     ] = None,
-    **fhir_values: Any,
+    *,
+    fhir: FhirOptions | None,
 ) -> None:
     """Match one patient against a trial's eligibility criteria (three-valued, explained)."""
     if output_format not in ("table", "json"):
         raise UsageError(f"--format must be table or json, got {output_format!r}")
-    if (data is None) == (server is None):
+    if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)
     local: LocalData | None = None
@@ -116,8 +104,7 @@ def match(
     if local is not None:
         result = matcher.evaluate(local, patient)
     else:
-        assert server is not None
-        fhir = FhirOptions(server=server, **fhir_values)
+        assert fhir is not None
         with fhir.client() as client:
             source = ServerData(client, matcher.atoms, context=matcher.context, patient_ids=[patient])
             _require_patient(source, patient)
@@ -128,30 +115,6 @@ def match(
         render_table(result, compiled, day)
 
 
-def _with_auth_options(func: Callable[..., None]) -> Callable[..., None]:
-    """``func`` with the shared FHIR auth options added (all but ``--server``, which is optional here)."""
-    signature = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)
-    kept = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in signature.parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=_OPTIONS[name][0], default=_OPTIONS[name][1])
-        for name in _OPTIONS
-        if name != "server"
-    ]
-
-    @functools.wraps(func)
-    def command(*args: Any, **kwargs: Any) -> None:
-        func(*args, **kwargs)
-
-    command.__signature__ = signature.replace(parameters=[*kept, *added], return_annotation=None)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
-    return command
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
-    app.command("match")(_with_auth_options(match))
+    app.command("match")(with_fhir_options(match))

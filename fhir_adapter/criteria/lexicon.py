@@ -7,11 +7,11 @@ so tests can inject small fakes.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
+from fhir_adapter import terminology, units
 from fhir_adapter.terminology import Concept, ConceptMatch
 
 
@@ -25,16 +25,6 @@ class Units(Protocol):
     def normalize_unit(self, text: str) -> str | None: ...
 
     def convert(self, value: float, from_unit: str, to_unit: str, concept_key: str | None = None) -> float | None: ...
-
-
-class _EmptyLexicon:
-    """Stands in when the lexicon is not installed: finds nothing (so nothing is computable)."""
-
-    def find(self, text: str) -> list[ConceptMatch]:
-        return []
-
-    def get(self, key: str) -> Concept | None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -51,27 +41,11 @@ class ModuleUnits:
         return self.convert_fn(value, from_unit, to_unit, concept_key)
 
 
-class _NoUnits:
-    def normalize_unit(self, text: str) -> str | None:
-        return None
-
-    def convert(self, value: float, from_unit: str, to_unit: str, concept_key: str | None = None) -> float | None:
-        return value if from_unit == to_unit else None
-
-
 def default_lexicon() -> Lexicon:
-    """The project lexicon (``fhir_adapter.terminology.lexicon()``), or an empty one if absent."""
-    module: Any = importlib.import_module("fhir_adapter.terminology")
-    factory = getattr(module, "lexicon", None)
-    if factory is None:
-        return _EmptyLexicon()
-    return cast(Lexicon, factory())
+    """The project lexicon (``fhir_adapter.terminology.lexicon()``)."""
+    return cast(Lexicon, terminology.lexicon())
 
 
 def default_units() -> Units:
-    """The project unit tables (``fhir_adapter.units``), or a stand-in that knows no unit."""
-    try:
-        module: Any = importlib.import_module("fhir_adapter.units")
-    except ImportError:
-        return _NoUnits()
-    return ModuleUnits(module.normalize_unit, module.convert)
+    """The project unit tables (``fhir_adapter.units``)."""
+    return ModuleUnits(units.normalize_unit, units.convert)

@@ -24,19 +24,19 @@ nothing (the server rolls back); the error names the entry when the OperationOut
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote
 
-from fhir_adapter.errors import FhirAdapterError, FhirServerError, InputError, UsageError
+from fhir_adapter.errors import FhirServerError, InputError, UsageError
 from fhir_adapter.fhir._core import error_issues, render_outcome
 from fhir_adapter.fhir.capabilities import Capabilities
-from fhir_adapter.trial import TrialRecord
+from fhir_adapter.ingest import load_trial
+from fhir_adapter.pipeline import trial_bundle
 
 Strategy = Literal["conditional-create", "put"]
 Outcome = Literal["created", "updated", "unchanged", "failed", "skipped"]
@@ -465,27 +465,7 @@ def bundle_for_input(path: str | Path, fhir_version: Literal["R4", "R5"]) -> tup
     bundle = _read_bundle_file(path)
     if bundle is not None:
         return bundle, []
-    from fhir_adapter.mapping import to_bundle
-
-    trial = _load_trial(path)
-    warnings: list[str] = []
-    criteria = None
-    try:
-        from fhir_adapter.criteria import compile_criteria
-
-        criteria = compile_criteria(trial)
-    except ImportError:
-        pass
-    except FhirAdapterError as exc:
-        warnings.append(f"{path}: criteria not compiled, pushed without them: {exc.one_line()}")
-    return to_bundle(trial, fhir_version, criteria), warnings
-
-
-def _load_trial(path: Path) -> TrialRecord:
-    # Looked up at call time: the ingest package is written alongside this module.
-    ingest = importlib.import_module("fhir_adapter.ingest")
-    load: Callable[[Path], TrialRecord] = getattr(ingest, "load_trial")  # noqa: B009
-    return load(path)
+    return trial_bundle(load_trial(path), fhir_version), []
 
 
 def summary(reports: Iterable[PushReport]) -> dict[str, int]:

@@ -1,38 +1,17 @@
-"""The convert command: one Bundle to a file or stdout; a directory to one file per trial."""
+"""The convert command: one Bundle to a file or stdout; many trials to one file per trial."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fhir_adapter import ingest
 from fhir_adapter.cli import main
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mapping"))
-from ctgov_records import corpus_files, from_ctgov_json
-
-from fhir_adapter.errors import InputError
-from fhir_adapter.trial import TrialRecord
-
-
-def _reader(path: Path, **_: Any) -> TrialRecord:
-    try:
-        return from_ctgov_json(json.loads(path.read_text(encoding="utf-8")), str(path))
-    except (ValueError, KeyError) as exc:
-        raise InputError("not a ClinicalTrials.gov study", source=str(path)) from exc
-
-
-@pytest.fixture(autouse=True)
-def stub_ingest_and_criteria(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Isolate the command from the other packages' progress: a local reader, no criteria compiler."""
-    monkeypatch.setattr(ingest, "load_trial", _reader, raising=False)
-    from fhir_adapter import criteria
-
-    monkeypatch.delattr(criteria, "compile_criteria", raising=False)
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SEED = SAMPLES / "NCT06577194.txt"
+CTGOV = sorted((SAMPLES / "ctgov").glob("*.json"))
 
 
 def run(args: list[str]) -> int:
@@ -43,53 +22,67 @@ def run(args: list[str]) -> int:
     return 0
 
 
-FILES = corpus_files()
-needs_corpus = pytest.mark.skipif(not FILES, reason="shared ClinicalTrials.gov corpus not present")
-
-
-@needs_corpus
 def test_one_input_to_one_bundle_file(tmp_path: Path) -> None:
     out = tmp_path / "bundle.json"
-    assert run(["convert", str(FILES[0]), "--fhir-version", "R5", "-o", str(out)]) == 0
+    assert run(["convert", str(CTGOV[0]), "--fhir-version", "R5", "-o", str(out)]) == 0
     bundle = json.loads(out.read_text())
     assert bundle["type"] == "transaction"
     study = bundle["entry"][0]["resource"]
     assert study["resourceType"] == "ResearchStudy" and "progressStatus" in study
 
 
-@needs_corpus
-def test_one_input_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["convert", str(FILES[0])]) == 0
+def test_seed_to_stdout_carries_the_compiled_criteria(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["convert", str(SEED)]) == 0
     bundle = json.loads(capsys.readouterr().out)
-    assert bundle["entry"][0]["resource"]["status"]
+    group = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Group")
+    texts = json.dumps(group["characteristic"])
+    assert "neutrophil count" in texts and "Recurrent rectal cancer" in texts
 
 
-@needs_corpus
+def test_no_criteria_leaves_only_the_structured_characteristics(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["convert", str(SEED), "--no-criteria"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    group = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Group")
+    assert "neutrophil" not in json.dumps(group["characteristic"])
+    assert "neutrophil count" in json.dumps(group)  # the full criteria text is kept all the same
+
+
 def test_directory_writes_one_file_per_trial_and_reports_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for path in FILES[:3]:
+    for path in CTGOV[:3]:
         (inputs / path.name).write_text(path.read_text())
     (inputs / "broken.json").write_text("{}")
     out = tmp_path / "out"
     assert run(["convert", str(inputs), "-o", str(out)]) == 1
-    written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(p.name for p in FILES[:3])
-    assert "broken.json" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in CTGOV[:3])
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "Traceback" not in err
 
 
-def test_several_inputs_need_an_output_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text("{}")
-    b.write_text("{}")
-    assert run(["convert", str(a), str(b)]) == 2
+def test_ndjson_file_writes_one_bundle_per_line(tmp_path: Path) -> None:
+    ndjson = tmp_path / "studies.ndjson"
+    ndjson.write_text("\n".join(json.dumps(json.loads(p.read_text())) for p in CTGOV[:2]) + "\n")
+    out = tmp_path / "out"
+    assert run(["convert", str(ndjson), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in CTGOV[:2])
+
+
+def test_several_trials_need_an_output_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["convert", str(CTGOV[0]), str(CTGOV[1])]) == 2
     assert "-o DIR" in capsys.readouterr().err
 
 
-def test_unknown_fhir_version_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a = tmp_path / "a.json"
-    a.write_text("{}")
-    assert run(["convert", str(a), "--fhir-version", "R6"]) == 2
+def test_unknown_fhir_version_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["convert", str(SEED), "--fhir-version", "R6"]) == 2
     assert "R6" in capsys.readouterr().err
+
+
+def test_malformed_single_file_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"protocolSection": ')
+    assert run(["convert", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "Traceback" not in err

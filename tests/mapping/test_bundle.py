@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from ctgov_records import seed_by_hand
+from ctgov_records import seed_trial
 from mapping_helpers import drug_lookup, one, resources, unresolved_canonicals, unresolved_references
 
 from fhir_adapter.errors import MappingError
@@ -18,7 +18,7 @@ from fhir_adapter.trial import Location, Organization
 
 @pytest.mark.parametrize("version", ["R4", "R5"])
 def test_transaction_entries_have_stable_full_urls_and_conditional_creates(version: str) -> None:
-    bundle = to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup)  # type: ignore[arg-type]
+    bundle = to_bundle(seed_trial(), version, drug_lookup=drug_lookup)  # type: ignore[arg-type]
     assert list(bundle) == ["resourceType", "type", "entry"] and bundle["type"] == "transaction"
     for entry in bundle["entry"]:
         resource = entry["resource"]
@@ -36,19 +36,19 @@ def test_transaction_entries_have_stable_full_urls_and_conditional_creates(versi
 
 
 def test_no_empty_values_anywhere() -> None:
-    text = json.dumps(to_bundle(seed_by_hand(), "R5", drug_lookup=drug_lookup))
+    text = json.dumps(to_bundle(seed_trial(), "R5", drug_lookup=drug_lookup))
     assert "null" not in text and "[]" not in text and "{}" not in text and '""' not in text
 
 
 @pytest.mark.parametrize("version", ["R4", "R5"])
 def test_converting_twice_gives_identical_bytes(version: str) -> None:
-    first = json.dumps(to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
-    second = json.dumps(to_bundle(seed_by_hand(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
+    first = json.dumps(to_bundle(seed_trial(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
+    second = json.dumps(to_bundle(seed_trial(), version, drug_lookup=drug_lookup))  # type: ignore[arg-type]
     assert first == second
 
 
 def test_seed_sponsor_and_site_resources() -> None:
-    bundle = to_bundle(seed_by_hand(), "R4", drug_lookup=drug_lookup)
+    bundle = to_bundle(seed_trial(), "R4", drug_lookup=drug_lookup)
     sponsor = one(bundle, "Organization")
     assert sponsor["name"] == "The First Affiliated Hospital with Nanjing Medical University"
     site = one(bundle, "Location")
@@ -77,7 +77,7 @@ def test_site_geo_and_telecom_r4_vs_r5() -> None:
         geo={"lat": 1.5, "lon": -2.25},
         contacts=[{"name": "Pat", "phone": "123", "email": "pat@example.org"}],
     )
-    trial = seed_by_hand().model_copy(update={"locations": [site]})
+    trial = seed_trial().model_copy(update={"locations": [site]})
     r4 = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "Location")
     r5 = one(to_bundle(trial, "R5", drug_lookup=drug_lookup), "Location")
     assert r4["position"] == {"longitude": -2.25, "latitude": 1.5}
@@ -86,7 +86,7 @@ def test_site_geo_and_telecom_r4_vs_r5() -> None:
 
 
 def test_collaborators_r4_extension_r5_associated_party() -> None:
-    trial = seed_by_hand().model_copy(update={"collaborators": [Organization(name="Partner", agency_class="INDUSTRY")]})
+    trial = seed_trial().model_copy(update={"collaborators": [Organization(name="Partner", agency_class="INDUSTRY")]})
     r4 = to_bundle(trial, "R4", drug_lookup=drug_lookup)
     assert [o["name"] for o in resources(r4, "Organization")] == [
         "The First Affiliated Hospital with Nanjing Medical University",
@@ -109,12 +109,12 @@ def test_validation_failure_names_resource_and_element() -> None:
 
 
 def test_trial_without_any_identifier_is_a_mapping_error() -> None:
-    trial = seed_by_hand().model_copy(update={"nct_id": None, "org_study_id": None})
+    trial = seed_trial().model_copy(update={"nct_id": None, "org_study_id": None})
     with pytest.raises(MappingError, match="neither an NCT id"):
         to_bundle(trial, "R4", drug_lookup=drug_lookup)
 
 
 def test_org_study_id_is_the_key_when_there_is_no_nct_id() -> None:
-    trial = seed_by_hand().model_copy(update={"nct_id": None})
+    trial = seed_trial().model_copy(update={"nct_id": None})
     study = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "ResearchStudy")
     assert business_identifier(study) == ("http://fhir-adapter.org/fhir/identifier", "PRSYM20240827")

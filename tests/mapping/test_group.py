@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctgov_records import seed_by_hand
+from ctgov_records import seed_trial
 from mapping_helpers import drug_lookup, extension_values, one, unresolved_references
 
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
@@ -74,7 +74,7 @@ def atoms() -> CompiledCriteria:
 
 
 def group(version: str, criteria: CompiledCriteria | None = None, trial: Any = None) -> dict[str, Any]:
-    bundle = to_bundle(trial or seed_by_hand(), version, criteria, drug_lookup=drug_lookup)  # type: ignore[arg-type]
+    bundle = to_bundle(trial or seed_trial(), version, criteria, drug_lookup=drug_lookup)  # type: ignore[arg-type]
     return one(bundle, "Group")
 
 
@@ -95,7 +95,7 @@ def test_structured_eligibility_r4_and_r5() -> None:
 
 
 def test_open_age_bounds_and_sex() -> None:
-    trial = seed_by_hand().model_copy(
+    trial = seed_trial().model_copy(
         update={"eligibility": Eligibility(sex="FEMALE", minimum_age=AgeBound(value=6, unit="mo", raw="6 Months"))}
     )
     g = group("R4", trial=trial)
@@ -142,7 +142,7 @@ def test_r4_atom_values_exclusion_and_expressions() -> None:
 
 
 def test_r5_criteria_go_to_an_evidence_variable_referenced_from_recruitment() -> None:
-    bundle = to_bundle(seed_by_hand(), "R5", atoms(), drug_lookup=drug_lookup)
+    bundle = to_bundle(seed_trial(), "R5", atoms(), drug_lookup=drug_lookup)
     ev = one(bundle, "EvidenceVariable")
     study = one(bundle, "ResearchStudy")
     ev_url = next(e["fullUrl"] for e in bundle["entry"] if e["resource"] is ev)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctgov_records import seed_by_hand
+from ctgov_records import seed_trial
 from mapping_helpers import drug_lookup, one, resources
 
 from fhir_adapter.mapping import to_bundle
@@ -10,7 +10,7 @@ from fhir_adapter.trial import Arm, Intervention
 
 
 def plan(version: str, trial: Any = None) -> dict[str, Any]:
-    bundle = to_bundle(trial or seed_by_hand(), version, drug_lookup=drug_lookup)  # type: ignore[arg-type]
+    bundle = to_bundle(trial or seed_trial(), version, drug_lookup=drug_lookup)  # type: ignore[arg-type]
     return one(bundle, "PlanDefinition")
 
 
@@ -35,7 +35,7 @@ def test_capox_action_nests_one_action_per_component() -> None:
 
 
 def test_no_sequence_without_words_saying_so() -> None:
-    trial = seed_by_hand().model_copy(
+    trial = seed_trial().model_copy(
         update={
             "brief_title": "Drug Alpha and Drug Beta in adults",
             "detailed_description": None,
@@ -52,7 +52,7 @@ def test_no_sequence_without_words_saying_so() -> None:
 
 
 def test_activity_definitions_code_drugs_and_radiotherapy() -> None:
-    bundle = to_bundle(seed_by_hand(), "R4", drug_lookup=drug_lookup)
+    bundle = to_bundle(seed_trial(), "R4", drug_lookup=drug_lookup)
     by_title = {a["title"]: a for a in resources(bundle, "ActivityDefinition")}
     radiotherapy = by_title["Short-course radiotherapy"]
     assert radiotherapy["kind"] == "ServiceRequest"
@@ -66,6 +66,6 @@ def test_activity_definitions_code_drugs_and_radiotherapy() -> None:
 
 
 def test_no_arms_gives_top_level_intervention_actions() -> None:
-    trial = seed_by_hand().model_copy(update={"arms": []})
+    trial = seed_trial().model_copy(update={"arms": []})
     actions = plan("R4", trial)["action"]
     assert [a["title"] for a in actions] == ["Short-course radiotherapy", "Sintilimab + IL-2 Combined with CAPOX"]

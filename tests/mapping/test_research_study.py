@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ctgov_records import seed_by_hand
+from ctgov_records import seed_trial
 from mapping_helpers import drug_lookup, extension_values, one
 
 from fhir_adapter.mapping import canonical as C
@@ -16,7 +16,8 @@ def study(trial: TrialRecord, version: str) -> dict[str, Any]:
 
 
 def with_status(status: str, last_known: str | None = None) -> TrialRecord:
-    return seed_by_hand().model_copy(update={"overall_status": status, "last_known_status": last_known})
+    update = {"overall_status": status, "overall_status_raw": status, "last_known_status": last_known}
+    return seed_trial().model_copy(update=update)
 
 
 def r5_state(resource: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def r5_state(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_seed_r4_core_fields() -> None:
-    rs = study(seed_by_hand(), "R4")
+    rs = study(seed_trial(), "R4")
     assert rs["status"] == "active"
     assert rs["phase"]["coding"] == [
         {
@@ -43,7 +44,7 @@ def test_seed_r4_core_fields() -> None:
 
 
 def test_seed_r5_core_fields() -> None:
-    rs = study(seed_by_hand(), "R5")
+    rs = study(seed_trial(), "R5")
     assert rs["status"] == "active"
     assert r5_state(rs)["coding"][0]["code"] == "recruiting"
     assert rs["phase"]["coding"][0] == {
@@ -102,12 +103,12 @@ def test_withheld_status_has_no_code_in_r5_and_raw_value_in_r4() -> None:
     ],
 )
 def test_phase_uses_the_whole_array(phases: list[str], code: str) -> None:
-    trial = seed_by_hand().model_copy(update={"phases": phases})
+    trial = seed_trial().model_copy(update={"phases": phases})
     assert study(trial, "R4")["phase"]["coding"][0]["code"] == code
 
 
 def test_unlisted_phase_combination_and_other_purpose_stay_as_text() -> None:
-    trial = seed_by_hand().model_copy(
+    trial = seed_trial().model_copy(
         update={"phases": ["PHASE1", "PHASE3"], "design": Design(primary_purpose="OTHER")}
     )
     rs = study(trial, "R4")
@@ -117,7 +118,7 @@ def test_unlisted_phase_combination_and_other_purpose_stay_as_text() -> None:
 
 
 def test_actual_enrollment_goes_to_r5_actual_number() -> None:
-    trial = seed_by_hand().model_copy(update={"enrollment_type": "ACTUAL", "enrollment_count": 12})
+    trial = seed_trial().model_copy(update={"enrollment_type": "ACTUAL", "enrollment_count": 12})
     assert study(trial, "R5")["recruitment"] == {
         "actualNumber": 12,
         "eligibility": study(trial, "R5")["recruitment"]["eligibility"],
@@ -125,6 +126,6 @@ def test_actual_enrollment_goes_to_r5_actual_number() -> None:
 
 
 def test_alternative_titles_r4_extension_r5_label() -> None:
-    trial = seed_by_hand().model_copy(update={"official_title": "Official", "acronym": "ACR"})
+    trial = seed_trial().model_copy(update={"official_title": "Official", "acronym": "ACR"})
     assert extension_values(study(trial, "R4"), C.EXT_ALTERNATIVE_TITLE) == ["Official", "ACR"]
     assert [lbl["value"] for lbl in study(trial, "R5")["label"]] == ["Official", "ACR"]

@@ -1,0 +1,29 @@
+"""The data flow in one place: a trial input is read, its criteria compiled, and it is mapped to FHIR.
+
+The CLI commands and the public API share these steps instead of each wiring them again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fhir_adapter.criteria import compile_criteria
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.ingest import load_trial
+from fhir_adapter.mapping import to_bundle
+from fhir_adapter.trial import TrialRecord
+
+
+def load_compiled(path_or_text: str | Path, format: str | None = None) -> tuple[TrialRecord, CompiledCriteria]:
+    """One trial input and its compiled criteria."""
+    trial = load_trial(path_or_text, format)
+    return trial, compile_criteria(trial)
+
+
+def trial_bundle(
+    trial: TrialRecord, fhir_version: Literal["R4", "R5"] = "R4", *, with_criteria: bool = True
+) -> dict[str, Any]:
+    """The transaction Bundle of a trial, carrying its compiled criteria unless told otherwise."""
+    criteria = compile_criteria(trial) if with_criteria else None
+    return to_bundle(trial, fhir_version, criteria)
