@@ -1,9 +1,207 @@
-"""The `screen` command (placeholder until its issue lands)."""
+"""The ``screen`` command: a whole population against one trial's criteria, ranked.
+
+``fhir-adapter screen TRIAL (--server URL [auth options] | --data DIR) [--format table|json|html] [-o FILE]
+[--limit N] [--as-of DATE] [--checkpoint FILE] [--emit-fhir FILE] [--fhir-version R4|R5] [--concurrency N]``
+
+JSON is exactly ``ScreenResult.contract()``; HTML is one self-contained page (patients × criteria).
+A progress bar (counts only, never patient ids) goes to stderr when it is a terminal or with ``--progress``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, cast
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fhir_adapter.cli._common import console, err_console, print_json
+from fhir_adapter.cli._fhir_options import _OPTIONS, FhirOptions
+from fhir_adapter.cli.match_cmd import load_compiled, parse_as_of
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.errors import UsageError
+from fhir_adapter.fhir.client import AsyncFhirClient
+from fhir_adapter.matching.checkpoint import Checkpoint
+from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
+from fhir_adapter.matching.local import LocalData
+from fhir_adapter.matching.model import ScreenResult
+from fhir_adapter.matching.report import render_html, render_table, table_text
+from fhir_adapter.matching.screen import Progress as ProgressCallback
+from fhir_adapter.matching.screen import ScreenStats, ascreen_server, screen
+
+_FORMATS = ("table", "json", "html")
+_AUTH_NAMES = [name for name in _OPTIONS if name != "server"]
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on stderr fed with (done, total); None when disabled."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("screening", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fhir_options(server: str, values: dict[str, Any]) -> FhirOptions:
+    return FhirOptions(server=server, **values)
+
+
+async def _screen_server(
+    compiled: CompiledCriteria, fhir: FhirOptions, *, concurrency: int, **kwargs: Any
+) -> ScreenResult:
+    if fhir.insecure:
+        err_console.print(f"[yellow]warning:[/] TLS certificate verification is OFF for {fhir.server} (--insecure)")
+    async with AsyncFhirClient(fhir.server, auth=fhir.make_auth(), verify=not fhir.insecure) as client:
+        return await ascreen_server(compiled, client, concurrency=concurrency, **kwargs)
+
+
+def write_report(result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None) -> None:
+    """The report to ``output`` (its path printed on stderr) or stdout."""
+    if output_format == "json":
+        print_json(result.contract(), output)
+    elif output_format == "html":
+        text = render_html(result, compiled.atoms)
+        if output is None:
+            console.file.write(text)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+    elif output is None:
+        console.print(render_table(result), highlight=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(table_text(result), encoding="utf-8")
+    if output is not None:
+        err_console.print(f"report written to {output}", highlight=False)
+
+
+def emit_fhir(result: ScreenResult, path: Path, fhir_version: str) -> None:
+    version = cast(FhirVersion, fhir_version)
+    bundle = candidates_bundle(result, fhir_version=version)
+    validate_bundle(bundle, fhir_version=version)
+    print_json(bundle, path)
+    err_console.print(f"FHIR {fhir_version} transaction Bundle written to {path}", highlight=False)
+
+
+def run_screen(
+    trial: Path,
+    *,
+    data: list[Path] | None,
+    server: str | None,
+    fhir_values: dict[str, Any],
+    output_format: str,
+    output: Path | None,
+    limit: int | None,
+    as_of: str | None,
+    checkpoint: Path | None,
+    emit: Path | None,
+    fhir_version: str,
+    concurrency: int,
+    prefilter: bool,
+    show_progress: bool,
+) -> ScreenResult:
+    if output_format not in _FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(_FORMATS)}, got {output_format!r}")
+    if fhir_version not in ("R4", "R5"):
+        raise UsageError(f"--fhir-version must be R4 or R5, got {fhir_version!r}")
+    if (data is None) == (server is None):
+        raise UsageError("give exactly one of --data DIR or --server URL")
+    day: date = parse_as_of(as_of)
+    compiled = load_compiled(trial)
+    marker = Checkpoint(checkpoint, trial=compiled.trial, as_of=day, atoms=compiled.atoms) if checkpoint else None
+    stats = ScreenStats()
+    try:
+        with progress_bar(show_progress) as progress:
+            common: dict[str, Any] = {
+                "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
+            }
+            if data is not None:
+                result = screen(compiled, LocalData(*data), **common)
+            else:
+                assert server is not None
+                fhir = _fhir_options(server, fhir_values)
+                result = asyncio.run(
+                    _screen_server(compiled, fhir, concurrency=concurrency, prefilter=prefilter, **common)
+                )
+    finally:
+        if marker is not None:
+            marker.close()
+    write_report(result, compiled, output_format, output)
+    if emit is not None:
+        emit_fhir(result, emit, fhir_version)
+    return result
+
+
+def _screen_command(
+    trial: Annotated[Path, typer.Argument(help="Trial input (CT.gov JSON, registry text, legacy XML, NCT id file).")],
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
+    ] = None,
+    server: Annotated[str | None, typer.Option("--server", help="FHIR base URL, e.g. https://host/fhir.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table | json | html.")] = "table",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Screen at most N patients.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (default today).")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Resume file: finished patients are skipped on a rerun.")
+    ] = None,
+    emit: Annotated[
+        Path | None, typer.Option("--emit-fhir", help="Write ResearchSubject candidates + Group as a transaction.")
+    ] = None,
+    fhir_version: Annotated[str, typer.Option("--fhir-version", help="R4 | R5 for --emit-fhir.")] = "R4",
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight (server).")] = 8,
+    prefilter: Annotated[
+        bool, typer.Option("--prefilter/--no-prefilter", help="Server-side population pre-filter (server).")
+    ] = True,
+    show_progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar on stderr.")] = False,
+    **fhir_values: Any,
+) -> None:
+    """Screen a population against a trial's criteria: eligible, needs-review, ineligible, explained."""
+    run_screen(
+        trial, data=data, server=server, fhir_values=fhir_values, output_format=output_format, output=output,
+        limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
+        concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
+    )
+
+
+def _with_auth_options() -> Any:
+    """``_screen_command`` with the shared FHIR auth options (all but ``--server``, optional here)."""
+    import functools
+    import inspect
+    import typing
+
+    signature = inspect.signature(_screen_command)
+    hints = typing.get_type_hints(_screen_command, include_extras=True)
+    kept = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=_OPTIONS[name][0], default=_OPTIONS[name][1])
+        for name in _AUTH_NAMES
+    ]
+
+    @functools.wraps(_screen_command)
+    def command(*args: Any, **kwargs: Any) -> None:
+        _screen_command(*args, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=[*kept, *added], return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
+    return command
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
+    app.command("screen")(_with_auth_options())

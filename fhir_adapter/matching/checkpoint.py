@@ -1,0 +1,121 @@
+"""A resumable screening: finished patient results appended as JSON lines.
+
+Each line is ``{"trial", "as_of", "criteria", "patient", "result"}``; ``criteria`` is a digest of the
+compiled atoms, so a checkpoint written for other criteria (or another trial or date) is never reused.
+A line cut short by an interruption is ignored. Lines of other runs stay in the file untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.errors import InputError
+from fhir_adapter.matching.model import PatientResult
+
+
+def criteria_digest(atoms: Sequence[Atom]) -> str:
+    """A short, stable digest of the atoms (any change to them gives another digest)."""
+    payload = json.dumps([a.model_dump(mode="json") for a in atoms], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+class Checkpoint:
+    """Finished results of one (trial, as-of date, criteria) screening, backed by a JSON-lines file.
+
+    Use as a context manager, or call :meth:`close` at the end.
+    """
+
+    def __init__(self, path: str | Path, *, trial: str, as_of: date, atoms: Sequence[Atom]) -> None:
+        self.path = Path(path)
+        self.trial = trial
+        self.as_of = as_of.isoformat()
+        self.digest = criteria_digest(atoms)
+        self._done: dict[str, PatientResult] = self._load()
+        self._handle: IO[str] | None = None
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def _key_matches(self, line: dict[str, Any]) -> bool:
+        return (
+            line.get("trial") == self.trial and line.get("as_of") == self.as_of and line.get("criteria") == self.digest
+        )
+
+    def _load(self) -> dict[str, PatientResult]:
+        if not self.path.exists():
+            return {}
+        done: dict[str, PatientResult] = {}
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read checkpoint: {exc}", source=str(self.path)) from exc
+        for raw in text.splitlines():
+            result = self._parse(raw)
+            if result is not None:
+                done[result.patient] = result
+        return done
+
+    def _parse(self, raw: str) -> PatientResult | None:
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            return None  # a line cut short by an interruption
+        if not isinstance(line, dict) or not self._key_matches(line):
+            return None
+        try:
+            return PatientResult.model_validate(line.get("result"))
+        except ValidationError:
+            return None
+
+    def done(self) -> dict[str, PatientResult]:
+        """Results already finished, keyed by ``Patient/<id>``."""
+        return dict(self._done)
+
+    def is_done(self, patient_ref: str) -> bool:
+        return patient_ref in self._done
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def _ends_mid_line(self) -> bool:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return False
+        with self.path.open("rb") as handle:
+            handle.seek(-1, 2)
+            return handle.read(1) != b"\n"
+
+    def record(self, result: PatientResult) -> None:
+        """Append one finished result (flushed at once, so an interruption loses at most this line)."""
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut_short = self._ends_mid_line()
+            self._handle = self.path.open("a", encoding="utf-8")
+            if cut_short:
+                self._handle.write("\n")  # a previous run stopped mid-line
+        line = {
+            "trial": self.trial,
+            "as_of": self.as_of,
+            "criteria": self.digest,
+            "patient": result.patient,
+            "result": result.model_dump(mode="json"),
+        }
+        self._handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._handle.flush()
+        self._done[result.patient] = result
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

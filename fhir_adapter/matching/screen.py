@@ -1,0 +1,227 @@
+"""Population screening: every candidate patient of a source evaluated against a trial's atoms, ranked.
+
+* :func:`screen` — any :class:`PatientData` that lists its patients (local NDJSON/Bundles).
+* :func:`screen_server` / :func:`ascreen_server` — a FHIR server: a server-side pre-filter first
+  (:func:`fhir_adapter.matching.server.candidate_ids`), then each candidate fetched in one request
+  (batch) with at most ``concurrency`` requests in flight, and evaluated locally.
+
+Ranking: eligible, then needs-review with fewer unknowns first, then ineligible; by patient id within
+a rank. With a :class:`~fhir_adapter.matching.checkpoint.Checkpoint`, finished patients are recorded as
+they finish and skipped on a restart. Progress callbacks receive counts only, never patient ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.errors import InputError
+from fhir_adapter.fhir.client import AsyncFhirClient
+from fhir_adapter.matching.checkpoint import Checkpoint
+from fhir_adapter.matching.evaluate import Matcher
+from fhir_adapter.matching.model import MatchOptions, PatientData, PatientResult, ScreenResult
+from fhir_adapter.matching.server import AsyncServerData, candidate_ids
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called once at the start and after every finished patient."""
+
+_RANK = {"eligible": 0, "needs-review": 1, "ineligible": 2}
+
+
+def rank_key(result: PatientResult) -> tuple[int, int, int, str]:
+    """(verdict rank, unknowns, reviews, patient): fewer unknowns first among needs-review."""
+    unknown = sum(1 for c in result.criteria if c.result == "unknown")
+    review = sum(1 for c in result.criteria if c.result == "review")
+    if result.verdict != "needs-review":
+        unknown = review = 0
+    return (_RANK[result.verdict], unknown, review, result.patient)
+
+
+def rank(results: Iterable[PatientResult]) -> list[PatientResult]:
+    return sorted(results, key=rank_key)
+
+
+def patient_ref(patient_id: str) -> str:
+    return f"Patient/{patient_id}"
+
+
+def select(patient_ids: Iterable[str], limit: int | None) -> list[str]:
+    """The population, sorted by id (deterministic, so ``limit`` and resuming pick the same patients)."""
+    ids = sorted(set(patient_ids))
+    return ids if limit is None else ids[: max(0, limit)]
+
+
+@dataclass
+class ScreenStats:
+    """Figures of one screening run (counts only)."""
+
+    population: int = 0
+    """Patients listed by the source (after the server pre-filter)."""
+    screened: int = 0
+    """Patients in the result."""
+    resumed: int = 0
+    """Patients taken from the checkpoint instead of evaluated again."""
+    evaluated: int = 0
+    missing: int = 0
+    """Listed patients the source could not return any more (deleted meanwhile)."""
+    requests: int = 0
+    """HTTP requests for patient data (server screening; CapabilityStatement excluded)."""
+    prefilter_applied: list[str] = field(default_factory=list)
+    prefilter_dropped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Run:
+    """Bookkeeping shared by the local and server screens: checkpoint, progress, results."""
+
+    def __init__(
+        self, ids: Sequence[str], checkpoint: Checkpoint | None, progress: Progress | None, stats: ScreenStats
+    ) -> None:
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.stats = stats
+        self.total = len(ids)
+        finished = checkpoint.done() if checkpoint is not None else {}
+        self.results: dict[str, PatientResult] = {}
+        self.todo: list[str] = []
+        for pid in ids:
+            found = finished.get(patient_ref(pid))
+            if found is not None:
+                self.results[pid] = found
+            else:
+                self.todo.append(pid)
+        stats.population = self.total
+        stats.resumed = len(self.results)
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress(len(self.results) + self.stats.missing, self.total)
+
+    def finish(self, pid: str, result: PatientResult | None) -> None:
+        if result is None:
+            self.stats.missing += 1
+        else:
+            self.stats.evaluated += 1
+            self.results[pid] = result
+            if self.checkpoint is not None:
+                self.checkpoint.record(result)
+        self._tick()
+
+    def result(self, trial: str, as_of: date, started: float) -> ScreenResult:
+        self.stats.screened = len(self.results)
+        self.stats.seconds = time.perf_counter() - started
+        return ScreenResult(trial=trial, as_of=as_of, patients=rank(self.results.values()))
+
+
+def _evaluate(matcher: Matcher, data: PatientData, pid: str) -> PatientResult | None:
+    try:
+        return matcher.evaluate(data, pid)
+    except InputError:
+        log.warning("a listed patient is not in the source any more; skipped")
+        return None
+
+
+def screen(
+    criteria: CompiledCriteria,
+    source: PatientData,
+    *,
+    as_of: date,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    stats: ScreenStats | None = None,
+) -> ScreenResult:
+    """Screen every patient ``source.patient_ids()`` lists (at most ``limit``, by id order)."""
+    started = time.perf_counter()
+    stats = stats if stats is not None else ScreenStats()
+    matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
+    run = _Run(select(source.patient_ids(), limit), checkpoint, progress, stats)
+    for pid in run.todo:
+        run.finish(pid, _evaluate(matcher, source, pid))
+    return run.result(criteria.trial, as_of, started)
+
+
+async def ascreen_server(
+    criteria: CompiledCriteria,
+    client: AsyncFhirClient,
+    *,
+    as_of: date,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    concurrency: int = 8,
+    prefilter: bool = True,
+    filter_observations: bool = True,
+    stats: ScreenStats | None = None,
+) -> ScreenResult:
+    """Screen the patients of a FHIR server (the client is not closed)."""
+    started = time.perf_counter()
+    stats = stats if stats is not None else ScreenStats()
+    matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
+    source = AsyncServerData(
+        client, criteria.atoms, context=matcher.context, concurrency=concurrency,
+        filter_observations=filter_observations,
+    )
+    found = await candidate_ids(source, use_prefilter=prefilter)
+    stats.prefilter_applied, stats.prefilter_dropped = found.applied, found.dropped
+    run = _Run(select(found.ids, limit), checkpoint, progress, stats)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for pid in run.todo:
+        queue.put_nowait(pid)
+
+    async def one(pid: str) -> PatientResult | None:
+        snapshot = await source.fetch(pid)
+        result = _evaluate(matcher, snapshot, pid)
+        if snapshot.missed and result is not None:  # the evaluator read a type the plan did not fetch
+            snapshot = await source.fetch(pid, extra_types=sorted(snapshot.missed))
+            result = _evaluate(matcher, snapshot, pid)
+        return result
+
+    async def worker() -> None:
+        while True:
+            try:
+                pid = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            run.finish(pid, await one(pid))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    finally:
+        stats.requests = source.requests
+    return run.result(criteria.trial, as_of, started)
+
+
+def screen_server(
+    criteria: CompiledCriteria,
+    client: AsyncFhirClient,
+    *,
+    as_of: date,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    concurrency: int = 8,
+    prefilter: bool = True,
+    stats: ScreenStats | None = None,
+) -> ScreenResult:
+    """The synchronous face of :func:`ascreen_server` (runs its own event loop; closes the client)."""
+
+    async def run() -> ScreenResult:
+        async with client:
+            return await ascreen_server(
+                criteria, client, as_of=as_of, limit=limit, options=options, progress=progress,
+                checkpoint=checkpoint, concurrency=concurrency, prefilter=prefilter, stats=stats,
+            )
+
+    return asyncio.run(run())

@@ -1,0 +1,665 @@
+"""Patient data from a FHIR server, fetched in as few requests as possible.
+
+For one candidate, everything the atoms need comes back in ONE request when the server supports
+``batch`` (a Bundle whose entries are the patient's searches plus ``Patient/<id>``); otherwise in one
+``Patient?_id=<id>&_revinclude=...`` search when the server accepts it; otherwise one search per type.
+``next`` links inside the answers are followed. The result is a :class:`PatientSnapshot`, a
+:class:`~fhir_adapter.matching.model.PatientData` for that patient, so the evaluator runs unchanged.
+
+What is fetched (see :func:`needed_types`) mirrors what :mod:`fhir_adapter.matching.evaluate` asks:
+Conditions, medications and procedures whole (the evaluator matches code prefixes and drug names,
+which a code search cannot express); Observations restricted to the atoms' codes when every code set
+is exact, all of them otherwise. A type the evaluator asks for that was not fetched is fetched on
+demand (sync) or makes the screen fetch it and evaluate again (async), never an empty answer.
+
+Population pre-filtering (:func:`candidate_ids`): the ``prefilter`` Patient searches of the computable
+inclusion atoms, combined, for the parameters the CapabilityStatement declares; ``_has`` (rarely
+declared, often supported) is tried and dropped when the server rejects it. A server that ignores a
+parameter returns a superset, which is safe. Without any usable pre-filter every patient is listed.
+
+Logs and errors name resource types and counts, never a patient id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.errors import FhirServerError
+from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
+from fhir_adapter.fhir.search import token_value
+from fhir_adapter.matching.evaluate import EvalContext
+from fhir_adapter.matching.local import PATIENT_FIELDS, reference_key
+
+log = logging.getLogger(__name__)
+
+FetchMode = Literal["batch", "revinclude", "per-type"]
+
+# Resource types the evaluator reads per atom category (fhir_adapter/matching/evaluate.py).
+TYPES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
+    "demographic": (),
+    "condition": ("Condition",),
+    "infection": ("Condition", "Observation"),
+    "pregnancy": ("Condition", "Observation"),
+    "allergy": ("AllergyIntolerance",),
+    "lab": ("Observation",),
+    "performance-status": ("Observation",),
+    "medication": ("MedicationRequest", "MedicationStatement", "MedicationAdministration"),
+    "procedure": ("Procedure",),
+    "other": (),
+}
+_MEDICATION_TYPES = frozenset(TYPES_BY_CATEGORY["medication"])
+DEFAULT_PAGE_SIZE = 1000
+_EMPTY: tuple[dict[str, Any], ...] = ()
+
+
+# -- planning (pure) ----------------------------------------------------------------------------------------
+
+
+def needed_types(atoms: Sequence[Atom]) -> list[str]:
+    """The resource types the computable atoms need (besides Patient), in a stable order."""
+    found: dict[str, None] = {}
+    for atom in atoms:
+        if not atom.computable:
+            continue
+        for rtype in (*TYPES_BY_CATEGORY.get(atom.category, ()), *atom.resource_types):
+            if rtype != "Patient":
+                found[rtype] = None
+    return list(found)
+
+
+def _reverse_aliases(aliases: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    reverse: dict[str, list[str]] = {}
+    for system, targets in aliases.items():
+        for target in targets:
+            reverse.setdefault(target, []).append(system)
+    return reverse
+
+
+def observation_codes(atoms: Sequence[Atom], context: EvalContext) -> list[str] | None:
+    """``system|code`` tokens covering every Observation the atoms can use; None when a code search cannot.
+
+    None when an Observation-reading atom matches code prefixes or has no code at all.
+    """
+    reverse = _reverse_aliases(context.config.system_aliases)
+    tokens: dict[str, None] = {}
+    for atom in atoms:
+        if not atom.computable or "Observation" not in TYPES_BY_CATEGORY.get(atom.category, ()):
+            continue
+        plan = context.plan(atom)
+        if plan.codes.prefixes or plan.answer_codes.prefixes or plan.codes.dotted:
+            return None
+        pairs = plan.codes.exact | plan.answer_codes.exact
+        if not pairs:
+            return None
+        for system, code in sorted(pairs):
+            for spelled in (system, *reverse.get(system, ())):
+                tokens[token_value(spelled, code)] = None
+    return list(tokens)
+
+
+@dataclass(frozen=True)
+class TypeSearch:
+    """One search of a patient's resources of one type (the patient parameter is added per patient)."""
+
+    resource_type: str
+    patient_param: str
+    """``patient`` (value ``<id>``) or ``subject`` (value ``Patient/<id>``)."""
+    params: tuple[tuple[str, str], ...] = ()
+
+    def items(self, patient_id: str) -> list[tuple[str, str]]:
+        value = patient_id if self.patient_param == "patient" else f"Patient/{patient_id}"
+        return [(self.patient_param, value), *self.params]
+
+    def url(self, patient_id: str) -> str:
+        """The relative search URL (``Observation?patient=1&code=...``) for a batch entry."""
+        return f"{self.resource_type}?{urlencode(self.items(patient_id), safe='|,:/')}"
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    mode: FetchMode
+    searches: tuple[TypeSearch, ...]
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(s.resource_type for s in self.searches)
+
+
+def _patient_param(caps: Capabilities, resource_type: str) -> str:
+    only_subject = not caps.supports_search(resource_type, "patient") and caps.supports_search(resource_type, "subject")
+    return "subject" if caps.declares(resource_type) and only_subject else "patient"
+
+
+def plan_fetch(
+    atoms: Sequence[Atom],
+    caps: Capabilities,
+    *,
+    context: EvalContext,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    filter_observations: bool = True,
+    extra_types: Iterable[str] = (),
+) -> FetchPlan:
+    """The searches one patient needs and how to send them (batch when the server declares it)."""
+    types = list(dict.fromkeys([*needed_types(atoms), *extra_types]))
+    codes = observation_codes(atoms, context) if filter_observations else None
+    searches = []
+    for rtype in types:
+        params: list[tuple[str, str]] = []
+        if rtype == "Observation" and codes:
+            params.append(("code", ",".join(codes)))
+            if caps.supports_search("Observation", "_sort"):
+                params.append(("_sort", "-date"))
+        params.append(("_count", str(page_size)))
+        searches.append(TypeSearch(rtype, _patient_param(caps, rtype), tuple(params)))
+    mode: FetchMode = "batch" if caps.supports_batch else "revinclude"
+    return FetchPlan(mode=mode, searches=tuple(searches))
+
+
+def batch_bundle(plan: FetchPlan, patient_id: str) -> dict[str, Any]:
+    """A batch Bundle: ``Patient/<id>`` and every search of the plan for that patient."""
+    entries = [{"request": {"method": "GET", "url": f"Patient/{patient_id}"}}]
+    entries += [{"request": {"method": "GET", "url": s.url(patient_id)}} for s in plan.searches]
+    return {"resourceType": "Bundle", "type": "batch", "entry": entries}
+
+
+def revinclude_params(plan: FetchPlan, patient_id: str) -> list[tuple[str, str]]:
+    """``Patient?_id=<id>&_revinclude=<Type>:<param>...`` (codes cannot be filtered this way)."""
+    items = [("_id", patient_id)]
+    items += [("_revinclude", f"{s.resource_type}:{s.patient_param}") for s in plan.searches]
+    items.append(("_count", str(DEFAULT_PAGE_SIZE)))
+    return items
+
+
+# -- one patient's data -------------------------------------------------------------------------------------
+
+
+def _about(resource: dict[str, Any], patient_id: str) -> bool:
+    for name in PATIENT_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            return reference_key(value["reference"]) == ("Patient", patient_id)
+    return False
+
+
+@dataclass
+class PatientSnapshot:
+    """Everything fetched for one patient; answers :class:`PatientData` for that patient alone."""
+
+    patient_id: str
+    patient_resource: dict[str, Any] | None
+    by_type: dict[str, list[dict[str, Any]]]
+    fetched: frozenset[str]
+    shared: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``Type/id`` → resources not tied to a patient (Medication), shared across snapshots."""
+    missed: set[str] = field(default_factory=set)
+    """Types the evaluator asked for that were not fetched."""
+
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        return self.patient_resource if patient_id == self.patient_id else None
+
+    def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
+        if patient_id != self.patient_id:
+            return _EMPTY
+        if resource_type not in self.fetched:
+            self.missed.add(resource_type)
+            return _EMPTY
+        return self.by_type.get(resource_type, [])
+
+    def patient_ids(self) -> list[str]:
+        return [self.patient_id]
+
+    def resolve(self, reference: str) -> dict[str, Any] | None:
+        key = reference_key(reference)
+        return self.shared.get(f"{key[0]}/{key[1]}") if key else None
+
+    def medication_references(self) -> set[str]:
+        """``Medication/<id>`` references of the medication resources that are not resolved yet."""
+        wanted: set[str] = set()
+        for rtype in _MEDICATION_TYPES:
+            for resource in self.by_type.get(rtype, ()):
+                reference = (resource.get("medicationReference") or {}).get("reference")
+                key = reference_key(reference) if isinstance(reference, str) else None
+                if key and key[0] == "Medication" and f"Medication/{key[1]}" not in self.shared:
+                    wanted.add(f"Medication/{key[1]}")
+        return wanted
+
+
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or ():
+        if link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def split_next(base_url: str, next_url: str) -> tuple[str, list[tuple[str, str]]]:
+    """A ``next`` link as (path relative to the base, query items) for ``search_bundles``."""
+    parts = urlsplit(next_url)
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = parts.path[len(base_path) :] if parts.path.startswith(base_path) else parts.path
+    return path.strip("/"), parse_qsl(parts.query, keep_blank_values=True)
+
+
+class _Collector:
+    """Sorts fetched resources into a snapshot (only resources about the patient are kept)."""
+
+    def __init__(self, patient_id: str, types: Iterable[str]) -> None:
+        self.patient_id = patient_id
+        self.types = frozenset(types)
+        self.patient: dict[str, Any] | None = None
+        self.by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in self.types}
+        self._seen: set[tuple[str, str]] = set()
+
+    def add(self, resources: Iterable[dict[str, Any]]) -> None:
+        for resource in resources:
+            rtype = str(resource.get("resourceType", ""))
+            if rtype == "Patient":
+                if str(resource.get("id")) == self.patient_id:
+                    self.patient = resource
+                continue
+            if rtype not in self.by_type or not _about(resource, self.patient_id):
+                continue
+            key = (rtype, str(resource.get("id")))
+            if key[1] != "None" and key in self._seen:
+                continue
+            self._seen.add(key)
+            self.by_type[rtype].append(resource)
+
+    def snapshot(self, shared: dict[str, dict[str, Any]]) -> PatientSnapshot:
+        return PatientSnapshot(self.patient_id, self.patient, self.by_type, self.types, shared)
+
+
+def _entry_failure(entry: dict[str, Any], what: str) -> FhirServerError | None:
+    status = str((entry.get("response") or {}).get("status", "200")).split(" ", 1)[0]
+    if status.startswith("2"):
+        return None
+    return FhirServerError(f"batch entry {what} failed with status {status}", status_code=int(status or 0))
+
+
+@dataclass
+class _BatchAnswer:
+    """A batch response taken apart: resources of the first pages, and the ``next`` links to follow."""
+
+    resources: list[dict[str, Any]]
+    next_links: list[str]
+    patient_missing: bool
+
+
+def read_batch_response(plan: FetchPlan, response: dict[str, Any]) -> _BatchAnswer:
+    entries = response.get("entry") or []
+    if len(entries) != len(plan.searches) + 1:
+        raise FhirServerError(f"batch answered {len(entries)} entries for {len(plan.searches) + 1} requests")
+    resources: list[dict[str, Any]] = []
+    next_links: list[str] = []
+    first = entries[0]
+    patient_missing = _entry_failure(first, "Patient") is not None
+    if not patient_missing and isinstance(first.get("resource"), dict):
+        resources.append(first["resource"])
+    for search, entry in zip(plan.searches, entries[1:], strict=True):
+        failure = _entry_failure(entry, f"{search.resource_type} search")
+        if failure is not None:
+            raise failure
+        page = entry.get("resource") or {}
+        resources += _entries(page)
+        link = _next_link(page)
+        if link:
+            next_links.append(link)
+    return _BatchAnswer(resources, next_links, patient_missing)
+
+
+# -- sync source ----------------------------------------------------------------------------------------------
+
+
+class ServerData:
+    """:class:`PatientData` over a :class:`FhirClient`: one fetch per patient, kept in a small LRU cache.
+
+    ``requests`` counts the HTTP requests this source made (metadata excluded).
+    """
+
+    def __init__(
+        self,
+        client: FhirClient,
+        atoms: Sequence[Atom],
+        *,
+        context: EvalContext,
+        cache_size: int = 64,
+        filter_observations: bool = True,
+        patient_ids: Sequence[str] | None = None,
+    ) -> None:
+        self.client = client
+        self.atoms = list(atoms)
+        self.context = context
+        self.cache_size = cache_size
+        self.filter_observations = filter_observations
+        self.requests = 0
+        self._ids = list(patient_ids) if patient_ids is not None else None
+        self._plan: FetchPlan | None = None
+        self._cache: OrderedDict[str, PatientSnapshot] = OrderedDict()
+        self.shared: dict[str, dict[str, Any]] = {}
+
+    @property
+    def plan(self) -> FetchPlan:
+        if self._plan is None:
+            self._plan = plan_fetch(
+                self.atoms, self.client.capabilities(), context=self.context,
+                filter_observations=self.filter_observations,
+            )
+        return self._plan
+
+    # PatientData
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        return self.fetch(patient_id).patient_resource
+
+    def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
+        snapshot = self.fetch(patient_id)
+        if resource_type not in snapshot.fetched:
+            found = self._search_all(resource_type, TypeSearch(resource_type, "patient").items(patient_id))
+            snapshot.by_type[resource_type] = [r for r in found if _about(r, patient_id)]
+            snapshot.fetched = snapshot.fetched | {resource_type}
+        return snapshot.by_type.get(resource_type, [])
+
+    def patient_ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = [str(r["id"]) for r in self._search_all("Patient", [("_elements", "id"), ("_count", "1000")])]
+        return list(self._ids)
+
+    def resolve(self, reference: str) -> dict[str, Any] | None:
+        key = reference_key(reference)
+        if key is None:
+            return None
+        name = f"{key[0]}/{key[1]}"
+        if name not in self.shared:
+            try:
+                self.requests += 1
+                self.shared[name] = self.client.read(key[0], key[1])
+            except FhirServerError:
+                return None
+        return self.shared[name]
+
+    # fetching
+    def fetch(self, patient_id: str) -> PatientSnapshot:
+        """The patient's snapshot (fetched once, then served from the cache)."""
+        found = self._cache.get(patient_id)
+        if found is not None:
+            self._cache.move_to_end(patient_id)
+            return found
+        snapshot = self._fetch(patient_id)
+        for reference in sorted(snapshot.medication_references()):
+            self.resolve(reference)
+        self._cache[patient_id] = snapshot
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return snapshot
+
+    def _search_all(self, path: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        params: dict[str, list[str]] = {}
+        for name, value in items:
+            params.setdefault(name, []).append(value)
+        for page in self.client.search_bundles(path, params):
+            self.requests += 1
+            found += _entries(page)
+        return found
+
+    def _follow(self, link: str) -> list[dict[str, Any]]:
+        path, items = split_next(self.client.base_url, link)
+        return self._search_all(path, items)
+
+    def _fetch(self, patient_id: str) -> PatientSnapshot:
+        plan = self.plan
+        collector = _Collector(patient_id, plan.types)
+        if plan.mode == "batch":
+            self.requests += 1
+            answer = read_batch_response(plan, self.client.batch(batch_bundle(plan, patient_id)))
+            collector.add(answer.resources)
+            for link in answer.next_links:
+                collector.add(self._follow(link))
+        elif plan.mode == "revinclude":
+            try:
+                collector.add(self._search_all("Patient", revinclude_params(plan, patient_id)))
+            except FhirServerError as exc:
+                if exc.status_code not in {400, 422}:
+                    raise
+                log.info("server rejected _revinclude; fetching one search per type")
+                self._plan = FetchPlan("per-type", plan.searches)
+                return self._fetch(patient_id)
+        else:
+            collector.add(self._search_all("Patient", [("_id", patient_id)]))
+            for search in plan.searches:
+                collector.add(self._search_all(search.resource_type, search.items(patient_id)))
+        return collector.snapshot(self.shared)
+
+
+# -- async source ---------------------------------------------------------------------------------------------
+
+
+class AsyncServerData:
+    """Fetches patient snapshots over an :class:`AsyncFhirClient` with at most ``concurrency`` requests in flight."""
+
+    def __init__(
+        self,
+        client: AsyncFhirClient,
+        atoms: Sequence[Atom],
+        *,
+        context: EvalContext,
+        concurrency: int = 8,
+        filter_observations: bool = True,
+    ) -> None:
+        self.client = client
+        self.atoms = list(atoms)
+        self.context = context
+        self.filter_observations = filter_observations
+        self.requests = 0
+        self.shared: dict[str, dict[str, Any]] = {}
+        self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self._plan: FetchPlan | None = None
+
+    async def plan(self) -> FetchPlan:
+        if self._plan is None:
+            caps = await self.client.capabilities()
+            self._plan = plan_fetch(
+                self.atoms, caps, context=self.context, filter_observations=self.filter_observations
+            )
+        return self._plan
+
+    async def search_all(self, path: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every resource of every page; each page request waits for a free slot."""
+        params: dict[str, list[str]] = {}
+        for name, value in items:
+            params.setdefault(name, []).append(value)
+        found: list[dict[str, Any]] = []
+        pages = self.client.search_bundles(path, params)
+        while True:
+            async with self._semaphore:
+                try:
+                    page = await anext(pages)
+                except StopAsyncIteration:
+                    return found
+            self.requests += 1
+            found += _entries(page)
+
+    async def _follow(self, link: str) -> list[dict[str, Any]]:
+        path, items = split_next(self.client.base_url, link)
+        return await self.search_all(path, items)
+
+    async def _resolve_medications(self, snapshot: PatientSnapshot) -> None:
+        for reference in sorted(snapshot.medication_references()):
+            key = reference_key(reference)
+            if key is None or reference in self.shared:
+                continue
+            async with self._semaphore:
+                self.requests += 1
+                try:
+                    self.shared[reference] = await self.client.read(key[0], key[1])
+                except FhirServerError:
+                    log.info("a referenced Medication could not be read")
+
+    async def fetch(self, patient_id: str, *, extra_types: Iterable[str] = ()) -> PatientSnapshot:
+        """Everything the atoms need for one patient (plus ``extra_types``)."""
+        plan = await self.plan()
+        extra = [t for t in extra_types if t not in plan.types]
+        if extra:
+            caps = await self.client.capabilities()
+            more = plan_fetch(self.atoms, caps, context=self.context, extra_types=extra).searches
+            plan = FetchPlan(plan.mode, tuple(s for s in more if s.resource_type in plan.types | set(extra)))
+        collector = _Collector(patient_id, plan.types)
+        if plan.mode == "batch":
+            async with self._semaphore:
+                self.requests += 1
+                response = await self.client.batch(batch_bundle(plan, patient_id))
+            answer = read_batch_response(plan, response)
+            collector.add(answer.resources)
+            for link in answer.next_links:
+                collector.add(await self._follow(link))
+        elif plan.mode == "revinclude":
+            try:
+                collector.add(await self.search_all("Patient", revinclude_params(plan, patient_id)))
+            except FhirServerError as exc:
+                if exc.status_code not in {400, 422}:
+                    raise
+                log.info("server rejected _revinclude; fetching one search per type")
+                if self._plan is not None:
+                    self._plan = FetchPlan("per-type", self._plan.searches)
+                return await self.fetch(patient_id, extra_types=extra_types)
+        else:
+            collector.add(await self.search_all("Patient", [("_id", patient_id)]))
+            for search in plan.searches:
+                collector.add(await self.search_all(search.resource_type, search.items(patient_id)))
+        snapshot = collector.snapshot(self.shared)
+        await self._resolve_medications(snapshot)
+        return snapshot
+
+
+# -- population pre-filter ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prefilter:
+    """The candidate ids and what the server-side pre-filter used."""
+
+    ids: list[str]
+    applied: list[str] = field(default_factory=list)
+    """Search parameters applied (``birthdate``, ``_has:Condition:patient:code``...)."""
+    dropped: list[str] = field(default_factory=list)
+    """Pre-filter parameters the server does not support (not applied)."""
+
+
+_TEMPLATE = re.compile(r"\{\{\s*today\(\)\s*(?:([-+])\s*(\d+)\s*(year|month|week|day)s?)?\s*\}\}")
+
+
+def _shift(day: date, sign: str, amount: int, unit: str) -> date:
+    amount = -amount if sign == "-" else amount
+    if unit in ("year", "month"):
+        months = day.month - 1 + amount * (12 if unit == "year" else 1)
+        year, month = day.year + months // 12, months % 12 + 1
+        last = calendar.monthrange(year, month)[1]
+        return date(year, month, min(day.day, last))
+    return day + timedelta(days=amount * (7 if unit == "week" else 1))
+
+
+def resolve_template(value: str, as_of: date) -> str | None:
+    """``le{{today() - 18 years}}`` → ``le2007-06-01`` for ``as_of`` 2025-06-01; None if a template is left."""
+
+    def replace(match: re.Match[str]) -> str:
+        sign, amount, unit = match.groups()
+        return (_shift(as_of, sign, int(amount), unit) if sign else as_of).isoformat()
+
+    resolved = _TEMPLATE.sub(replace, value)
+    return None if "{{" in resolved else resolved
+
+
+def prefilter_items(atoms: Sequence[Atom], as_of: date) -> list[tuple[str, str]]:
+    """The combined (AND) Patient search parameters of the computable inclusion atoms' pre-filters.
+
+    ``{{today() - N years}}`` templates are resolved against ``as_of``; a value with another template is left out.
+    """
+    items: list[tuple[str, str]] = []
+    for atom in atoms:
+        if atom.kind != "inclusion" or not atom.computable or not atom.prefilter:
+            continue
+        path, _, query = atom.prefilter.partition("?")
+        if path.strip("/") != "Patient":
+            continue
+        for name, raw in parse_qsl(query, keep_blank_values=False):
+            value = resolve_template(raw, as_of)
+            if value is not None and (name, value) not in items:
+                items.append((name, value))
+    return items
+
+
+def _base(name: str) -> str:
+    return name.split(":", 1)[0]
+
+
+def split_supported(
+    items: list[tuple[str, str]], caps: Capabilities
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(declared, to try, unsupported): ``_has`` undeclared is worth a try; other undeclared params are not."""
+    declared, probe, unsupported = [], [], []
+    for name, value in items:
+        if caps.supports_search("Patient", _base(name)):
+            declared.append((name, value))
+        elif _base(name) == "_has":
+            probe.append((name, value))
+        else:
+            unsupported.append((name, value))
+    return declared, probe, unsupported
+
+
+async def candidate_ids(
+    source: AsyncServerData, *, use_prefilter: bool = True, page_size: int = DEFAULT_PAGE_SIZE
+) -> Prefilter:
+    """Ids of the patients worth evaluating, sorted; falls back to every patient of the server."""
+    caps = await source.client.capabilities()
+    items = prefilter_items(source.atoms, source.context.as_of) if use_prefilter else []
+    declared, probe, unsupported = split_supported(items, caps)
+    listing = [("_elements", "id"), ("_count", str(page_size))]
+    dropped = [n for n, _ in unsupported]
+    attempts = [declared + probe, declared] if probe else [declared]
+    for attempt in attempts:
+        if not attempt:
+            break
+        try:
+            ids = await _ids(source, attempt + listing)
+        except FhirServerError as exc:
+            if exc.status_code not in {400, 422}:
+                raise
+            dropped += [n for n, _ in (probe if attempt is attempts[0] and probe else declared)]
+            continue
+        if any(_base(n) == "birthdate" for n, _ in attempt):
+            ids |= await _missing_birthdate_ids(source, attempt, listing)
+        return Prefilter(sorted(ids), list(dict.fromkeys(n for n, _ in attempt)), list(dict.fromkeys(dropped)))
+    ids = await _ids(source, listing)
+    return Prefilter(sorted(ids), [], list(dict.fromkeys(dropped)))
+
+
+async def _ids(source: AsyncServerData, items: list[tuple[str, str]]) -> set[str]:
+    return {str(r["id"]) for r in await source.search_all("Patient", items) if r.get("resourceType") == "Patient"}
+
+
+async def _missing_birthdate_ids(
+    source: AsyncServerData, attempt: list[tuple[str, str]], listing: list[tuple[str, str]]
+) -> set[str]:
+    """Patients without a birth date pass an age pre-filter too (their age is unknown, not out of range)."""
+    others = [(n, v) for n, v in attempt if _base(n) != "birthdate"]
+    try:
+        return await _ids(source, [*others, ("birthdate:missing", "true"), *listing])
+    except FhirServerError:
+        log.warning("server rejected birthdate:missing; patients without a birth date are not screened")
+        return set()

@@ -1,0 +1,112 @@
+"""The ``screen`` command on local data: JSON contract, table, HTML file, --emit-fhir, --checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import fhir_adapter.cli.screen_cmd as screen_cmd
+import fhir_adapter.terminology as terminology
+from fhir_adapter.cli import app
+from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
+
+LOINC = "http://loinc.org"
+CRITERIA = CompiledCriteria(
+    trial="NCT00000003",
+    atoms=[
+        Atom(id="age", kind="inclusion", text="Age 18 or older", category="demographic", comparator="ge",
+             value=18, unit="a", computable=True),
+        Atom(id="inc-1", kind="inclusion", text="Platelets >= 100 <x>", category="lab", comparator="ge", value=100,
+             unit="10*9/L", concepts=[Coding(system=LOINC, code="777-3")], computable=True),
+    ],
+)
+
+
+class _NoLexicon:
+    def get(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def answer_value(self, concept: Any, system: str, code: str) -> float | None:
+        return None
+
+    def non_systemic(self, route_codings: Any, text: str | None) -> bool:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terminology, "lexicon", lambda: _NoLexicon())
+    monkeypatch.setattr(screen_cmd, "load_compiled", lambda path: CRITERIA)
+    from fhir_adapter.cli import _register_commands
+
+    if not any(c.name == "screen" for c in app.registered_commands):
+        _register_commands()
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    rows = []
+    for pid, value in (("a", 250), ("b", 50), ("c", None)):
+        rows.append({"resourceType": "Patient", "id": pid, "birthDate": "1970-01-01", "name": [{"family": "Secret"}]})
+        if value is not None:
+            rows.append({"resourceType": "Observation", "id": f"o-{pid}", "status": "final",
+                         "subject": {"reference": f"Patient/{pid}"},
+                         "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
+                         "effectiveDateTime": "2024-05-01", "valueQuantity": {"value": value, "unit": "10*9/L"}})
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "p.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(app, ["screen", "trial.json", *args], catch_exceptions=False)
+
+
+def test_json_is_exactly_the_contract(data: Path) -> None:
+    result = _run("--data", str(data), "--format", "json", "--as-of", "2024-06-01")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body) == {"trial", "as_of", "patients"}
+    assert body["trial"] == "NCT00000003" and body["as_of"] == "2024-06-01"
+    assert [(p["patient"], p["verdict"]) for p in body["patients"]] == [
+        ("Patient/a", "eligible"), ("Patient/c", "needs-review"), ("Patient/b", "ineligible")
+    ]
+    for patient in body["patients"]:
+        assert set(patient) == {"patient", "verdict", "to_confirm", "criteria"}
+        for criterion in patient["criteria"]:
+            assert set(criterion) == {"id", "result", "reason", "evidence"}
+            assert all(isinstance(e, str) for e in criterion["evidence"])
+    assert "Secret" not in result.output
+
+
+def test_table_to_stdout(data: Path) -> None:
+    result = _run("--data", str(data), "--as-of", "2024-06-01")
+    assert result.exit_code == 0
+    assert "Patient/a" in result.stdout and "needs-review" in result.stdout
+
+
+def test_html_file_emit_and_checkpoint(data: Path, tmp_path: Path) -> None:
+    page, emitted, marker = tmp_path / "out" / "report.html", tmp_path / "subjects.json", tmp_path / "run.jsonl"
+    result = _run("--data", str(data), "--format", "html", "-o", str(page), "--as-of", "2024-06-01",
+                  "--emit-fhir", str(emitted), "--fhir-version", "R5", "--checkpoint", str(marker))
+    assert result.exit_code == 0, result.output
+    assert f"report written to {page}" in result.stderr.replace("\n", "")
+    html = page.read_text()
+    assert "Platelets &gt;= 100 &lt;x&gt;" in html and "eligible" in html
+    bundle = json.loads(emitted.read_text())
+    subjects = [e["resource"]["subject"]["reference"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "ResearchSubject"]
+    assert subjects == ["Patient/a", "Patient/c"]
+    assert len(marker.read_text().splitlines()) == 3
+
+
+def test_exactly_one_source_is_required(data: Path) -> None:
+    result = CliRunner().invoke(app, ["screen", "trial.json"])
+    assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["screen", "trial.json", "--data", str(data), "--server", "http://127.0.0.1:9"])
+    assert result.exit_code != 0
