@@ -27,7 +27,7 @@ import typer
 from fhir_adapter.cli._common import err_console, warn
 from fhir_adapter.errors import UsageError
 from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
-from fhir_adapter.fhir.client import FhirClient
+from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.http import RetryPolicy
 
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
@@ -65,12 +65,21 @@ class FhirOptions:
 
     def client(self, *, timeout: float = 30.0, retry: RetryPolicy | None = None) -> FhirClient:
         """A client for ``--server`` with the chosen auth; warns about ``--insecure``; sets up ``--verbose``."""
+        return FhirClient(self.server, **self._client_settings(timeout, retry))
+
+    def async_client(self, *, timeout: float = 30.0, retry: RetryPolicy | None = None) -> AsyncFhirClient:
+        """The async twin of :meth:`client` (population screening)."""
+        return AsyncFhirClient(self.server, **self._client_settings(timeout, retry))
+
+    def _client_settings(self, timeout: float, retry: RetryPolicy | None) -> dict[str, Any]:
         if self.verbose:
             enable_trace()
         if self.insecure:
             warn(f"TLS certificate verification is OFF for {self.server} (--insecure)")
-        kwargs: dict[str, Any] = {"retry": retry} if retry is not None else {}
-        return FhirClient(self.server, auth=self.make_auth(), timeout=timeout, verify=not self.insecure, **kwargs)
+        settings: dict[str, Any] = {"auth": self.make_auth(), "timeout": timeout, "verify": not self.insecure}
+        if retry is not None:
+            settings["retry"] = retry
+        return settings
 
 
 def enable_trace() -> None:

@@ -20,11 +20,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fhir_adapter.cli._common import console, err_console, print_json
-from fhir_adapter.cli._fhir_options import _OPTIONS, FhirOptions
+from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.cli.match_cmd import load_compiled, parse_as_of
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import UsageError
-from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
 from fhir_adapter.matching.local import LocalData
@@ -34,7 +33,6 @@ from fhir_adapter.matching.screen import Progress as ProgressCallback
 from fhir_adapter.matching.screen import ScreenStats, ascreen_server, screen
 
 _FORMATS = ("table", "json", "html")
-_AUTH_NAMES = [name for name in _OPTIONS if name != "server"]
 
 
 @contextmanager
@@ -53,16 +51,10 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
-def _fhir_options(server: str, values: dict[str, Any]) -> FhirOptions:
-    return FhirOptions(server=server, **values)
-
-
 async def _screen_server(
     compiled: CompiledCriteria, fhir: FhirOptions, *, concurrency: int, **kwargs: Any
 ) -> ScreenResult:
-    if fhir.insecure:
-        err_console.print(f"[yellow]warning:[/] TLS certificate verification is OFF for {fhir.server} (--insecure)")
-    async with AsyncFhirClient(fhir.server, auth=fhir.make_auth(), verify=not fhir.insecure) as client:
+    async with fhir.async_client() as client:
         return await ascreen_server(compiled, client, concurrency=concurrency, **kwargs)
 
 
@@ -98,8 +90,7 @@ def run_screen(
     trial: Path,
     *,
     data: list[Path] | None,
-    server: str | None,
-    fhir_values: dict[str, Any],
+    fhir: FhirOptions | None,
     output_format: str,
     output: Path | None,
     limit: int | None,
@@ -115,7 +106,7 @@ def run_screen(
         raise UsageError(f"--format must be one of {', '.join(_FORMATS)}, got {output_format!r}")
     if fhir_version not in ("R4", "R5"):
         raise UsageError(f"--fhir-version must be R4 or R5, got {fhir_version!r}")
-    if (data is None) == (server is None):
+    if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day: date = parse_as_of(as_of)
     compiled = load_compiled(trial)
@@ -129,8 +120,7 @@ def run_screen(
             if data is not None:
                 result = screen(compiled, LocalData(*data), **common)
             else:
-                assert server is not None
-                fhir = _fhir_options(server, fhir_values)
+                assert fhir is not None
                 result = asyncio.run(
                     _screen_server(compiled, fhir, concurrency=concurrency, prefilter=prefilter, **common)
                 )
@@ -148,7 +138,6 @@ def _screen_command(
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
     ] = None,
-    server: Annotated[str | None, typer.Option("--server", help="FHIR base URL, e.g. https://host/fhir.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table | json | html.")] = "table",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Screen at most N patients.")] = None,
@@ -165,43 +154,17 @@ def _screen_command(
         bool, typer.Option("--prefilter/--no-prefilter", help="Server-side population pre-filter (server).")
     ] = True,
     show_progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar on stderr.")] = False,
-    **fhir_values: Any,
+    *,
+    fhir: FhirOptions | None,
 ) -> None:
     """Screen a population against a trial's criteria: eligible, needs-review, ineligible, explained."""
     run_screen(
-        trial, data=data, server=server, fhir_values=fhir_values, output_format=output_format, output=output,
+        trial, data=data, fhir=fhir, output_format=output_format, output=output,
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
     )
 
 
-def _with_auth_options() -> Any:
-    """``_screen_command`` with the shared FHIR auth options (all but ``--server``, optional here)."""
-    import functools
-    import inspect
-    import typing
-
-    signature = inspect.signature(_screen_command)
-    hints = typing.get_type_hints(_screen_command, include_extras=True)
-    kept = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in signature.parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=_OPTIONS[name][0], default=_OPTIONS[name][1])
-        for name in _AUTH_NAMES
-    ]
-
-    @functools.wraps(_screen_command)
-    def command(*args: Any, **kwargs: Any) -> None:
-        _screen_command(*args, **kwargs)
-
-    command.__signature__ = signature.replace(parameters=[*kept, *added], return_annotation=None)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
-    return command
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
-    app.command("screen")(_with_auth_options())
+    app.command("screen")(with_fhir_options(_screen_command))

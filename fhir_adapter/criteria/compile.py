@@ -192,6 +192,22 @@ def emit_score(atom: Atom, concept: Concept) -> Atom:
 # -- presence (conditions, medications, procedures, allergies) ------------------------------------------
 
 
+def _concept_present(paths: str, codes: str, concept: Concept, resource_type: str) -> str:
+    """The concept's own codes; for a histology-specific condition also a site code plus the morphology
+    recorded in the histology extension (a diagnosis code such as ICD-10 C20 carries no histology)."""
+    own = f"{paths}.where({codes}).exists()"
+    site = coding_filter(concept.site_codings)
+    morphology = coding_filter(concept.morphology_codings)
+    if resource_type != "Condition" or site is None or morphology is None:
+        return own
+    extension = fp_string(str(_matching_table()["histology_extension"]))
+    by_histology = (
+        f"{paths}.where({site}).exists() and "
+        f"extension.where(url = {extension}).value.ofType(CodeableConcept).coding.where({morphology}).exists()"
+    )
+    return f"({own} or ({by_histology}))"
+
+
 def _code_paths(resource_type: str) -> str:
     if resource_type in MEDICATION_TYPES:
         return "(medication.ofType(CodeableConcept).coding | medication.concept.coding)"
@@ -259,7 +275,7 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
     for resource_type in types:
         paths = _code_paths(resource_type)
         condition = _and(
-            f"{paths}.where({codes}).exists()",
+            _concept_present(paths, codes, concept, resource_type),
             f"{paths}.where({excluded}).empty()" if excluded else None,
             _resource_status(resource_type, atom),
             _window(atom, _date_path(resource_type)),
@@ -268,11 +284,12 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
     union = branches[0] if len(branches) == 1 else "(" + " | ".join(branches) + ")"
     fhirpath = f"{union}.empty()" if atom.comparator == "absent" else f"{union}.exists()"
     query = f"{types[0]}?patient={PATIENT}"
-    if concept.codings and not concept.code_prefixes:
-        query += f"&code={token_list(concept.codings)}"
+    searchable = [*concept.codings, *concept.site_codings]  # a site code may carry the histology in an extension
+    if searchable and not concept.code_prefixes:
+        query += f"&code={token_list(searchable)}"
     prefilter = None
     if atom.kind == "inclusion" and atom.comparator == "present" and types[0] == "Condition" and "&code=" in query:
-        prefilter = f"Patient?_has:Condition:patient:code={token_list(concept.codings)}"
+        prefilter = f"Patient?_has:Condition:patient:code={token_list(searchable)}"
     return atom.model_copy(
         update={"resource_types": types, "fhir_query": query, "fhirpath": fhirpath, "prefilter": prefilter}
     )

@@ -181,3 +181,27 @@ def test_within_days_window() -> None:
     assert run(atom, bundle(recent)) == [True]
     recent["authoredOn"] = "2001-01-01"
     assert run(atom, bundle(recent)) == [False]
+
+
+def test_histology_from_site_code_and_mcode_extension() -> None:
+    """A diagnosis code such as ICD-10 C20 carries no histology: the mCODE extension must supply it."""
+    from fhir_adapter.criteria import compile_text as compile_with_real_lexicon
+
+    atoms = compile_with_real_lexicon("Inclusion Criteria:\n* Histologically confirmed rectal adenocarcinoma").atoms
+    atom = next(a for a in atoms if a.concept_key == "condition.rectal-adenocarcinoma")
+    assert atom.computable and atom.fhirpath and atom.prefilter
+    assert "icd-10-cm|C20" in atom.prefilter  # the pre-filter keeps site-coded patients
+    site_only = condition("http://hl7.org/fhir/sid/icd-10-cm", "C20")
+    with_histology = {
+        **site_only,
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior",
+                "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "35917007"}]},
+            }
+        ],
+    }
+    implied = condition("http://snomed.info/sct", "254582000")
+    assert evaluate(bundle(site_only), atom.fhirpath, {}, R4) == [False]
+    assert evaluate(bundle(with_histology), atom.fhirpath, {}, R4) == [True]
+    assert evaluate(bundle(implied), atom.fhirpath, {}, R4) == [True]
