@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-USER_AGENT = "fhir-adapter/0.1 (+https://github.com/fhir-adapter)"
+from fhir_adapter._version import __version__
+
+USER_AGENT = f"fhir-adapter/{__version__}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ The CLI commands and the public API share these steps instead of each wiring the
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,8 @@ from fhir_adapter.criteria import compile_criteria
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.mapping import to_bundle
+from fhir_adapter.matching import MatchOptions, PatientData, PatientResult, ScreenResult, evaluate_patient
+from fhir_adapter.matching import screen as screen_source
 from fhir_adapter.trial import TrialRecord
 
 
@@ -27,3 +30,27 @@ def trial_bundle(
     """The transaction Bundle of a trial, carrying its compiled criteria unless told otherwise."""
     criteria = compile_criteria(trial) if with_criteria else None
     return to_bundle(trial, fhir_version, criteria)
+
+
+def match(
+    criteria: CompiledCriteria,
+    data: PatientData,
+    patient_id: str,
+    *,
+    as_of: date | None = None,
+    options: MatchOptions | None = None,
+) -> PatientResult:
+    """One patient against a trial's compiled criteria (``as_of`` defaults to today)."""
+    return evaluate_patient(criteria.atoms, data, patient_id, as_of=as_of or date.today(), options=options)
+
+
+def screen(
+    criteria: CompiledCriteria,
+    data: PatientData,
+    *,
+    as_of: date | None = None,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+) -> ScreenResult:
+    """Every patient of a data source, ranked (``as_of`` defaults to today)."""
+    return screen_source(criteria, data, as_of=as_of or date.today(), limit=limit, options=options)

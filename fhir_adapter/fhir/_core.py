@@ -14,14 +14,13 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from fhir_adapter import __version__
 from fhir_adapter.errors import AuthError, FhirServerError, UsageError
 from fhir_adapter.fhir.search import SearchParams, mask_url, query_items
+from fhir_adapter.http import USER_AGENT
 
 log = logging.getLogger("fhir_adapter.fhir")
 
 FHIR_JSON = "application/fhir+json"
-USER_AGENT = f"fhir-adapter/{__version__}"
 PreferReturn = Literal["representation", "OperationOutcome", "minimal"]
 MAX_REDIRECTS = 5
 _VALIDATION_STATUSES = frozenset({200, 400, 412, 422})

@@ -7,6 +7,10 @@ Public API (stable; the screening command and reports build on it):
 * :class:`Matcher` ``(atoms, *, as_of, options=None)`` with ``.evaluate(data, patient_id) -> PatientResult``
   — the same for many patients (atom plans built once; use it for population screening).
 * :func:`evaluate_atom` ``(atom, data, patient_id, ctx: EvalContext) -> AtomResult`` — one atom.
+* :func:`screen` ``(criteria, source, *, as_of, limit=None, ...)`` — a population, ranked;
+  :func:`screen_server` / :func:`ascreen_server` over a FHIR server (pre-filter, one batch per candidate);
+  :class:`ServerData` / :class:`AsyncServerData`, :class:`Checkpoint`, :func:`render_html`,
+  :func:`candidates_bundle` (ResearchSubject candidates + Group for ``push``).
 * :class:`LocalData` ``(*paths, strict=True)`` — NDJSON / Bundle files as a :class:`PatientData` source.
 * :class:`PatientData` — the data-source protocol (``patient``, ``resources``, ``patient_ids``,
   ``resolve``); :class:`MatchOptions` (``recency_days``); result models :class:`AtomResult`,
@@ -17,6 +21,8 @@ Verdicts: ``eligible`` / ``ineligible`` / ``needs-review`` (rules in :mod:`fhir_
 evaluation rules in :mod:`fhir_adapter.matching.evaluate`).
 """
 
+from fhir_adapter.matching.checkpoint import Checkpoint
+from fhir_adapter.matching.emit import candidates_bundle
 from fhir_adapter.matching.evaluate import EvalContext, Matcher, evaluate_atom, evaluate_patient
 from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import (
@@ -29,10 +35,15 @@ from fhir_adapter.matching.model import (
     ScreenResult,
     Verdict,
 )
+from fhir_adapter.matching.report import render_html
+from fhir_adapter.matching.screen import ascreen_server, screen, screen_server
+from fhir_adapter.matching.server import AsyncServerData, ServerData
 
 __all__ = [
+    "AsyncServerData",
     "AtomOutcome",
     "AtomResult",
+    "Checkpoint",
     "EvalContext",
     "Evidence",
     "LocalData",
@@ -41,7 +52,13 @@ __all__ = [
     "PatientData",
     "PatientResult",
     "ScreenResult",
+    "ServerData",
     "Verdict",
+    "ascreen_server",
+    "candidates_bundle",
     "evaluate_atom",
     "evaluate_patient",
+    "render_html",
+    "screen",
+    "screen_server",
 ]
