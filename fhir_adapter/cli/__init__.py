@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from fhir_adapter.cli._common import err_console
@@ -52,20 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=args, prog_name="fhir-adapter", standalone_mode=False)
+        # standalone mode: click reports its own usage errors (exit 2) and honours typer.Exit codes
+        command.main(args=args, prog_name="fhir-adapter", standalone_mode=True)
     except FhirAdapterError as exc:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
@@ -77,5 +69,3 @@ def main(argv: list[str] | None = None) -> None:
             soft_wrap=True,
         )
         sys.exit(70)
-    if isinstance(code, int) and code:
-        sys.exit(code)

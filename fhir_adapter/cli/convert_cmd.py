@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         flavor(fhir_version)  # reject a wrong version before reading anything
         with_criteria = not no_criteria
         records = _records(inputs, input_format)
-        single_file = len(inputs) == 1 and inputs[0].is_file() and not (output and output.is_dir())
+        single_file = len(inputs) == 1 and not inputs[0].is_dir() and not (output and output.is_dir())
         if single_file:
             found = list(records)
             if len(found) == 1:
