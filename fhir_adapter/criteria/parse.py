@@ -294,6 +294,10 @@ def _age_fields(work: str, thresholds: list[Threshold], vocab: Phrases) -> dict[
         elif t.comparator == "lt":
             high = (t.value or 0) - 1
     comparator: Comparator
+    if low is not None and high is not None and low > high:
+        # "< 18 or > 65": outside a range, two alternatives that one threshold atom cannot state
+        reason = "age outside a range ('< A or > B') is two alternatives; the structured age limits state it"
+        return {"category": "demographic", "concepts": [AGE_CONCEPT], "computable": False, "reason": reason}
     if low is not None and high is not None:
         comparator, value = "between", low
     elif low is not None:

@@ -287,8 +287,14 @@ class R5(FhirFlavor):
         return {"whyStopped": text_concept(text)} if text else {}
 
     def alternative_titles(self, trial: TrialRecord) -> JSON:
-        labels = [("Official Title", trial.official_title), ("Acronym", trial.acronym)]
-        return {"label": [{"type": text_concept(kind), "value": value} for kind, value in labels if value]}
+        system = section("title_types", "system")
+        labels = []
+        for field_name, entry in section("title_types", "title_types").items():
+            value = getattr(trial, field_name)
+            if value:
+                kind = coding(system, entry)
+                labels.append({"type": concept(entry["display"], [kind]), "value": value})
+        return {"label": labels}
 
     def design(self, concepts: list[JSON]) -> JSON:
         return {"studyDesign": concepts}
@@ -354,7 +360,8 @@ class R5(FhirFlavor):
         return {"contact": [{"telecom": telecom}] if telecom else None}
 
     def action_id(self, link_id: str) -> JSON:
-        return {"linkId": link_id}
+        # relatedAction.targetId refers to the action's element id (pld-4), linkId names it for the rest
+        return {"id": link_id, "linkId": link_id}
 
     def related_action(self, target_link_id: str, relationship: str) -> JSON:
         return {"targetId": target_link_id, "relationship": relationship}

@@ -141,44 +141,13 @@ ALLOWED_WARNINGS: tuple[Pattern, ...] = (
 # present the error test is an xfail (strict=False semantics: it passes again once they are fixed).
 # Remove an entry once the mapping is fixed; an error matching none of these fails the test.
 # --------------------------------------------------------------------------------------------------
-KNOWN_MAPPING_ERRORS: tuple[Pattern, ...] = (
-    Pattern(
-        r"^Constraint failed: rng-2: 'If present, low SHALL have a lower value than high'",
-        "An exclusion 'Age <18 years or >65 years' becomes ONE Group.characteristic with exclude=true and "
-        "valueRange low=66 a, high=17 a (inverted range; its FHIRPath can never be true either). Needs two "
-        "characteristics (age < 18, age > 65) or the complementary inclusion range 18..65. The R5 "
-        "EvidenceVariable carries the same never-true FHIRPath (birthDate <= today() - 66 years and "
-        "birthDate > today() - 18 years), which the validator cannot see: the cause is in the criteria "
-        "compiler's 'or' of two bounds.",
-        versions=("R4",),
-        location=r"Group.*characteristic\[\d+\]\.value",
-        example="NCT06322316.json Bundle.entry[4].resource/*Group*/.characteristic[9].value.ofType(Range); "
-        "NCT07137793.json Bundle.entry[5].resource/*Group*/.characteristic[13].value.ofType(Range)",
-    ),
-)
+KNOWN_MAPPING_ERRORS: tuple[Pattern, ...] = ()
 
 # --------------------------------------------------------------------------------------------------
 # Known mapping WARNINGS: not acceptable as they are (a code or element the spec asks for is missing),
 # routed to the mapping code; xfail while present, like KNOWN_MAPPING_ERRORS.
 # --------------------------------------------------------------------------------------------------
-KNOWN_MAPPING_WARNINGS: tuple[Pattern, ...] = (
-    Pattern(
-        r"^Constraint failed: pld-4: 'targetId should reference the id of an action'",
-        "R5 PlanDefinition.action has linkId only, but relatedAction.targetId must match an action's "
-        "element id (pld-4; R4 maps action.id and is fine): set action.id = linkId in R5 too.",
-        versions=("R5",),
-        example="sample NCT06577194 R5 Bundle.entry[1] PlanDefinition .action[0].action[0].relatedAction[0]",
-    ),
-    Pattern(
-        r"^No code provided, and a code should be provided from the value set '[^']*' "
-        r"\(http://hl7\.org/fhir/ValueSet/title-type\|",
-        "R5 ResearchStudy.label.type is text only ('Official Title', 'Acronym') although the extensible "
-        "title-type value set has the codes 'official' and 'acronym' (http://hl7.org/fhir/title-type).",
-        versions=("R5",),
-        location=r"label\[\d+\]\.type",
-        example="NCT00034216.json Bundle.entry[0].resource/*ResearchStudy*/.label[0].type",
-    ),
-)
+KNOWN_MAPPING_WARNINGS: tuple[Pattern, ...] = ()
 
 # A resource with certain errors (unknown gender code, invalid date, unknown element): validated in the
 # same batch to prove the validator reports errors at all.

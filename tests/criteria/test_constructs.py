@@ -267,3 +267,10 @@ def test_structured_atoms() -> None:
     assert sex_atom("ALL") is None
     sex = sex_atom("FEMALE")
     assert sex and (sex.comparator, sex.value) == ("eq", "female")
+
+
+def test_age_outside_a_range_is_not_an_inverted_range() -> None:
+    atom = atoms("Exclusion Criteria:\n* Age <18 years or >65 years")[0]
+    assert atom.category == "demographic" and not atom.computable
+    assert atom.comparator is None and atom.high is None
+    assert atom.reason and "outside a range" in atom.reason
