@@ -60,22 +60,36 @@ def retry_delay(policy: RetryPolicy, attempt: int, response: httpx.Response | No
     return delay
 
 
-def _should_retry(policy: RetryPolicy, response: httpx.Response | None, idempotent: bool) -> bool:
-    if not idempotent:
-        return False
-    return response is None or response.status_code in policy.retry_statuses
+@dataclass
+class _Attempts:
+    """The retry decisions of one request, without I/O: shared by the sync and async loops."""
 
+    policy: RetryPolicy
+    idempotent: bool
+    started: float = field(init=False)
+    attempt: int = 0
 
-def _next_delay(
-    policy: RetryPolicy, attempt: int, started: float, response: httpx.Response | None
-) -> float | None:
-    """The delay before the next attempt, or None when no attempt is left in count or time."""
-    if attempt >= policy.max_attempts:
-        return None
-    delay = retry_delay(policy, attempt, response)
-    if time.monotonic() - started + delay > policy.total_timeout:
-        return None
-    return delay
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+
+    def retry_in(self, response: httpx.Response | None) -> float | None:
+        """After an attempt answered ``response`` (None: a transport error), the delay before retrying.
+
+        None means stop: return the response, or re-raise the transport error. Only idempotent
+        requests are retried, on a transport error or a retryable status, while attempts and the
+        policy's total time last.
+        """
+        self.attempt += 1
+        if not self.idempotent:
+            return None
+        if response is not None and response.status_code not in self.policy.retry_statuses:
+            return None
+        if self.attempt >= self.policy.max_attempts:
+            return None
+        delay = retry_delay(self.policy, self.attempt, response)
+        if time.monotonic() - self.started + delay > self.policy.total_timeout:
+            return None
+        return delay
 
 
 def send_with_retries(
@@ -87,22 +101,16 @@ def send_with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> httpx.Response:
     """Send ``request``; retry transient failures. Raises the last ``httpx.TransportError``."""
-    started = time.monotonic()
-    attempt = 0
+    attempts = _Attempts(policy, idempotent)
     while True:
-        attempt += 1
         try:
             response = client.send(request)
         except (httpx.TransportError, httpx.TimeoutException):
-            delay = _next_delay(policy, attempt, started, None) if idempotent else None
-            if delay is None:
+            if (delay := attempts.retry_in(None)) is None:
                 raise
             sleep(delay)
             continue
-        if not _should_retry(policy, response, idempotent):
-            return response
-        delay = _next_delay(policy, attempt, started, response)
-        if delay is None:
+        if (delay := attempts.retry_in(response)) is None:
             return response
         response.close()
         sleep(delay)
@@ -116,23 +124,17 @@ async def asend_with_retries(
     idempotent: bool,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> httpx.Response:
-    """The async twin of :func:`send_with_retries`."""
-    started = time.monotonic()
-    attempt = 0
+    """The async twin of :func:`send_with_retries` (same decisions, awaited transport)."""
+    attempts = _Attempts(policy, idempotent)
     while True:
-        attempt += 1
         try:
             response = await client.send(request)
         except (httpx.TransportError, httpx.TimeoutException):
-            delay = _next_delay(policy, attempt, started, None) if idempotent else None
-            if delay is None:
+            if (delay := attempts.retry_in(None)) is None:
                 raise
             await sleep(delay)
             continue
-        if not _should_retry(policy, response, idempotent):
-            return response
-        delay = _next_delay(policy, attempt, started, response)
-        if delay is None:
+        if (delay := attempts.retry_in(response)) is None:
             return response
         await response.aclose()
         await sleep(delay)

@@ -14,7 +14,7 @@ from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.mapping import to_bundle
 from fhir_adapter.matching import MatchOptions, PatientData, PatientResult, ScreenResult, evaluate_patient
-from fhir_adapter.matching import screen as screen_source
+from fhir_adapter.matching.screen import screen as screen_source
 from fhir_adapter.trial import TrialRecord
 
 

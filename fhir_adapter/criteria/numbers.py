@@ -112,6 +112,27 @@ def _comparator(phrase: str, vocab: Phrases) -> Comparator:
     return vocab.prefix_comparators.get(key) or vocab.postfix_comparators.get(key) or "eq"
 
 
+def _limit(m: re.Match[str], comp: Comparator, multiple: float) -> Threshold:
+    """A multiple of the upper or lower limit of normal (``uln``/``lln`` group)."""
+    return Threshold(
+        m.start(), m.end(), comp, uln=multiple if m.group("uln") else None, lln=multiple if m.group("lln") else None
+    )
+
+
+def _single(m: re.Match[str], comp: Comparator) -> Threshold:
+    """One value with its comparator: ``num`` and an optional ``unit``."""
+    return Threshold(
+        m.start(), m.end(), comp, to_number(m.group("num")), unit_raw=_unit(m.group("unit")),
+        unit_span=_unit_span(m, "unit"),
+    )
+
+
+def _between(m: re.Match[str], low: float, high: float) -> Threshold:
+    """A range; its unit is the one after the high value, else the one after the low value."""
+    unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
+    return Threshold(m.start(), m.end(), "between", low, high, unit, _unit_span(m, "unit2", "unit"))
+
+
 def find_thresholds(text: str) -> list[Threshold]:
     """Every threshold in normalised ``text``, left to right, without overlaps (ULN forms win)."""
     p = phrases()
@@ -135,61 +156,20 @@ def find_thresholds(text: str) -> list[Threshold]:
             comp = _comparator(m.group("post"), p)
         else:
             comp = "le" if m.group("uln") else "ge"
-        mult = to_number(m.group("mult"))
-        add(
-            Threshold(
-                m.start(), m.end(), comp, uln=mult if m.group("uln") else None, lln=mult if m.group("lln") else None
-            )
-        )
+        add(_limit(m, comp, to_number(m.group("mult"))))
     for m in pats.bare_limit.finditer(text):
         if free(m.start(), m.end()):
-            comp = _comparator(m.group("cmp"), p)
-            add(
-                Threshold(
-                    m.start(), m.end(), comp, uln=1.0 if m.group("uln") else None, lln=1.0 if m.group("lln") else None
-                )
-            )
+            add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
     for m in pats.prefix.finditer(text):
         if not free(m.start(), m.end()):
             continue
-        comp = _comparator(m.group("cmp"), p)
         if m.group("high"):
-            unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
-            add(
-                Threshold(
-                    m.start(),
-                    m.end(),
-                    "between",
-                    to_number(m.group("num")),
-                    to_number(m.group("high")),
-                    unit,
-                    _unit_span(m, "unit2", "unit"),
-                )
-            )
+            add(_between(m, to_number(m.group("num")), to_number(m.group("high"))))
         else:
-            add(
-                Threshold(
-                    m.start(),
-                    m.end(),
-                    comp,
-                    to_number(m.group("num")),
-                    unit_raw=_unit(m.group("unit")),
-                    unit_span=_unit_span(m, "unit"),
-                )
-            )
+            add(_single(m, _comparator(m.group("cmp"), p)))
     for m in pats.postfix.finditer(text):
         if free(m.start(), m.end()):
-            comp = _comparator(m.group("post"), p)
-            add(
-                Threshold(
-                    m.start(),
-                    m.end(),
-                    comp,
-                    to_number(m.group("num")),
-                    unit_raw=_unit(m.group("unit")),
-                    unit_span=_unit_span(m, "unit"),
-                )
-            )
+            add(_single(m, _comparator(m.group("post"), p)))
     for m in pats.range.finditer(text):
         if not free(m.start(), m.end()):
             continue
@@ -198,8 +178,7 @@ def find_thresholds(text: str) -> list[Threshold]:
         low, high = to_number(m.group("num")), to_number(m.group("high"))
         if high <= low:
             continue
-        unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
-        add(Threshold(m.start(), m.end(), "between", low, high, unit, _unit_span(m, "unit2", "unit")))
+        add(_between(m, low, high))
     return sorted(found, key=lambda t: t.start)
 
 

@@ -1,13 +1,14 @@
 """Everything the sync and async FHIR clients share that does no I/O.
 
 Request building (URLs, headers, idempotency), response parsing and error mapping, redirect
-and paging decisions. :mod:`fhir_adapter.fhir.client` adds only the transport.
+and paging decisions, exchange logging. :mod:`fhir_adapter.fhir.client` adds only the transport.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -247,6 +248,45 @@ class ClientCore:
     def pager(self, resource_type: str) -> Pager:
         return Pager(self, resource_type)
 
+    def exchange(self, call: Call) -> Exchange:
+        return Exchange(self, call)
+
+
+@dataclass
+class Exchange:
+    """One call through its same-origin redirects; the faces only send :meth:`request`.
+
+    ``call`` is the call being made (the redirect target after a redirect), ``hops`` how many
+    redirects were followed so far.
+    """
+
+    core: ClientCore
+    call: Call
+    hops: int = 0
+    started: float = 0.0
+
+    def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        """The request for :attr:`call`; starts the clock for the exchange log."""
+        call = self.call
+        request = http.build_request(
+            call.method, call.url, params=list(call.params) or None, headers=call.headers, content=call.body
+        )
+        self.started = time.perf_counter()
+        return request
+
+    def failed(self, exc: Exception) -> FhirServerError:
+        """The error to raise when the transport gave up on :attr:`call`."""
+        return self.core.transport_error(self.call, exc)
+
+    def answered(self, response: httpx.Response) -> bool:
+        """Log the answer; True when it is final, False when :attr:`call` now follows a redirect."""
+        self.core.log_exchange(self.call, response, (time.perf_counter() - self.started) * 1000)
+        follow = self.core.redirect_call(self.call, response, self.hops)
+        if follow is None:
+            return True
+        self.call, self.hops = follow, self.hops + 1
+        return False
+
 
 @dataclass
 class Pager:
@@ -260,6 +300,11 @@ class Pager:
     def visited(self, url: str | httpx.URL) -> None:
         self.pages += 1
         self.seen.add(str(url))
+
+    def page(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        """The searchset bundle of one fetched page, counted as visited."""
+        self.visited(response.request.url)
+        return self.core.parse(call, response)
 
     def next_call(self, bundle: dict[str, Any]) -> Call | None:
         links = [link for link in bundle.get("link") or [] if link.get("relation") == "next" and link.get("url")]

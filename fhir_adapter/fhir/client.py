@@ -73,23 +73,17 @@ class FhirClient:
 
     # -- transport ----------------------------------------------------------------------
     def _send(self, call: Call) -> tuple[Call, httpx.Response]:
-        hops = 0
+        exchange = self._core.exchange(call)
         while True:
-            request = self._http.build_request(
-                call.method, call.url, params=list(call.params) or None, headers=call.headers, content=call.body
-            )
-            started = time.perf_counter()
+            request = exchange.request(self._http)
             try:
                 response = send_with_retries(
-                    self._http, request, self._retry, idempotent=call.idempotent, sleep=self._sleep
+                    self._http, request, self._retry, idempotent=exchange.call.idempotent, sleep=self._sleep
                 )
             except httpx.TransportError as exc:
-                raise self._core.transport_error(call, exc) from exc
-            self._core.log_exchange(call, response, (time.perf_counter() - started) * 1000)
-            follow = self._core.redirect_call(call, response, hops)
-            if follow is None:
-                return call, response
-            call, hops = follow, hops + 1
+                raise exchange.failed(exc) from exc
+            if exchange.answered(response):
+                return exchange.call, response
 
     def _request(self, call: Call) -> dict[str, Any]:
         call, response = self._send(call)
@@ -110,9 +104,7 @@ class FhirClient:
         pager = self._core.pager(resource_type)
         call: Call | None = self._core.search_call(resource_type, params)
         while call is not None:
-            call, response = self._send(call)
-            pager.visited(response.request.url)
-            bundle = self._core.parse(call, response)
+            bundle = pager.page(*self._send(call))
             yield bundle
             call = pager.next_call(bundle)
 
@@ -179,23 +171,17 @@ class AsyncFhirClient:
         await self._http.aclose()
 
     async def _send(self, call: Call) -> tuple[Call, httpx.Response]:
-        hops = 0
+        exchange = self._core.exchange(call)
         while True:
-            request = self._http.build_request(
-                call.method, call.url, params=list(call.params) or None, headers=call.headers, content=call.body
-            )
-            started = time.perf_counter()
+            request = exchange.request(self._http)
             try:
                 response = await asend_with_retries(
-                    self._http, request, self._retry, idempotent=call.idempotent, sleep=self._sleep
+                    self._http, request, self._retry, idempotent=exchange.call.idempotent, sleep=self._sleep
                 )
             except httpx.TransportError as exc:
-                raise self._core.transport_error(call, exc) from exc
-            self._core.log_exchange(call, response, (time.perf_counter() - started) * 1000)
-            follow = self._core.redirect_call(call, response, hops)
-            if follow is None:
-                return call, response
-            call, hops = follow, hops + 1
+                raise exchange.failed(exc) from exc
+            if exchange.answered(response):
+                return exchange.call, response
 
     async def _request(self, call: Call) -> dict[str, Any]:
         call, response = await self._send(call)
@@ -215,9 +201,7 @@ class AsyncFhirClient:
         pager = self._core.pager(resource_type)
         call: Call | None = self._core.search_call(resource_type, params)
         while call is not None:
-            call, response = await self._send(call)
-            pager.visited(response.request.url)
-            bundle = self._core.parse(call, response)
+            bundle = pager.page(*await self._send(call))
             yield bundle
             call = pager.next_call(bundle)
 

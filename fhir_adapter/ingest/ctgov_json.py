@@ -8,12 +8,12 @@ leave their fields empty. Unknown enum tokens are kept and reported in ``warning
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_adapter.errors import InputError
-from fhir_adapter.ingest.text import check_partial_date, parse_age, unescape_markdown
+from fhir_adapter.ingest.text import check_partial_date, parse_age, parse_field, unescape_markdown
 from fhir_adapter.ingest.vocab import is_token, unknown_token_warning
 from fhir_adapter.trial import (
     AgeBound,
@@ -36,6 +36,7 @@ from fhir_adapter.trial import (
 
 FORMAT = "ctgov-json"
 JsonObject = dict[str, Any]
+_T = TypeVar("_T")
 
 
 def is_study(data: Any) -> bool:
@@ -223,13 +224,7 @@ class _Reader:
             self.warnings.append(unknown_token_warning(self.prefix + path, value))
 
     def date(self, parent: _Obj, key: str) -> str | None:
-        value = self.text(parent, key)
-        if value is None:
-            return None
-        try:
-            return check_partial_date(value)
-        except ValueError as exc:
-            raise InputError(str(exc), source=self.source, field=self.prefix + parent.at(key)) from exc
+        return self._parsed(check_partial_date, parent, key)
 
     def date_struct(self, parent: _Obj, key: str) -> PartialDate | None:
         struct = self.obj(parent, key)
@@ -242,13 +237,10 @@ class _Reader:
         return PartialDate(date=date, type=date_type)
 
     def age(self, parent: _Obj, key: str) -> AgeBound | None:
-        value = self.text(parent, key)
-        if value is None:
-            return None
-        try:
-            return parse_age(value)
-        except ValueError as exc:
-            raise InputError(str(exc), source=self.source, field=self.prefix + parent.at(key)) from exc
+        return self._parsed(parse_age, parent, key)
+
+    def _parsed(self, parse: Callable[[str], _T], parent: _Obj, key: str) -> _T | None:
+        return parse_field(parse, self.text(parent, key), source=self.source, field=self.prefix + parent.at(key))
 
 
 def _read_identification(reader: _Reader, module: _Obj, record: TrialRecord) -> None:

@@ -18,7 +18,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from fhir_adapter.errors import InputError
-from fhir_adapter.ingest.text import legacy_date, parse_age
+from fhir_adapter.ingest.text import legacy_date, parse_age, parse_field
 from fhir_adapter.ingest.vocab import legacy_label, unknown_token_warning
 from fhir_adapter.trial import (
     AgeBound,
@@ -92,24 +92,14 @@ class _Reader:
         return token
 
     def date(self, element: ET.Element | None, path: str) -> PartialDate | None:
-        raw = _text(element)
-        if raw is None or element is None:
+        date = parse_field(legacy_date, _text(element), source=self.source, field=path)
+        if date is None or element is None:
             return None
-        try:
-            date = legacy_date(raw)
-        except ValueError as exc:
-            raise InputError(str(exc), source=self.source, field=path) from exc
         date_type = self.label("date_type", _attribute(element, "type"), f"{path}/@type")
         return PartialDate(date=date, type=date_type if date_type in ("ACTUAL", "ESTIMATED") else None)
 
     def age(self, element: ET.Element | None, path: str) -> AgeBound | None:
-        raw = _text(element)
-        if raw is None:
-            return None
-        try:
-            return parse_age(raw)
-        except ValueError as exc:
-            raise InputError(str(exc), source=self.source, field=path) from exc
+        return parse_field(parse_age, _text(element), source=self.source, field=path)
 
 
 def _attribute(element: ET.Element, name: str) -> ET.Element | None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
+from fhir_adapter.errors import InputError
 from fhir_adapter.ingest.vocab import age_units
 from fhir_adapter.trial import AgeBound
 
@@ -15,6 +18,18 @@ _OPEN_AGE = {"", "N/A", "NA", "NONE"}
 _ISO_PARTIAL_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _LEGACY_DATE_FORMATS = (("%B %d, %Y", "%Y-%m-%d"), ("%B %Y", "%Y-%m"), ("%Y", "%Y"))
 NCT_ID = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
+
+_T = TypeVar("_T")
+
+
+def parse_field(parse: Callable[[str], _T], raw: str | None, *, source: str, field: str) -> _T | None:
+    """``parse(raw)``, None when the field is absent; the parser's ValueError as an InputError naming the field."""
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise InputError(str(exc), source=source, field=field) from exc
 
 
 def unescape_markdown(text: str) -> str:

@@ -7,7 +7,8 @@ Public API (stable; the screening command and reports build on it):
 * :class:`Matcher` ``(atoms, *, as_of, options=None)`` with ``.evaluate(data, patient_id) -> PatientResult``
   — the same for many patients (atom plans built once; use it for population screening).
 * :func:`evaluate_atom` ``(atom, data, patient_id, ctx: EvalContext) -> AtomResult`` — one atom.
-* :func:`screen` ``(criteria, source, *, as_of, limit=None, ...)`` — a population, ranked;
+* ``fhir_adapter.matching.screen.screen`` ``(criteria, source, *, as_of, limit=None, ...)`` — a population,
+  ranked (not re-exported here, so the submodule name stays importable);
   :func:`screen_server` / :func:`ascreen_server` over a FHIR server (pre-filter, one batch per candidate);
   :class:`ServerData` / :class:`AsyncServerData`, :class:`Checkpoint`, :func:`render_html`,
   :func:`candidates_bundle` (ResearchSubject candidates + Group for ``push``).
@@ -36,7 +37,7 @@ from fhir_adapter.matching.model import (
     Verdict,
 )
 from fhir_adapter.matching.report import render_html
-from fhir_adapter.matching.screen import ascreen_server, screen, screen_server
+from fhir_adapter.matching.screen import ascreen_server, screen_server
 from fhir_adapter.matching.server import AsyncServerData, ServerData
 
 __all__ = [
@@ -59,6 +60,5 @@ __all__ = [
     "evaluate_atom",
     "evaluate_patient",
     "render_html",
-    "screen",
     "screen_server",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -79,31 +79,51 @@ class ScreenStats:
 
 
 class _Run:
-    """Bookkeeping shared by the local and server screens: checkpoint, progress, results."""
+    """Everything the local and server screens share: matcher, stats, checkpoint, progress, ranking."""
 
     def __init__(
-        self, ids: Sequence[str], checkpoint: Checkpoint | None, progress: Progress | None, stats: ScreenStats
+        self,
+        criteria: CompiledCriteria,
+        *,
+        as_of: date,
+        options: MatchOptions | None,
+        progress: Progress | None,
+        checkpoint: Checkpoint | None,
+        stats: ScreenStats | None,
     ) -> None:
+        self.started = time.perf_counter()
+        self.trial = criteria.trial
+        self.as_of = as_of
+        self.matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
         self.progress = progress
         self.checkpoint = checkpoint
-        self.stats = stats
-        self.total = len(ids)
-        finished = checkpoint.done() if checkpoint is not None else {}
+        self.stats = stats if stats is not None else ScreenStats()
+        self.total = 0
         self.results: dict[str, PatientResult] = {}
-        self.todo: list[str] = []
+
+    def start(self, patient_ids: Iterable[str], limit: int | None) -> list[str]:
+        """Select the population; take finished patients from the checkpoint; the ids left to evaluate."""
+        ids = select(patient_ids, limit)
+        finished = self.checkpoint.done() if self.checkpoint is not None else {}
+        todo: list[str] = []
         for pid in ids:
             found = finished.get(patient_ref(pid))
             if found is not None:
                 self.results[pid] = found
             else:
-                self.todo.append(pid)
-        stats.population = self.total
-        stats.resumed = len(self.results)
+                todo.append(pid)
+        self.total = len(ids)
+        self.stats.population = self.total
+        self.stats.resumed = len(self.results)
         self._tick()
+        return todo
 
     def _tick(self) -> None:
         if self.progress is not None:
             self.progress(len(self.results) + self.stats.missing, self.total)
+
+    def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
+        return _evaluate(self.matcher, data, pid)
 
     def finish(self, pid: str, result: PatientResult | None) -> None:
         if result is None:
@@ -115,10 +135,10 @@ class _Run:
                 self.checkpoint.record(result)
         self._tick()
 
-    def result(self, trial: str, as_of: date, started: float) -> ScreenResult:
+    def result(self) -> ScreenResult:
         self.stats.screened = len(self.results)
-        self.stats.seconds = time.perf_counter() - started
-        return ScreenResult(trial=trial, as_of=as_of, patients=rank(self.results.values()))
+        self.stats.seconds = time.perf_counter() - self.started
+        return ScreenResult(trial=self.trial, as_of=self.as_of, patients=rank(self.results.values()))
 
 
 def _evaluate(matcher: Matcher, data: PatientData, pid: str) -> PatientResult | None:
@@ -141,13 +161,10 @@ def screen(
     stats: ScreenStats | None = None,
 ) -> ScreenResult:
     """Screen every patient ``source.patient_ids()`` lists (at most ``limit``, by id order)."""
-    started = time.perf_counter()
-    stats = stats if stats is not None else ScreenStats()
-    matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
-    run = _Run(select(source.patient_ids(), limit), checkpoint, progress, stats)
-    for pid in run.todo:
-        run.finish(pid, _evaluate(matcher, source, pid))
-    return run.result(criteria.trial, as_of, started)
+    run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
+    for pid in run.start(source.patient_ids(), limit):
+        run.finish(pid, run.evaluate(source, pid))
+    return run.result()
 
 
 async def ascreen_server(
@@ -165,26 +182,23 @@ async def ascreen_server(
     stats: ScreenStats | None = None,
 ) -> ScreenResult:
     """Screen the patients of a FHIR server (the client is not closed)."""
-    started = time.perf_counter()
-    stats = stats if stats is not None else ScreenStats()
-    matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
+    run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
     source = AsyncServerData(
-        client, criteria.atoms, context=matcher.context, concurrency=concurrency,
+        client, criteria.atoms, context=run.matcher.context, concurrency=concurrency,
         filter_observations=filter_observations,
     )
     found = await candidate_ids(source, use_prefilter=prefilter)
-    stats.prefilter_applied, stats.prefilter_dropped = found.applied, found.dropped
-    run = _Run(select(found.ids, limit), checkpoint, progress, stats)
+    run.stats.prefilter_applied, run.stats.prefilter_dropped = found.applied, found.dropped
     queue: asyncio.Queue[str] = asyncio.Queue()
-    for pid in run.todo:
+    for pid in run.start(found.ids, limit):
         queue.put_nowait(pid)
 
     async def one(pid: str) -> PatientResult | None:
         snapshot = await source.fetch(pid)
-        result = _evaluate(matcher, snapshot, pid)
+        result = run.evaluate(snapshot, pid)
         if snapshot.missed and result is not None:  # the evaluator read a type the plan did not fetch
             snapshot = await source.fetch(pid, extra_types=sorted(snapshot.missed))
-            result = _evaluate(matcher, snapshot, pid)
+            result = run.evaluate(snapshot, pid)
         return result
 
     async def worker() -> None:
@@ -198,8 +212,8 @@ async def ascreen_server(
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     finally:
-        stats.requests = source.requests
-    return run.result(criteria.trial, as_of, started)
+        run.stats.requests = source.requests
+    return run.result()
 
 
 def screen_server(

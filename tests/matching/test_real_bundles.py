@@ -9,29 +9,16 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-import pytest
+from seed_trial import seed_atoms as atoms
 
-from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching import LocalData, Matcher, PatientResult
 
 DATA = Path(__file__).parent / "data"
-TRIAL = DATA / "NCT06577194.txt"
 AS_OF = date(2021, 6, 1)
 LUIS = "d00b766a-f5fa-4730-a64d-e8574994f460"
 NEREIDA = "a92edacf-c0ab-4fc4-931f-033a8d4bf314"
 MICAH = "720b9118-3153-40c8-b162-cd963506be0e"
 STEPHEN = "d9427379-943a-42c1-b3d0-6b5056a12696"
-
-
-@cache
-def atoms() -> list[Atom]:
-    try:
-        from fhir_adapter.criteria import compile_criteria
-        from fhir_adapter.ingest import load_trial  # type: ignore[attr-defined,unused-ignore]
-
-        return list(compile_criteria(load_trial(TRIAL)).atoms)
-    except (ImportError, AttributeError) as exc:  # pragma: no cover - while the compiler is being written
-        pytest.skip(f"criteria compiler or ingester not available: {exc}")
 
 
 @cache

@@ -19,26 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_trial import seed_atoms
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching import AtomResult, LocalData, Matcher
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "patients"
-TRIAL = Path(__file__).parent / "data" / "NCT06577194.txt"
 TAGS: dict[str, dict[str, str]] = json.loads((SAMPLES / "tags.json").read_text())
 EXPECTED = {p.stem: json.loads(p.read_text()) for p in sorted((SAMPLES / "expected").glob("*.json"))}
-
-
-@cache
-def compiled_atoms() -> list[Atom]:
-    try:
-        from fhir_adapter.criteria import compile_criteria
-        from fhir_adapter.ingest import load_trial  # type: ignore[attr-defined,unused-ignore]
-
-        return list(compile_criteria(load_trial(TRIAL)).atoms)
-    except (ImportError, AttributeError) as exc:  # pragma: no cover - while the compiler is being written
-        pytest.skip(f"criteria compiler or ingester not available: {exc}")
 
 
 @cache
@@ -82,7 +71,7 @@ def test_every_sample_patient_is_loaded() -> None:
 @pytest.mark.parametrize("patient_id", sorted(EXPECTED))
 def test_sample_patient(patient_id: str) -> None:
     expected: dict[str, Any] = EXPECTED[patient_id]
-    atoms = compiled_atoms()
+    atoms = seed_atoms()
     result = Matcher(atoms, as_of=date.fromisoformat(expected["as_of"])).evaluate(data(), patient_id)
     by_id = {r.id: r for r in result.criteria}
     not_computable: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import date
 from pathlib import Path
@@ -9,32 +10,19 @@ from typing import Any
 
 import pytest
 
-import fhir_adapter.matching.screen as screen_module
-import fhir_adapter.terminology as terminology
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import AtomResult, PatientResult
 from fhir_adapter.matching.screen import ScreenStats, rank, screen
 
+# the module itself: ``fhir_adapter.matching.screen`` as an attribute is the re-exported function
+screen_module = importlib.import_module("fhir_adapter.matching.screen")
+
 LOINC = "http://loinc.org"
 AS_OF = date(2024, 6, 1)
 
-
-class _NoLexicon:
-    def get(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def answer_value(self, concept: Any, system: str, code: str) -> float | None:
-        return None
-
-    def non_systemic(self, route_codings: Any, text: str | None) -> bool:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def _no_lexicon(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(terminology, "lexicon", lambda: _NoLexicon())
+pytestmark = pytest.mark.usefixtures("no_lexicon")
 
 
 CRITERIA = CompiledCriteria(

@@ -11,7 +11,6 @@ import httpx
 import pytest
 import respx
 
-import fhir_adapter.terminology as terminology
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
@@ -30,23 +29,7 @@ BASE = "http://127.0.0.1:9/fhir"
 LOINC, SCT = "http://loinc.org", "http://snomed.info/sct"
 AS_OF = date(2024, 6, 1)
 
-
-class _NoLexicon:
-    """No lexicon: atoms' own codings are the whole concept."""
-
-    def get(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def answer_value(self, concept: Any, system: str, code: str) -> float | None:
-        return None
-
-    def non_systemic(self, route_codings: Any, text: str | None) -> bool:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def _no_lexicon(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(terminology, "lexicon", lambda: _NoLexicon())
+pytestmark = pytest.mark.usefixtures("no_lexicon")
 
 
 ATOMS = [
