@@ -141,6 +141,9 @@ def test_corpus_each_trial_its_own_transaction(fhir_client: FhirClient) -> None:
 
 
 def test_search_pages_across_the_real_server(fhir_client: FhirClient, fhir_server: str) -> None:
+    for n in range(7):  # enough of its own to page through, whatever other tests stored
+        org = {"resourceType": "Organization", "name": f"paging-test-{n}"}
+        fhir_client.create(org, if_none_exist=f"name=paging-test-{n}")
     summary = fhir_client.search_bundles("Organization", {"_summary": "count"})
     total = next(iter(summary))["total"]
     assert total > 3
