@@ -1,6 +1,7 @@
-"""The real FHIR server for integration tests: one sekmet process per test session on loopback.
+"""The real FHIR servers for integration tests, each started once per session on loopback.
 
-``fhir_server`` yields the base URL (``http://127.0.0.1:PORT/fhir``); ``load_resources`` stores
+``fhir_server`` (parametrised over sekmet-fhir and HAPI FHIR JPA) gives the base URL
+(``http://127.0.0.1:PORT/fhir``); ``load_resources`` stores
 resources or transaction Bundles in it (for the matching tests' patients).
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from fhir_adapter.fhir import FhirClient
-from fhir_adapter.fhir.testing import ServerStartError, find_sekmet, running_sekmet
+from fhir_adapter.fhir.hapi_testing import find_java, find_mvn, running_hapi_server
+from fhir_adapter.fhir.testing import LocalServer, ServerStartError, find_sekmet, running_sekmet
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -24,7 +26,8 @@ Loader = Callable[[Iterable[dict[str, Any]]], list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
-def fhir_server() -> Iterator[str]:
+def sekmet_server() -> Iterator[str]:
+    """A sekmet-fhir server (Python, SQLite) on loopback for the whole session."""
     executable = find_sekmet()
     if executable is None:
         pytest.skip("the sekmet executable (sekmet-fhir==0.1.1) is not installed next to python or on PATH")
@@ -32,7 +35,29 @@ def fhir_server() -> Iterator[str]:
         with running_sekmet(executable) as server:
             yield server.base_url
     except ServerStartError as exc:
-        pytest.fail(f"could not start the test FHIR server: {exc}", pytrace=False)
+        pytest.fail(f"could not start the sekmet test FHIR server: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def hapi_server() -> Iterator[LocalServer]:
+    """A HAPI FHIR JPA server (conformance/hapi-server, built with Maven) on loopback for the whole session."""
+    missing = [name for name, found in (("java", find_java()), ("mvn", find_mvn())) if found is None]
+    if missing:
+        pytest.skip(f"the HAPI FHIR test server needs {' and '.join(missing)} on PATH (Java 17+, Maven 3.8+)")
+    try:
+        with running_hapi_server() as server:
+            yield server
+    except ServerStartError as exc:
+        pytest.fail(f"could not build or start the HAPI FHIR test server: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session", params=["sekmet", "hapi"])
+def fhir_server(request: pytest.FixtureRequest) -> str:
+    """Each integration test runs against both real servers: their capabilities differ, the client adapts."""
+    if request.param == "sekmet":
+        return str(request.getfixturevalue("sekmet_server"))
+    server: LocalServer = request.getfixturevalue("hapi_server")
+    return server.base_url
 
 
 @pytest.fixture(scope="session")
