@@ -1,6 +1,6 @@
-"""Push the shared 81-trial corpus to a fresh local sekmet server and report throughput.
+"""Push the shared 81-trial corpus to a fresh local FHIR server and report throughput.
 
-    /tmp/venv/bin/python benchmarks/push.py [--corpus DIR] [--rounds 2]
+    python benchmarks/push.py [--server sekmet|hapi] [--corpus DIR] [--rounds 2]
 
 Round 1 writes everything (created); later rounds are the idempotent re-push. Conversion
 (ingest + mapping + criteria) is timed separately from the HTTP part. Requests per trial are
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import SERVERS, running_server
 
 from fhir_adapter.fhir import FhirClient
 from fhir_adapter.fhir.push import bundle_for_input, push_bundle, summary
-from fhir_adapter.fhir.testing import running_sekmet
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ctgov"
 
@@ -28,6 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--server", choices=SERVERS, default="sekmet")
     args = parser.parse_args()
     paths = sorted(args.corpus.glob("*.json"))
     if not paths:
@@ -38,8 +39,8 @@ def main() -> int:
     convert_s = time.perf_counter() - started
     resources = sum(len(b["entry"]) for _, b in bundles)
     print(f"converted {len(bundles)} trials ({resources} resources) in {convert_s:.2f} s")
-    with running_sekmet() as server:
-        print(f"sekmet up at {server.base_url} in {server.startup_seconds:.1f} s")
+    with running_server(args.server) as server:
+        print(f"{args.server} up at {server.base_url} in {server.startup_seconds:.1f} s")
         for round_no in range(1, args.rounds + 1):
             requests = 0
 

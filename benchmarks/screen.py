@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import SERVERS, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "benchmarks" / ".data"
@@ -237,6 +238,19 @@ class Counting(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def _without_dangling_references(value: Any) -> Any:
+    """Drop references to types the subset does not load (HAPI checks referential integrity on write)."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and "/" in ref and ref.split("/")[-2] not in KEPT_TYPES:
+            return None
+        kept = {k: _without_dangling_references(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [x for x in map(_without_dangling_references, value) if x is not None]
+    return value
+
+
 def load_subset(base_url: str, local: Any, ids: list[str]) -> float:
     from fhir_adapter.fhir import FhirClient
 
@@ -252,7 +266,7 @@ def load_subset(base_url: str, local: Any, ids: list[str]) -> float:
             resources = [local.patient(pid)]
             for rtype in KEPT_TYPES[1:]:
                 resources += list(local.resources(pid, rtype))
-            for r in resources:
+            for r in map(_without_dangling_references, resources):
                 entries.append({"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}})
             if len(entries) >= 400:
                 flush()
@@ -339,9 +353,9 @@ def main() -> None:
     parser.add_argument("--baseline-patients", type=int, default=200, help="naive baseline on this many candidates")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--server", choices=SERVERS, default="sekmet")
     args = parser.parse_args()
 
-    from fhir_adapter.fhir.testing import running_sekmet
     from fhir_adapter.matching.local import LocalData
     from fhir_adapter.matching.screen import screen
 
@@ -368,9 +382,10 @@ def main() -> None:
         c["code"]["coding"][0]["code"] in ("C20", "363351006") for c in local.resources(p, "Condition"))]
     others = rng.sample([p for p in ids if p not in set(trial_ids)], max(0, args.server_subset - len(trial_ids)))
     subset = sorted(set(trial_ids[: args.server_subset]) | set(others))
-    with running_sekmet() as server:
+    with running_server(args.server) as server:
         load_s = load_subset(server.base_url, local, subset)
-        print(f"server: sekmet-fhir on 127.0.0.1, {len(subset)} patients loaded in {load_s:.1f} s")
+        print(f"server: {args.server} on 127.0.0.1 (up in {server.startup_seconds:.1f} s), "
+              f"{len(subset)} patients loaded in {load_s:.1f} s")
         rows = []
         for prefilter in (True, False):
             res, stats, http = asyncio.run(screen_on_server(server.base_url, criteria, prefilter, args.concurrency))
