@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from fhir_adapter.cli._common import err_console
 from fhir_adapter.errors import FhirAdapterError
@@ -31,6 +32,9 @@ def _root(
 
 
 def _register_commands() -> None:
+    """Add every command to :data:`app`, once (``main`` may run many times in one process, e.g. in tests)."""
+    if app.registered_commands:
+        return
     from fhir_adapter.cli import (
         convert_cmd,
         criteria_cmd,
@@ -48,6 +52,8 @@ def _register_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # accepted anywhere: click only knows it before the command name
+        args = ["--debug", *(a for a in args if a != "--debug")]
     _register_commands()
     command = typer.main.get_command(app)
     try:
@@ -56,15 +62,16 @@ def main(argv: list[str] | None = None) -> None:
     except FhirAdapterError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         if debug:
             raise
+        detail = escape(f"{type(exc).__name__}: {exc}")
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            f"[bold red]internal error:[/] {detail} (run with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
         )

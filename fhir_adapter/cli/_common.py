@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: consoles, JSON output, per-item failure reports."""
+"""Helpers shared by the CLI commands: consoles, JSON output, per-item failure reports, early checks."""
 
 from __future__ import annotations
 
@@ -6,13 +6,27 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 
-from fhir_adapter.errors import FhirAdapterError
+from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
+from fhir_adapter.ingest import FORMATS
+from fhir_adapter.trial import TrialRecord
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def write_text(text: str, output: Path) -> None:
+    """Write ``text`` to ``output`` (parents created); an OSError becomes one InputError naming the file."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=str(output)) from exc
 
 
 def print_json(data: Any, output: Path | None = None) -> None:
@@ -21,14 +35,73 @@ def print_json(data: Any, output: Path | None = None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_text(text, output)
 
 
 def report_failure(exc: FhirAdapterError) -> None:
     """One line on stderr for an item that failed while others go on."""
-    err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def warn_record(record: TrialRecord) -> None:
+    """The record's ingest warnings (unknown enum values kept as given...), one line each on stderr."""
+    for message in record.warnings:
+        warn(f"{record.label}: {message}")
+
+
+def exit_after_failures(failed: int, exit_code: int, message: str, *, source: str | None = None) -> None:
+    """End a command whose failed items were already reported on stderr, one line each.
+
+    One failure: its line says it all, just exit with ``exit_code``. Several: one summary line
+    (``message``) after them. None: return.
+    """
+    if not failed:
+        return
+    if failed == 1:
+        raise typer.Exit(exit_code)
+    error = FhirAdapterError(message, source=source)
+    error.exit_code = exit_code
+    raise error
+
+
+def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    """``value`` when it is one of ``choices``, else a UsageError naming ``option``."""
+    if value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_input_format(value: str | None) -> str | None:
+    """``--input-format``: None (detect) or one of the ingest formats."""
+    if value is not None and value not in FORMATS:
+        raise UsageError(f"unknown format {value!r}; expected one of {', '.join(FORMATS)}", field="--input-format")
+    return value
+
+
+def check_http_url(value: str, option: str) -> str:
+    """An ``http(s)://host/...`` URL, else a UsageError naming ``option``."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"{option} must be an http(s)://host/... URL, got {value!r}")
+    return value
+
+
+def check_output_path(path: Path | None, option: str, *, directory: bool = False) -> None:
+    """Fail before any work when ``path`` cannot be written: a directory where a file is meant
+    (or the reverse), or a parent that is a file."""
+    if path is None:
+        return
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path} exists and is not a directory", field=option)
+    elif path.is_dir():
+        raise UsageError(f"{path} is a directory, expected a file name", field=option)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"cannot write {path}: {parent} is not a directory", field=option)
+            break

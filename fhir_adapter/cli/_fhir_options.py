@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 import httpx
 import typer
 
-from fhir_adapter.cli._common import err_console, warn
+from fhir_adapter.cli._common import check_http_url, err_console, warn
 from fhir_adapter.errors import UsageError
 from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
@@ -51,11 +51,16 @@ class FhirOptions:
     insecure: bool = False
     verbose: bool = False
 
-    def make_auth(self) -> httpx.Auth | None:
+    def check(self) -> None:
+        """The cheap option checks, done before the command reads anything (no file, no network)."""
+        check_http_url(self.server, "--server")
         if self.auth not in _AUTH_KINDS:
             raise UsageError(f"--auth must be one of {', '.join(_AUTH_KINDS)}, not {self.auth!r}")
         if self.alg not in _ALGS:
             raise UsageError(f"--alg must be RS384 or ES384, not {self.alg!r}")
+
+    def make_auth(self) -> httpx.Auth | None:
+        self.check()
         return auth_from_options(
             cast(AuthKind, self.auth), base_url=self.server, token_env=self.token_env, token_file=self.token_file,
             username=self.username, password_env=self.password_env, client_id=self.client_id,
@@ -151,6 +156,8 @@ def with_fhir_options(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in _OPTIONS}
         fhir = None if values["server"] is None else FhirOptions(**values)
+        if fhir is not None:
+            fhir.check()
         return func(*args, fhir=fhir, **kwargs)
 
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]

@@ -2,18 +2,31 @@
 
 One input and ``-o bundle.json`` (or stdout) writes one Bundle. Several inputs, or a directory,
 need ``-o DIR`` and write ``<NCT id>.json`` per trial; a file that fails is reported on one line
-and the others go on; the exit code is 1 when any failed.
+and the others go on; the exit code is 1 when any failed (a summary line follows when several
+failed). When the inputs hold nothing but one bad record, that error alone is the answer (exit 2).
+Ingest warnings (unknown enum values kept as given...) go to stderr.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain, islice
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from fhir_adapter.cli._common import err_console, print_json, report_failure
+from fhir_adapter.cli._common import (
+    check_choice,
+    check_input_format,
+    check_output_path,
+    err_console,
+    exit_after_failures,
+    print_json,
+    report_failure,
+    warn_record,
+)
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.ingest import iter_trials
 from fhir_adapter.mapping.versions import flavor
@@ -29,6 +42,7 @@ def _records(inputs: list[Path], input_format: str | None) -> Iterator[TrialReco
 def _bundle(record: TrialRecord | InputError, fhir_version: str, with_criteria: bool) -> dict[str, Any]:
     if isinstance(record, InputError):
         raise record
+    warn_record(record)
     return trial_bundle(record, flavor(fhir_version).name, with_criteria=with_criteria)
 
 
@@ -51,7 +65,7 @@ def convert_many(
         assert isinstance(record, TrialRecord)
         print_json(bundle, out_dir / _output_name(record.label))
         done += 1
-    err_console.print(f"converted {done} of {done + failed} to {out_dir}", highlight=False)
+    err_console.print(f"converted {done} of {done + failed} to {escape(str(out_dir))}", highlight=False)
     return done, failed
 
 
@@ -67,18 +81,26 @@ def register(app: typer.Typer) -> None:
         no_criteria: Annotated[bool, typer.Option("--no-criteria", help="Skip compiling the criteria.")] = False,
     ) -> None:
         """Convert trial records to FHIR transaction Bundles."""
-        flavor(fhir_version)  # reject a wrong version before reading anything
+        # reject wrong options before reading anything
+        flavor(check_choice(fhir_version, ("R4", "R5"), "--fhir-version"))
+        check_input_format(input_format)
+        check_output_path(output, "--output", directory=bool(output and output.is_dir()))
         with_criteria = not no_criteria
         records = _records(inputs, input_format)
-        single_file = len(inputs) == 1 and not inputs[0].is_dir() and not (output and output.is_dir())
-        if single_file:
-            found = list(records)
-            if len(found) == 1:
-                print_json(_bundle(found[0], fhir_version, with_criteria), output)
+        if not (output and output.is_dir()):
+            one_file = len(inputs) == 1 and not inputs[0].is_dir()
+            head = list(islice(records, 2)) if not one_file else list(records)
+            if not head:
+                raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
+            if len(head) == 1 and (one_file or isinstance(head[0], InputError)):
+                # one trial file, or inputs holding nothing but one bad record: its own error line
+                print_json(_bundle(head[0], fhir_version, with_criteria), output)
                 return
-            records = iter(found)
+            records = chain(head, records)
         if output is None or (output.exists() and not output.is_dir()):
             raise UsageError("several trials need -o DIR (one <NCT id>.json per trial)", field="--output")
         done, failed = convert_many(records, output, fhir_version, with_criteria)
-        if failed or not done:
-            raise FhirAdapterError(f"{failed} of {done + failed} inputs failed (see above)", source=str(output))
+        if not done + failed:
+            raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
+        message = f"{failed} of {done + failed} inputs failed (see above)"
+        exit_after_failures(failed, FhirAdapterError.exit_code, message, source=str(output))

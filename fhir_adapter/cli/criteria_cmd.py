@@ -4,7 +4,8 @@
 (several inputs, a directory, an NDJSON file) print a JSON **list** of those documents.
 ``--format table`` prints one rich table per trial. ``--summary`` prints figures over all trials
 (atoms per category, computable share, top reasons) instead. A bad input is reported on one line
-naming the file; the others go on and the exit code is 1.
+naming the file; the others go on and the exit code is 1 (a summary line follows when several failed).
+Ingest warnings (unknown enum values kept as given...) go to stderr.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter import criteria as criteria_compiler
-from fhir_adapter.cli._common import console, print_json, report_failure
+from fhir_adapter.cli._common import console, exit_after_failures, print_json, report_failure, warn_record
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.criteria.summary import CriteriaSummary, summarize
 from fhir_adapter.errors import FhirAdapterError, InputError
@@ -45,11 +47,11 @@ def _threshold(atom: Atom) -> str:
 
 
 def trial_table(compiled: CompiledCriteria) -> Table:
-    table = Table(title=compiled.trial, show_lines=False)
+    table = Table(title=escape(compiled.trial), show_lines=False)
     for column in ("id", "kind", "category", "computable", "concept", "threshold", "reason / text"):
         table.add_column(column, overflow="fold")
     for atom in compiled.atoms:
-        table.add_row(
+        cells = (
             atom.id,
             atom.kind,
             atom.category,
@@ -58,6 +60,7 @@ def trial_table(compiled: CompiledCriteria) -> Table:
             _threshold(atom),
             atom.reason or atom.text,
         )
+        table.add_row(*(escape(cell) for cell in cells))
     return table
 
 
@@ -67,7 +70,7 @@ def summary_table(summary: CriteriaSummary) -> Table:
     table.add_column("atoms", justify="right")
     table.add_column("computable", justify="right")
     for category, figures in sorted(summary.by_category.items(), key=lambda kv: -kv[1].atoms):
-        table.add_row(category, str(figures.atoms), str(figures.computable))
+        table.add_row(escape(category), str(figures.atoms), str(figures.computable))
     return table
 
 
@@ -76,7 +79,7 @@ def reasons_table(summary: CriteriaSummary, top: int = 10) -> Table:
     table.add_column("reason")
     table.add_column("atoms", justify="right")
     for reason, count in list(summary.reasons.items())[:top]:
-        table.add_row(reason, str(count))
+        table.add_row(escape(reason), str(count))
     return table
 
 
@@ -86,15 +89,12 @@ def _compile_inputs(inputs: list[Path]) -> tuple[list[CompiledCriteria], int]:
     compiled: list[CompiledCriteria] = []
     failures = 0
     for path in inputs:
-        if not path.exists():
-            report_failure(InputError("no such file or directory", source=str(path)))
-            failures += 1
-            continue
         for result in iter_trials(path):
             if isinstance(result, FhirAdapterError):
                 report_failure(result)
                 failures += 1
                 continue
+            warn_record(result)
             try:
                 compiled.append(criteria_compiler.compile_criteria(result))
             except FhirAdapterError as exc:
@@ -110,6 +110,8 @@ def criteria(
 ) -> None:
     """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
     compiled, failures = _compile_inputs(inputs)
+    if not compiled and not failures:
+        raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
     if summary:
         figures = summarize(compiled)
         if output_format is OutputFormat.json:
@@ -126,9 +128,10 @@ def criteria(
     else:
         for trial in compiled:
             console.print(trial_table(trial))
-    if failures:
-        # an error (exit code 1), not typer.Exit: main() runs click with standalone_mode=False
-        raise FhirAdapterError(f"{failures} input(s) failed (see above)", source=", ".join(str(i) for i in inputs))
+    exit_after_failures(
+        failures, FhirAdapterError.exit_code, f"{failures} input(s) failed (see above)",
+        source=", ".join(str(i) for i in inputs),
+    )
 
 
 def register(app: typer.Typer) -> None:

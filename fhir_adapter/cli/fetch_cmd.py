@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from fhir_adapter.cli._common import console, print_json
-from fhir_adapter.errors import InputError
+from fhir_adapter.cli._common import check_http_url, check_output_path, console, print_json
 from fhir_adapter.ingest import fetch_trials
 from fhir_adapter.ingest.registry_api import DEFAULT_BASE_URL
 
@@ -28,16 +28,13 @@ def fetch_command(
     base_url: Annotated[str, typer.Option("--base-url", help="ClinicalTrials.gov API v2 base URL.")] = DEFAULT_BASE_URL,
 ) -> None:
     """Fetch study records from ClinicalTrials.gov and save them as JSON."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError("exists and is not a directory", source=str(output_dir))
+    check_http_url(base_url, "--base-url")
+    check_output_path(output_dir, "--output-dir", directory=True)
     studies = fetch_trials(ids, base_url=base_url)
     for nct_id, study in zip(_normalized(ids), studies, strict=True):
         target = output_dir / f"{nct_id}.json"
-        try:
-            print_json(study, target)
-        except OSError as exc:
-            raise InputError(f"cannot write: {exc.strerror or exc}", source=str(target)) from exc
-        console.print(f"wrote {target}", highlight=False)
+        print_json(study, target)  # an OSError is an InputError naming the file
+        console.print(f"wrote {escape(str(target))}", highlight=False)
 
 
 def _normalized(ids: list[str]) -> list[str]:

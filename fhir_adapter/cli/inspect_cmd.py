@@ -1,7 +1,8 @@
 """The ``inspect`` command: read trial records and show what was understood.
 
 ``fhir-adapter inspect INPUT... [--format table|json] [--input-format FORMAT]``. Each bad input is
-one error line on stderr and the others go on; the exit code is 2 when any input failed.
+one error line on stderr and the others go on; the exit code is 2 when any input failed (a summary
+line follows when several failed). Ingest warnings (unknown enum values kept as given...) go to stderr.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from fhir_adapter.cli._common import console, print_json, report_failure, warn
+from fhir_adapter.cli._common import (
+    check_input_format,
+    console,
+    exit_after_failures,
+    print_json,
+    report_failure,
+    warn_record,
+)
 from fhir_adapter.errors import InputError
 from fhir_adapter.ingest import iter_trials
-from fhir_adapter.ingest.detect import check_format
 from fhir_adapter.trial import AgeBound, PartialDate, TrialRecord
 
 
@@ -38,21 +46,20 @@ def inspect_command(
     ] = None,
 ) -> None:
     """Summarise trial records (ClinicalTrials.gov JSON, registry page text, legacy XML)."""
-    check_format(input_format)
+    check_input_format(input_format)
     records, failures = read_all(inputs, input_format)
+    if not records and not failures:
+        raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
     for record in records:
-        for message in record.warnings:
-            warn(f"{record.label}: {message}")
-    if output_format is OutputFormat.json:
+        warn_record(record)
+    if output_format is OutputFormat.json and (records or not failures):
         dumped = [record.model_dump(mode="json") for record in records]
         single = len(inputs) == 1 and not inputs[0].is_dir() and len(dumped) == 1
         print_json(dumped[0] if single else dumped)
-    else:
+    elif output_format is OutputFormat.table:
         for record in records:
             console.print(summary_table(record))
-    if failures:
-        # An error (not typer.Exit) so that cli.main turns it into the exit code.
-        raise InputError(f"{failures} input(s) could not be read (see the lines above)")
+    exit_after_failures(failures, InputError.exit_code, f"{failures} input(s) could not be read (see the lines above)")
 
 
 def read_all(inputs: list[Path], input_format: str | None) -> tuple[list[TrialRecord], int]:
@@ -107,9 +114,9 @@ def summary_rows(record: TrialRecord) -> list[tuple[str, str]]:
 
 
 def summary_table(record: TrialRecord) -> Table:
-    table = Table(title=record.label, show_header=False, title_justify="left")
+    table = Table(title=escape(record.label), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name, value in summary_rows(record):
-        table.add_row(name, value)
+        table.add_row(name, escape(value))
     return table

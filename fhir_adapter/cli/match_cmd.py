@@ -8,20 +8,22 @@ TRIAL is any trial input the ingesters read; ``--data`` is a directory or file o
 The table shows every atom with its result, reason and evidence, then the verdict and the atoms left
 to confirm by hand; ``--format json`` prints ``{"trial", "as_of", "patients": [PatientResult.contract()]}``
 (the same contract as ``screen``). An unknown patient id is one line on stderr and exit code 2; no
-patient name is ever printed.
+patient name is ever printed. ``--data`` without any data file or without any Patient is an error too.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter import pipeline
-from fhir_adapter.cli._common import console, print_json
+from fhir_adapter.cli._common import check_choice, console, print_json, warn_record
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError, UsageError
@@ -40,8 +42,28 @@ _STYLE = {
 
 
 def load_compiled(path: Path) -> CompiledCriteria:
-    """Read a trial input and compile its criteria."""
-    return pipeline.load_compiled(path)[1]
+    """Read a trial input (one trial) and compile its criteria; its ingest warnings go to stderr."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give one trial file", field="TRIAL")
+    trial, compiled = pipeline.load_compiled(path)
+    warn_record(trial)
+    return compiled
+
+
+def load_local(paths: list[Path]) -> LocalData:
+    """The ``--data`` files, indexed; no data file or no Patient at all is an error naming the paths."""
+    where = ", ".join(str(p) for p in paths)
+    try:
+        local = LocalData(*paths)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=exc.filename or where) from exc
+    except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz (LocalData only catches OSError)
+        raise InputError(f"corrupt or truncated compressed file: {exc or type(exc).__name__}", source=where) from exc
+    if not local.files:
+        raise InputError("no FHIR data files (*.ndjson, *.json, optionally .gz) for --data", source=where)
+    if not len(local):
+        raise InputError(f"no Patient resource in the {local.files} --data file(s)", source=where)
+    return local
 
 
 def parse_as_of(text: str | None) -> date:
@@ -55,7 +77,8 @@ def parse_as_of(text: str | None) -> date:
 
 def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date) -> None:
     kinds = {a.id: a.kind for a in compiled.atoms}
-    table = Table(title=f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}", show_lines=False)
+    title = f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}"
+    table = Table(title=escape(title), show_lines=False)
     for column in ("atom", "kind", "result", "reason", "evidence"):
         table.add_column(column, overflow="fold")
     for atom in result.criteria:
@@ -63,10 +86,12 @@ def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date)
             f" +{len(atom.evidence) - 3}" if len(atom.evidence) > 3 else ""
         )
         style = _STYLE.get(atom.result, "")
-        table.add_row(atom.id, kinds.get(atom.id, ""), f"[{style}]{atom.result}[/]", atom.reason, evidence, style=None)
+        result_cell = f"[{style}]{escape(atom.result)}[/]"
+        table.add_row(escape(atom.id), kinds.get(atom.id, ""), result_cell, escape(atom.reason), escape(evidence))
     console.print(table, highlight=False)
-    console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {result.reason}", highlight=False)
-    console.print(f"to confirm: {', '.join(result.to_confirm) if result.to_confirm else 'nothing'}", highlight=False)
+    console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {escape(result.reason)}", highlight=False)
+    to_confirm = ", ".join(result.to_confirm) if result.to_confirm else "nothing"
+    console.print(f"to confirm: {escape(to_confirm)}", highlight=False)
 
 
 def _require_patient(source: PatientData, patient_id: str) -> None:
@@ -90,16 +115,15 @@ def match(
     fhir: FhirOptions | None,
 ) -> None:
     """Match one patient against a trial's eligibility criteria (three-valued, explained)."""
-    if output_format not in ("table", "json"):
-        raise UsageError(f"--format must be table or json, got {output_format!r}")
+    check_choice(output_format, ("table", "json"), "--format")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)
+    compiled = load_compiled(trial)
     local: LocalData | None = None
     if data is not None:
-        local = LocalData(*data)
+        local = load_local(data)
         _require_patient(local, patient)
-    compiled = load_compiled(trial)
     matcher = Matcher(compiled.atoms, as_of=day, options=MatchOptions(recency_days=recency_days))
     if local is not None:
         result = matcher.evaluate(local, patient)

@@ -3,29 +3,48 @@
 ``--dry-run`` sends exactly one request, ``GET /metadata`` (the write strategy per type and,
 with ``--fhir-version auto``, the FHIR version come from it), then prints the strategies and the
 Bundle that would be sent.
+
+Every input is read and checked before the first request: a bad file (unreadable, not a trial, a
+Bundle that is not a transaction or batch) is one error line naming it and sends nothing; with
+several inputs the bad ones are reported and the others pushed.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from fhir_adapter.cli._common import console, err_console, print_json, report_failure, warn
+from fhir_adapter.cli._common import (
+    check_choice,
+    console,
+    err_console,
+    print_json,
+    report_failure,
+    warn,
+    warn_record,
+)
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.errors import FhirAdapterError, UsageError
+from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
     PushReport,
     TypeStrategy,
-    bundle_for_input,
     fhir_version_for,
     plan_push,
     push_bundle,
     summary,
 )
+from fhir_adapter.ingest import load_trial
+from fhir_adapter.ingest.detect import read_text
+from fhir_adapter.pipeline import trial_bundle
+from fhir_adapter.trial import TrialRecord
+
+_PUSHABLE = ("transaction", "batch")
 
 _STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow"}
 
@@ -35,7 +54,7 @@ def _strategy_table(strategies: dict[str, TypeStrategy]) -> Table:
     for column in ("type", "strategy", "why"):
         table.add_column(column)
     for s in strategies.values():
-        table.add_row(s.resource_type, s.strategy, s.reason)
+        table.add_row(escape(s.resource_type), s.strategy, escape(s.reason))
     return table
 
 
@@ -49,8 +68,28 @@ def _report_table(reports: list[PushReport]) -> Table:
             outcome = f"[{style}]{o.outcome}[/]" if style else o.outcome
             value = o.identifier.rsplit("|", 1)[-1]  # the system is the project's, the same on every row
             name = Path(report.source).name
-            table.add_row(name, o.resource_type, value, outcome, o.server_id or "-", o.version or "-")
+            cells = (name, o.resource_type, value)
+            table.add_row(*(escape(c) for c in cells), outcome, escape(o.server_id or "-"), escape(o.version or "-"))
     return table
+
+
+def read_input(path: Path) -> dict[str, Any] | TrialRecord:
+    """A converted Bundle file as it is, or the one trial record of any other input (errors name the file)."""
+    if path.is_dir():
+        raise InputError("is a directory; push takes trial record files or Bundle files", source=str(path))
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(read_text(path))
+        except ValueError:
+            data = None  # not JSON: load_trial names the problem
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            if data.get("type") not in _PUSHABLE:
+                raise InputError(f"a {data.get('type')!r} Bundle cannot be pushed; expected transaction or batch",
+                                 source=str(path), field="Bundle.type")
+            return data
+    record = load_trial(path)
+    warn_record(record)
+    return record
 
 
 @with_fhir_options
@@ -72,27 +111,37 @@ def push(
     """Push trials to a FHIR server: conditional create or PUT per type, decided from its capabilities."""
     if fhir_version not in ("auto", "R4", "R5"):
         raise UsageError(f"--fhir-version must be auto, R4 or R5, not {fhir_version!r}")
-    if output_format not in ("table", "json"):
-        raise UsageError(f"--format must be table or json, not {output_format!r}")
+    check_choice(output_format, ("table", "json"), "--format")
     choice = cast(FhirVersionChoice, fhir_version)
     reports: list[PushReport] = []
     plans: list[dict[str, Any]] = []
     exit_code = 0
-    with fhir.client() as client:
-        caps = client.capabilities()
-        version = fhir_version_for(choice, caps)
+    failed = 0
+    with fhir.client() as client:  # checks --server and the credentials; sends nothing yet
+        loaded: list[tuple[Path, dict[str, Any] | TrialRecord]] = []
         for path in inputs:
             try:
-                bundle, warnings = bundle_for_input(path, version)
-                for message in warnings:
-                    warn(message)
+                loaded.append((path, read_input(path)))
+            except FhirAdapterError as exc:
+                if len(inputs) == 1:
+                    raise
+                report_failure(exc)
+                exit_code = exit_code or exc.exit_code
+                failed += 1
+        if not loaded:
+            raise _failed(failed, len(inputs), exit_code)
+        caps = client.capabilities()
+        version = fhir_version_for(choice, caps)
+        for path, item in loaded:
+            try:
+                bundle = item if isinstance(item, dict) else trial_bundle(item, version)
                 if dry_run:
                     strategies, prepared = plan_push(bundle, caps)
                     plans.append({"source": str(path), "fhirVersion": version, "strategies": {
                         t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
                     }, "bundle": prepared})
                     if output_format == "table":
-                        console.print(f"[bold]{path}[/] ({version})", highlight=False)
+                        console.print(f"[bold]{escape(str(path))}[/] ({version})", highlight=False)
                         console.print(_strategy_table(strategies))
                         print_json(prepared)
                     continue
@@ -102,6 +151,7 @@ def push(
             except FhirAdapterError as exc:
                 report_failure(exc)
                 exit_code = exit_code or exc.exit_code
+                failed += 1
     if dry_run:
         if output_format == "json":
             print_json(plans if len(plans) != 1 else plans[0])
@@ -113,17 +163,19 @@ def push(
             console.print(_report_table(reports))
         totals = summary(reports)
         err_console.print(
-            f"{len(reports)} of {len(inputs)} input(s) pushed to {fhir.server} as {version}: "
+            f"{len(reports)} of {len(inputs)} input(s) pushed to {escape(fhir.server)} as {version}: "
             + (", ".join(f"{n} {k}" for k, n in sorted(totals.items())) or "nothing written"),
             highlight=False,
         )
-    failed = sum(1 for r in reports if not r.ok) + (len(inputs) - len(reports) if not dry_run else 0)
+    failed += sum(1 for r in reports if not r.ok)
     if exit_code or failed:
-        # Raised rather than typer.Exit: cli.main runs click with standalone_mode=False, which
-        # turns Exit into a return value it does not pass on.
-        error = FhirAdapterError(f"push failed for {failed} of {len(inputs)} input(s)")
-        error.exit_code = exit_code or 5
-        raise error
+        raise _failed(failed, len(inputs), exit_code)
+
+
+def _failed(failed: int, total: int, exit_code: int) -> FhirAdapterError:
+    error = FhirAdapterError(f"push failed for {failed} of {total} input(s)")
+    error.exit_code = exit_code or 5
+    return error
 
 
 def register(app: typer.Typer) -> None:

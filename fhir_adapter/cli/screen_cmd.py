@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from fhir_adapter.cli._common import console, err_console, print_json
+from fhir_adapter.cli._common import check_choice, check_output_path, console, err_console, print_json, write_text
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.cli.match_cmd import load_compiled, parse_as_of
+from fhir_adapter.cli.match_cmd import load_compiled, load_local, parse_as_of
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
-from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import ScreenResult
 from fhir_adapter.matching.report import render_html, render_table, table_text
 from fhir_adapter.matching.screen import Progress as ProgressCallback
@@ -67,15 +67,13 @@ def write_report(result: ScreenResult, compiled: CompiledCriteria, output_format
         if output is None:
             console.file.write(text)
         else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text, encoding="utf-8")
+            write_text(text, output)
     elif output is None:
         console.print(render_table(result), highlight=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(table_text(result), encoding="utf-8")
+        write_text(table_text(result), output)
     if output is not None:
-        err_console.print(f"report written to {output}", highlight=False)
+        err_console.print(f"report written to {escape(str(output))}", highlight=False)
 
 
 def emit_fhir(result: ScreenResult, path: Path, fhir_version: str) -> None:
@@ -83,7 +81,7 @@ def emit_fhir(result: ScreenResult, path: Path, fhir_version: str) -> None:
     bundle = candidates_bundle(result, fhir_version=version)
     validate_bundle(bundle, fhir_version=version)
     print_json(bundle, path)
-    err_console.print(f"FHIR {fhir_version} transaction Bundle written to {path}", highlight=False)
+    err_console.print(f"FHIR {fhir_version} transaction Bundle written to {escape(str(path))}", highlight=False)
 
 
 def run_screen(
@@ -102,13 +100,15 @@ def run_screen(
     prefilter: bool,
     show_progress: bool,
 ) -> ScreenResult:
-    if output_format not in _FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(_FORMATS)}, got {output_format!r}")
-    if fhir_version not in ("R4", "R5"):
-        raise UsageError(f"--fhir-version must be R4 or R5, got {fhir_version!r}")
+    check_choice(output_format, _FORMATS, "--format")
+    check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day: date = parse_as_of(as_of)
+    # paths written at the end are checked before any work is done
+    check_output_path(output, "--output")
+    check_output_path(emit, "--emit-fhir")
+    check_output_path(checkpoint, "--checkpoint")
     compiled = load_compiled(trial)
     marker = Checkpoint(checkpoint, trial=compiled.trial, as_of=day, atoms=compiled.atoms) if checkpoint else None
     stats = ScreenStats()
@@ -118,7 +118,7 @@ def run_screen(
                 "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
             }
             if data is not None:
-                result = screen(compiled, LocalData(*data), **common)
+                result = screen(compiled, load_local(data), **common)
             else:
                 assert fhir is not None
                 result = asyncio.run(
