@@ -11,7 +11,6 @@ several inputs the bad ones are reported and the others pushed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -29,7 +28,7 @@ from fhir_adapter.cli._common import (
     warn_record,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
+from fhir_adapter.errors import FhirAdapterError, UsageError
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
     PushReport,
@@ -37,14 +36,11 @@ from fhir_adapter.fhir.push import (
     fhir_version_for,
     plan_push,
     push_bundle,
+    read_push_input,
     summary,
 )
-from fhir_adapter.ingest import load_trial
-from fhir_adapter.ingest.detect import read_text
 from fhir_adapter.pipeline import trial_bundle
 from fhir_adapter.trial import TrialRecord
-
-_PUSHABLE = ("transaction", "batch")
 
 _STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow"}
 
@@ -74,22 +70,11 @@ def _report_table(reports: list[PushReport]) -> Table:
 
 
 def read_input(path: Path) -> dict[str, Any] | TrialRecord:
-    """A converted Bundle file as it is, or the one trial record of any other input (errors name the file)."""
-    if path.is_dir():
-        raise InputError("is a directory; push takes trial record files or Bundle files", source=str(path))
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(read_text(path))
-        except ValueError:
-            data = None  # not JSON: load_trial names the problem
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-            if data.get("type") not in _PUSHABLE:
-                raise InputError(f"a {data.get('type')!r} Bundle cannot be pushed; expected transaction or batch",
-                                 source=str(path), field="Bundle.type")
-            return data
-    record = load_trial(path)
-    warn_record(record)
-    return record
+    """A converted Bundle file as it is, or the one trial record of any other input (its warnings shown)."""
+    found = read_push_input(path)
+    if isinstance(found, TrialRecord):
+        warn_record(found)
+    return found
 
 
 @with_fhir_options

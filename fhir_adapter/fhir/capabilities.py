@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fhir_adapter.errors import FhirServerError
+
 FhirRelease = Literal["R4", "R4B", "R5"]
 
 _RELEASES: dict[str, FhirRelease] = {"4.0": "R4", "4.3": "R4B", "5.0": "R5"}
@@ -49,7 +51,21 @@ class Capabilities:
 
     @classmethod
     def from_statement(cls, statement: dict[str, Any]) -> Capabilities:
-        """Parse a CapabilityStatement (only its ``mode: server`` rest entry)."""
+        """Parse a CapabilityStatement (only its ``mode: server`` rest entry).
+
+        A statement of the wrong shape (a hostile or broken server) is a FhirServerError, not a crash.
+        """
+        try:
+            return cls._parse(statement)
+        except (AttributeError, TypeError, KeyError) as exc:
+            raise FhirServerError(
+                f"malformed CapabilityStatement ({type(exc).__name__}: {exc})",
+                source="GET /metadata",
+                field="CapabilityStatement.rest",
+            ) from exc
+
+    @classmethod
+    def _parse(cls, statement: dict[str, Any]) -> Capabilities:
         rests = [r for r in statement.get("rest") or [] if r.get("mode", "server") == "server"]
         rest: dict[str, Any] = rests[0] if rests else {}
         resources = {}

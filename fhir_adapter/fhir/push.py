@@ -36,7 +36,9 @@ from fhir_adapter.errors import FhirServerError, InputError, UsageError
 from fhir_adapter.fhir._core import error_issues, render_outcome
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.ingest import load_trial
+from fhir_adapter.ingest.detect import read_text
 from fhir_adapter.pipeline import trial_bundle
+from fhir_adapter.trial import TrialRecord
 
 Strategy = Literal["conditional-create", "put"]
 Outcome = Literal["created", "updated", "unchanged", "failed", "skipped"]
@@ -444,28 +446,35 @@ def fhir_version_for(choice: FhirVersionChoice, caps: Capabilities | None) -> Li
     raise UsageError(f"the server's fhirVersion {raw!r} is neither R4, R4B nor R5; pass --fhir-version R4 or R5")
 
 
-def _read_bundle_file(path: Path) -> dict[str, Any] | None:
-    """The Bundle in ``path`` when it is one, None when the file is something else (a trial record)."""
-    if path.suffix.lower() != ".json":
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        if data.get("type") not in ("transaction", "batch"):
-            raise InputError(f"a {data.get('type')} Bundle cannot be pushed; expected a transaction", source=str(path))
-        return data
-    return None
+PUSHABLE_BUNDLE_TYPES = ("transaction", "batch")
+
+
+def read_push_input(path: Path) -> dict[str, Any] | TrialRecord:
+    """A converted Bundle file as it is, or the one trial record of any other input (errors name the file)."""
+    if path.is_dir():
+        raise InputError("is a directory; push takes trial record files or Bundle files", source=str(path))
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(read_text(path))
+        except ValueError:
+            data = None  # not JSON: load_trial names the problem
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            if data.get("type") not in PUSHABLE_BUNDLE_TYPES:
+                raise InputError(
+                    f"a {data.get('type')!r} Bundle cannot be pushed; expected transaction or batch",
+                    source=str(path),
+                    field="Bundle.type",
+                )
+            return data
+    return load_trial(path)
 
 
 def bundle_for_input(path: str | Path, fhir_version: Literal["R4", "R5"]) -> tuple[dict[str, Any], list[str]]:
-    """A transaction Bundle for a converted Bundle file or a trial record, and warnings."""
-    path = Path(path)
-    bundle = _read_bundle_file(path)
-    if bundle is not None:
-        return bundle, []
-    return trial_bundle(load_trial(path), fhir_version), []
+    """A transaction Bundle for a converted Bundle file or a trial record, and the record's warnings."""
+    found = read_push_input(Path(path))
+    if isinstance(found, TrialRecord):
+        return trial_bundle(found, fhir_version), list(found.warnings)
+    return found, []
 
 
 def summary(reports: Iterable[PushReport]) -> dict[str, int]:

@@ -214,7 +214,7 @@ def _read_design(reader: _Reader, root: ET.Element, record: TrialRecord) -> None
     enrollment = root.find("enrollment")
     count = _text(enrollment)
     if count is not None and enrollment is not None:
-        if not count.isdigit():
+        if not (count.isascii() and count.isdigit()):
             raise InputError(f"not a whole number: {count!r}", source=reader.source, field="enrollment")
         record.enrollment_count = int(count)
         enrollment_type = reader.label("date_type", _attribute(enrollment, "type"), "enrollment/@type")

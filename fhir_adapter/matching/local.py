@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -122,7 +123,7 @@ class LocalData:
                     self._load_ndjson(handle, str(path))
                 else:
                     self._load_json(handle.read(), str(path))
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
             self._fail(f"cannot read: {exc}", str(path))
 
     def _load_ndjson(self, handle: IO[str], source: str) -> None:
@@ -140,7 +141,7 @@ class LocalData:
             if resource["resourceType"] == "Bundle":
                 self._load_bundle(resource, f"{source}:{number}")
             else:
-                self._add(resource, {})
+                self._add(resource, {}, f"{source}:{number}")
 
     def _load_json(self, text: str, source: str) -> None:
         try:
@@ -154,7 +155,7 @@ class LocalData:
         if resource["resourceType"] == "Bundle":
             self._load_bundle(resource, source)
         else:
-            self._add(resource, {})
+            self._add(resource, {}, source)
 
     def _load_bundle(self, bundle: dict[str, Any], source: str) -> None:
         entries = bundle.get("entry") or []
@@ -186,7 +187,7 @@ class LocalData:
             if resource["resourceType"] == "Bundle":
                 self._load_bundle(resource, source)
             else:
-                self._add(resource, urls)
+                self._add(resource, urls, source)
 
     def _patient_of(self, resource: dict[str, Any], urls: dict[str, tuple[str, str]]) -> str | None:
         for field in PATIENT_FIELDS:
@@ -205,13 +206,15 @@ class LocalData:
                 return key[1]
         return None
 
-    def _add(self, resource: dict[str, Any], urls: dict[str, tuple[str, str]]) -> None:
+    def _add(self, resource: dict[str, Any], urls: dict[str, tuple[str, str]], source: str) -> None:
         self.resource_count += 1
         rtype: str = resource["resourceType"]
         rid = resource.get("id")
         if rtype == "Patient":
             if rid:
                 self._patients[str(rid)] = resource
+            else:
+                self._fail("Patient resource has no id", source)
             return
         patient_id = self._patient_of(resource, urls)
         if patient_id is None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from io import StringIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter.criteria.model import Atom
@@ -42,7 +43,7 @@ def render_table(result: ScreenResult) -> Table:
     """One row per patient: verdict, counts of met / not-met / unknown / review, main reason."""
     counts = verdict_counts(result)
     caption = ", ".join(f"{n} {v}" for v, n in counts.items())
-    table = Table(title=f"{result.trial} as of {result.as_of.isoformat()}", caption=caption)
+    table = Table(title=f"{escape(result.trial)} as of {result.as_of.isoformat()}", caption=caption)
     table.add_column("patient", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for outcome in OUTCOMES:
@@ -52,10 +53,10 @@ def render_table(result: ScreenResult) -> Table:
         n = outcome_counts(patient)
         style = _VERDICT_STYLE[patient.verdict]
         table.add_row(
-            patient.patient,
+            escape(patient.patient),
             f"[{style}]{patient.verdict}[/]",
             *(str(n[o]) for o in OUTCOMES),
-            patient.reason,
+            escape(patient.reason),
         )
     return table
 

@@ -238,7 +238,14 @@ class PatientSnapshot:
 
 
 def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    """The resources of a searchset Bundle; anything else from the server is an error, not 'no patients'."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
+        raise FhirServerError(f"expected a Bundle, the server answered {kind}", field="resourceType")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise FhirServerError("Bundle.entry is not a list of entries", field="Bundle.entry")
+    return [e["resource"] for e in entries if isinstance(e.get("resource"), dict)]
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
@@ -650,7 +657,8 @@ async def candidate_ids(
 
 
 async def _ids(source: AsyncServerData, items: list[tuple[str, str]]) -> set[str]:
-    return {str(r["id"]) for r in await source.search_all("Patient", items) if r.get("resourceType") == "Patient"}
+    found = await source.search_all("Patient", items)
+    return {str(r["id"]) for r in found if r.get("resourceType") == "Patient" and r.get("id")}
 
 
 async def _missing_birthdate_ids(
