@@ -199,3 +199,15 @@ def find_window(text: str) -> tuple[int, int, int] | None:
     for m in pats.window_after.finditer(text):
         candidates.append((m.start(), m.end(), int(m.group("num")) * p.time_units[m.group("unit").lower()]))
     return min(candidates) if candidates else None
+
+
+def find_min_elapsed(text: str) -> tuple[int, int] | None:
+    """(start, end) of a minimum time since an event ("at least 4 weeks prior", "more than 5 years ago",
+    "disease-free for 5 years"): a lower bound on elapsed time, which ``within_days`` cannot state."""
+    p = phrases()
+    pats = patterns()
+    spans = re.compile(r"(?:\d+|one|two|three|four|five|six|ten|twelve)\s*(?:" + p.time_unit_re + ")", re.I)
+    for m in [*pats.window_after.finditer(text), *spans.finditer(text)]:
+        if p.min_elapsed.search(text[max(0, m.start() - 30) : m.start()]):
+            return m.start(), m.end()
+    return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.model import Atom, Category, Coding, Comparator, Kind, Qualifier
-from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
+from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds, find_window
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import Normalised, normalise
@@ -351,6 +351,10 @@ def _lab_fields(
             return fields, f"unit {unit} cannot be converted to {concept.unit}"
         fields.update(value=round(value, 6), high=None if high is None else round(high, 6))
     fields["unit"] = concept.unit
+    plausible = phrases().plausible_values.get(concept.key)
+    converted = [v for v in (fields.get("value"), fields.get("high")) if isinstance(v, float | int)]
+    if plausible and any(not plausible[0] <= v <= plausible[1] for v in converted):
+        return fields, f"implausible value for {concept.key} in {concept.unit} (unit typo?): left for review"
     if conditional:
         return fields, "conditional threshold (depends on another criterion)"
     return fields, None
@@ -399,8 +403,38 @@ def _presence_reason(head: Head, kind: Kind) -> str | None:
     return None
 
 
+def _item_reason(head: Head, work: str, item_work: str, vocab: Phrases) -> str | None:
+    """Reasons found in the whole item (exceptions, permissions, conditions, minimum elapsed times)."""
+    category = head.concept.category
+    if category == "lab":
+        before = work[head.seg_start : head.thresholds[0].start] if head.thresholds else ""
+        if vocab.negation.search(before):
+            return "negated threshold ('may not', 'not'): left for review"
+        return None
+    if category not in PRESENCE_CATEGORIES:
+        return None
+    if vocab.permission.search(item_work):
+        return "the criterion states exceptions or permissions ('allowed', 'eligible'...)"
+    if any(e.key == head.concept.key for e in head.excluded):
+        return "the excepted concept is the concept itself (a narrower exception not in the lexicon)"
+    if vocab.except_words.search(item_work) and not head.excluded:
+        return "exceptions to the criterion are not coded"
+    if re.search(r"(?<![a-z])(?:if|unless)(?![a-z])", item_work):
+        return "conditional criterion ('if', 'unless')"
+    if find_min_elapsed(item_work) is not None:
+        return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded"
+    return None
+
+
 def _head_fields(
-    raw: str, norm: Normalised, head: Head, kind: Kind, units: Units, vocab: Phrases, conditional: bool
+    raw: str,
+    norm: Normalised,
+    head: Head,
+    kind: Kind,
+    units: Units,
+    vocab: Phrases,
+    conditional: bool,
+    item_work: str = "",
 ) -> dict[str, object]:
     concept = head.concept
     fields: dict[str, object] = {
@@ -428,6 +462,8 @@ def _head_fields(
         reason = f"no presence or threshold semantics for category {concept.category}"
     if reason is None and kind == "inclusion" and head.or_sibling and concept.category not in PRESENCE_CATEGORIES:
         reason = "alternatives ('or') in an inclusion criterion"
+    if reason is None:
+        reason = _item_reason(head, norm.text, item_work, vocab)
     fields["computable"] = reason is None
     fields["reason"] = reason
     return fields
@@ -470,7 +506,8 @@ def parse_clause(
     thresholds = [t for t in find_thresholds(work) if t.start >= lead]
     window = find_window(work)
     within_days = window[2] if window else None
-    conditional = bool(p.conditional.search(work[lead:]))
+    item_work = normalise(text[item.start : item.end]).text
+    conditional = bool(p.conditional.search(work)) or bool(p.lab_condition.search(item_work))
     context = f"{item.context or ''} {work}"
     intro = item.has_children and text[item.start : item.end].rstrip().endswith((":", "："))
 
@@ -510,7 +547,7 @@ def parse_clause(
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
         segment = work[head.seg_start : seg_end]
-        fields = _head_fields(raw, norm, head, item.kind, units, p, conditional)
+        fields = _head_fields(raw, norm, head, item.kind, units, p, conditional, item_work)
         prefix_text = work[lead : heads[0].start] if head is not heads[0] else ""
         topic = _topic_reason(f"{prefix_text} {segment}", p)
         if intro:

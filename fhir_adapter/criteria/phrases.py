@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -44,6 +44,9 @@ class CategoryHint:
     pattern: re.Pattern[str]
 
 
+_NEVER = re.compile(r"(?!)")
+
+
 @dataclass(frozen=True)
 class Phrases:
     headings: dict[str, frozenset[str]]
@@ -77,6 +80,10 @@ class Phrases:
     score_scales: dict[str, tuple[float, float]]
     topics: tuple[Topic, ...]
     category_hints: tuple[CategoryHint, ...]
+    permission: re.Pattern[str] = _NEVER
+    lab_condition: re.Pattern[str] = _NEVER
+    min_elapsed: re.Pattern[str] = _NEVER
+    plausible_values: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _words(table: dict[str, Any], key: str) -> list[str]:
@@ -149,4 +156,10 @@ def phrases() -> Phrases:
         score_scales={str(k): (float(v[0]), float(v[1])) for k, v in dict(t["score_scales"]).items()},
         topics=topics,
         category_hints=hints,
+        permission=_compile(_words(t, "permission_markers")),
+        lab_condition=_compile(_words(t, "lab_condition_markers")),
+        min_elapsed=re.compile("(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE),
+        plausible_values={
+            str(k): (float(v[0]), float(v[1])) for k, v in dict(t.get("plausible_values") or {}).items()
+        },
     )

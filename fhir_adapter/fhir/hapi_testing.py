@@ -19,9 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
-from .testing import LocalServer, ServerStartError, free_port
+from fhir_adapter.fhir.testing import LocalServer, ServerStartError, free_port, launch
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "conformance" / "hapi-server"
@@ -111,13 +109,6 @@ def build_hapi_server(
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return _tail(path.read_text(errors="replace"), lines)
-    except OSError:
-        return "(no log captured)"
-
-
 def start_hapi_server(
     jar: Path, workdir: Path, *, java: str | None = None, port: int | None = None,
     heap: str = HEAP, timeout: float = STARTUP_TIMEOUT,
@@ -132,30 +123,9 @@ def start_hapi_server(
         raise ServerStartError("java was not found (set JAVA_HOME or put java on PATH)")
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [exe, f"-Xmx{heap}", "-Djava.io.tmpdir=" + str(workdir), "-jar", str(jar),
-             "--server.address=127.0.0.1", f"--server.port={port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-        )
-    base_url = f"http://127.0.0.1:{port}/fhir"
-    server = LocalServer(base_url, process, workdir, 0.0)
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise ServerStartError(
-                f"the HAPI server exited with code {process.returncode} before answering:\n{_log_tail(log_path)}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/metadata", timeout=5.0).status_code == 200:
-                server.startup_seconds = time.monotonic() - started
-                return server
-        time.sleep(0.5)
-    server.stop()
-    raise ServerStartError(
-        f"the HAPI server did not answer {base_url}/metadata within {timeout:.0f} s:\n{_log_tail(log_path)}"
-    )
+    command = [exe, f"-Xmx{heap}", "-Djava.io.tmpdir=" + str(workdir), "-jar", str(jar),
+               "--server.address=127.0.0.1", f"--server.port={port}"]
+    return launch("the HAPI server", command, workdir, f"http://127.0.0.1:{port}/fhir", timeout=timeout, poll=0.5)
 
 
 def stop_hapi_server(server: LocalServer) -> None:

@@ -72,11 +72,41 @@ class LocalServer:
                 self.process.wait(timeout=15)
 
 
-def _stderr_tail(path: Path, lines: int = 30) -> str:
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last lines a server wrote to its log (for start-up errors)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
-        return "(no stderr captured)"
+        return "(no log captured)"
+
+
+def launch(
+    name: str, command: list[str], workdir: Path, base_url: str, *, timeout: float, poll: float = 0.2
+) -> LocalServer:
+    """Run ``command`` (output to ``workdir/server.log``) and return once ``base_url/metadata`` answers 200.
+
+    The process is stopped, and a ServerStartError carries the log tail, when it exits early or does not
+    answer within ``timeout`` seconds.
+    """
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
+        )
+    server = LocalServer(base_url, process, workdir, 0.0)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"{name} exited with code {process.returncode} before answering:\n{log_tail(log_path)}"
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/metadata", timeout=5.0).status_code == 200:
+                server.startup_seconds = time.monotonic() - started
+                return server
+        time.sleep(poll)
+    server.stop()
+    raise ServerStartError(f"{name} did not answer {base_url}/metadata within {timeout:.0f} s:\n{log_tail(log_path)}")
 
 
 def start_sekmet(executable: str, workdir: Path, *, timeout: float = STARTUP_TIMEOUT) -> LocalServer:
@@ -86,29 +116,8 @@ def start_sekmet(executable: str, workdir: Path, *, timeout: float = STARTUP_TIM
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = workdir / "settings.yaml"
     settings.write_text(settings_yaml(port, data_dir))
-    stderr_path = workdir / "server.log"
-    with stderr_path.open("wb") as log:
-        process = subprocess.Popen(
-            [executable, "serve", "-c", str(settings), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-        )
-    base_url = f"http://127.0.0.1:{port}/fhir"
-    server = LocalServer(base_url, process, workdir, 0.0)
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise ServerStartError(
-                f"sekmet exited with code {process.returncode} before answering:\n{_stderr_tail(stderr_path)}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/metadata", timeout=2.0).status_code == 200:
-                server.startup_seconds = time.monotonic() - started
-                return server
-        time.sleep(0.2)
-    server.stop()
-    raise ServerStartError(
-        f"sekmet did not answer {base_url}/metadata within {timeout:.0f} s:\n{_stderr_tail(stderr_path)}"
-    )
+    command = [executable, "serve", "-c", str(settings), "--host", "127.0.0.1", "--port", str(port)]
+    return launch("sekmet", command, workdir, f"http://127.0.0.1:{port}/fhir", timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,90 @@
+"""Precision regressions from the corpus audit: patterns whose computable meaning differed from the text."""
+
+from __future__ import annotations
+
+from fhir_adapter.criteria import compile_text
+from fhir_adapter.criteria.model import Atom
+
+
+def _atoms(text: str) -> list[Atom]:
+    return compile_text(text).atoms
+
+
+def _one(text: str, key: str) -> Atom:
+    return next(a for a in _atoms(text) if a.concept_key == key)
+
+
+def test_slash_equal_comparators_are_not_eq() -> None:
+    atom = _one("Inclusion Criteria:\n- Serum creatinine </= 2.0 mg/dL\n", "lab.creatinine")
+    assert atom.computable and atom.comparator == "le" and atom.value == 2.0
+    atom = _one("Inclusion Criteria:\n- Absolute neutrophil count >/= 1.5 x 10^9/L\n", "lab.neutrophils")
+    assert atom.comparator == "ge"
+    atom = _one("Inclusion Criteria:\n- ECOG performance status of < or = 2\n", "performance.ecog")
+    assert atom.comparator == "le" and atom.value == 2.0
+
+
+def test_implausible_converted_value_is_left_for_review() -> None:
+    atom = _one("Inclusion Criteria:\n- Hemoglobin greater than or equal to 10 mg/dL\n", "lab.hemoglobin")
+    assert not atom.computable and "implausible" in (atom.reason or "")
+
+
+def test_lab_threshold_with_condition_elsewhere_in_item() -> None:
+    text = (
+        "Inclusion Criteria:\n- AST and ALT <= 2.5 x ULN except for: Patients with hepatic metastases: ALT <= 5 x ULN\n"
+    )
+    assert not any(a.computable for a in _atoms(text) if a.category == "lab")
+    text = "Inclusion Criteria:\n- Patients with Gilbert's disease: serum bilirubin < 5 mg/dL\n"
+    atom = _one(text, "lab.total-bilirubin")
+    assert not atom.computable
+
+
+def test_negated_lab_threshold() -> None:
+    atom = _one("Inclusion Criteria:\n- Alkaline phosphatase may not be > the ULN\n", "lab.alkaline-phosphatase")
+    assert not atom.computable and "negated" in (atom.reason or "")
+
+
+def test_drug_hypersensitivity_is_not_drug_use() -> None:
+    atom = _one("Exclusion Criteria:\n- Known hypersensitivity against oxaliplatin\n", "medication.oxaliplatin")
+    assert not atom.computable and "allergy" in (atom.reason or "")
+
+
+def test_future_plans_are_not_pregnancy() -> None:
+    text = "Exclusion Criteria:\n- Women who are planning a pregnancy within the next six months\n"
+    assert not _one(text, "condition.pregnancy").computable
+
+
+def test_permission_in_item_blocks_presence() -> None:
+    text = "Exclusion Criteria:\n- Patients with active CNS metastases. Patients with stable CNS disease are eligible\n"
+    assert not any(a.computable for a in _atoms(text))
+
+
+def test_unhandled_exception_blocks_presence() -> None:
+    text = "Exclusion Criteria:\n- Previous malignancies, excluding curatively treated in-situ cervical cancer\n"
+    assert not any(a.computable for a in _atoms(text) if a.concept_key == "condition.malignancy")
+
+
+def test_conditional_presence() -> None:
+    text = "Inclusion Criteria:\n- If a patient is on corticosteroids, the dose must be stable\n"
+    atom = _one(text, "medication.systemic-corticosteroids")
+    assert not atom.computable and "conditional" in (atom.reason or "")
+
+
+def test_minimum_elapsed_time_is_not_a_window() -> None:
+    text = "Exclusion Criteria:\n- Prior malignancy; disease-free for at least 5 years required\n"
+    atom = _one(text, "condition.malignancy")
+    assert not atom.computable
+
+
+def test_negative_blood_test_is_absence() -> None:
+    atom = _one("Inclusion Criteria:\n- Negative blood tests for HIV\n", "condition.hiv")
+    assert atom.negated and atom.comparator == "absent"
+
+
+def test_recovered_from_prior_therapy_does_not_require_it() -> None:
+    text = "Inclusion Criteria:\n- Patients must be recovered from effects of any prior chemotherapy\n"
+    assert not _one(text, "medication.antineoplastic-agents").computable
+
+
+def test_receptor_status_cancer_is_not_any_malignancy() -> None:
+    text = "Exclusion Criteria:\n- HER-2 positive breast cancer\n"
+    assert not _one(text, "condition.malignancy").computable
