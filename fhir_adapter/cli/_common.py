@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.ingest import FORMATS
 from fhir_adapter.trial import TrialRecord
 
-console = Console(soft_wrap=True)
+# Piped or redirected output gets wide tables (rich falls back to 80 columns without a terminal);
+# COLUMNS, when set, still wins.
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(soft_wrap=True, width=_PIPED_WIDTH)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
