@@ -87,9 +87,22 @@ def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
 _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
 
 
-def _find_concepts(work: str, lexicon: Lexicon) -> list[ConceptMatch]:
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)[\s,]*$")
+
+
+def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> bool:
+    """A bare "cancer" after a site or type word ("prostate cancer") is not "any malignancy"."""
+    if match.concept.key not in p.site_specific_concepts or match.phrase.lower() not in p.site_specific_nouns:
+        return False
+    before = _WORD_BEFORE.search(work[: match.start])
+    return before is not None and before.group(1).lower() not in p.generic_modifiers
+
+
+def _find_concepts(work: str, lexicon: Lexicon, p: Phrases) -> list[ConceptMatch]:
     """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer")."""
-    found = [m for m in lexicon.find(work) if 0 <= m.start < m.end <= len(work)]
+    found = [
+        m for m in lexicon.find(work) if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p)
+    ]
     starts = {m.end() for m in _NON.finditer(work)}
     if starts:
         spaced = _NON.sub("non ", work)
@@ -500,7 +513,7 @@ def parse_clause(
     raw = text[span.start : span.end]
     norm = normalise(raw)
     work = norm.text
-    matches = _find_concepts(work, lexicon)
+    matches = _find_concepts(work, lexicon, p)
     lead = _lead_in_end(work, matches)
     matches = [m for m in matches if m.start >= lead]
     thresholds = [t for t in find_thresholds(work) if t.start >= lead]

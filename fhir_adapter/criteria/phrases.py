@@ -84,6 +84,9 @@ class Phrases:
     lab_condition: re.Pattern[str] = _NEVER
     min_elapsed: re.Pattern[str] = _NEVER
     plausible_values: dict[str, tuple[float, float]] = field(default_factory=dict)
+    site_specific_concepts: frozenset[str] = frozenset()
+    site_specific_nouns: frozenset[str] = frozenset()
+    generic_modifiers: frozenset[str] = frozenset()
 
 
 def _words(table: dict[str, Any], key: str) -> list[str]:
@@ -104,6 +107,7 @@ def _by_name(table: dict[str, Any], key: str) -> dict[str, list[str]]:
 def phrases() -> Phrases:
     """The vocabulary, loaded once."""
     t = load_table("criteria_phrases")
+    site_heads = dict(t.get("site_specific_heads") or {})
     comparators = _by_name(t, "comparators")
     prefix: dict[str, Comparator] = {}
     for comp, words in comparators.items():
@@ -162,4 +166,7 @@ def phrases() -> Phrases:
         plausible_values={
             str(k): (float(v[0]), float(v[1])) for k, v in dict(t.get("plausible_values") or {}).items()
         },
+        site_specific_concepts=frozenset(_words(site_heads, "concepts")),
+        site_specific_nouns=frozenset(_words(site_heads, "nouns")),
+        generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fhir_adapter.criteria import compile_text
 from fhir_adapter.criteria.model import Atom
 
@@ -87,4 +89,27 @@ def test_recovered_from_prior_therapy_does_not_require_it() -> None:
 
 def test_receptor_status_cancer_is_not_any_malignancy() -> None:
     text = "Exclusion Criteria:\n- HER-2 positive breast cancer\n"
-    assert not _one(text, "condition.malignancy").computable
+    atoms = compile_text(text).atoms
+    assert atoms and not any(a.concept_key == "condition.malignancy" and a.computable for a in atoms)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Exclusion Criteria:\n* History of prostate cancer",
+        "Inclusion Criteria:\n* Histologically confirmed breast cancer",
+        "Exclusion Criteria:\n* Clinical N3c breast cancer",
+    ],
+)
+def test_a_site_specific_cancer_is_not_any_malignancy(text: str) -> None:
+    atom = compile_text(text).atoms[0]
+    assert atom.concept_key != "condition.malignancy" and not atom.computable
+    assert atom.reason and "not in lexicon" in atom.reason
+
+
+@pytest.mark.parametrize(
+    "text", ["Exclusion Criteria:\n* Other active malignancy", "Exclusion Criteria:\n* Any prior cancer"]
+)
+def test_generic_cancer_wording_still_means_any_malignancy(text: str) -> None:
+    atom = compile_text(text).atoms[0]
+    assert atom.concept_key == "condition.malignancy" and atom.computable
