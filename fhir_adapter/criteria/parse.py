@@ -87,7 +87,7 @@ def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
 _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
 
 
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)[\s,]*$")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s,-]*$")
 
 
 def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> bool:
