@@ -301,7 +301,8 @@ def _age_fields(work: str, thresholds: list[Threshold], vocab: Phrases) -> dict[
         elif t.comparator == "ge":
             low = t.value
         elif t.comparator == "gt":
-            low = (t.value or 0) + 1
+            # "older than 18 years" includes 18 years and 6 months: whole-year age >= 18, not >= 19
+            low = t.value
         elif t.comparator == "le":
             high = t.value
         elif t.comparator == "lt":

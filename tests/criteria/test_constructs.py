@@ -197,6 +197,8 @@ def test_performance_scores(text: str, comparator: str, value: float) -> None:
         ("age between 18 and 75", "between", 18, 75),
         ("at least 18 years of age", "ge", 18, None),
         ("18 years of age and older", "ge", 18, None),
+        ("age > 18 years", "ge", 18, None),  # 18 years and 6 months is older than 18 years
+        ("age < 75 years", "le", 74, None),
     ],
 )
 def test_age_in_text(text: str, comparator: str, value: float, high: float | None) -> None:
