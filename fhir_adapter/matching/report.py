@@ -22,7 +22,21 @@ from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, Patie
 OUTCOMES: tuple[AtomOutcome, ...] = ("met", "not-met", "unknown", "review")
 VERDICTS: tuple[Verdict, ...] = ("eligible", "needs-review", "ineligible")
 _VERDICT_STYLE = {"eligible": "green", "needs-review": "yellow", "ineligible": "red"}
-_SYMBOL: dict[str, str] = {"met": "✓", "not-met": "✗", "unknown": "?", "review": "…"}
+# Cells are coloured by their effect on eligibility, not by the raw result: an exclusion that is
+# "not-met" (no excluding finding) passes, like an inclusion that is "met".
+_EFFECT: dict[tuple[str, str], str] = {
+    ("inclusion", "met"): "pass",
+    ("inclusion", "not-met"): "fail",
+    ("exclusion", "met"): "fail",
+    ("exclusion", "not-met"): "pass",
+}
+_SYMBOL: dict[str, str] = {"pass": "✓", "fail": "✗", "unknown": "?", "review": "…"}
+_LEGEND = (
+    ("pass", "passes (inclusion met, exclusion absent)"),
+    ("fail", "fails (inclusion not met, exclusion present)"),
+    ("unknown", "unknown (no usable data)"),
+    ("review", "review (not computable: a person decides)"),
+)
 
 
 def outcome_counts(patient: PatientResult) -> dict[AtomOutcome, int]:
@@ -81,9 +95,9 @@ table.matrix{border-collapse:collapse;font-size:.85rem}
 .matrix thead th{background:#f4f4f4;position:sticky;top:0;max-width:11rem;font-weight:600;text-align:left}
 .matrix thead th .atom-text{display:block;font-weight:400;color:#444;max-height:6.5em;overflow:hidden}
 .matrix th.kind-exclusion{background:#f7eef0}
-td.met{background:#cdebd3}td.not-met{background:#f5c6c6}td.unknown{background:#fbe3a8}td.review{background:#dedede}
+td.pass{background:#cdebd3}td.fail{background:#f5c6c6}td.unknown{background:#fbe3a8}td.review{background:#dedede}
 td.none{background:#fff}
-span.met{background:#cdebd3}span.not-met{background:#f5c6c6}span.unknown{background:#fbe3a8}span.review{background:#dedede}
+span.pass{background:#cdebd3}span.fail{background:#f5c6c6}span.unknown{background:#fbe3a8}span.review{background:#dedede}
 .v-eligible{background:#cdebd3}.v-needs-review{background:#fbe3a8}.v-ineligible{background:#f5c6c6}
 td.verdict{font-weight:600;white-space:nowrap}
 details summary{cursor:pointer;list-style:none;text-align:center}
@@ -125,9 +139,10 @@ def _cell(atom: Atom, found: AtomResult | None) -> str:
         return '<td class="none" title="not evaluated"></td>'
     evidence = "".join(_evidence_item(e) for e in found.evidence)
     evidence_html = f"<ul>{evidence}</ul>" if evidence else "<p><em>no evidence</em></p>"
-    title = f"{atom.id}: {found.result} — {found.reason}"
+    title = f"{atom.id} ({atom.kind}): {found.result} — {found.reason}"
+    effect = _EFFECT.get((atom.kind, found.result), found.result)
     return (
-        f'<td class="{_e(found.result)}" title="{_e(title)}"><details><summary>{_SYMBOL[found.result]}</summary>'
+        f'<td class="{_e(effect)}" title="{_e(title)}"><details><summary>{_SYMBOL.get(effect, "")}</summary>'
         f"<p><strong>{_e(found.result)}</strong>: {_e(found.reason)}</p>{evidence_html}</details></td>"
     )
 
@@ -176,7 +191,7 @@ def render_html(result: ScreenResult, atoms: Sequence[Atom]) -> str:
     columns = _atoms_in_result(result, atoms)
     counts = verdict_counts(result)
     count_spans = "".join(f'<span class="v-{_e(v)}">{_e(v)}: {n}</span>' for v, n in counts.items())
-    legend = "".join(f'<span class="{o}">{_SYMBOL[o]} {o}</span>' for o in OUTCOMES)
+    legend = "".join(f'<span class="{effect}">{_SYMBOL[effect]} {text}</span>' for effect, text in _LEGEND)
     filters = "".join(
         f'<label><input type="checkbox" value="{_e(v)}" checked> {_e(v)}</label>' for v in VERDICTS
     )

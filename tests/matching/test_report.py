@@ -71,7 +71,9 @@ def test_html_shows_verdicts_atoms_evidence_and_context() -> None:
     assert "Observation/o1 · 2.1 10*9/L" in page and "Condition/c1 · 2024-01-02" in page
     assert "NCT01234567" in page and "2024-06-01" in page
     assert "eligible: 1" in page and "needs-review: 1" in page and "ineligible: 1" in page
-    assert 'td class="unknown"' in page and 'td class="review"' in page and 'td class="not-met"' in page
+    assert 'td class="unknown"' in page and 'td class="review"' in page and 'td class="fail"' in page
+    # an exclusion without evidence passes: green like a met inclusion, not red
+    assert re.search(r'<td class="pass" title="exc-1 \(exclusion\): not-met', page)
     assert page.count("<details>") == 7  # one per evaluated cell; c3 has no result for inc-2/exc-1
     assert page.count('class="none"') == 2
 
