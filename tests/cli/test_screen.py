@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 import fhir_adapter.cli.screen_cmd as screen_cmd
-import fhir_adapter.terminology as terminology
 from fhir_adapter.cli import app
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 
@@ -26,20 +25,8 @@ CRITERIA = CompiledCriteria(
 )
 
 
-class _NoLexicon:
-    def get(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def answer_value(self, concept: Any, system: str, code: str) -> float | None:
-        return None
-
-    def non_systemic(self, route_codings: Any, text: str | None) -> bool:
-        return False
-
-
 @pytest.fixture(autouse=True)
-def _setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(terminology, "lexicon", lambda: _NoLexicon())
+def _setup(monkeypatch: pytest.MonkeyPatch, no_lexicon: None) -> None:
     monkeypatch.setattr(screen_cmd, "load_compiled", lambda path: CRITERIA)
     from fhir_adapter.cli import _register_commands
 

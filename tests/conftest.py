@@ -1,4 +1,4 @@
-"""Fixtures shared by the matching tests."""
+"""Fixtures shared across the test packages."""
 
 from __future__ import annotations
 
