@@ -367,7 +367,7 @@ def main() -> None:
     print(f"criteria: {len(criteria.atoms)} hand-built atoms of a rectal-cancer trial; vocabulary: {vocabulary}")
 
     t0 = time.perf_counter()
-    local = LocalData(folder)
+    local = LocalData(folder, freeze_gc=True)  # as the CLI does
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = screen(criteria, local, as_of=AS_OF)

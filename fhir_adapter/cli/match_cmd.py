@@ -54,7 +54,7 @@ def load_local(paths: list[Path]) -> LocalData:
     """The ``--data`` files, indexed; no data file or no Patient at all is an error naming the paths."""
     where = ", ".join(str(p) for p in paths)
     try:
-        local = LocalData(*paths)
+        local = LocalData(*paths, freeze_gc=True)  # a one-shot process: see LocalData
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=exc.filename or where) from exc
     except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz (LocalData only catches OSError)
