@@ -95,6 +95,10 @@ def test_bullet_styles_and_markdown_escapes() -> None:
         ("less than 100", "lt", 100),
         ("below 100", "lt", 100),
         ("< 100", "lt", 100),
+        ("greater than/equal to 100", "ge", 100),
+        ("less than/equal to 100", "le", 100),
+        (">/= 100", "ge", 100),
+        ("</= 100", "le", 100),
     ],
 )
 def test_comparator_phrasings(phrase: str, comparator: str, value: float) -> None:
