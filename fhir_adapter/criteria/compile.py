@@ -226,7 +226,7 @@ def _condition_status(atom: Atom) -> str:
     parts = [f"verificationStatus.coding.where(code in {fp_in(excluded_verification)}).empty()"]
     if "active" in atom.qualifiers or "current" in atom.qualifiers:
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(active)}).exists()")
-    elif not {"history", "prior", "known", "recurrent"} & set(atom.qualifiers):
+    elif not {"history", "prior"} & set(atom.qualifiers):  # as the matcher: only these count resolved ones
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(inactive)}).empty()")
     return " and ".join(parts)
 

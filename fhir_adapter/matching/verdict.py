@@ -1,7 +1,7 @@
 """From atom results to one patient verdict.
 
 * ``ineligible`` — the patient is deceased on ``as_of`` (deceasedBoolean true or deceasedDateTime on or
-  before ``as_of``), or a computable inclusion atom is ``not-met``, or a computable exclusion atom is
+  before ``as_of``; the results then start with the pseudo-criterion ``alive``, not-met), or a computable inclusion atom is ``not-met``, or a computable exclusion atom is
   ``met`` (the excluding finding is documented).
 * ``needs-review`` — nothing fails, but some computable atom is ``unknown``.
 * ``eligible`` — every computable inclusion is met and no exclusion is documented.
@@ -19,7 +19,10 @@ from typing import Any
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.evaluate import parse_date
-from fhir_adapter.matching.model import AtomResult, PatientResult, Verdict
+from fhir_adapter.matching.model import AtomResult, Evidence, PatientResult, Verdict
+
+ALIVE = "alive"
+"""Id of the pseudo-criterion that a deceased patient fails (so JSON readers see why, not only a table)."""
 
 
 def deceased_reason(patient: dict[str, Any], patient_id: str, as_of: date) -> str | None:
@@ -68,10 +71,14 @@ def decide(
         reason = f"eligible: {met} computable criteria satisfied" + (
             f"; {len(to_confirm)} to confirm" if to_confirm else ""
         )
+    criteria = list(results)
+    if deceased is not None:
+        evidence = [Evidence(reference=f"Patient/{patient_id}")]
+        criteria.insert(0, AtomResult(id=ALIVE, result="not-met", reason=deceased, evidence=evidence))
     return PatientResult.model_construct(
         patient=f"Patient/{patient_id}",
         verdict=verdict,
         reason=" ".join(reason.split()),
         to_confirm=to_confirm,
-        criteria=list(results),
+        criteria=criteria,
     )

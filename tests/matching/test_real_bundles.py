@@ -12,6 +12,7 @@ from pathlib import Path
 from seed_trial import seed_atoms as atoms
 
 from fhir_adapter.matching import LocalData, Matcher, PatientResult
+from fhir_adapter.matching.verdict import ALIVE
 
 DATA = Path(__file__).parent / "data"
 AS_OF = date(2021, 6, 1)
@@ -43,7 +44,8 @@ def test_all_fourteen_patients_run_and_none_is_eligible() -> None:
     for pid, result in results.items():
         assert result.verdict != "eligible", (pid, result.reason)
         assert result.reason.startswith(f"{result.verdict}: ")
-        assert len(result.criteria) == len(atoms())
+        evaluated = [c for c in result.criteria if c.id != ALIVE]  # deceased patients start with "alive"
+        assert len(evaluated) == len(atoms())
 
 
 def test_no_rectal_adenocarcinoma_is_ever_met() -> None:
@@ -73,6 +75,9 @@ def test_micah_deceased_is_ineligible() -> None:
     result = screen()[MICAH]
     assert result.verdict == "ineligible"
     assert result.reason == f"ineligible: deceased on 2020-11-24 (Patient/{MICAH})"
+    alive = result.contract()["criteria"][0]  # JSON readers see why, not only the table
+    assert alive == {"id": ALIVE, "result": "not-met", "reason": f"deceased on 2020-11-24 (Patient/{MICAH})",
+                     "evidence": [f"Patient/{MICAH}"]}
 
 
 def test_stephen_topical_hydrocortisone_is_not_a_systemic_steroid() -> None:

@@ -1,0 +1,71 @@
+"""The FHIRPath emitted with each condition atom and the built-in matcher give the same answer.
+
+Users run the emitted expressions in their own FHIRPath engines; the matcher must not disagree with them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
+
+from fhir_adapter.criteria import compile_text
+from fhir_adapter.matching import LocalData, evaluate_atom
+from fhir_adapter.matching.evaluate import EvalContext
+from fhir_adapter.matching.model import MatchOptions
+
+SNOMED = "http://snomed.info/sct"
+CRITERIA = (
+    "Exclusion Criteria:\n"
+    "* Recurrent rectal cancer\n"
+    "* Known HIV infection\n"
+    "* History of interstitial lung disease\n"
+    "* Active autoimmune disease\n"
+    "* Diabetes mellitus\n"
+)
+CODES = {  # one code per concept above, as a hospital would record it
+    "condition.rectal-cancer-recurrence": "314966008",
+    "condition.hiv": "86406008",
+    "condition.interstitial-lung-disease": "233703007",
+    "condition.autoimmune-disease": "69896004",
+    "condition.diabetes": "73211009",
+}
+
+
+def _write_patient(folder: Path, key: str, status: str) -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": CODES[key]}]},
+        "clinicalStatus": {"coding": [{"code": status}]},
+        "onsetDateTime": "2020-01-01",
+    }
+    (folder / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(condition) + "\n")
+
+
+@pytest.mark.parametrize("status", ["active", "recurrence", "relapse", "inactive", "remission", "resolved"])
+def test_condition_atoms_agree_for_every_clinical_status(tmp_path: Path, status: str) -> None:
+    atoms = [a for a in compile_text(CRITERIA).atoms if a.computable and a.concept_key in CODES]
+    assert {a.concept_key for a in atoms} == set(CODES)
+    context = EvalContext(as_of=date(2025, 1, 1), options=MatchOptions(recency_days=None))
+    for atom in atoms:
+        assert atom.concept_key and atom.fhirpath
+        folder = tmp_path / atom.id
+        folder.mkdir()
+        _write_patient(folder, atom.concept_key, status)
+        data = LocalData(folder)
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r} for r in data.resources("p1", "Condition")],
+        }
+        by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
+        by_matcher = evaluate_atom(atom, data, "p1", context).result == "met"
+        assert by_fhirpath == by_matcher, (atom.id, atom.text, status, by_fhirpath, by_matcher)
