@@ -1,8 +1,8 @@
 """From atom results to one patient verdict.
 
 * ``ineligible`` — the patient is deceased on ``as_of`` (deceasedBoolean true or deceasedDateTime on or
-  before ``as_of``; the results then start with the pseudo-criterion ``alive``, not-met), or a computable inclusion atom is ``not-met``, or a computable exclusion atom is
-  ``met`` (the excluding finding is documented).
+  before ``as_of``; the results then start with the pseudo-criterion ``alive``, not-met), or a computable
+  inclusion atom is ``not-met``, or a computable exclusion atom is ``met`` (the excluding finding is documented).
 * ``needs-review`` — nothing fails, but some computable atom is ``unknown``.
 * ``eligible`` — every computable inclusion is met and no exclusion is documented.
 
