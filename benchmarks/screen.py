@@ -323,28 +323,6 @@ async def screen_on_server(base_url: str, criteria: Any, prefilter: bool, concur
 # -- main -----------------------------------------------------------------------------------------------------
 
 
-def _lexicon_or_stub() -> str:
-    import fhir_adapter.terminology as terminology
-    from fhir_adapter.errors import FhirAdapterError
-
-    try:
-        terminology.lexicon()
-        return "project lexicon"
-    except FhirAdapterError:
-        class Stub:
-            def get(self, key: str) -> Any:
-                raise KeyError(key)
-
-            def answer_value(self, concept: Any, system: str, code: str) -> float | None:
-                return None
-
-            def non_systemic(self, route_codings: Any, text: str | None) -> bool:
-                return False
-
-        terminology.lexicon = lambda: Stub()  # type: ignore[assignment]
-        return "atoms' own codings (project lexicon not loadable)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
@@ -359,12 +337,11 @@ def main() -> None:
     from fhir_adapter.matching.local import LocalData
     from fhir_adapter.matching.screen import screen
 
-    vocabulary = _lexicon_or_stub()
     criteria = trial_atoms()
     t0 = time.perf_counter()
     folder, info = build_population(args.patients, args.seed, args.trial_patients)
     print(f"population: {info} ({time.perf_counter() - t0:.1f} s; {folder.relative_to(REPO)})")
-    print(f"criteria: {len(criteria.atoms)} hand-built atoms of a rectal-cancer trial; vocabulary: {vocabulary}")
+    print(f"criteria: {len(criteria.atoms)} hand-built atoms of a rectal-cancer trial; vocabulary: the project lexicon")
 
     t0 = time.perf_counter()
     local = LocalData(folder, freeze_gc=True)  # as the CLI does
