@@ -21,6 +21,7 @@ from rich.table import Table
 from fhir_adapter import criteria as criteria_compiler
 from fhir_adapter.cli._common import console, exit_after_failures, print_json, report_failure, warn_record
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
+from fhir_adapter.criteria.lint import lint_all
 from fhir_adapter.criteria.summary import CriteriaSummary, summarize
 from fhir_adapter.errors import FhirAdapterError, InputError
 
@@ -107,12 +108,22 @@ def criteria(
     inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.")],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
     summary: Annotated[bool, typer.Option("--summary", help="Figures over all trials instead of atoms.")] = False,
+    lint: Annotated[
+        bool, typer.Option("--lint", help="List contradictions between compiled atoms (exit 1 when any).")
+    ] = False,
 ) -> None:
     """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
     compiled, failures = _compile_inputs(inputs)
     if not compiled and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
-    if summary:
+    if lint:
+        findings = lint_all(compiled)
+        for finding in findings:
+            print(finding.line())
+        console.print(f"{len(findings)} contradiction(s) in {len(compiled)} trial(s)", style="bold")
+        if findings:
+            raise typer.Exit(1)
+    elif summary:
         figures = summarize(compiled)
         if output_format is OutputFormat.json:
             print_json(figures.contract())

@@ -35,11 +35,13 @@ from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.criteria.parse import AGE_CONCEPT, parse_item
 from fhir_adapter.criteria.split import split_items
 from fhir_adapter.mappings import load_table
+from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.terminology import CodePrefix, Concept
+from fhir_adapter.terminology import Lexicon as TerminologyLexicon
 from fhir_adapter.trial import AgeBound, TrialRecord
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
-PRESENCE_TYPES = ("Condition", *MEDICATION_TYPES, "Procedure", "AllergyIntolerance")
+PRESENCE_TYPES = ("Condition", *MEDICATION_TYPES, "Procedure", "AllergyIntolerance", "Immunization")
 _AGE_UNITS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days"}
 
 
@@ -211,6 +213,8 @@ def _concept_present(paths: str, codes: str, concept: Concept, resource_type: st
 def _code_paths(resource_type: str) -> str:
     if resource_type in MEDICATION_TYPES:
         return "(medication.ofType(CodeableConcept).coding | medication.concept.coding)"
+    if resource_type == "Immunization":
+        return "vaccineCode.coding"
     return "code.coding"
 
 
@@ -240,6 +244,8 @@ def _resource_status(resource_type: str, atom: Atom) -> str | None:
         return f"verificationStatus.coding.where(code in {fp_in(refuted)}).empty()"
     if resource_type in MEDICATION_TYPES and "current" in atom.qualifiers:
         return "status = 'active'"
+    if resource_type == "Immunization":
+        return "status = 'completed'"
     return _status_ok(resource_type)
 
 
@@ -251,6 +257,7 @@ def _date_path(resource_type: str) -> str:
         "MedicationAdministration": "effective.ofType(dateTime) | effective.ofType(Period).end",
         "Procedure": "performed.ofType(dateTime) | performed.ofType(Period).end",
         "AllergyIntolerance": "onset.ofType(dateTime) | recordedDate",
+        "Immunization": "occurrence.ofType(dateTime)",
     }[resource_type]
 
 
@@ -262,7 +269,8 @@ def _prefixes_of(lexicon: Lexicon, key: str | None) -> tuple[CodePrefix, ...]:
 
 
 def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
-    types = [t for t in (concept.resource_types or ("Condition",)) if t in PRESENCE_TYPES]
+    declared = ("AllergyIntolerance",) if atom.category == "allergy" else concept.resource_types
+    types = [t for t in (declared or ("Condition",)) if t in PRESENCE_TYPES]
     if atom.category == "medication" and not types:
         types = list(MEDICATION_TYPES)
     if not types:
@@ -468,4 +476,7 @@ def compile_trial(
     ]
     atoms = [emit(a, lexicon=lex, units=unit_table) for a in structured]
     atoms.extend(text_atoms(trial.eligibility.criteria or "", lexicon=lex, units=unit_table))
+    if isinstance(lex, TerminologyLexicon):
+        # exclusions read with the trial's required findings; the emitted queries follow the new exceptions
+        atoms = [emit(a, lexicon=lex, units=unit_table) if a.computable else a for a in reconcile(atoms, lex)]
     return CompiledCriteria(trial=trial.label, atoms=atoms)

@@ -36,6 +36,54 @@ class Coding(BaseModel):
     display: str | None = None
 
 
+ResidueEffect = Literal["narrows", "widens"]
+
+
+class Residue(BaseModel):
+    """A clause of the criterion that the atom's main statement does not check (an exception, a permission,
+    a cohort-specific alternative, a severity word). It never vetoes the atom; it can only make a decisive
+    result uncertain:
+
+    * ``narrows``: the criterion is narrower than the atom ("severe X", "X except Y", "X; treated X allowed"):
+      when the atom's finding is present (``met``) the result is ``unknown``, to confirm.
+    * ``widens``: the criterion allows more than the atom ("ALT <= 2.5 x ULN (<= 5 x ULN with liver
+      metastases)"): when the atom's threshold fails (``not-met``) the result is ``unknown``, to confirm.
+
+    A residue with its own threshold (``comparator`` ... ``lln_multiple``) keeps the decisive result when the
+    value also fails (widens) or also passes (narrows) that threshold.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    """The residue's source text (a substring of the criteria text)."""
+    effect: ResidueEffect
+    reason: str
+    comparator: Comparator | None = None
+    value: float | None = None
+    high: float | None = None
+    uln_multiple: float | None = None
+    lln_multiple: float | None = None
+
+    @property
+    def has_threshold(self) -> bool:
+        return self.comparator is not None and (
+            self.value is not None or self.uln_multiple is not None or self.lln_multiple is not None
+        )
+
+    def contract(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "effect": self.effect, "reason": self.reason}
+        if self.has_threshold:
+            out.update(
+                comparator=self.comparator,
+                value=self.value,
+                high=self.high,
+                uln_multiple=self.uln_multiple,
+                lln_multiple=self.lln_multiple,
+            )
+        return out
+
+
 class Atom(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,6 +120,13 @@ class Atom(BaseModel):
     computable: bool = False
     reason: str | None = None
     """Why the atom is not computable (None when it is)."""
+    residues: list[Residue] = Field(default_factory=list)
+    """Clauses the main statement does not check, reported "to confirm" when they could matter."""
+    cohort: str | None = None
+    """The cohort, part, phase or arm the atom applies to ("phase 1"); None: every cohort."""
+    any_of: str | None = None
+    """Id of the any-of group the atom belongs to ("creatinine <= 1.5 x ULN or CrCl >= 60 mL/min"): the group
+    is met when one member is met, not-met when every member is not-met, else unknown."""
 
     resource_types: list[str] = Field(default_factory=list)
     fhir_query: str | None = None
@@ -100,6 +155,9 @@ class Atom(BaseModel):
             "within_days": self.within_days,
             "fhir_query": self.fhir_query,
             "fhirpath": self.fhirpath,
+            **({"residues": [r.contract() for r in self.residues]} if self.residues else {}),
+            **({"group": {"type": "any-of", "id": self.any_of}} if self.any_of else {}),
+            **({"cohort": self.cohort} if self.cohort else {}),
         }
 
 

@@ -9,10 +9,16 @@ from functools import cache
 from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
 
-NUM = r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+_DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%])"
+"""``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
+NUM = r"(?:(?:" + _DECIMAL_COMMA + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?![\d,.]*\d)(?!\s*(?:st|nd|rd|th)(?![a-z]))"
+"""A number; not an ordinal (``85th percentile``)."""
 _SCI = r"(?:\s*[x*]\s*10\s*(?:\^|\*\*?|e)?\s*\(?\s*\d{1,2}\s*\)?)"
 _PER = r"(?:\s*(?:cells?\s*)?/\s*(?:cubic\s+mm|cu\.?\s*mm|[a-z]{1,3}(?:\^?\(?[23]\)?)?)(?:\s*/\s*1\.73\s*m\^?\(?2\)?)?)"
-_SIMPLE = r"(?:\s*(?:%|[a-z]{1,6}(?:\s*/\s*[a-z]{1,5}\d?){0,2}(?:\s*/\s*1\.73\s*m\^?\(?2\)?(?:\s*bsa)?)?)(?![\w]))"
+NOT_UNIT = r"(?!(?:or|and|to|of|in|for|at|on|the|if|with|without|per|x|times|than|from|unless|except)(?![a-z]))"
+_SIMPLE = (
+    r"(?:\s*(?:%|" + NOT_UNIT + r"[a-z]{1,6}(?:\s*/\s*[a-z]{1,5}\d?){0,2}(?:\s*/\s*1\.73\s*m\^?\(?2\)?(?:\s*bsa)?)?)(?![\w]))"
+)
 UNIT = rf"(?:{_SCI}{_PER}?|{_PER}|{_SIMPLE})"
 
 
@@ -40,6 +46,7 @@ class Patterns:
     postfix: re.Pattern[str]
     window: re.Pattern[str]
     window_after: re.Pattern[str]
+    reversed: re.Pattern[str]
 
 
 def _multiple(vocab: Phrases) -> str:
@@ -80,6 +87,10 @@ def patterns() -> Patterns:
             rf"(?P<unit>{p.time_unit_re})",
             re.IGNORECASE,
         ),
+        reversed=re.compile(
+            rf"(?<![\d.,])(?P<num>{NUM})(?P<unit>{UNIT})?\s*(?P<cmp><=|=<|≤|<(?!=)|>=|=>|≥|>(?!=))\s*(?=[a-z(])",
+            re.IGNORECASE,
+        ),
         window_after=re.compile(
             rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:{p.window_closer_re})", re.IGNORECASE
         ),
@@ -87,6 +98,8 @@ def patterns() -> Patterns:
 
 
 def to_number(text: str) -> float:
+    if re.fullmatch(r"\d+,\d{1,2}", text):
+        return float(text.replace(",", "."))  # a decimal comma
     return float(text.replace(",", ""))
 
 
@@ -105,6 +118,9 @@ def _unit_span(m: re.Match[str], *groups: str) -> tuple[int, int] | None:
                 start += 1
             return start, end
     return None
+
+
+_REVERSED: dict[str, Comparator] = {"<=": "ge", "=<": "ge", "≤": "ge", "<": "gt", ">=": "le", "=>": "le", "≥": "le", ">": "lt"}
 
 
 def _comparator(phrase: str, vocab: Phrases) -> Comparator:
@@ -167,6 +183,10 @@ def find_thresholds(text: str) -> list[Threshold]:
             add(_between(m, to_number(m.group("num")), to_number(m.group("high"))))
         else:
             add(_single(m, _comparator(m.group("cmp"), p)))
+    for m in pats.reversed.finditer(text):
+        # "7.0 % <= HbA1c <= 10.5 %": the number is a bound on what follows the comparator
+        if free(m.start(), m.end()):
+            add(_single(m, _REVERSED[m.group("cmp")]))
     for m in pats.postfix.finditer(text):
         if free(m.start(), m.end()):
             add(_single(m, _comparator(m.group("post"), p)))

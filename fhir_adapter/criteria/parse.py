@@ -12,14 +12,16 @@ parentheses ("uncontrolled diseases (e.g. diabetes, hypertension)") inherit thos
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from fhir_adapter.criteria.lexicon import Lexicon, Units
-from fhir_adapter.criteria.model import Atom, Category, Coding, Comparator, Kind, Qualifier
-from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds, find_window
-from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.criteria.model import Atom, Category, Coding, Comparator, Kind, Qualifier, Residue, ResidueEffect
+from fhir_adapter.criteria.numbers import NOT_UNIT, Threshold, find_min_elapsed, find_thresholds, find_window
+from fhir_adapter.criteria.phrases import Phrases, Topic, phrases
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import Normalised, normalise
+from fhir_adapter.mappings import load_table
 from fhir_adapter.terminology import Concept, ConceptMatch
 
 AGE_CONCEPT = Coding(system="http://loinc.org", code="30525-0", display="Age")
@@ -49,6 +51,8 @@ class Head:
     modifiers: list[str] = field(default_factory=list)
     or_sibling: bool = False
     inherits: bool = False
+    modifier_end: int | None = None
+    """End of the last concept that restricts this head ("stroke *due to atrial fibrillation*")."""
 
 
 def _tokens(text: str) -> list[str]:
@@ -98,10 +102,22 @@ def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> boo
     return before is not None and before.group(1).lower() not in p.generic_modifiers
 
 
+_HYPHEN_PREFIX = re.compile(r"[a-z]{2,}-$")
+"""A word joined to the match by a hyphen ("pre-gestational diabetes", "post-transplant"): a compound that
+names something else ("non-" is handled apart: "non-colorectal cancer" is an excepted concept)."""
+
+
+def _in_compound(work: str, match: ConceptMatch) -> bool:
+    before = work[max(0, match.start - 12) : match.start]
+    return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
+
+
 def _find_concepts(work: str, lexicon: Lexicon, p: Phrases) -> list[ConceptMatch]:
     """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer")."""
     found = [
-        m for m in lexicon.find(work) if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p)
+        m
+        for m in lexicon.find(work)
+        if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p) and not _in_compound(work, m)
     ]
     starts = {m.end() for m in _NON.finditer(work)}
     if starts:
@@ -165,10 +181,13 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
                 and (vocab.modifier.search(gap) or not _connector_only(gap, vocab))
             ):
                 prev.modifiers.append(m.phrase)  # "treatment for colorectal cancer"
+                prev.modifier_end = m.end
                 continue
         if is_non:
             pending_non.append(m.concept)  # "non-colorectal cancer malignancies"
             continue
+        if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):
+            continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
         head = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
         head.excluded.extend(pending_non)
         pending_non = []
@@ -231,11 +250,115 @@ def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: P
             head.modifiers.append("inherent:recurrent")
 
 
-def _topic_reason(text: str, vocab: Phrases) -> str | None:
+def _topic(text: str, vocab: Phrases) -> Topic | None:
     for topic in vocab.topics:
         if topic.matches(text):
-            return topic.reason
+            return topic
     return None
+
+
+def _topic_reason(text: str, vocab: Phrases) -> str | None:
+    topic = _topic(text, vocab)
+    return topic.reason if topic else None
+
+
+def _apply_topic(
+    fields: dict[str, object],
+    head: Head,
+    segment: tuple[int, int],
+    prefix_text: str,
+    src: Source,
+    within_days: int | None,
+    vocab: Phrases,
+) -> None:
+    """What a topic phrase in the atom's text does to it: ignored by an explicit threshold, a residue of a
+    presence atom, or the reason the atom is left for review."""
+    work = src.norm.text
+    topic = _topic(f"{prefix_text} {work[segment[0] : segment[1]]}", vocab)
+    if topic is None or topic.on_threshold == "always-ignore":
+        return
+    threshold = fields.get("category") in ("lab", "performance-status") and fields.get("comparator") is not None
+    if threshold and topic.on_threshold == "ignore":
+        return
+    if fields.get("category") == "allergy" and topic.unless_allergy:
+        return
+    if topic.window_ok and within_days is not None:
+        return
+    presence = fields.get("comparator") in ("present", "absent")
+    if presence and topic.on_presence == "residue" and fields.get("computable"):
+        found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)
+        text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
+        residues = cast(list[Residue], fields["residues"])
+        residues.append(Residue(text=text, effect="narrows", reason=topic.reason))
+        return
+    fields.update(computable=False, reason=topic.reason, residues=[])
+
+
+def _two_sided(work: str, heads: list[Head]) -> None:
+    """A lower and an upper bound on one test ("7.0 % <= HbA1c <= 10.5 %", "BMI >= 18.5 and <= 30") are one
+    range (the ends counted inclusive)."""
+    for head in heads:
+        if len(head.thresholds) < 2:
+            continue
+        low, high = head.thresholds[0], head.thresholds[1]
+        if low.comparator not in ("ge", "gt") or high.comparator not in ("le", "lt"):
+            continue
+        if low.uln is not None or high.uln is not None or low.lln is not None or high.lln is not None:
+            continue
+        gap = work[low.end : high.start]
+        if low.value is None or high.value is None or low.value > high.value:
+            continue
+        if not (head.start >= low.end and head.end <= high.start) and not re.fullmatch(r"\s*(?:and|but)\s*", gap):
+            continue
+        unit_from = high if high.unit_span is not None else low
+        merged = replace(
+            low, end=high.end, comparator="between", high=high.value, unit_raw=unit_from.unit_raw,
+            unit_span=unit_from.unit_span,
+        )
+        head.thresholds = [merged, *head.thresholds[2:]]
+
+
+def _split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) -> list[Head]:
+    """A test with thresholds joined by "or" ("potassium < 3.5 or > 5.1 mmol/L") gives one head per threshold
+    (not when a condition follows: "ALT <= 2.5 x ULN, or <= 5 x ULN if liver metastases" is a residue)."""
+    out: list[Head] = []
+    for head in heads:
+        out.append(head)
+        for previous, t in zip(head.thresholds, head.thresholds[1:], strict=False):
+            if not re.fullmatch(r"\s*(?:,\s*)?(?:or|and/or)\s*", work[previous.end : t.start]):
+                break
+            if vocab.conditional.search(work[t.end : t.end + 60]) or vocab.lab_condition.search(work[t.end : t.end + 60]):
+                break
+            if previous.unit_span is None and t.unit_span is not None and previous.uln is None:
+                # "< 3.5 or > 5.1 mmol/L": the unit written once applies to both
+                head.thresholds[head.thresholds.index(previous)] = replace(
+                    previous, unit_raw=t.unit_raw, unit_span=t.unit_span
+                )
+            clone = replace(head, thresholds=[t], or_sibling=True, inherits=True)
+            out.append(clone)
+        if len(out) > 1 and out[-1] is not head and out[-1].concept == head.concept:
+            head.thresholds = head.thresholds[:1]
+    return out
+
+
+_AND = re.compile(r"(?<![/\w])and(?![/\w])")
+
+
+def _any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
+    """Head index -> index of the first head of its any-of group, for runs of sibling heads joined by "or"
+    ("A, B or C", "creatinine <= 1.5 x ULN or CrCl >= 60 mL/min") with no "and" between them."""
+    groups: dict[int, int] = {}
+    start = 0
+    for i in range(1, len(heads) + 1):
+        joined = i < len(heads) and (heads[i].or_sibling or heads[i].inherits)
+        if joined:
+            continue
+        run = range(start, i)
+        gaps = [work[heads[k - 1].end : heads[k].start] for k in run if k > start]
+        if len(run) > 1 and any(heads[k].or_sibling for k in run) and not any(_AND.search(g) for g in gaps):
+            groups.update({k: start for k in run})
+        start = i
+    return groups
 
 
 def _category_hint(text: str, vocab: Phrases) -> Category:
@@ -331,27 +454,51 @@ def _age_fields(work: str, thresholds: list[Threshold], vocab: Phrases) -> dict[
     }
 
 
-def _lab_fields(
-    raw: str, norm: Normalised, head: Head, units: Units, conditional: bool
+def _plausible(concept: Concept) -> tuple[float, float] | None:
+    return concept.plausible or phrases().plausible_values.get(concept.key)
+
+
+_UNREAD_UNIT = re.compile(r"\s*(" + NOT_UNIT + r"[a-z]+(?:/[a-z]+)?)")
+"""A word right after a number that the unit grammar did not read ("9 furlongs/fortnight")."""
+
+
+def observation_units() -> list[str]:
+    """UCUM units an Observation may be recorded in (for reading a threshold written without a unit)."""
+    return [str(u) for u in load_table("criteria_phrases").get("lab_unit_candidates", [])]
+
+
+def _unitless(value: float, concept: Concept, units: Units) -> str | None:
+    """The unit of a threshold written without one ("platelets > 100,000"): the unit in which the value is
+    plausible, when all such units give the same value (None: ambiguous, as "hemoglobin >= 9" in g/dL or mmol/L)."""
+    plausible = _plausible(concept)
+    if concept.unit is None or plausible is None:
+        return None
+    found: dict[float, str] = {}
+    for unit in [concept.unit, *observation_units()]:
+        converted = units.convert(value, unit, concept.unit, concept.key)
+        if converted is not None and plausible[0] <= converted <= plausible[1]:
+            found.setdefault(round(converted, 9), unit)
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def threshold_fields(
+    raw: str, norm: Normalised, t: Threshold, concept: Concept, units: Units
 ) -> tuple[dict[str, object], str | None]:
-    concept = head.concept
-    thresholds = head.thresholds or ([head.shared_threshold] if head.shared_threshold else [])
-    if not thresholds:
-        return {}, "no threshold"
-    t = thresholds[0]
+    """Comparator, value(s) in the concept's canonical unit or a ULN/LLN multiple; a reason when unsure."""
     fields: dict[str, object] = {"comparator": t.comparator}
-    if len(thresholds) > 1:
-        return fields, "several thresholds for one test (alternatives)"
     if t.uln is not None or t.lln is not None:
         fields.update(uln_multiple=t.uln, lln_multiple=t.lln, unit=concept.unit)
-        if conditional:
-            return fields, "conditional threshold (depends on another criterion)"
         return fields, None
     fields.update(value=t.value, high=t.high)
     written = _unit_text(raw, norm, t)
-    if written is None:
-        return fields, "ambiguous unit (none given)"
-    unit = units.normalize_unit(written)
+    unit = units.normalize_unit(written) if written is not None else None
+    if written is None and t.value is not None:
+        unread = _UNREAD_UNIT.match(norm.text, t.end)
+        if unread:
+            return fields, f"ambiguous unit: {unread.group(1)}"
+        unit = _unitless(t.value, concept, units)
+        if unit is None:
+            return fields, "ambiguous unit (none given)"
     if unit is None:
         return fields, f"ambiguous unit: {written}"
     if concept.unit is None:
@@ -365,13 +512,21 @@ def _lab_fields(
             return fields, f"unit {unit} cannot be converted to {concept.unit}"
         fields.update(value=round(value, 6), high=None if high is None else round(high, 6))
     fields["unit"] = concept.unit
-    plausible = phrases().plausible_values.get(concept.key)
+    plausible = _plausible(concept)
     converted = [v for v in (fields.get("value"), fields.get("high")) if isinstance(v, float | int)]
     if plausible and any(not plausible[0] <= v <= plausible[1] for v in converted):
-        return fields, f"implausible value for {concept.key} in {concept.unit} (unit typo?): left for review"
-    if conditional:
-        return fields, "conditional threshold (depends on another criterion)"
+        return fields, f"implausible value for {concept.display} in {concept.unit} (unit typo?): left for review"
     return fields, None
+
+
+def _lab_fields(
+    raw: str, norm: Normalised, head: Head, units: Units
+) -> tuple[dict[str, object], str | None]:
+    concept = head.concept
+    thresholds = head.thresholds or ([head.shared_threshold] if head.shared_threshold else [])
+    if not thresholds:
+        return {}, "no threshold"
+    return threshold_fields(raw, norm, thresholds[0], concept, units)
 
 
 def _score_fields(work: str, head: Head, vocab: Phrases) -> tuple[dict[str, object], str | None]:
@@ -401,55 +556,183 @@ def _score_fields(work: str, head: Head, vocab: Phrases) -> tuple[dict[str, obje
     return {"comparator": "between", "value": low, "high": high}, None
 
 
-def _presence_reason(head: Head, kind: Kind) -> str | None:
+@dataclass(frozen=True)
+class Source:
+    """A clause and its item, normalised, with the way back to the criteria text (residues quote it)."""
+
+    text: str
+    clause_start: int
+    norm: Normalised
+    item_start: int
+    item_norm: Normalised
+
+    def clause(self, start: int, end: int) -> str:
+        a, b = self.norm.span(*_trim_span(self.norm.text, start, end))
+        return self.text[self.clause_start + a : self.clause_start + b]
+
+    def item(self, start: int, end: int) -> str:
+        a, b = self.item_norm.span(*_trim_span(self.item_norm.text, start, end))
+        return self.text[self.item_start + a : self.item_start + b]
+
+
+def _extent(work: str, start: int) -> tuple[int, int]:
+    """The residue around a marker at ``start``: the rest of its parenthesis, else of its sentence or clause."""
+    paren = _open_paren_before(work, start, 0)
+    if paren is not None:
+        close = work.find(")", start)
+        return paren + 1, close if close != -1 else len(work)
+    stop = re.search(r";|\.\s|\.$|\(", work[start:])
+    return start, start + stop.start() if stop else len(work)
+
+
+def _widening(kind: Kind) -> ResidueEffect:
+    """A permission or a condition on who must meet the criterion: more patients pass an inclusion, fewer are
+    excluded by an exclusion."""
+    return "widens" if kind == "inclusion" else "narrows"
+
+
+def _presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
+    """Why a presence atom is not computable, or the residues that narrow it (severity words, restrictions)."""
     concept = head.concept
     if not concept.codings and not concept.code_prefixes:
-        return f"concept has no codes: {concept.key}"
-    if "uncontrolled" in head.qualifiers:
-        return "'uncontrolled' is not recorded in coded data"
-    if "recurrent" in head.qualifiers and "inherent:recurrent" not in head.modifiers:
-        return "'recurrent' is not recorded in coded data (no recurrence concept in the lexicon)"
-    restricting = [m for m in head.modifiers if not m.startswith("inherent:")]
-    if restricting and head.concept.category in {"condition", "infection"}:
-        return f"restricted by another concept ({', '.join(restricting)}): not combined in coded data"
-    if kind == "inclusion" and head.or_sibling:
-        return "alternatives ('or') in an inclusion criterion"
-    return None
+        return f"concept has no codes: {concept.key}", []
+    work = src.norm.text
+    residues: list[Residue] = []
+    for qualifier, why in (
+        ("uncontrolled", "'uncontrolled' is not recorded in coded data"),
+        ("recurrent", "'recurrent' is not recorded in coded data"),
+    ):
+        if qualifier not in head.qualifiers or (qualifier == "recurrent" and "inherent:recurrent" in head.modifiers):
+            continue
+        pattern = dict(vocab.qualifiers)[qualifier]
+        found = pattern.search(work, max(0, head.seg_start - 80), head.end)
+        text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
+        residues.append(Residue(text=text, effect="narrows", reason=why))
+    count = vocab.count_re.search(work, head.seg_start, max(head.seg_end, head.end))
+    if count is not None:
+        return f"a count ('{count.group(0)}') is not decided from coded data", []
+    if concept.category == "medication" and head.thresholds:
+        dose = head.thresholds[0]
+        residues.append(
+            Residue(text=src.clause(dose.start, dose.end), effect="narrows", reason="a dose limit not compared")
+        )
+    if head.modifier_end is not None and concept.category in {"condition", "infection"}:
+        text = src.clause(head.end, head.modifier_end)
+        if text:
+            residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
+    return None, residues
 
 
-def _item_reason(head: Head, work: str, item_work: str, vocab: Phrases) -> str | None:
-    """Reasons found in the whole item (exceptions, permissions, conditions, minimum elapsed times)."""
-    category = head.concept.category
-    if category == "lab":
+def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
+    """Exceptions, permissions and conditions written anywhere in the item, as residues of a presence atom;
+    a minimum time since an event still leaves the atom for review."""
+    work, item_work = src.norm.text, src.item_norm.text
+    if head.concept.category == "lab":
         before = work[head.seg_start : head.thresholds[0].start] if head.thresholds else ""
         if vocab.negation.search(before):
-            return "negated threshold ('may not', 'not'): left for review"
-        return None
-    if category not in PRESENCE_CATEGORIES:
-        return None
-    if vocab.permission.search(item_work):
-        return "the criterion states exceptions or permissions ('allowed', 'eligible'...)"
-    if any(e.key == head.concept.key for e in head.excluded):
-        return "the excepted concept is the concept itself (a narrower exception not in the lexicon)"
-    if vocab.except_words.search(item_work) and not head.excluded:
-        return "exceptions to the criterion are not coded"
-    if re.search(r"(?<![a-z])(?:if|unless)(?![a-z])", item_work):
-        return "conditional criterion ('if', 'unless')"
+            return "negated threshold ('may not', 'not'): left for review", []
+        return None, []
+    if head.concept.category not in PRESENCE_CATEGORIES:
+        return None, []
     if find_min_elapsed(item_work) is not None:
-        return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded"
-    return None
+        return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded", []
+    condition = vocab.conditional.search(work, 0, head.start)
+    if condition is not None and not find_thresholds(work[condition.end() : head.start]):
+        # "If a patient is on corticosteroids, the dose must be stable": the concept is the condition, not
+        # the requirement
+        return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
+    residues: list[Residue] = []
+    markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
+        (vocab.permission.search(item_work), _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
+        (
+            vocab.except_words.search(item_work) if not head.excluded or head.concept in head.excluded else None,
+            "narrows",
+            "an exception not coded in the lexicon",
+        ),
+        (re.search(r"(?<![a-z])(?:if|unless)(?![a-z])", item_work), _widening(kind), "a condition to confirm"),
+    ]
+    for found, effect, why in markers:
+        if found is None:
+            continue
+        text = src.item(*_extent(item_work, found.start()))
+        if text and all(r.text != text for r in residues):
+            residues.append(Residue(text=text, effect=effect, reason=why))
+    return None, residues
 
 
-def _head_fields(
-    raw: str,
-    norm: Normalised,
-    head: Head,
-    kind: Kind,
-    units: Units,
-    vocab: Phrases,
-    conditional: bool,
-    item_work: str = "",
-) -> dict[str, object]:
+def _lab_residues(
+    head: Head, kind: Kind, src: Source, units: Units, vocab: Phrases
+) -> tuple[str | None, list[Residue]]:
+    """A lab's thresholds after the first: a conditional alternative ("(<= 5 x ULN with liver metastases)")
+    becomes a residue with its own threshold; a restatement in other units ("(5.6 mmol/L)") is dropped; a
+    condition elsewhere in the item ("for patients with Gilbert's syndrome: ...") a residue without one."""
+    work, item_work = src.norm.text, src.item_norm.text
+    residues: list[Residue] = []
+    first = head.thresholds[0] if head.thresholds else head.shared_threshold
+    if first is None:
+        return None, []
+    for t in head.thresholds[1:]:
+        context = work[first.end : min(len(work), t.end + 60)]
+        marker = vocab.conditional.search(context) or vocab.lab_condition.search(context)
+        in_paren = _open_paren_before(work, t.start, first.end) is not None
+        if marker is None and in_paren and t.comparator == first.comparator:
+            continue  # the same limit restated in other units
+        if marker is None and not in_paren:
+            return "several thresholds for one test", []
+        fields, reason = _residue_threshold(src, t, head.concept, units)
+        start, end = _extent(work, t.start) if in_paren else (t.start, _extent(work, t.start)[1])
+        residues.append(
+            Residue(
+                text=src.clause(start, end) or src.clause(t.start, t.end),
+                effect=_widening(kind),
+                reason="an alternative threshold for some patients",
+                **(fields if reason is None else {}),
+            )
+        )
+    clause_marker = (
+        vocab.conditional.search(work, 0, first.start)
+        or vocab.lab_condition.search(work, 0, first.start)
+        or vocab.conditional.search(work, first.end)
+        or vocab.lab_condition.search(work, first.end)
+    )
+    if clause_marker is not None and not residues:
+        residues.append(
+            Residue(
+                text=src.clause(*_extent(work, clause_marker.start())),
+                effect=_widening(kind),
+                reason="the threshold applies to some patients only",
+            )
+        )
+    elif not residues:
+        clause_span = (src.clause_start - src.item_start, src.clause_start - src.item_start + len(work))
+        for found in vocab.lab_condition.finditer(item_work):
+            if not clause_span[0] <= found.start() < clause_span[1]:
+                residues.append(
+                    Residue(
+                        text=src.item(*_extent(item_work, found.start())),
+                        effect=_widening(kind),
+                        reason="another threshold applies to some patients",
+                    )
+                )
+                break
+    return None, residues
+
+
+def _residue_threshold(src: Source, t: Threshold, concept: Concept, units: Units) -> tuple[dict[str, Any], str | None]:
+    """A residue's own threshold, in the fields a :class:`Residue` takes."""
+    raw = src.text[src.clause_start : src.clause_start + src.norm.origin[-1]]
+    fields, reason = threshold_fields(raw, src.norm, t, concept, units)
+    keep = ("comparator", "value", "high", "uln_multiple", "lln_multiple")
+    return {k: fields[k] for k in keep if fields.get(k) is not None}, reason
+
+
+def _allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
+    """A drug named as the object of an allergy ("hypersensitivity to penicillin", "allergic to NSAIDs")."""
+    window = work[max(head.seg_start, head.start - 40) : head.start]
+    return bool(vocab.allergy_words.search(window)) and head.concept.category == "medication"
+
+
+def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Source) -> dict[str, object]:
     concept = head.concept
     fields: dict[str, object] = {
         "category": concept.category,
@@ -463,23 +746,29 @@ def _head_fields(
         fields["excluded_concept_key"] = head.excluded[0].key
         fields["excluded_concepts"] = [c for e in head.excluded for c in e.codings]
     reason: str | None
+    residues: list[Residue] = []
+    raw = src.text[src.clause_start : src.clause_start + src.norm.origin[-1]]
     if concept.category == "lab":
-        extra, reason = _lab_fields(raw, norm, head, units, conditional)
+        extra, reason = _lab_fields(raw, src.norm, head, units)
         fields.update(extra)
+        if reason is None:
+            reason, residues = _lab_residues(head, kind, src, units, vocab)
     elif concept.category == "performance-status":
-        extra, reason = _score_fields(norm.text, head, vocab)
+        extra, reason = _score_fields(src.norm.text, head, vocab)
         fields.update(extra)
     elif concept.category in PRESENCE_CATEGORIES:
         fields["comparator"] = "absent" if head.negated else "present"
-        reason = _presence_reason(head, kind)
+        if _allergy_before(head, src.norm.text, vocab):
+            fields.update(category="allergy", resource_types=["AllergyIntolerance"])
+        reason, residues = _presence_residues(head, kind, src, vocab)
     else:
         reason = f"no presence or threshold semantics for category {concept.category}"
-    if reason is None and kind == "inclusion" and head.or_sibling and concept.category not in PRESENCE_CATEGORIES:
-        reason = "alternatives ('or') in an inclusion criterion"
     if reason is None:
-        reason = _item_reason(head, norm.text, item_work, vocab)
+        reason, more = _item_residues(head, kind, src, vocab)
+        residues += [r for r in more if r not in residues]
     fields["computable"] = reason is None
     fields["reason"] = reason
+    fields["residues"] = residues if reason is None else []
     return fields
 
 
@@ -520,8 +809,6 @@ def parse_clause(
     thresholds = [t for t in find_thresholds(work) if t.start >= lead]
     window = find_window(work)
     within_days = window[2] if window else None
-    item_work = normalise(text[item.start : item.end]).text
-    conditional = bool(p.conditional.search(work)) or bool(p.lab_condition.search(item_work))
     context = f"{item.context or ''} {work}"
     intro = item.has_children and text[item.start : item.end].rstrip().endswith((":", "："))
 
@@ -555,19 +842,23 @@ def parse_clause(
                 head.shared_threshold = shared[0]
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
+    _two_sided(work, heads)
+    heads = _split_alternative_thresholds(work, heads, p)
+    src = Source(text, span.start, norm, item.start, normalise(text[item.start : item.end]))
+    groups = _any_of_groups(work, heads) if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
-    for head in heads:
+    for index, head in enumerate(heads):
         seg_end = head.seg_end
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
-        segment = work[head.seg_start : seg_end]
-        fields = _head_fields(raw, norm, head, item.kind, units, p, conditional, item_work)
+        fields = _head_fields(head, item.kind, units, p, src)
         prefix_text = work[lead : heads[0].start] if head is not heads[0] else ""
-        topic = _topic_reason(f"{prefix_text} {segment}", p)
         if intro:
-            fields.update(computable=False, reason="introduces the sub-items that follow")
-        elif topic is not None:
-            fields.update(computable=False, reason=topic)
+            fields.update(computable=False, reason="introduces the sub-items that follow", residues=[])
+        else:
+            _apply_topic(fields, head, (head.seg_start, seg_end), prefix_text, src, within_days, p)
+        if index in groups:
+            fields["_group"] = (span.start, groups[index])
         drafts.append(draft(head.seg_start, seg_end, fields))
     if tail_start is not None:
         tail = work[tail_start:]
@@ -604,9 +895,14 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     ]
     item_text = text[item.start : item.end].strip()
     atoms: list[Atom] = []
+    group_ids: dict[object, str] = {}
     for index, d in enumerate(drafts):
         atom_id = item.id if len(drafts) == 1 else f"{item.id}{_suffix(index)}"
         atom_text = text[d.start : d.end]
+        fields = dict(d.fields)
+        group = fields.pop("_group", None)
+        if group is not None:
+            fields["any_of"] = group_ids.setdefault(group, f"{atom_id}-any")
         atoms.append(
             Atom.model_validate(
                 {
@@ -614,8 +910,19 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
                     "kind": item.kind,
                     "text": atom_text,
                     "item_text": item_text if item_text != atom_text else None,
-                    **d.fields,
+                    "cohort": item.cohort,
+                    **fields,
                 }
             )
         )
-    return atoms
+    return _drop_lone_groups(atoms)
+
+
+def _drop_lone_groups(atoms: list[Atom]) -> list[Atom]:
+    """A group left with one computable member is that member; a group with a member left for review is
+    not decided by the others (the alternative may hold): every member stays, the group is kept."""
+    sizes: dict[str, int] = {}
+    for atom in atoms:
+        if atom.any_of:
+            sizes[atom.any_of] = sizes.get(atom.any_of, 0) + 1
+    return [a.model_copy(update={"any_of": None}) if a.any_of and sizes[a.any_of] < 2 else a for a in atoms]

@@ -13,14 +13,55 @@ from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
 
 
+_END = ""
+"""Trie key marking that a phrase ends at this node."""
+
+
+def _trie_regex(units: list[list[str]]) -> str:
+    """A regular expression matching exactly the given sequences of regex units, as a trie: shared prefixes
+    are tested once, so hundreds of phrases cost about as much as one ("at least" | "at most" ->
+    ``at\s+(?:least|most)``). A phrase that can continue is tried longest first (greedy optional group)."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for sequence in units:
+        node = trie
+        for unit in sequence:
+            node = node.setdefault(unit, {})
+        node[_END] = {}
+    return _emit(trie)
+
+
+def _emit(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    ends = _END in node
+    branches = [unit + _emit(child) for unit, child in sorted(node.items()) if unit != _END]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if ends:
+        return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
+    return body
+
+
+def _units(phrase: str) -> list[str]:
+    """A phrase as regex units: one escaped character each, any run of spaces as ``\s+``."""
+    out: list[str] = []
+    for index, word in enumerate(phrase.split()):
+        if index:
+            out.append(r"\s+")
+        out.extend(re.escape(ch) for ch in word)
+    return out
+
+
 def phrase_pattern(phrases: Iterable[str]) -> str:
-    """An alternation of ``phrases`` (longest first), bounded by non-word characters where they are words."""
-    parts: list[str] = []
-    for phrase in sorted({p.lower() for p in phrases if p}, key=len, reverse=True):
-        body = r"\s+".join(re.escape(w) for w in phrase.split())
-        left = r"(?<![\w])" if phrase[0].isalnum() else ""
-        right = r"(?![\w])" if phrase[-1].isalnum() else ""
-        parts.append(f"{left}{body}{right}")
+    """An alternation of ``phrases`` (the longest that matches wins), bounded by non-word characters where
+    they are words, compiled as a trie."""
+    classes: dict[tuple[bool, bool], list[list[str]]] = {}
+    for phrase in {" ".join(p.lower().split()) for p in phrases if p and p.strip()}:
+        key = (phrase[0].isalnum(), phrase[-1].isalnum())
+        classes.setdefault(key, []).append(_units(phrase))
+    parts = []
+    for (left, right), units in sorted(classes.items(), reverse=True):
+        body = _trie_regex(units)
+        parts.append(("(?<![\\w])" if left else "") + f"(?:{body})" + ("(?![\\w])" if right else ""))
     return "(?:" + "|".join(parts) + ")" if parts else "(?!)"
 
 
@@ -33,6 +74,16 @@ class Topic:
     reason: str
     groups: tuple[re.Pattern[str], ...]
     """Every group must match (``any_of`` is one group, ``all_of`` several)."""
+    on_threshold: str = "refuse"
+    """``ignore``: an atom with an explicit threshold ("severe anemia (Hb < 8 g/dL)", "ALT at screening
+    <= 2.5 x ULN") is decided by its threshold, so the topic's words do not matter."""
+    on_presence: str = "refuse"
+    unless_allergy: bool = False
+    """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
+    window_ok: bool = False
+    """The topic does not apply when the atom has a time window ("within 4 weeks before the first dose")."""
+    """``residue``: for a presence atom the words narrow the finding ("clinically significant X"): the atom
+    stays computable and the words become a residue to confirm when the finding is present."""
 
     def matches(self, text: str) -> bool:
         return all(g.search(text) for g in self.groups)
@@ -87,6 +138,10 @@ class Phrases:
     site_specific_concepts: frozenset[str] = frozenset()
     site_specific_nouns: frozenset[str] = frozenset()
     generic_modifiers: frozenset[str] = frozenset()
+    allergy_words: re.Pattern[str] = _NEVER
+    count_re: re.Pattern[str] = _NEVER
+    """A count of treatments or lesions ("2 prior lines", ">= 5 lines of chemotherapy", "no more than 5
+    metastases"): FHIR data cannot count lines of therapy."""
 
 
 def _words(table: dict[str, Any], key: str) -> list[str]:
@@ -122,6 +177,10 @@ def phrases() -> Phrases:
         Topic(
             reason=str(entry["reason"]),
             groups=tuple(_compile(g) for g in entry["all_of"]) if "all_of" in entry else (_compile(entry["any_of"]),),
+            on_threshold=str(entry.get("on_threshold", "refuse")),
+            on_presence=str(entry.get("on_presence", "refuse")),
+            unless_allergy=bool(entry.get("unless_allergy", False)),
+            window_ok=bool(entry.get("window_ok", False)),
         )
         for entry in t["not_computable"]
     )
@@ -169,4 +228,12 @@ def phrases() -> Phrases:
         site_specific_concepts=frozenset(_words(site_heads, "concepts")),
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
+        allergy_words=_compile(_words(t, "allergy_words")),
+        count_re=re.compile(
+            r"(?<![\w.])(?:\d+|one|two|three|four|five|six)\s*(?:or\s+more\s+|or\s+fewer\s+|or\s+less\s+|\+\s*)?"
+            r"(?:(?:prior|previous|lines?\s+of|different|separate)\s+)*"
+            r"(?:(?!(?:days?|weeks?|months?|years?|hours?|mg|g)\b)[a-z\-]+\s+){0,2}"
+            + phrase_pattern(_words(t, "count_nouns")),
+            re.IGNORECASE,
+        ),
     )

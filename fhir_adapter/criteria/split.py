@@ -40,6 +40,11 @@ _BULLET = re.compile(
 )
 _MARKDOWN = re.compile(r"[\\*_#`>]+")
 _CLAUSE_BREAK = re.compile(r"[;；]")
+_MID_PHRASE = re.compile(
+    r"(?:[,(/\-–+&]|\b(?:and|or|of|the|a|an|with|without|to|in|for|on|at|by|from|than|as|who|which|that|"
+    r"including|such|e\.g|i\.e|per|within|after|before|prior|during|due|not|no|any|other|than|between))$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Item:
     has_children: bool = False
     context: str | None = None
     """The sub-heading above the item ("Age", "Hepatic"), if any."""
+    cohort: str | None = None
+    """The cohort, part, phase or arm the item applies to ("phase 1", "cohort 1"); None: every cohort."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,43 @@ def heading_kind(line: str, *, bullet: bool, vocab: Phrases | None = None) -> Ki
     return None
 
 
+_COHORT = re.compile(
+    r"\b(?:cohorts?|part|phase|arms?|groups?|stage|dose[- ]escalation|dose[- ]expansion|expansion|escalation|"
+    r"only|specific)\b",
+    re.IGNORECASE,
+)
+_SECTION_WORDS = re.compile(
+    r"\b(?:additional|key|main|general|specific)?\s*(?:non[- ]?inclusion|inclusion|exclusion)\s*(?:criteria|criterion)?\b"
+    r"|\b(?:criteria|criterion)\b",
+    re.IGNORECASE,
+)
+
+
+def cohort_label(line: str, *, vocab: Phrases | None = None, subheading: bool = False) -> str | None:
+    """The cohort a heading names ("Phase 1: Inclusion Criteria" -> "phase 1", "Additional inclusion criteria
+    for subjects of cohort 1" -> "cohort 1", "Dose Expansion (Part 2):" -> "dose expansion (part 2)")."""
+    norm = normalise_heading(line)
+    rest = " ".join(_SECTION_WORDS.sub(" ", norm).replace("(", " ( ").replace(")", " ) ").split())
+    rest = re.sub(r"\(\s*\)", "", rest).strip(" :-,()")
+    rest = re.sub(r"\b(?:additional|specific)\b", " ", rest).strip()
+    rest = re.sub(r"^(?:for\s+)?(?:subjects|patients|participants)\s+(?:of|in)\s+", "", rest)
+    rest = re.sub(r"\s*\(\s*", " (", rest).replace(" )", ")").strip()
+    if not rest or not _COHORT.search(rest):
+        return None
+    numbered = _NUMBERED_COHORT.search(rest)
+    return f"{numbered.group(1).lower()} {numbered.group(2).lower()}" if numbered else rest
+
+
+_NUMBERED_COHORT = re.compile(r"\b(cohort|part|phase|arm|group|stage)\s+([a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h])\b", re.I)
+_ITEM_COHORT = re.compile(r"\s*((?:cohort|part|phase|arm|group)\s+(?:[a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h]))(?:\s+only)?\s*:", re.I)
+
+
+def _item_cohort(text: str, line: _Line) -> str | None:
+    """ "4. Phase 3 only: Received >= 5 lines ..." applies to that cohort only."""
+    found = _ITEM_COHORT.match(text, line.content_start, line.end)
+    return " ".join(found.group(1).lower().split()) if found else None
+
+
 def _is_subheading(text: str, line: _Line, vocab: Phrases) -> bool:
     body = text[line.start : line.end].rstrip()
     return (
@@ -137,7 +181,23 @@ def _continues(text: str, prev_end: int, line: _Line, last: _Line | None) -> boo
         return True
     first = text[line.content_start : line.content_start + 1]
     before = text[:prev_end].rstrip()
-    return bool(first) and first.islower() and not before.endswith((".", ";", ":", "；", "。"))
+    if not first or not first.islower() or before.endswith((".", ";", ":", "；", "。")):
+        return False
+    # A wrapped line: the line above stops mid-phrase (a connector, an open parenthesis). Otherwise a
+    # lower-case line is a criterion of its own (registries and Chia list criteria one per line).
+    last_item_text = text[last.start : prev_end] if last else ""
+    return bool(_MID_PHRASE.search(before)) or last_item_text.count("(") > last_item_text.count(")")
+
+
+def _stray(lines: list[_Line], sections: list[Kind | None], index: int) -> bool:
+    """An indented heading inside a nested list ("   1. ... OR\n      Exclusion Criteria:\n   2. ...") when an
+    unindented heading of the same kind follows: an editing slip, not a section."""
+    line = lines[index]
+    if line.indent == 0 or index + 1 >= len(lines) or not lines[index + 1].bullet or lines[index + 1].indent == 0:
+        return False
+    return any(
+        sections[later] == sections[index] and lines[later].indent == 0 for later in range(index + 1, len(lines))
+    )
 
 
 def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
@@ -149,16 +209,28 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
     items: list[dict[str, object]] = []
     stack: list[dict[str, object]] = []
     context: str | None = None
+    cohort: str | None = None
+    cohort_indent = 0
     last: _Line | None = None
-    for line in _lines(text):
+    lines = _lines(text)
+    sections = [heading_kind(text[line.start : line.end], bullet=line.bullet, vocab=p) for line in lines]
+    for index, line in enumerate(lines):
         body = text[line.start : line.end]
-        section = heading_kind(body, bullet=line.bullet, vocab=p)
+        section = sections[index]
+        if section is not None and _stray(lines, sections, index):
+            continue
         if section is not None:
             kind, stack, context, last = section, [], None, None
+            cohort, cohort_indent = cohort_label(body, vocab=p), 0
             continue
         if _is_subheading(text, line, p):
             context, stack, last = normalise_heading(body), [], None
+            label = cohort_label(body, vocab=p, subheading=True)
+            if label is not None:
+                cohort, cohort_indent = label, line.indent
             continue
+        if cohort_indent and line.bullet and line.indent < cohort_indent:
+            cohort, cohort_indent = None, 0  # an indented cohort sub-heading covers only the items under it
         if items and _continues(text, int(items[-1]["end"]), line, last):  # type: ignore[call-overload]
             items[-1]["end"] = line.end
             continue
@@ -182,6 +254,7 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             "children": 0,
             "kind": kind,
             "context": context,
+            "cohort": _item_cohort(text, line) or cohort,
         }
         items.append(entry)
         if line.bullet:
@@ -196,6 +269,7 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             depth=int(e["depth"]),  # type: ignore[call-overload]
             has_children=int(e["children"]) > 0,  # type: ignore[call-overload]
             context=e["context"],  # type: ignore[arg-type]
+            cohort=e["cohort"],  # type: ignore[arg-type]
         )
         for e in items
     ]

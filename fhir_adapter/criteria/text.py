@@ -48,6 +48,8 @@ class Normalised:
 
 def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
+    if raw.isascii() and "\\" not in raw:
+        return Normalised(raw.lower(), tuple(range(len(raw) + 1)))  # nothing to fold: offsets are the identity
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(raw):

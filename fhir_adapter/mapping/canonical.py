@@ -63,3 +63,7 @@ EXT_CRITERION_COMPUTABLE = extension_url("criterion-computable")
 EXT_CRITERION_NOT_COMPUTABLE_REASON = extension_url("criterion-not-computable-reason")
 EXT_CRITERION_EXPRESSION = extension_url("criterion-expression")
 EXT_CRITERION_CATEGORY = extension_url("criterion-category")
+EXT_CRITERION_ANY_OF = extension_url("criterion-any-of")
+"""The any-of group a criterion belongs to (R4; R5 uses definitionByCombination any-of)."""
+EXT_CRITERION_RESIDUE = extension_url("criterion-residue")
+"""A clause the criterion's expression does not check, to confirm by hand (sub-extensions text, effect)."""

@@ -5,7 +5,8 @@ characteristic per atom with ``description`` (atom text) and ``exclude``. A char
 one definition: a computable atom with both a FHIR query and a FHIRPath uses
 ``definitionByCombination`` all-of over two ``definitionExpression`` sub-characteristics; with one
 expression, ``definitionExpression`` directly; a non-computable atom ``definitionCodeableConcept``
-(its concept, or its text) and the computable=false extension with the reason.
+(its concept, or its text) and the computable=false extension with the reason. An any-of group of atoms
+is one characteristic with ``definitionByCombination`` any-of over its members.
 """
 
 from __future__ import annotations
@@ -45,6 +46,31 @@ def atom_characteristic(atom: Atom, query_media_type: str) -> JSON:
     }
 
 
+def _characteristics(atoms: list[Atom], media_type: str) -> list[JSON]:
+    """One characteristic per atom; the members of an any-of group become one characteristic whose
+    ``definitionByCombination`` (code ``any-of``) holds a sub-characteristic per member."""
+    out: list[JSON] = []
+    groups: dict[str, JSON] = {}
+    for atom in atoms:
+        if not (atom.any_of and atom.computable):
+            out.append(atom_characteristic(atom, media_type))
+            continue
+        combined = groups.get(atom.any_of)
+        if combined is None:
+            combined = {
+                "linkId": atom.any_of,
+                "description": "any of: " + atom.text,
+                "exclude": criterion_excluded(atom),
+                "definitionByCombination": {"code": "any-of", "characteristic": []},
+            }
+            groups[atom.any_of] = combined
+            out.append(combined)
+        else:
+            combined["description"] = f"{combined['description']} | {atom.text}"
+        combined["definitionByCombination"]["characteristic"].append(atom_characteristic(atom, media_type))
+    return out
+
+
 def evidence_variable(ctx: MappingContext, criteria: CompiledCriteria) -> Entry:
     structured = {
         "description": "Structured eligibility fields (sex, age, healthy volunteers)",
@@ -57,6 +83,6 @@ def evidence_variable(ctx: MappingContext, criteria: CompiledCriteria) -> Entry:
         "title": f"Eligibility criteria of {ctx.key}",
         "status": "active",
         "description": ctx.trial.eligibility.criteria_raw or ctx.trial.eligibility.criteria,
-        "characteristic": [structured] + [atom_characteristic(a, media_type) for a in emitted_atoms(criteria)],
+        "characteristic": [structured, *_characteristics(emitted_atoms(criteria), media_type)],
     }
     return ctx.entry("EvidenceVariable", CRITERIA_ROLE, body)

@@ -109,6 +109,18 @@ def criterion_extensions(atom: Atom, *, with_text: bool, query_media_type: str |
         extension(C.EXT_CRITERION_CATEGORY, valueCode=atom.category),
         extension(C.EXT_CRITERION_COMPUTABLE, valueBoolean=atom.computable),
         extension(C.EXT_CRITERION_NOT_COMPUTABLE_REASON, valueString=atom.reason) if atom.reason else None,
+        extension(C.EXT_CRITERION_ANY_OF, valueString=atom.any_of) if atom.any_of else None,
+    ]
+    found += [
+        {
+            "url": C.EXT_CRITERION_RESIDUE,
+            "extension": [
+                {"url": "text", "valueString": r.text},
+                {"url": "effect", "valueCode": r.effect},
+                {"url": "reason", "valueString": r.reason},
+            ],
+        }
+        for r in atom.residues
     ]
     if query_media_type:
         found += [extension(C.EXT_CRITERION_EXPRESSION, valueExpression=e)

@@ -161,6 +161,7 @@ _DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "MedicationAdministration": ("effectiveDateTime", "effectivePeriod"),
     "Procedure": ("performedDateTime", "performedPeriod"),
     "AllergyIntolerance": ("onsetDateTime", "onsetPeriod", "recordedDate"),
+    "Immunization": ("occurrenceDateTime",),
 }
 
 
@@ -411,7 +412,26 @@ class EvalContext:
 # -- a patient's record, cached per evaluation ------------------------------------------------------------
 
 
-_CODE_FIELD = {"Observation": "code", "Condition": "code", "Procedure": "code", "AllergyIntolerance": "code"}
+_CODE_FIELD = {
+    "Observation": "code",
+    "Condition": "code",
+    "Procedure": "code",
+    "AllergyIntolerance": "code",
+    "Immunization": "vaccineCode",
+}
+
+
+def _components(observation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The components of an Observation (blood pressure 85354-9: systolic 8480-6, diastolic 8462-4) as
+    Observations of their own, carrying the parent's id, status, dates and subject, so a component is read
+    like any measurement (its evidence names the parent resource)."""
+    parts = observation.get("component")
+    if not isinstance(parts, list):
+        return []
+    inherited = {k: v for k, v in observation.items() if k not in ("code", "component") and not k.startswith("value")}
+    inherited.pop("referenceRange", None)
+    inherited.pop("interpretation", None)
+    return [{**inherited, **part} for part in parts if isinstance(part, dict)]
 
 
 class PatientRecord:
@@ -449,6 +469,9 @@ class PatientRecord:
             for resource in self.get(resource_type):
                 for system, code, _display in codings(resource.get(code_field)):
                     found.setdefault((system, code), []).append(resource)
+                for part in _components(resource) if resource_type == "Observation" else ():
+                    for system, code, _display in codings(part.get("code")):
+                        found.setdefault((system, code), []).append(part)
             self._index[resource_type] = found
         return found
 
@@ -877,9 +900,16 @@ def evaluate_medication(plan: AtomPlan, record: PatientRecord, ctx: EvalContext)
     return _presence(atom, found, plan.label, absent_note=note)
 
 
+_EVENT_TYPES = ("Procedure", "Condition", "Immunization")
+"""Where a procedure is found: the Procedure itself, or a status Condition the lexicon lists (ICD-10-CM Z94.0
+kidney transplant status, Z99.2 dependence on dialysis); live vaccines are Immunizations."""
+
+
 def evaluate_procedure(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) -> AtomResult:
+    types = [t for t in plan.atom.resource_types if t in _EVENT_TYPES] or ["Procedure"]
     found = []
-    for resource in record.find("Procedure", plan.codes, ctx.config.system_aliases):
+    resources = [r for t in types for r in record.find(t, plan.codes, ctx.config.system_aliases)]
+    for resource in resources:
         when = resource_date(resource)
         if _usable(resource, ctx) and _in_window(when, plan.atom, ctx):
             found.append(
@@ -961,7 +991,39 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
 # -- dispatch ----------------------------------------------------------------------------------------------------
 
 
+def _with_residues(atom: Atom, result: AtomResult, record: PatientRecord, ctx: EvalContext) -> AtomResult:
+    """The result once the atom's residues are taken into account (see :class:`~fhir_adapter.criteria.model.
+    Residue`): a decisive result a residue could overturn becomes ``unknown``, naming the residue to confirm."""
+    for residue in atom.residues:
+        decisive = "met" if residue.effect == "narrows" else "not-met"
+        if result.result != decisive:
+            continue
+        if residue.has_threshold:
+            alternative = atom.model_copy(
+                update={
+                    "residues": [],
+                    "comparator": residue.comparator,
+                    "value": residue.value,
+                    "high": residue.high,
+                    "uln_multiple": residue.uln_multiple,
+                    "lln_multiple": residue.lln_multiple,
+                }
+            )
+            if _evaluate_main(alternative, record, ctx).result == decisive:
+                continue  # the value is decisive under the residue's own threshold too
+        reason = f"{result.reason}; to confirm: {residue.text} ({residue.reason})"
+        return _result(atom, "unknown", reason, list(result.evidence))
+    return result
+
+
 def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
+    result = _evaluate_main(atom, record, ctx)
+    if atom.residues and atom.computable:
+        return _with_residues(atom, result, record, ctx)
+    return result
+
+
+def _evaluate_main(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     if not atom.computable:
         return _result(atom, "review", f"not evaluated: {atom.reason or 'not computable'}")
     if atom.category == "demographic":
@@ -973,6 +1035,8 @@ def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult
         return evaluate_measurement(plan, record, ctx)
     if atom.category in ("condition", "infection", "pregnancy", "allergy"):
         return evaluate_condition(plan, record, ctx)
+    if atom.category == "medication" and "Immunization" in atom.resource_types:
+        return evaluate_procedure(plan, record, ctx)
     if atom.category == "medication":
         return evaluate_medication(plan, record, ctx)
     if atom.category == "procedure":

@@ -53,6 +53,8 @@ class PatientResult(BaseModel):
     reason: str
     to_confirm: list[str] = Field(default_factory=list)
     criteria: list[AtomResult] = Field(default_factory=list)
+    cohorts: list[str] = Field(default_factory=list)
+    """For a trial with cohorts: the cohorts the verdict holds for (eligible for at least one)."""
 
     def contract(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class PatientResult(BaseModel):
             "verdict": self.verdict,
             "to_confirm": list(self.to_confirm),
             "criteria": [c.contract() for c in self.criteria],
+            **({"cohorts": list(self.cohorts)} if self.cohorts else {}),
         }
 
 

@@ -35,13 +35,47 @@ def deceased_reason(patient: dict[str, Any], patient_id: str, as_of: date) -> st
     return None
 
 
+def _group_outcome(outcomes: Sequence[str]) -> str:
+    """Any-of: met when one member is met, not-met when every member is not-met, else unknown."""
+    if "met" in outcomes:
+        return "met"
+    if all(o == "not-met" for o in outcomes):
+        return "not-met"
+    return "unknown"
+
+
+def decisive_results(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[tuple[Atom, AtomResult]]:
+    """The computable atoms with the result that decides the verdict. An any-of group counts once, at its
+    first member, with the group's outcome (its reason names every member)."""
+    groups: dict[str, list[AtomResult]] = {}
+    for a, r in zip(atoms, results, strict=True):
+        if a.computable and a.any_of:
+            groups.setdefault(a.any_of, []).append(r)
+    decided: list[tuple[Atom, AtomResult]] = []
+    seen: set[str] = set()
+    for a, r in zip(atoms, results, strict=True):
+        if not a.computable:
+            continue
+        if a.any_of is None:
+            decided.append((a, r))
+            continue
+        if a.any_of in seen:
+            continue
+        seen.add(a.any_of)
+        members = groups[a.any_of]
+        outcome = _group_outcome([m.result for m in members])
+        reason = "any of: " + "; ".join(f"{m.id} {m.result} ({m.reason})" for m in members)
+        evidence = [e for m in members for e in m.evidence]
+        decided.append((a, AtomResult.model_construct(id=r.id, result=outcome, reason=reason, evidence=evidence)))
+    return decided
+
+
 def failing(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[AtomResult]:
-    """Results that make the patient ineligible: inclusion not-met, exclusion met."""
+    """Results that make the patient ineligible: inclusion not-met, exclusion met (any-of groups as one)."""
     return [
         r
-        for a, r in zip(atoms, results, strict=True)
-        if a.computable
-        and ((a.kind == "inclusion" and r.result == "not-met") or (a.kind == "exclusion" and r.result == "met"))
+        for a, r in decisive_results(atoms, results)
+        if (a.kind == "inclusion" and r.result == "not-met") or (a.kind == "exclusion" and r.result == "met")
     ]
 
 
@@ -51,26 +85,60 @@ def _summary(results: Sequence[AtomResult]) -> str:
     return f"{first.id} {first.reason}{more}"
 
 
+_RANK: dict[str, int] = {"eligible": 0, "needs-review": 1, "ineligible": 2}
+
+
+def _verdict(atoms: Sequence[Atom], results: Sequence[AtomResult], to_confirm: Sequence[str]) -> tuple[Verdict, str]:
+    """The verdict of one set of atoms (a whole trial, or one cohort with the atoms every cohort shares)."""
+    fails = failing(atoms, results)
+    unknown = [r for _, r in decisive_results(atoms, results) if r.result == "unknown"]
+    if fails:
+        return "ineligible", f"ineligible: {_summary(fails)}"
+    if unknown:
+        return "needs-review", f"needs-review: {_summary(unknown)}"
+    met = sum(1 for _, r in decisive_results(atoms, results) if r.result in ("met", "not-met"))
+    return "eligible", f"eligible: {met} computable criteria satisfied" + (
+        f"; {len(to_confirm)} to confirm" if to_confirm else ""
+    )
+
+
+def cohorts_of(atoms: Sequence[Atom]) -> list[str]:
+    """The cohort labels of a trial's atoms, in order of appearance."""
+    return list(dict.fromkeys(a.cohort for a in atoms if a.cohort))
+
+
+def _by_cohort(
+    atoms: Sequence[Atom], results: Sequence[AtomResult], to_confirm: Sequence[str]
+) -> tuple[Verdict, str, list[str]]:
+    """A patient is eligible for the trial when eligible for at least one cohort (the atoms without a cohort
+    apply to every cohort): the best cohort verdict, and the cohorts that reach it."""
+    cohorts = cohorts_of(atoms)
+    if not cohorts:
+        verdict, reason = _verdict(atoms, results, to_confirm)
+        return verdict, reason, []
+    decided: list[tuple[str, Verdict, str]] = []
+    for cohort in cohorts:
+        pairs = [(a, r) for a, r in zip(atoms, results, strict=True) if a.cohort in (None, cohort)]
+        verdict, reason = _verdict([a for a, _ in pairs], [r for _, r in pairs], to_confirm)
+        decided.append((cohort, verdict, reason))
+    best = min(decided, key=lambda d: _RANK[d[1]])
+    reached = [c for c, v, _ in decided if v == best[1]]
+    verdict, reason = best[1], best[2]
+    head, _, rest = reason.partition(": ")
+    return verdict, f"{head} (cohort {', '.join(reached)}): {rest}", reached
+
+
 def decide(
     atoms: Sequence[Atom], results: Sequence[AtomResult], patient: dict[str, Any], patient_id: str, as_of: date
 ) -> PatientResult:
     to_confirm = [r.id for r in results if r.result == "review"]
-    fails = failing(atoms, results)
-    unknown = [r for a, r in zip(atoms, results, strict=True) if a.computable and r.result == "unknown"]
     deceased = deceased_reason(patient, patient_id, as_of)
     verdict: Verdict
+    cohorts: list[str] = []
     if deceased is not None:
         verdict, reason = "ineligible", f"ineligible: {deceased}"
-    elif fails:
-        verdict, reason = "ineligible", f"ineligible: {_summary(fails)}"
-    elif unknown:
-        verdict, reason = "needs-review", f"needs-review: {_summary(unknown)}"
     else:
-        met = sum(1 for a, r in zip(atoms, results, strict=True) if a.computable and r.result in ("met", "not-met"))
-        verdict = "eligible"
-        reason = f"eligible: {met} computable criteria satisfied" + (
-            f"; {len(to_confirm)} to confirm" if to_confirm else ""
-        )
+        verdict, reason, cohorts = _by_cohort(atoms, results, to_confirm)
     criteria = list(results)
     if deceased is not None:
         evidence = [Evidence(reference=f"Patient/{patient_id}")]
@@ -81,4 +149,5 @@ def decide(
         reason=" ".join(reason.split()),
         to_confirm=to_confirm,
         criteria=criteria,
+        cohorts=cohorts,
     )

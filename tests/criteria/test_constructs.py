@@ -126,7 +126,7 @@ def test_unit_forms_convert_to_canonical(written: str, value: float) -> None:
 
 def test_mass_units_and_unknown_units() -> None:
     assert one("* hemoglobin ≥ 90 g/L").value == pytest.approx(9.0)
-    atom = one("* hemoglobin ≥ 9")
+    atom = one("* hemoglobin ≥ 900")
     assert (atom.computable, atom.reason) == (False, "ambiguous unit (none given)")
     atom = one("* hemoglobin ≥ 9 furlongs/fortnight")
     assert not atom.computable and atom.reason and atom.reason.startswith("ambiguous unit")
@@ -167,9 +167,20 @@ def test_semicolon_split() -> None:
     assert [(a.concept_key, a.value) for a in found] == [("lab.neutrophils", 1.5), ("lab.platelets", 75)]
 
 
-def test_conditional_threshold_is_not_computable() -> None:
+def test_unitless_threshold_takes_the_one_plausible_unit() -> None:
+    """'platelets > 100,000' can only be per microlitre; 'hemoglobin >= 9' is g/dL or mmol/L: ambiguous."""
+    atom = compile_text("Inclusion Criteria:\n* platelets > 100,000").atoms[0]
+    assert (atom.computable, atom.comparator, atom.value, atom.unit) == (True, "gt", 100.0, "10*9/L")
+    atom = compile_text("Inclusion Criteria:\n* hemoglobin >= 9").atoms[0]
+    assert (atom.computable, atom.reason) == (False, "ambiguous unit (none given)")
+
+
+def test_conditional_threshold_is_a_residue_with_its_own_limit() -> None:
     found = atoms("* ALT ≤ 2.5 x ULN, or ≤ 5 x ULN if liver metastases")
-    assert not found[0].computable
+    assert len(found) == 1 and found[0].computable and found[0].uln_multiple == 2.5
+    (residue,) = found[0].residues
+    assert (residue.effect, residue.comparator, residue.uln_multiple) == ("widens", "le", 5.0)
+    assert "liver metastases" in residue.text
 
 
 @pytest.mark.parametrize(
@@ -243,11 +254,29 @@ def test_time_windows(phrase: str, days: int) -> None:
     assert atom.within_days == days
 
 
-def test_inclusion_or_alternatives_are_not_computable() -> None:
+def test_inclusion_alternatives_are_an_any_of_group() -> None:
     found = atoms("Inclusion Criteria:\n* diabetes or hypertension")
-    assert [a.computable for a in found] == [True, False]
-    assert found[1].reason == "alternatives ('or') in an inclusion criterion"
-    assert all(a.computable for a in atoms("Exclusion Criteria:\n* diabetes or hypertension"))
+    assert [a.computable for a in found] == [True, True]
+    assert found[0].any_of == found[1].any_of == f"{found[0].id}-any"
+    assert found[0].contract()["group"] == {"type": "any-of", "id": found[0].any_of}
+    both = atoms("Inclusion Criteria:\n* diabetes and hypertension")
+    assert all(a.computable and a.any_of is None for a in both)
+    excluded = atoms("Exclusion Criteria:\n* diabetes or hypertension")
+    assert all(a.computable and a.any_of is None for a in excluded)
+
+
+def test_lab_alternatives_are_an_any_of_group() -> None:
+    found = atoms("Inclusion Criteria:\n* Creatinine ≤ 1.5 × ULN or creatinine clearance ≥ 60 mL/min")
+    assert [(a.concept_key, a.comparator) for a in found] == [
+        ("lab.creatinine", "le"),
+        ("lab.creatinine-clearance", "ge"),
+    ]
+    assert all(a.computable for a in found) and found[0].any_of == found[1].any_of is not None
+    two_sided = compile_text("Exclusion Criteria:\n* Serum potassium < 3.5 or > 5.1 mmol/L").atoms
+    assert [(a.comparator, a.value, a.unit) for a in two_sided if a.computable] == [
+        ("lt", 3.5, "mmol/L"),
+        ("gt", 5.1, "mmol/L"),
+    ]
 
 
 def test_consent_and_unknown_concepts() -> None:

@@ -31,13 +31,17 @@ def test_implausible_converted_value_is_left_for_review() -> None:
 
 
 def test_lab_threshold_with_condition_elsewhere_in_item() -> None:
+    """The main threshold stays computable; the cohort-specific one is a residue that widens it."""
     text = (
         "Inclusion Criteria:\n- AST and ALT <= 2.5 x ULN except for: Patients with hepatic metastases: ALT <= 5 x ULN\n"
     )
-    assert not any(a.computable for a in _atoms(text) if a.category == "lab")
+    main = [a for a in _atoms(text) if a.category == "lab" and a.uln_multiple == 2.5]
+    assert main and all(a.computable and a.residues for a in main)
+    assert all(r.effect == "widens" for a in main for r in a.residues)
     text = "Inclusion Criteria:\n- Patients with Gilbert's disease: serum bilirubin < 5 mg/dL\n"
     atom = _one(text, "lab.total-bilirubin")
-    assert not atom.computable
+    assert atom.computable and atom.value == 5
+    assert [r.effect for r in atom.residues] == ["widens"] and "Gilbert" in atom.residues[0].text
 
 
 def test_negated_lab_threshold() -> None:
@@ -45,9 +49,13 @@ def test_negated_lab_threshold() -> None:
     assert not atom.computable and "negated" in (atom.reason or "")
 
 
-def test_drug_hypersensitivity_is_not_drug_use() -> None:
+def test_drug_hypersensitivity_is_an_allergy_not_drug_use() -> None:
     atom = _one("Exclusion Criteria:\n- Known hypersensitivity against oxaliplatin\n", "medication.oxaliplatin")
-    assert not atom.computable and "allergy" in (atom.reason or "")
+    assert atom.computable and atom.category == "allergy"
+    assert atom.resource_types == ["AllergyIntolerance"] and atom.fhir_query
+    assert atom.fhir_query.startswith("AllergyIntolerance?")
+    trial_drug = _atoms("Exclusion Criteria:\n- Known hypersensitivity to the study drug oxaliplatin\n")
+    assert not any(a.computable for a in trial_drug)
 
 
 def test_future_plans_are_not_pregnancy() -> None:
@@ -55,14 +63,17 @@ def test_future_plans_are_not_pregnancy() -> None:
     assert not _one(text, "condition.pregnancy").computable
 
 
-def test_permission_in_item_blocks_presence() -> None:
+def test_permission_in_item_is_a_residue() -> None:
     text = "Exclusion Criteria:\n- Patients with active CNS metastases. Patients with stable CNS disease are eligible\n"
-    assert not any(a.computable for a in _atoms(text))
+    found = [a for a in _atoms(text) if a.computable]
+    assert found and all(any(r.effect == "narrows" and "eligible" in r.text for r in a.residues) for a in found)
 
 
-def test_unhandled_exception_blocks_presence() -> None:
+def test_unhandled_exception_is_a_residue() -> None:
     text = "Exclusion Criteria:\n- Previous malignancies, excluding curatively treated in-situ cervical cancer\n"
-    assert not any(a.computable for a in _atoms(text) if a.concept_key == "condition.malignancy")
+    atom = next(a for a in _atoms(text) if a.concept_key == "condition.malignancy")
+    assert atom.computable
+    assert [r.effect for r in atom.residues] == ["narrows"] and atom.residues[0].text.startswith("excluding")
 
 
 def test_conditional_presence() -> None:

@@ -95,13 +95,15 @@ def test_other_malignancy_excludes_colorectal(atoms: dict[str, Atom]) -> None:
     assert "startsWith('C18')" in (atom.fhirpath or "") and ".empty()" in (atom.fhirpath or "")
 
 
-def test_uncontrolled_and_recurrent_are_not_computable(atoms: dict[str, Atom]) -> None:
+def test_uncontrolled_and_recurrent_are_residues(atoms: dict[str, Atom]) -> None:
+    """The finding stays computable; the word that narrows it is confirmed by a person when it is found."""
     for key in ("condition.diabetes", "condition.hypertension"):
-        assert atoms[key].qualifiers == ["uncontrolled"]
-        assert atoms[key].reason == "'uncontrolled' is not recorded in coded data"
+        assert atoms[key].qualifiers == ["uncontrolled"] and atoms[key].computable
+        assert [(r.text, r.effect) for r in atoms[key].residues] == [("uncontrolled", "narrows")]
+        assert atoms[key].residues[0].reason == "'uncontrolled' is not recorded in coded data"
     recurrent = atoms["condition.rectal-cancer"]
-    assert "recurrent" in recurrent.qualifiers and not recurrent.computable
-    assert "recurrent" in (recurrent.reason or "")
+    assert "recurrent" in recurrent.qualifiers
+    assert any("recurrent" in r.reason for r in recurrent.residues) or not recurrent.computable
 
 
 def test_reasons_for_toxicity_and_allergy(atoms: dict[str, Atom]) -> None:

@@ -1,0 +1,116 @@
+"""The structure of real eligibility text: residues, any-of groups, ranges, units, reconciling exclusions
+with the trial's required findings, and the lint (issue: criteria that generalise, part 2). Sentences
+come from the shared corpus, the Chia benchmark or the issue text; the shipped lexicon is used."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fhir_adapter.criteria.compile import compile_text, compile_trial
+from fhir_adapter.criteria.lint import lint
+from fhir_adapter.criteria.model import Atom, CompiledCriteria
+from fhir_adapter.trial import Eligibility, TrialRecord
+
+
+def _atoms(text: str) -> list[Atom]:
+    return compile_text(text).atoms
+
+
+def _one(text: str, key: str) -> Atom:
+    return next(a for a in _atoms(text) if a.concept_key == key)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "comparator", "value", "high", "unit"),
+    [
+        ("Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %", "lab.hba1c", "between", 7.0, 10.5, "%"),
+        ("Inclusion Criteria:\n- HbA1c ≥ 7.0% and ≤ 10.5%", "lab.hba1c", "between", 7.0, 10.5, "%"),
+        ("Inclusion Criteria:\n- creatinine clearance more or equal to 30 mL/min", "lab.creatinine-clearance",
+         "ge", 30.0, None, "mL/min"),
+        ("Inclusion Criteria:\n- serum creatinine ≤ 1,5 mg/dL", "lab.creatinine", "le", 1.5, None, "mg/dL"),
+        ("Inclusion Criteria:\n- Platelets >150,000", "lab.platelets", "gt", 150.0, None, "10*9/L"),
+    ],
+)
+def test_thresholds(text: str, key: str, comparator: str, value: float, high: float | None, unit: str) -> None:
+    atom = _one(text, key)
+    assert (atom.computable, atom.comparator, atom.value, atom.high, atom.unit) == (
+        True, comparator, value, high, unit,
+    )
+
+
+def test_ordinal_percentile_is_not_a_number() -> None:
+    atoms = _atoms("Inclusion Criteria:\n- BMI > 85th percentile for age")
+    assert not any(a.computable and a.value == 85 for a in atoms)
+
+
+def test_decimal_comma_in_a_list_is_not_a_decimal() -> None:
+    atom = _one("Inclusion Criteria:\n- ECOG performance status 0,1 or 2", "performance.ecog")
+    assert (atom.comparator, atom.value) == ("le", 2)
+
+
+def test_refusal_is_not_poisoned_by_a_sibling_condition() -> None:
+    text = "Inclusion Criteria:\n- Total bilirubin ≤ 1.5 × ULN (≤ 3 × ULN for Gilbert's syndrome)"
+    atom = _one(text, "lab.total-bilirubin")
+    assert atom.computable and atom.uln_multiple == 1.5
+    assert [(r.effect, r.uln_multiple) for r in atom.residues] == [("widens", 3.0)]
+    text = "Exclusion Criteria:\n- Severe anemia (hemoglobin < 8 g/dL)"
+    hemoglobin = _one(text, "lab.hemoglobin")
+    assert (hemoglobin.computable, hemoglobin.comparator, hemoglobin.value) == (True, "lt", 8.0)
+
+
+def test_screening_time_does_not_refuse_a_lab() -> None:
+    atom = _one("Inclusion Criteria:\n- Hemoglobin ≥ 10 g/dL at screening", "lab.hemoglobin")
+    assert atom.computable and atom.value == 10
+
+
+def test_residue_texts_are_substrings() -> None:
+    text = (
+        "Exclusion Criteria:\n- History of malignancy except basal cell carcinoma of the skin\n"
+        "- Patients with active CNS metastases. Patients with stable CNS disease are eligible\n"
+    )
+    residues = [r for a in _atoms(text) for r in a.residues]
+    assert residues and all(r.text in text for r in residues)
+
+
+def _trial(criteria: str) -> TrialRecord:
+    return TrialRecord(nct_id="NCT00000000", source_format="ctgov-json", eligibility=Eligibility(criteria=criteria))
+
+
+def test_exclusion_of_the_trials_own_disease_means_another_one() -> None:
+    """The dangerous case: an exclusion every included patient meets."""
+    compiled = compile_trial(
+        _trial("Inclusion Criteria:\n- Rectal cancer\nExclusion Criteria:\n- Other malignancy within 5 years\n")
+    )
+    other = next(a for a in compiled.atoms if a.concept_key == "condition.malignancy")
+    assert other.computable and any(c.code == "C20" for c in other.excluded_concepts)
+    assert other.residues and other.residues[0].effect == "narrows"
+    assert lint(compiled) == []
+
+
+def test_exclusion_of_a_required_finding_is_left_for_review() -> None:
+    compiled = compile_trial(
+        _trial("Inclusion Criteria:\n- Breastfeeding women\nExclusion Criteria:\n- breastfeeding problems\n")
+    )
+    excluded = [a for a in compiled.atoms if a.kind == "exclusion" and a.concept_key == "condition.breastfeeding"]
+    assert excluded and not excluded[0].computable and "requires" in (excluded[0].reason or "")
+
+
+def test_lint_reports_a_contradiction() -> None:
+    inc = Atom(id="inc-1", kind="inclusion", text="HIV", category="infection", concept_key="condition.hiv",
+               comparator="present", computable=True)
+    exc = inc.model_copy(update={"id": "exc-1", "kind": "exclusion"})
+    lab_inc = Atom(id="inc-2", kind="inclusion", text="ALT", category="lab", concept_key="lab.alt",
+                   comparator="ge", uln_multiple=3.0, computable=True)
+    lab_exc = lab_inc.model_copy(update={"id": "exc-2", "kind": "exclusion", "comparator": "gt", "uln_multiple": 2.0})
+    found = lint(CompiledCriteria(trial="T", atoms=[inc, exc, lab_inc, lab_exc]))
+    assert [(f.inclusion, f.exclusion) for f in found] == [("inc-1", "exc-1"), ("inc-2", "exc-2")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_any_text_gives_atoms_whose_texts_and_residues_are_substrings(text: str) -> None:
+    for atom in _atoms(text):
+        assert atom.text in text
+        assert all(r.text in text for r in atom.residues)
