@@ -38,16 +38,18 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fhir_adapter.criteria.model import Category, Coding
 from fhir_adapter.errors import ConfigError
+from fhir_adapter.generated_lexicon import GeneratedTable, parse, render
 from fhir_adapter.mappings import load_table, mappings_dir
+from fhir_adapter.phrase_keys import JOINABLE, MAX_PLURAL_STEM, fold, normalize_name, phrase_key, prefixes, tokens
 
 CONCEPT_TABLES: tuple[str, ...] = ("labs", "conditions", "medications", "performance", "procedure_concepts")
 """The hand-curated mapping tables holding concepts (YAML)."""
@@ -109,6 +111,8 @@ class Concept(BaseModel):
     """Labs and measurements: the range (in ``unit``) outside which a threshold is a typo, not a limit."""
     scale: tuple[float, float] | None = None
     """Scores: the lowest and highest value of the scale (ECOG 0-5), so "0-2" reads as "<= 2"."""
+    classes: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    """Scores written as classes: label -> band of values (NYHA "III" -> 3-3, Child-Pugh "B" -> 7-9)."""
 
     def matches(self, system: str | None, code: str | None) -> bool:
         """Whether a coding belongs to this concept (exact code or a listed prefix)."""
@@ -191,6 +195,7 @@ class _ConceptEntry(_Entry):
     members: list[str] = Field(default_factory=list)
     plausible: tuple[float, float] | None = None
     scale: tuple[float, float] | None = None
+    classes: dict[str, tuple[float, float]] = Field(default_factory=dict)
     note: str | None = None
     """Free text for maintainers (why a code is absent, what a prefix covers)."""
 
@@ -215,6 +220,7 @@ class _ConceptEntry(_Entry):
             members=tuple(self.members),
             plausible=self.plausible,
             scale=self.scale,
+            classes=dict(self.classes),
         )
 
 
@@ -224,32 +230,16 @@ class _NonSystemicEntry(_Entry):
 
 
 # ---------------------------------------------------------------------------------------------
-# Tokens
+# Tokens (see fhir_adapter.phrase_keys)
 
-_TOKEN = re.compile(r"[^\W_]+")
-_JOINABLE = re.compile(r"[\s\-/'’‐‑–_]*")
-"""Separators that may sit inside one phrase (anything else, like ``,`` or ``(``, ends it)."""
-_MAX_PLURAL_STEM = 4
-
-
-def _fold(token: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", token.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def _tokens(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+_JOINABLE = JOINABLE
+_MAX_PLURAL_STEM = MAX_PLURAL_STEM
+_fold = fold
+_tokens = tokens
 
 
 def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
-    """The lookup key of a phrase (its folded tokens joined) and its number of tokens."""
-    toks = [t for _, _, t in _tokens(phrase)]
-    return ("".join(_fold(t) if fold else t for t in toks), len(toks))
-
-
-def normalize_name(name: str) -> str:
-    """A name as compared by :meth:`Lexicon.find_drug`: folded tokens joined (``IL-2`` -> ``il2``)."""
-    return _phrase_key(name)[0]
+    return phrase_key(phrase, folded=fold)
 
 
 class _PhraseIndex:
@@ -262,7 +252,9 @@ class _PhraseIndex:
         """Every run of leading tokens of a phrase, joined: :meth:`Lexicon.find` stops extending a candidate
         as soon as no phrase starts with it, so a large lexicon costs no more per token than a small one."""
 
-    def add(self, key: str, n_tokens: int, concept_key: str, *, where: str, phrase: str = "", fold: bool = True) -> None:
+    def add(
+        self, key: str, n_tokens: int, concept_key: str, *, where: str, phrase: str = "", fold: bool = True
+    ) -> None:
         if not key:
             return
         known = self.keys.get(key)
@@ -273,10 +265,7 @@ class _PhraseIndex:
         self.add_prefixes(phrase or key, fold=fold)
 
     def add_prefixes(self, phrase: str, *, fold: bool = True) -> None:
-        joined = ""
-        for _, _, token in _tokens(phrase):
-            joined += _fold(token) if fold else token
-            self.prefixes.add(joined)
+        self.prefixes.update(prefixes(phrase, folded=fold))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,31 +280,34 @@ class Lexicon:
         concepts: Sequence[Concept],
         non_systemic_routes: Sequence[Coding],
         dose_form_words: Sequence[str],
-        generated: Sequence[Concept] = (),
+        generated: Sequence[GeneratedTable] = (),
     ):
         self._concepts: dict[str, Concept] = {}
         for concept in concepts:
             if concept.key in self._concepts:
                 raise ConfigError(f"duplicate concept key {concept.key}", source="mappings")
             self._concepts[concept.key] = concept
-        curated_keys = set(self._concepts)
-        for concept in generated:
-            self._concepts.setdefault(concept.key, concept)
+        self._raw: dict[str, str] = {}
+        """Generated concepts not built yet (JSON text by key): built on first use by :meth:`_concept`."""
+        for table in generated:
+            for key, raw in table.entries.items():
+                if key in self._concepts:
+                    self._concepts[key] = _supplemented(self._concepts[key], json.loads(raw))
+                else:
+                    self._raw.setdefault(key, raw)
         for concept in concepts:
             for member in concept.members:
-                if member not in self._concepts:
+                if member not in self:
                     raise ConfigError(f"unknown member {member}", source="mappings", field=concept.key)
         for key in [c.key for c in concepts if c.members]:
             self._concepts[key] = self._with_member_codes(self._concepts[key])
         self._folded = _PhraseIndex()
         self._exact = _PhraseIndex()
         self._drugs: dict[str, str] = {}
-        for concept in self._concepts.values():
-            if concept.key in curated_keys:
-                self._index(concept)
-        for concept in self._concepts.values():
-            if concept.key not in curated_keys:
-                self._index(concept, soft=True)
+        for concept in concepts:
+            self._index(self._concepts[concept.key])
+        for table in generated:
+            self._merge(table)
         self._routes = frozenset((c.system, c.code) for c in non_systemic_routes)
         self._dose_forms = _PhraseIndex()
         for word in dose_form_words:
@@ -326,6 +318,29 @@ class Lexicon:
             for variant in variants:
                 self._dose_forms.keys.setdefault(variant, word)
             self._dose_forms.max_tokens = max(self._dose_forms.max_tokens, n)
+
+    def _merge(self, table: GeneratedTable) -> None:
+        """A generated table's precomputed index; the curated tables win every phrase they use."""
+        keep = self._raw.__contains__
+        for index, phrases, found in (
+            (self._folded, table.folded, table.folded_prefixes),
+            (self._exact, table.exact, table.exact_prefixes),
+        ):
+            for phrase, concept_key in phrases.items():
+                if keep(concept_key):
+                    index.keys.setdefault(phrase, concept_key)
+            index.prefixes |= found
+            index.max_tokens = max(index.max_tokens, table.max_tokens)
+        for name, concept_key in table.drugs.items():
+            if keep(concept_key):
+                self._drugs.setdefault(name, concept_key)
+
+    def _concept(self, key: str) -> Concept:
+        concept = self._concepts.get(key)
+        if concept is None:
+            concept = _trusted_concept(key, json.loads(self._raw[key]))
+            self._concepts[key] = concept
+        return concept
 
     def _index(self, concept: Concept, *, soft: bool = False) -> None:
         """Index the concept's phrases; ``soft`` (generated concepts) skips phrases another concept has."""
@@ -341,7 +356,6 @@ class Lexicon:
             last = _tokens(phrase)[-1][2]
             if len(last) >= _MAX_PLURAL_STEM and last.isalpha() and not key.endswith("s"):
                 self._folded.keys.setdefault(key + "s", concept.key)
-                self._folded.prefixes.add(key + "s")
         for abbreviation in concept.abbreviations:
             key, n = _phrase_key(abbreviation, fold=False)
             if soft and self._exact.keys.get(key, concept.key) != concept.key:
@@ -358,24 +372,38 @@ class Lexicon:
 
     def get(self, key: str) -> Concept:
         try:
-            return self._concepts[key]
+            return self._concept(key)
         except KeyError:
             raise ConfigError(f"unknown concept key {key!r}", source="lexicon") from None
 
     def __contains__(self, key: object) -> bool:
-        return key in self._concepts
+        return key in self._concepts or key in self._raw
 
     def concepts(self, category: str | None = None) -> list[Concept]:
+        """Every concept (builds the generated ones not used yet)."""
+        for key in list(self._raw):
+            self._concept(key)
         return [c for c in self._concepts.values() if category is None or c.category == category]
 
     def _with_member_codes(self, concept: Concept) -> Concept:
         """A class whose value set also lists its members' codes, so a class is searchable by code."""
-        codings = list(concept.codings)
-        prefixes = list(concept.code_prefixes)
+        codings = dict.fromkeys((c.system, c.code) for c in concept.codings)
+        by_key = {(c.system, c.code): c for c in concept.codings}
+        prefixes = dict.fromkeys((p.system, p.prefix) for p in concept.code_prefixes)
+        by_prefix = {(p.system, p.prefix): p for p in concept.code_prefixes}
         for member in self.members(concept):
-            codings += [c for c in member.codings if c not in codings]
-            prefixes += [p for p in member.code_prefixes if p not in prefixes]
-        return concept.model_copy(update={"codings": tuple(codings), "code_prefixes": tuple(prefixes)})
+            for c in member.codings:
+                by_key.setdefault((c.system, c.code), c)
+                codings.setdefault((c.system, c.code))
+            for p in member.code_prefixes:
+                by_prefix.setdefault((p.system, p.prefix), p)
+                prefixes.setdefault((p.system, p.prefix))
+        return concept.model_copy(
+            update={
+                "codings": tuple(by_key[k] for k in codings),
+                "code_prefixes": tuple(by_prefix[k] for k in prefixes),
+            }
+        )
 
     def members(self, concept: Concept, *, recursive: bool = True) -> list[Concept]:
         """The member concepts of a class (members of members too, when ``recursive``)."""
@@ -387,7 +415,7 @@ class Lexicon:
             if key in seen:
                 continue
             seen.add(key)
-            member = self._concepts[key]
+            member = self._concept(key)
             found.append(member)
             if recursive:
                 stack.extend(reversed(member.members))
@@ -409,11 +437,11 @@ class Lexicon:
                     if j > i and not _JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]):
                         break
                     joined += words[j] if words is not None else toks[j][2]
-                    if joined not in index.prefixes:
-                        break
                     concept_key = index.keys.get(joined)
                     if concept_key is not None:
                         candidates.append((toks[i][0] - toks[j][1], i, j, concept_key))
+                    if joined not in index.prefixes:
+                        break  # no longer phrase starts with these tokens
         candidates.sort()
         taken = [False] * len(toks)
         chosen: list[ConceptMatch] = []
@@ -424,7 +452,7 @@ class Lexicon:
                 taken[k] = True
             start, end = toks[i][0], toks[j][1]
             chosen.append(
-                ConceptMatch(concept=self._concepts[concept_key], start=start, end=end, phrase=text[start:end])
+                ConceptMatch(concept=self._concept(concept_key), start=start, end=end, phrase=text[start:end])
             )
         chosen.sort(key=lambda m: m.start)
         return chosen
@@ -443,7 +471,7 @@ class Lexicon:
         for attempt in tries:
             key = self._drugs.get(normalize_name(attempt))
             if key is not None:
-                return self._concepts[key]
+                return self._concept(key)
         return None
 
     def answer_value(self, concept: Concept, system: str, code: str) -> float | None:
@@ -472,10 +500,53 @@ class Lexicon:
         return False
 
 
-def _table_concepts(name: str, table: dict[str, Any]) -> list[Concept]:
+def _supplemented(concept: Concept, raw: dict[str, Any]) -> Concept:
+    """A curated concept with the codes a generated entry of the same key adds (a curated drug's RxNorm
+    product codes); its names and everything else stay as curated."""
+    extra = _trusted_concept(concept.key, raw)
+    known = {(c.system, c.code) for c in concept.codings}
+    codings = concept.codings + tuple(c for c in extra.codings if (c.system, c.code) not in known)
+    prefixes = concept.code_prefixes + tuple(p for p in extra.code_prefixes if p not in concept.code_prefixes)
+    return concept.model_copy(update={"codings": codings, "code_prefixes": prefixes})
+
+
+def _trusted_concept(key: str, raw: dict[str, Any]) -> Concept:
+    """A concept of a generated table, built without validation: the build script wrote it from the schema,
+    and ``tests/test_lexicon_build.py`` validates every entry with :class:`_ConceptEntry`."""
+
+    def coding(entry: dict[str, Any]) -> Coding:
+        return Coding.model_construct(system=entry["system"], code=entry["code"], display=entry.get("display"))
+
+    return Concept.model_construct(
+        key=key,
+        category=raw["category"],
+        display=raw["display"],
+        synonyms=tuple(s.lower() for s in raw.get("synonyms", ())),
+        abbreviations=tuple(raw.get("abbreviations", ())),
+        codings=tuple(coding(c) for c in raw.get("codings", ())),
+        code_prefixes=tuple(
+            CodePrefix.model_construct(system=p["system"], prefix=p["prefix"]) for p in raw.get("code_prefixes", ())
+        ),
+        resource_types=tuple(raw.get("resource_types", ())),
+        unit=raw.get("unit"),
+        answers={},
+        site_codings=(),
+        morphology_codings=(),
+        systemic_only=bool(raw.get("systemic_only", False)),
+        members=tuple(raw.get("members", ())),
+        conversions=(),
+        plausible=None,
+        scale=None,
+        classes={},
+    )
+
+
+def _table_concepts(name: str, table: dict[str, Any], *, trusted: bool = False) -> list[Concept]:
     entries = table.get("concepts")
     if not isinstance(entries, dict):
         raise ConfigError("a concept table needs a 'concepts' mapping", source=f"mappings/{name}.yaml")
+    if trusted:
+        return [_trusted_concept(str(key), raw) for key, raw in entries.items()]
     concepts = []
     for key, raw in entries.items():
         try:
@@ -490,15 +561,18 @@ def _table_concepts(name: str, table: dict[str, Any]) -> list[Concept]:
     return concepts
 
 
-def build_lexicon(tables: dict[str, dict[str, Any]], generated: dict[str, dict[str, Any]] | None = None) -> Lexicon:
-    """A lexicon from already loaded tables (name -> table) and generated tables (which give way to them);
-    :func:`lexicon` loads the shipped ones."""
+def build_lexicon(
+    tables: dict[str, dict[str, Any]], generated: dict[str, GeneratedTable | dict[str, Any]] | None = None
+) -> Lexicon:
+    """A lexicon from already loaded tables (name -> table) and generated tables (parsed, or as a dict with
+    ``concepts``), which give way to them; :func:`lexicon` loads the shipped ones."""
     concepts: list[Concept] = []
     for name, table in tables.items():
         concepts.extend(_table_concepts(name, table))
-    extra: list[Concept] = []
-    for name, table in (generated or {}).items():
-        extra.extend(_table_concepts(f"lexicon/{name}", table))
+    parsed = [
+        t if isinstance(t, GeneratedTable) else parse(render(n, [], t["concepts"]))
+        for n, t in (generated or {}).items()
+    ]
     raw = tables.get("medications", {}).get("non_systemic") or {}
     try:
         non_systemic = _NonSystemicEntry.model_validate(raw)
@@ -506,28 +580,33 @@ def build_lexicon(tables: dict[str, dict[str, Any]], generated: dict[str, dict[s
         raise ConfigError(
             f"malformed non_systemic: {exc.errors()[0]['msg']}", source="mappings/medications.yaml"
         ) from exc
-    return Lexicon(concepts, [r.coding() for r in non_systemic.routes], non_systemic.dose_form_words, extra)
+    return Lexicon(concepts, [r.coding() for r in non_systemic.routes], non_systemic.dose_form_words, parsed)
 
 
-def load_generated(name: str) -> dict[str, Any] | None:
-    """The generated table ``mappings/lexicon/<name>.json`` (None when it has not been built)."""
-    path = mappings_dir() / "lexicon" / f"{name}.json"
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"malformed JSON: {exc}", source=str(path)) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("a generated table must be a JSON object", source=str(path))
-    return data
+def generated_path(name: str) -> Path:
+    return mappings_dir() / "lexicon" / f"{name}.tsv"
+
+
+def load_generated(name: str) -> GeneratedTable | None:
+    """The generated table ``mappings/lexicon/<name>.tsv`` (None when it has not been built)."""
+    path = generated_path(name)
+    if path.exists():
+        return parse(path.read_text(encoding="utf-8"))
+    legacy = path.with_suffix(".json")  # a table written by an older build script
+    if legacy.exists():
+        try:
+            data = json.loads(legacy.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"malformed JSON: {exc}", source=str(legacy)) from exc
+        return parse(render(name, [], data.get("concepts", {})))
+    return None
 
 
 @cache
 def lexicon() -> Lexicon:
     """The lexicon of the shipped tables (loaded once)."""
     generated = {name: table for name in GENERATED_TABLES if (table := load_generated(name)) is not None}
-    return build_lexicon({name: load_table(name) for name in CONCEPT_TABLES}, generated)
+    return build_lexicon({name: load_table(name) for name in CONCEPT_TABLES}, dict(generated))
 
 
 def find_drug(name: str) -> Concept | None:

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from fhir_adapter import criteria as criteria_compiler
 from fhir_adapter.cli._common import console, exit_after_failures, print_json, report_failure, warn_record
-from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.criteria.lint import lint_all
+from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.criteria.summary import CriteriaSummary, summarize
 from fhir_adapter.errors import FhirAdapterError, InputError
 

@@ -32,13 +32,14 @@ from fhir_adapter.criteria.fhirpath import (
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
-from fhir_adapter.criteria.parse import AGE_CONCEPT, parse_item
+from fhir_adapter.criteria.parse import AGE_CONCEPT, lead_in_qualifiers, lead_in_window, parse_item
+from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.criteria.split import split_items
 from fhir_adapter.mappings import load_table
-from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.terminology import CodePrefix, Concept
 from fhir_adapter.terminology import Lexicon as TerminologyLexicon
 from fhir_adapter.trial import AgeBound, TrialRecord
+from fhir_adapter.units import observation_units, proportional
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 PRESENCE_TYPES = ("Condition", *MEDICATION_TYPES, "Procedure", "AllergyIntolerance", "Immunization")
@@ -91,13 +92,14 @@ def _and(*parts: str | None) -> str:
 
 
 def _unit_factors(concept: Concept, units: Units) -> dict[str, float]:
+    """Recorded unit -> factor to the concept's canonical unit (units with an offset, °F, or a log scale are
+    left out of the FHIRPath: the matcher converts them)."""
     canonical = concept.unit
     if canonical is None:
         return {}
-    candidates = [str(u) for u in load_table("criteria_phrases").get("lab_unit_candidates", [])]
     factors: dict[str, float] = {canonical: 1.0}
-    for unit in candidates:
-        if unit in factors:
+    for unit in observation_units():
+        if unit in factors or not proportional(unit):
             continue
         factor = units.convert(1.0, unit, canonical, concept.key)
         if factor is not None and factor > 0:
@@ -268,11 +270,46 @@ def _prefixes_of(lexicon: Lexicon, key: str | None) -> tuple[CodePrefix, ...]:
     return concept.code_prefixes if concept else ()
 
 
+def _observed_finding(atom: Atom, concept: Concept) -> bool:
+    """A finding also shown by a positive test (HBsAg reactive, pregnancy test positive)."""
+    return atom.category in ("infection", "pregnancy") and "Observation" in concept.resource_types
+
+
+def _positive_observation(atom: Atom, concept: Concept, codes: str | None) -> str | None:
+    """Observations of the concept whose coded value or interpretation means positive."""
+    if not _observed_finding(atom, concept) or codes is None:
+        return None
+    table = _matching_table()
+    listed = table.get("positive_answers")
+    answers = [
+        Coding(system=str(a["system"]), code=str(a["code"]))
+        for a in (listed if isinstance(listed, list) else [])
+        if isinstance(a, dict)
+    ]
+    answers += [Coding(system=k.split("|", 1)[0], code=k.split("|", 1)[1]) for k, v in concept.answers.items() if v > 0]
+    positive = coding_filter(answers)
+    if positive is None:
+        return None
+    return (
+        "entry.resource.ofType(Observation).where("
+        + _and(
+            f"code.coding.where({codes}).exists()",
+            _status_ok("Observation"),
+            f"(value.ofType(CodeableConcept).coding.where({positive}).exists() or "
+            f"interpretation.coding.where({positive}).exists())",
+            _window(atom, "effective.ofType(dateTime) | effective.ofType(Period).start | issued"),
+        )
+        + ")"
+    )
+
+
 def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
     declared = ("AllergyIntolerance",) if atom.category == "allergy" else concept.resource_types
     types = [t for t in (declared or ("Condition",)) if t in PRESENCE_TYPES]
     if atom.category == "medication" and not types:
         types = list(MEDICATION_TYPES)
+    if not types and _observed_finding(atom, concept):
+        types = ["Observation"]
     if not types:
         return _not_computable(atom, f"no coded presence evidence for {concept.key} (resource types: Observation)")
     codes = coding_filter(concept.codings, concept.code_prefixes)
@@ -280,7 +317,10 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
         return _not_computable(atom, f"concept has no codes: {concept.key}")
     excluded = coding_filter(atom.excluded_concepts, _prefixes_of(lexicon, atom.excluded_concept_key))
     branches: list[str] = []
-    for resource_type in types:
+    observed = _positive_observation(atom, concept, codes)
+    if observed:
+        branches.append(observed)
+    for resource_type in [t for t in types if t != "Observation"]:
         paths = _code_paths(resource_type)
         condition = _and(
             _concept_present(paths, codes, concept, resource_type),
@@ -396,10 +436,32 @@ def text_atoms(text: str, *, lexicon: Lexicon | None = None, units: Units | None
     lex = lexicon or default_lexicon()
     unit_table = units or default_units()
     atoms: list[Atom] = []
+    lead_ins: dict[str, Atom] = {}
     for item in split_items(text):
+        parent = lead_ins.get(item.id.rpartition(".")[0]) if "." in item.id else None
         for atom in parse_item(text, item, lexicon=lex, units=unit_table):
-            atoms.append(emit(atom, lexicon=lex, units=unit_table))
+            if item.has_children:
+                lead_ins[item.id] = atom
+            atoms.append(emit(inherit_from_lead_in(atom, parent), lexicon=lex, units=unit_table))
     return atoms
+
+
+_PASSED_QUALIFIERS = ("history", "prior", "current", "active", "known")
+
+
+def inherit_from_lead_in(atom: Atom, lead_in: Atom | None) -> Atom:
+    """A sub-item takes the time window and the history/current qualifiers of the line that introduces it
+    ("Any of the following within 6 months before enrolment:" / "- myocardial infarction")."""
+    if lead_in is None or not atom.computable:
+        return atom
+    window = lead_in_window(lead_in.text)
+    qualifiers = [q for q in _PASSED_QUALIFIERS if q in lead_in_qualifiers(lead_in.text) and q not in atom.qualifiers]
+    update: dict[str, object] = {}
+    if atom.within_days is None and window is not None and atom.category != "demographic":
+        update["within_days"] = window
+    if qualifiers and atom.comparator in ("present", "absent"):
+        update["qualifiers"] = [*atom.qualifiers, *qualifiers]
+    return atom.model_copy(update=update) if update else atom
 
 
 def compile_text(

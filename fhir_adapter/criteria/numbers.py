@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.units import unit_prefix
 
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
-NUM = r"(?:(?:" + _DECIMAL_COMMA + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?![\d,.]*\d)(?!\s*(?:st|nd|rd|th)(?![a-z]))"
+NUM = (
+    r"(?:(?:" + _DECIMAL_COMMA + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?![\d,.]*\d)(?!\s*(?:st|nd|rd|th)(?![a-z]))"
+)
 """A number; not an ordinal (``85th percentile``)."""
 _SCI = r"(?:\s*[x*]\s*10\s*(?:\^|\*\*?|e)?\s*\(?\s*\d{1,2}\s*\)?)"
 _PER = r"(?:\s*(?:cells?\s*)?/\s*(?:cubic\s+mm|cu\.?\s*mm|[a-z]{1,3}(?:\^?\(?[23]\)?)?)(?:\s*/\s*1\.73\s*m\^?\(?2\)?)?)"
 NOT_UNIT = r"(?!(?:or|and|to|of|in|for|at|on|the|if|with|without|per|x|times|than|from|unless|except)(?![a-z]))"
 _SIMPLE = (
-    r"(?:\s*(?:%|" + NOT_UNIT + r"[a-z]{1,6}(?:\s*/\s*[a-z]{1,5}\d?){0,2}(?:\s*/\s*1\.73\s*m\^?\(?2\)?(?:\s*bsa)?)?)(?![\w]))"
+    r"(?:\s*(?:%|" + NOT_UNIT + r"[a-z]{1,6}(?:\s*/\s*[a-z]{1,5}\d?){0,2}"
+    r"(?:\s*/\s*1\.73\s*m\^?\(?2\)?(?:\s*bsa)?)?)(?![\w]))"
 )
 UNIT = rf"(?:{_SCI}{_PER}?|{_PER}|{_SIMPLE})"
 
@@ -35,6 +40,8 @@ class Threshold:
     """Where the unit is in the normalised text (to read it back with its original case)."""
     uln: float | None = None
     lln: float | None = None
+    num_end: int | None = None
+    """End of the number the unit follows (the high end of a range)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,9 @@ def _unit_span(m: re.Match[str], *groups: str) -> tuple[int, int] | None:
     return None
 
 
-_REVERSED: dict[str, Comparator] = {"<=": "ge", "=<": "ge", "≤": "ge", "<": "gt", ">=": "le", "=>": "le", "≥": "le", ">": "lt"}
+_REVERSED: dict[str, Comparator] = {
+    "<=": "ge", "=<": "ge", "≤": "ge", "<": "gt", ">=": "le", "=>": "le", "≥": "le", ">": "lt"
+}
 
 
 def _comparator(phrase: str, vocab: Phrases) -> Comparator:
@@ -139,14 +148,16 @@ def _single(m: re.Match[str], comp: Comparator) -> Threshold:
     """One value with its comparator: ``num`` and an optional ``unit``."""
     return Threshold(
         m.start(), m.end(), comp, to_number(m.group("num")), unit_raw=_unit(m.group("unit")),
-        unit_span=_unit_span(m, "unit"),
+        unit_span=_unit_span(m, "unit"), num_end=m.end("num"),
     )
 
 
 def _between(m: re.Match[str], low: float, high: float) -> Threshold:
     """A range; its unit is the one after the high value, else the one after the low value."""
     unit = _unit(m.group("unit2")) or _unit(m.group("unit"))
-    return Threshold(m.start(), m.end(), "between", low, high, unit, _unit_span(m, "unit2", "unit"))
+    return Threshold(
+        m.start(), m.end(), "between", low, high, unit, _unit_span(m, "unit2", "unit"), num_end=m.end("high")
+    )
 
 
 def find_thresholds(text: str) -> list[Threshold]:
@@ -199,7 +210,24 @@ def find_thresholds(text: str) -> list[Threshold]:
         if high <= low:
             continue
         add(_between(m, low, high))
-    return sorted(found, key=lambda t: t.start)
+    return sorted((_longest_unit(text, t) for t in found), key=lambda t: t.start)
+
+
+def _longest_unit(text: str, t: Threshold) -> Threshold:
+    """The threshold with the longest unit the unit tables read after its number ("kilograms (kg)",
+    "beats per minute", "umol per liter"), where the grammar's own unit pattern stopped short."""
+    if t.num_end is None or t.uln is not None or t.lln is not None:
+        return t
+    found = unit_prefix(text[t.num_end : t.num_end + 60])
+    if found is None:
+        return t
+    _, length = found
+    rest = text[t.num_end : t.num_end + length]
+    start = t.num_end + len(rest) - len(rest.lstrip())
+    end = t.num_end + length
+    if t.unit_span is not None and end <= t.unit_span[1]:
+        return t
+    return replace(t, unit_raw=" ".join(text[start:end].split()), unit_span=(start, end), end=max(t.end, end))
 
 
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 12}

@@ -21,8 +21,8 @@ from fhir_adapter.criteria.numbers import NOT_UNIT, Threshold, find_min_elapsed,
 from fhir_adapter.criteria.phrases import Phrases, Topic, phrases
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import Normalised, normalise
-from fhir_adapter.mappings import load_table
 from fhir_adapter.terminology import Concept, ConceptMatch
+from fhir_adapter.units import observation_units
 
 AGE_CONCEPT = Coding(system="http://loinc.org", code="30525-0", display="Age")
 PRESENCE_CATEGORIES: frozenset[str] = frozenset(
@@ -89,6 +89,7 @@ def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
 
 
 _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
+_NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
 
 
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s,-]*$")
@@ -112,16 +113,18 @@ def _in_compound(work: str, match: ConceptMatch) -> bool:
     return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
 
 
-def _find_concepts(work: str, lexicon: Lexicon, p: Phrases) -> list[ConceptMatch]:
-    """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer")."""
+def _find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
+    """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
+    ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
+    source = cased if cased and len(cased) == len(work) else work
     found = [
         m
-        for m in lexicon.find(work)
+        for m in lexicon.find(source)
         if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p) and not _in_compound(work, m)
     ]
     starts = {m.end() for m in _NON.finditer(work)}
     if starts:
-        spaced = _NON.sub("non ", work)
+        spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
         found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
     return _drop_overlaps(found)
 
@@ -156,6 +159,7 @@ def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
 def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], vocab: Phrases) -> list[Head]:
     heads: list[Head] = []
     pending_non: list[Concept] = []
+    neutral_end: int | None = None
     for m in matches:
         is_non = bool(re.search(r"(?<![a-z])non[- ]?$", work[max(0, m.start - 4) : m.start]))
         if heads:
@@ -188,6 +192,13 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             continue
         if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):
             continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
+        neutral = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start]) and (
+            not heads or "with or without" in work[max(0, m.start - 25) : m.start]
+        )
+        if neutral or (neutral_end is not None and _connector_only(work[neutral_end : m.start], vocab)):
+            neutral_end = m.end  # "diet during pregnancy or lactation": the list shares the context
+            continue  # "edema caused by heart failure", "diet during pregnancy", "with or without chemotherapy"
+        neutral_end = None
         head = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
         head.excluded.extend(pending_non)
         pending_non = []
@@ -248,6 +259,17 @@ def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: P
         head.qualifiers = own + [q for q in inherent if q not in own]
         if "recurrent" in inherent:
             head.modifiers.append("inherent:recurrent")
+
+
+def lead_in_window(text: str) -> int | None:
+    """The time window (days) a lead-in line states ("within 6 months prior to enrolment:")."""
+    window = find_window(normalise(text).text)
+    return window[2] if window else None
+
+
+def lead_in_qualifiers(text: str) -> list[Qualifier]:
+    """The qualifiers a lead-in line states ("History of any of the following:")."""
+    return _qualifiers(normalise(text).text, phrases())
 
 
 def _topic(text: str, vocab: Phrases) -> Topic | None:
@@ -318,6 +340,45 @@ def _two_sided(work: str, heads: list[Head]) -> None:
         head.thresholds = [merged, *head.thresholds[2:]]
 
 
+_THRESHOLD_CATEGORIES = ("lab", "performance-status")
+
+
+def _narrow_by_thresholds(heads: list[Head], drafts: list[Draft], src: Source) -> None:
+    """An excluded finding stated with a threshold next to it ("NYHA class III or IV heart failure", "severe
+    anemia (hemoglobin < 8 g/dL)") is excluded only with that threshold: the finding's own atom would exclude
+    every patient who has it, so it keeps the threshold as a residue to confirm (the threshold atom decides)."""
+    work = src.norm.text
+    for i, head in enumerate(heads):
+        fields = drafts[i].fields
+        if fields.get("comparator") != "present" or not fields.get("computable"):
+            continue
+        for j, other in enumerate(heads):
+            if j == i or other.concept.category not in _THRESHOLD_CATEGORIES:
+                continue
+            if not drafts[j].fields.get("computable"):
+                continue
+            lo, hi = (_threshold_end(work, other), head.start) if j < i else (head.end, other.start)
+            gap = work[lo:hi]
+            if hi < lo or _SEPARATOR.search(gap) or len(_tokens(gap)) > 4:
+                continue  # list siblings ("diabetes, hypertension, or ALT > 3 x ULN") are separate findings
+            residues = cast(list[Residue], fields["residues"])
+            text = src.clause(other.seg_start, other.seg_end)
+            if text and all(r.text != text for r in residues):
+                residues.append(Residue(text=text, effect="narrows", reason="excluded only with this threshold"))
+
+
+def _threshold_end(work: str, head: Head) -> int:
+    """Where a threshold head's statement ends: its last threshold, or its run of classes ("NYHA class III or IV")."""
+    ends = [t.end for t in head.thresholds]
+    if head.concept.classes:
+        labels = "|".join(re.escape(label.lower()) for label in head.concept.classes)
+        pattern = rf"(?:\s*(?:class(?:es)?|or|and|to|[-/,]|>=|<=|≥|≤|>|<|(?:{labels})(?![a-z])))+"
+        run = re.match(pattern, work[head.end :])
+        if run:
+            ends.append(head.end + len(run.group(0).rstrip(" ,/-")))
+    return max([head.end, *ends])
+
+
 def _split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) -> list[Head]:
     """A test with thresholds joined by "or" ("potassium < 3.5 or > 5.1 mmol/L") gives one head per threshold
     (not when a condition follows: "ALT <= 2.5 x ULN, or <= 5 x ULN if liver metastases" is a residue)."""
@@ -327,7 +388,8 @@ def _split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) 
         for previous, t in zip(head.thresholds, head.thresholds[1:], strict=False):
             if not re.fullmatch(r"\s*(?:,\s*)?(?:or|and/or)\s*", work[previous.end : t.start]):
                 break
-            if vocab.conditional.search(work[t.end : t.end + 60]) or vocab.lab_condition.search(work[t.end : t.end + 60]):
+            after = work[t.end : t.end + 60]
+            if vocab.conditional.search(after) or vocab.lab_condition.search(after):
                 break
             if previous.unit_span is None and t.unit_span is not None and previous.uln is None:
                 # "< 3.5 or > 5.1 mmol/L": the unit written once applies to both
@@ -455,16 +517,14 @@ def _age_fields(work: str, thresholds: list[Threshold], vocab: Phrases) -> dict[
 
 
 def _plausible(concept: Concept) -> tuple[float, float] | None:
-    return concept.plausible or phrases().plausible_values.get(concept.key)
+    return concept.plausible
 
+
+_CALENDAR_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?:\s*(?:-|to|and)\s*(?:19|20)\d\d)?(?!\d)")
+"""A calendar year or period ("a pregnancy between 1991-2001"): not a time relative to today."""
 
 _UNREAD_UNIT = re.compile(r"\s*(" + NOT_UNIT + r"[a-z]+(?:/[a-z]+)?)")
 """A word right after a number that the unit grammar did not read ("9 furlongs/fortnight")."""
-
-
-def observation_units() -> list[str]:
-    """UCUM units an Observation may be recorded in (for reading a threshold written without a unit)."""
-    return [str(u) for u in load_table("criteria_phrases").get("lab_unit_candidates", [])]
 
 
 def _unitless(value: float, concept: Concept, units: Units) -> str | None:
@@ -529,8 +589,41 @@ def _lab_fields(
     return threshold_fields(raw, norm, thresholds[0], concept, units)
 
 
-def _score_fields(work: str, head: Head, vocab: Phrases) -> tuple[dict[str, object], str | None]:
-    scale = vocab.score_scales.get(head.concept.key)
+def _class_fields(
+    text: str, concept: Concept, scale: tuple[float, float] | None
+) -> dict[str, object] | None:
+    """A score written as classes ("NYHA class III or IV", "Child-Pugh A or B", "ASA >= II"): the union of the
+    classes' bands, as a threshold on the score (a comparator before the first class applies to it)."""
+    labels = "|".join(re.escape(label) for label in sorted(concept.classes, key=len, reverse=True))
+    run = re.match(
+        rf"(?:\s*(?:(?:class(?:es)?|stage|grade|functional|score|status|of|or|and|to|at least|at most)(?![A-Za-z])"
+        rf"|[-–/,:]|>=|<=|≥|≤|>|<|(?:{labels})(?![A-Za-z])))+",
+        text,
+    )
+    text = run.group(0) if run else ""
+    found = list(re.finditer(rf"(?<![A-Za-z])({labels})(?![A-Za-z])", text))
+    if not found:
+        return None
+    low = min(concept.classes[m.group(1)][0] for m in found)
+    high = max(concept.classes[m.group(1)][1] for m in found)
+    before = text[: found[0].start()].lower()
+    if re.search(r"(?:>=|≥|at least|or (?:more|higher|worse|greater))\s*(?:class\s*)?$", before):
+        high = scale[1] if scale else high
+    elif re.search(r"(?:>|greater than|more than|higher than|worse than|above)\s*(?:class\s*)?$", before):
+        low, high = concept.classes[found[0].group(1)][1] + 1, scale[1] if scale else high
+    elif re.search(r"(?:<=|≤|at most|or (?:less|lower|better))\s*(?:class\s*)?$", before):
+        low = scale[0] if scale else low
+    elif re.search(r"(?:<|less than|lower than|better than|below)\s*(?:class\s*)?$", before):
+        low, high = scale[0] if scale else low, concept.classes[found[0].group(1)][0] - 1
+    if scale and low <= scale[0]:
+        return {"comparator": "le", "value": high}
+    if scale and high >= scale[1]:
+        return {"comparator": "ge", "value": low}
+    return {"comparator": "between", "value": low, "high": high}
+
+
+def _score_fields(work: str, head: Head, vocab: Phrases, cased: str = "") -> tuple[dict[str, object], str | None]:
+    scale = head.concept.scale or vocab.score_scales.get(head.concept.key)
     t = head.thresholds[0] if head.thresholds else None
     if t is not None and t.uln is None and t.lln is None and t.value is not None:
         if t.comparator == "between" and scale and t.high is not None:
@@ -541,6 +634,10 @@ def _score_fields(work: str, head: Head, vocab: Phrases) -> tuple[dict[str, obje
         return {"comparator": t.comparator, "value": t.value, "high": t.high}, None
     segment = work[head.end : head.seg_end]
     segment = re.split(r"[.;]\s|\(", segment, maxsplit=1)[0] if "(" not in segment[:3] else segment
+    if head.concept.classes:
+        by_class = _class_fields(cased[head.end : head.end + 80], head.concept, scale)
+        if by_class is not None:
+            return by_class, None
     scores = sorted({float(s) for s in _SCORE.findall(segment)})
     if scale:
         scores = [s for s in scores if scale[0] <= s <= scale[1]]
@@ -611,6 +708,9 @@ def _presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> t
     count = vocab.count_re.search(work, head.seg_start, max(head.seg_end, head.end))
     if count is not None:
         return f"a count ('{count.group(0)}') is not decided from coded data", []
+    year = _CALENDAR_YEAR.search(work, head.seg_start, max(head.seg_end, head.end))
+    if year is not None:
+        return f"a calendar period ('{year.group(0)}') is not checked", []
     if concept.category == "medication" and head.thresholds:
         dose = head.thresholds[0]
         residues.append(
@@ -695,6 +795,11 @@ def _lab_residues(
         or vocab.conditional.search(work, first.end)
         or vocab.lab_condition.search(work, first.end)
     )
+    before = vocab.conditional.search(work, 0, first.start) or vocab.lab_condition.search(work, 0, first.start)
+    if before is not None and not residues:
+        # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
+        # item's main threshold carries it as a residue
+        return f"the threshold applies only to some patients ('{before.group(0)}'): to confirm", []
     if clause_marker is not None and not residues:
         residues.append(
             Residue(
@@ -754,7 +859,7 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         if reason is None:
             reason, residues = _lab_residues(head, kind, src, units, vocab)
     elif concept.category == "performance-status":
-        extra, reason = _score_fields(src.norm.text, head, vocab)
+        extra, reason = _score_fields(src.norm.text, head, vocab, src.norm.cased or src.norm.text)
         fields.update(extra)
     elif concept.category in PRESENCE_CATEGORIES:
         fields["comparator"] = "absent" if head.negated else "present"
@@ -803,7 +908,7 @@ def parse_clause(
     raw = text[span.start : span.end]
     norm = normalise(raw)
     work = norm.text
-    matches = _find_concepts(work, lexicon, p)
+    matches = _find_concepts(work, lexicon, p, norm.cased)
     lead = _lead_in_end(work, matches)
     matches = [m for m in matches if m.start >= lead]
     thresholds = [t for t in find_thresholds(work) if t.start >= lead]
@@ -860,6 +965,8 @@ def parse_clause(
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         drafts.append(draft(head.seg_start, seg_end, fields))
+    if item.kind == "exclusion":
+        _narrow_by_thresholds(heads, drafts, src)
     if tail_start is not None:
         tail = work[tail_start:]
         drafts.append(

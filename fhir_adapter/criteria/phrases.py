@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from fhir_adapter.criteria.model import Category, Comparator, Qualifier
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
-
 
 _END = ""
 """Trie key marking that a phrase ends at this node."""
@@ -20,7 +19,7 @@ _END = ""
 def _trie_regex(units: list[list[str]]) -> str:
     """A regular expression matching exactly the given sequences of regex units, as a trie: shared prefixes
     are tested once, so hundreds of phrases cost about as much as one ("at least" | "at most" ->
-    ``at\s+(?:least|most)``). A phrase that can continue is tried longest first (greedy optional group)."""
+    ``at\\s+(?:least|most)``). A phrase that can continue is tried longest first (greedy optional group)."""
     trie: dict[str, dict] = {}  # type: ignore[type-arg]
     for sequence in units:
         node = trie
@@ -42,7 +41,7 @@ def _emit(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
 
 
 def _units(phrase: str) -> list[str]:
-    """A phrase as regex units: one escaped character each, any run of spaces as ``\s+``."""
+    """A phrase as regex units: one escaped character each, any run of spaces as ``\\s+``."""
     out: list[str] = []
     for index, word in enumerate(phrase.split()):
         if index:
@@ -134,12 +133,13 @@ class Phrases:
     permission: re.Pattern[str] = _NEVER
     lab_condition: re.Pattern[str] = _NEVER
     min_elapsed: re.Pattern[str] = _NEVER
-    plausible_values: dict[str, tuple[float, float]] = field(default_factory=dict)
     site_specific_concepts: frozenset[str] = frozenset()
     site_specific_nouns: frozenset[str] = frozenset()
     generic_modifiers: frozenset[str] = frozenset()
     allergy_words: re.Pattern[str] = _NEVER
     count_re: re.Pattern[str] = _NEVER
+    neutral_context: re.Pattern[str] = _NEVER
+    """Right before a concept: "caused by", "during", "with or without" (see ``neutral_context``)."""
     """A count of treatments or lesions ("2 prior lines", ">= 5 lines of chemotherapy", "no more than 5
     metastases"): FHIR data cannot count lines of therapy."""
 
@@ -222,13 +222,11 @@ def phrases() -> Phrases:
         permission=_compile(_words(t, "permission_markers")),
         lab_condition=_compile(_words(t, "lab_condition_markers")),
         min_elapsed=re.compile("(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE),
-        plausible_values={
-            str(k): (float(v[0]), float(v[1])) for k, v in dict(t.get("plausible_values") or {}).items()
-        },
         site_specific_concepts=frozenset(_words(site_heads, "concepts")),
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
         allergy_words=_compile(_words(t, "allergy_words")),
+        neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
         count_re=re.compile(
             r"(?<![\w.])(?:\d+|one|two|three|four|five|six)\s*(?:or\s+more\s+|or\s+fewer\s+|or\s+less\s+|\+\s*)?"
             r"(?:(?:prior|previous|lines?\s+of|different|separate)\s+)*"

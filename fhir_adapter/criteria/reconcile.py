@@ -7,6 +7,7 @@ itself. Read alone, each would exclude every included patient (the contradiction
 * An exclusion whose concept is broader than a required inclusion concept gets the required concept as
   an excepted concept (as "non-colorectal malignancy" does), with a residue to confirm.
 * An exclusion on exactly a required concept is left for review, with the inclusion it contradicts.
+* An inclusion age in the text that the structured age limits already imply is left to those.
 """
 
 from __future__ import annotations
@@ -38,11 +39,39 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
     return any(lex.matches(outer, c.system, c.code) for c in inner.codings)
 
 
+def _age_bounds(atom: Atom) -> tuple[float, float] | None:
+    if atom.category != "demographic" or atom.unit != "a" or not isinstance(atom.value, float | int):
+        return None
+    inf = float("inf")
+    value = float(atom.value)
+    return {
+        "ge": (value, inf),
+        "gt": (value, inf),
+        "le": (-inf, value),
+        "lt": (-inf, value - 1),
+        "between": (value, atom.high if atom.high is not None else inf),
+    }.get(atom.comparator or "")
+
+
+def _restated_age(atom: Atom, structured: Atom | None) -> bool:
+    """An inclusion age in the text that the registry's structured age limits already imply."""
+    if structured is None or atom is structured or atom.kind != "inclusion" or not atom.computable:
+        return False
+    text, limits = _age_bounds(atom), _age_bounds(structured)
+    return text is not None and limits is not None and text[0] <= limits[0] and limits[1] <= text[1]
+
+
 def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
-    """The atoms with exclusions made consistent with the trial's required findings."""
+    """The atoms with exclusions made consistent with the trial's required findings, and text ages that
+    restate the structured age limits left to those (one criterion, stated once)."""
     required = _required(atoms)
+    structured_age = next((a for a in atoms if a.id == "age" and a.computable), None)
     out: list[Atom] = []
     for atom in atoms:
+        if _restated_age(atom, structured_age):
+            reason = "restates the structured age limits (criterion 'age')"
+            out.append(atom.model_copy(update={"computable": False, "reason": reason, "residues": []}))
+            continue
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
             continue

@@ -134,7 +134,8 @@ _COHORT = re.compile(
     re.IGNORECASE,
 )
 _SECTION_WORDS = re.compile(
-    r"\b(?:additional|key|main|general|specific)?\s*(?:non[- ]?inclusion|inclusion|exclusion)\s*(?:criteria|criterion)?\b"
+    r"\b(?:additional|key|main|general|specific)?\s*(?:non[- ]?inclusion|inclusion|exclusion)"
+    r"\s*(?:criteria|criterion)?\b"
     r"|\b(?:criteria|criterion)\b",
     re.IGNORECASE,
 )
@@ -156,7 +157,9 @@ def cohort_label(line: str, *, vocab: Phrases | None = None, subheading: bool = 
 
 
 _NUMBERED_COHORT = re.compile(r"\b(cohort|part|phase|arm|group|stage)\s+([a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h])\b", re.I)
-_ITEM_COHORT = re.compile(r"\s*((?:cohort|part|phase|arm|group)\s+(?:[a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h]))(?:\s+only)?\s*:", re.I)
+_ITEM_COHORT = re.compile(
+    r"\s*((?:cohort|part|phase|arm|group)\s+(?:[a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h]))(?:\s+only)?\s*:", re.I
+)
 
 
 def _item_cohort(text: str, line: _Line) -> str | None:

@@ -38,6 +38,8 @@ class Normalised:
     text: str
     origin: tuple[int, ...]
     """``origin[i]`` is the original index of ``text[i]``; one extra entry: the original length."""
+    cased: str = ""
+    """``text`` with the original letter case (same length and offsets): abbreviations are matched on it."""
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original (start, end) of the normalised span [start, end)."""
@@ -49,8 +51,9 @@ class Normalised:
 def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
     if raw.isascii() and "\\" not in raw:
-        return Normalised(raw.lower(), tuple(range(len(raw) + 1)))  # nothing to fold: offsets are the identity
+        return Normalised(raw.lower(), tuple(range(len(raw) + 1)), raw)  # nothing to fold: identity offsets
     out: list[str] = []
+    cased: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(raw):
         nxt = raw[index + 1] if index + 1 < len(raw) else ""
@@ -67,6 +70,7 @@ def normalise(raw: str) -> Normalised:
                 pieces = _SUPERSCRIPT[char]
             for piece in pieces:
                 out.append(piece)
+                cased.append(piece)
                 origin.append(index)
             continue
         folded = _REPLACE.get(char, char)
@@ -74,6 +78,7 @@ def normalise(raw: str) -> Normalised:
         if len(lowered) != 1:
             lowered = folded
         out.append(lowered)
+        cased.append(folded if len(lowered) == len(folded) else lowered)
         origin.append(index)
     origin.append(len(raw))
-    return Normalised("".join(out), tuple(origin))
+    return Normalised("".join(out), tuple(origin), "".join(cased))

@@ -787,14 +787,21 @@ def _scan_conditions(plan: AtomPlan, record: PatientRecord, ctx: EvalContext, re
     return scan
 
 
-def _positive(obs: dict[str, Any], ctx: EvalContext) -> bool:
+def positive_answers(concept: Concept | None) -> frozenset[tuple[str, str]]:
+    """The concept's own coded answers that mean present (a serology's Reactive / Detected: value 1)."""
+    if concept is None:
+        return frozenset()
+    return frozenset(tuple(k.split("|", 1)) for k, v in concept.answers.items() if v > 0)  # type: ignore[misc]
+
+
+def _positive(obs: dict[str, Any], ctx: EvalContext, own: frozenset[tuple[str, str]] = frozenset()) -> bool:
     cfg = ctx.config
     for system, code, _d in codings(obs.get("valueCodeableConcept")):
-        if (system, code) in cfg.positive_answers:
+        if (system, code) in cfg.positive_answers or (system, code) in own:
             return True
     for interpretation in obs.get("interpretation") or ():
         for system, code, _d in codings(interpretation):
-            if (system, code) in cfg.positive_answers:
+            if (system, code) in cfg.positive_answers or (system, code) in own:
                 return True
     text = obs.get("valueString")
     if isinstance(text, str) and text.strip().lower() in cfg.positive_strings:
@@ -808,13 +815,14 @@ def _positive(obs: dict[str, Any], ctx: EvalContext) -> bool:
 def _positive_observations(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) -> list[Evidence]:
     window = ctx.window(plan.atom, "pregnancy-test") if plan.atom.category == "pregnancy" else plan.atom.within_days
     found = []
+    own = positive_answers(plan.concept)
     for obs in record.find("Observation", plan.codes, ctx.config.system_aliases):
         when = resource_date(obs)
         if not _usable(obs, ctx) or when is None or when > ctx.as_of:
             continue
         if window is not None and when < ctx.as_of - timedelta(days=window):
             continue
-        if _positive(obs, ctx):
+        if _positive(obs, ctx, own):
             found.append(Evidence(reference=ref(obs), value="positive", date=when.isoformat()))
     return found
 

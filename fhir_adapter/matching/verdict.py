@@ -19,7 +19,7 @@ from typing import Any
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.evaluate import parse_date
-from fhir_adapter.matching.model import AtomResult, Evidence, PatientResult, Verdict
+from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, Verdict
 
 ALIVE = "alive"
 """Id of the pseudo-criterion that a deceased patient fails (so JSON readers see why, not only a table)."""
@@ -35,7 +35,7 @@ def deceased_reason(patient: dict[str, Any], patient_id: str, as_of: date) -> st
     return None
 
 
-def _group_outcome(outcomes: Sequence[str]) -> str:
+def _group_outcome(outcomes: Sequence[AtomOutcome]) -> AtomOutcome:
     """Any-of: met when one member is met, not-met when every member is not-met, else unknown."""
     if "met" in outcomes:
         return "met"

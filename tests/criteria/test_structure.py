@@ -114,3 +114,24 @@ def test_any_text_gives_atoms_whose_texts_and_residues_are_substrings(text: str)
     for atom in _atoms(text):
         assert atom.text in text
         assert all(r.text in text for r in atom.residues)
+
+
+def test_text_age_that_restates_the_structured_limits_is_stated_once() -> None:
+    from fhir_adapter.trial import AgeBound
+
+    trial = _trial("Inclusion Criteria:\n- Age ≥ 18 years\n- Age 18 to 40 years for the expansion cohort\n")
+    trial.eligibility.minimum_age = AgeBound(value=18, unit="a", raw="18 Years")
+    atoms = compile_trial(trial).atoms
+    restated = next(a for a in atoms if a.text == "Age ≥ 18 years")
+    assert not restated.computable and "structured age" in (restated.reason or "")
+    tighter = next(a for a in atoms if a.text.startswith("Age 18 to 40"))
+    assert tighter.computable and (tighter.value, tighter.high) == (18, 40)
+
+
+def test_context_words_make_no_finding() -> None:
+    atoms = _atoms("Exclusion Criteria:\n- Mom following vegetarian diet during pregnancy or lactation\n")
+    assert not any(a.computable for a in atoms)
+    atoms = _atoms("Inclusion Criteria:\n- Breast cancer surgery with or without chemotherapy\n")
+    assert not any(a.concept_key == "medication.antineoplastic-agents" and a.computable for a in atoms)
+    atoms = _atoms("Inclusion Criteria:\n- All women who reported a singleton pregnancy between 1991-2001\n")
+    assert not any(a.computable for a in atoms)

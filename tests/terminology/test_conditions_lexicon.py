@@ -1,0 +1,302 @@
+"""Conditions of the lexicon: the disease groups of mappings/conditions.yaml and the generated
+mappings/lexicon/conditions.tsv (Disease Ontology, Mondo, SNOMED CT GPS, VSAC value sets, ICD-10-CM).
+
+Per concept group a sentence that names the concept and one that must not (wording from real criteria:
+the Chia benchmark texts in shared/benchmarks/chia/brat and the ClinicalTrials.gov records in
+shared/data/ctgov), with the codes a patient's Condition is matched by; every generated coding has a source;
+SNOMED CT codes outside the Global Patient Set are identifiers only; rebuilding the generated table from
+shared/ gives the committed file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_adapter.generated_lexicon import entries
+from fhir_adapter.terminology import lexicon
+
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(__file__).parents[2].parent / "shared"
+SEMANTIC_TAG = re.compile(r"\((disorder|finding|situation|event|morphologic abnormality|body structure)\)$")
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(m.concept.key, m.phrase) for m in lexicon().find(text)]
+
+
+def keys(text: str) -> list[str]:
+    return [key for key, _ in found(text)]
+
+
+def matches(key: str, system: str, code: str) -> bool:
+    lex = lexicon()
+    return lex.matches(lex.get(key), system, code)
+
+
+TABLE = ROOT / "mappings" / "lexicon" / "conditions.tsv"
+
+
+@cache
+def generated() -> dict[str, Any]:
+    assert TABLE.exists(), "mappings/lexicon/conditions.tsv is missing: run scripts/build_lexicon.py conditions"
+    return entries(TABLE.read_text(encoding="utf-8"))
+
+
+# (criterion wording, concept found, (system, code) of a patient's Condition that the concept matches)
+FOUND = [
+    # respiratory
+    ("History of asthma requiring hospitalization", "condition.asthma", (SCT, "195967001")),
+    ("History of asthma requiring hospitalization", "condition.asthma", (ICD, "J45.909")),
+    (
+        "severe chronic obstructive pulmonary disease",
+        "condition.chronic-obstructive-pulmonary-disease",
+        (SCT, "13645005"),
+    ),
+    ("Subjects with asthma or COPD", "condition.chronic-obstructive-pulmonary-disease", (ICD, "J44.9")),
+    (
+        "pulmonary fibrosis, pulmonary hypertension, interstitial lung diseases",
+        "condition.pulmonary-hypertension",
+        (ICD, "I27.20"),
+    ),
+    ("Significant pulmonary disease", "condition.lung-disease", (ICD, "J84.10")),
+    ("concurrent pulmonary infections other than COVID-19", "condition.pneumonia", (SCT, "233604007")),
+    # neurological
+    ("History of seizure disorder.", "condition.epilepsy", (ICD, "G40.909")),
+    ("Uncontrolled seizures", "condition.seizure", (ICD, "R56.9")),
+    (
+        "a history of dementia, Alzheimer's disease, stroke with residual cognitive",
+        "condition.dementia",
+        (ICD, "F03.90"),
+    ),
+    (
+        "a history of dementia, Alzheimer's disease, stroke with residual cognitive",
+        "condition.alzheimers-disease",
+        (ICD, "G30.9"),
+    ),
+    ("Diagnosis of idiopathic Parkinson disease", "condition.parkinsons-disease", (SCT, "49049000")),
+    ("transient ischemic attack (TIA)", "condition.transient-cerebral-ischemia", (SCT, "266257000")),
+    ("History of migraine", "condition.migraine", (ICD, "G43.909")),
+    ("Other neurological disease", "condition.neurological-disorder", (ICD, "G35")),
+    ("History of significant head trauma", "condition.head-injury", (ICD, "S06.0X0A")),
+    # cardiovascular
+    ("Chronic, stable atrial fibrillation on stable anticoagulation", "condition.atrial-fibrillation", (ICD, "I48.91")),
+    ("history of AFib", "condition.atrial-fibrillation", (SCT, "49436004")),
+    ("unstable angina pectoris", "condition.intermediate-coronary-syndrome", (ICD, "I20.0")),
+    ("angina pectoris, valvular disease", "condition.angina", (SCT, "194828000")),
+    ("Clinically and angiographically stable CAD", "condition.coronary-artery-disease", (ICD, "I25.10")),
+    ("coronary heart disease", "condition.coronary-artery-disease", (SCT, "53741008")),
+    ("history of heart disease", "condition.heart-disease", (SCT, "84114007")),  # heart failure, a member
+    ("history of heart disease", "condition.heart-disease", (ICD, "I48.91")),
+    ("history of cardiovascular disease", "condition.cardiovascular-disease", (ICD, "I63.9")),
+    ("deep venous thrombosis (DVT) within the past 6 months", "condition.deep-vein-thrombosis", (ICD, "I82.401")),
+    ("acute PE by multidetector CT angiography", "condition.pulmonary-embolism", (ICD, "I26.99")),
+    ("History of venous thromboembolism", "condition.venous-thromboembolism", (ICD, "I26.99")),
+    ("Cardiac arrhythmias requiring treatment", "condition.cardiac-arrhythmia", (ICD, "I47.10")),
+    # endocrine and metabolic
+    ("history of GDM (need specific diet)", "condition.gestational-diabetes", (ICD, "O24.410")),
+    ("history of diabetic ketoacidosis", "condition.diabetic-ketoacidosis", (ICD, "E11.10")),
+    ("Overweight or obesity (BMI =25 kg/m2)", "condition.obesity", (ICD, "E66.9")),
+    ("hypothyroidism", "condition.hypothyroidism", (ICD, "E03.9")),
+    ("Hyperthyroidism or hypothyroidism.", "condition.hyperthyroidism", (ICD, "E05.00")),
+    ("treatment of osteoporosis", "condition.osteoporosis", (ICD, "M81.0")),
+    # kidney and liver
+    ("chronic kidney disease, malignancy", "condition.chronic-kidney-disease", (ICD, "N18.4")),
+    ("Patients with ESRD", "condition.end-stage-renal-disease", (ICD, "N18.6")),
+    ("Severe renal insufficiency", "condition.renal-impairment", (ICD, "N17.9")),
+    ("severe kidney- and/or liver disease", "condition.liver-disease", (ICD, "K74.60")),
+    ("Has a known diagnosis of liver cirrhosis.", "condition.liver-cirrhosis", (SCT, "19943007")),
+    ("chronic liver disease", "condition.chronic-liver-disease", (ICD, "K74.60")),
+    # mental health and substance use
+    ("preoperative history of schizophrenia, epilepsy", "condition.schizophrenia", (ICD, "F20.9")),
+    ("bipolar disorder, delirium, dementia", "condition.bipolar-disorder", (ICD, "F31.9")),
+    ("Diagnosis: Major depression, unipolar", "condition.major-depressive-disorder", (ICD, "F33.1")),
+    ("mental illness or substance abuse", "condition.mental-disorder", (ICD, "F41.1")),
+    ("mental illness or substance abuse", "condition.substance-abuse", (ICD, "F12.10")),
+    ("History of alcohol abuse or drug abuse.", "condition.alcohol-use-disorder", (ICD, "F10.10")),
+    ("addiction to alcohol", "condition.alcohol-dependence", (ICD, "F10.20")),
+    ("DSM-5 substance use disorder", "condition.substance-related-disorder", (SCT, "66214007")),
+    ("Any suicidal ideation with intent", "condition.suicidal-ideation", (ICD, "R45.851")),
+    # infections (category infection)
+    ("infected with COVID-19", "condition.covid-19", (ICD, "U07.1")),
+    ("systemic infections like pneumonia or sepsis", "condition.sepsis", (ICD, "A41.9")),
+    ("Active infection requiring systemic therapy", "condition.infection", (ICD, "A41.9")),
+    ("urinary tract infection", "condition.urinary-tract-infection", (ICD, "N39.0")),
+    # blood and immune system
+    ("concomitant sickle cell disease", "condition.sickle-cell-disease", (ICD, "D57.1")),
+    ("coagulation or bleeding disorders", "condition.bleeding-disorder", (ICD, "D68.9")),
+    ("hemophilia", "condition.hemophilia", (ICD, "D66")),
+    ("Known history of immunodeficiency", "condition.immunodeficiency", (ICD, "D84.9")),
+    ("known history of immunodeficiency", "condition.immunodeficiency", (SCT, "86406008")),  # HIV, a member
+    ("thrombocytopenia (platelet count <100,000 / µl)", "condition.thrombocytopenia", (ICD, "D69.6")),
+    ("iron deficiency anemia", "condition.iron-deficiency-anemia", (ICD, "D50.9")),
+    ("Anemia", "condition.anemia", (ICD, "D50.9")),
+    # cancers
+    ("Locally advanced malignant breast cancer", "condition.breast-cancer", (ICD, "C50.911")),
+    ("localized prostate cancer with a current PSA", "condition.prostate-cancer", (ICD, "C61")),
+    ("Advanced or metastatic NSCLC", "condition.lung-non-small-cell-carcinoma", (SCT, "254637007")),
+    ("history of CNS lymphoma", "condition.lymphoma", (ICD, "C83.30")),
+    ("History of myelogenous leukemia", "condition.myeloid-leukemia", (ICD, "C92.10")),
+    ("a new diagnosis of multiple myeloma", "condition.multiple-myeloma", (ICD, "C90.00")),
+    ("invasive melanoma", "condition.melanoma", (ICD, "C43.9")),
+    ("secondary AML transformed from MDS", "condition.myelodysplastic-syndrome", (ICD, "D46.9")),
+    # other specialties
+    ("uncontrolled glaucoma with intra-ocular pressures", "condition.glaucoma", (ICD, "H40.9")),
+    ("History of peptic ulcer", "condition.peptic-ulcer-disease", (ICD, "K27.9")),
+    ("previous pancreatitis", "condition.pancreatitis", (ICD, "K85.90")),
+    (
+        "uncontrolled gastroesophageal reflux disease [GERD]",
+        "condition.gastroesophageal-reflux-disease",
+        (SCT, "235595009"),
+    ),
+    ("Patients who were smokers", "condition.tobacco-use", (SCT, "77176002")),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "coding"), FOUND)
+def test_found_with_its_codes(text: str, key: str, coding: tuple[str, str]) -> None:
+    assert key in keys(text), found(text)
+    assert matches(key, *coding), (key, coding)
+
+
+# (criterion wording, concept that must NOT be found there)
+NOT_FOUND = [
+    ("history of diabetic ketoacidosis", "condition.diabetes"),  # its own concept, not diabetes
+    ("history of GDM", "condition.diabetes"),
+    ("bronchial hyperreactivity on methacholine challenge", "condition.asthma"),
+    ("received an anti-PD-1, anti-PD-L1, or anti PD L2 agent", "condition.parkinsons-disease"),
+    ("Written informed consent according to ICH/GCP regulations", "condition.intracranial-hemorrhage"),
+    ("Structured Clinical Interview for DSM-IV (SCID-R)", "condition.severe-combined-immunodeficiency"),
+    ("ALL PATIENTS MUST SIGN THE CONSENT", "condition.acute-lymphoblastic-leukemia"),
+    ("diagnosed according to ADA criteria", "condition.adenosine-deaminase-deficiency"),
+    ("Known hypersensitivity to the study drug", "condition.hypersensitivity-reaction-disease"),
+    ("the common cold", "condition.chronic-obstructive-pulmonary-disease"),
+    ("Hepatitis B or C carrier status", "condition.hepatitis"),
+    ("bleeding event within 3 months", "condition.bleeding-disorder"),
+    ("pulmonary embolism", "condition.deep-vein-thrombosis"),
+    ("mild cognitive impairment (MCI)", "condition.dementia"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), NOT_FOUND)
+def test_not_found(text: str, key: str) -> None:
+    assert key not in keys(text), found(text)
+
+
+def test_codes_that_do_not_count() -> None:
+    assert not matches("condition.obesity", ICD, "E66.3")  # overweight
+    assert not matches("condition.sickle-cell-disease", ICD, "D57.3")  # sickle-cell trait
+    assert not matches("condition.anemia", ICD, "D57.3")
+    assert not matches("condition.bleeding-disorder", ICD, "D68.51")  # thrombophilia clots, it does not bleed
+    assert not matches("condition.mental-disorder", ICD, "F10.20")  # substance use is named separately
+    assert not matches("condition.atrial-fibrillation", ICD, "I48.92")  # flutter
+    assert not matches("condition.diabetic-ketoacidosis", ICD, "E11.9")
+    assert not matches("condition.lung-small-cell-carcinoma", ICD, "C34.90")  # a site code names no histology
+
+
+def test_groups_are_classes_with_members() -> None:
+    lex = lexicon()
+    assert keys("active autoimmune disease requiring treatment") == ["condition.autoimmune-disease"]
+    assert "condition.heart-failure" in lex.get("condition.heart-disease").members
+    assert "condition.heart-disease" in lex.get("condition.cardiovascular-disease").members
+    # a group also counts its members' members
+    assert matches("condition.cardiovascular-disease", SCT, "22298006")  # myocardial infarction
+    assert lex.get("condition.infection").category == "infection"
+    assert lex.get("condition.covid-19").category == "infection"
+    assert lex.get("condition.sepsis").category == "infection"
+    assert lex.get("condition.asthma").category == "condition"
+
+
+def test_spelling_variants_and_abbreviations() -> None:
+    assert keys("acute myeloid leukaemia") == ["condition.acute-myeloid-leukemia"]
+    assert keys("haemophilia") == ["condition.hemophilia"]
+    assert keys("ischaemic heart disease") == ["condition.coronary-artery-disease"]
+    assert keys("Alzheimer disease") == keys("Alzheimer's disease") == ["condition.alzheimers-disease"]
+    assert keys("History of CKD") == ["condition.chronic-kidney-disease"]
+    assert keys("history of ckd") == []  # abbreviations match with their exact case only
+    assert keys("COPD") == ["condition.chronic-obstructive-pulmonary-disease"]
+
+
+# ---------------------------------------------------------------- the generated table
+
+
+def test_generated_keys_and_phrases_are_clean() -> None:
+    from fhir_adapter.mappings import load_table
+
+    concepts = generated()
+    curated = load_table("conditions")["concepts"]
+    assert len(concepts) > 5000
+    assert not set(concepts) & set(curated)
+    seen: dict[str, str] = {}
+    for key, concept in concepts.items():
+        assert key.startswith("condition.") and concept["category"] in {"condition", "infection"}
+        assert concept["codings"] or concept.get("code_prefixes"), key
+        for phrase in [concept["display"].lower(), *concept["synonyms"]]:
+            folded = re.sub(r"[^\w]+", "", phrase.lower())
+            assert seen.setdefault(folded, key) == key, (phrase, key, seen[folded])
+        for abbreviation in concept.get("abbreviations", []):
+            assert abbreviation != abbreviation.lower() and len(abbreviation) >= 2, (key, abbreviation)
+
+
+def test_every_generated_code_has_a_source() -> None:
+    for key, concept in generated().items():
+        for coding in concept["codings"]:
+            assert coding.get("source"), (key, coding)
+        for prefix in concept.get("code_prefixes", []):
+            assert prefix.get("source") and len(prefix["prefix"]) >= 3, (key, prefix)
+
+
+def test_snomed_outside_the_gps_is_an_identifier_only() -> None:
+    for key, concept in generated().items():
+        for coding in concept["codings"]:
+            if coding["system"] != SCT:
+                continue
+            assert "outside_free_set" in coding, (key, coding)
+            if coding["outside_free_set"]:
+                # no SNOMED CT name copied: none, or the Disease Ontology / Mondo label
+                assert not SEMANTIC_TAG.search(coding.get("display") or ""), (key, coding)
+                assert "outside SNOMED CT GPS" in coding["source"]
+            else:
+                assert SEMANTIC_TAG.search(coding["display"]) and "SNOMED CT GPS" in coding["source"], (key, coding)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared terminology sources not available")
+def test_gps_names_are_the_gps_names() -> None:
+    gps_file = SHARED / "terminology/sources/snomed-gps/ValueSet-snomed-intl-gps.json"
+    gps = {c["code"]: c["display"] for c in json.loads(gps_file.read_text())["compose"]["include"][0]["concept"]}
+    for concept in generated().values():
+        for coding in concept["codings"]:
+            if coding["system"] == SCT:
+                assert coding["outside_free_set"] == (coding["code"] not in gps)
+                if not coding["outside_free_set"]:
+                    assert coding["display"] == gps[coding["code"]]
+
+
+def test_icd10cm_codes_are_valid() -> None:
+    cm = pytest.importorskip("simple_icd_10_cm")
+    for key, concept in generated().items():
+        for coding in concept["codings"]:
+            if coding["system"] == ICD:
+                assert cm.is_valid_item(coding["code"]), (key, coding["code"])
+        for prefix in concept.get("code_prefixes", []):
+            assert cm.is_valid_item(prefix["prefix"]), (key, prefix["prefix"])
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared terminology sources not available")
+def test_rebuilding_gives_the_committed_file() -> None:
+    pytest.importorskip("simple_icd_10_cm")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        build_lexicon = importlib.import_module("build_lexicon")
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert build_lexicon.build_area("conditions", SHARED) == TABLE.read_text(encoding="utf-8")
