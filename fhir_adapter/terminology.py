@@ -113,6 +113,8 @@ class Concept(BaseModel):
     """Scores: the lowest and highest value of the scale (ECOG 0-5), so "0-2" reads as "<= 2"."""
     classes: dict[str, tuple[float, float]] = Field(default_factory=dict)
     """Scores written as classes: label -> band of values (NYHA "III" -> 3-3, Child-Pugh "B" -> 7-9)."""
+    components: tuple[str, ...] = ()
+    """A reading written "A/B" (blood pressure 140/90): the concepts of its parts, in order."""
 
     def matches(self, system: str | None, code: str | None) -> bool:
         """Whether a coding belongs to this concept (exact code or a listed prefix)."""
@@ -196,6 +198,7 @@ class _ConceptEntry(_Entry):
     plausible: tuple[float, float] | None = None
     scale: tuple[float, float] | None = None
     classes: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    components: list[str] = Field(default_factory=list)
     note: str | None = None
     """Free text for maintainers (why a code is absent, what a prefix covers)."""
 
@@ -221,6 +224,7 @@ class _ConceptEntry(_Entry):
             plausible=self.plausible,
             scale=self.scale,
             classes=dict(self.classes),
+            components=tuple(self.components),
         )
 
 
@@ -538,6 +542,7 @@ def _trusted_concept(key: str, raw: dict[str, Any]) -> Concept:
         plausible=None,
         scale=None,
         classes={},
+        components=(),
     )
 
 

@@ -31,8 +31,14 @@ from fhir_adapter.criteria.fhirpath import (
     token_list,
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
-from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
-from fhir_adapter.criteria.parse import AGE_CONCEPT, lead_in_qualifiers, lead_in_window, parse_item
+from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
+from fhir_adapter.criteria.parse import (
+    AGE_CONCEPT,
+    introduces_exceptions,
+    lead_in_qualifiers,
+    lead_in_window,
+    parse_item,
+)
 from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.criteria.split import split_items
 from fhir_adapter.mappings import load_table
@@ -438,12 +444,36 @@ def text_atoms(text: str, *, lexicon: Lexicon | None = None, units: Units | None
     atoms: list[Atom] = []
     lead_ins: dict[str, Atom] = {}
     for item in split_items(text):
-        parent = lead_ins.get(item.id.rpartition(".")[0]) if "." in item.id else None
+        parent_id = item.id.rpartition(".")[0] if "." in item.id else None
+        parent = lead_ins.get(parent_id) if parent_id else None
         for atom in parse_item(text, item, lexicon=lex, units=unit_table):
             if item.has_children:
                 lead_ins[item.id] = atom
+            if parent is not None and introduces_exceptions(parent.item_text or parent.text):
+                atom = atom.model_copy(
+                    update={
+                        "computable": False,
+                        "reason": f"an exception to criterion {parent_id}: to confirm by hand",
+                        "residues": [],
+                    }
+                )
             atoms.append(emit(inherit_from_lead_in(atom, parent), lexicon=lex, units=unit_table))
-    return atoms
+    return _with_listed_exceptions(atoms, lead_ins)
+
+
+def _with_listed_exceptions(atoms: list[Atom], lead_ins: dict[str, Atom]) -> list[Atom]:
+    """A criterion whose lead-in lists exceptions below it ("Other malignancy, except:") keeps them as a
+    residue to confirm when the finding is present."""
+    parents = {item_id for item_id, atom in lead_ins.items() if introduces_exceptions(atom.item_text or atom.text)}
+    out = []
+    for atom in atoms:
+        item_id = atom.id.rstrip("abcdefghijklmnopqrstuvwxyz")
+        excepted = any(r.reason.startswith("an exception") for r in atom.residues)
+        if item_id in parents and atom.computable and atom.comparator == "present" and not excepted:
+            residue = Residue(text=atom.text, effect="narrows", reason="the exceptions listed below it")
+            atom = atom.model_copy(update={"residues": [*atom.residues, residue]})
+        out.append(atom)
+    return out
 
 
 _PASSED_QUALIFIERS = ("history", "prior", "current", "active", "known")

@@ -10,7 +10,7 @@ from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.units import unit_prefix
 
-_DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%])"
+_DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
 NUM = (
     r"(?:(?:" + _DECIMAL_COMMA + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
@@ -213,11 +213,22 @@ def find_thresholds(text: str) -> list[Threshold]:
     return sorted((_longest_unit(text, t) for t in found), key=lambda t: t.start)
 
 
+READING = re.compile(r"\s*/\s*(\d{2,3}(?:\.\d+)?)(?![\d.])")
+"""The second number of a two-part reading ("140/90")."""
+
+
 def _longest_unit(text: str, t: Threshold) -> Threshold:
     """The threshold with the longest unit the unit tables read after its number ("kilograms (kg)",
     "beats per minute", "umol per liter"), where the grammar's own unit pattern stopped short."""
     if t.num_end is None or t.uln is not None or t.lln is not None:
         return t
+    reading = READING.match(text, t.num_end)
+    if reading is not None:  # "140/90 mmHg": the unit follows the second number; the span covers both
+        unit = unit_prefix(text[reading.end() : reading.end() + 60])
+        end = reading.end() + (unit[1] if unit else 0)
+        span = (reading.end() + len(text[reading.end() : end]) - len(text[reading.end() : end].lstrip()), end)
+        raw = " ".join(text[span[0] : span[1]].split()) or None
+        return replace(t, end=max(t.end, end), unit_raw=raw, unit_span=span if raw else None)
     found = unit_prefix(text[t.num_end : t.num_end + 60])
     if found is None:
         return t

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.model import Atom, Category, Coding, Comparator, Kind, Qualifier, Residue, ResidueEffect
-from fhir_adapter.criteria.numbers import NOT_UNIT, Threshold, find_min_elapsed, find_thresholds, find_window
+from fhir_adapter.criteria.numbers import NOT_UNIT, READING, Threshold, find_min_elapsed, find_thresholds, find_window
 from fhir_adapter.criteria.phrases import Phrases, Topic, phrases
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import Normalised, normalise
@@ -178,8 +178,12 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             if excepted and not gap_has_threshold and not _SEPARATOR.search(gap[: excepted.start()]):
                 prev.excluded.append(m.concept)  # "malignancy other than basal cell carcinoma"
                 continue
+            measured = m.concept.category in _THRESHOLD_CATEGORIES and any(
+                m.end <= t.start <= m.end + 30 for t in thresholds
+            )  # "hepatitis as documented by ALT > 10 x ULN": the test and its threshold are a statement
             if (
                 not is_non
+                and not measured
                 and not gap_has_threshold
                 and not _SEPARATOR.search(gap)
                 and (vocab.modifier.search(gap) or not _connector_only(gap, vocab))
@@ -265,6 +269,13 @@ def lead_in_window(text: str) -> int | None:
     """The time window (days) a lead-in line states ("within 6 months prior to enrolment:")."""
     window = find_window(normalise(text).text)
     return window[2] if window else None
+
+
+def introduces_exceptions(text: str) -> bool:
+    """A lead-in whose sub-items are exceptions ("... with the exception of:", "except the following:")."""
+    tail = normalise(text).text.rstrip(" :.")[-60:]
+    found = phrases().except_words.search(tail)
+    return found is not None and len(tail[found.end() :].split()) <= 4
 
 
 def lead_in_qualifiers(text: str) -> list[Qualifier]:
@@ -377,6 +388,32 @@ def _threshold_end(work: str, head: Head) -> int:
         if run:
             ends.append(head.end + len(run.group(0).rstrip(" ,/-")))
     return max([head.end, *ends])
+
+
+def _split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind) -> list[Head]:
+    """ "Blood pressure >= 140/90 mmHg" is one threshold per component (systolic >= 140, diastolic >= 90).
+    An inclusion ">=" reading is met by either part (an any-of group); "<" needs both; exclusions are
+    separate atoms (either part excludes)."""
+    out: list[Head] = []
+    for head in heads:
+        parts = [lexicon.get(k) for k in head.concept.components]
+        t = head.thresholds[0] if head.thresholds else None
+        second = READING.match(work, t.num_end) if t is not None and t.num_end is not None else None
+        if t is None or second is None or len(parts) != 2 or None in parts:
+            out.append(head)
+            continue
+        first = t
+        other = replace(t, value=float(second.group(1)))
+        either = kind == "inclusion" and t.comparator in ("ge", "gt")
+        for index, (concept, threshold) in enumerate(zip(parts, (first, other), strict=True)):
+            assert concept is not None
+            out.append(
+                replace(
+                    head, concept=concept, thresholds=[threshold], or_sibling=either and index > 0,
+                    inherits=index > 0,
+                )
+            )
+    return out
 
 
 def _split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) -> list[Head]:
@@ -742,8 +779,14 @@ def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple
         # the requirement
         return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
     residues: list[Residue] = []
+    permission = vocab.permission.search(item_work)
+    if permission is not None and _negated_permission(item_work, permission):
+        permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
+    if permission is not None and _same_sentence(item_work, permission.start(), _head_offset(head, src)):
+        # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
+        return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
     markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
-        (vocab.permission.search(item_work), _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
+        (permission, _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
         (
             vocab.except_words.search(item_work) if not head.excluded or head.concept in head.excluded else None,
             "narrows",
@@ -754,10 +797,37 @@ def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple
     for found, effect, why in markers:
         if found is None:
             continue
-        text = src.item(*_extent(item_work, found.start()))
+        span = _sentence(item_work, found.start()) if found is permission else _extent(item_work, found.start())
+        text = src.item(*span)
         if text and all(r.text != text for r in residues):
             residues.append(Residue(text=text, effect=effect, reason=why))
     return None, residues
+
+
+def _sentence(text: str, pos: int) -> tuple[int, int]:
+    """The sentence of ``text`` around ``pos`` ("Patients with stable CNS disease are eligible")."""
+    start = max(text.rfind(". ", 0, pos) + 2, text.rfind(";", 0, pos) + 1, 0)
+    stop = re.search(r"\.\s|\.$|;", text[pos:])
+    return start, pos + stop.start() if stop else len(text)
+
+
+def _negated_permission(text: str, marker: re.Match[str]) -> bool:
+    """ "not allowed", "No concomitant treatment is allowed", "is not permitted": a prohibition."""
+    sentence_start = max(text.rfind(". ", 0, marker.start()) + 1, 0)
+    before = text[sentence_start : marker.start()]
+    return bool(re.search(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])", before))
+
+
+def _same_sentence(text: str, a: int, b: int) -> bool:
+    """Whether two offsets of the item lie in one sentence (no ". " or ";" between them)."""
+    lo, hi = min(a, b), max(a, b)
+    return not re.search(r"\.\s|;", text[lo:hi])
+
+
+def _head_offset(head: Head, src: Source) -> int:
+    """The head's position in the item's normalised text (the clause sits at its offset in the item)."""
+    clause_in_item = src.item_norm.text.find(src.norm.text)
+    return (clause_in_item if clause_in_item >= 0 else 0) + head.start
 
 
 def _lab_residues(
@@ -795,7 +865,10 @@ def _lab_residues(
         or vocab.conditional.search(work, first.end)
         or vocab.lab_condition.search(work, first.end)
     )
-    before = vocab.conditional.search(work, 0, first.start) or vocab.lab_condition.search(work, 0, first.start)
+    before = vocab.conditional.search(work, 0, first.start)
+    subject = vocab.lab_condition.search(work, 0, first.start)
+    if before is None and subject is not None and ":" in work[subject.end() : first.start]:
+        before = subject  # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL" (not "patients with X (Y < 2)")
     if before is not None and not residues:
         # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
         # item's main threshold carries it as a residue
@@ -915,7 +988,8 @@ def parse_clause(
     window = find_window(work)
     within_days = window[2] if window else None
     context = f"{item.context or ''} {work}"
-    intro = item.has_children and text[item.start : item.end].rstrip().endswith((":", "："))
+    item_text = text[item.start : item.end]
+    intro = item.has_children and item_text.rstrip().endswith((":", "：")) and not introduces_exceptions(item_text)
 
     def draft(start: int, end: int, fields: dict[str, object]) -> Draft:
         start, end = _trim_span(work, start, end)
@@ -948,6 +1022,7 @@ def parse_clause(
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
     _two_sided(work, heads)
+    heads = _split_components(work, heads, lexicon, item.kind)
     heads = _split_alternative_thresholds(work, heads, p)
     src = Source(text, span.start, norm, item.start, normalise(text[item.start : item.end]))
     groups = _any_of_groups(work, heads) if item.kind == "inclusion" else {}

@@ -89,9 +89,10 @@ ALLOWED_WARNINGS: tuple[Pattern, ...] = (
         r"(http://loinc\.org|http://snomed\.info/sct|http://www\.nlm\.nih\.gov/research/umls/rxnorm"
         r"|http://www\.whocc\.no/atc|http://hl7\.org/fhir/sid/icd-10(-cm)?|http://hl7\.org/fhir/sid/icd-9-cm"
         r"|http://id\.nlm\.nih\.gov/mesh|http://www\.ama-assn\.org/go/cpt|http://ncit\.nci\.nih\.gov"
-        r"|http://ncimeta\.nlm\.nih\.gov) for ",
-        "External code systems (LOINC, SNOMED CT, RxNorm, ATC, ICD, MeSH, NCIt) are not shipped with the "
-        "core packages and no terminology server is loaded (the validation is offline by design), so "
+        r"|http://ncimeta\.nlm\.nih\.gov|http://hl7\.org/fhir/sid/cvx"
+        r"|http://www\.cms\.gov/Medicare/Coding/ICD10) for ",
+        "External code systems (LOINC, SNOMED CT, RxNorm, ATC, ICD, MeSH, NCIt, CVX, ICD-10-PCS) are not "
+        "shipped with the core packages and no terminology server is loaded (the validation is offline by design), so "
         "their codes cannot be checked here; the codes come from the project's curated lexicon.",
     ),
     Pattern(
