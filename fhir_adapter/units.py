@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -185,6 +185,7 @@ def _clean(text: str) -> str:
     return s.translate(_SUPERSCRIPTS)
 
 
+@lru_cache(maxsize=8192)
 def normalize_unit(text: str | None) -> str | None:
     """The UCUM code for unit text as written (``×10⁹/L`` -> ``10*9/L``, ``µmol/L`` -> ``umol/L``), None if unknown.
 

@@ -97,9 +97,20 @@ def _and(*parts: str | None) -> str:
 # -- labs ---------------------------------------------------------------------------------------------
 
 
+_FACTORS: dict[tuple[int, str, str | None, tuple[object, ...]], dict[str, float]] = {}
+
+
 def _unit_factors(concept: Concept, units: Units) -> dict[str, float]:
     """Recorded unit -> factor to the concept's canonical unit (units with an offset, °F, or a log scale are
-    left out of the FHIRPath: the matcher converts them)."""
+    left out of the FHIRPath: the matcher converts them). Computed once per concept and unit table."""
+    key = (id(units), concept.key, concept.unit, concept.conversions)
+    found = _FACTORS.get(key)
+    if found is None:
+        found = _FACTORS[key] = _compute_unit_factors(concept, units)
+    return found
+
+
+def _compute_unit_factors(concept: Concept, units: Units) -> dict[str, float]:
     canonical = concept.unit
     if canonical is None:
         return {}
@@ -570,5 +581,9 @@ def compile_trial(
     atoms.extend(text_atoms(trial.eligibility.criteria or "", lexicon=lex, units=unit_table))
     if isinstance(lex, TerminologyLexicon):
         # exclusions read with the trial's required findings; the emitted queries follow the new exceptions
-        atoms = [emit(a, lexicon=lex, units=unit_table) if a.computable else a for a in reconcile(atoms, lex)]
+        reconciled = reconcile(atoms, lex)
+        atoms = [
+            emit(new, lexicon=lex, units=unit_table) if new is not old and new.computable else new
+            for old, new in zip(atoms, reconciled, strict=True)
+        ]
     return CompiledCriteria(trial=trial.label, atoms=atoms)

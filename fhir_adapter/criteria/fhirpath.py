@@ -11,6 +11,7 @@ an empty result means "unknown" (no usable data).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from urllib.parse import quote
 
 from fhir_adapter.criteria.model import Coding, Comparator
@@ -46,27 +47,29 @@ def search_token(coding: Coding) -> str:
 
 
 def token_list(codings: Sequence[Coding]) -> str:
-    seen: list[str] = []
-    for coding in codings:
-        token = search_token(coding)
-        if token not in seen:
-            seen.append(token)
-    return ",".join(seen)
+    return ",".join(dict.fromkeys(search_token(c) for c in codings))
 
 
 def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()) -> str | None:
     """A boolean over one Coding: system/code in the list, or code starting with a listed prefix."""
-    by_system: dict[str, list[str]] = {}
-    for coding in codings:
-        codes = by_system.setdefault(coding.system, [])
-        if coding.code not in codes:
-            codes.append(coding.code)
+    return _coding_filter(
+        tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes)
+    )
+
+
+@lru_cache(maxsize=8192)
+def _coding_filter(codings: tuple[tuple[str, str], ...], prefixes: tuple[tuple[str, str], ...]) -> str | None:
+    """(A drug class lists hundreds of codes; the same filter serves every atom on it.)"""
+    by_system: dict[str, dict[str, None]] = {}
+    for system, code in codings:
+        by_system.setdefault(system, {})[code] = None
     parts: list[str] = []
-    for system, codes in by_system.items():
+    for system, found in by_system.items():
+        codes = list(found)
         test = f"code = {fp_string(codes[0])}" if len(codes) == 1 else f"code in {fp_in(codes)}"
         parts.append(f"(system = {fp_string(system)} and {test})")
-    for prefix in prefixes:
-        parts.append(f"(system = {fp_string(prefix.system)} and code.startsWith({fp_string(prefix.prefix)}))")
+    for system, prefix in prefixes:
+        parts.append(f"(system = {fp_string(system)} and code.startsWith({fp_string(prefix)}))")
     if not parts:
         return None
     return " or ".join(parts)

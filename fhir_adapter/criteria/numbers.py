@@ -174,6 +174,13 @@ def find_thresholds(text: str) -> list[Threshold]:
         found.append(t)
         taken.append((t.start, t.end))
 
+    if not _DIGIT.search(text):
+        # no number: only "<= ULN"-like limits can be there
+        if _LIMIT_WORD.search(text):
+            for m in pats.bare_limit.finditer(text):
+                if free(m.start(), m.end()):
+                    add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
+        return found
     for m in pats.limit.finditer(text):
         if not free(m.start(), m.end()):
             continue
@@ -213,6 +220,10 @@ def find_thresholds(text: str) -> list[Threshold]:
     return sorted((_longest_unit(text, t) for t in found), key=lambda t: t.start)
 
 
+_DIGIT = re.compile(r"\d")
+_LIMIT_WORD = re.compile(r"uln|lln|unl|limit|normal", re.IGNORECASE)
+_MORE_UNIT = re.compile(r"\s?[a-z(\[/°%]")
+"""What may continue a unit the grammar stopped short of ("umol per liter", "kilogram (kg)")."""
 READING = re.compile(r"\s*/\s*(\d{2,3}(?:\.\d+)?)(?![\d.])")
 """The second number of a two-part reading ("140/90")."""
 
@@ -229,6 +240,8 @@ def _longest_unit(text: str, t: Threshold) -> Threshold:
         span = (reading.end() + len(text[reading.end() : end]) - len(text[reading.end() : end].lstrip()), end)
         raw = " ".join(text[span[0] : span[1]].split()) or None
         return replace(t, end=max(t.end, end), unit_raw=raw, unit_span=span if raw else None)
+    if t.unit_span is not None and not _MORE_UNIT.match(text, t.unit_span[1]):
+        return t  # the grammar read the whole unit (nothing unit-like follows it)
     found = unit_prefix(text[t.num_end : t.num_end + 60])
     if found is None:
         return t

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, cast
 
 from fhir_adapter.criteria.lexicon import Lexicon, Units
@@ -64,6 +65,8 @@ def _connector_only(gap: str, vocab: Phrases) -> bool:
 
 
 def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
+    if not vocab.any_qualifier.search(window):
+        return []
     found: list[Qualifier] = []
     for qualifier, pattern in vocab.qualifiers:
         if pattern.search(window) and qualifier not in found:
@@ -89,6 +92,7 @@ def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
 
 
 _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
+_COMPOUND_LINK = re.compile(r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due)\s*", re.IGNORECASE)
 _NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
 
 
@@ -178,6 +182,12 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             if excepted and not gap_has_threshold and not _SEPARATOR.search(gap[: excepted.start()]):
                 prev.excluded.append(m.concept)  # "malignancy other than basal cell carcinoma"
                 continue
+            if _COMPOUND_LINK.fullmatch(gap) and not gap_has_threshold:
+                # "breast cancer related lymphedema", "chemotherapy-induced neuropathy": the last concept is
+                # the finding, the first one its cause
+                heads[-1] = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
+                heads[-1].modifiers.append(prev.phrase)
+                continue
             measured = m.concept.category in _THRESHOLD_CATEGORIES and any(
                 m.end <= t.start <= m.end + 30 for t in thresholds
             )  # "hepatitis as documented by ALT > 10 x ULN": the test and its threshold are a statement
@@ -196,9 +206,11 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             continue
         if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):
             continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
+        before = work[max(0, m.start - 40) : m.start]
         neutral = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start]) and (
-            not heads or "with or without" in work[max(0, m.start - 25) : m.start]
+            not heads or "with or without" in before
         )
+        neutral = neutral or bool(re.search(r"with or without(?:\s+[a-z-]+){0,2}\s*$", before))
         if neutral or (neutral_end is not None and _connector_only(work[neutral_end : m.start], vocab)):
             neutral_end = m.end  # "diet during pregnancy or lactation": the list shares the context
             continue  # "edema caused by heart failure", "diet during pregnancy", "with or without chemotherapy"
@@ -247,6 +259,11 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
 def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Phrases) -> None:
     for i, head in enumerate(heads):
         window = work[head.seg_start : head.start]
+        if i > 0 and head.seg_start >= head.start:
+            # no separator before this head ("hemoglobin >= 9 g/dL independent of transfusion"): its words are
+            # those after the previous head's statement
+            previous = heads[i - 1]
+            window = work[max([previous.end, *(t.end for t in previous.thresholds)]) : head.start]
         paren = _open_paren_before(work, head.start, clause_start)
         if paren is not None:
             window = work[max(clause_start, paren - 80) : paren] + " " + window
@@ -284,6 +301,8 @@ def lead_in_qualifiers(text: str) -> list[Qualifier]:
 
 
 def _topic(text: str, vocab: Phrases) -> Topic | None:
+    if not vocab.any_topic.search(text):
+        return None  # one scan for every topic's words first: most atoms have none
     for topic in vocab.topics:
         if topic.matches(text):
             return topic
@@ -318,7 +337,10 @@ def _apply_topic(
     if topic.window_ok and within_days is not None:
         return
     presence = fields.get("comparator") in ("present", "absent")
-    if presence and topic.on_presence == "residue" and fields.get("computable"):
+    if presence and topic.near_head and not topic.matches(work[max(segment[0], head.start - 40) : head.start]):
+        return  # the plan is about another part of the statement
+    residue = topic.on_presence == "residue" or fields.get("category") in topic.residue_categories
+    if presence and residue and fields.get("computable"):
         found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)
         text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
         residues = cast(list[Residue], fields["residues"])
@@ -691,6 +713,38 @@ def _score_fields(work: str, head: Head, vocab: Phrases, cased: str = "") -> tup
 
 
 @dataclass(frozen=True)
+class ItemFacts:
+    """What the whole item says, read once for all its atoms."""
+
+    min_elapsed: bool
+    permission: re.Match[str] | None
+    exception: re.Match[str] | None
+    condition: re.Match[str] | None
+
+
+_ITEM_CONDITION = re.compile(r"(?<![a-z])(?:if|unless)(?![a-z])")
+
+
+@lru_cache(maxsize=256)
+def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
+    item_norm = normalise(item_text)
+    vocab = phrases()
+    work = item_norm.text
+    facts = ItemFacts(
+        min_elapsed=find_min_elapsed(work) is not None,
+        permission=vocab.permission.search(work),
+        exception=vocab.except_words.search(work),
+        condition=_ITEM_CONDITION.search(work),
+    )
+    return item_norm, facts
+
+
+def _source(text: str, clause_start: int, norm: Normalised, item: Item) -> Source:
+    item_norm, facts = _item_reading(text[item.start : item.end])
+    return Source(text, clause_start, norm, item.start, item_norm, facts)
+
+
+@dataclass(frozen=True)
 class Source:
     """A clause and its item, normalised, with the way back to the criteria text (residues quote it)."""
 
@@ -699,6 +753,7 @@ class Source:
     norm: Normalised
     item_start: int
     item_norm: Normalised
+    item_facts: ItemFacts
 
     def clause(self, start: int, end: int) -> str:
         a, b = self.norm.span(*_trim_span(self.norm.text, start, end))
@@ -753,11 +808,31 @@ def _presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> t
         residues.append(
             Residue(text=src.clause(dose.start, dose.end), effect="narrows", reason="a dose limit not compared")
         )
+    finding = concept.category in {"condition", "infection", "pregnancy"} and not head.excluded
+    narrower = _narrowing_word(work, head, vocab) if finding else None
+    if narrower is not None:
+        residues.append(Residue(text=src.clause(narrower, head.end), effect="narrows", reason="a narrower kind"))
     if head.modifier_end is not None and concept.category in {"condition", "infection"}:
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
     return None, residues
+
+
+_WORD_END = re.compile(r"([a-z][a-z'\-]*)\s*$")
+
+
+def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
+    """Where a word before the finding that narrows it starts ("arterial thrombosis", "twin pregnancy")."""
+    found = _WORD_END.search(work, max(head.seg_start, head.start - 30), head.start)
+    if found is None or found.end() < head.start - 2:
+        return None
+    word = found.group(1).strip("-'")
+    if word in vocab.neutral_before_finding or len(word) < 3 or vocab.list_connector.__contains__(word):
+        return None
+    if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
+        return None
+    return found.start(1)
 
 
 def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
@@ -771,7 +846,7 @@ def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple
         return None, []
     if head.concept.category not in PRESENCE_CATEGORIES:
         return None, []
-    if find_min_elapsed(item_work) is not None:
+    if src.item_facts.min_elapsed:
         return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded", []
     condition = vocab.conditional.search(work, 0, head.start)
     if condition is not None and not find_thresholds(work[condition.end() : head.start]):
@@ -779,20 +854,20 @@ def _item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple
         # the requirement
         return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
     residues: list[Residue] = []
-    permission = vocab.permission.search(item_work)
+    permission = src.item_facts.permission
     if permission is not None and _negated_permission(item_work, permission):
         permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
-    if permission is not None and _same_sentence(item_work, permission.start(), _head_offset(head, src)):
+    if permission is not None and _permitted_concept(item_work, permission.start(), head, src):
         # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
         return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
     markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
         (permission, _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
         (
-            vocab.except_words.search(item_work) if not head.excluded or head.concept in head.excluded else None,
+            src.item_facts.exception if not head.excluded or head.concept in head.excluded else None,
             "narrows",
             "an exception not coded in the lexicon",
         ),
-        (re.search(r"(?<![a-z])(?:if|unless)(?![a-z])", item_work), _widening(kind), "a condition to confirm"),
+        (src.item_facts.condition, _widening(kind), "a condition to confirm"),
     ]
     for found, effect, why in markers:
         if found is None:
@@ -822,6 +897,17 @@ def _same_sentence(text: str, a: int, b: int) -> bool:
     """Whether two offsets of the item lie in one sentence (no ". " or ";" between them)."""
     lo, hi = min(a, b), max(a, b)
     return not re.search(r"\.\s|;", text[lo:hi])
+
+
+def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> bool:
+    """Whether the permission is about this concept: the concept comes right before the permission words in the
+    same sentence ("hypothyroidism is allowed"), with no list separator between them."""
+    start = _head_offset(head, src)
+    end = start + (head.end - head.start)
+    if not _same_sentence(item_work, marker, start) or end > marker:
+        return False
+    gap = item_work[end:marker]
+    return not _SEPARATOR.search(gap) and len(_tokens(gap)) <= 6
 
 
 def _head_offset(head: Head, src: Source) -> int:
@@ -1024,7 +1110,7 @@ def parse_clause(
     _two_sided(work, heads)
     heads = _split_components(work, heads, lexicon, item.kind)
     heads = _split_alternative_thresholds(work, heads, p)
-    src = Source(text, span.start, norm, item.start, normalise(text[item.start : item.end]))
+    src = _source(text, span.start, norm, item)
     groups = _any_of_groups(work, heads) if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
     for index, head in enumerate(heads):

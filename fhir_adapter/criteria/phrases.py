@@ -81,6 +81,12 @@ class Topic:
     """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
     window_ok: bool = False
     """The topic does not apply when the atom has a time window ("within 4 weeks before the first dose")."""
+    near_head: bool = False
+    """The topic applies to a presence atom only when its words come right before the concept ("scheduled for
+    mastectomy"), not anywhere in the atom ("breast cancer patients scheduled for surgery")."""
+    residue_categories: tuple[str, ...] = ()
+    """Categories for which the topic is a residue rather than a refusal ("women of childbearing potential must
+    have a negative pregnancy test": the test stays computable)."""
     """``residue``: for a presence atom the words narrow the finding ("clinically significant X"): the atom
     stays computable and the words become a residue to confirm when the finding is present."""
 
@@ -137,6 +143,11 @@ class Phrases:
     site_specific_nouns: frozenset[str] = frozenset()
     generic_modifiers: frozenset[str] = frozenset()
     allergy_words: re.Pattern[str] = _NEVER
+    any_qualifier: re.Pattern[str] = re.compile("")
+    """Any qualifier word (a quick test before trying the qualifiers one by one)."""
+    any_topic: re.Pattern[str] = re.compile("")
+    """Any word of any topic (a quick test before trying the topics one by one)."""
+    neutral_before_finding: frozenset[str] = frozenset()
     count_re: re.Pattern[str] = _NEVER
     neutral_context: re.Pattern[str] = _NEVER
     """Right before a concept: "caused by", "during", "with or without" (see ``neutral_context``)."""
@@ -156,6 +167,10 @@ def _by_name(table: dict[str, Any], key: str) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         raise ConfigError(f"criteria_phrases.{key} must be a mapping")
     return {str(k): [str(v).lower() for v in vs] for k, vs in value.items()}
+
+
+def _topic_groups(entry: dict[str, Any]) -> list[list[str]]:
+    return [list(g) for g in entry["all_of"]] if "all_of" in entry else [list(entry["any_of"])]
 
 
 @cache
@@ -181,6 +196,8 @@ def phrases() -> Phrases:
             on_presence=str(entry.get("on_presence", "refuse")),
             unless_allergy=bool(entry.get("unless_allergy", False)),
             window_ok=bool(entry.get("window_ok", False)),
+            near_head=bool(entry.get("near_head", False)),
+            residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
         )
         for entry in t["not_computable"]
     )
@@ -226,6 +243,9 @@ def phrases() -> Phrases:
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
         allergy_words=_compile(_words(t, "allergy_words")),
+        neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
+        any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
+        any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
         neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
         count_re=re.compile(
             r"(?<![\w.])(?:\d+|one|two|three|four|five|six)\s*(?:or\s+more\s+|or\s+fewer\s+|or\s+less\s+|\+\s*)?"

@@ -27,16 +27,37 @@ def _required(atoms: Sequence[Atom]) -> list[Atom]:
 
 
 def _covers(broad: str, narrow: str, lex: Lexicon) -> bool:
-    if broad not in lex or narrow not in lex:
-        return False
-    return any(m.key == narrow for m in lex.members(lex.get(broad))) or _codes_within(broad, narrow, lex)
+    """Whether some patients with ``narrow`` have ``broad`` (a member, or a shared code); cached on the lexicon."""
+    cache: dict[tuple[str, str], bool] = vars(lex).setdefault("_reconcile_covers", {})
+    found = cache.get((broad, narrow))
+    if found is None:
+        found = broad in lex and narrow in lex and (
+            any(m.key == narrow for m in lex.members(lex.get(broad))) or _codes_within(broad, narrow, lex)
+        )
+        cache[(broad, narrow)] = found
+    return found
 
 
 def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
-    """A code of ``narrow`` belongs to ``broad`` (an ICD-10-CM prefix such as C covers C20): some included
-    patients would have the excluded finding."""
-    outer, inner = lex.get(broad), lex.get(narrow)
-    return any(lex.matches(outer, c.system, c.code) for c in inner.codings)
+    """``narrow`` lies inside ``broad`` (an ICD-10-CM prefix such as C covers C20): in every hierarchical code
+    system where ``broad`` has prefixes, each code of ``narrow`` belongs to ``broad``, so every included patient
+    would have the excluded finding. (A class that merely contains the excluded drug is not inside it.)"""
+    codes, prefixes = _value_set(broad, lex)
+    systems = {s for s, _ in prefixes}
+    shared = [c for c in lex.get(narrow).codings if c.system in systems]
+    return bool(shared) and all(
+        (c.system, c.code) in codes or any(c.system == s and c.code.startswith(p) for s, p in prefixes)
+        for c in shared
+    )
+
+
+def _value_set(key: str, lex: Lexicon) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
+    """The codes and code prefixes of a concept with its members (a class's value set)."""
+    concept = lex.get(key)
+    concepts = [concept, *lex.members(concept)]
+    codes = frozenset((c.system, c.code) for k in concepts for c in k.codings)
+    prefixes = tuple(dict.fromkeys((p.system, p.prefix) for k in concepts for p in k.code_prefixes))
+    return codes, prefixes
 
 
 def _age_bounds(atom: Atom) -> tuple[float, float] | None:
@@ -61,6 +82,11 @@ def _restated_age(atom: Atom, structured: Atom | None) -> bool:
     return text is not None and limits is not None and text[0] <= limits[0] and limits[1] <= text[1]
 
 
+def _left_for_review(atom: Atom, reason: str) -> Atom:
+    update = {"computable": False, "reason": reason, "residues": [], "fhir_query": None, "fhirpath": None}
+    return atom.model_copy(update={**update, "prefilter": None})
+
+
 def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
     """The atoms with exclusions made consistent with the trial's required findings, and text ages that
     restate the structured age limits left to those (one criterion, stated once)."""
@@ -70,7 +96,7 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
     for atom in atoms:
         if _restated_age(atom, structured_age):
             reason = "restates the structured age limits (criterion 'age')"
-            out.append(atom.model_copy(update={"computable": False, "reason": reason, "residues": []}))
+            out.append(_left_for_review(atom, reason))
             continue
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
@@ -78,7 +104,7 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
         same = next((r for r in required if r.concept_key == atom.concept_key), None)
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
-            out.append(atom.model_copy(update={"computable": False, "reason": reason, "residues": []}))
+            out.append(_left_for_review(atom, reason))
             continue
         broader_than = [r for r in required if r.concept_key and _covers(atom.concept_key, r.concept_key, lex)]
         if not broader_than:

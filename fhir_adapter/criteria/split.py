@@ -119,6 +119,10 @@ def heading_kind(line: str, *, bullet: bool, vocab: Phrases | None = None) -> Ki
         return None
     ends_colon = line.rstrip().rstrip("*_ ").endswith((":", "："))
     words = len(norm.split())
+    last = _SECTION_LAST_WORD.search(norm)
+    if last and words <= 2 * p.heading_max_words and (ends_colon or ":" in line):
+        # "Phase 2a Expansion Group 1 (Extremity STS): Inclusion"
+        return "exclusion" if "exclusion" in last.group(0) else "inclusion"
     for kind, pattern in p.heading_keywords:
         found = pattern.search(norm)
         if found and (words <= p.heading_max_words or (ends_colon and words <= 2 * p.heading_max_words)):
@@ -128,6 +132,7 @@ def heading_kind(line: str, *, bullet: bool, vocab: Phrases | None = None) -> Ki
     return None
 
 
+_SECTION_LAST_WORD = re.compile(r"(?:non[- ]?inclusion|inclusion|exclusion)(?:\s+criteria)?$")
 _COHORT = re.compile(
     r"\b(?:cohorts?|part|phase|arms?|groups?|stage|dose[- ]escalation|dose[- ]expansion|expansion|escalation|"
     r"only|specific)\b",
@@ -152,8 +157,8 @@ def cohort_label(line: str, *, vocab: Phrases | None = None, subheading: bool = 
     rest = re.sub(r"\s*\(\s*", " (", rest).replace(" )", ")").strip()
     if not rest or not _COHORT.search(rest):
         return None
-    numbered = _NUMBERED_COHORT.search(rest)
-    return f"{numbered.group(1).lower()} {numbered.group(2).lower()}" if numbered else rest
+    numbered = _NUMBERED_COHORT.findall(rest)
+    return " ".join(f"{kind.lower()} {label.lower()}" for kind, label in numbered) if numbered else rest
 
 
 _NUMBERED_COHORT = re.compile(r"\b(cohort|part|phase|arm|group|stage)\s+([a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h])\b", re.I)

@@ -1,0 +1,117 @@
+"""The dangerous readings named in the issues "Criteria that generalise" (parts 1 and 2): each has a test, and
+none of them is computable in the wrong sense. Sentences are real wording (corpus, Chia, or the issue text)."""
+
+from __future__ import annotations
+
+from fhir_adapter.criteria import compile_text
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.terminology import lexicon
+
+
+def _atoms(text: str) -> list[Atom]:
+    return compile_text(text).atoms
+
+
+def _keys(text: str) -> set[str | None]:
+    return {a.concept_key for a in _atoms(text) if a.computable}
+
+
+def test_diabetic_ketoacidosis_is_not_diabetes() -> None:
+    keys = _keys("Exclusion Criteria:\n- History of diabetic ketoacidosis within 6 months\n")
+    assert "condition.diabetes" not in keys and "condition.diabetic-ketoacidosis" in keys
+
+
+def test_autoimmune_disease_other_than_sle_excludes_sle() -> None:
+    (atom,) = [a for a in _atoms("Exclusion Criteria:\n- Active autoimmune disease other than SLE\n") if a.computable]
+    assert atom.concept_key == "condition.autoimmune-disease"
+    sle = lexicon().get("condition.sle")
+    excepted = {(c.system, c.code) for c in atom.excluded_concepts}
+    assert atom.excluded_concept_key == sle.key or {(c.system, c.code) for c in sle.codings} & excepted
+
+
+def test_hiv_protease_inhibitors_are_a_drug_class_not_hiv() -> None:
+    keys = _keys("Exclusion Criteria:\n- Concomitant use of HIV protease inhibitors\n")
+    assert keys == {"medication.hiv-protease-inhibitors"}
+
+
+def test_currently_receiving_chemotherapy_is_the_antineoplastic_class() -> None:
+    (atom,) = [a for a in _atoms("Exclusion Criteria:\n- Currently receiving chemotherapy\n") if a.computable]
+    concept = lexicon().get(atom.concept_key or "")
+    assert any(p.prefix == "L01" for p in concept.code_prefixes)
+    assert atom.category == "medication" and "current" in atom.qualifiers
+
+
+def test_an_exclusion_every_included_patient_meets_is_not_computable_as_such() -> None:
+    from fhir_adapter.criteria.compile import compile_trial
+    from fhir_adapter.criteria.lint import lint
+    from fhir_adapter.trial import Eligibility, TrialRecord
+
+    text = "Inclusion Criteria:\n- Breast cancer\nExclusion Criteria:\n- Prior malignancy\n- Breast cancer recurrence\n"
+    trial = TrialRecord(nct_id="NCT00000001", source_format="ctgov-json", eligibility=Eligibility(criteria=text))
+    assert lint(compile_trial(trial)) == []
+
+
+def test_a_lower_bound_is_never_lost() -> None:
+    (atom,) = [a for a in _atoms("Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %\n") if a.computable]
+    assert (atom.comparator, atom.value, atom.high) == ("between", 7.0, 10.5)
+
+
+def test_more_or_equal_to_is_ge_not_eq() -> None:
+    text = "Inclusion Criteria:\n- Creatinine clearance more or equal to 30 mL/min\n"
+    (atom,) = [a for a in _atoms(text) if a.computable]
+    assert (atom.comparator, atom.value) == ("ge", 30.0)
+
+
+def test_bmi_percentile_is_not_an_age() -> None:
+    atoms = _atoms("Inclusion Criteria:\n- BMI > 85th percentile for age\n")
+    assert not any(a.computable and a.category == "demographic" for a in atoms)
+
+
+def test_oral_steroid_dose_is_kept_as_a_residue() -> None:
+    atoms = _atoms("Exclusion Criteria:\n- Oral steroids (≥ 10 mg prednisone daily)\n")
+    steroid = next(a for a in atoms if a.concept_key == "medication.systemic-corticosteroids")
+    assert steroid.computable and any("10 mg" in r.text for r in steroid.residues)
+
+
+def test_five_lines_of_chemotherapy_is_a_count_not_any_chemotherapy() -> None:
+    atoms = _atoms("Exclusion Criteria:\n- Received ≥ 5 lines of cytotoxic chemotherapy for metastatic disease\n")
+    assert not any(a.computable and a.category == "medication" for a in atoms)
+
+
+def test_with_or_without_is_not_a_requirement() -> None:
+    atoms = _atoms("Inclusion Criteria:\n- Surgery with or without preoperative chemotherapy\n")
+    assert not any(a.computable and a.concept_key == "medication.antineoplastic-agents" for a in atoms)
+
+
+def test_breastfeeding_context_is_not_a_finding() -> None:
+    text = "Exclusion Criteria:\n- Vegetarian diet during pregnancy or lactation\n"
+    assert not any(a.computable for a in _atoms(text))
+
+
+def test_a_stray_heading_inside_an_item_does_not_flip_the_section() -> None:
+    text = (
+        "Inclusion Criteria:\n1. Infection, documented by either of:\n\n   1. PCR positive < 72 hours ago; OR\n\n"
+        "      Exclusion Criteria:\n   2. PCR positive >= 72 hours ago\n2. Age >= 18 years\n\nExclusion Criteria:\n"
+        "1. Pregnancy\n"
+    )
+    kinds = {a.text: a.kind for a in _atoms(text)}
+    assert kinds["Age >= 18 years"] == "inclusion" and kinds["Pregnancy"] == "exclusion"
+
+
+def test_cohort_heading_does_not_flip_kinds() -> None:
+    text = (
+        "Phase 2a Expansion Group 2 (Unresectable STS): Inclusion\n\n1. Life expectancy >12 weeks\n"
+        "2. Hemoglobin ≥ 9 g/dL\n\nPhase 2a Expansion Group 2 (Unresectable STS): Exclusion\n\n1. Pregnancy\n"
+    )
+    atoms = _atoms(text)
+    hemoglobin = next(a for a in atoms if a.concept_key == "lab.hemoglobin")
+    assert (hemoglobin.kind, hemoglobin.cohort) == ("inclusion", "phase 2a group 2")
+    assert all(a.kind == "inclusion" for a in atoms if "ife expectancy" in a.text)
+
+
+def test_reasons_name_the_clause() -> None:
+    """A WBC limit, a sex statement or a drug never carry the reason of another clause."""
+    atoms = _atoms("Inclusion Criteria:\n- Male or non-pregnant female\n- WBC ≥ 3,000/mm3\n")
+    wbc = next(a for a in atoms if a.concept_key == "lab.wbc")
+    assert wbc.computable
+    assert all((a.reason or "").strip() != "concept not in lexicon:" for a in atoms)
