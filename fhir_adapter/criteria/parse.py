@@ -991,9 +991,15 @@ def _residue_threshold(src: Source, t: Threshold, concept: Concept, units: Units
 
 
 def _allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
-    """A drug named as the object of an allergy ("hypersensitivity to penicillin", "allergic to NSAIDs")."""
-    window = work[max(head.seg_start, head.start - 40) : head.start]
-    return bool(vocab.allergy_words.search(window)) and head.concept.category == "medication"
+    """A drug named as the object of an allergy ("hypersensitivity to penicillin", "allergic reactions to
+    contrast, iodine or opioids", "ketamine allergy")."""
+    if head.concept.category != "medication":
+        return False
+    before = work[max(0, head.start - 80) : head.start]
+    found = list(vocab.allergy_words.finditer(before))
+    if found and not re.search(r"[.;]\s", before[found[-1].end() :]):
+        return True
+    return bool(vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")))
 
 
 def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Source) -> dict[str, object]:
