@@ -68,9 +68,12 @@ def patterns() -> Patterns:
     p = phrases()
     cmp = p.comparator_re
     limit = rf"(?P<uln>{p.uln_re})|(?P<lln>{p.lln_re})"
+    # after a multiple the phrase may be glued to it ("3Xnormal", "2.5xULN")
+    boundary = r"(?<![\w])"
+    glued = rf"(?P<uln>{p.uln_re.replace(boundary, '')})|(?P<lln>{p.lln_re.replace(boundary, '')})"
     return Patterns(
         limit=re.compile(
-            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{limit})"
+            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{glued})"
             rf"(?:\s*(?P<post>{p.postfix_re}))?",
             re.IGNORECASE,
         ),

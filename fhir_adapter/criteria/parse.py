@@ -418,20 +418,29 @@ def _split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind
     separate atoms (either part excludes)."""
     out: list[Head] = []
     for head in heads:
+        if head.concept.category == "lab" and head.concept.members and head.thresholds:
+            # "transaminases <= 2.5 x ULN": the limit holds for each test of the group
+            out.extend(replace(head, concept=m) for k in head.concept.members if (m := lexicon.get(k)) is not None)
+            continue
         parts = [lexicon.get(k) for k in head.concept.components]
-        t = head.thresholds[0] if head.thresholds else None
-        second = READING.match(work, t.num_end) if t is not None and t.num_end is not None else None
-        if t is None or second is None or len(parts) != 2 or None in parts:
+        readings = [
+            (t, READING.match(work, t.num_end))
+            for t in head.thresholds
+            if t.num_end is not None and t.value is not None
+        ]
+        if len(parts) != 2 or None in parts or not readings or any(second is None for _, second in readings):
             out.append(head)
             continue
-        first = t
-        other = replace(t, value=float(second.group(1)))
-        either = kind == "inclusion" and t.comparator in ("ge", "gt")
-        for index, (concept, threshold) in enumerate(zip(parts, (first, other), strict=True)):
+        per_part: list[list[Threshold]] = [[t for t, _ in readings], []]
+        for t, second in readings:
+            assert second is not None
+            per_part[1].append(replace(t, value=float(second.group(1))))
+        either = kind == "inclusion" and len(readings) == 1 and readings[0][0].comparator in ("ge", "gt")
+        for index, (concept, thresholds) in enumerate(zip(parts, per_part, strict=True)):
             assert concept is not None
             out.append(
                 replace(
-                    head, concept=concept, thresholds=[threshold], or_sibling=either and index > 0,
+                    head, concept=concept, thresholds=thresholds, or_sibling=either and index > 0,
                     inherits=index > 0,
                 )
             )
@@ -587,13 +596,17 @@ _UNREAD_UNIT = re.compile(r"\s*(" + NOT_UNIT + r"[a-z]+(?:/[a-z]+)?)")
 
 
 def _unitless(value: float, concept: Concept, units: Units) -> str | None:
-    """The unit of a threshold written without one ("platelets > 100,000"): the unit in which the value is
-    plausible, when all such units give the same value (None: ambiguous, as "hemoglobin >= 9" in g/dL or mmol/L)."""
+    """The unit of a threshold written without one: the concept's canonical unit (the one criteria use most,
+    "hemoglobin >= 9" is g/dL) when the value is plausible in it, else the one recorded unit in which it is
+    plausible ("platelets > 100,000" is per µL, "fasting glucose > 7.0" mmol/L); None when no unit or several
+    different readings are plausible."""
     plausible = _plausible(concept)
     if concept.unit is None or plausible is None:
         return None
+    if plausible[0] <= value <= plausible[1]:
+        return concept.unit
     found: dict[float, str] = {}
-    for unit in [concept.unit, *observation_units()]:
+    for unit in observation_units():
         converted = units.convert(value, unit, concept.unit, concept.key)
         if converted is not None and plausible[0] <= converted <= plausible[1]:
             found.setdefault(round(converted, 9), unit)
@@ -951,9 +964,14 @@ def _lab_residues(
         or vocab.conditional.search(work, first.end)
         or vocab.lab_condition.search(work, first.end)
     )
-    before = vocab.conditional.search(work, 0, first.start)
+    before = _condition_before(work, first.start, vocab)
     subject = vocab.lab_condition.search(work, 0, first.start)
-    if before is None and subject is not None and ":" in work[subject.end() : first.start]:
+    if (
+        before is None
+        and subject is not None
+        and re.search(r"\b(?:with|who|for)\b", subject.group(0))
+        and ":" in work[subject.end() : first.start]
+    ):
         before = subject  # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL" (not "patients with X (Y < 2)")
     if before is not None and not residues:
         # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
@@ -980,6 +998,15 @@ def _lab_residues(
                 )
                 break
     return None, residues
+
+
+def _condition_before(work: str, end: int, vocab: Phrases) -> re.Match[str] | None:
+    """A conditional marker before ``end`` that makes what follows apply to some patients only; "excluded if
+    they have", "if applicable" state the criterion itself."""
+    for found in vocab.conditional.finditer(work, 0, end):
+        if not vocab.criterion_if.search(work[max(0, found.start() - 30) : found.end() + 12]):
+            return found
+    return None
 
 
 def _residue_threshold(src: Source, t: Threshold, concept: Concept, units: Units) -> tuple[dict[str, Any], str | None]:
@@ -1113,8 +1140,8 @@ def parse_clause(
                 head.shared_threshold = shared[0]
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
-    _two_sided(work, heads)
     heads = _split_components(work, heads, lexicon, item.kind)
+    _two_sided(work, heads)
     heads = _split_alternative_thresholds(work, heads, p)
     src = _source(text, span.start, norm, item)
     groups = _any_of_groups(work, heads) if item.kind == "inclusion" else {}

@@ -168,10 +168,12 @@ def test_semicolon_split() -> None:
 
 
 def test_unitless_threshold_takes_the_one_plausible_unit() -> None:
-    """'platelets > 100,000' can only be per microlitre; 'hemoglobin >= 9' is g/dL or mmol/L: ambiguous."""
+    """'platelets > 100,000' can only be per microlitre; 'hemoglobin >= 9' is read in the canonical g/dL."""
     atom = compile_text("Inclusion Criteria:\n* platelets > 100,000").atoms[0]
     assert (atom.computable, atom.comparator, atom.value, atom.unit) == (True, "gt", 100.0, "10*9/L")
     atom = compile_text("Inclusion Criteria:\n* hemoglobin >= 9").atoms[0]
+    assert (atom.computable, atom.value, atom.unit) == (True, 9.0, "g/dL")
+    atom = compile_text("Inclusion Criteria:\n* hemoglobin >= 900").atoms[0]
     assert (atom.computable, atom.reason) == (False, "ambiguous unit (none given)")
 
 
