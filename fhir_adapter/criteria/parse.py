@@ -418,7 +418,7 @@ def _split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind
     separate atoms (either part excludes)."""
     out: list[Head] = []
     for head in heads:
-        if head.concept.category == "lab" and head.concept.members and head.thresholds:
+        if head.concept.category == "lab" and head.concept.members:
             # "transaminases <= 2.5 x ULN": the limit holds for each test of the group
             out.extend(replace(head, concept=m) for k in head.concept.members if (m := lexicon.get(k)) is not None)
             continue
@@ -657,6 +657,12 @@ def _lab_fields(
     concept = head.concept
     thresholds = head.thresholds or ([head.shared_threshold] if head.shared_threshold else [])
     if not thresholds:
+        before = norm.text[max(head.seg_start, head.start - 25) : head.start]
+        vocab = phrases()
+        if vocab.above_normal.search(before):
+            return {"comparator": "gt", "uln_multiple": 1.0, "unit": concept.unit}, None  # "elevated liver enzymes"
+        if vocab.below_normal.search(before):
+            return {"comparator": "lt", "lln_multiple": 1.0, "unit": concept.unit}, None  # "low platelet count"
         return {}, "no threshold"
     return threshold_fields(raw, norm, thresholds[0], concept, units)
 
@@ -730,6 +736,8 @@ class ItemFacts:
     """What the whole item says, read once for all its atoms."""
 
     min_elapsed: bool
+    """A minimum time since an event that is not part of an exception or permission ("unless stable for 4
+    weeks" belongs to the exception, which is a residue)."""
     permission: re.Match[str] | None
     exception: re.Match[str] | None
     condition: re.Match[str] | None
@@ -743,11 +751,16 @@ def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
     item_norm = normalise(item_text)
     vocab = phrases()
     work = item_norm.text
+    elapsed = find_min_elapsed(work)
+    permission = vocab.permission.search(work)
+    exception = vocab.except_words.search(work)
+    condition = _ITEM_CONDITION.search(work)
+    residue_starts = [m.start() for m in (permission, exception, condition) if m is not None]
     facts = ItemFacts(
-        min_elapsed=find_min_elapsed(work) is not None,
-        permission=vocab.permission.search(work),
-        exception=vocab.except_words.search(work),
-        condition=_ITEM_CONDITION.search(work),
+        min_elapsed=elapsed is not None and not any(start < elapsed[0] for start in residue_starts),
+        permission=permission,
+        exception=exception,
+        condition=condition,
     )
     return item_norm, facts
 

@@ -149,6 +149,8 @@ class Phrases:
     """Any word of any topic (a quick test before trying the topics one by one)."""
     neutral_before_finding: frozenset[str] = frozenset()
     criterion_if: re.Pattern[str] = _NEVER
+    above_normal: re.Pattern[str] = _NEVER
+    below_normal: re.Pattern[str] = _NEVER
     """ "excluded if", "eligible if", "if applicable": an "if" that states the criterion, not a condition on it."""
     count_re: re.Pattern[str] = _NEVER
     neutral_context: re.Pattern[str] = _NEVER
@@ -247,6 +249,8 @@ def phrases() -> Phrases:
         allergy_words=_compile(_words(t, "allergy_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         criterion_if=_compile(_words(t, "criterion_if")),
+        above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
+        below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
         any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
         neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
