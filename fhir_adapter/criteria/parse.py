@@ -175,6 +175,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
                 and not gap_has_threshold
                 and ";" not in gap
                 and len(_tokens(gap)) <= 6
+                and not vocab.any_topic.search(gap)
             ):
                 prev.end = m.end  # "PD-1 or PD-L1", "HIV or AIDS": one concept
                 continue
@@ -291,8 +292,8 @@ def lead_in_window(text: str) -> int | None:
 def introduces_exceptions(text: str) -> bool:
     """A lead-in whose sub-items are exceptions ("... with the exception of:", "except the following:")."""
     tail = normalise(text).text.rstrip(" :.")[-60:]
-    found = phrases().except_words.search(tail)
-    return found is not None and len(tail[found.end() :].split()) <= 4
+    found = list(phrases().except_words.finditer(tail))
+    return bool(found) and len(tail[found[-1].end() :].split()) <= 4
 
 
 def lead_in_qualifiers(text: str) -> list[Qualifier]:
@@ -337,8 +338,10 @@ def _apply_topic(
     if topic.window_ok and within_days is not None:
         return
     presence = fields.get("comparator") in ("present", "absent")
-    if presence and topic.near_head and not topic.matches(work[max(segment[0], head.start - 40) : head.start]):
-        return  # the plan is about another part of the statement
+    if presence and topic.near_head:
+        after = head.end + (15 if topic.near_head == "around" else 0)
+        if not topic.matches(work[min(segment[0], head.start) : after]):
+            return  # the words are about another part of the statement ("pregnant women ... during the study")
     residue = topic.on_presence == "residue" or fields.get("category") in topic.residue_categories
     if presence and residue and fields.get("computable"):
         found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)

@@ -81,9 +81,11 @@ class Topic:
     """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
     window_ok: bool = False
     """The topic does not apply when the atom has a time window ("within 4 weeks before the first dose")."""
-    near_head: bool = False
-    """The topic applies to a presence atom only when its words come right before the concept ("scheduled for
-    mastectomy"), not anywhere in the atom ("breast cancer patients scheduled for surgery")."""
+    near_head: str = ""
+    """The topic applies to a presence atom only when its words come before the concept in the atom ("scheduled
+    for mastectomy", "participating in a trial of a drug for diabetes"), not after it ("breast cancer patients
+    scheduled for surgery", "pregnant women ... during the study"): ``before``, or ``around`` (also right after
+    it: "pregnancy is expected")."""
     residue_categories: tuple[str, ...] = ()
     """Categories for which the topic is a residue rather than a refusal ("women of childbearing potential must
     have a negative pregnancy test": the test stays computable)."""
@@ -200,7 +202,7 @@ def phrases() -> Phrases:
             on_presence=str(entry.get("on_presence", "refuse")),
             unless_allergy=bool(entry.get("unless_allergy", False)),
             window_ok=bool(entry.get("window_ok", False)),
-            near_head=bool(entry.get("near_head", False)),
+            near_head=str(entry.get("near_head", "")),
             residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
         )
         for entry in t["not_computable"]
