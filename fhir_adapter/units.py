@@ -284,8 +284,18 @@ def _linear(value: float, source: str, target: str, concept_key: str | None) -> 
         return _from_base(_to_base(value, f), t)
     if concept_key is None:
         return None
+    factor = _dimension_scale(concept_key, f.dimension, t.dimension)
+    if factor is None:
+        return None
+    return _from_base(_to_base(value, f) * factor, t)
+
+
+@lru_cache(maxsize=4096)
+def _dimension_scale(concept_key: str, source: str, target: str) -> float | None:
+    """The factor between two dimensions' base units for one analyte (cached: the same few pairs recur)."""
     from fhir_adapter.terminology import lexicon
 
+    reg = registry()
     lex = lexicon()
     if concept_key not in lex:
         return None
@@ -303,17 +313,15 @@ def _linear(value: float, source: str, target: str, concept_key: str | None) -> 
         weight = conversion.factor * b.factor / a.factor
         edges.setdefault(a.dimension, []).append((b.dimension, weight))
         edges.setdefault(b.dimension, []).append((a.dimension, 1 / weight))
-    scale = {f.dimension: 1.0}
-    queue = [f.dimension]
+    scale = {source: 1.0}
+    queue = [source]
     while queue:
         current = queue.pop(0)
         for nxt, weight in edges.get(current, []):
             if nxt not in scale:
                 scale[nxt] = scale[current] * weight
                 queue.append(nxt)
-    if t.dimension not in scale:
-        return None
-    return _from_base(_to_base(value, f) * scale[t.dimension], t)
+    return scale.get(target)
 
 
 def convert(value: float, from_unit: str, to_unit: str, concept_key: str | None = None) -> float | None:

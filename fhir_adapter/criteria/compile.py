@@ -20,6 +20,8 @@ See :mod:`fhir_adapter.criteria.fhirpath` for the evaluation contract. Choices:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fhir_adapter.criteria.fhirpath import (
     PATIENT,
     coding_filter,
@@ -79,6 +81,7 @@ def _excluded_status(resource_type: str) -> list[str]:
     return _list(_matching_table(), "excluded_status", resource_type, default=defaults.get(resource_type, ()))
 
 
+@lru_cache(maxsize=64)
 def _status_ok(resource_type: str) -> str | None:
     excluded = _excluded_status(resource_type)
     return f"(status in {fp_in(excluded)}).not()" if excluded else None
@@ -238,6 +241,11 @@ def _code_paths(resource_type: str) -> str:
 
 
 def _condition_status(atom: Atom) -> str:
+    return _condition_status_for(tuple(atom.qualifiers))
+
+
+@lru_cache(maxsize=64)
+def _condition_status_for(qualifiers: tuple[str, ...]) -> str:
     table = _matching_table()
     active = _list(table, "condition", "active_clinical_status", default=("active", "recurrence", "relapse"))
     inactive = _list(table, "condition", "inactive_clinical_status", default=("inactive", "remission", "resolved"))
@@ -245,11 +253,11 @@ def _condition_status(atom: Atom) -> str:
     tentative = _list(
         table, "condition", "tentative_verification_status", default=("unconfirmed", "provisional", "differential")
     )
-    excluded_verification = refuted + ([] if "suspected" in atom.qualifiers else tentative)
+    excluded_verification = refuted + ([] if "suspected" in qualifiers else tentative)
     parts = [f"verificationStatus.coding.where(code in {fp_in(excluded_verification)}).empty()"]
-    if "active" in atom.qualifiers or "current" in atom.qualifiers:
+    if "active" in qualifiers or "current" in qualifiers:
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(active)}).exists()")
-    elif not {"history", "prior"} & set(atom.qualifiers):  # as the matcher: only these count resolved ones
+    elif not {"history", "prior"} & set(qualifiers):  # as the matcher: only these count resolved ones
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(inactive)}).empty()")
     return " and ".join(parts)
 

@@ -177,14 +177,15 @@ def find_thresholds(text: str) -> list[Threshold]:
         found.append(t)
         taken.append((t.start, t.end))
 
+    limits = bool(_LIMIT_WORD.search(text))
     if not _DIGIT.search(text):
         # no number: only "<= ULN"-like limits can be there
-        if _LIMIT_WORD.search(text):
+        if limits:
             for m in pats.bare_limit.finditer(text):
                 if free(m.start(), m.end()):
                     add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
         return found
-    for m in pats.limit.finditer(text):
+    for m in pats.limit.finditer(text) if limits else ():
         if not free(m.start(), m.end()):
             continue
         if m.group("cmp"):
@@ -194,7 +195,7 @@ def find_thresholds(text: str) -> list[Threshold]:
         else:
             comp = "le" if m.group("uln") else "ge"
         add(_limit(m, comp, to_number(m.group("mult"))))
-    for m in pats.bare_limit.finditer(text):
+    for m in pats.bare_limit.finditer(text) if limits else ():
         if free(m.start(), m.end()):
             add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
     for m in pats.prefix.finditer(text):
@@ -204,7 +205,7 @@ def find_thresholds(text: str) -> list[Threshold]:
             add(_between(m, to_number(m.group("num")), to_number(m.group("high"))))
         else:
             add(_single(m, _comparator(m.group("cmp"), p)))
-    for m in pats.reversed.finditer(text):
+    for m in pats.reversed.finditer(text) if _SYMBOL.search(text) else ():
         # "7.0 % <= HbA1c <= 10.5 %": the number is a bound on what follows the comparator
         if free(m.start(), m.end()):
             add(_single(m, _REVERSED[m.group("cmp")]))
@@ -224,6 +225,7 @@ def find_thresholds(text: str) -> list[Threshold]:
 
 
 _DIGIT = re.compile(r"\d")
+_SYMBOL = re.compile(r"[<>≤≥=]")
 _LIMIT_WORD = re.compile(r"uln|lln|unl|limit|normal", re.IGNORECASE)
 _MORE_UNIT = re.compile(r"\s?[a-z(\[/°%]")
 """What may continue a unit the grammar stopped short of ("umol per liter", "kilogram (kg)")."""
