@@ -52,7 +52,18 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
 
 
 def _value_set(key: str, lex: Lexicon) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
-    """The codes and code prefixes of a concept with its members (a class's value set)."""
+    """The codes and code prefixes of a concept with its members (a class's value set), cached on the lexicon."""
+    cache: dict[str, tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]]
+    cache = vars(lex).setdefault("_reconcile_value_sets", {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _compute_value_set(key, lex)
+    return found
+
+
+def _compute_value_set(
+    key: str, lex: Lexicon
+) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
     concept = lex.get(key)
     concepts = [concept, *lex.members(concept)]
     codes = frozenset((c.system, c.code) for k in concepts for c in k.codings)

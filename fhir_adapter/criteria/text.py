@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _SUPERSCRIPT = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9"}
@@ -31,6 +32,10 @@ _REPLACE = {
 }
 
 
+_TABLE = str.maketrans(_REPLACE)
+_HAS_SUPERSCRIPT = re.compile("[" + "".join(_SUPERSCRIPT) + "]")
+
+
 @dataclass(frozen=True)
 class Normalised:
     """Lower-cased text for matching, and for each of its characters the index in the original."""
@@ -50,8 +55,12 @@ class Normalised:
 
 def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
-    if raw.isascii() and "\\" not in raw:
-        return Normalised(raw.lower(), tuple(range(len(raw) + 1)), raw)  # nothing to fold: identity offsets
+    if "\\" not in raw and not _HAS_SUPERSCRIPT.search(raw):
+        # one character for one: fold with a table, offsets are the identity
+        cased = raw if raw.isascii() else raw.translate(_TABLE)
+        lowered = cased.lower()
+        if len(lowered) == len(raw):
+            return Normalised(lowered, tuple(range(len(raw) + 1)), cased)
     out: list[str] = []
     cased: list[str] = []
     origin: list[int] = []
