@@ -57,10 +57,10 @@ def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
     if "\\" not in raw and not _HAS_SUPERSCRIPT.search(raw):
         # one character for one: fold with a table, offsets are the identity
-        cased = raw if raw.isascii() else raw.translate(_TABLE)
-        lowered = cased.lower()
+        folded = raw if raw.isascii() else raw.translate(_TABLE)
+        lowered = folded.lower()
         if len(lowered) == len(raw):
-            return Normalised(lowered, tuple(range(len(raw) + 1)), cased)
+            return Normalised(lowered, tuple(range(len(raw) + 1)), folded)
     out: list[str] = []
     cased: list[str] = []
     origin: list[int] = []
