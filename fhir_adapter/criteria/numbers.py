@@ -10,6 +10,10 @@ from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.units import unit_prefix
 
+_WORD_VALUES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10}
+_WORD_NUMBER = r"(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
+"""A multiple written as a word ("two times the upper limit of normal")."""
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
 NUM = (
@@ -73,7 +77,7 @@ def patterns() -> Patterns:
     glued = rf"(?P<uln>{p.uln_re.replace(boundary, '')})|(?P<lln>{p.lln_re.replace(boundary, '')})"
     return Patterns(
         limit=re.compile(
-            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{glued})"
+            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{glued})"
             rf"(?:\s*(?P<post>{p.postfix_re}))?",
             re.IGNORECASE,
         ),
@@ -89,7 +93,8 @@ def patterns() -> Patterns:
             re.IGNORECASE,
         ),
         postfix=re.compile(
-            rf"(?<![\d.,])(?P<num>{NUM})(?P<unit>{UNIT})?\s*(?:(?:of\s+age|old)\s+)?(?P<post>{p.postfix_re})",
+            rf"(?<![\d.,])(?P<num>{NUM})(?:(?P<unit>{UNIT})|\s+[a-z][a-z./ ]{{0,24}}?)?\s*(?:(?:of\s+age|old)\s+)?"
+            rf"(?P<post>{p.postfix_re})",
             re.IGNORECASE,
         ),
         window=re.compile(
@@ -108,6 +113,8 @@ def patterns() -> Patterns:
 
 
 def to_number(text: str) -> float:
+    if text.lower() in _WORD_VALUES:
+        return float(_WORD_VALUES[text.lower()])
     if re.fullmatch(r"\d+,\d{1,2}", text):
         return float(text.replace(",", "."))  # a decimal comma
     return float(text.replace(",", ""))
@@ -224,7 +231,7 @@ def find_thresholds(text: str) -> list[Threshold]:
     return sorted((_longest_unit(text, t) for t in found), key=lambda t: t.start)
 
 
-_DIGIT = re.compile(r"\d")
+_DIGIT = re.compile(r"\d|(?<![a-z])(?:one|two|three|four|five|six|seven|eight|nine|ten)\s+times")
 _SYMBOL = re.compile(r"[<>≤≥=]")
 _LIMIT_WORD = re.compile(r"uln|lln|unl|limit|normal", re.IGNORECASE)
 _MORE_UNIT = re.compile(

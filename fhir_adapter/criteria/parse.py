@@ -525,7 +525,7 @@ def normalise_unit_text(text: str) -> str:
     cleaned = re.sub(r"^\s*[x*]\s*", "", cleaned)
     sup = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
     cleaned = re.sub(r"10([⁰¹²³⁴⁵⁶⁷⁸⁹]+)", lambda m: "10^" + m.group(1).translate(sup), cleaned)
-    return "".join(cleaned.translate(sup).split())
+    return " ".join(cleaned.translate(sup).split())
 
 
 def _age_unit(raw: str | None) -> str | None:
