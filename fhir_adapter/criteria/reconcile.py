@@ -86,11 +86,16 @@ def _age_bounds(atom: Atom) -> tuple[float, float] | None:
 
 
 def _restated_age(atom: Atom, structured: Atom | None) -> bool:
-    """An inclusion age in the text that the registry's structured age limits already imply."""
-    if structured is None or atom is structured or atom.kind != "inclusion" or not atom.computable:
+    """An age in the text that the registry's structured age limits already imply: an inclusion range that
+    contains them, or an exclusion ("over 65 years old") that lies wholly outside them."""
+    if structured is None or atom is structured or not atom.computable:
         return False
     text, limits = _age_bounds(atom), _age_bounds(structured)
-    return text is not None and limits is not None and text[0] <= limits[0] and limits[1] <= text[1]
+    if text is None or limits is None:
+        return False
+    if atom.kind == "inclusion":
+        return text[0] <= limits[0] and limits[1] <= text[1]
+    return text[0] >= limits[1] or text[1] <= limits[0]
 
 
 def _left_for_review(atom: Atom, reason: str) -> Atom:
