@@ -400,7 +400,7 @@ def score_trial(case: TrialCase, report: Report) -> TrialScore:
         ts.groups += 1
         ts.found += found
         ts.strict += strict
-        report.gold_by_category[cat].update(n=1, found=found, strict=strict)
+        report.gold_by_category[cat].update(n=1, found=int(found), strict=int(strict))
         for i in members:
             g = case.gold[i]
             if not hits[i] and not found:
@@ -418,7 +418,7 @@ def score_trial(case: TrialCase, report: Report) -> TrialScore:
         ts.predicted += 1
         ts.matched += bool(ok)
         ts.strict_matched += strict
-        report.pred_by_category[p.category].update(n=1, matched=bool(ok), strict=strict)
+        report.pred_by_category[p.category].update(n=1, matched=int(bool(ok)), strict=int(strict))
         if not ok:
             report.misses.append({"type": "unmatched-prediction", "trial": case.trial, "predicted": brief(p)})
     return ts
