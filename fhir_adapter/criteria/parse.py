@@ -957,6 +957,12 @@ def _lab_residues(
     if first is None:
         return None, []
     for t in head.thresholds[1:]:
+        repeated = _REPEATED.match(work, t.end)
+        if repeated is not None:
+            # "fasting glucose > 126 mg/dL on at least 2 occasions": the number of measurements is not checked
+            text = src.clause(t.start, repeated.end())
+            residues.append(Residue(text=text, effect="narrows", reason="the number of measurements is not checked"))
+            continue
         context = work[first.end : min(len(work), t.end + 60)]
         marker = vocab.conditional.search(context) or vocab.lab_condition.search(context)
         in_paren = _open_paren_before(work, t.start, first.end) is not None
@@ -1014,6 +1020,11 @@ def _lab_residues(
                 )
                 break
     return None, residues
+
+
+_REPEATED = re.compile(
+    r"\s*(?:separate\s+|different\s+|consecutive\s+)?(?:occasions?|times|measurements?|readings?|visits?)\b"
+)
 
 
 def _condition_before(work: str, end: int, vocab: Phrases) -> re.Match[str] | None:

@@ -135,3 +135,81 @@ def test_context_words_make_no_finding() -> None:
     assert not any(a.concept_key == "medication.antineoplastic-agents" and a.computable for a in atoms)
     atoms = _atoms("Inclusion Criteria:\n- All women who reported a singleton pregnancy between 1991-2001\n")
     assert not any(a.computable for a in atoms)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # real wording from the Chia split and the corpus
+        ("Exclusion Criteria:\n- Elevated liver enzymes\n", [("lab.ast", "gt", None, 1.0), ("lab.alt", "gt", None, 1.0)]),
+        ("Exclusion Criteria:\n- LFTs > 3Xnormal\n", [("lab.ast", "gt", None, 3.0), ("lab.alt", "gt", None, 3.0)]),
+        (
+            "Exclusion Criteria:\n- Subjects who creatinine value is more than two times of the upper limit of the "
+            "normal range\n",
+            [("lab.creatinine", "gt", None, 2.0)],
+        ),
+        (
+            "Exclusion Criteria:\n- A glomerular filtration rate of 60 cc per minute or less\n",
+            [("lab.egfr", "le", 60.0, None)],
+        ),
+        (
+            "Exclusion Criteria:\n- blood pressure > 160/100 mmHg\n",
+            [("lab.systolic-bp", "gt", 160.0, None), ("lab.diastolic-bp", "gt", 100.0, None)],
+        ),
+    ],
+)
+def test_lab_readings(text: str, expected: list[tuple[str, str, float | None, float | None]]) -> None:
+    found = [(a.concept_key, a.comparator, a.value, a.uln_multiple) for a in _atoms(text) if a.computable]
+    assert found == expected
+
+
+def test_blood_pressure_range_gives_each_component_its_range() -> None:
+    text = "Inclusion Criteria:\n- blood pressure ≥ 135/85 mm Hg and lower than 170/105 mm Hg\n"
+    found = [(a.concept_key, a.comparator, a.value, a.high) for a in _atoms(text) if a.computable]
+    assert found == [("lab.systolic-bp", "between", 135.0, 170.0), ("lab.diastolic-bp", "between", 85.0, 105.0)]
+
+
+def test_inclusion_reading_either_component_is_an_any_of_group() -> None:
+    atoms = [a for a in _atoms("Inclusion Criteria:\n- blood pressure ≥ 135/85 mm Hg\n") if a.computable]
+    assert len(atoms) == 2 and atoms[0].any_of == atoms[1].any_of is not None
+
+
+def test_repeated_measurement_is_a_residue() -> None:
+    text = "Exclusion Criteria:\n- a fasting glucose value above 126 mg/dl on at least 2 occasions\n"
+    atom = _one(text, "lab.fasting-glucose")
+    assert atom.computable and (atom.comparator, atom.value) == ("gt", 126.0)
+    assert [r.reason for r in atom.residues] == ["the number of measurements is not checked"]
+
+
+@pytest.mark.parametrize(
+    ("heading", "cohort"),
+    [
+        ("Phase 1: Inclusion Criteria:", "phase 1"),
+        ("Inclusion Criteria Phase 2", "phase 2"),
+        ("Additional inclusion criteria for subjects of cohort 1:", "cohort 1"),
+        ("Phase 2a Expansion Group 1 (Extremity STS): Inclusion", "phase 2a group 1"),
+    ],
+)
+def test_cohort_headings(heading: str, cohort: str) -> None:
+    atoms = _atoms(f"{heading}\n\n1. Hemoglobin ≥ 9 g/dL\n")
+    assert [(a.kind, a.cohort) for a in atoms] == [("inclusion", cohort)]
+
+
+def test_score_classes() -> None:
+    text = "Exclusion Criteria:\n- NYHA class III or IV heart failure\n- Child-Pugh class C cirrhosis\n"
+    atoms = _atoms(text)
+    nyha = _one(text, "performance.nyha")
+    assert (nyha.comparator, nyha.value) == ("ge", 3.0)
+    assert (_one(text, "performance.child-pugh").comparator, _one(text, "performance.child-pugh").value) == ("ge", 10)
+    failure = next(a for a in atoms if a.concept_key == "condition.heart-failure")
+    assert failure.residues and failure.residues[0].reason == "excluded only with this threshold"
+
+
+def test_allergy_after_the_drug_and_over_a_list() -> None:
+    text = "Exclusion Criteria:\n- Have a history of ketamine allergy\n- Known allergy to local anesthetics or opioids\n"
+    found = [(a.concept_key, a.category) for a in _atoms(text) if a.computable]
+    assert found == [
+        ("medication.ketamine", "allergy"),
+        ("medication.local-anesthetics", "allergy"),
+        ("medication.opioids", "allergy"),
+    ]
