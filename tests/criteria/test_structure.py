@@ -141,7 +141,10 @@ def test_context_words_make_no_finding() -> None:
     ("text", "expected"),
     [
         # real wording from the Chia split and the corpus
-        ("Exclusion Criteria:\n- Elevated liver enzymes\n", [("lab.ast", "gt", None, 1.0), ("lab.alt", "gt", None, 1.0)]),
+        (
+            "Exclusion Criteria:\n- Elevated liver enzymes\n",
+            [("lab.ast", "gt", None, 1.0), ("lab.alt", "gt", None, 1.0)],
+        ),
         ("Exclusion Criteria:\n- LFTs > 3Xnormal\n", [("lab.ast", "gt", None, 3.0), ("lab.alt", "gt", None, 3.0)]),
         (
             "Exclusion Criteria:\n- Subjects who creatinine value is more than two times of the upper limit of the "
@@ -206,7 +209,9 @@ def test_score_classes() -> None:
 
 
 def test_allergy_after_the_drug_and_over_a_list() -> None:
-    text = "Exclusion Criteria:\n- Have a history of ketamine allergy\n- Known allergy to local anesthetics or opioids\n"
+    text = (
+        "Exclusion Criteria:\n- Have a history of ketamine allergy\n- Known allergy to local anesthetics or opioids\n"
+    )
     found = [(a.concept_key, a.category) for a in _atoms(text) if a.computable]
     assert found == [
         ("medication.ketamine", "allergy"),
