@@ -32,10 +32,10 @@ from fhir_adapter.criteria.fhirpath import (
     search_escape,
     token_list,
 )
+from fhir_adapter.criteria.head import AGE_CONCEPT
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
 from fhir_adapter.criteria.parse import (
-    AGE_CONCEPT,
     introduces_exceptions,
     lead_in_qualifiers,
     lead_in_window,

@@ -1,0 +1,94 @@
+"""The concept heads of a clause, the spans of their statements and the words between them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fhir_adapter.criteria.model import Coding, Qualifier
+from fhir_adapter.criteria.numbers import Threshold
+from fhir_adapter.criteria.phrases import Phrases
+from fhir_adapter.terminology import Concept
+
+AGE_CONCEPT = Coding(system="http://loinc.org", code="30525-0", display="Age")
+
+PRESENCE_CATEGORIES: frozenset[str] = frozenset(
+    {"condition", "infection", "pregnancy", "medication", "procedure", "allergy"}
+)
+
+
+SEPARATOR = re.compile(r",|;|/|\bor\b|\band\b|\bnor\b", re.IGNORECASE)
+
+
+WORD = re.compile(r"[a-z0-9][a-z0-9'\-.]*|[,/()&]", re.IGNORECASE)
+
+
+@dataclass
+class Head:
+    """A concept that gets its own atom, with everything attached to it."""
+
+    concept: Concept
+    start: int
+    end: int
+    phrase: str
+    seg_start: int = 0
+    seg_end: int = 0
+    thresholds: list[Threshold] = field(default_factory=list)
+    shared_threshold: Threshold | None = None
+    qualifiers: list[Qualifier] = field(default_factory=list)
+    negated: bool = False
+    excluded: list[Concept] = field(default_factory=list)
+    modifiers: list[str] = field(default_factory=list)
+    or_sibling: bool = False
+    inherits: bool = False
+    modifier_end: int | None = None
+    """End of the last concept that restricts this head ("stroke *due to atrial fibrillation*")."""
+
+
+def word_tokens(text: str) -> list[str]:
+    return [t.strip(".").lower() for t in WORD.findall(text) if t.strip(".")]
+
+
+def connector_only(gap: str, vocab: Phrases) -> bool:
+    return all(tok in vocab.list_connector for tok in word_tokens(gap))
+
+
+def open_paren_before(text: str, index: int, floor: int) -> int | None:
+    depth = 0
+    for i in range(index - 1, floor - 1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                return i
+            depth -= 1
+    return None
+
+
+THRESHOLD_CATEGORIES = ("lab", "performance-status")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An atom before ids and queries: its span in the criteria text and its fields."""
+
+    start: int
+    end: int
+    fields: dict[str, object]
+
+
+_LEADING_CONNECTOR = re.compile(r"(?:[\s,:;/)]+|(?:or|and|and/or|nor)\b)+")
+
+
+def trim_span(work: str, start: int, end: int) -> tuple[int, int]:
+    """No leading connectors ("or", ","), no trailing punctuation, no unbalanced closing parenthesis."""
+    lead = _LEADING_CONNECTOR.match(work, start, end)
+    if lead:
+        start = lead.end()
+    while end > start and (work[end - 1].isspace() or work[end - 1] in ",:;/(."):
+        end -= 1
+    if end > start and work[end - 1] == ")" and work.count("(", start, end) < work.count(")", start, end):
+        end -= 1
+        while end > start and (work[end - 1].isspace() or work[end - 1] in ",:;/."):
+            end -= 1
+    return start, end

@@ -1,0 +1,169 @@
+"""Heads rewritten into the statements they stand for: two-sided ranges, blood-pressure readings and lab groups
+(one atom per part), alternatives ("< 3.5 or > 5.1"), any-of groups, and findings narrowed by a threshold."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import cast
+
+from fhir_adapter.criteria.head import (
+    SEPARATOR,
+    THRESHOLD_CATEGORIES,
+    Draft,
+    Head,
+    word_tokens,
+)
+from fhir_adapter.criteria.lexicon import Lexicon
+from fhir_adapter.criteria.model import Kind, Residue
+from fhir_adapter.criteria.numbers import READING, Threshold
+from fhir_adapter.criteria.phrases import Phrases
+from fhir_adapter.criteria.residues import (
+    Source,
+)
+
+
+def two_sided(work: str, heads: list[Head]) -> None:
+    """A lower and an upper bound on one test ("7.0 % <= HbA1c <= 10.5 %", "BMI >= 18.5 and <= 30") are one
+    range (the ends counted inclusive)."""
+    for head in heads:
+        if len(head.thresholds) < 2:
+            continue
+        low, high = head.thresholds[0], head.thresholds[1]
+        if low.comparator not in ("ge", "gt") or high.comparator not in ("le", "lt"):
+            continue
+        if low.uln is not None or high.uln is not None or low.lln is not None or high.lln is not None:
+            continue
+        gap = work[low.end : high.start]
+        if low.value is None or high.value is None or low.value > high.value:
+            continue
+        if not (head.start >= low.end and head.end <= high.start) and not re.fullmatch(r"\s*(?:and|but)\s*", gap):
+            continue
+        unit_from = high if high.unit_span is not None else low
+        merged = replace(
+            low,
+            end=high.end,
+            comparator="between",
+            high=high.value,
+            unit_raw=unit_from.unit_raw,
+            unit_span=unit_from.unit_span,
+        )
+        head.thresholds = [merged, *head.thresholds[2:]]
+
+
+def narrow_by_thresholds(heads: list[Head], drafts: list[Draft], src: Source) -> None:
+    """An excluded finding stated with a threshold next to it ("NYHA class III or IV heart failure", "severe
+    anemia (hemoglobin < 8 g/dL)") is excluded only with that threshold: the finding's own atom would exclude
+    every patient who has it, so it keeps the threshold as a residue to confirm (the threshold atom decides)."""
+    work = src.norm.text
+    for i, head in enumerate(heads):
+        fields = drafts[i].fields
+        if fields.get("comparator") != "present" or not fields.get("computable"):
+            continue
+        for j, other in enumerate(heads):
+            if j == i or other.concept.category not in THRESHOLD_CATEGORIES:
+                continue
+            if not drafts[j].fields.get("computable"):
+                continue
+            lo, hi = (_threshold_end(work, other), head.start) if j < i else (head.end, other.start)
+            gap = work[lo:hi]
+            if hi < lo or SEPARATOR.search(gap) or len(word_tokens(gap)) > 4:
+                continue  # list siblings ("diabetes, hypertension, or ALT > 3 x ULN") are separate findings
+            residues = cast(list[Residue], fields["residues"])
+            text = src.clause(other.seg_start, other.seg_end)
+            if text and all(r.text != text for r in residues):
+                residues.append(Residue(text=text, effect="narrows", reason="excluded only with this threshold"))
+
+
+def _threshold_end(work: str, head: Head) -> int:
+    """Where a threshold head's statement ends: its last threshold, or its run of classes ("NYHA class III or IV")."""
+    ends = [t.end for t in head.thresholds]
+    if head.concept.classes:
+        labels = "|".join(re.escape(label.lower()) for label in head.concept.classes)
+        pattern = rf"(?:\s*(?:class(?:es)?|or|and|to|[-/,]|>=|<=|≥|≤|>|<|(?:{labels})(?![a-z])))+"
+        run = re.match(pattern, work[head.end :])
+        if run:
+            ends.append(head.end + len(run.group(0).rstrip(" ,/-")))
+    return max([head.end, *ends])
+
+
+def split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind) -> list[Head]:
+    """ "Blood pressure >= 140/90 mmHg" is one threshold per component (systolic >= 140, diastolic >= 90).
+    An inclusion ">=" reading is met by either part (an any-of group); "<" needs both; exclusions are
+    separate atoms (either part excludes)."""
+    out: list[Head] = []
+    for head in heads:
+        if head.concept.category == "lab" and head.concept.members:
+            # "transaminases <= 2.5 x ULN": the limit holds for each test of the group
+            out.extend(replace(head, concept=m) for k in head.concept.members if (m := lexicon.get(k)) is not None)
+            continue
+        parts = [lexicon.get(k) for k in head.concept.components]
+        readings = [
+            (t, READING.match(work, t.num_end))
+            for t in head.thresholds
+            if t.num_end is not None and t.value is not None
+        ]
+        if len(parts) != 2 or None in parts or not readings or any(second is None for _, second in readings):
+            out.append(head)
+            continue
+        per_part: list[list[Threshold]] = [[t for t, _ in readings], []]
+        for t, second in readings:
+            assert second is not None
+            per_part[1].append(replace(t, value=float(second.group(1))))
+        either = kind == "inclusion" and len(readings) == 1 and readings[0][0].comparator in ("ge", "gt")
+        for index, (concept, thresholds) in enumerate(zip(parts, per_part, strict=True)):
+            assert concept is not None
+            out.append(
+                replace(
+                    head,
+                    concept=concept,
+                    thresholds=thresholds,
+                    or_sibling=either and index > 0,
+                    inherits=index > 0,
+                )
+            )
+    return out
+
+
+def split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) -> list[Head]:
+    """A test with thresholds joined by "or" ("potassium < 3.5 or > 5.1 mmol/L") gives one head per threshold
+    (not when a condition follows: "ALT <= 2.5 x ULN, or <= 5 x ULN if liver metastases" is a residue)."""
+    out: list[Head] = []
+    for head in heads:
+        out.append(head)
+        for previous, t in zip(head.thresholds, head.thresholds[1:], strict=False):
+            if not re.fullmatch(r"\s*(?:,\s*)?(?:or|and/or)\s*", work[previous.end : t.start]):
+                break
+            after = work[t.end : t.end + 60]
+            if vocab.conditional.search(after) or vocab.lab_condition.search(after):
+                break
+            if previous.unit_span is None and t.unit_span is not None and previous.uln is None:
+                # "< 3.5 or > 5.1 mmol/L": the unit written once applies to both
+                head.thresholds[head.thresholds.index(previous)] = replace(
+                    previous, unit_raw=t.unit_raw, unit_span=t.unit_span
+                )
+            clone = replace(head, thresholds=[t], or_sibling=True, inherits=True)
+            out.append(clone)
+        if len(out) > 1 and out[-1] is not head and out[-1].concept == head.concept:
+            head.thresholds = head.thresholds[:1]
+    return out
+
+
+_AND = re.compile(r"(?<![/\w])and(?![/\w])")
+
+
+def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
+    """Head index -> index of the first head of its any-of group, for runs of sibling heads joined by "or"
+    ("A, B or C", "creatinine <= 1.5 x ULN or CrCl >= 60 mL/min") with no "and" between them."""
+    groups: dict[int, int] = {}
+    start = 0
+    for i in range(1, len(heads) + 1):
+        joined = i < len(heads) and (heads[i].or_sibling or heads[i].inherits)
+        if joined:
+            continue
+        run = range(start, i)
+        gaps = [work[heads[k - 1].end : heads[k].start] for k in run if k > start]
+        if len(run) > 1 and any(heads[k].or_sibling for k in run) and not any(_AND.search(g) for g in gaps):
+            groups.update({k: start for k in run})
+        start = i
+    return groups

@@ -1,0 +1,342 @@
+"""Residues: the clauses of a criterion that its main statement does not check (exceptions, permissions,
+conditions on some patients, severity and narrowing words, alternative thresholds), each kept with its text, its
+effect and its reason, or the reason the atom is left for review when such a clause cannot be set aside."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from fhir_adapter.criteria.head import (
+    PRESENCE_CATEGORIES,
+    SEPARATOR,
+    Head,
+    open_paren_before,
+    trim_span,
+    word_tokens,
+)
+from fhir_adapter.criteria.lexicon import Units
+from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
+from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds
+from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.criteria.split import Item
+from fhir_adapter.criteria.text import Normalised, normalise
+from fhir_adapter.criteria.values import (
+    threshold_fields,
+)
+from fhir_adapter.terminology import Concept
+
+_CALENDAR_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?:\s*(?:-|to|and)\s*(?:19|20)\d\d)?(?!\d)")
+"""A calendar year or period ("a pregnancy between 1991-2001"): not a time relative to today."""
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """What the whole item says, read once for all its atoms."""
+
+    min_elapsed: bool
+    """A minimum time since an event that is not part of an exception or permission ("unless stable for 4
+    weeks" belongs to the exception, which is a residue)."""
+    permission: re.Match[str] | None
+    exception: re.Match[str] | None
+    condition: re.Match[str] | None
+
+
+_ITEM_CONDITION = re.compile(r"(?<![a-z])(?:if|unless)(?![a-z])")
+
+
+@lru_cache(maxsize=256)
+def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
+    item_norm = normalise(item_text)
+    vocab = phrases()
+    work = item_norm.text
+    elapsed = find_min_elapsed(work)
+    permission = vocab.permission.search(work)
+    exception = vocab.except_words.search(work)
+    condition = _ITEM_CONDITION.search(work)
+    residue_starts = [m.start() for m in (permission, exception, condition) if m is not None]
+    facts = ItemFacts(
+        min_elapsed=elapsed is not None and not any(start < elapsed[0] for start in residue_starts),
+        permission=permission,
+        exception=exception,
+        condition=condition,
+    )
+    return item_norm, facts
+
+
+def clause_source(text: str, clause_start: int, norm: Normalised, item: Item) -> Source:
+    item_norm, facts = _item_reading(text[item.start : item.end])
+    return Source(text, clause_start, norm, item.start, item_norm, facts)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A clause and its item, normalised, with the way back to the criteria text (residues quote it)."""
+
+    text: str
+    clause_start: int
+    norm: Normalised
+    item_start: int
+    item_norm: Normalised
+    item_facts: ItemFacts
+
+    def clause(self, start: int, end: int) -> str:
+        a, b = self.norm.span(*trim_span(self.norm.text, start, end))
+        return self.text[self.clause_start + a : self.clause_start + b]
+
+    def item(self, start: int, end: int) -> str:
+        a, b = self.item_norm.span(*trim_span(self.item_norm.text, start, end))
+        return self.text[self.item_start + a : self.item_start + b]
+
+
+def _extent(work: str, start: int) -> tuple[int, int]:
+    """The residue around a marker at ``start``: the rest of its parenthesis, else of its sentence or clause."""
+    paren = open_paren_before(work, start, 0)
+    if paren is not None:
+        close = work.find(")", start)
+        return paren + 1, close if close != -1 else len(work)
+    stop = re.search(r";|\.\s|\.$|\(", work[start:])
+    return start, start + stop.start() if stop else len(work)
+
+
+def _widening(kind: Kind) -> ResidueEffect:
+    """A permission or a condition on who must meet the criterion: more patients pass an inclusion, fewer are
+    excluded by an exclusion."""
+    return "widens" if kind == "inclusion" else "narrows"
+
+
+def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
+    """Why a presence atom is not computable, or the residues that narrow it (severity words, restrictions)."""
+    concept = head.concept
+    if not concept.codings and not concept.code_prefixes:
+        return f"concept has no codes: {concept.key}", []
+    work = src.norm.text
+    residues: list[Residue] = []
+    for qualifier, why in (
+        ("uncontrolled", "'uncontrolled' is not recorded in coded data"),
+        ("recurrent", "'recurrent' is not recorded in coded data"),
+    ):
+        if qualifier not in head.qualifiers or (qualifier == "recurrent" and "inherent:recurrent" in head.modifiers):
+            continue
+        pattern = dict(vocab.qualifiers)[qualifier]
+        found = pattern.search(work, max(0, head.seg_start - 80), head.end)
+        text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
+        residues.append(Residue(text=text, effect="narrows", reason=why))
+    count = vocab.count_re.search(work, head.seg_start, max(head.seg_end, head.end))
+    if count is not None:
+        return f"a count ('{count.group(0)}') is not decided from coded data", []
+    year = _CALENDAR_YEAR.search(work, head.seg_start, max(head.seg_end, head.end))
+    if year is not None:
+        return f"a calendar period ('{year.group(0)}') is not checked", []
+    if concept.category == "medication" and head.thresholds:
+        dose = head.thresholds[0]
+        residues.append(
+            Residue(text=src.clause(dose.start, dose.end), effect="narrows", reason="a dose limit not compared")
+        )
+    finding = concept.category in {"condition", "infection", "pregnancy"} and not head.excluded
+    narrower = _narrowing_word(work, head, vocab) if finding else None
+    if narrower is not None:
+        residues.append(Residue(text=src.clause(narrower, head.end), effect="narrows", reason="a narrower kind"))
+    if head.modifier_end is not None and concept.category in {"condition", "infection"}:
+        text = src.clause(head.end, head.modifier_end)
+        if text:
+            residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
+    return None, residues
+
+
+_WORD_END = re.compile(r"([a-z][a-z'\-]*)\s*$")
+
+
+def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
+    """Where a word before the finding that narrows it starts ("arterial thrombosis", "twin pregnancy")."""
+    found = _WORD_END.search(work, max(head.seg_start, head.start - 30), head.start)
+    if found is None or found.end() < head.start - 2:
+        return None
+    word = found.group(1).strip("-'")
+    if word in vocab.neutral_before_finding or len(word) < 3 or vocab.list_connector.__contains__(word):
+        return None
+    if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
+        return None
+    return found.start(1)
+
+
+def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
+    """Exceptions, permissions and conditions written anywhere in the item, as residues of a presence atom;
+    a minimum time since an event still leaves the atom for review."""
+    work, item_work = src.norm.text, src.item_norm.text
+    if head.concept.category == "lab":
+        before = work[head.seg_start : head.thresholds[0].start] if head.thresholds else ""
+        if vocab.negation.search(before):
+            return "negated threshold ('may not', 'not'): left for review", []
+        return None, []
+    if head.concept.category not in PRESENCE_CATEGORIES:
+        return None, []
+    if src.item_facts.min_elapsed:
+        return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded", []
+    condition = vocab.conditional.search(work, 0, head.start)
+    if condition is not None and not find_thresholds(work[condition.end() : head.start]):
+        # "If a patient is on corticosteroids, the dose must be stable": the concept is the condition, not
+        # the requirement
+        return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
+    residues: list[Residue] = []
+    permission = src.item_facts.permission
+    if permission is not None and _negated_permission(item_work, permission):
+        permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
+    if permission is not None and _permitted_concept(item_work, permission.start(), head, src):
+        # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
+        return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
+    markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
+        (permission, _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
+        (
+            src.item_facts.exception if not head.excluded or head.concept in head.excluded else None,
+            "narrows",
+            "an exception not coded in the lexicon",
+        ),
+        (src.item_facts.condition, _widening(kind), "a condition to confirm"),
+    ]
+    for found, effect, why in markers:
+        if found is None:
+            continue
+        span = _sentence(item_work, found.start()) if found is permission else _extent(item_work, found.start())
+        text = src.item(*span)
+        if text and all(r.text != text for r in residues):
+            residues.append(Residue(text=text, effect=effect, reason=why))
+    return None, residues
+
+
+def _sentence(text: str, pos: int) -> tuple[int, int]:
+    """The sentence of ``text`` around ``pos`` ("Patients with stable CNS disease are eligible")."""
+    start = max(text.rfind(". ", 0, pos) + 2, text.rfind(";", 0, pos) + 1, 0)
+    stop = re.search(r"\.\s|\.$|;", text[pos:])
+    return start, pos + stop.start() if stop else len(text)
+
+
+def _negated_permission(text: str, marker: re.Match[str]) -> bool:
+    """ "not allowed", "No concomitant treatment is allowed", "is not permitted": a prohibition."""
+    sentence_start = max(text.rfind(". ", 0, marker.start()) + 1, 0)
+    before = text[sentence_start : marker.start()]
+    return bool(re.search(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])", before))
+
+
+def _same_sentence(text: str, a: int, b: int) -> bool:
+    """Whether two offsets of the item lie in one sentence (no ". " or ";" between them)."""
+    lo, hi = min(a, b), max(a, b)
+    return not re.search(r"\.\s|;", text[lo:hi])
+
+
+def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> bool:
+    """Whether the permission is about this concept: the concept comes right before the permission words in the
+    same sentence ("hypothyroidism is allowed"), with no list separator between them."""
+    start = _head_offset(head, src)
+    end = start + (head.end - head.start)
+    if not _same_sentence(item_work, marker, start) or end > marker:
+        return False
+    gap = item_work[end:marker]
+    return not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6
+
+
+def _head_offset(head: Head, src: Source) -> int:
+    """The head's position in the item's normalised text (the clause sits at its offset in the item)."""
+    clause_in_item = src.item_norm.text.find(src.norm.text)
+    return (clause_in_item if clause_in_item >= 0 else 0) + head.start
+
+
+def lab_residues(
+    head: Head, kind: Kind, src: Source, units: Units, vocab: Phrases
+) -> tuple[str | None, list[Residue]]:
+    """A lab's thresholds after the first: a conditional alternative ("(<= 5 x ULN with liver metastases)")
+    becomes a residue with its own threshold; a restatement in other units ("(5.6 mmol/L)") is dropped; a
+    condition elsewhere in the item ("for patients with Gilbert's syndrome: ...") a residue without one."""
+    work, item_work = src.norm.text, src.item_norm.text
+    residues: list[Residue] = []
+    first = head.thresholds[0] if head.thresholds else head.shared_threshold
+    if first is None:
+        return None, []
+    for t in head.thresholds[1:]:
+        repeated = _REPEATED.match(work, t.end)
+        if repeated is not None:
+            # "fasting glucose > 126 mg/dL on at least 2 occasions": the number of measurements is not checked
+            text = src.clause(t.start, repeated.end())
+            residues.append(Residue(text=text, effect="narrows", reason="the number of measurements is not checked"))
+            continue
+        context = work[first.end : min(len(work), t.end + 60)]
+        marker = vocab.conditional.search(context) or vocab.lab_condition.search(context)
+        in_paren = open_paren_before(work, t.start, first.end) is not None
+        if marker is None and in_paren and t.comparator == first.comparator:
+            continue  # the same limit restated in other units
+        if marker is None and not in_paren:
+            return "several thresholds for one test", []
+        fields, reason = _residue_threshold(src, t, head.concept, units)
+        start, end = _extent(work, t.start) if in_paren else (t.start, _extent(work, t.start)[1])
+        residues.append(
+            Residue(
+                text=src.clause(start, end) or src.clause(t.start, t.end),
+                effect=_widening(kind),
+                reason="an alternative threshold for some patients",
+                **(fields if reason is None else {}),
+            )
+        )
+    clause_marker = (
+        vocab.conditional.search(work, 0, first.start)
+        or vocab.lab_condition.search(work, 0, first.start)
+        or vocab.conditional.search(work, first.end)
+        or vocab.lab_condition.search(work, first.end)
+    )
+    before = _condition_before(work, first.start, vocab)
+    subject = vocab.lab_condition.search(work, 0, first.start)
+    if (
+        before is None
+        and subject is not None
+        and re.search(r"\b(?:with|who|for)\b", subject.group(0))
+        and ":" in work[subject.end() : first.start]
+    ):
+        before = subject  # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL" (not "patients with X (Y < 2)")
+    if before is not None and not residues:
+        # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
+        # item's main threshold carries it as a residue
+        return f"the threshold applies only to some patients ('{before.group(0)}'): to confirm", []
+    if clause_marker is not None and not residues:
+        residues.append(
+            Residue(
+                text=src.clause(*_extent(work, clause_marker.start())),
+                effect=_widening(kind),
+                reason="the threshold applies to some patients only",
+            )
+        )
+    elif not residues:
+        clause_span = (src.clause_start - src.item_start, src.clause_start - src.item_start + len(work))
+        for found in vocab.lab_condition.finditer(item_work):
+            if not clause_span[0] <= found.start() < clause_span[1]:
+                residues.append(
+                    Residue(
+                        text=src.item(*_extent(item_work, found.start())),
+                        effect=_widening(kind),
+                        reason="another threshold applies to some patients",
+                    )
+                )
+                break
+    return None, residues
+
+
+_REPEATED = re.compile(
+    r"\s*(?:separate\s+|different\s+|consecutive\s+)?(?:occasions?|times|measurements?|readings?|visits?)\b"
+)
+
+
+def _condition_before(work: str, end: int, vocab: Phrases) -> re.Match[str] | None:
+    """A conditional marker before ``end`` that makes what follows apply to some patients only; "excluded if
+    they have", "if applicable" state the criterion itself."""
+    for found in vocab.conditional.finditer(work, 0, end):
+        if not vocab.criterion_if.search(work[max(0, found.start() - 30) : found.end() + 12]):
+            return found
+    return None
+
+
+def _residue_threshold(src: Source, t: Threshold, concept: Concept, units: Units) -> tuple[dict[str, Any], str | None]:
+    """A residue's own threshold, in the fields a :class:`Residue` takes."""
+    raw = src.text[src.clause_start : src.clause_start + src.norm.origin[-1]]
+    fields, reason = threshold_fields(raw, src.norm, t, concept, units)
+    keep = ("comparator", "value", "high", "uln_multiple", "lln_multiple")
+    return {k: fields[k] for k in keep if fields.get(k) is not None}, reason
