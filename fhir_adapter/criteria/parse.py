@@ -448,7 +448,7 @@ def parse_clause(
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
     heads = split_components(work, heads, lexicon, item.kind)
-    two_sided(work, heads)
+    heads = two_sided(work, heads, item.kind)
     heads = split_alternative_thresholds(work, heads, p)
     src = clause_source(text, span.start, norm, item)
     groups = any_of_groups(work, heads) if item.kind == "inclusion" else {}

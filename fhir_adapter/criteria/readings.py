@@ -23,10 +23,13 @@ from fhir_adapter.criteria.residues import (
 )
 
 
-def two_sided(work: str, heads: list[Head]) -> None:
-    """A lower and an upper bound on one test ("7.0 % <= HbA1c <= 10.5 %", "BMI >= 18.5 and <= 30") are one
-    range (the ends counted inclusive)."""
+def two_sided(work: str, heads: list[Head], kind: Kind) -> list[Head]:
+    """A lower and an upper bound on one test ("7.0 % <= HbA1c <= 10.5 %", "BMI >= 18.5 and <= 30"). In an
+    inclusion both must hold: two atoms, each keeping its own strictness. In an exclusion the patient is
+    excluded only inside the range: one "between" atom (its ends counted inclusive)."""
+    out: list[Head] = []
     for head in heads:
+        out.append(head)
         if len(head.thresholds) < 2:
             continue
         low, high = head.thresholds[0], head.thresholds[1]
@@ -40,6 +43,13 @@ def two_sided(work: str, heads: list[Head]) -> None:
         if not (head.start >= low.end and head.end <= high.start) and not re.fullmatch(r"\s*(?:and|but)\s*", gap):
             continue
         unit_from = high if high.unit_span is not None else low
+        if kind == "inclusion":
+            low = replace(
+                low, unit_raw=low.unit_raw or unit_from.unit_raw, unit_span=low.unit_span or unit_from.unit_span
+            )
+            head.thresholds = [low]
+            out.append(replace(head, thresholds=[high, *head.thresholds[2:]], inherits=True, or_sibling=False))
+            continue
         merged = replace(
             low,
             end=high.end,
@@ -49,6 +59,7 @@ def two_sided(work: str, heads: list[Head]) -> None:
             unit_span=unit_from.unit_span,
         )
         head.thresholds = [merged, *head.thresholds[2:]]
+    return out
 
 
 def narrow_by_thresholds(heads: list[Head], drafts: list[Draft], src: Source) -> None:

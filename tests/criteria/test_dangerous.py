@@ -52,7 +52,9 @@ def test_an_exclusion_every_included_patient_meets_is_not_computable_as_such() -
 
 
 def test_a_lower_bound_is_never_lost() -> None:
-    (atom,) = [a for a in _atoms("Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %\n") if a.computable]
+    found = [(a.comparator, a.value, a.high) for a in _atoms("Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %\n")]
+    assert found == [("ge", 7.0, None), ("le", 10.5, None)]
+    (atom,) = _atoms("Exclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %\n")
     assert (atom.comparator, atom.value, atom.high) == ("between", 7.0, 10.5)
 
 

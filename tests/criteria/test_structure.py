@@ -25,8 +25,8 @@ def _one(text: str, key: str) -> Atom:
 @pytest.mark.parametrize(
     ("text", "key", "comparator", "value", "high", "unit"),
     [
-        ("Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %", "lab.hba1c", "between", 7.0, 10.5, "%"),
-        ("Inclusion Criteria:\n- HbA1c ≥ 7.0% and ≤ 10.5%", "lab.hba1c", "between", 7.0, 10.5, "%"),
+        ("Exclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %", "lab.hba1c", "between", 7.0, 10.5, "%"),
+        ("Exclusion Criteria:\n- HbA1c ≥ 7.0% and ≤ 10.5%", "lab.hba1c", "between", 7.0, 10.5, "%"),
         ("Inclusion Criteria:\n- creatinine clearance more or equal to 30 mL/min", "lab.creatinine-clearance",
          "ge", 30.0, None, "mL/min"),
         ("Inclusion Criteria:\n- serum creatinine ≤ 1,5 mg/dL", "lab.creatinine", "le", 1.5, None, "mg/dL"),
@@ -38,6 +38,16 @@ def test_thresholds(text: str, key: str, comparator: str, value: float, high: fl
     assert (atom.computable, atom.comparator, atom.value, atom.high, atom.unit) == (
         True, comparator, value, high, unit,
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Inclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %", "Inclusion Criteria:\n- HbA1c ≥ 7.0% and < 10.5%"],
+)
+def test_inclusion_range_is_two_requirements_with_their_own_strictness(text: str) -> None:
+    found = [(a.comparator, a.value, a.unit) for a in _atoms(text) if a.computable]
+    upper = "lt" if "< 10.5" in text else "le"
+    assert found == [("ge", 7.0, "%"), (upper, 10.5, "%")]
 
 
 def test_ordinal_percentile_is_not_a_number() -> None:
@@ -168,7 +178,15 @@ def test_lab_readings(text: str, expected: list[tuple[str, str, float | None, fl
 
 def test_blood_pressure_range_gives_each_component_its_range() -> None:
     text = "Inclusion Criteria:\n- blood pressure ≥ 135/85 mm Hg and lower than 170/105 mm Hg\n"
-    found = [(a.concept_key, a.comparator, a.value, a.high) for a in _atoms(text) if a.computable]
+    found = [(a.concept_key, a.comparator, a.value) for a in _atoms(text) if a.computable]
+    assert found == [
+        ("lab.systolic-bp", "ge", 135.0),
+        ("lab.systolic-bp", "lt", 170.0),
+        ("lab.diastolic-bp", "ge", 85.0),
+        ("lab.diastolic-bp", "lt", 105.0),
+    ]
+    excluded = "Exclusion Criteria:\n- blood pressure ≥ 135/85 mm Hg and lower than 170/105 mm Hg\n"
+    found = [(a.concept_key, a.comparator, a.value, a.high) for a in _atoms(excluded) if a.computable]
     assert found == [("lab.systolic-bp", "between", 135.0, 170.0), ("lab.diastolic-bp", "between", 85.0, 105.0)]
 
 
