@@ -115,6 +115,9 @@ class Concept(BaseModel):
     """Scores written as classes: label -> band of values (NYHA "III" -> 3-3, Child-Pugh "B" -> 7-9)."""
     components: tuple[str, ...] = ()
     """A reading written "A/B" (blood pressure 140/90): the concepts of its parts, in order."""
+    by_unit: dict[str, str] = Field(default_factory=dict)
+    """The concept a threshold really names when written in another unit (UCUM code -> concept key): FEV1 in %
+    is FEV1 % predicted; creatinine clearance in mL/min/1.73 m2 is an eGFR."""
 
     def matches(self, system: str | None, code: str | None) -> bool:
         """Whether a coding belongs to this concept (exact code or a listed prefix)."""
@@ -199,6 +202,7 @@ class _ConceptEntry(_Entry):
     scale: tuple[float, float] | None = None
     classes: dict[str, tuple[float, float]] = Field(default_factory=dict)
     components: list[str] = Field(default_factory=list)
+    by_unit: dict[str, str] = Field(default_factory=dict)
     note: str | None = None
     """Free text for maintainers (why a code is absent, what a prefix covers)."""
 
@@ -225,6 +229,7 @@ class _ConceptEntry(_Entry):
             scale=self.scale,
             classes=dict(self.classes),
             components=tuple(self.components),
+            by_unit=dict(self.by_unit),
         )
 
 
@@ -543,6 +548,7 @@ def _trusted_concept(key: str, raw: dict[str, Any]) -> Concept:
         scale=None,
         classes={},
         components=(),
+        by_unit={},
     )
 
 

@@ -235,8 +235,8 @@ _DIGIT = re.compile(r"\d|(?<![a-z])(?:one|two|three|four|five|six|seven|eight|ni
 _SYMBOL = re.compile(r"[<>≤≥=]")
 _LIMIT_WORD = re.compile(r"uln|lln|unl|limit|normal", re.IGNORECASE)
 _MORE_UNIT = re.compile(
-    r"[a-z/°%(\[]|\s*[(\[]|\s+(?:per|of|hg|mercury|cubic|squared|m2|m²|minutes?|min|liters?|litres?|deciliters?"
-    r"|decilitres?|dl|ml|l|mm|kg|g|meters?|units?|cells|copies|beats|log|international|milli|micro)(?![a-z])"
+    r"[a-z/°%(\[^.\-]|\s*[(\[]|\s+(?:per|of|hg|mercury|cubic|squared|m2|m²|minutes?|min|liters?|litres?|deciliters?"
+    r"|decilitres?|dl|ml|l|mm|kg|g|meters?|units?|cells|copies|beats|log|international|milli|micro|iu|u)(?![a-z])"
 )
 """What may continue a unit the grammar stopped short of ("umol per liter", "kilogram (kg)")."""
 READING = re.compile(r"\s*/\s*(\d{2,3}(?:\.\d+)?)(?![\d.])")

@@ -34,6 +34,7 @@ from fhir_adapter.criteria.readings import (
     narrow_by_thresholds,
     split_alternative_thresholds,
     split_components,
+    switch_by_unit,
     two_sided,
 )
 from fhir_adapter.criteria.residues import (
@@ -447,6 +448,7 @@ def parse_clause(
                 head.shared_threshold = shared[0]
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
+    switch_by_unit(raw, norm, heads, lexicon, units)
     heads = split_components(work, heads, lexicon, item.kind)
     heads = two_sided(work, heads, item.kind)
     heads = split_alternative_thresholds(work, heads, p)

@@ -14,13 +14,15 @@ from fhir_adapter.criteria.head import (
     Head,
     word_tokens,
 )
-from fhir_adapter.criteria.lexicon import Lexicon
+from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.model import Kind, Residue
 from fhir_adapter.criteria.numbers import READING, Threshold
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.criteria.residues import (
     Source,
 )
+from fhir_adapter.criteria.text import Normalised
+from fhir_adapter.criteria.values import unit_text
 
 
 def two_sided(work: str, heads: list[Head], kind: Kind) -> list[Head]:
@@ -178,3 +180,16 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
             groups.update({k: start for k in run})
         start = i
     return groups
+
+
+def switch_by_unit(raw: str, norm: Normalised, heads: list[Head], lexicon: Lexicon, units: Units) -> None:
+    """A test named with the unit of another concept is that concept ("FEV1 >= 50 % of predicted" is FEV1 %
+    predicted; "creatinine clearance < 30 mL/min/1.73 m2" is an eGFR): the lexicon's ``by_unit`` says which."""
+    for head in heads:
+        if not head.concept.by_unit or not head.thresholds:
+            continue
+        written = next((w for t in head.thresholds if (w := unit_text(raw, norm, t))), None)
+        code = units.normalize_unit(written) if written else None
+        target = head.concept.by_unit.get(code or "")
+        if target is not None and (concept := lexicon.get(target)) is not None:
+            head.concept = concept

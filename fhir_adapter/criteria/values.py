@@ -19,7 +19,7 @@ from fhir_adapter.units import observation_units
 _SCORE = re.compile(r"(?<![\d.])(\d{1,3})(?:\s*%)?(?![\d.]|\s*(?:x|times|days?|weeks?|months?|years?|mg|g/|ml))")
 
 
-def _unit_text(raw: str, norm: Normalised, threshold: Threshold) -> str | None:
+def unit_text(raw: str, norm: Normalised, threshold: Threshold) -> str | None:
     if threshold.unit_span is None:
         return None
     a, b = norm.span(*threshold.unit_span)
@@ -130,7 +130,7 @@ def threshold_fields(
         fields.update(uln_multiple=t.uln, lln_multiple=t.lln, unit=concept.unit)
         return fields, None
     fields.update(value=t.value, high=t.high)
-    written = _unit_text(raw, norm, t)
+    written = unit_text(raw, norm, t)
     unit = units.normalize_unit(written) if written is not None else None
     if written is None and t.value is not None:
         unread = _UNREAD_UNIT.match(norm.text, t.end)
