@@ -84,7 +84,9 @@ def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
 _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
 
 
-_COMPOUND_LINK = re.compile(r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due)\s*", re.IGNORECASE)
+_COMPOUND_LINK = re.compile(
+    r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due|eluting|coated)\s*", re.IGNORECASE
+)
 
 
 _NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
@@ -187,6 +189,8 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
         if is_non:
             pending_non.append(m.concept)  # "non-colorectal cancer malignancies"
             continue
+        if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
+            continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
         if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):
             continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
         before = work[max(0, m.start - 40) : m.start]
@@ -324,7 +328,10 @@ def _apply_topic(
         after = head.end + (15 if topic.near_head == "around" else 0)
         if not topic.matches(work[min(segment[0], head.start) : after]):
             return  # the words are about another part of the statement ("pregnant women ... during the study")
-    residue = topic.on_presence == "residue" or fields.get("category") in topic.residue_categories
+    in_category = fields.get("category") in topic.residue_categories and (
+        topic.residue_if is None or bool(topic.residue_if.search(work, segment[0], segment[1]))
+    )
+    residue = topic.on_presence == "residue" or in_category
     if presence and residue and fields.get("computable"):
         found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)
         text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)

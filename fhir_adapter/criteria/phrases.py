@@ -87,6 +87,8 @@ class Topic:
     scheduled for surgery", "pregnant women ... during the study"): ``before``, or ``around`` (also right after
     it: "pregnancy is expected")."""
     residue_categories: tuple[str, ...] = ()
+    residue_if: re.Pattern[str] | None = None
+    """With ``residue_categories``: only when the atom also names one of these words ("a negative pregnancy test")."""
     """Categories for which the topic is a residue rather than a refusal ("women of childbearing potential must
     have a negative pregnancy test": the test stays computable)."""
     """``residue``: for a presence atom the words narrow the finding ("clinically significant X"): the atom
@@ -151,6 +153,7 @@ class Phrases:
     """Any word of any topic (a quick test before trying the topics one by one)."""
     neutral_before_finding: frozenset[str] = frozenset()
     criterion_if: re.Pattern[str] = _NEVER
+    substance_test: re.Pattern[str] = _NEVER
     above_normal: re.Pattern[str] = _NEVER
     below_normal: re.Pattern[str] = _NEVER
     """ "excluded if", "eligible if", "if applicable": an "if" that states the criterion, not a condition on it."""
@@ -204,6 +207,7 @@ def phrases() -> Phrases:
             window_ok=bool(entry.get("window_ok", False)),
             near_head=str(entry.get("near_head", "")),
             residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
+            residue_if=_compile([str(w) for w in entry["residue_if_words"]]) if "residue_if_words" in entry else None,
         )
         for entry in t["not_computable"]
     )
@@ -251,6 +255,7 @@ def phrases() -> Phrases:
         allergy_words=_compile(_words(t, "allergy_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         criterion_if=_compile(_words(t, "criterion_if")),
+        substance_test=_compile(_words(t, "substance_test_context")),
         above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
