@@ -41,6 +41,8 @@ class Head:
     modifiers: list[str] = field(default_factory=list)
     or_sibling: bool = False
     inherits: bool = False
+    absent: bool = False
+    """Written as "non-X" with nothing broader after it ("non-pregnant"): the absence of X."""
     modifier_end: int | None = None
     """End of the last concept that restricts this head ("stroke *due to atrial fibrillation*")."""
 

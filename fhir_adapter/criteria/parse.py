@@ -147,6 +147,7 @@ def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
 def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], vocab: Phrases) -> list[Head]:
     heads: list[Head] = []
     pending_non: list[Concept] = []
+    pending_matches: list[ConceptMatch] = []
     neutral_end: int | None = None
     for m in matches:
         is_non = bool(re.search(r"(?<![a-z])non[- ]?$", work[max(0, m.start - 4) : m.start]))
@@ -188,6 +189,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
                 continue
         if is_non:
             pending_non.append(m.concept)  # "non-colorectal cancer malignancies"
+            pending_matches.append(m)
             continue
         if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
             continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
@@ -205,7 +207,11 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
         head = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
         head.excluded.extend(pending_non)
         pending_non = []
+        pending_matches = []
         heads.append(head)
+    for m in pending_matches:
+        # "non-pregnant female": no broader concept follows the "non-", so it states the absence
+        heads.append(Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase, absent=True))
     return heads
 
 
@@ -214,7 +220,18 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
     for i, head in enumerate(heads):
         head.seg_start = start if i == 0 else head.seg_start
         limit = heads[i + 1].start if i + 1 < len(heads) else len(work)
-        own = [t for t in thresholds if head.end <= t.start < limit or (i == 0 and start <= t.start < head.start)]
+        # a threshold before the first head belongs to it only when it is right before it ("7.0 % <= HbA1c")
+        own = [
+            t
+            for t in thresholds
+            if head.end <= t.start < limit
+            or (
+                i == 0
+                and start <= t.start < head.start
+                and head.start - t.end <= 15
+                and not SEPARATOR.search(work[t.end : head.start])
+            )
+        ]
         head.thresholds = own
         after = max([head.end, *[t.end for t in own if t.start >= head.end]])
         if i + 1 < len(heads):
@@ -264,6 +281,7 @@ def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: P
         after = work[head.end : head.end + 14]
         if vocab.postfix_negation.match(after.lstrip(" -")) or vocab.postfix_negation.match(after):
             head.negated = True
+        head.negated = head.negated or head.absent
         head.qualifiers = own + [q for q in inherent if q not in own]
         if "recurrent" in inherent:
             head.modifiers.append("inherent:recurrent")
@@ -435,15 +453,15 @@ def parse_clause(
     if not heads:
         fields: dict[str, object] = {"category": _category_hint(context, p), "computable": False}
         age = age_fields(work, thresholds, p) if p.age_words.search(context) else None
-        topic = _topic_reason(work, p)
+        topic = _topic(work, p)
         if intro:
             fields["reason"] = "introduces the sub-items that follow"
-        elif age is not None and topic is None:
-            fields.update(age)
+        elif age is not None and (topic is None or topic.on_threshold == "ignore"):
+            fields.update(age)  # an age is decided by its threshold ("aged 6 to 12 weeks at enrollment")
             fields["resource_types"] = ["Patient"]
         else:
             a, b = trim_span(work, lead, len(work))
-            fields["reason"] = topic or f"concept not in lexicon: {_phrase(work[a:b])}"
+            fields["reason"] = topic.reason if topic else f"concept not in lexicon: {_phrase(work[a:b])}"
         return [draft(lead, len(work), fields)]
 
     tail_start = _segments(work, heads, thresholds, lead, p)
@@ -458,7 +476,7 @@ def parse_clause(
     switch_by_unit(raw, norm, heads, lexicon, units)
     heads = split_components(work, heads, lexicon, item.kind)
     heads = two_sided(work, heads, item.kind)
-    heads = split_alternative_thresholds(work, heads, p)
+    heads = split_alternative_thresholds(work, heads, p, item.kind)
     src = clause_source(text, span.start, norm, item)
     groups = any_of_groups(work, heads) if item.kind == "inclusion" else {}
     drafts: list[Draft] = []

@@ -138,14 +138,30 @@ def split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind)
     return out
 
 
-def split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases) -> list[Head]:
+def _outside(low: Threshold, high: Threshold) -> bool:
+    """ "< 20 and > 35": below one bound and above a higher one (not a range)."""
+    return (
+        low.comparator in ("lt", "le")
+        and high.comparator in ("gt", "ge")
+        and low.value is not None
+        and high.value is not None
+        and low.value < high.value
+    )
+
+
+def split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases, kind: Kind) -> list[Head]:
     """A test with thresholds joined by "or" ("potassium < 3.5 or > 5.1 mmol/L") gives one head per threshold
-    (not when a condition follows: "ALT <= 2.5 x ULN, or <= 5 x ULN if liver metastases" is a residue)."""
+    (not when a condition follows: "ALT <= 2.5 x ULN, or <= 5 x ULN if liver metastases" is a residue). In an
+    exclusion, "BMI < 20 and > 35 kg/m2" names the two sides outside a range: either one excludes."""
     out: list[Head] = []
     for head in heads:
         out.append(head)
         for previous, t in zip(head.thresholds, head.thresholds[1:], strict=False):
-            if not re.fullmatch(r"\s*(?:,\s*)?(?:or|and/or)\s*", work[previous.end : t.start]):
+            joined = work[previous.end : t.start]
+            either = re.fullmatch(r"\s*(?:,\s*)?(?:or|and/or)\s*", joined) or (
+                kind == "exclusion" and _outside(previous, t) and re.fullmatch(r"\s*(?:,\s*)?and\s*", joined)
+            )
+            if not either:
                 break
             after = work[t.end : t.end + 60]
             if vocab.conditional.search(after) or vocab.lab_condition.search(after):

@@ -117,7 +117,8 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
             continue
-        same = next((r for r in required if r.concept_key == atom.concept_key), None)
+        narrower = atom.within_days is not None or any(r.effect == "narrows" for r in atom.residues)
+        same = None if narrower else next((r for r in required if r.concept_key == atom.concept_key), None)
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
             out.append(_left_for_review(atom, reason))
