@@ -154,6 +154,7 @@ class Phrases:
     neutral_before_finding: frozenset[str] = frozenset()
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
+    about_the_finding: re.Pattern[str] = _NEVER
     above_normal: re.Pattern[str] = _NEVER
     below_normal: re.Pattern[str] = _NEVER
     """ "excluded if", "eligible if", "if applicable": an "if" that states the criterion, not a condition on it."""
@@ -256,6 +257,7 @@ def phrases() -> Phrases:
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
+        about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
         above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),

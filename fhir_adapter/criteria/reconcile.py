@@ -117,8 +117,11 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
             continue
-        narrower = atom.within_days is not None or any(r.effect == "narrows" for r in atom.residues)
-        same = None if narrower else next((r for r in required if r.concept_key == atom.concept_key), None)
+        # "chemotherapy within 4 weeks" can be decided for patients who must have had chemotherapy; a narrowing
+        # residue could not (every included patient would be "to confirm")
+        same = None if atom.within_days is not None else next(
+            (r for r in required if r.concept_key == atom.concept_key), None
+        )
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
             out.append(_left_for_review(atom, reason))

@@ -113,6 +113,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if not concept.codings and not concept.code_prefixes:
         return f"concept has no codes: {concept.key}", []
     work = src.norm.text
+    about = vocab.about_the_finding.match(work, head.end)
+    if about is not None and concept.category in {"condition", "infection"}:
+        return f"about the {about.group(0).strip(' -')} of the finding, not the finding itself", []
     residues: list[Residue] = []
     for qualifier, why in (
         ("uncontrolled", "'uncontrolled' is not recorded in coded data"),
