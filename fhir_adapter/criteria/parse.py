@@ -191,6 +191,8 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             pending_non.append(m.concept)  # "non-colorectal cancer malignancies"
             pending_matches.append(m)
             continue
+        if m.concept.category == "allergy" and not vocab.allergy_words.search(work):
+            continue  # an allergen counts only where the clause speaks of an allergy ("egg retrieval" is not one)
         if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
             continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
         if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):

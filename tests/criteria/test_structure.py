@@ -236,3 +236,14 @@ def test_allergy_after_the_drug_and_over_a_list() -> None:
         ("medication.local-anesthetics", "allergy"),
         ("medication.opioids", "allergy"),
     ]
+
+
+def test_allergens_that_are_not_drugs_only_in_an_allergy_clause() -> None:
+    text = (
+        "Exclusion Criteria:\n- History of allergic reactions to CT contrast, iodine, or shellfish\n- Nickel allergy\n"
+        "- Egg retrieval planned within 3 months\n"
+    )
+    found = [(a.concept_key, a.category, a.resource_types) for a in _atoms(text) if a.computable]
+    assert ("allergen.shellfish", "allergy", ["AllergyIntolerance"]) in found
+    assert ("allergen.nickel", "allergy", ["AllergyIntolerance"]) in found
+    assert not any(key == "allergen.egg" for key, _, _ in found)
