@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from fhir_adapter.criteria import compile_criteria
 from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.errors import InputError
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.mapping import to_bundle
 from fhir_adapter.matching import MatchOptions, PatientData, PatientResult, ScreenResult, evaluate_patient
@@ -32,25 +33,46 @@ def trial_bundle(
     return to_bundle(trial, fhir_version, criteria)
 
 
+def as_of_date(value: date | str | None) -> date:
+    """``as_of`` as people pass it: a date, an ISO string ("2025-01-01"), or None for today."""
+    if value is None:
+        return date.today()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"as_of must be a date or an ISO date (YYYY-MM-DD), got {value!r}", field="as_of") from exc
+
+
+def patient_id_of(value: str) -> str:
+    """A patient id as people pass it: ``X`` or ``Patient/X`` (the form screening results print)."""
+    text = value.strip()
+    return text.removeprefix("Patient/")
+
+
 def match(
     criteria: CompiledCriteria,
     data: PatientData,
     patient_id: str,
     *,
-    as_of: date | None = None,
+    as_of: date | str | None = None,
     options: MatchOptions | None = None,
 ) -> PatientResult:
-    """One patient against a trial's compiled criteria (``as_of`` defaults to today)."""
-    return evaluate_patient(criteria.atoms, data, patient_id, as_of=as_of or date.today(), options=options)
+    """One patient (``X`` or ``Patient/X``) against a trial's compiled criteria (``as_of``: a date or an ISO
+    string, default today)."""
+    return evaluate_patient(
+        criteria.atoms, data, patient_id_of(patient_id), as_of=as_of_date(as_of), options=options
+    )
 
 
 def screen(
     criteria: CompiledCriteria,
     data: PatientData,
     *,
-    as_of: date | None = None,
+    as_of: date | str | None = None,
     limit: int | None = None,
     options: MatchOptions | None = None,
 ) -> ScreenResult:
-    """Every patient of a data source, ranked (``as_of`` defaults to today)."""
-    return screen_source(criteria, data, as_of=as_of or date.today(), limit=limit, options=options)
+    """Every patient of a data source, ranked (``as_of``: a date or an ISO string, default today)."""
+    return screen_source(criteria, data, as_of=as_of_date(as_of), limit=limit, options=options)

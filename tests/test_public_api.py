@@ -28,3 +28,19 @@ def test_load_compile_convert_and_screen_the_seed_trial() -> None:
     assert verdicts["Patient/smp-pregnant"] == "ineligible"
     one = match(criteria, data, "smp-pregnant", as_of=date(2025, 1, 1))
     assert one.verdict == "ineligible"
+
+
+def test_match_takes_patient_references_and_iso_dates() -> None:
+    """The id screening prints (Patient/X) and an ISO date work as people pass them."""
+    import pytest
+
+    from fhir_adapter.errors import InputError
+
+    criteria = compile_criteria(load_trial(SAMPLES / "NCT06577194.txt"))
+    data = LocalData(SAMPLES / "patients" / "data")
+    by_reference = match(criteria, data, "Patient/smp-eligible", as_of="2025-01-01")
+    by_id = match(criteria, data, "smp-eligible", as_of=date(2025, 1, 1))
+    assert by_reference.verdict == by_id.verdict == "eligible"
+    assert screen(criteria, data, as_of="2025-01-01").as_of == date(2025, 1, 1)
+    with pytest.raises(InputError, match="as_of"):
+        match(criteria, data, "smp-eligible", as_of="01/01/2025")

@@ -29,6 +29,7 @@ from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.server import ServerData
+from fhir_adapter.pipeline import patient_id_of
 
 _STYLE = {
     "met": "green",
@@ -119,6 +120,7 @@ def match(
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)
+    patient = patient_id_of(patient)  # "Patient/X" as screen prints it, or "X"
     compiled = load_compiled(trial)
     local: LocalData | None = None
     if data is not None:

@@ -79,3 +79,15 @@ def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     verdict = "verdict: ineligible — ineligible: inc-3a absolute neutrophil count 1.2 10*9/L on 2024-12-22"
     assert f"{verdict} ≥ 1.5 10*9/L → not-met" in out
     assert "to confirm:" in out
+
+
+def test_patient_reference_as_screen_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """`match --patient Patient/X` (the id `screen` prints) and `--patient X` give the same answer."""
+    needs_compiler()
+    common = [str(TRIAL), "--data", str(SAMPLES), "--as-of", "2025-01-01", "--format", "json", "--patient"]
+    verdicts = []
+    for patient in ("Patient/smp-eligible", "smp-eligible"):
+        code, out, _ = run(capsys, *common, patient)
+        assert code == 0
+        verdicts.append(json.loads(out)["patients"][0]["verdict"])
+    assert verdicts == ["eligible", "eligible"]
