@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter import pipeline
-from fhir_adapter.cli._common import check_choice, console, print_json, warn_record
+from fhir_adapter.cli._common import check_choice, console, print_json, warn, warn_record
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError, UsageError
@@ -51,15 +51,23 @@ def load_compiled(path: Path) -> CompiledCriteria:
     return compiled
 
 
-def load_local(paths: list[Path]) -> LocalData:
-    """The ``--data`` files, indexed; no data file or no Patient at all is an error naming the paths."""
+def load_local(paths: list[Path], *, strict: bool = False) -> LocalData:
+    """The ``--data`` files, indexed; no data file or no Patient at all is an error naming the paths.
+
+    A malformed line or resource is reported on stderr (file:line and what is wrong) and skipped, so the other
+    patients are screened; a summary of the skipped records follows. ``strict`` makes the first one an error.
+    """
     where = ", ".join(str(p) for p in paths)
     try:
-        local = LocalData(*paths, freeze_gc=True)  # a one-shot process: see LocalData
+        local = LocalData(*paths, strict=strict, freeze_gc=True)  # a one-shot process: see LocalData
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=exc.filename or where) from exc
     except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz (LocalData only catches OSError)
         raise InputError(f"corrupt or truncated compressed file: {exc or type(exc).__name__}", source=where) from exc
+    for error in local.errors:
+        warn(f"skipped: {error}")
+    if local.errors:
+        warn(f"{len(local.errors)} malformed record(s) skipped in --data (--strict makes this an error)")
     if not local.files:
         raise InputError("no FHIR data files (*.ndjson, *.json, optionally .gz) for --data", source=where)
     if not len(local):
@@ -112,6 +120,9 @@ def match(
     recency_days: Annotated[
         int | None, typer.Option("--recency-days", min=0, help="Window for labs/ECOG (default 90 days).")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
+    ] = False,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -124,7 +135,7 @@ def match(
     compiled = load_compiled(trial)
     local: LocalData | None = None
     if data is not None:
-        local = load_local(data)
+        local = load_local(data, strict=strict)
         _require_patient(local, patient)
     matcher = Matcher(compiled.atoms, as_of=day, options=MatchOptions(recency_days=recency_days))
     if local is not None:

@@ -99,6 +99,7 @@ def run_screen(
     concurrency: int,
     prefilter: bool,
     show_progress: bool,
+    strict: bool = False,
 ) -> ScreenResult:
     check_choice(output_format, _FORMATS, "--format")
     check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
@@ -118,7 +119,7 @@ def run_screen(
                 "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
             }
             if data is not None:
-                result = screen(compiled, load_local(data), **common)
+                result = screen(compiled, load_local(data, strict=strict), **common)
             else:
                 assert fhir is not None
                 result = asyncio.run(
@@ -154,6 +155,9 @@ def _screen_command(
         bool, typer.Option("--prefilter/--no-prefilter", help="Server-side population pre-filter (server).")
     ] = True,
     show_progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar on stderr.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
+    ] = False,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -162,6 +166,7 @@ def _screen_command(
         trial, data=data, fhir=fhir, output_format=output_format, output=output,
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
+        strict=strict,
     )
 
 

@@ -138,6 +138,9 @@ class LocalData:
             except json.JSONDecodeError as exc:
                 self._fail(f"malformed JSON: {exc.msg}", f"{source}:{number}")
                 continue
+            except RecursionError:
+                self._fail("JSON nested too deeply", f"{source}:{number}")
+                continue
             if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                 self._fail("not a FHIR resource (no resourceType)", f"{source}:{number}")
                 continue

@@ -231,7 +231,7 @@ CASES: list[Any] = [
     pytest.param(Case(["convert", str(CTGOV), str(SEED)], ["-o DIR"], 2), id="convert-several-without-o"),
     # --data
     *[
-        pytest.param(Case([*base, "--data", ph(data)], names, 2), id=f"{base[0]}-data-{label}")
+        pytest.param(Case([*base, "--data", ph(data), "--strict"], names, 2), id=f"{base[0]}-data-{label}")
         for base in (MATCH, SCREEN)
         for data, names, label in (
             ("nodata", ["{nodata}", "no such file"], "missing"),
@@ -242,10 +242,10 @@ CASES: list[Any] = [
             ("pcorruptgz", ["{pcorruptgz}", "corrupt"], "corrupt-gz"),
         )
     ],
-    pytest.param(Case(["match", str(SEED), "--patient", "p1", "--data", "{pmalformed}"],
+    pytest.param(Case(["match", str(SEED), "--patient", "p1", "--data", "{pmalformed}", "--strict"],
                       ["{pmalformed_file}:2", "malformed JSON"], 2, absent=["Secretname"]),
                  id="match-data-malformed-line"),
-    pytest.param(Case([*SCREEN, "--data", "{pmalformed}"], ["{pmalformed_file}:2", "malformed JSON"], 2,
+    pytest.param(Case([*SCREEN, "--data", "{pmalformed}", "--strict"], ["{pmalformed_file}:2", "malformed JSON"], 2,
                       absent=["Secretname"]), id="screen-data-malformed-line"),
     pytest.param(Case(["match", str(SEED), "--data", str(DATA), "--patient", "nobody"], ["Patient/nobody"], 2),
                  id="match-unknown-patient"),
@@ -255,10 +255,12 @@ CASES: list[Any] = [
     pytest.param(Case([*SCREEN, "--data", str(DATA), "--server", MOCK], ["--data", "--server"], 2),
                  id="screen-data-and-server"),
     pytest.param(Case(SCREEN, ["--data", "--server"], 2), id="screen-neither-data-nor-server"),
-    pytest.param(Case([*SCREEN, "--data", "{pmixed}", "--as-of", "2025-01-01"], ["{pmixed_file}:2", "id"], 2),
+    pytest.param(Case([*SCREEN, "--data", "{pmixed}", "--as-of", "2025-01-01", "--strict"],
+                      ["{pmixed_file}:2", "id"], 2),
                  id="screen-data-patient-without-id-among-others"),
-    pytest.param(Case([*SCREEN, "--data", "{ptruncgz}"], ["{ptruncgz_file}"], 2), id="screen-truncated-gz-names-file"),
-    pytest.param(Case([*SCREEN, "--data", "{pcorruptgz}"], ["{pcorruptgz_file}"], 2),
+    pytest.param(Case([*SCREEN, "--data", "{ptruncgz}", "--strict"], ["{ptruncgz_file}"], 2),
+                 id="screen-truncated-gz-names-file"),
+    pytest.param(Case([*SCREEN, "--data", "{pcorruptgz}", "--strict"], ["{pcorruptgz_file}"], 2),
                  id="screen-corrupt-gz-names-file"),
     # servers and credentials
     pytest.param(Case([*PUSH, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused",

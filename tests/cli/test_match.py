@@ -91,3 +91,24 @@ def test_patient_reference_as_screen_prints_it(capsys: pytest.CaptureFixture[str
         assert code == 0
         verdicts.append(json.loads(out)["patients"][0]["verdict"])
     assert verdicts == ["eligible", "eligible"]
+
+
+def test_a_malformed_line_is_reported_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One bad line in Patient.ndjson does not sink the others: file:line on stderr, a summary, the others screened;
+    `--strict` makes it an error."""
+    needs_compiler()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    lines = (SAMPLES / "Patient.ndjson").read_text(encoding="utf-8").splitlines()
+    broken = [lines[0], '{"resourceType": "Patient", "id": "broken", ', *lines[1:]]
+    (folder / "Patient.ndjson").write_text("\n".join(broken) + "\n", encoding="utf-8")
+    for other in SAMPLES.glob("*.ndjson"):
+        if other.name != "Patient.ndjson":
+            (folder / other.name).write_text(other.read_text(encoding="utf-8"), encoding="utf-8")
+    common = [str(TRIAL), "--data", str(folder), "--as-of", "2025-01-01", "--format", "json"]
+    code, out, err = run(capsys, *common, "--patient", "smp-eligible")
+    assert code == 0 and json.loads(out)["patients"][0]["verdict"] == "eligible"
+    assert f"{folder / 'Patient.ndjson'}:2" in err and "malformed JSON" in err
+    assert "1 malformed record(s) skipped" in err
+    code, out, err = run(capsys, *common, "--patient", "smp-eligible", "--strict")
+    assert code == 2 and out == "" and f"{folder / 'Patient.ndjson'}:2" in err
