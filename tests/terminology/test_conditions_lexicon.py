@@ -159,6 +159,11 @@ FOUND = [
         (SCT, "235595009"),
     ),
     ("Patients who were smokers", "condition.tobacco-use", (SCT, "77176002")),
+    # metastatic disease: a group whose members' codes count
+    ("known symptomatic bone metastases", "condition.bone-metastases", (ICD, "C79.51")),
+    ("Distant metastases", "condition.metastatic-disease", (ICD, "C78.7")),  # liver metastasis is a member
+    ("imminent spinal cord compression", "condition.spinal-cord-compression", (ICD, "G95.20")),
+    ("severe hypoproteinemia", "condition.hypoproteinemia", (SCT, "8900005")),
 ]
 
 
@@ -198,6 +203,7 @@ def test_codes_that_do_not_count() -> None:
     assert not matches("condition.anemia", ICD, "D57.3")
     assert not matches("condition.bleeding-disorder", ICD, "D68.51")  # thrombophilia clots, it does not bleed
     assert not matches("condition.mental-disorder", ICD, "F10.20")  # substance use is named separately
+    assert not matches("condition.metastatic-disease", ICD, "C77.2")  # regional nodes are not distant metastases
     assert not matches("condition.atrial-fibrillation", ICD, "I48.92")  # flutter
     assert not matches("condition.diabetic-ketoacidosis", ICD, "E11.9")
     assert not matches("condition.lung-small-cell-carcinoma", ICD, "C34.90")  # a site code names no histology
