@@ -306,3 +306,11 @@ def test_rebuilding_gives_the_committed_file() -> None:
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     assert build_lexicon.build_area("conditions", SHARED) == TABLE.read_text(encoding="utf-8")
+
+
+def test_allergens_carry_the_codes_us_core_records_allergies_with() -> None:
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    assert matches("allergen.nickel", rxnorm, "1311629")  # US Core allergy substance: nickel
+    assert matches("allergen.nickel", SCT, "33396006")  # SNOMED CT GPS: Nickel (substance)
+    assert matches("allergen.latex", rxnorm, "1314891")
+    assert not matches("allergen.nickel", rxnorm, "1314891")
