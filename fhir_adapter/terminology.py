@@ -254,6 +254,35 @@ _fold = fold
 _tokens = tokens
 
 
+_OPEN_PAREN = re.compile(r"\s*\(\s*")
+_CLOSE_PAREN = re.compile(r"\s*\)\s*")
+
+
+def _defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> set[int]:
+    """Tokens that are an abbreviation defined in parentheses right after its expansion: ``(CT)`` after
+    ``computed tomography``. A phrase may run across such a token as if it were not there."""
+    defined: set[int] = set()
+    for k in range(1, len(toks) - 1):
+        abbreviation = toks[k][2]
+        n = len(abbreviation)
+        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
+            continue
+        opened = _OPEN_PAREN.fullmatch(text, toks[k - 1][1], toks[k][0])
+        if not (opened and _CLOSE_PAREN.fullmatch(text, toks[k][1], toks[k + 1][0])):
+            continue
+        if "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
+            defined.add(k)
+    return defined
+
+
+def _joinable(text: str, toks: Sequence[tuple[int, int, str]], start: int, j: int, defined: set[int]) -> bool:
+    """Whether token ``j`` may continue the phrase that began at token ``start`` (across a defined abbreviation
+    inside it; a phrase that begins with the abbreviation ends at its closing parenthesis)."""
+    if j - 1 in defined and j - 1 > start:
+        return True  # both parentheses were checked when the abbreviation was found
+    return _JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None
+
+
 def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
     return phrase_key(phrase, folded=fold)
 
@@ -445,12 +474,15 @@ class Lexicon:
         """Every concept mention in ``text``: whole words, longest first, non-overlapping, in text order."""
         toks = _tokens(text)
         folded = [_fold(t) for _, _, t in toks]
+        defined = _defined_abbreviations(text, toks)
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
         for i in range(len(toks)):
             for index, words in ((self._folded, folded), (self._exact, None)):
                 joined = ""
-                for j in range(i, min(len(toks), i + index.max_tokens)):
-                    if j > i and not _JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]):
+                for j in range(i, min(len(toks), i + index.max_tokens + len(defined))):
+                    if j > i and j in defined:
+                        continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
+                    if j > i and not _joinable(text, toks, i, j, defined):
                         break
                     joined += words[j] if words is not None else toks[j][2]
                     concept_key = index.keys.get(joined)

@@ -314,3 +314,14 @@ def test_allergens_carry_the_codes_us_core_records_allergies_with() -> None:
     assert matches("allergen.nickel", SCT, "33396006")  # SNOMED CT GPS: Nickel (substance)
     assert matches("allergen.latex", rxnorm, "1314891")
     assert not matches("allergen.nickel", rxnorm, "1314891")
+
+
+def test_a_phrase_runs_across_an_abbreviation_defined_in_parentheses() -> None:
+    found_here = [(m.concept.key, m.phrase) for m in lexicon().find("reactions to computed tomography (CT) contrast")]
+    assert found_here == [("medication.iodinated-contrast", "computed tomography (CT) contrast")]
+    # the abbreviation alone still names its concept; a phrase that starts with it ends at the parenthesis
+    text = "human immunodeficiency virus (HIV) seropositivity"
+    found_here = [(m.concept.key, m.phrase) for m in lexicon().find(text)]
+    assert found_here == [("condition.hiv", "human immunodeficiency virus"), ("condition.hiv", "HIV")]
+    # letters that are not the initials of the words before are not a definition
+    assert [m.phrase for m in lexicon().find("iodinated (XY) contrast")] != ["iodinated (XY) contrast"]
