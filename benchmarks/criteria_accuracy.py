@@ -34,7 +34,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -102,46 +102,54 @@ class TrialCase:
     """The text the predicted atoms quote when it is not ``criteria`` (the compiler removes markdown escapes)."""
 
 
+def ratio(n: int, d: int) -> float:
+    return n / d if d else 0.0
+
+
 @dataclass
-class TrialScore:
+class Counts:
+    """Gold atoms found and predictions matched, for one trial or summed over all of them."""
+
+    groups: int = 0
+    found: int = 0
+    strict: int = 0
+    predicted: int = 0
+    matched: int = 0
+    strict_matched: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in (f.name for f in fields(Counts)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def recall(self) -> float:
+        return ratio(self.found, self.groups)
+
+    @property
+    def strict_recall(self) -> float:
+        return ratio(self.strict, self.groups)
+
+    @property
+    def precision(self) -> float:
+        return ratio(self.matched, self.predicted)
+
+    @property
+    def strict_precision(self) -> float:
+        return ratio(self.strict_matched, self.predicted)
+
+
+@dataclass(kw_only=True)
+class TrialScore(Counts):
     trial: str
     specialty: str
-    groups: int = 0
-    found: int = 0
-    strict: int = 0
-    predicted: int = 0
-    matched: int = 0
-    strict_matched: int = 0
 
 
 @dataclass
-class Report:
-    groups: int = 0
-    found: int = 0
-    strict: int = 0
-    predicted: int = 0
-    matched: int = 0
-    strict_matched: int = 0
+class Report(Counts):
     gold_by_category: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     pred_by_category: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     trials: list[TrialScore] = field(default_factory=list)
     misses: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def recall(self) -> float:
-        return self.found / self.groups if self.groups else 0.0
-
-    @property
-    def strict_recall(self) -> float:
-        return self.strict / self.groups if self.groups else 0.0
-
-    @property
-    def precision(self) -> float:
-        return self.matched / self.predicted if self.predicted else 0.0
-
-    @property
-    def strict_precision(self) -> float:
-        return self.strict_matched / self.predicted if self.predicted else 0.0
 
 
 # ---------------------------------------------------------------- loading
@@ -387,7 +395,7 @@ def miss_stage(
 
 
 def score_trial(case: TrialCase, report: Report) -> TrialScore:
-    ts = TrialScore(case.trial, case.specialty)
+    ts = TrialScore(trial=case.trial, specialty=case.specialty)
     gold_spans = locate(case.criteria, [(g.kind, g.text) for g in case.gold])
     pred_spans = locate_predicted(case)
     preds = [(p, s) for p, s in zip(case.predicted, pred_spans, strict=True)
@@ -429,12 +437,7 @@ def score(cases: Iterable[TrialCase]) -> Report:
     for case in cases:
         ts = score_trial(case, report)
         report.trials.append(ts)
-        report.groups += ts.groups
-        report.found += ts.found
-        report.strict += ts.strict
-        report.predicted += ts.predicted
-        report.matched += ts.matched
-        report.strict_matched += ts.strict_matched
+        report.add(ts)
     return report
 
 
