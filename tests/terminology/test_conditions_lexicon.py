@@ -325,3 +325,10 @@ def test_a_phrase_runs_across_an_abbreviation_defined_in_parentheses() -> None:
     assert found_here == [("condition.hiv", "human immunodeficiency virus"), ("condition.hiv", "HIV")]
     # letters that are not the initials of the words before are not a definition
     assert [m.phrase for m in lexicon().find("iodinated (XY) contrast")] != ["iodinated (XY) contrast"]
+
+
+def test_contrast_media_carry_their_snomed_substance_codes() -> None:
+    # the codes an AllergyIntolerance to contrast is recorded with (SNOMED CT GPS, US Core allergy substances)
+    assert matches("medication.iodinated-contrast", SCT, "426722004")
+    assert matches("medication.contrast-media", SCT, "385420005")
+    assert matches("medication.contrast-media", SCT, "426722004")  # iodinated contrast is a member
