@@ -61,7 +61,7 @@ def trial_atoms() -> Any:
              unit="a", computable=True, prefilter=f"Patient?birthdate=le{AS_OF.replace(year=AS_OF.year - 18)}"),
         Atom(id="inc-1", kind="inclusion", text="Histologically confirmed adenocarcinoma of the rectum",
              category="condition", comparator="present", computable=True, resource_types=["Condition"],
-             concepts=[Coding(system=SCT, code="363351006"), Coding(system=ICD, code="C20")],
+             concepts=[Coding(system=SCT, code="363351006"), Coding(system=ICD, code="C20")], index=True,
              prefilter=f"Patient?_has:Condition:patient:code={SCT}|363351006,{ICD}|C20"),
         Atom(id="inc-2", kind="inclusion", text="ECOG performance status 0-1", category="performance-status",
              comparator="le", value=1, computable=True, resource_types=["Observation"],
@@ -323,6 +323,27 @@ async def screen_on_server(base_url: str, criteria: Any, prefilter: bool, concur
 # -- main -----------------------------------------------------------------------------------------------------
 
 
+def print_split(result: Any, with_disease: set[str]) -> None:
+    """Verdicts of the patients with and without the trial's disease (acceptance of issue 12)."""
+    groups: dict[str, list[Any]] = {"with the disease": [], "without it": []}
+    for p in result.patients:
+        groups["with the disease" if p.patient.removeprefix("Patient/") in with_disease else "without it"].append(p)
+    for name, members in groups.items():
+        verdicts = {v: sum(p.verdict == v for p in members) for v in ("eligible", "needs-review", "ineligible")}
+        share = verdicts["needs-review"] / max(1, len(members))
+        codes: dict[str, int] = {}
+        for p in members:
+            codes[p.reason_code] = codes.get(p.reason_code, 0) + 1
+        print(f"  {name}: {len(members)} patients, {verdicts}; needs-review share {share:.1%}; reason codes {codes}")
+        items: dict[str, int] = {}
+        for p in members:
+            for item in p.open_items:
+                items[item] = items.get(item, 0) + 1
+        if items:
+            top = ", ".join(f"{k} ({n})" for k, n in sorted(items.items(), key=lambda kv: -kv[1])[:4])
+            print(f"    open items of the needs-review patients: {top}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
@@ -357,6 +378,7 @@ def main() -> None:
     ids = sorted(local.patient_ids())
     trial_ids = [p for p in ids if local.resources(p, "Condition") and any(
         c["code"]["coding"][0]["code"] in ("C20", "363351006") for c in local.resources(p, "Condition"))]
+    print_split(result, set(trial_ids))
     others = rng.sample([p for p in ids if p not in set(trial_ids)], max(0, args.server_subset - len(trial_ids)))
     subset = sorted(set(trial_ids[: args.server_subset]) | set(others))
     with running_server(args.server) as server:

@@ -235,14 +235,25 @@ def baseline(
     return p
 
 
-Scenario = tuple[Patient, dict[str, str], str, str]
+Scenario = tuple[Patient, dict[str, str], str, str, str]
+"""(patient, criteria that differ from the baseline, verdict, scenario, reason code)."""
+
+
+def reason_code(changes: dict[str, str], verdict: str) -> str:
+    """The expected reason code: the first changed criterion decides an ineligible verdict."""
+    if verdict != "ineligible":
+        return verdict
+    if not changes:
+        return "deceased"
+    first = next(iter(changes))
+    return "exclusion-met" if TAGS[first]["kind"] == "exclusion" else "inclusion-not-met"
 
 
 def scenarios() -> list[Scenario]:
     out: list[Scenario] = []
 
-    def case(p: Patient, changes: dict[str, str], verdict: str, why: str) -> None:
-        out.append((p, changes, verdict, why))
+    def case(p: Patient, changes: dict[str, str], verdict: str, why: str, code: str | None = None) -> None:
+        out.append((p, changes, verdict, why, code or reason_code(changes, verdict)))
 
     case(baseline("smp-eligible"), {}, "eligible", "all computable inclusions met, no exclusion documented")
 
@@ -390,6 +401,24 @@ def scenarios() -> list[Scenario]:
     p = baseline("smp-deceased")
     p.resources[0]["deceasedDateTime"] = day(20) + "T10:00:00Z"
     case(p, {}, "ineligible", "deceased before the as-of date")
+
+    # The trial's index condition (adenocarcinoma of rectum) decided closed-world on a complete export.
+    case(
+        baseline("smp-no-diagnosis", dx=False),
+        {"histology": "not-met"},
+        "ineligible",
+        "no record of the trial's condition: not a candidate",
+        "not-a-candidate",
+    )
+    p = baseline("smp-sigmoid-colon-cancer", dx=False)
+    p.condition(ICD10CM, "C18.7", "Malignant neoplasm of sigmoid colon", onset=120)
+    case(
+        p,
+        {"histology": "not-met"},
+        "ineligible",
+        "cancer of another site (sigmoid colon, not rectum): not a candidate",
+        "not-a-candidate",
+    )
     return out
 
 
@@ -400,7 +429,7 @@ def write(out_dir: Path) -> int:
         folder.mkdir(parents=True)
     by_type: dict[str, list[dict[str, Any]]] = {}
     cases = scenarios()
-    for patient, changes, verdict, why in cases:
+    for patient, changes, verdict, why, code in cases:
         for resource in patient.resources:
             by_type.setdefault(resource["resourceType"], []).append(resource)
         expected = {
@@ -408,6 +437,7 @@ def write(out_dir: Path) -> int:
             "as_of": AS_OF.isoformat(),
             "scenario": why,
             "verdict": verdict,
+            "reason_code": code,
             "decisive": sorted(changes) if verdict != "eligible" else sorted(BASELINE),
             "criteria": {**BASELINE, **changes},
         }

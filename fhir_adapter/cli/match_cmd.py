@@ -99,6 +99,8 @@ def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date)
         table.add_row(escape(atom.id), kinds.get(atom.id, ""), result_cell, escape(atom.reason), escape(evidence))
     console.print(table, highlight=False)
     console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {escape(result.reason)}", highlight=False)
+    if result.open_items:
+        console.print(f"open items: {escape('; '.join(result.open_items))}", highlight=False)
     to_confirm = ", ".join(result.to_confirm) if result.to_confirm else "nothing"
     console.print(f"to confirm: {escape(to_confirm)}", highlight=False)
 
@@ -123,6 +125,13 @@ def match(
     strict: Annotated[
         bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
     ] = False,
+    open_world_diagnosis: Annotated[
+        bool,
+        typer.Option(
+            "--open-world-diagnosis",
+            help="Never rule the patient out for lacking the trial's condition (for sources known to be incomplete).",
+        ),
+    ] = False,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -137,7 +146,8 @@ def match(
     if data is not None:
         local = load_local(data, strict=strict)
         _require_patient(local, patient)
-    matcher = Matcher(compiled.atoms, as_of=day, options=MatchOptions(recency_days=recency_days))
+    options = MatchOptions(recency_days=recency_days, open_world_diagnosis=open_world_diagnosis)
+    matcher = Matcher(compiled.atoms, as_of=day, options=options)
     if local is not None:
         result = matcher.evaluate(local, patient)
     else:

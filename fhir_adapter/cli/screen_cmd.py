@@ -27,8 +27,8 @@ from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
-from fhir_adapter.matching.model import ScreenResult
-from fhir_adapter.matching.report import render_html, render_table, table_text
+from fhir_adapter.matching.model import MatchOptions, ScreenResult
+from fhir_adapter.matching.report import render_html, render_table, table_text, verdict_counts
 from fhir_adapter.matching.screen import Progress as ProgressCallback
 from fhir_adapter.matching.screen import ScreenStats, ascreen_server, screen
 
@@ -58,20 +58,43 @@ async def _screen_server(
         return await ascreen_server(compiled, client, concurrency=concurrency, **kwargs)
 
 
-def write_report(result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None) -> None:
-    """The report to ``output`` (its path printed on stderr) or stdout."""
+def considered(stats: ScreenStats, source: str) -> str:
+    """How many patients were considered and how (shown in the report and on stderr)."""
+    text = f"{stats.population} patients considered from {source}"
+    if stats.prefilter_applied:
+        text += (
+            f"; {stats.prefiltered} ruled out by the server pre-filter ({', '.join(stats.prefilter_applied)}),"
+            " reported as ineligible"
+        )
+    if stats.missing:
+        text += f"; {stats.missing} listed but gone when fetched"
+    return text
+
+
+def write_report(
+    result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None, *, about: str = ""
+) -> None:
+    """The report to ``output`` (its path printed on stderr) or stdout; the verdict counts always on stderr."""
     if output_format == "json":
         print_json(result.contract(), output)
     elif output_format == "html":
-        text = render_html(result, compiled.atoms)
+        text = render_html(result, compiled.atoms, considered=about)
         if output is None:
             console.file.write(text)
         else:
             write_text(text, output)
     elif output is None:
-        console.print(render_table(result), highlight=False)
+        console.print(render_table(result, compiled.atoms), highlight=False)
     else:
-        write_text(table_text(result), output)
+        write_text(table_text(result, compiled.atoms), output)
+    counts = verdict_counts(result)
+    not_candidates = sum(1 for p in result.patients if p.reason_code == "not-a-candidate")
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    if not_candidates:
+        summary += f" ({not_candidates} of them not a candidate: no record of the trial's condition)"
+    err_console.print(escape(f"{summary}. {about}" if about else summary), highlight=False)
+    if not result.patients:
+        err_console.print("no patient was screened: the source lists no patient", highlight=False)
     if output is not None:
         err_console.print(f"report written to {escape(str(output))}", highlight=False)
 
@@ -100,6 +123,7 @@ def run_screen(
     prefilter: bool,
     show_progress: bool,
     strict: bool = False,
+    open_world_diagnosis: bool = False,
 ) -> ScreenResult:
     check_choice(output_format, _FORMATS, "--format")
     check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
@@ -117,18 +141,24 @@ def run_screen(
         with progress_bar(show_progress) as progress:
             common: dict[str, Any] = {
                 "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
+                "options": MatchOptions(open_world_diagnosis=open_world_diagnosis),
             }
             if data is not None:
-                result = screen(compiled, load_local(data, strict=strict), **common)
+                local = load_local(data, strict=strict)
+                result = screen(compiled, local, **common)
+                source = f"{local.files} --data file(s)" + (
+                    f" ({len(local.errors)} malformed record(s) skipped)" if local.errors else ""
+                )
             else:
                 assert fhir is not None
                 result = asyncio.run(
                     _screen_server(compiled, fhir, concurrency=concurrency, prefilter=prefilter, **common)
                 )
+                source = "the server"
     finally:
         if marker is not None:
             marker.close()
-    write_report(result, compiled, output_format, output)
+    write_report(result, compiled, output_format, output, about=considered(stats, source))
     if emit is not None:
         emit_fhir(result, emit, fhir_version)
     return result
@@ -158,6 +188,13 @@ def _screen_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
     ] = False,
+    open_world_diagnosis: Annotated[
+        bool,
+        typer.Option(
+            "--open-world-diagnosis",
+            help="Never rule a patient out for lacking the trial's condition (for sources known to be incomplete).",
+        ),
+    ] = False,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -166,7 +203,7 @@ def _screen_command(
         trial, data=data, fhir=fhir, output_format=output_format, output=output,
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
-        strict=strict,
+        strict=strict, open_world_diagnosis=open_world_diagnosis,
     )
 
 

@@ -33,6 +33,7 @@ from fhir_adapter.criteria.fhirpath import (
     token_list,
 )
 from fhir_adapter.criteria.head import AGE_CONCEPT
+from fhir_adapter.criteria.index import mark_index_conditions, trial_conditions
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
 from fhir_adapter.criteria.parse import (
@@ -594,4 +595,6 @@ def compile_trial(
             emit(new, lexicon=lex, units=unit_table) if new is not old and new.computable else new
             for old, new in zip(atoms, reconciled, strict=True)
         ]
+    names = trial_conditions(trial.conditions, (trial.brief_title, trial.official_title))
+    atoms = mark_index_conditions(atoms, names, lex)
     return CompiledCriteria(trial=trial.label, atoms=atoms)

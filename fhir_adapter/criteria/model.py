@@ -128,6 +128,9 @@ class Atom(BaseModel):
     """Id of the any-of group the atom belongs to ("creatinine <= 1.5 x ULN or CrCl >= 60 mL/min"): the group
     is met when one member is met, not-met when every member is not-met, else unknown."""
 
+    index: bool = False
+    """One of the trial's index conditions (the disease the trial is for; :mod:`fhir_adapter.criteria.index`):
+    decided closed-world when the patient's problem list was retrieved completely."""
     resource_types: list[str] = Field(default_factory=list)
     fhir_query: str | None = None
     """x-fhir-query with ``{{%patient.id}}`` as the patient placeholder."""
@@ -158,6 +161,7 @@ class Atom(BaseModel):
             **({"residues": [r.contract() for r in self.residues]} if self.residues else {}),
             **({"group": {"type": "any-of", "id": self.any_of}} if self.any_of else {}),
             **({"cohort": self.cohort} if self.cohort else {}),
+            **({"index_condition": True} if self.index else {}),
         }
 
 

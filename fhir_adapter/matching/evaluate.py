@@ -61,7 +61,16 @@ from pydantic import BaseModel
 from fhir_adapter.criteria.model import Atom, Coding
 from fhir_adapter.errors import ConfigError, InputError
 from fhir_adapter.mappings import load_table
-from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, MatchOptions, PatientData, PatientResult
+from fhir_adapter.matching.model import (
+    AtomOutcome,
+    AtomResult,
+    Evidence,
+    MatchOptions,
+    PatientData,
+    PatientResult,
+    retrieved_completely,
+)
+from fhir_adapter.matching.words import comparator, open_item, quantity, unit_text
 from fhir_adapter.terminology import Concept
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -344,7 +353,7 @@ def plan_atom(atom: Atom, vocabulary: Vocabulary) -> AtomPlan:
     return AtomPlan(
         atom=atom,
         concept=concept,
-        label=label.lower() if label[:1].isupper() and not label[1:2].isupper() else label,
+        label=label[:1].lower() + label[1:] if label[:1].isupper() and not label[1:2].isupper() else label,
         codes=_codeset(concepts, atom.concepts),
         answer_codes=_answer_codes(concept),
         site_codes=CodeSet(frozenset((c.system, c.code) for c in concept.site_codings), dotted=True)
@@ -540,8 +549,11 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     return obj
 
 
-def _result(atom: Atom, outcome: AtomOutcome, reason: str, evidence: list[Evidence] | None = None) -> AtomResult:
-    values = {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or []}
+def _result(
+    atom: Atom, outcome: AtomOutcome, reason: str, evidence: list[Evidence] | None = None, *, need: str | None = None
+) -> AtomResult:
+    """One atom's result; ``need`` says what a coordinator has to obtain when the outcome is unknown."""
+    values = {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [], "need": need}
     return _trusted(AtomResult, values)
 
 
@@ -558,11 +570,16 @@ def _presence(
         refs = ", ".join(e.reference for e in found[:3]) + (f" +{len(found) - 3}" if len(found) > 3 else "")
         return _result(atom, "met" if wants else "not-met", f"{what} present ({refs})", found)
     if unknown is not None:
-        return _result(atom, "unknown", unknown)
+        return _result(atom, "unknown", unknown, need=open_item("other", label=what))
     note = f"; {absent_note}" if absent_note else ""
     if atom.kind == "exclusion" or not wants:
         return _result(atom, "not-met" if wants else "met", f"no documented {what}{note}")
-    return _result(atom, "unknown", f"no documented {what} (required; the data may be elsewhere){note}")
+    return _result(
+        atom,
+        "unknown",
+        f"no documented {what} (required; the data may be elsewhere){note}",
+        need=open_item("not-documented", label=what),
+    )
 
 
 def _compare(value: float, comparator: str | None, threshold: float, high: float | None) -> bool | None:
@@ -580,9 +597,6 @@ def _compare(value: float, comparator: str | None, threshold: float, high: float
     if comparator == "between" and high is not None:
         return threshold - tol <= value <= high + _EPS * max(1.0, abs(high))
     return None
-
-
-_SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "between": "between"}
 
 
 # -- labs and performance status -----------------------------------------------------------------------------
@@ -654,6 +668,26 @@ def _range_limit(obs: dict[str, Any], bound: str, unit: str | None, plan: AtomPl
     return None
 
 
+def _range_text(obs: dict[str, Any], ctx: EvalContext) -> str | None:
+    """The first reference range of an Observation, for people ("3.5–5.1 mmol/L", "≤ 40 U/L")."""
+    for rr in obs.get("referenceRange") or ():
+        if not isinstance(rr, dict):
+            continue
+        low, high = rr.get("low"), rr.get("high")
+        bounds = [q if isinstance(q, dict) and isinstance(q.get("value"), int | float) else None for q in (low, high)]
+        if bounds[0] is None and bounds[1] is None:
+            text = rr.get("text")
+            return str(text) if isinstance(text, str) and text.strip() else None
+        unit = next((_quantity_unit(q, ctx) for q in bounds if q is not None), None)
+        if bounds[0] is not None and bounds[1] is not None:
+            return f"{_fmt(float(bounds[0]['value']))}–{quantity(float(bounds[1]['value']), unit)}"
+        if bounds[1] is not None:
+            return f"≤ {quantity(float(bounds[1]['value']), unit)}"
+        assert bounds[0] is not None
+        return f"≥ {quantity(float(bounds[0]['value']), unit)}"
+    return None
+
+
 def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     atom, category = plan.atom, plan.atom.category
     aliases = ctx.config.system_aliases
@@ -663,49 +697,72 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
         observations += [o for o in record.find("Observation", plan.answer_codes, aliases) if id(o) not in seen]
     latest = _latest(observations, plan, ctx)
     if latest is None:
-        return _result(atom, "unknown", f"no {plan.label} value recorded on or before {ctx.as_of.isoformat()}")
+        return _result(
+            atom,
+            "unknown",
+            f"no {plan.label} value recorded on or before {ctx.as_of.isoformat()}",
+            need=open_item("no-value", label=plan.label),
+        )
     obs, when, value, unit = latest
     window = ctx.window(atom, category)
-    evidence = Evidence(reference=ref(obs), value=value, unit=unit, date=when.isoformat())
-    shown = f"{plan.label} {_fmt(value)}{' ' + unit if unit else ''} on {when.isoformat()}"
+    shown_range = _range_text(obs, ctx)
+    evidence = Evidence(
+        reference=ref(obs), value=value, unit=unit, date=when.isoformat(), reference_range=shown_range
+    )
+    shown = f"{plan.label} {quantity(value, unit)} on {when.isoformat()}"
     if window is not None and when < ctx.as_of - timedelta(days=window):
-        return _result(atom, "unknown", f"latest {shown} is older than {window} days", [evidence])
+        need = open_item("stale", label=plan.label, days=window)
+        return _result(atom, "unknown", f"latest {shown} is older than {window} days", [evidence], need=need)
     multiple = atom.uln_multiple if atom.uln_multiple is not None else atom.lln_multiple
     if multiple is not None:
         bound = "high" if atom.uln_multiple is not None else "low"
         limit = _range_limit(obs, bound, unit, plan, ctx)
         name = "ULN" if bound == "high" else "LLN"
         if limit is None:
-            return _result(atom, "unknown", f"{shown} has no reference range ({name} unknown)", [evidence])
+            need = open_item("no-reference-range", label=plan.label)
+            return _result(atom, "unknown", f"{shown} has no reference range ({name} unknown)", [evidence], need=need)
         threshold = multiple * limit
         ok = _compare(value, atom.comparator or ("le" if bound == "high" else "ge"), threshold, None)
         outcome: AtomOutcome = "met" if ok else "not-met"
-        symbol = _SYMBOL.get(atom.comparator or "", atom.comparator or "")
-        reason = f"{shown} {symbol} {_fmt(multiple)}×{name} ({_fmt(threshold)}{' ' + unit if unit else ''}) → {outcome}"
+        symbol = comparator(atom.comparator)
+        reason = f"{shown}; required {symbol} {_fmt(multiple)} × {name} ({quantity(threshold, unit)}) → {outcome}"
         return _result(atom, _flip(outcome, atom), reason, [evidence])
     if not isinstance(atom.value, int | float):
-        return _result(atom, "unknown", f"{shown}: the criterion has no numeric threshold", [evidence])
+        return _result(
+            atom, "unknown", f"{shown}: the criterion has no numeric threshold", [evidence],
+            need=open_item("other", label=plan.label),
+        )
     if atom.unit and unit and unit != atom.unit:
         converted = ctx.convert(value, unit, atom.unit, atom.concept_key)
         if converted is None:
-            return _result(atom, "unknown", f"{shown}: cannot convert {unit} to {atom.unit}", [evidence])
-        evidence = Evidence(reference=ref(obs), value=converted, unit=atom.unit, date=when.isoformat())
-        shown = f"{plan.label} {_fmt(converted)} {atom.unit} ({_fmt(value)} {unit}) on {when.isoformat()}"
+            need = open_item("unit", label=plan.label, unit=unit_text(atom.unit))
+            return _result(
+                atom, "unknown", f"{shown}: cannot convert {unit_text(unit)} to {unit_text(atom.unit)}", [evidence],
+                need=need,
+            )
+        evidence = Evidence(
+            reference=ref(obs), value=converted, unit=atom.unit, date=when.isoformat(), reference_range=shown_range
+        )
+        shown = (
+            f"{plan.label} {quantity(converted, atom.unit)} ({quantity(value, unit)}) on {when.isoformat()}"
+        )
         value = converted
     elif atom.unit and unit is None and category == "lab":
-        return _result(atom, "unknown", f"{shown}: the value has no unit", [evidence])
+        need = open_item("no-unit", label=plan.label)
+        return _result(atom, "unknown", f"{shown}: the value has no unit", [evidence], need=need)
     ok = _compare(value, atom.comparator, float(atom.value), atom.high)
     if ok is None:
-        return _result(atom, "unknown", f"{shown}: comparator {atom.comparator} not supported", [evidence])
+        return _result(
+            atom, "unknown", f"{shown}: comparator {atom.comparator} not supported", [evidence],
+            need=open_item("other", label=plan.label),
+        )
     outcome = "met" if ok else "not-met"
     target = (
-        f"{_fmt(float(atom.value))}–{_fmt(atom.high)}"
+        f"{_fmt(float(atom.value))}–{quantity(atom.high, atom.unit)}"
         if atom.comparator == "between" and atom.high is not None
-        else _fmt(float(atom.value))
+        else quantity(float(atom.value), atom.unit)
     )
-    reason = (
-        f"{shown} {_SYMBOL.get(atom.comparator or '', '')} {target}{' ' + atom.unit if atom.unit else ''} → {outcome}"
-    )
+    reason = f"{shown}; required {comparator(atom.comparator)} {target} → {outcome}"
     return _result(atom, _flip(outcome, atom), reason, [evidence])
 
 
@@ -839,18 +896,23 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
     if found and "uncontrolled" in atom.qualifiers:
         refs = ", ".join(e.reference for e in found[:3])
         return _result(
-            atom, "unknown", f"{plan.label} present ({refs}); whether it is uncontrolled is not coded", found
+            atom, "unknown", f"{plan.label} present ({refs}); whether it is uncontrolled is not coded", found,
+            need=open_item("uncontrolled", label=plan.label),
         )
     if found:
         return _presence(atom, found, what)
     if scan.site_only:
         refs = ", ".join(e.reference for e in scan.site_only[:3])
-        return _result(atom, "unknown", f"diagnosis code carries no histology ({refs})", scan.site_only)
+        return _result(
+            atom, "unknown", f"diagnosis code carries no histology ({refs})", scan.site_only,
+            need=open_item("no-histology", label=plan.label),
+        )
     if scan.stale:
         refs = ", ".join(e.reference for e in scan.stale[:3])
         days = ctx.config.current_max_days.get(atom.category)
         return _result(
-            atom, "unknown", f"{plan.label} recorded active but started over {days} days ago ({refs})", scan.stale
+            atom, "unknown", f"{plan.label} recorded active but started over {days} days ago ({refs})", scan.stale,
+            need=open_item("stale-condition", label=plan.label),
         )
     note = ""
     if scan.inactive:
@@ -967,21 +1029,28 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
     if _is_age(atom):
         birth = parse_date(patient.get("birthDate"))
         if birth is None or not isinstance(atom.value, int | float):
-            return _result(atom, "unknown", "no birth date recorded" if birth is None else "no age threshold")
+            return _result(
+                atom, "unknown", "no birth date recorded" if birth is None else "no age threshold",
+                need=open_item("no-birth-date"),
+            )
         age = _age_in(atom.unit, birth, ctx.as_of)
         if age is None:
-            return _result(atom, "unknown", f"age unit {atom.unit} not supported")
+            return _result(atom, "unknown", f"age unit {atom.unit} not supported", need=open_item("no-birth-date"))
         ok = _compare(age, atom.comparator, float(atom.value), atom.high)
         if ok is None:
-            return _result(atom, "unknown", f"age comparator {atom.comparator} not supported")
+            return _result(
+                atom, "unknown", f"age comparator {atom.comparator} not supported", need=open_item("no-birth-date")
+            )
         outcome = _flip("met" if ok else "not-met", atom)
         target = f"{_fmt(float(atom.value))}–{_fmt(atom.high)}" if atom.high is not None else _fmt(float(atom.value))
         evidence[0] = Evidence(
             reference=evidence[0].reference, value=age, unit=atom.unit or "a", date=ctx.as_of.isoformat()
         )
         unit = atom.unit or "a"
-        symbol = _SYMBOL.get(atom.comparator or "", "")
-        reason = f"age {_fmt(age)} {unit} on {ctx.as_of.isoformat()} {symbol} {target} → {outcome}"
+        reason = (
+            f"{quantity(age, unit)} old on {ctx.as_of.isoformat()}; required {comparator(atom.comparator)} "
+            f"{target} {unit_text(unit)} → {outcome}"
+        )
         return _result(atom, outcome, reason, evidence)
     if _is_sex(atom):
         wanted = str(atom.value or "all").lower()
@@ -989,7 +1058,8 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
         if wanted in ("all", "any", "both"):
             return _result(atom, "met", "all sexes eligible", evidence)
         if gender not in ("male", "female"):
-            return _result(atom, "unknown", f"sex recorded as {gender or 'nothing'}", evidence)
+            need = open_item("no-sex")
+            return _result(atom, "unknown", f"sex recorded as {gender or 'nothing'}", evidence, need=need)
         evidence[0] = Evidence(reference=evidence[0].reference, value=gender)
         outcome = _flip("met" if gender == wanted else "not-met", atom)
         return _result(atom, outcome, f"sex {gender} (criterion {wanted}) → {outcome}", evidence)
@@ -1020,15 +1090,51 @@ def _with_residues(atom: Atom, result: AtomResult, record: PatientRecord, ctx: E
             if _evaluate_main(alternative, record, ctx).result == decisive:
                 continue  # the value is decisive under the residue's own threshold too
         reason = f"{result.reason}; to confirm: {residue.text} ({residue.reason})"
-        return _result(atom, "unknown", reason, list(result.evidence))
+        return _result(atom, "unknown", reason, list(result.evidence), need=open_item("residue", text=residue.text))
     return result
 
 
 def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     result = _evaluate_main(atom, record, ctx)
     if atom.residues and atom.computable:
-        return _with_residues(atom, result, record, ctx)
+        result = _with_residues(atom, result, record, ctx)
+    result.label = atom_label(atom, ctx)
     return result
+
+
+def atom_label(atom: Atom, ctx: EvalContext) -> str:
+    """What the atom is about, for people: its concept's name, ``age``/``sex``, or the start of its text."""
+    if atom.computable and atom.category == "demographic":
+        return "sex" if _is_sex(atom) else "age"
+    if atom.computable and atom.concept_key:
+        return ctx.plan(atom).label
+    text = " ".join(atom.text.split())
+    return text if len(text) <= 60 else text[:59].rstrip() + "…"
+
+
+def closed_world(
+    atoms: Sequence[Atom], results: list[AtomResult], ctx: EvalContext, data: PatientData
+) -> list[AtomResult]:
+    """The results with the trial's index conditions decided closed-world (see :mod:`fhir_adapter.criteria.index`).
+
+    When the source returned the patient's problem list completely and none of the index conditions is
+    documented at all (no evidence, not even a site code without histology), each of them is ``not-met``:
+    the patient is not a candidate. A documented index condition, or an incomplete source, changes nothing."""
+    index = [i for i, a in enumerate(atoms) if a.index and a.computable]
+    if not index or ctx.options.open_world_diagnosis:
+        return results
+    types = {t for i in index for t in ("Condition", *atoms[i].resource_types) if t in ("Condition", "Observation")}
+    if not all(retrieved_completely(data, t) for t in types):
+        return results
+    if any(results[i].result != "unknown" or results[i].evidence for i in index):
+        return results
+    decided = list(results)
+    for i in index:
+        label = results[i].label or atoms[i].id
+        reason = f"no record of {label} in the patient's complete problem list"
+        decided[i] = _result(atoms[i], "not-met", reason)
+        decided[i].label = label
+    return decided
 
 
 def _evaluate_main(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
@@ -1081,6 +1187,7 @@ class Matcher:
         record = PatientRecord(data, patient_id)
         patient = record.patient  # raises InputError for an unknown patient
         results = [_evaluate(atom, record, self.context) for atom in self.atoms]
+        results = closed_world(self.atoms, results, self.context, data)
         return decide(self.atoms, results, patient, patient_id, self.context.as_of)
 
 

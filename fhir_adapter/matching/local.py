@@ -56,6 +56,14 @@ def reference_key(reference: str) -> tuple[str, str] | None:
     return None
 
 
+def _could_hold(source: str | None, resource_type: str) -> bool:
+    """Whether a file may hold resources of the type: Bulk export files are named after theirs
+    (``Observation.ndjson``, ``Observation.002.ndjson``); any other file may hold anything."""
+    name = Path((source or "").split(":")[0]).name
+    head = name.split(".")[0]
+    return not (head[:1].isupper() and head.isalpha()) or head == resource_type
+
+
 class LocalData:
     """Implements :class:`~fhir_adapter.matching.model.PatientData` over local NDJSON and Bundle files.
 
@@ -95,6 +103,11 @@ class LocalData:
 
     def patient_ids(self) -> list[str]:
         return list(self._patients)
+
+    def complete(self, resource_type: str) -> bool:
+        """A local export holds every resource of the patients it lists, unless a record that could be of
+        this type was skipped as malformed (then the problem list may lack it: decide open-world)."""
+        return not any(_could_hold(e.source, resource_type) for e in self.errors)
 
     def resolve(self, reference: str) -> dict[str, Any] | None:
         found = self._by_url.get(reference)

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 AtomOutcome = Literal["met", "not-met", "unknown", "review"]
 Verdict = Literal["eligible", "ineligible", "needs-review"]
+ReasonCode = Literal["eligible", "needs-review", "not-a-candidate", "inclusion-not-met", "exclusion-met", "deceased"]
+"""Why the verdict is what it is (meanings in ``mappings/words.yaml``): ``not-a-candidate`` is an ineligible
+patient with no record of the trial's condition on a complete problem list."""
 
 
 class Evidence(BaseModel):
@@ -25,6 +28,8 @@ class Evidence(BaseModel):
     unit: str | None = None
     """Unit after normalisation (the atom's unit)."""
     date: str | None = None
+    reference_range: str | None = None
+    """The Observation's reference range as written for people ("3.5–5.1 mmol/L", "≤ 1.2 mg/dL")."""
 
 
 class AtomResult(BaseModel):
@@ -34,13 +39,20 @@ class AtomResult(BaseModel):
     result: AtomOutcome
     reason: str
     evidence: list[Evidence] = Field(default_factory=list)
+    label: str | None = None
+    """What the criterion is about, for people ("absolute neutrophil count", "age")."""
+    need: str | None = None
+    """For an unknown result: what to obtain to decide it ("total bilirubin with reference range")."""
 
     def contract(self) -> dict[str, Any]:
+        values = [e.model_dump(exclude_none=True) for e in self.evidence if e.value is not None]
         return {
             "id": self.id,
             "result": self.result,
             "reason": self.reason,
             "evidence": [e.reference for e in self.evidence],
+            **({"values": values} if values else {}),
+            **({"need": self.need} if self.need else {}),
         }
 
 
@@ -51,6 +63,10 @@ class PatientResult(BaseModel):
     """``Patient/<id>``."""
     verdict: Verdict
     reason: str
+    """One line for people: the decisive criterion and why (or what is open)."""
+    reason_code: ReasonCode = "needs-review"
+    open_items: list[str] = Field(default_factory=list)
+    """For needs-review: what to obtain, one entry per undecided criterion ("ECOG performance status")."""
     to_confirm: list[str] = Field(default_factory=list)
     criteria: list[AtomResult] = Field(default_factory=list)
     cohorts: list[str] = Field(default_factory=list)
@@ -60,6 +76,9 @@ class PatientResult(BaseModel):
         return {
             "patient": self.patient,
             "verdict": self.verdict,
+            "reason_code": self.reason_code,
+            "reason": self.reason,
+            "open_items": list(self.open_items),
             "to_confirm": list(self.to_confirm),
             "criteria": [c.contract() for c in self.criteria],
             **({"cohorts": list(self.cohorts)} if self.cohorts else {}),
@@ -86,6 +105,9 @@ class MatchOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    open_world_diagnosis: bool = False
+    """Keep the trial's index condition unknown when it is not documented, even when the source returned the
+    patient's problem list completely (for sources known to be incomplete)."""
     recency_days: int | None = Field(default=None, ge=0)
     """Window for labs, performance status and pregnancy tests (an atom's ``within_days`` wins).
     ``None`` uses the per-category defaults of ``matching.yaml`` (90 days for labs and ECOG)."""
@@ -113,3 +135,10 @@ class PatientData(Protocol):
     def resolve(self, reference: str) -> dict[str, Any] | None:
         """A referenced resource not tied to one patient (``Medication/<id>``), or None."""
         ...
+
+
+def retrieved_completely(data: object, resource_type: str) -> bool:
+    """Whether ``data`` returned every resource of the type for its patients (a source may say so with a
+    ``complete(resource_type) -> bool`` method; one that does not is treated as possibly incomplete)."""
+    complete = getattr(data, "complete", None)
+    return bool(complete(resource_type)) if callable(complete) else False

@@ -3,7 +3,11 @@
 * :func:`screen` — any :class:`PatientData` that lists its patients (local NDJSON/Bundles).
 * :func:`screen_server` / :func:`ascreen_server` — a FHIR server: a server-side pre-filter first
   (:func:`fhir_adapter.matching.server.candidate_ids`), then each candidate fetched in one request
-  (batch) with at most ``concurrency`` requests in flight, and evaluated locally.
+  (batch) with at most ``concurrency`` requests in flight, and evaluated locally. The patients the
+  pre-filter ruled out are still reported: their Patient resources are listed (one cheap search) and
+  evaluated by the same evaluator with what the pre-filter proved (no index condition on the server);
+  when that does not make them ineligible they are fetched and evaluated like any candidate, so the
+  server and a local export give the same verdict for every patient.
 
 Ranking: eligible, then needs-review with fewer unknowns first, then ineligible; by patient id within
 a rank. With a :class:`~fhir_adapter.matching.checkpoint.Checkpoint`, finished patients are recorded as
@@ -24,8 +28,9 @@ from fhir_adapter.errors import InputError
 from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
-from fhir_adapter.matching.model import MatchOptions, PatientData, PatientResult, ScreenResult
-from fhir_adapter.matching.server import AsyncServerData, candidate_ids
+from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
+from fhir_adapter.matching.server import AsyncServerData, candidate_ids, ruled_out_patients
+from fhir_adapter.matching.verdict import ALIVE
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,8 @@ class ScreenStats:
     """HTTP requests for patient data (server screening; CapabilityStatement excluded)."""
     prefilter_applied: list[str] = field(default_factory=list)
     prefilter_dropped: list[str] = field(default_factory=list)
+    prefiltered: int = 0
+    """Patients the server pre-filter ruled out (reported as ineligible, from their Patient resource alone)."""
     seconds: float = 0.0
 
 
@@ -95,15 +102,18 @@ class _Run:
         self.trial = criteria.trial
         self.as_of = as_of
         self.matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
+        self.prefilter_matcher: Matcher | None = None
         self.progress = progress
         self.checkpoint = checkpoint
         self.stats = stats if stats is not None else ScreenStats()
         self.total = 0
+        self.start_ids: list[str] = []
         self.results: dict[str, PatientResult] = {}
 
     def start(self, patient_ids: Iterable[str], limit: int | None) -> list[str]:
         """Select the population; take finished patients from the checkpoint; the ids left to evaluate."""
         ids = select(patient_ids, limit)
+        self.start_ids = ids
         finished = self.checkpoint.done() if self.checkpoint is not None else {}
         todo: list[str] = []
         for pid in ids:
@@ -124,6 +134,30 @@ class _Run:
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         return _evaluate(self.matcher, data, pid)
+
+    def ruled_out(self, data: PatientData, pid: str) -> PatientResult | None:
+        """The verdict of a patient the server pre-filter ruled out, from the atoms the pre-filter speaks to
+        (age, sex, index conditions); None when those do not make the patient ineligible."""
+        atoms = self.matcher.atoms
+        decisive = [a for a in atoms if a.computable and (a.category == "demographic" or a.index)]
+        if self.prefilter_matcher is None:
+            self.prefilter_matcher = Matcher(decisive, as_of=self.as_of, context=self.matcher.context)
+        found = _evaluate(self.prefilter_matcher, data, pid)
+        if found is None or found.verdict != "ineligible":
+            return None
+        by_id = {r.id: r for r in found.criteria}
+        reason = "not fetched: the server pre-filter ruled the patient out"
+        criteria = [r for r in found.criteria if r.id == ALIVE] + [
+            by_id.get(a.id)
+            or (
+                AtomResult(id=a.id, result="unknown", reason=reason)
+                if a.computable
+                else AtomResult(id=a.id, result="review", reason=f"not evaluated: {a.reason or 'not computable'}")
+            )
+            for a in atoms
+        ]
+        to_confirm = [r.id for r in criteria if r.result == "review"]
+        return found.model_copy(update={"criteria": criteria, "to_confirm": to_confirm})
 
     def finish(self, pid: str, result: PatientResult | None) -> None:
         if result is None:
@@ -189,11 +223,19 @@ async def ascreen_server(
     )
     found = await candidate_ids(source, use_prefilter=prefilter)
     run.stats.prefilter_applied, run.stats.prefilter_dropped = found.applied, found.dropped
+    ruled_out = await ruled_out_patients(source, found) if found.applied else {}
     queue: asyncio.Queue[str] = asyncio.Queue()
-    for pid in run.start(found.ids, limit):
+    for pid in run.start([*found.ids, *ruled_out], limit):
         queue.put_nowait(pid)
+    chosen = set(run.start_ids)
+    run.stats.prefiltered = sum(1 for pid in ruled_out if pid in chosen)
 
     async def one(pid: str) -> PatientResult | None:
+        if pid in ruled_out:
+            cheap = run.ruled_out(ruled_out[pid], pid)
+            if cheap is not None:
+                return cheap
+            # the pre-filter and the evaluator disagree (a boundary birth date, a missing gender): fetch and decide
         snapshot = await source.fetch(pid)
         result = run.evaluate(snapshot, pid)
         if snapshot.missed and result is not None:  # the evaluator read a type the plan did not fetch

@@ -130,6 +130,9 @@ class TypeSearch:
 class FetchPlan:
     mode: FetchMode
     searches: tuple[TypeSearch, ...]
+    complete: frozenset[str] = frozenset()
+    """Types fetched whole by a patient search the server declares (so an empty answer means "none"):
+    what the matcher may decide closed-world."""
 
     @property
     def types(self) -> frozenset[str]:
@@ -163,7 +166,12 @@ def plan_fetch(
         params.append(("_count", str(page_size)))
         searches.append(TypeSearch(rtype, _patient_param(caps, rtype), tuple(params)))
     mode: FetchMode = "batch" if caps.supports_batch else "revinclude"
-    return FetchPlan(mode=mode, searches=tuple(searches))
+    complete = frozenset(
+        s.resource_type
+        for s in searches
+        if caps.supports_search(s.resource_type, s.patient_param) and not any(n == "code" for n, _ in s.params)
+    )
+    return FetchPlan(mode=mode, searches=tuple(searches), complete=complete)
 
 
 def batch_bundle(plan: FetchPlan, patient_id: str) -> dict[str, Any]:
@@ -206,6 +214,11 @@ class PatientSnapshot:
     """``Type/id`` → resources not tied to a patient (Medication), shared across snapshots."""
     missed: set[str] = field(default_factory=set)
     """Types the evaluator asked for that were not fetched."""
+    complete_types: frozenset[str] = frozenset()
+    """Types fetched whole by a search the server declares (see :attr:`FetchPlan.complete`)."""
+
+    def complete(self, resource_type: str) -> bool:
+        return resource_type in self.complete_types
 
     def patient(self, patient_id: str) -> dict[str, Any] | None:
         return self.patient_resource if patient_id == self.patient_id else None
@@ -266,9 +279,10 @@ def split_next(base_url: str, next_url: str) -> tuple[str, list[tuple[str, str]]
 class _Collector:
     """Sorts fetched resources into a snapshot (only resources about the patient are kept)."""
 
-    def __init__(self, patient_id: str, types: Iterable[str]) -> None:
+    def __init__(self, patient_id: str, types: Iterable[str], complete: frozenset[str] = frozenset()) -> None:
         self.patient_id = patient_id
         self.types = frozenset(types)
+        self.complete = complete
         self.patient: dict[str, Any] | None = None
         self.by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in self.types}
         self._seen: set[tuple[str, str]] = set()
@@ -289,7 +303,9 @@ class _Collector:
             self.by_type[rtype].append(resource)
 
     def snapshot(self, shared: dict[str, dict[str, Any]]) -> PatientSnapshot:
-        return PatientSnapshot(self.patient_id, self.patient, self.by_type, self.types, shared)
+        return PatientSnapshot(
+            self.patient_id, self.patient, self.by_type, self.types, shared, complete_types=self.complete
+        )
 
 
 def _entry_failure(entry: dict[str, Any], what: str) -> FhirServerError | None:
@@ -373,6 +389,10 @@ class ServerData:
     def patient(self, patient_id: str) -> dict[str, Any] | None:
         return self.fetch(patient_id).patient_resource
 
+    def complete(self, resource_type: str) -> bool:
+        """Whether the type is fetched whole by a patient search the server declares."""
+        return resource_type in self.plan.complete
+
     def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
         snapshot = self.fetch(patient_id)
         if resource_type not in snapshot.fetched:
@@ -430,7 +450,7 @@ class ServerData:
 
     def _fetch(self, patient_id: str) -> PatientSnapshot:
         plan = self.plan
-        collector = _Collector(patient_id, plan.types)
+        collector = _Collector(patient_id, plan.types, plan.complete)
         if plan.mode == "batch":
             self.requests += 1
             answer = read_batch_response(plan, self.client.batch(batch_bundle(plan, patient_id)))
@@ -444,7 +464,7 @@ class ServerData:
                 if exc.status_code not in {400, 422}:
                     raise
                 log.info("server rejected _revinclude; fetching one search per type")
-                self._plan = FetchPlan("per-type", plan.searches)
+                self._plan = FetchPlan("per-type", plan.searches, plan.complete)
                 return self._fetch(patient_id)
         else:
             collector.add(self._search_all("Patient", [("_id", patient_id)]))
@@ -523,9 +543,10 @@ class AsyncServerData:
         extra = [t for t in extra_types if t not in plan.types]
         if extra:
             caps = await self.client.capabilities()
-            more = plan_fetch(self.atoms, caps, context=self.context, extra_types=extra).searches
-            plan = FetchPlan(plan.mode, tuple(s for s in more if s.resource_type in plan.types | set(extra)))
-        collector = _Collector(patient_id, plan.types)
+            more_plan = plan_fetch(self.atoms, caps, context=self.context, extra_types=extra)
+            kept = tuple(s for s in more_plan.searches if s.resource_type in plan.types | set(extra))
+            plan = FetchPlan(plan.mode, kept, more_plan.complete & {s.resource_type for s in kept})
+        collector = _Collector(patient_id, plan.types, plan.complete)
         if plan.mode == "batch":
             async with self._semaphore:
                 self.requests += 1
@@ -542,7 +563,7 @@ class AsyncServerData:
                     raise
                 log.info("server rejected _revinclude; fetching one search per type")
                 if self._plan is not None:
-                    self._plan = FetchPlan("per-type", self._plan.searches)
+                    self._plan = FetchPlan("per-type", self._plan.searches, self._plan.complete)
                 return await self.fetch(patient_id, extra_types=extra_types)
         else:
             collector.add(await self.search_all("Patient", [("_id", patient_id)]))
@@ -565,6 +586,8 @@ class Prefilter:
     """Search parameters applied (``birthdate``, ``_has:Condition:patient:code``...)."""
     dropped: list[str] = field(default_factory=list)
     """Pre-filter parameters the server does not support (not applied)."""
+    items: list[tuple[str, str]] = field(default_factory=list)
+    """The applied parameters with their values."""
 
 
 _TEMPLATE = re.compile(r"\{\{\s*today\(\)\s*(?:([-+])\s*(\d+)\s*(year|month|week|day)s?)?\s*\}\}")
@@ -591,23 +614,49 @@ def resolve_template(value: str, as_of: date) -> str | None:
     return None if "{{" in resolved else resolved
 
 
+_HAS_CONDITION_CODE = "_has:Condition:patient:code"
+
+
+def _index_prefilter(atoms: Sequence[Atom]) -> list[tuple[str, str]]:
+    """One ``_has:Condition:patient:code`` with the codes of every index condition (any of them will do).
+
+    Only when the local answer would be the same: every index condition has a code search (no code
+    prefixes, which a token search cannot express) and is read from Conditions alone (an infection
+    proven by a positive test is an Observation). A required diagnosis that is not an index condition
+    stays open-world (needs review when absent), so it never rules a patient out here."""
+    index = [a for a in atoms if a.index and a.computable and a.kind == "inclusion"]
+    codes: list[str] = []
+    for atom in index:
+        found = [
+            value
+            for name, value in parse_qsl((atom.prefilter or "").partition("?")[2])
+            if name == _HAS_CONDITION_CODE
+        ]
+        if not found or any(t != "Condition" for t in atom.resource_types):
+            return []
+        codes.extend(c for c in found[0].split(",") if c not in codes)
+    return [(_HAS_CONDITION_CODE, ",".join(codes))] if codes else []
+
+
 def prefilter_items(atoms: Sequence[Atom], as_of: date) -> list[tuple[str, str]]:
     """The combined (AND) Patient search parameters of the computable inclusion atoms' pre-filters.
 
-    ``{{today() - N years}}`` templates are resolved against ``as_of``; a value with another template is left out.
+    Demographic pre-filters (age, sex) of atoms that hold for every cohort, plus the index conditions'
+    code search (see :func:`_index_prefilter`). ``{{today() - N years}}`` templates are resolved against
+    ``as_of``; a value with another template is left out.
     """
     items: list[tuple[str, str]] = []
     for atom in atoms:
-        if atom.kind != "inclusion" or not atom.computable or not atom.prefilter:
+        if atom.kind != "inclusion" or not atom.computable or not atom.prefilter or atom.cohort or atom.any_of:
             continue
         path, _, query = atom.prefilter.partition("?")
         if path.strip("/") != "Patient":
             continue
         for name, raw in parse_qsl(query, keep_blank_values=False):
             value = resolve_template(raw, as_of)
-            if value is not None and (name, value) not in items:
+            if value is not None and name != _HAS_CONDITION_CODE and (name, value) not in items:
                 items.append((name, value))
-    return items
+    return items + _index_prefilter(atoms)
 
 
 def _base(name: str) -> str:
@@ -651,7 +700,8 @@ async def candidate_ids(
             continue
         if any(_base(n) == "birthdate" for n, _ in attempt):
             ids |= await _missing_birthdate_ids(source, attempt, listing)
-        return Prefilter(sorted(ids), list(dict.fromkeys(n for n, _ in attempt)), list(dict.fromkeys(dropped)))
+        applied = list(dict.fromkeys(n for n, _ in attempt))
+        return Prefilter(sorted(ids), applied, list(dict.fromkeys(dropped)), list(attempt))
     ids = await _ids(source, listing)
     return Prefilter(sorted(ids), [], list(dict.fromkeys(dropped)))
 
@@ -671,3 +721,38 @@ async def _missing_birthdate_ids(
     except FhirServerError:
         log.warning("server rejected birthdate:missing; patients without a birth date are not screened")
         return set()
+
+
+async def ruled_out_patients(
+    source: AsyncServerData, found: Prefilter, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> dict[str, PatientSnapshot]:
+    """The patients the pre-filter left out, each as a snapshot holding only what the pre-filter proved.
+
+    Their Patient resources come from one listing (pages of ``page_size``). A patient outside the index
+    conditions' code search has no such Condition on the server: its snapshot says its Conditions are
+    complete and empty, so the evaluator decides "not a candidate" exactly as it would on the full record.
+    Other types are empty and not complete (the caller evaluates only the atoms the pre-filter speaks to)."""
+    everyone = await source.search_all("Patient", [("_count", str(page_size))])
+    kept = set(found.ids)
+    patients = {
+        str(r["id"]): r for r in everyone if r.get("resourceType") == "Patient" and r.get("id") and r["id"] not in kept
+    }
+    if not patients:
+        return {}
+    has = [(n, v) for n, v in found.items if n == _HAS_CONDITION_CODE]
+    with_index: set[str] = set()
+    if has:
+        others = [item for item in found.items if item[0] != _HAS_CONDITION_CODE]
+        listing = [("_elements", "id"), ("_count", str(page_size))]
+        with_index = kept if not others else await _ids(source, has + listing)
+    types = (await source.plan()).types
+    return {
+        pid: PatientSnapshot(
+            pid,
+            resource,
+            {t: [] for t in types},
+            types,
+            complete_types=frozenset({"Condition"}) if has and pid not in with_index else frozenset(),
+        )
+        for pid, resource in patients.items()
+    }

@@ -1,9 +1,13 @@
 """From atom results to one patient verdict.
 
 * ``ineligible`` — the patient is deceased on ``as_of`` (deceasedBoolean true or deceasedDateTime on or
-  before ``as_of``; the results then start with the pseudo-criterion ``alive``, not-met), or a computable
-  inclusion atom is ``not-met``, or a computable exclusion atom is ``met`` (the excluding finding is documented).
-* ``needs-review`` — nothing fails, but some computable atom is ``unknown``.
+  before ``as_of``; the results then start with the pseudo-criterion ``alive``, not-met; reason code
+  ``deceased``), or the trial's index condition is not documented on a complete problem list
+  (``not-a-candidate``, decided by :func:`fhir_adapter.matching.evaluate.closed_world`), or a computable
+  inclusion atom is ``not-met`` (``inclusion-not-met``), or a computable exclusion atom is ``met`` (the
+  excluding finding is documented: ``exclusion-met``).
+* ``needs-review`` — nothing fails, but some computable atom is ``unknown``; ``open_items`` says what to
+  obtain for each ("ECOG performance status", "total bilirubin with reference range").
 * ``eligible`` — every computable inclusion is met and no exclusion is documented.
 
 ``to_confirm`` lists the ids of the ``review`` atoms (not computable) for every verdict, ineligible
@@ -14,12 +18,13 @@ by hand. ``reason`` is one line naming the deciding atoms and their first eviden
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.evaluate import parse_date
-from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, Verdict
+from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, ReasonCode, Verdict
 
 ALIVE = "alive"
 """Id of the pseudo-criterion that a deceased patient fails (so JSON readers see why, not only a table)."""
@@ -66,7 +71,12 @@ def decisive_results(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> li
         outcome = _group_outcome([m.result for m in members])
         reason = "any of: " + "; ".join(f"{m.id} {m.result} ({m.reason})" for m in members)
         evidence = [e for m in members for e in m.evidence]
-        decided.append((a, AtomResult.model_construct(id=r.id, result=outcome, reason=reason, evidence=evidence)))
+        need = " or ".join(dict.fromkeys(m.need or m.label or m.id for m in members if m.result == "unknown"))
+        label = " or ".join(dict.fromkeys(m.label or m.id for m in members))
+        group = AtomResult.model_construct(
+            id=r.id, result=outcome, reason=reason, evidence=evidence, label=label, need=need or None
+        )
+        decided.append((a, group))
     return decided
 
 
@@ -79,27 +89,50 @@ def failing(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[AtomRe
     ]
 
 
-def _summary(results: Sequence[AtomResult]) -> str:
-    first = results[0]
-    more = f"; +{len(results) - 1} more" if len(results) > 1 else ""
-    return f"{first.id} {first.reason}{more}"
+def _failure_text(atom: Atom, result: AtomResult, more: int) -> str:
+    what = "fails inclusion" if atom.kind == "inclusion" else "meets exclusion"
+    tail = f" (+{more} more)" if more else ""
+    return f"{what} {result.id}: {result.reason}{tail}"
+
+
+def open_items(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[str]:
+    """What to obtain to decide the undecided computable criteria (an any-of group is one item)."""
+    items = [r.need or r.label or r.id for _, r in decisive_results(atoms, results) if r.result == "unknown"]
+    return list(dict.fromkeys(items))
 
 
 _RANK: dict[str, int] = {"eligible": 0, "needs-review": 1, "ineligible": 2}
 
 
-def _verdict(atoms: Sequence[Atom], results: Sequence[AtomResult], to_confirm: Sequence[str]) -> tuple[Verdict, str]:
+@dataclass(frozen=True)
+class _Decision:
+    verdict: Verdict
+    code: ReasonCode
+    reason: str
+    open_items: list[str]
+
+
+def _verdict(atoms: Sequence[Atom], results: Sequence[AtomResult], to_confirm: Sequence[str]) -> _Decision:
     """The verdict of one set of atoms (a whole trial, or one cohort with the atoms every cohort shares)."""
-    fails = failing(atoms, results)
-    unknown = [r for _, r in decisive_results(atoms, results) if r.result == "unknown"]
+    decided = decisive_results(atoms, results)
+    fails = [
+        (a, r)
+        for a, r in decided
+        if (a.kind == "inclusion" and r.result == "not-met") or (a.kind == "exclusion" and r.result == "met")
+    ]
     if fails:
-        return "ineligible", f"ineligible: {_summary(fails)}"
-    if unknown:
-        return "needs-review", f"needs-review: {_summary(unknown)}"
-    met = sum(1 for _, r in decisive_results(atoms, results) if r.result in ("met", "not-met"))
-    return "eligible", f"eligible: {met} computable criteria satisfied" + (
-        f"; {len(to_confirm)} to confirm" if to_confirm else ""
-    )
+        index = [(a, r) for a, r in fails if a.index]
+        if index:
+            return _Decision("ineligible", "not-a-candidate", f"not a candidate: {index[0][1].reason}", [])
+        atom, first = fails[0]
+        code: ReasonCode = "inclusion-not-met" if atom.kind == "inclusion" else "exclusion-met"
+        return _Decision("ineligible", code, f"ineligible: {_failure_text(atom, first, len(fails) - 1)}", [])
+    items = open_items(atoms, results)
+    if items:
+        return _Decision("needs-review", "needs-review", "needs-review: needs " + ", ".join(items), items)
+    met = sum(1 for _, r in decided if r.result in ("met", "not-met"))
+    confirm = f"; {len(to_confirm)} to confirm" if to_confirm else ""
+    return _Decision("eligible", "eligible", f"eligible: {met} computable criteria satisfied{confirm}", [])
 
 
 def cohorts_of(atoms: Sequence[Atom]) -> list[str]:
@@ -109,23 +142,22 @@ def cohorts_of(atoms: Sequence[Atom]) -> list[str]:
 
 def _by_cohort(
     atoms: Sequence[Atom], results: Sequence[AtomResult], to_confirm: Sequence[str]
-) -> tuple[Verdict, str, list[str]]:
+) -> tuple[_Decision, list[str]]:
     """A patient is eligible for the trial when eligible for at least one cohort (the atoms without a cohort
-    apply to every cohort): the best cohort verdict, and the cohorts that reach it."""
+    apply to every cohort): the best cohort verdict (fewest open items among needs-review), and the cohorts
+    that reach it."""
     cohorts = cohorts_of(atoms)
     if not cohorts:
-        verdict, reason = _verdict(atoms, results, to_confirm)
-        return verdict, reason, []
-    decided: list[tuple[str, Verdict, str]] = []
+        return _verdict(atoms, results, to_confirm), []
+    decided: list[tuple[str, _Decision]] = []
     for cohort in cohorts:
         pairs = [(a, r) for a, r in zip(atoms, results, strict=True) if a.cohort in (None, cohort)]
-        verdict, reason = _verdict([a for a, _ in pairs], [r for _, r in pairs], to_confirm)
-        decided.append((cohort, verdict, reason))
-    best = min(decided, key=lambda d: _RANK[d[1]])
-    reached = [c for c, v, _ in decided if v == best[1]]
-    verdict, reason = best[1], best[2]
-    head, _, rest = reason.partition(": ")
-    return verdict, f"{head} (cohort {', '.join(reached)}): {rest}", reached
+        decided.append((cohort, _verdict([a for a, _ in pairs], [r for _, r in pairs], to_confirm)))
+    best = min(decided, key=lambda d: (_RANK[d[1].verdict], len(d[1].open_items)))[1]
+    reached = [c for c, d in decided if d.verdict == best.verdict]
+    head, _, rest = best.reason.partition(": ")
+    reason = f"{head} (cohort {', '.join(reached)}): {rest}"
+    return _Decision(best.verdict, best.code, reason, best.open_items), reached
 
 
 def decide(
@@ -133,20 +165,21 @@ def decide(
 ) -> PatientResult:
     to_confirm = [r.id for r in results if r.result == "review"]
     deceased = deceased_reason(patient, patient_id, as_of)
-    verdict: Verdict
     cohorts: list[str] = []
     if deceased is not None:
-        verdict, reason = "ineligible", f"ineligible: {deceased}"
+        decision = _Decision("ineligible", "deceased", f"ineligible: {deceased}", [])
     else:
-        verdict, reason, cohorts = _by_cohort(atoms, results, to_confirm)
+        decision, cohorts = _by_cohort(atoms, results, to_confirm)
     criteria = list(results)
     if deceased is not None:
         evidence = [Evidence(reference=f"Patient/{patient_id}")]
         criteria.insert(0, AtomResult(id=ALIVE, result="not-met", reason=deceased, evidence=evidence))
     return PatientResult.model_construct(
         patient=f"Patient/{patient_id}",
-        verdict=verdict,
-        reason=" ".join(reason.split()),
+        verdict=decision.verdict,
+        reason=" ".join(decision.reason.split()),
+        reason_code=decision.code,
+        open_items=decision.open_items,
         to_confirm=to_confirm,
         criteria=criteria,
         cohorts=cohorts,

@@ -64,8 +64,11 @@ def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     [patient] = doc["patients"]
     assert patient["patient"] == "Patient/smp-hiv"
     assert patient["verdict"] == "ineligible"
-    assert set(patient) == {"patient", "verdict", "to_confirm", "criteria"}
-    assert all(set(c) == {"id", "result", "reason", "evidence"} for c in patient["criteria"])
+    assert set(patient) == {"patient", "verdict", "reason_code", "reason", "open_items", "to_confirm", "criteria"}
+    assert patient["reason_code"] == "exclusion-met"
+    optional = {"values", "need"}  # values: the raw evidence values; need: what to obtain when unknown
+    assert all({"id", "result", "reason", "evidence"} <= set(c) <= {"id", "result", "reason", "evidence", *optional}
+               for c in patient["criteria"])
     assert any(c["result"] == "met" and c["evidence"][0].startswith("Condition/smp-hiv") for c in patient["criteria"])
 
 
@@ -76,8 +79,8 @@ def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     assert "verdict: ineligible" in out
-    verdict = "verdict: ineligible — ineligible: inc-3a absolute neutrophil count 1.2 10*9/L on 2024-12-22"
-    assert f"{verdict} ≥ 1.5 10*9/L → not-met" in out
+    verdict = "verdict: ineligible — ineligible: fails inclusion inc-3a: absolute neutrophil count 1.2 × 10⁹/L on"
+    assert f"{verdict} 2024-12-22; required ≥ 1.5 × 10⁹/L → not-met" in " ".join(out.split())
     assert "to confirm:" in out
 
 
@@ -112,3 +115,29 @@ def test_a_malformed_line_is_reported_and_skipped(tmp_path: Path, capsys: pytest
     assert "1 malformed record(s) skipped" in err
     code, out, err = run(capsys, *common, "--patient", "smp-eligible", "--strict")
     assert code == 2 and out == "" and f"{folder / 'Patient.ndjson'}:2" in err
+
+
+def test_match_cli_api_and_screen_give_one_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every sample patient and every real patient bundle: `match` (CLI, both id spellings), the Python API and
+    `screen` give the same verdict, reason code, reason and per-criterion results."""
+    needs_compiler()
+    from fhir_adapter import LocalData, compile_criteria, load_trial
+    from fhir_adapter import match as api_match
+    from fhir_adapter import screen as api_screen
+
+    criteria = compile_criteria(load_trial(TRIAL))
+    folders = [SAMPLES, ROOT / "tests" / "matching" / "data" / "synthea-smart-r4",
+               ROOT / "tests" / "matching" / "data" / "mii-kds-testdata"]
+    data = LocalData(*folders)
+    screened = {p.patient: p.contract() for p in api_screen(criteria, data, as_of="2025-01-01").patients}
+    assert len(screened) == 25 + 14
+    codes = {p["reason_code"] for p in screened.values()}
+    assert {"eligible", "needs-review", "not-a-candidate", "inclusion-not-met", "exclusion-met", "deceased"} <= codes
+    for patient, expected in screened.items():
+        assert api_match(criteria, data, patient, as_of="2025-01-01").contract() == expected
+    data_args = [a for f in folders for a in ("--data", str(f))]
+    for patient in sorted(screened)[::6]:  # the CLI for a sample of them (each run reads every file)
+        code, out, _err = run(capsys, str(TRIAL), *data_args, "--patient", patient, "--as-of", "2025-01-01",
+                              "--format", "json")
+        assert code == 0
+        assert json.loads(out)["patients"] == [screened[patient]]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import fhir_adapter.cli.screen_cmd as screen_cmd
 from fhir_adapter.cli import app
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
+from fhir_adapter.matching.words import reason_codes
 
 LOINC = "http://loinc.org"
 CRITERIA = CompiledCriteria(
@@ -64,10 +65,14 @@ def test_json_is_exactly_the_contract(data: Path) -> None:
         ("Patient/a", "eligible"), ("Patient/c", "needs-review"), ("Patient/b", "ineligible")
     ]
     for patient in body["patients"]:
-        assert set(patient) == {"patient", "verdict", "to_confirm", "criteria"}
+        assert set(patient) == {"patient", "verdict", "reason_code", "reason", "open_items", "to_confirm", "criteria"}
+        assert patient["reason_code"] in reason_codes()
         for criterion in patient["criteria"]:
-            assert set(criterion) == {"id", "result", "reason", "evidence"}
+            assert {"id", "result", "reason", "evidence"} <= set(criterion)
+            assert set(criterion) <= {"id", "result", "reason", "evidence", "values", "need"}
             assert all(isinstance(e, str) for e in criterion["evidence"])
+            for value in criterion.get("values", []):
+                assert value["reference"] in criterion["evidence"]
     assert "Secret" not in result.output
 
 
@@ -84,7 +89,7 @@ def test_html_file_emit_and_checkpoint(data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"report written to {page}" in result.stderr.replace("\n", "")
     html = page.read_text()
-    assert "Platelets &gt;= 100 &lt;x&gt;" in html and "eligible" in html
+    assert "Platelets >= 100 \\u003cx>" in html and "eligible" in html  # in the JSON, "<" escaped
     bundle = json.loads(emitted.read_text())
     subjects = [e["resource"]["subject"]["reference"] for e in bundle["entry"]
                 if e["resource"]["resourceType"] == "ResearchSubject"]

@@ -71,6 +71,15 @@ def _verdicts(body: dict[str, Any]) -> dict[str, str]:
     return {p["patient"]: p["verdict"] for p in body["patients"]}
 
 
+def _only(body: dict[str, Any], patients: set[str]) -> dict[str, Any]:
+    return {**body, "patients": [p for p in body["patients"] if p["patient"] in patients]}
+
+
+def _answers(body: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Per patient: verdict, reason code and the reason a coordinator reads."""
+    return {p["patient"]: (p["verdict"], p["reason_code"], p["reason"]) for p in body["patients"]}
+
+
 def test_capability_statement(hapi: FhirClient, hapi_server: LocalServer) -> None:
     caps = hapi.capabilities()
     assert caps.fhir_version == "R4" and caps.fhir_version_raw == "4.0.1"
@@ -205,12 +214,14 @@ def test_screen_on_hapi_equals_local_screen(hapi_server: LocalServer, sample_pat
     local = _screen("--data", str(SAMPLE_PATIENTS))
     assert set(_verdicts(local)) == {f"Patient/{p}" for p in sample_patients}
     assert {"eligible", "needs-review", "ineligible"} <= set(_verdicts(local).values())
-    server = _screen("--server", hapi_server.base_url, "--no-prefilter")
+    ours = {p["patient"] for p in local["patients"]}  # HAPI also holds the other integration tests' patients
+    server = _only(_screen("--server", hapi_server.base_url, "--no-prefilter"), ours)
     assert server["trial"] == local["trial"] and server["as_of"] == AS_OF
-    assert _verdicts(server) == _verdicts(local)
+    assert _answers(server) == _answers(local)
     assert [p["patient"] for p in server["patients"]] == [p["patient"] for p in local["patients"]]
     for mine, theirs in zip(server["patients"], local["patients"], strict=True):
-        assert [c["result"] for c in mine["criteria"]] == [c["result"] for c in theirs["criteria"]]
-    filtered = _verdicts(_screen("--server", hapi_server.base_url))  # with the server-side pre-filter
-    assert filtered.items() <= _verdicts(local).items()
-    assert {p for p, v in _verdicts(local).items() if v == "eligible"} <= set(filtered)
+        assert [(c["result"], c["reason"]) for c in mine["criteria"]] == [
+            (c["result"], c["reason"]) for c in theirs["criteria"]
+        ]
+    filtered = _answers(_only(_screen("--server", hapi_server.base_url), ours))  # with the server-side pre-filter
+    assert filtered == _answers(local)  # the ruled-out patients are reported, with the local answer

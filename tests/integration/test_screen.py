@@ -72,6 +72,11 @@ def _verdicts(body: dict[str, Any]) -> dict[str, str]:
     return {p["patient"]: p["verdict"] for p in body["patients"]}
 
 
+def _answers(body: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Per patient: verdict, reason code and the reason a coordinator reads."""
+    return {p["patient"]: (p["verdict"], p["reason_code"], p["reason"]) for p in body["patients"]}
+
+
 def _only(body: dict[str, Any], patients: set[str]) -> dict[str, Any]:
     """The screen restricted to ``patients`` (the shared test server also holds other tests' patients)."""
     return {**body, "patients": [p for p in body["patients"] if p["patient"] in patients]}
@@ -82,15 +87,20 @@ def test_server_and_local_screens_agree(fhir_server: str, folders: list[Path]) -
     local = _screen(*data_args)
     server = _only(_screen("--server", fhir_server, "--no-prefilter"), set(_verdicts(local)))
     assert server["trial"] == local["trial"] and server["as_of"] == AS_OF
-    assert _verdicts(server) == _verdicts(local)
+    assert _answers(server) == _answers(local)
     assert {"eligible", "needs-review", "ineligible"} <= set(_verdicts(local).values())
+    assert {"not-a-candidate", "exclusion-met", "inclusion-not-met", "deceased"} <= {
+        p["reason_code"] for p in local["patients"]
+    }
     assert [p["patient"] for p in server["patients"]] == [p["patient"] for p in local["patients"]]
     for mine, theirs in zip(server["patients"], local["patients"], strict=True):
-        assert [c["result"] for c in mine["criteria"]] == [c["result"] for c in theirs["criteria"]]
+        assert [(c["result"], c["reason"]) for c in mine["criteria"]] == [
+            (c["result"], c["reason"]) for c in theirs["criteria"]
+        ]
 
 
-def test_prefilter_keeps_every_eligible_patient(fhir_server: str, folders: list[Path]) -> None:
-    local = _verdicts(_screen(*[a for f in folders for a in ("--data", str(f))]))
-    filtered = _verdicts(_screen("--server", fhir_server))
-    assert filtered.items() <= local.items()
-    assert {p for p, v in local.items() if v == "eligible"} <= set(filtered)
+def test_prefiltered_screen_reports_every_patient_as_locally(fhir_server: str, folders: list[Path]) -> None:
+    """With the server-side pre-filter, the ruled-out patients are reported too, with the local answer."""
+    local = _answers(_screen(*[a for f in folders for a in ("--data", str(f))]))
+    filtered = _answers(_only(_screen("--server", fhir_server), set(local)))
+    assert filtered == local

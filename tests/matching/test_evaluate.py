@@ -227,7 +227,8 @@ NEUT = {"comparator": "ge", "value": 1.5, "unit": "10*9/L"}
 def test_lab_met_with_reason_and_evidence() -> None:
     result = run(atom("lab.neutrophils", **NEUT), obs("751-8", 2.1, "10*9/L", when="2024-01-03"), recency_days=365)
     assert result.result == "met"
-    assert result.reason == "neutrophils 2.1 10*9/L on 2024-01-03 ≥ 1.5 10*9/L → met"
+    assert result.reason == "neutrophils 2.1 × 10⁹/L on 2024-01-03; required ≥ 1.5 × 10⁹/L → met"
+    assert (result.evidence[0].value, result.evidence[0].unit) == (2.1, "10*9/L")  # raw values for machines
     assert result.evidence[0].reference == "Observation/o1"
     assert (result.evidence[0].value, result.evidence[0].unit, result.evidence[0].date) == (2.1, "10*9/L", "2024-01-03")
 
@@ -270,7 +271,8 @@ def test_lab_unit_conversion_and_unconvertible_unit() -> None:
     assert result.evidence[0].unit == "10*9/L"
     unknown = run(atom("lab.neutrophils", **NEUT), obs("751-8", 1800, "/mm3"))
     assert unknown.result == "unknown"
-    assert "cannot convert /mm3 to 10*9/L" in unknown.reason
+    assert "cannot convert /mm³ to 10⁹/L" in unknown.reason
+    assert unknown.need == "neutrophils in 10⁹/L"
 
 
 def test_lab_missing_and_entered_in_error_are_unknown() -> None:
@@ -284,7 +286,7 @@ def test_uln_multiple_uses_the_observations_own_reference_range() -> None:
     ranged = obs("14631-6", 30, "umol/L", referenceRange=[{"high": {"value": 21, "unit": "umol/L", "code": "umol/L"}}])
     result = run(bili, ranged)
     assert result.result == "met"  # 30 <= 31.5
-    assert "1.5×ULN (31.5 umol/L)" in result.reason
+    assert "required ≤ 1.5 × ULN (31.5 µmol/L)" in result.reason
     high = obs("14631-6", 32, "umol/L", referenceRange=[{"high": {"value": 21, "unit": "umol/L", "code": "umol/L"}}])
     assert run(bili, high).result == "not-met"
     # range in mg/dL, value in umol/L: the range is converted to the value's unit

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seed_trial import seed_atoms as atoms
 
-from fhir_adapter.matching import LocalData, Matcher, PatientResult
+from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientResult
 from fhir_adapter.matching.verdict import ALIVE
 
 DATA = Path(__file__).parent / "data"
@@ -43,7 +43,8 @@ def test_all_fourteen_patients_run_and_none_is_eligible() -> None:
     assert len(results) == 14
     for pid, result in results.items():
         assert result.verdict != "eligible", (pid, result.reason)
-        assert result.reason.startswith(f"{result.verdict}: ")
+        prefix = "not a candidate: " if result.reason_code == "not-a-candidate" else f"{result.verdict}: "
+        assert result.reason.startswith(prefix)
         evaluated = [c for c in result.criteria if c.id != ALIVE]  # deceased patients start with "alive"
         assert len(evaluated) == len(atoms())
 
@@ -57,7 +58,8 @@ def test_luis_is_ineligible_on_age_when_over_75() -> None:
     result = screen(date(2025, 1, 1))[LUIS]
     age = next(r for r in result.criteria if r.id == "age")
     assert age.result == "not-met"
-    assert age.reason.startswith("age 76 a on 2025-01-01")
+    assert age.reason.startswith("76 years old on 2025-01-01; required between 18–75 years")
+    assert age.evidence[0].value == 76 and age.evidence[0].unit == "a"  # raw values stay in the data
     assert result.verdict == "ineligible"
 
 
@@ -105,3 +107,26 @@ def test_mii_patients_as_of_their_own_dates() -> None:
     molgen2 = results["mii-exa-test-data-molgen-patient-2"]
     assert by_text(molgen2, "exclusion", "non-colorectal") == ["met"]
     assert molgen2.verdict == "ineligible"
+
+
+def test_without_rectal_cancer_on_a_complete_export_nobody_is_a_candidate() -> None:
+    """The trial's index condition (adenocarcinoma of rectum) is decided closed-world on a local export: none
+    of the real patients has it, so each is ineligible as not a candidate (or deceased), never needs-review."""
+    codes = {pid: r.reason_code for pid, r in screen().items()}
+    assert set(codes.values()) == {"not-a-candidate", "deceased"}
+    assert sum(1 for c in codes.values() if c == "deceased") == 1
+    for result in screen().values():
+        if result.reason_code == "not-a-candidate":
+            assert result.reason == (
+                "not a candidate: no record of adenocarcinoma of rectum in the patient's complete problem list"
+            )
+
+
+def test_open_world_diagnosis_leaves_the_index_condition_unknown() -> None:
+    matcher = Matcher(atoms(), as_of=AS_OF, options=MatchOptions(open_world_diagnosis=True))
+    results = [matcher.evaluate(data(), pid) for pid in data().patient_ids()]
+    assert not any(r.reason_code == "not-a-candidate" for r in results)
+    histology = {a.id for a in atoms() if a.index}
+    assert histology
+    for result in results:
+        assert {r.result for r in result.criteria if r.id in histology} <= {"unknown"}

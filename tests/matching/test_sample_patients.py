@@ -88,7 +88,12 @@ def test_sample_patient(patient_id: str) -> None:
     assert not mismatches, "\n".join(mismatches)
     if not set(expected["decisive"]) & set(not_computable):
         assert result.verdict == expected["verdict"], result.reason
-    if expected["verdict"] == "ineligible" and expected["decisive"]:
+    assert result.reason_code == expected["reason_code"], result.reason
+    if expected["reason_code"] == "not-a-candidate":
+        assert result.reason.startswith("not a candidate: no record of adenocarcinoma of rectum")
+    elif expected["verdict"] == "ineligible" and expected["decisive"]:
         assert result.reason.startswith("ineligible: ")
+    if expected["verdict"] == "needs-review":
+        assert result.open_items and result.reason == "needs-review: needs " + ", ".join(result.open_items)
     if patient_id == "smp-deceased":
         assert result.reason.startswith("ineligible: deceased on 2024-12-12")

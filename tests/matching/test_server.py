@@ -15,7 +15,8 @@ from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.matching.evaluate import EvalContext
-from fhir_adapter.matching.screen import ScreenStats, screen_server
+from fhir_adapter.matching.local import LocalData
+from fhir_adapter.matching.screen import ScreenStats, screen, screen_server
 from fhir_adapter.matching.server import (
     AsyncServerData,
     ServerData,
@@ -36,7 +37,7 @@ ATOMS = [
     Atom(id="age", kind="inclusion", text="Age 18 or older", category="demographic", comparator="ge", value=18,
          unit="a", computable=True, prefilter="Patient?birthdate=le2006-06-01"),
     Atom(id="inc-1", kind="inclusion", text="Rectal adenocarcinoma", category="condition", comparator="present",
-         concepts=[Coding(system=SCT, code="363351006")], computable=True,
+         concepts=[Coding(system=SCT, code="363351006")], computable=True, index=True, resource_types=["Condition"],
          prefilter=f"Patient?_has:Condition:patient:code={SCT}|363351006"),
     Atom(id="inc-2", kind="inclusion", text="Platelets >= 100", category="lab", comparator="ge", value=100,
          unit="10*9/L", concepts=[Coding(system=LOINC, code="777-3"), Coding(system=LOINC, code="26515-7")],
@@ -146,7 +147,8 @@ def test_screen_server_uses_at_most_two_requests_per_candidate() -> None:
     assert verdicts == {"Patient/p1": "eligible", "Patient/p2": "ineligible", "Patient/p3": "needs-review"}
     assert [p.patient for p in result.patients] == ["Patient/p1", "Patient/p3", "Patient/p2"]
     assert batches.call_count == 3
-    assert listing.call_count == 2  # the pre-filter, and patients without a birth date (age unknown)
+    # the pre-filter, patients without a birth date (age unknown), and everyone (to report the ruled-out ones)
+    assert listing.call_count == 3
     assert dict(listing.calls[1].request.url.params)["birthdate:missing"] == "true"
     prefilter_query = dict(listing.calls[0].request.url.params.multi_items())
     assert prefilter_query["birthdate"] == "le2006-06-01"
@@ -253,3 +255,69 @@ def test_prefilter_templates_resolve_against_as_of() -> None:
                 prefilter="Patient?birthdate=le{{today() - 18 years}}&birthdate=gt{{today() - 76 years}}"
                           "&gender={{something()}}")
     assert prefilter_items([atom], date(2024, 2, 29)) == [("birthdate", "le2006-02-28"), ("birthdate", "gt1948-02-29")]
+
+
+def _ndjson(path: Any, resources: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+
+
+@respx.mock
+def test_patients_the_prefilter_rules_out_are_reported_as_locally(tmp_path: Any) -> None:
+    """p4 has no rectal cancer (not a candidate), p5 is 14 (fails age): the pre-filter rules both out and they
+    are reported from their Patient resource alone; p6 is wrongly left out by the server's search, so the
+    cheap check does not make it ineligible and it is fetched and evaluated. Every verdict and reason is the
+    one a local export of the same records gives."""
+    people = {"p1": patient("p1"), "p4": patient("p4"), "p5": patient("p5", birth="2010-01-01"),
+              "p6": patient("p6")}
+    records = {pid: {"Condition": [condition(pid)], "Observation": [platelets(pid, 250)]}
+               for pid in ("p1", "p5", "p6")}
+    respx.get(f"{BASE}/metadata").respond(json=statement(has=True))
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        names = {k for k, _ in request.url.params.multi_items()}
+        if "birthdate:missing" in names:
+            chosen: list[str] = []
+        elif names >= {"_has:Condition:patient:code", "birthdate"}:
+            chosen = ["p1"]  # p6 wrongly missing
+        elif "_has:Condition:patient:code" in names:
+            chosen = ["p1", "p5", "p6"]
+        else:
+            chosen = sorted(people)
+        return httpx.Response(200, json=searchset(*(people[p] for p in chosen)))
+
+    respx.get(f"{BASE}/Patient").mock(side_effect=listing)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = batch_answer(request, records)
+        body = json.loads(response.content)
+        for entry in body["entry"]:
+            if entry["resource"].get("resourceType") == "Patient":
+                entry["resource"] = people[entry["resource"]["id"]]
+        return httpx.Response(200, json=body)
+
+    batches = respx.post(BASE).mock(side_effect=answer)
+    stats = ScreenStats()
+    server = screen_server(CRITERIA, AsyncFhirClient(BASE), as_of=AS_OF, stats=stats)
+
+    by_patient = {p.patient: p for p in server.patients}
+    assert set(by_patient) == {"Patient/p1", "Patient/p4", "Patient/p5", "Patient/p6"}
+    assert stats.prefiltered == 3 and stats.population == 4
+    assert batches.call_count == 2  # p1 and p6 fetched; p4 and p5 decided from the listing
+    p4, p5 = by_patient["Patient/p4"], by_patient["Patient/p5"]
+    assert (p4.verdict, p4.reason_code) == ("ineligible", "not-a-candidate")
+    assert p4.reason == "not a candidate: no record of Rectal adenocarcinoma in the patient's complete problem list"
+    assert (p5.verdict, p5.reason_code) == ("ineligible", "inclusion-not-met")
+    assert p5.reason.startswith("ineligible: fails inclusion age: 14 years old on 2024-06-01")
+    assert next(c for c in p5.criteria if c.id == "inc-2").reason.startswith("not fetched")
+    assert by_patient["Patient/p6"].verdict == "eligible"
+
+    # the same records as a local export
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _ndjson(folder / "Patient.ndjson", list(people.values()))
+    _ndjson(folder / "Condition.ndjson", [r for rec in records.values() for r in rec["Condition"]])
+    _ndjson(folder / "Observation.ndjson", [r for rec in records.values() for r in rec["Observation"]])
+    local = screen(CRITERIA, LocalData(folder), as_of=AS_OF)
+    assert [(p.patient, p.verdict, p.reason_code, p.reason) for p in local.patients] == [
+        (p.patient, p.verdict, p.reason_code, p.reason) for p in server.patients
+    ]
