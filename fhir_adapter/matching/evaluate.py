@@ -917,6 +917,10 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
     note = ""
     if scan.inactive:
         note = "recorded as resolved/inactive: " + ", ".join(e.reference for e in scan.inactive[:3])
+        if atom.kind == "inclusion" and _wants_present(atom):
+            # a required diagnosis recorded as resolved is a record of it: whether it is current is for a person
+            reason = f"no documented active {what}; {note}"
+            return _result(atom, "unknown", reason, scan.inactive, need=open_item("stale-condition", label=what))
     return _presence(atom, [], what, absent_note=note)
 
 
@@ -1098,7 +1102,6 @@ def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult
     result = _evaluate_main(atom, record, ctx)
     if atom.residues and atom.computable:
         result = _with_residues(atom, result, record, ctx)
-    result.label = atom_label(atom, ctx)
     return result
 
 
@@ -1161,7 +1164,9 @@ def _evaluate_main(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomR
 def evaluate_atom(atom: Atom, data: PatientData | PatientRecord, patient_id: str, ctx: EvalContext) -> AtomResult:
     """Evaluate one atom for one patient (``data`` may be a :class:`PatientRecord` to share its cache)."""
     record = data if isinstance(data, PatientRecord) else PatientRecord(data, patient_id)
-    return _evaluate(atom, record, ctx)
+    result = _evaluate(atom, record, ctx)
+    result.label = atom_label(atom, ctx)
+    return result
 
 
 class Matcher:
@@ -1180,15 +1185,19 @@ class Matcher:
         for atom in self.atoms:
             if atom.computable and atom.category != "demographic":
                 self.context.plan(atom)
+        self.labels = [atom_label(atom, self.context) for atom in self.atoms]
+        from fhir_adapter.matching.verdict import decide  # verdict reads this module's date helpers
+
+        self._decide = decide
 
     def evaluate(self, data: PatientData, patient_id: str) -> PatientResult:
-        from fhir_adapter.matching.verdict import decide
-
         record = PatientRecord(data, patient_id)
         patient = record.patient  # raises InputError for an unknown patient
         results = [_evaluate(atom, record, self.context) for atom in self.atoms]
+        for result, label in zip(results, self.labels, strict=True):
+            result.label = label
         results = closed_world(self.atoms, results, self.context, data)
-        return decide(self.atoms, results, patient, patient_id, self.context.as_of)
+        return self._decide(self.atoms, results, patient, patient_id, self.context.as_of)
 
 
 def evaluate_patient(

@@ -24,6 +24,7 @@ def _table() -> dict[str, Any]:
     return load_table("words")
 
 
+@cache
 def unit_text(unit: str | None) -> str:
     """The print form of a UCUM unit (``10*9/L`` → ``10⁹/L``, ``a`` → ``years``, ``umol/L`` → ``µmol/L``)."""
     if not unit:
@@ -45,14 +46,16 @@ def number(value: float) -> str:
 
 def quantity(value: float, unit: str | None) -> str:
     """``1.5 × 10⁹/L``, ``76 years``, ``25 U/L``, ``2`` (a score)."""
+    return number(value) + _joiner(unit)
+
+
+@cache
+def _joiner(unit: str | None) -> str:
+    """What follows the number: ``" × 10⁹/L"`` (10*9/L), ``"%"``, ``" years"``, or nothing."""
     shown = unit_text(unit)
-    if not shown:
-        return number(value)
-    if shown.startswith("%"):
-        return f"{number(value)}{shown}"
-    if _POWER.match(unit or ""):
-        return f"{number(value)} × {shown}"  # 10*9/L: "1.5 × 10⁹/L"
-    return f"{number(value)} {shown}"
+    if not shown or shown.startswith("%"):
+        return shown
+    return f" × {shown}" if _POWER.match(unit or "") else f" {shown}"
 
 
 def comparator(code: str | None) -> str:
@@ -64,6 +67,11 @@ def comparator(code: str | None) -> str:
 
 def open_item(kind: str, **fields: Any) -> str:
     """What to obtain for an undecided criterion, from the ``open_items`` template of ``kind``."""
+    return _open_item(kind, tuple(sorted(fields.items())))
+
+
+@cache
+def _open_item(kind: str, fields: tuple[tuple[str, Any], ...]) -> str:
     templates = _table()["open_items"]
     template = str(templates.get(kind, templates["other"]))
     return " ".join(template.format_map(_Defaulting(fields)).split())

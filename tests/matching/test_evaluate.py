@@ -352,6 +352,10 @@ def test_condition_resolved_counts_only_for_history() -> None:
     assert active_only.result == "not-met"
     assert "recorded as resolved/inactive: Condition/c1" in active_only.reason
     assert run(atom("condition.ra", kind="exclusion", qualifiers=["history"]), resolved).result == "met"
+    # a required diagnosis recorded as resolved is evidence to look at, never "not documented"
+    required = run(atom("condition.ra", kind="inclusion"), resolved)
+    assert (required.result, [e.reference for e in required.evidence]) == ("unknown", ["Condition/c1"])
+    assert required.need == "whether rheumatoid arthritis is current"
 
 
 def test_condition_abated_or_future_onset_does_not_count() -> None:
@@ -524,3 +528,40 @@ def test_non_computable_is_review() -> None:
 def test_unknown_patient_raises_input_error() -> None:
     with pytest.raises(InputError, match="no such patient"):
         Matcher([], as_of=AS_OF, context=ctx()).evaluate(MemData(), "nobody")
+
+
+# -- the trial's index condition, closed-world -----------------------------------------------------------------
+
+
+class CompleteData(MemData):
+    """A source that returned the patient's record completely (as a local export does)."""
+
+    def complete(self, resource_type: str) -> bool:
+        return True
+
+
+def _decide(data: MemData, **options: Any) -> Any:
+    index = atom("condition.ra", id="inc-1", index=True)
+    matcher = Matcher([index, atom("lab.neutrophils", id="inc-2", **NEUT)], as_of=AS_OF, context=ctx(**options))
+    return matcher.evaluate(data, "p1")
+
+
+def test_index_condition_absent_from_a_complete_record_is_not_a_candidate() -> None:
+    result = _decide(CompleteData())
+    assert (result.verdict, result.reason_code) == ("ineligible", "not-a-candidate")
+    assert result.criteria[0].result == "not-met"
+    assert result.reason == "not a candidate: no record of rheumatoid arthritis in the patient's complete problem list"
+
+
+def test_index_condition_stays_unknown_when_open_world_or_recorded_somehow() -> None:
+    # a source that does not say it is complete, or the user says it is not
+    assert _decide(MemData()).reason_code == "needs-review"
+    assert _decide(CompleteData(), open_world_diagnosis=True).reason_code == "needs-review"
+    # resolved, or refuted: still no current diagnosis; resolved is a record to look at, refuted is not
+    resolved = _decide(CompleteData(cond(SCT, "69896004", status="resolved")))
+    assert resolved.reason_code == "needs-review"
+    assert "whether rheumatoid arthritis is current" in resolved.open_items
+    refuted = _decide(CompleteData(cond(SCT, "69896004", verification="refuted")))
+    assert refuted.reason_code == "not-a-candidate"
+    # documented: decided as usual
+    assert _decide(CompleteData(cond(SCT, "69896004"))).criteria[0].result == "met"
