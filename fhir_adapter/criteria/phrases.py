@@ -77,6 +77,9 @@ class Topic:
     """``ignore``: an atom with an explicit threshold ("severe anemia (Hb < 8 g/dL)", "ALT at screening
     <= 2.5 x ULN") is decided by its threshold, so the topic's words do not matter."""
     on_presence: str = "refuse"
+    on_absence: str = "refuse"
+    """``ignore``: the topic does not touch an atom that requires the finding absent ("healthy volunteers
+    without diabetes": only a required finding is made optional by the healthy volunteers)."""
     unless_allergy: bool = False
     """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
     window_ok: bool = False
@@ -204,6 +207,7 @@ def phrases() -> Phrases:
             groups=tuple(_compile(g) for g in entry["all_of"]) if "all_of" in entry else (_compile(entry["any_of"]),),
             on_threshold=str(entry.get("on_threshold", "refuse")),
             on_presence=str(entry.get("on_presence", "refuse")),
+            on_absence=str(entry.get("on_absence", "refuse")),
             unless_allergy=bool(entry.get("unless_allergy", False)),
             window_ok=bool(entry.get("window_ok", False)),
             near_head=str(entry.get("near_head", "")),

@@ -637,10 +637,25 @@ def _usable(resource: dict[str, Any], ctx: EvalContext) -> bool:
     return resource.get("status") not in ctx.config.excluded_status.get(resource.get("resourceType", ""), ())
 
 
+def _recency_key(obs: dict[str, Any], when: date) -> tuple[date, str, str]:
+    """Latest first by date, then by the full timestamp as written, then by id: two values on one day give the
+    same answer whatever order a source returns them in."""
+    raw = ""
+    for name in _DATE_FIELDS["Observation"]:
+        value = obs.get(name)
+        if isinstance(value, dict):
+            value = value.get("start") or value.get("end")
+        if isinstance(value, str):
+            raw = value
+            break
+    return (when, raw, str(obs.get("id", "")))
+
+
 def _latest(
     observations: Iterable[dict[str, Any]], plan: AtomPlan, ctx: EvalContext
 ) -> tuple[dict[str, Any], date, float, str | None] | None:
     best: tuple[dict[str, Any], date, float, str | None] | None = None
+    best_key: tuple[date, str, str] | None = None
     for obs in observations:
         if not _usable(obs, ctx):
             continue
@@ -650,8 +665,9 @@ def _latest(
         value, unit = _numeric_value(obs, plan, ctx)
         if value is None:
             continue
-        if best is None or when > best[1]:
-            best = (obs, when, value, unit)
+        key = _recency_key(obs, when)
+        if best_key is None or key > best_key:
+            best, best_key = (obs, when, value, unit), key
     return best
 
 

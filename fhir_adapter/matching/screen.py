@@ -9,7 +9,7 @@
   when that does not make them ineligible they are fetched and evaluated like any candidate, so the
   server and a local export give the same verdict for every patient.
 
-Ranking: eligible, then needs-review with fewer unknowns first, then ineligible; by patient id within
+Ranking: eligible, then needs-review with the fewest open items first, then ineligible; by patient id within
 a rank. With a :class:`~fhir_adapter.matching.checkpoint.Checkpoint`, finished patients are recorded as
 they finish and skipped on a restart. Progress callbacks receive counts only, never patient ids.
 """
@@ -41,12 +41,11 @@ _RANK = {"eligible": 0, "needs-review": 1, "ineligible": 2}
 
 
 def rank_key(result: PatientResult) -> tuple[int, int, int, str]:
-    """(verdict rank, unknowns, reviews, patient): fewer unknowns first among needs-review."""
-    unknown = sum(1 for c in result.criteria if c.result == "unknown")
-    review = sum(1 for c in result.criteria if c.result == "review")
+    """(verdict rank, open items, reviews, patient): fewest open items first among needs-review."""
     if result.verdict != "needs-review":
-        unknown = review = 0
-    return (_RANK[result.verdict], unknown, review, result.patient)
+        return (_RANK[result.verdict], 0, 0, result.patient)
+    review = sum(1 for c in result.criteria if c.result == "review")
+    return (_RANK[result.verdict], len(result.open_items), review, result.patient)
 
 
 def rank(results: Iterable[PatientResult]) -> list[PatientResult]:

@@ -565,3 +565,14 @@ def test_index_condition_stays_unknown_when_open_world_or_recorded_somehow() -> 
     assert refuted.reason_code == "not-a-candidate"
     # documented: decided as usual
     assert _decide(CompleteData(cond(SCT, "69896004"))).criteria[0].result == "met"
+
+
+def test_two_values_on_one_day_give_one_answer_in_any_order() -> None:
+    """Servers and files return resources in different orders: the later timestamp, then the higher id, wins."""
+    morning = obs("751-8", 1.0, "10*9/L", when="2024-05-20T08:00:00Z", oid="o-a")
+    evening = obs("751-8", 2.0, "10*9/L", when="2024-05-20T18:00:00Z", oid="o-b")
+    for order in ((morning, evening), (evening, morning)):
+        assert run(atom("lab.neutrophils", **NEUT), *order).evidence[0].reference == "Observation/o-b"
+    same_time = [obs("751-8", v, "10*9/L", when="2024-05-20", oid=f"o-{i}") for i, v in enumerate((1.0, 2.0))]
+    for order in (same_time, same_time[::-1]):
+        assert run(atom("lab.neutrophils", **NEUT), *order).evidence[0].reference == "Observation/o-1"

@@ -65,10 +65,12 @@ def population(tmp_path: Path) -> Path:
 
 def _result(pid: str, verdict: str, *outcomes: str) -> PatientResult:
     criteria = [AtomResult(id=f"a{i}", result=o, reason="r") for i, o in enumerate(outcomes)]  # type: ignore[arg-type]
-    return PatientResult(patient=f"Patient/{pid}", verdict=verdict, reason="r", criteria=criteria)  # type: ignore[arg-type]
+    items = [f"obtain a{i}" for i, o in enumerate(outcomes) if o == "unknown"]
+    return PatientResult(patient=f"Patient/{pid}", verdict=verdict, reason="r", criteria=criteria,  # type: ignore[arg-type]
+                         open_items=items)
 
 
-def test_rank_eligible_then_review_by_unknowns_then_ineligible() -> None:
+def test_rank_eligible_then_review_by_open_items_then_ineligible() -> None:
     ranked = rank([
         _result("z", "ineligible", "not-met"),
         _result("b", "needs-review", "unknown", "unknown"),

@@ -1,0 +1,59 @@
+"""A finding defined by a threshold is one atom, decided by the threshold; healthy volunteers make a finding
+optional."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_adapter.criteria import compile_text
+
+
+def _atoms(text: str) -> list[tuple[str, str, bool, str | None, str | None, float | str | None, str]]:
+    return [
+        (a.id, a.category, a.computable, a.concept_key, a.comparator, a.value, a.text)
+        for a in compile_text(text).atoms
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "concept", "comparator", "value", "starts"),
+    [
+        ("Severe anemia (hemoglobin < 8 g/dL)", "lab.hemoglobin", "lt", 8.0, "Severe anemia"),
+        ("Moderate-severe CKD determined by eGFR < 60", "lab.egfr", "lt", 60.0, "Moderate-severe CKD"),
+        ("Renal failure defined as creatinine clearance < 30 mL/min", "lab.creatinine-clearance", "lt", 30.0,
+         "Renal failure"),
+        ("severe renal impairment (creatinine clearance < 30 ml min)", "lab.creatinine-clearance", "lt", 30.0,
+         "severe renal"),
+    ],
+)
+def test_a_finding_defined_by_a_threshold_is_the_threshold(
+    item: str, concept: str, comparator: str, value: float, starts: str
+) -> None:
+    [atom] = compile_text(f"Exclusion Criteria:\n* {item}").atoms
+    assert (atom.category, atom.computable, atom.concept_key, atom.comparator, atom.value) == (
+        "lab", True, concept, comparator, value
+    )
+    assert atom.text.startswith(starts)  # the finding's words stay in the atom's text
+    if concept == "lab.creatinine-clearance":
+        assert atom.unit == "mL/min"  # "ml min": the slash lost
+
+
+def test_a_threshold_that_follows_another_finding_does_not_swallow_it() -> None:
+    found = _atoms("Exclusion Criteria:\n* History of stroke, hemoglobin < 9 g/dL\n* Diabetes, hypertension")
+    assert [(a[1], a[3]) for a in found] == [
+        ("condition", "condition.stroke"), ("lab", "lab.hemoglobin"),
+        ("condition", "condition.diabetes"), ("condition", "condition.hypertension"),
+    ]
+    assert all(a[2] for a in found)
+
+
+def test_healthy_volunteers_make_a_required_finding_optional_but_not_a_required_absence() -> None:
+    found = compile_text(
+        "Inclusion Criteria:\n"
+        "* Patients with a known or suspected malignancy and healthy volunteers 18 years of age and older\n"
+        "* Healthy volunteers without diabetes"
+    ).atoms
+    malignancy = next(a for a in found if a.concept_key == "condition.malignancy")
+    assert not malignancy.computable and "healthy volunteers" in (malignancy.reason or "")
+    diabetes = next(a for a in found if a.concept_key == "condition.diabetes")
+    assert diabetes.computable and diabetes.comparator == "absent"
