@@ -8,10 +8,12 @@ Errors of the project's own type print as one line on stderr with their exit cod
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from rich.markup import escape
 
+from fhir_adapter._version import __version__
 from fhir_adapter.cli._common import err_console
 from fhir_adapter.errors import FhirAdapterError
 
@@ -21,12 +23,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fhir-adapter {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_show_version, is_eager=True
+    ),
 ) -> None:
     """fhir-adapter: clinical-trial registry records to FHIR and patient matching."""
 
@@ -49,6 +61,26 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _is(exc: BaseException, *names: str) -> bool:
+    """Whether ``exc`` is one of click's exceptions of these names (typer may bundle its own click)."""
+    return any(cls.__name__ in names for cls in type(exc).__mro__)
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    """A usage error as one line, like every other error (no boxed panel); no arguments at all show the help."""
+    if _is(exc, "Abort"):
+        sys.exit(130)
+    ctx = getattr(exc, "ctx", None)
+    if _is(exc, "NoArgsIsHelpError") and ctx is not None:
+        typer.echo(ctx.get_help(), err=True)
+        sys.exit(2)
+    where = ctx.command_path if ctx is not None else "fhir-adapter"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    err_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(where)} --help)", highlight=False,
+                      soft_wrap=True)
+    sys.exit(int(getattr(exc, "exit_code", 2)))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -57,8 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     command = typer.main.get_command(app)
     try:
-        # standalone mode: click reports its own usage errors (exit 2) and honours typer.Exit codes
-        command.main(args=args, prog_name="fhir-adapter", standalone_mode=True)
+        # not standalone: usage errors come here and are printed as one line like every other error
+        code = command.main(args=args, prog_name="fhir-adapter", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except FhirAdapterError as exc:
         if debug:
             raise
@@ -67,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
+        if _is(exc, "UsageError", "Abort"):
+            _usage_error(exc)
         if debug:
             raise
         detail = escape(f"{type(exc).__name__}: {exc}")

@@ -73,17 +73,18 @@ def exit_after_failures(failed: int, exit_code: int, message: str, *, source: st
 
 
 def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    """``value`` when it is one of ``choices``, else a UsageError naming ``option``."""
-    if value not in choices:
-        raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+    """The choice ``value`` names, in any case (``r4`` is ``R4``), else a UsageError naming ``option``."""
+    for choice in choices:
+        if value.casefold() == choice.casefold():
+            return choice
+    raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def check_input_format(value: str | None) -> str | None:
     """``--input-format``: None (detect) or one of the ingest formats."""
-    if value is not None and value not in FORMATS:
-        raise UsageError(f"unknown format {value!r}; expected one of {', '.join(FORMATS)}", field="--input-format")
-    return value
+    if value is None:
+        return None
+    return check_choice(value, tuple(FORMATS), "--input-format")
 
 
 def check_http_url(value: str, option: str) -> str:

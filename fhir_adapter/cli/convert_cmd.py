@@ -82,8 +82,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Convert trial records to FHIR transaction Bundles."""
         # reject wrong options before reading anything
-        flavor(check_choice(fhir_version, ("R4", "R5"), "--fhir-version"))
-        check_input_format(input_format)
+        fhir_version = check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
+        flavor(fhir_version)
+        input_format = check_input_format(input_format)
         check_output_path(output, "--output", directory=bool(output and output.is_dir()))
         with_criteria = not no_criteria
         records = _records(inputs, input_format)

@@ -106,7 +106,9 @@ def _compile_inputs(inputs: list[Path]) -> tuple[list[CompiledCriteria], int]:
 
 def criteria(
     inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.")],
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table or json.", case_sensitive=False)
+    ] = OutputFormat.table,
     summary: Annotated[bool, typer.Option("--summary", help="Figures over all trials instead of atoms.")] = False,
     lint: Annotated[
         bool, typer.Option("--lint", help="List contradictions between compiled atoms (exit 1 when any).")

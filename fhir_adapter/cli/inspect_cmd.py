@@ -40,13 +40,15 @@ def register(app: typer.Typer) -> None:
 
 def inspect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.", show_default=False)],
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.", case_sensitive=False)
+    ] = OutputFormat.table,
     input_format: Annotated[
         str | None, typer.Option("--input-format", help="Force ctgov-json, registry-page or ctgov-xml.")
     ] = None,
 ) -> None:
     """Summarise trial records (ClinicalTrials.gov JSON, registry page text, legacy XML)."""
-    check_input_format(input_format)
+    input_format = check_input_format(input_format)
     records, failures = read_all(inputs, input_format)
     if not records and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))

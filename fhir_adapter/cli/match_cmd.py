@@ -136,7 +136,7 @@ def match(
     fhir: FhirOptions | None,
 ) -> None:
     """Match one patient against a trial's eligibility criteria (three-valued, explained)."""
-    check_choice(output_format, ("table", "json"), "--format")
+    output_format = check_choice(output_format, ("table", "json"), "--format")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)

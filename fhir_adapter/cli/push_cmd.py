@@ -28,7 +28,7 @@ from fhir_adapter.cli._common import (
     warn_record,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.errors import FhirAdapterError, UsageError
+from fhir_adapter.errors import FhirAdapterError
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
     PushReport,
@@ -94,9 +94,8 @@ def push(
     fhir: FhirOptions,
 ) -> None:
     """Push trials to a FHIR server: conditional create or PUT per type, decided from its capabilities."""
-    if fhir_version not in ("auto", "R4", "R5"):
-        raise UsageError(f"--fhir-version must be auto, R4 or R5, not {fhir_version!r}")
-    check_choice(output_format, ("table", "json"), "--format")
+    fhir_version = check_choice(fhir_version, ("auto", "R4", "R5"), "--fhir-version")
+    output_format = check_choice(output_format, ("table", "json"), "--format")
     choice = cast(FhirVersionChoice, fhir_version)
     reports: list[PushReport] = []
     plans: list[dict[str, Any]] = []

@@ -125,8 +125,8 @@ def run_screen(
     strict: bool = False,
     open_world_diagnosis: bool = False,
 ) -> ScreenResult:
-    check_choice(output_format, _FORMATS, "--format")
-    check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
+    output_format = check_choice(output_format, _FORMATS, "--format")
+    fhir_version = check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day: date = parse_as_of(as_of)

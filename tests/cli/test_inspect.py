@@ -65,4 +65,6 @@ def test_forced_input_format_and_unknown_format(capsys: pytest.CaptureFixture[st
     code, _, err = run(["inspect", "--input-format", "ctgov-xml", str(SEED_PAGE)], capsys)
     assert code == 2 and str(SEED_PAGE) in err and "malformed XML" in err
     code, _, err = run(["inspect", "--input-format", "csv", str(SEED_PAGE)], capsys)
-    assert code == 2 and "unknown format" in err
+    assert code == 2 and "--input-format must be one of" in err and "'csv'" in err
+    code, _, err = run(["inspect", "--input-format", "CTGOV-XML", str(SEED_PAGE)], capsys)
+    assert code == 2 and "malformed XML" in err  # choices are case-insensitive

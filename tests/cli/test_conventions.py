@@ -1,0 +1,69 @@
+"""What users of a command line expect: --version, -h, python -m, case-insensitive choices, one-line usage
+errors with exit code 2 (the real console script, run as a subprocess where it matters)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fhir_adapter._version import __version__
+from fhir_adapter.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIAL = ROOT / "samples" / "NCT06577194.txt"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    assert run(capsys, flag) == (0, f"fhir-adapter {__version__}\n", "")
+
+
+@pytest.mark.parametrize("args", [["-h"], ["--help"], ["screen", "-h"]])
+def test_short_and_long_help(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    code, out, _err = run(capsys, *args)
+    assert code == 0 and "Usage:" in out
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    done = subprocess.run([sys.executable, "-m", "fhir_adapter", "--version"], capture_output=True, text=True,
+                          check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, f"fhir-adapter {__version__}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--no-such-option"], "error: No such option: --no-such-option (see fhir-adapter --help)"),
+        (["screen"], "error: Missing argument 'trial'. (see fhir-adapter screen --help)"),
+        (["screen", str(TRIAL), "--data", "x", "--format", "pdf"],
+         "error: --format must be one of table, json, html, got 'pdf'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *args)
+    assert (code, out, err.strip()) == (2, "", message)
+    assert "╭" not in err  # no boxed panel
+
+
+def test_choices_are_case_insensitive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run(capsys, "inspect", str(TRIAL), "--format", "JSON")
+    assert code == 0 and out.lstrip().startswith("{")
+    data = ROOT / "samples" / "patients" / "data"
+    code, out, _err = run(capsys, "screen", str(TRIAL), "--data", str(data), "--format", "Json", "--as-of",
+                          "2025-01-01", "--fhir-version", "r5")
+    assert code == 0 and '"trial": "NCT06577194"' in out
