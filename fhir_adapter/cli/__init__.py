@@ -2,12 +2,13 @@
 
 Each command lives in its own module and registers itself on :data:`app`.
 Errors of the project's own type print as one line on stderr with their exit code;
-``--debug`` (anywhere on the command line) shows the traceback instead.
+``--debug`` (anywhere on the command line) shows the traceback too, and never changes the exit code.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import NoReturn
 
 import typer
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except FhirAdapterError as exc:
         if debug:
-            raise
+            traceback.print_exc()  # the traceback, and the same exit code as without --debug
         err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         if _is(exc, "UsageError", "Abort"):
             _usage_error(exc)
         if debug:
-            raise
+            traceback.print_exc()
+            sys.exit(70)
         detail = escape(f"{type(exc).__name__}: {exc}")
         err_console.print(
             f"[bold red]internal error:[/] {detail} (run with --debug for the traceback)",

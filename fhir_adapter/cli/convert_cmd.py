@@ -96,6 +96,8 @@ def register(app: typer.Typer) -> None:
             if len(head) == 1 and (one_file or isinstance(head[0], InputError)):
                 # one trial file, or inputs holding nothing but one bad record: its own error line
                 print_json(_bundle(head[0], fhir_version, with_criteria), output)
+                if output is not None:
+                    err_console.print(f"Bundle written to {escape(str(output))}", highlight=False)
                 return
             records = chain(head, records)
         if output is None or (output.exists() and not output.is_dir()):

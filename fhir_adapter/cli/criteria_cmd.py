@@ -24,6 +24,7 @@ from fhir_adapter.criteria.lint import lint_all
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.criteria.summary import CriteriaSummary, summarize
 from fhir_adapter.errors import FhirAdapterError, InputError
+from fhir_adapter.words import comparator, number, quantity
 
 
 class OutputFormat(StrEnum):
@@ -32,24 +33,34 @@ class OutputFormat(StrEnum):
 
 
 def _threshold(atom: Atom) -> str:
-    parts: list[str] = [atom.comparator or ""]
+    """The threshold as people write it: ``≥ 1.5 × 10⁹/L``, ``≤ 2.5 × ULN``, ``between 18–75 years``."""
+    parts: list[str] = [comparator(atom.comparator) if atom.comparator not in ("present", "absent") else ""]
+    if atom.comparator in ("present", "absent"):
+        parts.append(atom.comparator)
     if atom.uln_multiple is not None:
-        parts.append(f"{atom.uln_multiple:g} x ULN")
+        parts.append(f"{number(atom.uln_multiple)} × ULN")
     elif atom.lln_multiple is not None:
-        parts.append(f"{atom.lln_multiple:g} x LLN")
+        parts.append(f"{number(atom.lln_multiple)} × LLN")
+    elif isinstance(atom.value, int | float):
+        value, high = float(atom.value), atom.high
+        parts.append(f"{number(value)}–{quantity(high, atom.unit)}" if high is not None else quantity(value, atom.unit))
     elif atom.value is not None:
-        value = f"{atom.value:g}" if isinstance(atom.value, float) else str(atom.value)
-        parts.append(value + (f"-{atom.high:g}" if atom.high is not None else ""))
-        if atom.unit:
-            parts.append(atom.unit)
+        parts.append(str(atom.value))
     if atom.within_days is not None:
-        parts.append(f"within {atom.within_days} d")
+        parts.append(f"within {atom.within_days} days")
     return " ".join(p for p in parts if p)
+
+
+def _reason(atom: Atom) -> str:
+    """Why a criterion is left for review, or what to confirm about a computable one."""
+    if atom.reason:
+        return atom.reason
+    return "; ".join(f"to confirm: {r.text}" for r in atom.residues)
 
 
 def trial_table(compiled: CompiledCriteria) -> Table:
     table = Table(title=escape(compiled.trial), show_lines=False)
-    for column in ("id", "kind", "category", "computable", "concept", "threshold", "reason / text"):
+    for column in ("id", "kind", "category", "computable", "concept", "threshold", "text", "reason"):
         table.add_column(column, overflow="fold")
     for atom in compiled.atoms:
         cells = (
@@ -59,7 +70,8 @@ def trial_table(compiled: CompiledCriteria) -> Table:
             "yes" if atom.computable else "no",
             atom.concept_key or (atom.concepts[0].code if atom.concepts else ""),
             _threshold(atom),
-            atom.reason or atom.text,
+            atom.text,
+            _reason(atom),
         )
         table.add_row(*(escape(cell) for cell in cells))
     return table

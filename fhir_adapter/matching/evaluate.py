@@ -70,8 +70,8 @@ from fhir_adapter.matching.model import (
     PatientResult,
     retrieved_completely,
 )
-from fhir_adapter.matching.words import comparator, open_item, quantity, unit_text
 from fhir_adapter.terminology import Concept
+from fhir_adapter.words import comparator, open_item, quantity, unit_text
 
 _M = TypeVar("_M", bound=BaseModel)
 Converter = Callable[[float, str, str, str | None], float | None]

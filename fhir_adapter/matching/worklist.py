@@ -21,7 +21,7 @@ from typing import Any
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomResult, Evidence, PatientResult, ScreenResult
 from fhir_adapter.matching.verdict import ALIVE
-from fhir_adapter.matching.words import unit_text
+from fhir_adapter.words import unit_text
 
 _EFFECT: dict[tuple[str, str], str] = {
     ("inclusion", "met"): "p",

@@ -22,9 +22,11 @@ def run(args: list[str]) -> int:
     return 0
 
 
-def test_one_input_to_one_bundle_file(tmp_path: Path) -> None:
+def test_one_input_to_one_bundle_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bundle.json"
     assert run(["convert", str(CTGOV[0]), "--fhir-version", "R5", "-o", str(out)]) == 0
+    stdout, stderr = capsys.readouterr()
+    assert stdout == "" and f"Bundle written to {out}" in stderr
     bundle = json.loads(out.read_text())
     assert bundle["type"] == "transaction"
     study = bundle["entry"][0]["resource"]

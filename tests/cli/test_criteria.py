@@ -57,6 +57,13 @@ def test_json_is_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "criteria", str(SEED))
     assert code == 0 and "inc-3a" in out and "NCT06577194" in out
+    flat = " ".join(out.split())
+    header = next(line for line in out.splitlines() if "threshold" in line)
+    assert all(column in header for column in ("text", "reason"))
+    assert "≥ 1.5 × 10⁹/L" in flat and "between 18–75 years" in flat and " ge " not in flat  # words for people
+    # a criterion left for review shows its text, not only the reason
+    row = next(line for line in out.splitlines() if line.startswith("│ exc-11 "))
+    assert "Known or suspected" in row and "drug allergy to trial" in row
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not available")

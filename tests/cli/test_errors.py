@@ -22,7 +22,6 @@ import respx
 
 from fhir_adapter.cli import main
 from fhir_adapter.cli._fhir_options import FhirOptions
-from fhir_adapter.errors import InputError
 from fhir_adapter.http import NO_RETRY, RetryPolicy
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -423,6 +422,10 @@ def test_markup_in_trial_text_is_shown_not_interpreted(tmp_path: Path, capsys: p
     assert "Title [/i] with [bold]tags[/bold]" in out
 
 
-def test_debug_anywhere_shows_the_traceback(fx: dict[str, str]) -> None:
-    with pytest.raises(InputError):
-        main(["convert", fx["missing"], "--debug"])
+def test_debug_anywhere_shows_the_traceback_and_keeps_the_exit_code(
+    fx: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain, _out, _err = run(["convert", fx["missing"]], capsys)
+    code, _out, err = run(["convert", fx["missing"], "--debug"], capsys)
+    assert code == plain == 2
+    assert "Traceback" in err and "InputError" in err and "error:" in err

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import fhir_adapter.cli.screen_cmd as screen_cmd
 from fhir_adapter.cli import app
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
-from fhir_adapter.matching.words import reason_codes
+from fhir_adapter.words import reason_codes
 
 LOINC = "http://loinc.org"
 CRITERIA = CompiledCriteria(

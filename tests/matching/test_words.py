@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_adapter.matching.words import comparator, open_item, quantity, reason_codes, unit_text
+from fhir_adapter.words import comparator, open_item, quantity, reason_codes, unit_text
 
 
 @pytest.mark.parametrize(
