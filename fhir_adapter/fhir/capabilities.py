@@ -37,6 +37,8 @@ class ResourceCapabilities:
     operations: frozenset[str] = frozenset()
     conditional_create: bool = False
     conditional_update: bool = False
+    search_rev_includes: frozenset[str] = frozenset()
+    """``searchRevInclude`` values (``Condition:patient``; ``*`` for any)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Capabilities:
                 operations=frozenset(_op_name(o.get("name", "")) for o in res.get("operation") or []),
                 conditional_create=bool(res.get("conditionalCreate", False)),
                 conditional_update=bool(res.get("conditionalUpdate", False)),
+                search_rev_includes=frozenset(str(v) for v in res.get("searchRevInclude") or []),
             )
         raw = statement.get("fhirVersion")
         software = (statement.get("software") or {}).get("name")
@@ -121,6 +124,11 @@ class Capabilities:
         res = self.resources.get(resource_type)
         own = res.search_params if res is not None else frozenset()
         return set(own | self.common_search_params) if res is not None else set()
+
+    def supports_revinclude(self, resource_type: str, value: str) -> bool:
+        """Whether ``resource_type`` declares ``_revinclude=value`` (``Condition:patient``) or ``*``."""
+        declared = self.resources.get(resource_type)
+        return declared is not None and bool({value, "*"} & declared.search_rev_includes)
 
     def supports_search(self, resource_type: str, param: str) -> bool:
         return param in self.search_params(resource_type)

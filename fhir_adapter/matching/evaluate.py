@@ -671,7 +671,19 @@ def _latest(
     return best
 
 
+def _impossible_range(obs: dict[str, Any]) -> bool:
+    """A reference range whose low is above its high (a data error): no ULN or LLN can be read from it."""
+    for rr in obs.get("referenceRange") or ():
+        low, high = (rr.get(b) if isinstance(rr, dict) else None for b in ("low", "high"))
+        lowest, highest = (q.get("value") if isinstance(q, dict) else None for q in (low, high))
+        if isinstance(lowest, int | float) and isinstance(highest, int | float) and lowest > highest:
+            return True
+    return False
+
+
 def _range_limit(obs: dict[str, Any], bound: str, unit: str | None, plan: AtomPlan, ctx: EvalContext) -> float | None:
+    if _impossible_range(obs):
+        return None
     for rr in obs.get("referenceRange") or ():
         quantity = rr.get(bound) if isinstance(rr, dict) else None
         if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
@@ -736,7 +748,8 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
         name = "ULN" if bound == "high" else "LLN"
         if limit is None:
             need = open_item("no-reference-range", label=plan.label)
-            return _result(atom, "unknown", f"{shown} has no reference range ({name} unknown)", [evidence], need=need)
+            why = "a reference range with low above high" if _impossible_range(obs) else "no reference range"
+            return _result(atom, "unknown", f"{shown} has {why} ({name} unknown)", [evidence], need=need)
         threshold = multiple * limit
         ok = _compare(value, atom.comparator or ("le" if bound == "high" else "ge"), threshold, None)
         outcome: AtomOutcome = "met" if ok else "not-met"

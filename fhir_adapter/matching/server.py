@@ -130,9 +130,19 @@ class TypeSearch:
 class FetchPlan:
     mode: FetchMode
     searches: tuple[TypeSearch, ...]
-    complete: frozenset[str] = frozenset()
-    """Types fetched whole by a patient search the server declares (so an empty answer means "none"):
-    what the matcher may decide closed-world."""
+    declared: frozenset[str] = frozenset()
+    """Types searched whole (no code filter) by a patient parameter the server declares."""
+    revincluded: frozenset[str] = frozenset()
+    """Types whose ``_revinclude`` on Patient the server declares: a server may ignore an undeclared one and
+    answer with the Patient alone, which must not read as "no Conditions"."""
+
+    @property
+    def complete(self) -> frozenset[str]:
+        """Types an empty answer means "none" for: what the matcher may decide closed-world."""
+        return self.declared & self.revincluded if self.mode == "revinclude" else self.declared
+
+    def with_mode(self, mode: FetchMode) -> FetchPlan:
+        return FetchPlan(mode, self.searches, self.declared, self.revincluded)
 
     @property
     def types(self) -> frozenset[str]:
@@ -166,12 +176,15 @@ def plan_fetch(
         params.append(("_count", str(page_size)))
         searches.append(TypeSearch(rtype, _patient_param(caps, rtype), tuple(params)))
     mode: FetchMode = "batch" if caps.supports_batch else "revinclude"
-    complete = frozenset(
+    declared = frozenset(
         s.resource_type
         for s in searches
         if caps.supports_search(s.resource_type, s.patient_param) and not any(n == "code" for n, _ in s.params)
     )
-    return FetchPlan(mode=mode, searches=tuple(searches), complete=complete)
+    revincluded = frozenset(
+        s.resource_type for s in searches if caps.supports_revinclude("Patient", f"{s.resource_type}:{s.patient_param}")
+    )
+    return FetchPlan(mode=mode, searches=tuple(searches), declared=declared, revincluded=revincluded)
 
 
 def batch_bundle(plan: FetchPlan, patient_id: str) -> dict[str, Any]:
@@ -464,7 +477,7 @@ class ServerData:
                 if exc.status_code not in {400, 422}:
                     raise
                 log.info("server rejected _revinclude; fetching one search per type")
-                self._plan = FetchPlan("per-type", plan.searches, plan.complete)
+                self._plan = plan.with_mode("per-type")
                 return self._fetch(patient_id)
         else:
             collector.add(self._search_all("Patient", [("_id", patient_id)]))
@@ -545,7 +558,10 @@ class AsyncServerData:
             caps = await self.client.capabilities()
             more_plan = plan_fetch(self.atoms, caps, context=self.context, extra_types=extra)
             kept = tuple(s for s in more_plan.searches if s.resource_type in plan.types | set(extra))
-            plan = FetchPlan(plan.mode, kept, more_plan.complete & {s.resource_type for s in kept})
+            kept_types = {s.resource_type for s in kept}
+            plan = FetchPlan(
+                plan.mode, kept, more_plan.declared & kept_types, more_plan.revincluded & kept_types
+            )
         collector = _Collector(patient_id, plan.types, plan.complete)
         if plan.mode == "batch":
             async with self._semaphore:
@@ -563,7 +579,7 @@ class AsyncServerData:
                     raise
                 log.info("server rejected _revinclude; fetching one search per type")
                 if self._plan is not None:
-                    self._plan = FetchPlan("per-type", self._plan.searches, self._plan.complete)
+                    self._plan = self._plan.with_mode("per-type")
                 return await self.fetch(patient_id, extra_types=extra_types)
         else:
             collector.add(await self.search_all("Patient", [("_id", patient_id)]))

@@ -576,3 +576,11 @@ def test_two_values_on_one_day_give_one_answer_in_any_order() -> None:
     same_time = [obs("751-8", v, "10*9/L", when="2024-05-20", oid=f"o-{i}") for i, v in enumerate((1.0, 2.0))]
     for order in (same_time, same_time[::-1]):
         assert run(atom("lab.neutrophils", **NEUT), *order).evidence[0].reference == "Observation/o-1"
+
+
+def test_an_impossible_reference_range_is_never_used_for_a_uln_multiple() -> None:
+    bilirubin = obs("1975-2", 30, "umol/L", referenceRange=[{"low": {"value": 21, "unit": "umol/L"},
+                                                               "high": {"value": 5, "unit": "umol/L"}}])
+    result = run(atom("lab.bilirubin", comparator="le", uln_multiple=1.5, unit="umol/L"), bilirubin)
+    assert result.result == "unknown"
+    assert "a reference range with low above high (ULN unknown)" in result.reason

@@ -14,7 +14,7 @@ import respx
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
-from fhir_adapter.matching.evaluate import EvalContext
+from fhir_adapter.matching.evaluate import EvalContext, Matcher
 from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.screen import ScreenStats, screen, screen_server
 from fhir_adapter.matching.server import (
@@ -321,3 +321,28 @@ def test_patients_the_prefilter_rules_out_are_reported_as_locally(tmp_path: Any)
     assert [(p.patient, p.verdict, p.reason_code, p.reason) for p in local.patients] == [
         (p.patient, p.verdict, p.reason_code, p.reason) for p in server.patients
     ]
+
+
+@respx.mock
+def test_a_server_that_may_ignore_revinclude_never_makes_a_patient_not_a_candidate() -> None:
+    """Without batch the Patient and its records come from one ``_revinclude`` search. A server that ignores an
+    undeclared ``_revinclude`` answers with the Patient alone: that must read as "unknown", not "no Conditions"."""
+    respx.get(f"{BASE}/Patient").respond(json=searchset(patient("p1")))  # quiet: the Patient, nothing included
+
+    def screen_with(statement_json: dict[str, Any]) -> Any:
+        respx.get(f"{BASE}/metadata").respond(json=statement_json)
+        with FhirClient(BASE) as client:
+            data = ServerData(client, ATOMS, context=EvalContext(as_of=AS_OF))
+            return Matcher(ATOMS, as_of=AS_OF).evaluate(data, "p1"), data.plan
+
+    undeclared, plan = screen_with(statement(batch=False))
+    assert plan.mode == "revinclude" and "Condition" not in plan.complete
+    assert undeclared.reason_code == "needs-review"
+    assert next(c for c in undeclared.criteria if c.id == "inc-1").result == "unknown"
+
+    declared_statement = statement(batch=False)
+    patient_resource = declared_statement["rest"][0]["resource"][0]
+    patient_resource["searchRevInclude"] = ["Condition:patient", "Observation:patient"]
+    declared, plan = screen_with(declared_statement)
+    assert "Condition" in plan.complete
+    assert declared.reason_code == "not-a-candidate"
