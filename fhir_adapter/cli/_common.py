@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
+from fhir_adapter.fhir._core import without_userinfo
 from fhir_adapter.ingest import FORMATS
 from fhir_adapter.trial import TrialRecord
 
@@ -90,8 +91,13 @@ def check_input_format(value: str | None) -> str | None:
 def check_http_url(value: str, option: str) -> str:
     """An ``http(s)://host/...`` URL, else a UsageError naming ``option``."""
     parts = urlsplit(value)
+    shown = without_userinfo(value)
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"{option} must not carry credentials ({shown}): use --auth basic --username NAME --password-env VAR"
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{option} must be an http(s)://host/... URL, got {value!r}")
+        raise UsageError(f"{option} must be an http(s)://host/... URL, got {shown!r}")
     return value
 
 

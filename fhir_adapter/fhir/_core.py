@@ -97,11 +97,28 @@ def _describe_body(response: httpx.Response) -> tuple[str, dict[str, Any] | None
     return content_type, data
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (safe to print)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 class ClientCore:
     """Configuration and pure logic shared by :class:`FhirClient` and :class:`AsyncFhirClient`."""
 
     def __init__(self, base_url: str, *, max_pages: int, prefer_return: PreferReturn) -> None:
         parsed = httpx.URL(base_url)
+        if parsed.userinfo:
+            # httpx would send them as Basic auth, and the URL would carry the password into every message
+            raise UsageError(
+                f"credentials in the FHIR base URL are not accepted ({without_userinfo(base_url)}): "
+                "use --auth basic --username NAME --password-env VAR"
+            )
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise UsageError(f"FHIR base URL must be http(s)://host/...: {base_url!r}")
         if max_pages < 1:

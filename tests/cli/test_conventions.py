@@ -67,3 +67,22 @@ def test_choices_are_case_insensitive(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _err = run(capsys, "screen", str(TRIAL), "--data", str(data), "--format", "Json", "--as-of",
                           "2025-01-01", "--fhir-version", "r5")
     assert code == 0 and '"trial": "NCT06577194"' in out
+
+
+@pytest.mark.parametrize("command", ["push", "screen"])
+def test_credentials_in_a_server_url_are_refused_and_never_printed(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    code, out, err = run(capsys, command, str(TRIAL), "--server", "http://alice:S3cretPW@127.0.0.1:1/fhir")
+    assert code == 2 and out == ""
+    assert "S3cretPW" not in err and "alice" not in err
+    assert "must not carry credentials (http://***@127.0.0.1:1/fhir)" in err
+
+
+def test_the_python_client_refuses_them_too() -> None:
+    from fhir_adapter.errors import UsageError
+    from fhir_adapter.fhir import FhirClient
+
+    with pytest.raises(UsageError) as caught:
+        FhirClient("https://alice:S3cretPW@127.0.0.1:1/fhir")
+    assert "S3cretPW" not in str(caught.value) and "https://***@127.0.0.1:1/fhir" in str(caught.value)
