@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_adapter.redact import redact
+
 
 class FhirAdapterError(Exception):
     """Base of every error this project raises on purpose."""
@@ -24,7 +26,7 @@ class FhirAdapterError(Exception):
         parts = [p for p in (self.source, self.field) if p]
         prefix = ": ".join(parts)
         text = f"{prefix}: {self.message}" if prefix else self.message
-        return " ".join(text.split())
+        return redact(" ".join(text.split()))
 
     def __str__(self) -> str:
         return self.one_line()

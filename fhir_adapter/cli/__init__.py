@@ -17,6 +17,7 @@ from rich.markup import escape
 from fhir_adapter._version import __version__
 from fhir_adapter.cli._common import err_console
 from fhir_adapter.errors import FhirAdapterError
+from fhir_adapter.redact import redact
 
 app = typer.Typer(
     name="fhir-adapter",
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
             sys.exit(70)
-        detail = escape(f"{type(exc).__name__}: {exc}")
+        detail = escape(redact(f"{type(exc).__name__}: {exc}"))
         err_console.print(
             f"[bold red]internal error:[/] {detail} (run with --debug for the traceback)",
             highlight=False,

@@ -16,6 +16,7 @@ from rich.markup import escape
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.fhir._core import without_userinfo
 from fhir_adapter.ingest import FORMATS
+from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
 
 # Piped or redirected output gets wide tables (rich falls back to 80 columns without a terminal);
@@ -49,7 +50,7 @@ def report_failure(exc: FhirAdapterError) -> None:
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 def warn_record(record: TrialRecord) -> None:

@@ -29,6 +29,7 @@ from fhir_adapter.errors import UsageError
 from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.http import RetryPolicy
+from fhir_adapter.redact import redact
 
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _ALGS = ("RS384", "ES384")
@@ -87,12 +88,19 @@ class FhirOptions:
         return settings
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Log lines pass through the redaction layer like every other output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def enable_trace() -> None:
     """Log each request (method, masked URL, status, time) of the FHIR client to stderr."""
     logger = logging.getLogger("fhir_adapter.fhir")
     if not any(getattr(h, "_fhir_adapter_trace", False) for h in logger.handlers):
         handler = logging.StreamHandler(err_console.file)
-        handler.setFormatter(logging.Formatter("trace: %(message)s"))
+        handler.setFormatter(_RedactingFormatter("trace: %(message)s"))
         handler._fhir_adapter_trace = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

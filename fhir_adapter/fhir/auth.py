@@ -25,6 +25,7 @@ import httpx
 from joserfc import jwk, jwt
 
 from fhir_adapter.errors import AuthError, UsageError
+from fhir_adapter.redact import register_secret
 
 AuthKind = Literal["none", "bearer", "basic", "smart"]
 SigningAlg = Literal["RS384", "ES384"]
@@ -47,6 +48,7 @@ class BearerAuth(httpx.Auth):
         if not token:
             raise UsageError("the bearer token is empty")
         self._token = token
+        register_secret(token)
 
     @classmethod
     def from_env(cls, variable: str) -> BearerAuth:
@@ -78,6 +80,8 @@ class BasicAuth(httpx.Auth):
     def __init__(self, username: str, password: str) -> None:
         self.username = username
         self._header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        register_secret(password)
+        register_secret(self._header.removeprefix("Basic "))
 
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password='***')"
@@ -192,11 +196,13 @@ class SmartBackendAuth(httpx.Auth):
         return jwt.encode(header, claims, self._key, algorithms=[self.alg])
 
     def _token_request(self, token_url: str) -> httpx.Request:
+        assertion = self.client_assertion(token_url)
+        register_secret(assertion)
         form = {
             "grant_type": "client_credentials",
             "scope": self.scope,
             "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": self.client_assertion(token_url),
+            "client_assertion": assertion,
         }
         return httpx.Request("POST", token_url, data=form, headers={"Accept": "application/json"})
 
@@ -234,6 +240,7 @@ class SmartBackendAuth(httpx.Auth):
             raise AuthError(f"token endpoint {token_url} answered without an access_token")
         lifetime = body.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float) else float(ASSERTION_LIFETIME)
+        register_secret(value)
         return _Token(value, self._clock() + seconds)
 
     def _fresh(self) -> bool:

@@ -105,3 +105,28 @@ def test_bad_options_and_insecure_warning(
     assert code == 0 and "TLS certificate verification is OFF" in err
     assert "tok-do-not-print" not in out + err
     assert mock.calls[-1].request.headers["Authorization"] == "Bearer tok-do-not-print"
+
+
+@respx.mock
+def test_a_server_echoing_the_credentials_cannot_make_them_print(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's OperationOutcome repeats the request's Authorization header: stderr and stdout stay clean,
+    with and without --debug and --verbose."""
+    canary = "tok-canary-5c1d8e2f"
+    monkeypatch.setenv("MY_TOKEN", canary)
+    respx.get(f"{BASE}/metadata").respond(json=STATEMENT, headers=FHIR)
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
+                   "diagnostics": f"rejected request with Authorization: {request.headers['Authorization']}"}]}
+        return httpx.Response(422, json=outcome, headers=FHIR)
+
+    respx.post(BASE).mock(side_effect=echo)
+    path = str(write_bundle(tmp_path))
+    for extra in ([], ["--debug"], ["--verbose"]):
+        code, out, err = run(["push", path, "--server", BASE, "--auth", "bearer", "--token-env", "MY_TOKEN",
+                              *extra], capsys)
+        assert code != 0
+        assert canary not in out and canary not in err, extra
+        assert "rejected request with Authorization" in err
