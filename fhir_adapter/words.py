@@ -82,6 +82,14 @@ def reason_codes() -> dict[str, str]:
     return {str(k): str(v) for k, v in _table()["reason_codes"].items()}
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (ESC sequences from hostile data) shown as ``\\x1b``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class _Defaulting(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""

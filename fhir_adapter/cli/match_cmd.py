@@ -30,6 +30,7 @@ from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.server import ServerData
 from fhir_adapter.pipeline import patient_id_of
+from fhir_adapter.words import printable
 
 _STYLE = {
     "met": "green",
@@ -86,7 +87,7 @@ def parse_as_of(text: str | None) -> date:
 
 def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date) -> None:
     kinds = {a.id: a.kind for a in compiled.atoms}
-    title = f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}"
+    title = printable(f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}")
     table = Table(title=escape(title), show_lines=False)
     for column in ("atom", "kind", "result", "reason", "evidence"):
         table.add_column(column, overflow="fold")
@@ -96,9 +97,13 @@ def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date)
         )
         style = _STYLE.get(atom.result, "")
         result_cell = f"[{style}]{escape(atom.result)}[/]"
-        table.add_row(escape(atom.id), kinds.get(atom.id, ""), result_cell, escape(atom.reason), escape(evidence))
+        table.add_row(
+            escape(atom.id), kinds.get(atom.id, ""), result_cell, escape(printable(atom.reason)),
+            escape(printable(evidence)),
+        )
     console.print(table, highlight=False)
-    console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {escape(result.reason)}", highlight=False)
+    reason = escape(printable(result.reason))
+    console.print(f"verdict: [{_STYLE[result.verdict]}]{result.verdict}[/] — {reason}", highlight=False)
     if result.open_items:
         console.print(f"open items: {escape('; '.join(result.open_items))}", highlight=False)
     to_confirm = ", ".join(result.to_confirm) if result.to_confirm else "nothing"

@@ -19,6 +19,7 @@ from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomOutcome, PatientResult, ScreenResult, Verdict
 from fhir_adapter.matching.verdict import decisive_results
 from fhir_adapter.matching.worklist import render_html
+from fhir_adapter.words import printable
 
 __all__ = ["OUTCOMES", "VERDICTS", "outcome_counts", "render_html", "render_table", "table_text", "verdict_counts"]
 
@@ -67,10 +68,10 @@ def render_table(result: ScreenResult, atoms: Sequence[Atom] = ()) -> Table:
         met, inclusions, found = criteria_counts(patient, atoms)
         style = _VERDICT_STYLE[patient.verdict]
         table.add_row(
-            escape(patient.patient),
+            escape(printable(patient.patient)),
             f"[{style}]{patient.verdict}[/]",
-            escape(patient.reason),
-            escape("; ".join(patient.open_items)),
+            escape(printable(patient.reason)),
+            escape(printable("; ".join(patient.open_items))),
             f"{met}/{inclusions}" if atoms else "",
             str(found) if atoms else "",
         )

@@ -41,3 +41,16 @@ def test_every_reason_code_of_the_contract_has_a_meaning() -> None:
     from fhir_adapter.matching.model import ReasonCode
 
     assert set(reason_codes()) == set(get_args(ReasonCode))
+
+
+def test_control_characters_never_reach_a_terminal_raw() -> None:
+    from datetime import date
+
+    from fhir_adapter.matching.model import PatientResult, ScreenResult
+    from fhir_adapter.matching.report import table_text
+    from fhir_adapter.words import printable
+
+    assert printable("a\x1b[31mred\x07\tb") == "a\\x1b[31mred\\x07\tb"
+    hostile = PatientResult(patient="Patient/x\x1b]0;pwned\x07", verdict="ineligible", reason="r\x1b[2J")
+    text = table_text(ScreenResult(trial="T", as_of=date(2025, 1, 1), patients=[hostile]))
+    assert "\x1b" not in text and "\\x1b]0;pwned" in text
