@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.errors import FhirServerError
@@ -189,7 +189,7 @@ def plan_fetch(
 
 def batch_bundle(plan: FetchPlan, patient_id: str) -> dict[str, Any]:
     """A batch Bundle: ``Patient/<id>`` and every search of the plan for that patient."""
-    entries = [{"request": {"method": "GET", "url": f"Patient/{patient_id}"}}]
+    entries = [{"request": {"method": "GET", "url": f"Patient/{quote(patient_id, safe='')}"}}]
     entries += [{"request": {"method": "GET", "url": s.url(patient_id)}} for s in plan.searches]
     return {"resourceType": "Bundle", "type": "batch", "entry": entries}
 

@@ -346,3 +346,12 @@ def test_a_server_that_may_ignore_revinclude_never_makes_a_patient_not_a_candida
     declared, plan = screen_with(declared_statement)
     assert "Condition" in plan.complete
     assert declared.reason_code == "not-a-candidate"
+
+
+def test_patient_ids_are_percent_encoded_in_every_batch_url() -> None:
+    caps = Capabilities.from_statement(statement())
+    plan = plan_fetch(ATOMS, caps, context=EvalContext(as_of=AS_OF))
+    urls = [e["request"]["url"] for e in batch_bundle(plan, "a?b=c#d")["entry"]]
+    assert urls[0] == "Patient/a%3Fb%3Dc%23d"
+    assert all("#" not in u and "a?b" not in u for u in urls)
+    assert dict(httpx.QueryParams(urls[1].split("?", 1)[1]))["patient"] == "a?b=c#d"
