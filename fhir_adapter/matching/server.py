@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 FetchMode = Literal["batch", "revinclude", "per-type"]
 
-# Resource types the evaluator reads per atom category (fhir_adapter/matching/evaluate.py).
+# Resource types the evaluator reads per atom category (fhir_adapter/matching/measurements.py, findings.py).
 TYPES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     "demographic": (),
     "condition": ("Condition",),

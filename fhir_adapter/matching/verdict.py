@@ -23,8 +23,8 @@ from datetime import date
 from typing import Any
 
 from fhir_adapter.criteria.model import Atom
-from fhir_adapter.matching.evaluate import parse_date
 from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, ReasonCode, Verdict
+from fhir_adapter.matching.record import parse_date
 
 ALIVE = "alive"
 """Id of the pseudo-criterion that a deceased patient fails (so JSON readers see why, not only a table)."""

@@ -1,0 +1,85 @@
+"""Demographics: age from ``Patient.birthDate`` on the as-of date (exact birthday arithmetic), sex from
+``Patient.gender``."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.matching.model import AtomResult, Evidence
+from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, compare, flip, fmt_number, parse_date
+from fhir_adapter.words import comparator, open_item, quantity, unit_text
+
+# -- demographics ------------------------------------------------------------------------------------------------
+
+
+def age_on(birth: date, as_of: date) -> int:
+    """Completed years at ``as_of`` (exact birthday arithmetic; 29 February birthdays turn on 1 March)."""
+    return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+
+
+def _age_in(unit: str | None, birth: date, as_of: date) -> float | None:
+    if unit in (None, "a", "year", "years", "yr"):
+        return float(age_on(birth, as_of))
+    if unit == "mo":
+        months = (as_of.year - birth.year) * 12 + as_of.month - birth.month - (as_of.day < birth.day)
+        return float(months)
+    if unit == "wk":
+        return float((as_of - birth).days // 7)
+    if unit == "d":
+        return float((as_of - birth).days)
+    return None
+
+
+def is_age(atom: Atom) -> bool:
+    key = (atom.concept_key or "").lower()
+    return atom.id == "age" or key in ("age", "demographic.age") or key.endswith(".age")
+
+
+def is_sex(atom: Atom) -> bool:
+    key = (atom.concept_key or "").lower()
+    return atom.id == "sex" or key in ("sex", "gender", "demographic.sex", "demographic.gender")
+
+
+def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
+    patient = record.patient
+    evidence = [Evidence(reference=f"Patient/{record.patient_id}")]
+    if is_age(atom):
+        birth = parse_date(patient.get("birthDate"))
+        if birth is None or not isinstance(atom.value, int | float):
+            return atom_result(
+                atom, "unknown", "no birth date recorded" if birth is None else "no age threshold",
+                need=open_item("no-birth-date"),
+            )
+        age = _age_in(atom.unit, birth, ctx.as_of)
+        if age is None:
+            return atom_result(atom, "unknown", f"age unit {atom.unit} not supported", need=open_item("no-birth-date"))
+        ok = compare(age, atom.comparator, float(atom.value), atom.high)
+        if ok is None:
+            return atom_result(
+                atom, "unknown", f"age comparator {atom.comparator} not supported", need=open_item("no-birth-date")
+            )
+        outcome = flip("met" if ok else "not-met", atom)
+        low = fmt_number(float(atom.value))
+        target = f"{low}–{fmt_number(atom.high)}" if atom.high is not None else low
+        evidence[0] = Evidence(
+            reference=evidence[0].reference, value=age, unit=atom.unit or "a", date=ctx.as_of.isoformat()
+        )
+        unit = atom.unit or "a"
+        reason = (
+            f"{quantity(age, unit)} old on {ctx.as_of.isoformat()}; required {comparator(atom.comparator)} "
+            f"{target} {unit_text(unit)} → {outcome}"
+        )
+        return atom_result(atom, outcome, reason, evidence)
+    if is_sex(atom):
+        wanted = str(atom.value or "all").lower()
+        gender = patient.get("gender")
+        if wanted in ("all", "any", "both"):
+            return atom_result(atom, "met", "all sexes eligible", evidence)
+        if gender not in ("male", "female"):
+            need = open_item("no-sex")
+            return atom_result(atom, "unknown", f"sex recorded as {gender or 'nothing'}", evidence, need=need)
+        evidence[0] = Evidence(reference=evidence[0].reference, value=gender)
+        outcome = flip("met" if gender == wanted else "not-met", atom)
+        return atom_result(atom, outcome, f"sex {gender} (criterion {wanted}) → {outcome}", evidence)
+    return atom_result(atom, "review", "not evaluated: demographic criterion not recognised")
