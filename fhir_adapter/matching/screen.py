@@ -2,7 +2,7 @@
 
 * :func:`screen` — any :class:`PatientData` that lists its patients (local NDJSON/Bundles).
 * :func:`screen_server` / :func:`ascreen_server` — a FHIR server: a server-side pre-filter first
-  (:func:`fhir_adapter.matching.server.candidate_ids`), then each candidate fetched in one request
+  (:func:`fhir_adapter.matching.prefilter.candidate_ids`), then each candidate fetched in one request
   (batch) with at most ``concurrency`` requests in flight, and evaluated locally. The patients the
   pre-filter ruled out are still reported: their Patient resources are listed (one cheap search) and
   evaluated by the same evaluator with what the pre-filter proved (no index condition on the server);
@@ -29,7 +29,8 @@ from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
-from fhir_adapter.matching.server import AsyncServerData, candidate_ids, ruled_out_patients
+from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
+from fhir_adapter.matching.server import AsyncServerData
 from fhir_adapter.matching.verdict import ALIVE
 
 log = logging.getLogger(__name__)

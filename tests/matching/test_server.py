@@ -1,4 +1,5 @@
-"""ServerData / AsyncServerData / pre-filter against a mocked FHIR server (respx; nothing leaves 127.0.0.1)."""
+"""ServerData / AsyncServerData / the pre-filter (matching.prefilter) against a mocked FHIR server (respx; nothing
+leaves 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,9 @@ from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.matching.evaluate import EvalContext, Matcher
 from fhir_adapter.matching.local import LocalData
+from fhir_adapter.matching.prefilter import candidate_ids, prefilter_items
 from fhir_adapter.matching.screen import ScreenStats, screen, screen_server
-from fhir_adapter.matching.server import (
-    AsyncServerData,
-    ServerData,
-    batch_bundle,
-    candidate_ids,
-    plan_fetch,
-    prefilter_items,
-)
+from fhir_adapter.matching.server import AsyncServerData, ServerData, batch_bundle, plan_fetch
 
 BASE = "http://127.0.0.1:9/fhir"
 LOINC, SCT = "http://loinc.org", "http://snomed.info/sct"
