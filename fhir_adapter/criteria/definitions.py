@@ -1,9 +1,17 @@
-"""A finding defined by a threshold: "Severe anemia (hemoglobin < 8 g/dL)", "CKD determined by eGFR < 60",
+"""How one item's atoms read together: a finding defined by a threshold, and support excluded from a lab value.
+
+A finding defined by a threshold: "Severe anemia (hemoglobin < 8 g/dL)", "CKD determined by eGFR < 60",
 "severe renal insufficiency with creatinine clearance < 30 mL/min".
 
 The threshold is what the criterion means; the finding's name alone is broader (any anaemia, any renal
 impairment), and as a separate exclusion it would exclude patients the trial accepts. So the finding and its
 threshold are one atom, decided by the threshold; its text keeps the finding's words.
+
+Support excluded from a lab value: "Hemoglobin >= 9 g/dL without transfusion", "ANC >= 1.5 independent of growth
+factor support within 7 days". The support is about the days before the measurement. With its time frame stated it
+is an atom of its own ("no transfusion within 14 days"); without one, "no transfusion" would exclude every patient
+ever transfused, so it is left to confirm (not computable, with its reason). The window written for the support
+is the support's, not the lab's.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fhir_adapter.criteria.head import Draft
+from fhir_adapter.criteria.numbers import find_window
 
 _FINDINGS = frozenset({"condition", "infection"})
 _MEASURES = frozenset({"lab", "performance-status"})
@@ -60,3 +69,35 @@ def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
         and "_group" not in finding.fields
         and _defines(text, finding, measure)
     )
+
+
+_SUPPORT_CUE = re.compile(
+    r"\b(?:without|independent\s+of|not\s+requiring|no\s+need\s+for|without\s+the\s+need\s+for"
+    r"|in\s+the\s+absence\s+of|not\s+dependent\s+on)\b",
+    re.IGNORECASE,
+)
+_SUPPORT_CATEGORIES = frozenset({"procedure", "medication"})
+NO_TIME_FRAME = "support excluded from the lab value: its time frame is not stated"
+
+
+def excluded_support(text: str, drafts: Sequence[Draft]) -> list[Draft]:
+    """The drafts with the support a lab value must do without read as such (see the module doc)."""
+    out = list(drafts)
+    lab: Draft | None = None
+    for i, draft in enumerate(drafts):
+        category = draft.fields.get("category")
+        if category in _MEASURES and draft.fields.get("computable"):
+            lab = draft
+            continue
+        if lab is None or category not in _SUPPORT_CATEGORIES or draft.fields.get("comparator") != "absent":
+            lab = None if category not in _SUPPORT_CATEGORIES else lab
+            continue
+        if not _SUPPORT_CUE.search(text[lab.start : draft.end]):
+            continue
+        window = draft.fields.get("within_days")
+        if window is None:
+            out[i] = replace(draft, fields={**draft.fields, "computable": False, "reason": NO_TIME_FRAME})
+        own_window = find_window(text[lab.start : lab.end]) is not None
+        if window is not None and lab.fields.get("within_days") == window and not own_window:
+            out[out.index(lab)] = replace(lab, fields={**lab.fields, "within_days": None})
+    return out

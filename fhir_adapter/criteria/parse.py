@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import cast
 
-from fhir_adapter.criteria.definitions import defined_by_threshold
+from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
     SEPARATOR,
@@ -536,7 +536,7 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     item_text = text[item.start : item.end].strip()
     atoms: list[Atom] = []
     group_ids: dict[object, str] = {}
-    drafts = defined_by_threshold(text, drafts)
+    drafts = excluded_support(text, defined_by_threshold(text, drafts))
     for index, d in enumerate(drafts):
         atom_id = item.id if len(drafts) == 1 else f"{item.id}{_suffix(index)}"
         atom_text = text[d.start : d.end]

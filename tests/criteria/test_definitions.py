@@ -57,3 +57,23 @@ def test_healthy_volunteers_make_a_required_finding_optional_but_not_a_required_
     assert not malignancy.computable and "healthy volunteers" in (malignancy.reason or "")
     diabetes = next(a for a in found if a.concept_key == "condition.diabetes")
     assert diabetes.computable and diabetes.comparator == "absent"
+
+
+def test_support_excluded_from_a_lab_value_needs_its_time_frame() -> None:
+    atoms = compile_text(
+        "Inclusion Criteria:\n"
+        "* Hemoglobin >= 9 g/dL independent of transfusion or growth factor support\n"
+        "* Platelets >= 100,000/mm3 (without transfusion within 14 days)\n"
+        "* ANC >= 1.5 x 10^9/L without growth factor support within 7 days"
+    ).atoms
+    by_id = {a.id: a for a in atoms}
+    # no time frame: "no transfusion ever" would exclude every patient once transfused
+    assert (by_id["inc-1a"].computable, by_id["inc-1a"].concept_key) == (True, "lab.hemoglobin")
+    for support in ("inc-1b", "inc-1c"):
+        assert not by_id[support].computable
+        assert by_id[support].reason == "support excluded from the lab value: its time frame is not stated"
+    # a stated time frame: the support is an atom of its own, and the window is the support's, not the lab's
+    transfusion = by_id["inc-2b"]
+    assert (transfusion.computable, transfusion.comparator, transfusion.within_days) == (True, "absent", 14)
+    assert by_id["inc-2a"].within_days is None and by_id["inc-3a"].within_days is None
+    assert by_id["inc-3b"].within_days == 7
