@@ -77,3 +77,14 @@ def test_support_excluded_from_a_lab_value_needs_its_time_frame() -> None:
     assert (transfusion.computable, transfusion.comparator, transfusion.within_days) == (True, "absent", 14)
     assert by_id["inc-2a"].within_days is None and by_id["inc-3a"].within_days is None
     assert by_id["inc-3b"].within_days == 7
+
+
+def test_a_concept_named_in_an_explanation_is_not_a_criterion() -> None:
+    atoms = compile_text(
+        "Exclusion Criteria:\n"
+        "* Edema beyond trace edema, because this will impact iohexol equilibration and distribution\n"
+        "* Patients on warfarin because of the risk of bleeding"
+    ).atoms
+    assert not any(a.concept_key == "medication.iohexol" and a.computable for a in atoms)
+    warfarin = next(a for a in atoms if a.concept_key == "medication.warfarin")
+    assert warfarin.computable  # the explanation comes after the concept: the criterion stands
