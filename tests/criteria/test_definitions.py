@@ -88,3 +88,11 @@ def test_a_concept_named_in_an_explanation_is_not_a_criterion() -> None:
     assert not any(a.concept_key == "medication.iohexol" and a.computable for a in atoms)
     warfarin = next(a for a in atoms if a.concept_key == "medication.warfarin")
     assert warfarin.computable  # the explanation comes after the concept: the criterion stands
+
+
+def test_a_stage_or_biomarker_is_a_clause_to_confirm_not_a_refusal() -> None:
+    """"Diagnosed Breast Cancer I-III stage": the diagnosis stays computable; the stage is to confirm."""
+    [atom] = compile_text("Inclusion Criteria:\n* Diagnosed Breast Cancer I-III stage").atoms
+    assert (atom.computable, atom.concept_key, atom.comparator) == (True, "condition.breast-cancer", "present")
+    assert [r.effect for r in atom.residues] == ["narrows"]
+    assert atom.residues[0].reason == "tumour stage and biomarker status are not coded in the lexicon"
