@@ -53,6 +53,14 @@ def _codes(concept: Concept, members: Iterable[Concept]) -> tuple[set[tuple[str,
     return exact, prefixes
 
 
+def _coded_broadly(concept: Concept, members: Iterable[Concept]) -> bool:
+    """Whether the concept can be found on a problem list coded either way: it has ICD-10 codes and SNOMED CT
+    codes. A concept known in one system only would miss a diagnosis recorded in the other, and "no record"
+    would then be wrong."""
+    exact, prefixes = _codes(concept, members)
+    return bool(prefixes) and any("snomed" in system for system, _ in exact)
+
+
 def _nested(a: set[tuple[str, str]], b: set[tuple[str, str]]) -> bool:
     """Whether some prefix of one set contains (starts) a prefix of the other."""
     return any(
@@ -106,7 +114,8 @@ def mark_index_conditions(atoms: Sequence[Atom], conditions: Sequence[str], lexi
     """The atoms, with ``index`` set on the inclusion diagnoses that are the trial's listed conditions.
 
     An atom in an any-of group counts only when every member of its group is a diagnosis (a diagnosis OR a
-    lab value is not a diagnosis requirement); then the whole group does."""
+    lab value is not a diagnosis requirement); then the whole group does. Every index condition must be coded
+    in ICD-10 and SNOMED CT (see :func:`_coded_broadly`), else the trial has none."""
     listed = listed_concepts(conditions, lexicon)
     if not listed:
         return list(atoms)
@@ -126,4 +135,11 @@ def mark_index_conditions(atoms: Sequence[Atom], conditions: Sequence[str], lexi
             chosen |= {m.id for m in members}  # "invasive breast cancer or DCIS": either diagnosis
         else:
             chosen -= {m.id for m in members}
+    # The index conditions are alternatives: one that could be missed on a problem list makes "none recorded"
+    # unsafe for all of them, so the trial then has none.
+    for atom in atoms:
+        if atom.id in chosen:
+            concept = _get(lexicon, atom.concept_key)
+            if concept is None or not _coded_broadly(concept, _members(lexicon, concept)):
+                return list(atoms)
     return [a.model_copy(update={"index": True}) if a.id in chosen else a for a in atoms]

@@ -46,7 +46,7 @@ def test_negated_exclusion_suspected_and_non_computable_atoms_are_never_index_co
 def test_any_of_groups_count_whole_and_only_when_every_member_is_a_diagnosis() -> None:
     either = [
         _diagnosis("inc-1a", "condition.breast-cancer", any_of="g1"),
-        _diagnosis("inc-1b", "condition.ductal-carcinoma-in-situ", any_of="g1"),  # not listed, but a diagnosis
+        _diagnosis("inc-1b", "condition.ovarian-cancer", any_of="g1"),  # not listed, but a diagnosis
     ]
     assert _index(either, ["Breast Cancer"]) == ["inc-1a", "inc-1b"]
     with_lab = [
@@ -70,3 +70,14 @@ def test_a_basket_trial_marks_every_listed_tumour() -> None:
         _diagnosis("inc-3", "condition.endometrial-cancer", cohort="B"),
     ]
     assert _index(atoms, ["Ovarian Cancer", "Endometrial Cancer"]) == ["inc-2", "inc-3"]
+
+
+def test_an_alternative_known_in_one_code_system_only_leaves_the_trial_without_index_conditions() -> None:
+    """DCIS is known here by its SNOMED CT code only: a problem list coding it in ICD-10 (D05.1) would look empty,
+    and "not a candidate" would be wrong. As the index conditions are alternatives, the trial then has none."""
+    either = [
+        _diagnosis("inc-1a", "condition.breast-cancer", any_of="g1"),
+        _diagnosis("inc-1b", "condition.ductal-carcinoma-in-situ", any_of="g1"),
+    ]
+    assert _index(either, ["Breast Cancer"]) == []
+    assert _index([_diagnosis("inc-1", "condition.breast-cancer")], ["Breast Cancer"]) == ["inc-1"]
