@@ -57,9 +57,10 @@ def _register_commands() -> None:
         match_cmd,
         push_cmd,
         screen_cmd,
+        serve_cmd,
     )
 
-    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd, screen_cmd):
+    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd, screen_cmd, serve_cmd):
         module.register(app)
 
 

@@ -107,15 +107,21 @@ def _entry(resource_type: str, key: str, resource: dict[str, Any]) -> dict[str, 
     }
 
 
-def _subject_entry(version: FhirVersion, trial: str, as_of: str, patient: PatientResult) -> dict[str, Any]:
-    key = business_uuid("ResearchSubject", trial, patient.patient, as_of)
-    resource: dict[str, Any] = {
+def candidate_subject(version: FhirVersion, trial: str, patient_ref: str, as_of: str) -> dict[str, Any]:
+    """A candidate ResearchSubject for ``patient_ref`` in ``trial``, with its business identifier (also what a
+    CDS Hooks card suggests creating)."""
+    key = business_uuid("ResearchSubject", trial, patient_ref, as_of)
+    return {
         "resourceType": "ResearchSubject",
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": key}],
-        **_subject_fields(version, patient.patient, as_of),
+        **_subject_fields(version, patient_ref, as_of),
         "study": study_reference(trial),
     }
-    return _entry("ResearchSubject", key, resource)
+
+
+def _subject_entry(version: FhirVersion, trial: str, as_of: str, patient: PatientResult) -> dict[str, Any]:
+    resource = candidate_subject(version, trial, patient.patient, as_of)
+    return _entry("ResearchSubject", resource["identifier"][0]["value"], resource)
 
 
 def _group_entry(version: FhirVersion, trial: str, as_of: str, patients: list[PatientResult]) -> dict[str, Any]:

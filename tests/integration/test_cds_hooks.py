@@ -1,0 +1,45 @@
+"""The CDS Hooks service without prefetch: it reads the patient from the EHR's FHIR server (sekmet and HAPI, both
+on 127.0.0.1) with the access token the hook carries, and its cards equal the local `match` verdicts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fhir_adapter.matching import LocalData, Matcher
+from fhir_adapter.service.app import create_app
+from fhir_adapter.service.catalog import load_catalog
+from fhir_adapter.service.testing import running
+
+from .test_screen import SAMPLE_PATIENTS, _items
+
+pytestmark = pytest.mark.integration
+
+TRIAL = Path(__file__).resolve().parents[2] / "samples" / "NCT06577194.txt"
+
+
+def test_cards_from_the_ehr_server_equal_match(fhir_server: str, load_resources: Any) -> None:
+    load_resources(_items(SAMPLE_PATIENTS))
+    catalog = load_catalog([TRIAL])
+    local = LocalData(SAMPLE_PATIENTS)
+    matcher = Matcher(catalog.trials[0].criteria.atoms, as_of=date.today())
+    with running(create_app(catalog, verifier=None)) as base:
+        for patient_id in ("smp-eligible", "smp-missing-neutrophils", "smp-hiv", "smp-no-diagnosis"):
+            body = {
+                "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server,
+                "fhirAuthorization": {"access_token": "tok-loopback-test", "token_type": "Bearer",
+                                      "scope": "patient/*.read", "subject": "fhir-adapter"},
+                "context": {"patientId": patient_id},
+            }
+            answer = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60)
+            assert answer.status_code == 200, answer.text
+            expected = matcher.evaluate(local, patient_id)
+            found = answer.json()["cards"]
+            assert bool(found) == (expected.verdict != "ineligible"), (patient_id, expected.reason)
+            if found:
+                assert expected.reason in found[0]["detail"]
