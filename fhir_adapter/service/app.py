@@ -57,10 +57,16 @@ def create_app(catalog: Catalog, *, verifier: TokenVerifier | None) -> FastAPI:
         with lock:
             metrics[name] += n
 
-    def authorize(request: Request) -> None:
+    @app.middleware("http")
+    async def limit_size(request: Request, call_next: Any) -> Any:
+        """Refuse a body over :data:`MAX_BODY` before it is read (a missing length is refused for POSTs)."""
         size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > MAX_BODY:
-            raise HTTPException(status_code=413, detail="request too large")
+        if request.method == "POST" and (size is None or not size.isdigit() or int(size) > MAX_BODY):
+            status = 411 if size is None else 413
+            return JSONResponse(status_code=status, content={"detail": "request body too large or of unknown size"})
+        return await call_next(request)
+
+    def authorize(request: Request) -> None:
         if verifier is None:
             return
         audience = str(request.url).split("?", 1)[0]

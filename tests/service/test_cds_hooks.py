@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -200,3 +201,16 @@ def test_inactive_trials_are_not_served(tmp_path: Path) -> None:
     catalog = load_catalog([TRIAL, path])
     assert [t.id for t in catalog.trials] == ["NCT06577194"]
     assert any("not recruiting (COMPLETED)" in line for line in catalog.skipped)
+
+
+def test_a_body_too_large_is_refused_before_it_is_read(server: str) -> None:
+    """The declared length alone gets a 413: the service does not wait for 64 MB to arrive."""
+    host, port = server.removeprefix("http://").split(":")
+    request = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {64 * 1024 * 1024}\r\nConnection: close\r\n\r\n{{}}"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode())
+        status_line = sock.recv(200).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 413")
