@@ -71,7 +71,7 @@ def card_for(trial: Trial, result: PatientResult, today: date) -> Card:
             )
         ],
         selectionBehavior="any",
-        overrideReasons=[Coding(**reason) for reason in config["override_reasons"]],
+        overrideReasons=[Coding(code=r["code"], display=r["display"]) for r in config["override_reasons"]],
         links=links,
     )
 
