@@ -43,3 +43,17 @@ def test_cards_from_the_ehr_server_equal_match(fhir_server: str, load_resources:
             assert bool(found) == (expected.verdict != "ineligible"), (patient_id, expected.reason)
             if found:
                 assert expected.reason in found[0]["detail"]
+
+
+def test_a_partial_prefetch_is_completed_from_the_server(fhir_server: str, load_resources: Any) -> None:
+    """Only the Patient prefetched: the rest comes from the EHR's server, and the card is the same."""
+    load_resources(_items(SAMPLE_PATIENTS))
+    catalog = load_catalog([TRIAL])
+    local = LocalData(SAMPLE_PATIENTS)
+    with running(create_app(catalog, verifier=None)) as base:
+        body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server,
+                "context": {"patientId": "smp-missing-neutrophils"},
+                "prefetch": {"patient": local.patient("smp-missing-neutrophils")}}
+        [card] = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60).json()["cards"]
+    expected = Matcher(catalog.trials[0].criteria.atoms, as_of=date.today()).evaluate(local, "smp-missing-neutrophils")
+    assert expected.reason in card["detail"] and "absolute neutrophil count" in card["detail"]

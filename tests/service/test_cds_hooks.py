@@ -214,3 +214,32 @@ def test_a_body_too_large_is_refused_before_it_is_read(server: str) -> None:
         sock.sendall(request.encode())
         status_line = sock.recv(200).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 413")
+
+
+def test_a_fhir_server_that_never_answers_gives_no_cards_within_the_budget(server: str, key: ECKey) -> None:
+    """A server that accepts the connection and says nothing: the call ends after the FHIR timeout, without cards."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            conn, _ = listener.accept()
+            held.append(conn)  # never answered
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    try:
+        answer = hook(server, key, "smp-eligible", fhirServer=f"http://127.0.0.1:{port}/fhir")
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert answer.status_code == 200 and answer.json()["cards"] == []
+    assert time.monotonic() - started < 15
