@@ -36,6 +36,8 @@ class _ConditionScan:
     inactive: list[Evidence] = field(default_factory=list)
     site_only: list[Evidence] = field(default_factory=list)
     stale: list[Evidence] = field(default_factory=list)
+    tentative: list[Evidence] = field(default_factory=list)
+    """Recorded as unconfirmed/provisional/differential: no diagnosis yet, but a record to look at."""
 
 
 def _morphology_matches(condition: dict[str, Any], plan: AtomPlan, ctx: EvalContext) -> bool:
@@ -72,6 +74,7 @@ def _scan_conditions(plan: AtomPlan, record: PatientRecord, ctx: EvalContext, re
         if verification in excluded_verification:
             continue
         if verification in tentative and "suspected" not in atom.qualifiers:
+            scan.tentative.append(Evidence(reference=ref(resource), value=concept_label(resource.get("code")) or None))
             continue
         onset = resource_date(resource)
         if onset is not None and onset > ctx.as_of:
@@ -174,6 +177,11 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
             # a required diagnosis recorded as resolved is a record of it: whether it is current is for a person
             reason = f"no documented active {what}; {note}"
             return atom_result(atom, "unknown", reason, scan.inactive, need=open_item("stale-condition", label=what))
+    if scan.tentative and atom.kind == "inclusion" and wants_present(atom):
+        # a provisional diagnosis is not a diagnosis, but neither is it "no record": a person confirms it
+        refs = ", ".join(e.reference for e in scan.tentative[:3])
+        reason = f"{what} recorded as unconfirmed or provisional ({refs})"
+        return atom_result(atom, "unknown", reason, scan.tentative, need=open_item("unconfirmed", label=what))
     return presence(atom, [], what, absent_note=note)
 
 

@@ -584,3 +584,9 @@ def test_an_impossible_reference_range_is_never_used_for_a_uln_multiple() -> Non
     result = run(atom("lab.bilirubin", comparator="le", uln_multiple=1.5, unit="umol/L"), bilirubin)
     assert result.result == "unknown"
     assert "a reference range with low above high (ULN unknown)" in result.reason
+
+
+def test_a_provisional_index_diagnosis_is_a_record_to_confirm_not_no_record() -> None:
+    provisional = _decide(CompleteData(cond(SCT, "69896004", verification="provisional")))
+    assert provisional.reason_code == "needs-review"
+    assert "confirmation of rheumatoid arthritis" in provisional.open_items
