@@ -28,6 +28,61 @@ class RetryPolicy:
     total_timeout: float = 120.0
     retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
     jitter: bool = True
+    response_deadline: float = 120.0
+    """Seconds one answer may take to arrive whole (the read timeout restarts with every byte; this does not)."""
+    max_response_bytes: int = 512 * 1024 * 1024
+    """Largest answer accepted, counted after decompression (a gzip bomb stops here)."""
+
+
+class ResponseLimitExceeded(httpx.TransportError):
+    """An answer that took longer than the deadline or grew beyond the size cap: never retried."""
+
+
+_DECODED_AWAY = ("content-encoding", "content-length", "transfer-encoding")
+
+
+def _bounded(response: httpx.Response, body: bytes) -> httpx.Response:
+    """The answer with its body already read (and decoded): headers that described the encoded body dropped."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DECODED_AWAY]
+    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
+
+
+class _Reader:
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.deadline = time.monotonic() + policy.response_deadline
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.policy.max_response_bytes:
+            raise ResponseLimitExceeded(f"the answer is larger than {self.policy.max_response_bytes // 2**20} MiB")
+        if time.monotonic() > self.deadline:
+            raise ResponseLimitExceeded(f"the answer took longer than {self.policy.response_deadline:g} s to arrive")
+        self.chunks.append(chunk)
+
+
+def read_bounded(response: httpx.Response, policy: RetryPolicy) -> httpx.Response:
+    """Read a streamed answer within the policy's deadline and size cap (then closed)."""
+    reader = _Reader(policy)
+    try:
+        for chunk in response.iter_bytes():
+            reader.add(chunk)
+    finally:
+        response.close()
+    return _bounded(response, b"".join(reader.chunks))
+
+
+async def aread_bounded(response: httpx.Response, policy: RetryPolicy) -> httpx.Response:
+    """The async twin of :func:`read_bounded`."""
+    reader = _Reader(policy)
+    try:
+        async for chunk in response.aiter_bytes():
+            reader.add(chunk)
+    finally:
+        await response.aclose()
+    return _bounded(response, b"".join(reader.chunks))
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -104,14 +159,16 @@ def send_with_retries(
     attempts = _Attempts(policy, idempotent)
     while True:
         try:
-            response = client.send(request)
+            response = client.send(request, stream=True)
+            if (delay := attempts.retry_in(response)) is None:
+                return read_bounded(response, policy)  # a transient read error is retried like a send error
+        except ResponseLimitExceeded:
+            raise
         except (httpx.TransportError, httpx.TimeoutException):
             if (delay := attempts.retry_in(None)) is None:
                 raise
             sleep(delay)
             continue
-        if (delay := attempts.retry_in(response)) is None:
-            return response
         response.close()
         sleep(delay)
 
@@ -128,13 +185,15 @@ async def asend_with_retries(
     attempts = _Attempts(policy, idempotent)
     while True:
         try:
-            response = await client.send(request)
+            response = await client.send(request, stream=True)
+            if (delay := attempts.retry_in(response)) is None:
+                return await aread_bounded(response, policy)
+        except ResponseLimitExceeded:
+            raise
         except (httpx.TransportError, httpx.TimeoutException):
             if (delay := attempts.retry_in(None)) is None:
                 raise
             await sleep(delay)
             continue
-        if (delay := attempts.retry_in(response)) is None:
-            return response
         await response.aclose()
         await sleep(delay)

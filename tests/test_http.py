@@ -1,9 +1,20 @@
-"""Retry-After parsing and the backoff policy shared by the registry and FHIR clients."""
+"""Retry-After parsing, the backoff policy, and answers bounded in time and size (shared by the registry and FHIR
+clients)."""
 
 from __future__ import annotations
 
-import httpx
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
 
+import httpx
+import pytest
+import respx
+
+from fhir_adapter.errors import FhirServerError
+from fhir_adapter.fhir import FhirClient
 from fhir_adapter.http import RetryPolicy, parse_retry_after, retry_delay
 
 
@@ -24,3 +35,64 @@ def test_delay_honours_retry_after_up_to_the_cap_and_backs_off_without_it() -> N
     assert retry_delay(policy, 1, httpx.Response(503, headers={"Retry-After": "12"})) == 12.0
     assert retry_delay(policy, 1, httpx.Response(503, headers={"Retry-After": "3600"})) == 30.0
     assert [retry_delay(policy, n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+
+
+# -- answers bounded in time and size ----------------------------------------------------------------------------
+
+@pytest.fixture
+def dripping_server() -> Iterator[str]:
+    """A loopback server that answers 200 and then sends one byte every 0.1 s, forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/fhir"
+    stop.set()
+    listener.close()
+
+
+def test_an_answer_dripping_in_stops_at_the_deadline(dripping_server: str) -> None:
+    """The read timeout restarts with every byte; the deadline does not."""
+    policy = RetryPolicy(max_attempts=1, response_deadline=1.0)
+    started = time.monotonic()
+    with FhirClient(dripping_server, retry=policy, timeout=5) as client, pytest.raises(FhirServerError) as caught:
+        client.read("Patient", "1")
+    assert time.monotonic() - started < 5
+    assert "the answer took longer than 1 s to arrive" in str(caught.value)
+    assert "cannot reach" not in str(caught.value)
+
+
+@respx.mock
+def test_an_answer_too_large_after_decompression_is_refused() -> None:
+    """A small gzip that inflates past the cap (a gzip bomb) stops at the cap, counted after decompression."""
+    inflated = b'{"resourceType": "Patient", "id": "1", "text": "' + b"x" * 2_000_000 + b'"}'
+    body = gzip.compress(inflated)
+    assert len(body) < 20_000
+    respx.get("http://127.0.0.1:9/fhir/Patient/1").respond(
+        200, content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/fhir+json"}
+    )
+    policy = RetryPolicy(max_attempts=1, max_response_bytes=1024 * 1024)
+    with FhirClient("http://127.0.0.1:9/fhir", retry=policy) as client, pytest.raises(FhirServerError) as caught:
+        client.read("Patient", "1")
+    assert "the answer is larger than 1 MiB" in str(caught.value)
+    # within the cap the same answer is read, decoded once
+    with FhirClient("http://127.0.0.1:9/fhir") as client:
+        assert client.read("Patient", "1")["id"] == "1"

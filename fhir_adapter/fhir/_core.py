@@ -17,7 +17,7 @@ import httpx
 
 from fhir_adapter.errors import AuthError, FhirServerError, UsageError
 from fhir_adapter.fhir.search import SearchParams, mask_url, query_items
-from fhir_adapter.http import USER_AGENT
+from fhir_adapter.http import USER_AGENT, ResponseLimitExceeded
 
 log = logging.getLogger("fhir_adapter.fhir")
 
@@ -232,6 +232,8 @@ class ClientCore:
 
     def transport_error(self, call: Call, exc: Exception) -> FhirServerError:
         reason = str(exc) or type(exc).__name__
+        if isinstance(exc, ResponseLimitExceeded):
+            return FhirServerError(f"{self.base_url}: {reason}", method=call.method, url=call.url)
         return FhirServerError(
             f"cannot reach {self.base_url}: {type(exc).__name__}: {reason}", method=call.method, url=call.url
         )
