@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -318,7 +318,7 @@ class Pager:
 
     def visited(self, url: str | httpx.URL) -> None:
         self.pages += 1
-        self.seen.add(str(url))
+        self.seen.add(page_key(str(url)))
 
     def page(self, call: Call, response: httpx.Response) -> dict[str, Any]:
         """The searchset bundle of one fetched page, counted as visited."""
@@ -337,13 +337,22 @@ class Pager:
                 f"GET {label}: refusing next link to foreign origin {_origin_text(url)} "
                 f"(searching {_origin_text(self.core.base_url)})", call, None,
             )
-        if url in self.seen:
+        if page_key(url) in self.seen:
             raise self.core._error(f"GET {label}: page loop, the server sent the same next link twice", call, None)
         if self.pages >= self.core.max_pages:
             raise self.core._error(
                 f"GET {label}: stopped after {self.core.max_pages} pages (max_pages); narrow the search", call, None
             )
         return call
+
+
+def page_key(url: str) -> str:
+    """A page URL normalised for loop detection: the same page spelled with other percent-encoding, case of the
+    escapes, or parameter order is the same page."""
+    parts = urlsplit(url)
+    query = sorted(parse_qsl(parts.query, keep_blank_values=True))
+    path = unquote(parts.path).rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}?{urlencode(query)}"
 
 
 def _origin_text(url: str) -> str:

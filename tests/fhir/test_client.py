@@ -290,6 +290,19 @@ def test_page_loop_detected(mock: respx.MockRouter, sleeps: Sleeps) -> None:
         fhir.search("Patient")
 
 
+def test_a_page_loop_spelled_differently_is_still_a_loop(mock: respx.MockRouter, sleeps: Sleeps) -> None:
+    """The next link names the page it came from with other percent-encoding and parameter order."""
+    def page(request: httpx.Request) -> httpx.Response:
+        n = len(mock.calls)
+        spelled = ["code=a%7Cb&page=2", "page=2&code=a%7cb", "page=%32&code=a|b"][min(n, 3) - 1]
+        return fhir_response(200, searchset("a", next_url=f"{BASE}/Patient?{spelled}"))
+
+    mock.get(f"{BASE}/Patient").mock(side_effect=page)
+    with client(sleeps) as fhir, pytest.raises(FhirServerError, match="page loop"):
+        fhir.search("Patient")
+    assert len(mock.calls) <= 3
+
+
 def test_page_cap(mock: respx.MockRouter, sleeps: Sleeps) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         n = int(request.url.params.get("page", "1"))
