@@ -92,6 +92,8 @@ def _describe_body(response: httpx.Response) -> tuple[str, dict[str, Any] | None
         data = json.loads(response.content)
     except ValueError:
         return f"invalid JSON ({content_type})", None
+    except RecursionError:
+        return f"JSON nested too deeply ({content_type})", None
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         return f"JSON without resourceType ({content_type})", None
     return content_type, data

@@ -168,6 +168,9 @@ class LocalData:
         except json.JSONDecodeError as exc:
             self._fail(f"malformed JSON at line {exc.lineno}: {exc.msg}", source)
             return
+        except RecursionError:
+            self._fail("JSON nested too deeply", source)
+            return
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             self._fail("not a FHIR resource or Bundle (no resourceType)", source)
             return

@@ -361,3 +361,12 @@ def test_async_client_shares_the_core(mock: respx.MockRouter) -> None:
 
     asyncio.run(run())
     assert delays == [0.5]
+
+
+def test_json_nested_too_deeply_is_a_clear_error(mock: respx.MockRouter, sleeps: Sleeps) -> None:
+    deep = '{"resourceType": "Patient", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    mock.get(f"{BASE}/Patient/p1").mock(
+        return_value=httpx.Response(200, content=deep.encode(), headers={"Content-Type": "application/fhir+json"})
+    )
+    with client(sleeps) as fhir, pytest.raises(FhirServerError, match="JSON nested too deeply"):
+        fhir.read("Patient", "p1")

@@ -79,3 +79,10 @@ def test_json_file_without_resource_type_and_missing_path(tmp_path: Path) -> Non
         LocalData(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         LocalData(tmp_path / "missing")
+
+
+def test_json_nested_too_deeply_is_one_reported_file(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"resourceType": "Patient", "id": "x", "extension": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    data = LocalData(tmp_path, strict=False)
+    assert [e.one_line() for e in data.errors] == [f"{deep}: JSON nested too deeply"]
