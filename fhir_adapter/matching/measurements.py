@@ -93,6 +93,22 @@ def _latest(
     return best
 
 
+def _unreadable(observations: Iterable[dict[str, Any]], ctx: EvalContext) -> list[Evidence]:
+    """Usable Observations of the concept whose date or value could not be read ("abc", "1990-02-30")."""
+    found = []
+    for obs in observations:
+        if not usable(obs, ctx):
+            continue
+        quantity = obs.get("valueQuantity")
+        raw = quantity.get("value") if isinstance(quantity, dict) else obs.get("valueString")
+        bad_date = resource_date(obs) is None and any(obs.get(f) for f in DATE_FIELDS["Observation"])
+        bad_value = raw is not None and not isinstance(raw, int | float)
+        if bad_date or bad_value:
+            shown = str(raw)[:40] if bad_value else "date"
+            found.append(Evidence(reference=ref(obs), value=f"unreadable {shown}"))
+    return found
+
+
 def _impossible_range(obs: dict[str, Any]) -> bool:
     """A reference range whose low is above its high (a data error): no ULN or LLN can be read from it."""
     for rr in obs.get("referenceRange") or ():
@@ -147,6 +163,12 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
         observations += [o for o in record.find("Observation", plan.answer_codes, aliases) if id(o) not in seen]
     latest = _latest(observations, plan, ctx)
     if latest is None:
+        unreadable = _unreadable(observations, ctx)
+        if unreadable:
+            # a data-quality finding, not an absence: the record has the test, its value or date cannot be read
+            refs = ", ".join(e.reference for e in unreadable[:3])
+            reason = f"{plan.label} recorded, but its value or date cannot be read ({refs})"
+            return atom_result(atom, "unknown", reason, unreadable, need=open_item("unreadable", label=plan.label))
         return atom_result(
             atom,
             "unknown",

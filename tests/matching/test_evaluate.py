@@ -590,3 +590,15 @@ def test_a_provisional_index_diagnosis_is_a_record_to_confirm_not_no_record() ->
     provisional = _decide(CompleteData(cond(SCT, "69896004", verification="provisional")))
     assert provisional.reason_code == "needs-review"
     assert "confirmation of rheumatoid arthritis" in provisional.open_items
+
+
+def test_an_unreadable_value_or_date_is_reported_as_such_not_as_no_value() -> None:
+    bad_value = obs("751-8", None, when="2024-05-20")
+    bad_value["valueQuantity"] = {"value": "abc", "unit": "10*9/L"}
+    bad_date = obs("751-8", 2.0, "10*9/L", when="1990-02-30", oid="o2")
+    for resource in (bad_value, bad_date):
+        result = run(atom("lab.neutrophils", **NEUT), resource)
+        assert result.result == "unknown"
+        assert "recorded, but its value or date cannot be read" in result.reason
+        assert result.need == "a readable neutrophils value"
+    assert run(atom("lab.neutrophils", **NEUT)).reason.startswith("no neutrophils value recorded")
