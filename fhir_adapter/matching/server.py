@@ -283,6 +283,36 @@ def split_next(base_url: str, next_url: str) -> tuple[str, list[tuple[str, str]]
     return path.strip("/"), parse_qsl(parts.query, keep_blank_values=True)
 
 
+@dataclass
+class RevincludeCheck:
+    """Whether the server really honours ``_revinclude``: a server may ignore it and answer with the Patient alone,
+    which would read as a record without Conditions or medications (and documented exclusions would vanish).
+
+    While unproven, a patient answered with nothing included is searched again one type at a time: records found
+    that way prove the server ignores ``_revinclude`` (the caller switches to per-type searches); an answer with
+    included resources proves it honours it. After ``max_probes`` empty patients the server is trusted."""
+
+    max_probes: int = 5
+    proven: bool = False
+    probes: int = 0
+
+    def needed(self, collector: _Collector) -> bool:
+        if self.proven:
+            return False
+        if any(collector.by_type.values()):
+            self.proven = True
+            return False
+        self.probes += 1
+        self.proven = self.probes >= self.max_probes
+        return True
+
+    def ignored(self, found: list[dict[str, Any]]) -> bool:
+        if found:
+            log.warning("the server ignores _revinclude: fetching one search per type instead")
+            self.proven = True
+        return bool(found)
+
+
 class _Collector:
     """Sorts fetched resources into a snapshot (only resources about the patient are kept)."""
 
@@ -382,6 +412,7 @@ class ServerData:
         self._plan: FetchPlan | None = None
         self._cache: OrderedDict[str, PatientSnapshot] = OrderedDict()
         self.shared: dict[str, dict[str, Any]] = {}
+        self.revinclude_check = RevincludeCheck()
 
     @property
     def plan(self) -> FetchPlan:
@@ -473,6 +504,11 @@ class ServerData:
                 log.info("server rejected _revinclude; fetching one search per type")
                 self._plan = plan.with_mode("per-type")
                 return self._fetch(patient_id)
+            if self.revinclude_check.needed(collector):
+                found = [r for s in plan.searches for r in self._search_all(s.resource_type, s.items(patient_id))]
+                if self.revinclude_check.ignored(found):
+                    self._plan = plan.with_mode("per-type")
+                collector.add(found)
         else:
             collector.add(self._search_all("Patient", [("_id", patient_id)]))
             for search in plan.searches:
@@ -502,6 +538,7 @@ class AsyncServerData:
         self.requests = 0
         self.shared: dict[str, dict[str, Any]] = {}
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self.revinclude_check = RevincludeCheck()
         self._plan: FetchPlan | None = None
 
     async def plan(self) -> FetchPlan:
@@ -575,6 +612,11 @@ class AsyncServerData:
                 if self._plan is not None:
                     self._plan = self._plan.with_mode("per-type")
                 return await self.fetch(patient_id, extra_types=extra_types)
+            if self.revinclude_check.needed(collector):
+                found = [r for s in plan.searches for r in await self.search_all(s.resource_type, s.items(patient_id))]
+                if self.revinclude_check.ignored(found) and self._plan is not None:
+                    self._plan = self._plan.with_mode("per-type")
+                collector.add(found)
         else:
             collector.add(await self.search_all("Patient", [("_id", patient_id)]))
             for search in plan.searches:

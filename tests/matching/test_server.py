@@ -323,6 +323,8 @@ def test_a_server_that_may_ignore_revinclude_never_makes_a_patient_not_a_candida
     """Without batch the Patient and its records come from one ``_revinclude`` search. A server that ignores an
     undeclared ``_revinclude`` answers with the Patient alone: that must read as "unknown", not "no Conditions"."""
     respx.get(f"{BASE}/Patient").respond(json=searchset(patient("p1")))  # quiet: the Patient, nothing included
+    for rtype in ("Condition", "Observation", "MedicationRequest", "MedicationStatement", "MedicationAdministration"):
+        respx.get(f"{BASE}/{rtype}").respond(json=searchset())  # and really nothing: the probe finds nothing
 
     def screen_with(statement_json: dict[str, Any]) -> Any:
         respx.get(f"{BASE}/metadata").respond(json=statement_json)
@@ -350,3 +352,20 @@ def test_patient_ids_are_percent_encoded_in_every_batch_url() -> None:
     assert urls[0] == "Patient/a%3Fb%3Dc%23d"
     assert all("#" not in u and "a?b" not in u for u in urls)
     assert dict(httpx.QueryParams(urls[1].split("?", 1)[1]))["patient"] == "a?b=c#d"
+
+
+
+@respx.mock
+def test_a_server_that_ignores_revinclude_is_caught_and_searched_per_type() -> None:
+    """The server declares no batch and answers ``_revinclude`` with the Patient alone, though the patient has a
+    Condition: the per-type probe finds it, the source switches to per-type searches, and nothing is lost."""
+    respx.get(f"{BASE}/metadata").respond(json=statement(batch=False))
+    respx.get(f"{BASE}/Patient").respond(json=searchset(patient("p1")))
+    conditions = respx.get(f"{BASE}/Condition").respond(json=searchset(condition("p1")))
+    for rtype in ("Observation", "MedicationRequest", "MedicationStatement", "MedicationAdministration"):
+        respx.get(f"{BASE}/{rtype}").respond(json=searchset())
+    with FhirClient(BASE) as client:
+        data = ServerData(client, ATOMS, context=EvalContext(as_of=AS_OF))
+        assert [c["id"] for c in data.resources("p1", "Condition")] == ["c-p1"]
+        assert data.plan.mode == "per-type"
+    assert conditions.call_count == 1
