@@ -19,7 +19,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter import criteria as criteria_compiler
-from fhir_adapter.cli._common import console, exit_after_failures, print_json, report_failure, warn_record
+from fhir_adapter.cli._common import (
+    check_input_format,
+    console,
+    exit_after_failures,
+    print_json,
+    report_failure,
+    warn_record,
+)
 from fhir_adapter.criteria.lint import lint_all
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.criteria.summary import CriteriaSummary, summarize
@@ -96,13 +103,13 @@ def reasons_table(summary: CriteriaSummary, top: int = 10) -> Table:
     return table
 
 
-def _compile_inputs(inputs: list[Path]) -> tuple[list[CompiledCriteria], int]:
+def _compile_inputs(inputs: list[Path], input_format: str | None = None) -> tuple[list[CompiledCriteria], int]:
     from fhir_adapter.ingest import iter_trials
 
     compiled: list[CompiledCriteria] = []
     failures = 0
     for path in inputs:
-        for result in iter_trials(path):
+        for result in iter_trials(path, input_format):
             if isinstance(result, FhirAdapterError):
                 report_failure(result)
                 failures += 1
@@ -125,9 +132,10 @@ def criteria(
     lint: Annotated[
         bool, typer.Option("--lint", help="List contradictions between compiled atoms (exit 1 when any).")
     ] = False,
+    input_format: Annotated[str | None, typer.Option("--input-format", help="Force the input format.")] = None,
 ) -> None:
     """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
-    compiled, failures = _compile_inputs(inputs)
+    compiled, failures = _compile_inputs(inputs, check_input_format(input_format))
     if not compiled and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
     if lint:

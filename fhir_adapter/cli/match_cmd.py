@@ -19,11 +19,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter import pipeline
-from fhir_adapter.cli._common import check_choice, console, print_json, warn, warn_record
+from fhir_adapter.cli._common import (
+    check_choice,
+    check_input_format,
+    check_output_path,
+    err_console,
+    print_json,
+    warn,
+    warn_record,
+)
+from fhir_adapter.cli._common import console as default_console
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError, UsageError
@@ -43,11 +53,11 @@ _STYLE = {
 }
 
 
-def load_compiled(path: Path) -> CompiledCriteria:
+def load_compiled(path: Path, input_format: str | None = None) -> CompiledCriteria:
     """Read a trial input (one trial) and compile its criteria; its ingest warnings go to stderr."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give one trial file", field="TRIAL")
-    trial, compiled = pipeline.load_compiled(path)
+    trial, compiled = pipeline.load_compiled(path, input_format)
     warn_record(trial)
     return compiled
 
@@ -85,7 +95,8 @@ def parse_as_of(text: str | None) -> date:
         raise UsageError(f"--as-of must be a date YYYY-MM-DD, got {text!r}") from None
 
 
-def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date) -> None:
+def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date, out: Console | None = None) -> None:
+    console = out or default_console
     kinds = {a.id: a.kind for a in compiled.atoms}
     title = printable(f"{compiled.trial} — {result.patient} — as of {as_of.isoformat()}")
     table = Table(title=escape(title), show_lines=False)
@@ -137,6 +148,8 @@ def match(
             help="Never rule the patient out for lacking the trial's condition (for sources known to be incomplete).",
         ),
     ] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the result to this file.")] = None,
+    input_format: Annotated[str | None, typer.Option("--input-format", help="Force the trial's format.")] = None,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -145,8 +158,9 @@ def match(
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)
+    check_output_path(output, "--output")
     patient = patient_id_of(patient)  # "Patient/X" as screen prints it, or "X"
-    compiled = load_compiled(trial)
+    compiled = load_compiled(trial, check_input_format(input_format))
     local: LocalData | None = None
     if data is not None:
         local = load_local(data, strict=strict)
@@ -162,9 +176,14 @@ def match(
             _require_patient(source, patient)
             result = matcher.evaluate(source, patient)
     if output_format == "json":
-        print_json(ScreenResult(trial=compiled.trial, as_of=day, patients=[result]).contract())
-    else:
+        print_json(ScreenResult(trial=compiled.trial, as_of=day, patients=[result]).contract(), output)
+    elif output is None:
         render_table(result, compiled, day)
+    else:
+        with output.open("w", encoding="utf-8") as handle:
+            render_table(result, compiled, day, Console(file=handle, width=160, color_system=None))
+    if output is not None:
+        err_console.print(f"result written to {escape(str(output))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -82,3 +82,11 @@ def test_bad_input_names_the_file(capsys: pytest.CaptureFixture[str], tmp_path: 
     code, _, err = _run(capsys, "criteria", str(bad), "--format", "json")
     assert code != 0
     assert "broken.json" in err
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="seed sample missing")
+def test_forced_input_format(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "criteria", str(SEED), "--input-format", "registry-page", "--format", "json")
+    assert code == 0 and json.loads(out)["trial"] == "NCT06577194"
+    code, _out, err = _run(capsys, "criteria", str(SEED), "--input-format", "ctgov-xml")
+    assert code != 0 and "XML" in err

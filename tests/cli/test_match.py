@@ -141,3 +141,17 @@ def test_match_cli_api_and_screen_give_one_answer(capsys: pytest.CaptureFixture[
                               "--format", "json")
         assert code == 0
         assert json.loads(out)["patients"] == [screened[patient]]
+
+
+def test_output_file_and_forced_input_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    needs_compiler()
+    common = [str(TRIAL), "--data", str(SAMPLES), "--patient", "smp-hiv", "--as-of", "2025-01-01",
+              "--input-format", "REGISTRY-PAGE"]
+    out_json, out_table = tmp_path / "r.json", tmp_path / "r.txt"
+    code, out, err = run(capsys, *common, "--format", "json", "-o", str(out_json))
+    assert code == 0 and out == "" and f"result written to {out_json}" in err
+    assert json.loads(out_json.read_text())["patients"][0]["verdict"] == "ineligible"
+    code, out, _err = run(capsys, *common, "-o", str(out_table))
+    assert code == 0 and out == "" and "verdict: ineligible" in out_table.read_text()
+    code, _out, err = run(capsys, *common[:-1], "ctgov-xml")
+    assert code == 2 and "malformed XML" in err
