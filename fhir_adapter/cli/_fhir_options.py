@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -107,12 +108,15 @@ def enable_trace() -> None:
 
 
 _HELP = "FHIR server"
+SERVER_ENV = "FHIR_ADAPTER_SERVER"
+"""The server when ``--server`` is not given (for ``match``/``screen`` only when ``--data`` is not given either)."""
 _OPTIONS: dict[str, tuple[Any, Any]] = {
     "server": (str, typer.Option(..., "--server", help="FHIR base URL, e.g. https://host/fhir.",
-                                 rich_help_panel=_HELP)),
-    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", rich_help_panel=_HELP)),
+                                 envvar=SERVER_ENV, rich_help_panel=_HELP)),
+    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", envvar="FHIR_ADAPTER_AUTH",
+                               rich_help_panel=_HELP)),
     "token_env": (str | None, typer.Option(None, "--token-env", help="Env var holding the bearer token.",
-                                           rich_help_panel=_HELP)),
+                                           envvar="FHIR_ADAPTER_TOKEN_ENV", rich_help_panel=_HELP)),
     "token_file": (Path | None, typer.Option(None, "--token-file", help="File holding the bearer token.",
                                              rich_help_panel=_HELP)),
     "username": (str | None, typer.Option(None, "--username", help="Basic auth user name.", rich_help_panel=_HELP)),
@@ -163,6 +167,8 @@ def with_fhir_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in _OPTIONS}
+        if values["server"] is None and not kwargs.get("data") and os.environ.get(SERVER_ENV):
+            values["server"] = os.environ[SERVER_ENV]  # no source given: the configured server
         fhir = None if values["server"] is None else FhirOptions(**values)
         if fhir is not None:
             fhir.check()

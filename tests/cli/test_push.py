@@ -130,3 +130,19 @@ def test_a_server_echoing_the_credentials_cannot_make_them_print(
         assert code != 0
         assert canary not in out and canary not in err, extra
         assert "rejected request with Authorization" in err
+
+
+def test_the_server_and_auth_can_come_from_the_environment(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FHIR_ADAPTER_SERVER", BASE)
+    monkeypatch.setenv("FHIR_ADAPTER_AUTH", "bearer")
+    monkeypatch.setenv("FHIR_ADAPTER_TOKEN_ENV", "MY_TOKEN")
+    monkeypatch.setenv("MY_TOKEN", "tok-from-env-1234")
+    code, out, _ = run(["push", str(write_bundle(tmp_path)), "--dry-run", "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["strategies"]
+    assert mock.calls[0].request.headers["Authorization"] == "Bearer tok-from-env-1234"
+    # a flag wins over the environment
+    code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", "http://127.0.0.1:1/fhir", "--auth", "none",
+                        "--dry-run"], capsys)
+    assert code != 0 and "127.0.0.1:1" in err

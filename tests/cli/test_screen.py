@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import fhir_adapter.cli.screen_cmd as screen_cmd
 from fhir_adapter.cli import app
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
+from fhir_adapter.errors import FhirServerError
 from fhir_adapter.words import reason_codes
 
 LOINC = "http://loinc.org"
@@ -102,3 +103,12 @@ def test_exactly_one_source_is_required(data: Path) -> None:
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["screen", "trial.json", "--data", str(data), "--server", "http://127.0.0.1:9"])
     assert result.exit_code != 0
+
+
+def test_a_configured_server_does_not_compete_with_data(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FHIR_ADAPTER_SERVER is the source only when neither --data nor --server is given."""
+    monkeypatch.setenv("FHIR_ADAPTER_SERVER", "http://127.0.0.1:1/fhir")
+    result = _run("--data", str(data), "--format", "json", "--as-of", "2024-06-01")
+    assert result.exit_code == 0, result.output
+    with pytest.raises(FhirServerError, match=r"127\.0\.0\.1:1"):  # no source given: the configured server is used
+        _run("--format", "json", "--as-of", "2024-06-01")
