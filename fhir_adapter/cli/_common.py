@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.fhir._core import without_userinfo
-from fhir_adapter.ingest import FORMATS
+from fhir_adapter.ingest import DIRECTORY_SUFFIXES, FORMATS
 from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
 
@@ -51,6 +51,20 @@ def report_failure(exc: FhirAdapterError) -> None:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
+
+
+def warn_unread_files(inputs: list[Path]) -> None:
+    """One warning per file in an input directory that is not read (a PDF, a CSV): nothing is skipped silently."""
+    for path in inputs:
+        if not path.is_dir():
+            continue
+        try:
+            entries = sorted(path.iterdir())
+        except OSError:
+            continue  # the reader reports the unreadable directory itself
+        for entry in entries:
+            if entry.is_file() and not entry.name.startswith(".") and entry.suffix.lower() not in DIRECTORY_SUFFIXES:
+                warn(f"skipped {entry}: not a trial record file ({', '.join(DIRECTORY_SUFFIXES)})")
 
 
 def warn_record(record: TrialRecord) -> None:

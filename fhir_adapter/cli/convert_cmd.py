@@ -26,6 +26,7 @@ from fhir_adapter.cli._common import (
     print_json,
     report_failure,
     warn_record,
+    warn_unread_files,
 )
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.ingest import iter_trials
@@ -87,6 +88,7 @@ def register(app: typer.Typer) -> None:
         input_format = check_input_format(input_format)
         check_output_path(output, "--output", directory=bool(output and output.is_dir()))
         with_criteria = not no_criteria
+        warn_unread_files(inputs)
         records = _records(inputs, input_format)
         if not (output and output.is_dir()):
             one_file = len(inputs) == 1 and not inputs[0].is_dir()

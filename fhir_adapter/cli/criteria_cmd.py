@@ -26,6 +26,7 @@ from fhir_adapter.cli._common import (
     print_json,
     report_failure,
     warn_record,
+    warn_unread_files,
 )
 from fhir_adapter.criteria.lint import lint_all
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
@@ -135,6 +136,7 @@ def criteria(
     input_format: Annotated[str | None, typer.Option("--input-format", help="Force the input format.")] = None,
 ) -> None:
     """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
+    warn_unread_files(inputs)
     compiled, failures = _compile_inputs(inputs, check_input_format(input_format))
     if not compiled and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))

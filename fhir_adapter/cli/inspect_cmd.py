@@ -22,6 +22,7 @@ from fhir_adapter.cli._common import (
     print_json,
     report_failure,
     warn_record,
+    warn_unread_files,
 )
 from fhir_adapter.errors import InputError
 from fhir_adapter.ingest import iter_trials
@@ -68,6 +69,7 @@ def read_all(inputs: list[Path], input_format: str | None) -> tuple[list[TrialRe
     """Every record of every input; failures are reported on stderr as they come and counted."""
     records: list[TrialRecord] = []
     failures = 0
+    warn_unread_files(inputs)
     for path in inputs:
         for result in iter_trials(path, input_format):
             if isinstance(result, InputError):

@@ -18,6 +18,9 @@ _XML_ROOT = re.compile(r"<clinical_study[\s>/]")
 _NCT_ID_LINE = re.compile(r"^NCT ID:\s*\S", re.MULTILINE)
 
 
+_NCT_ID = re.compile(r"NCT\d{8}")
+
+
 def read_text(path: Path) -> str:
     """The file's text; InputError (naming the path) if unreadable, empty, binary or over 50 MB."""
     source = str(path)
@@ -30,6 +33,15 @@ def read_text(path: Path) -> str:
         raise
     except IsADirectoryError as exc:
         raise InputError("is a directory, expected a file", source=source) from exc
+    except FileNotFoundError as exc:
+        if _NCT_ID.fullmatch(path.name.strip().upper()):
+            # an id where a file is expected: say how to get the record
+            raise InputError(
+                f"no such file; {path.name} looks like a registry id: fetch it first with "
+                f"`fhir-adapter fetch {path.name.upper()} -o DIR`",
+                source=source,
+            ) from exc
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=source) from exc
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=source) from exc
     return decode(data, source)

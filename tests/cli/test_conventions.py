@@ -86,3 +86,28 @@ def test_the_python_client_refuses_them_too() -> None:
     with pytest.raises(UsageError) as caught:
         FhirClient("https://alice:S3cretPW@127.0.0.1:1/fhir")
     assert "S3cretPW" not in str(caught.value) and "https://***@127.0.0.1:1/fhir" in str(caught.value)
+
+
+def test_an_nct_id_where_a_file_is_expected_says_how_to_fetch_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "screen", "NCT06577194", "--data", "samples/patients/data")
+    assert code == 2 and out == ""
+    assert "looks like a registry id: fetch it first with `fhir-adapter fetch NCT06577194 -o DIR`" in err
+
+
+def test_files_of_other_types_in_an_input_directory_are_listed_as_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "NCT06577194.txt").write_text(TRIAL.read_text())
+    (tmp_path / "protocol.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / ".hidden").write_text("x")
+    for command in ("inspect", "criteria"):
+        code, _out, err = run(capsys, command, str(tmp_path))
+        assert code == 0
+        assert f"skipped {tmp_path / 'protocol.pdf'}: not a trial record file" in err
+        assert ".hidden" not in err
+
+
+def test_the_package_is_typed() -> None:
+    import fhir_adapter
+
+    assert (Path(fhir_adapter.__file__).parent / "py.typed").is_file()
