@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -18,6 +18,19 @@ from fhir_adapter.fhir._core import without_userinfo
 from fhir_adapter.ingest import DIRECTORY_SUFFIXES, FORMATS
 from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
+
+StrictFlag = Annotated[
+    bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
+]
+"""``--strict`` of the commands that read patient data (match, screen)."""
+OpenWorldFlag = Annotated[
+    bool,
+    typer.Option(
+        "--open-world-diagnosis",
+        help="Never rule a patient out for lacking the trial's condition (for sources known to be incomplete).",
+    ),
+]
+"""``--open-world-diagnosis`` of the commands that match patients (match, screen)."""
 
 # Piped or redirected output gets wide tables (rich falls back to 80 columns without a terminal);
 # COLUMNS, when set, still wins.

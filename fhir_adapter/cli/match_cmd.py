@@ -25,6 +25,8 @@ from rich.table import Table
 
 from fhir_adapter import pipeline
 from fhir_adapter.cli._common import (
+    OpenWorldFlag,
+    StrictFlag,
     check_choice,
     check_input_format,
     check_output_path,
@@ -138,16 +140,8 @@ def match(
     recency_days: Annotated[
         int | None, typer.Option("--recency-days", min=0, help="Window for labs/ECOG (default 90 days).")
     ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
-    ] = False,
-    open_world_diagnosis: Annotated[
-        bool,
-        typer.Option(
-            "--open-world-diagnosis",
-            help="Never rule the patient out for lacking the trial's condition (for sources known to be incomplete).",
-        ),
-    ] = False,
+    strict: StrictFlag = False,
+    open_world_diagnosis: OpenWorldFlag = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the result to this file.")] = None,
     input_format: Annotated[str | None, typer.Option("--input-format", help="Force the trial's format.")] = None,
     *,

@@ -20,7 +20,16 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from fhir_adapter.cli._common import check_choice, check_output_path, console, err_console, print_json, write_text
+from fhir_adapter.cli._common import (
+    OpenWorldFlag,
+    StrictFlag,
+    check_choice,
+    check_output_path,
+    console,
+    err_console,
+    print_json,
+    write_text,
+)
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.cli.match_cmd import load_compiled, load_local, parse_as_of
 from fhir_adapter.criteria.model import CompiledCriteria
@@ -185,16 +194,8 @@ def _screen_command(
         bool, typer.Option("--prefilter/--no-prefilter", help="Server-side population pre-filter (server).")
     ] = True,
     show_progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar on stderr.")] = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
-    ] = False,
-    open_world_diagnosis: Annotated[
-        bool,
-        typer.Option(
-            "--open-world-diagnosis",
-            help="Never rule a patient out for lacking the trial's condition (for sources known to be incomplete).",
-        ),
-    ] = False,
+    strict: StrictFlag = False,
+    open_world_diagnosis: OpenWorldFlag = False,
     *,
     fhir: FhirOptions | None,
 ) -> None:

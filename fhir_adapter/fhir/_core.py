@@ -371,4 +371,6 @@ def _resource_type(resource: dict[str, Any]) -> str:
 
 def resources_of(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a searchset page (search mode ``match`` and ``include`` alike)."""
-    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    return [
+        e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]

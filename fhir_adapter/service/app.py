@@ -118,11 +118,12 @@ def _evaluate(
 ) -> tuple[list[tuple[Trial, PatientResult]], int]:
     """Every trial's result for the patient, and the number of requests sent to the EHR's FHIR server."""
     types = needed_types(catalog.atoms)
-    data: PatientData = PrefetchData(patient_id, body.prefetch or {}, templates, types)
+    prefetched = PrefetchData(patient_id, body.prefetch or {}, templates, types)
+    data: PatientData = prefetched
     client: FhirClient | None = None
     server: ServerData | None = None
     try:
-        if data_missing(data) and body.fhirServer:
+        if prefetched.missing and body.fhirServer:
             token = body.fhirAuthorization.access_token if body.fhirAuthorization else None
             client = FhirClient(
                 body.fhirServer, auth=BearerAuth(token) if token else None, timeout=FHIR_TIMEOUT, retry=_NO_RETRY
@@ -145,6 +146,3 @@ def _evaluate(
 def _requests(server: ServerData | None) -> int:
     return server.requests if server is not None else 0
 
-
-def data_missing(data: PatientData) -> bool:
-    return bool(getattr(data, "missing", []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from fhir_adapter.fhir._core import resources_of
 from fhir_adapter.matching.local import reference_key
 from fhir_adapter.service.catalog import prefetch_key
 
@@ -17,12 +18,12 @@ _EMPTY: tuple[dict[str, Any], ...] = ()
 
 
 def _entries(bundle: Any) -> list[dict[str, Any]]:
+    """A prefetched searchset's resources (a single resource prefetched as itself counts too)."""
     if not isinstance(bundle, dict):
         return []
     if bundle.get("resourceType") != "Bundle":
         return [bundle] if isinstance(bundle.get("resourceType"), str) else []
-    entries = bundle.get("entry") or ()
-    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    return resources_of(bundle)
 
 
 def _whole(bundle: Any) -> bool:

@@ -10,20 +10,15 @@ from pathlib import Path
 import pytest
 
 from fhir_adapter._version import __version__
-from fhir_adapter.cli import main
+
+from . import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAL = ROOT / "samples" / "NCT06577194.txt"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, *args)
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

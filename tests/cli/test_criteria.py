@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_adapter.cli import main
+from . import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "samples" / "NCT06577194.txt"
@@ -15,13 +15,7 @@ CORPUS = ROOT.parent / "shared" / "data" / "ctgov"
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, *args)
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="seed sample missing")

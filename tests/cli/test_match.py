@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_adapter.cli import main
+from . import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAL = ROOT / "tests" / "matching" / "data" / "NCT06577194.txt"
@@ -16,13 +16,7 @@ SYNTHEA = ROOT / "tests" / "matching" / "data" / "synthea-smart-r4"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(["match", *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "match", *args)
 
 
 def needs_compiler() -> None:
