@@ -20,6 +20,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from fhir_adapter.errors import InputError
+
 ALGORITHMS = ["RS384", "ES384", "RS256", "ES256"]
 _LEEWAY = 30
 
@@ -29,9 +31,14 @@ class Unauthorized(Exception):
 
 
 def load_keyset(path: str | Path) -> KeySet:
-    """A JWKS (``{"keys": [...]}``) from a file."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return KeySet.import_key_set(data)
+    """A JWKS (``{"keys": [...]}``) from a file; an unreadable or malformed file is an InputError naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return KeySet.import_key_set(data)
+    except OSError as exc:
+        raise InputError(f"cannot read the JWKS: {exc.strerror or exc}", source=str(path)) from exc
+    except (ValueError, TypeError, KeyError, JoseError) as exc:
+        raise InputError(f"not a JWKS ({{\"keys\": [...]}}): {type(exc).__name__}", source=str(path)) from exc
 
 
 @dataclass

@@ -186,11 +186,15 @@ def test_serve_refuses_to_run_open_or_exposed(capsys: pytest.CaptureFixture[str]
         (["serve", "--trials", str(TRIAL)], "give --trusted-issuer ISSUER=JWKS_FILE"),
         (["serve", "--demo", "--host", "0.0.0.0"], "--demo accepts calls without a token"),
         (["serve", "--trusted-issuer", "no-equals-sign", "--trials", str(TRIAL)], "must be ISSUER=JWKS_FILE"),
+        (["serve", "--trusted-issuer", "https://ehr=/no/such.json", "--trials", str(TRIAL)],
+         "error: /no/such.json: cannot read the JWKS"),
+        (["serve", "--trusted-issuer", f"https://ehr={TRIAL}", "--trials", str(TRIAL)], "not a JWKS"),
     ):
         with pytest.raises(SystemExit) as exited:
             main(args)
         assert exited.value.code == 2
-        assert message in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and "internal error" not in err
 
 
 def test_inactive_trials_are_not_served(tmp_path: Path) -> None:
