@@ -279,7 +279,8 @@ async def naive_baseline(base_url: str, criteria: Any, ids: list[str], concurren
     from fhir_adapter.fhir import AsyncFhirClient
     from fhir_adapter.fhir.search import token_value
     from fhir_adapter.matching.evaluate import Matcher
-    from fhir_adapter.matching.server import TYPES_BY_CATEGORY, PatientSnapshot
+    from fhir_adapter.matching.retrieval import TYPES_BY_CATEGORY
+    from fhir_adapter.matching.server import PatientSnapshot
 
     matcher = Matcher(criteria.atoms, as_of=AS_OF)
     transport = Counting()

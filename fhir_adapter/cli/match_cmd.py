@@ -14,6 +14,8 @@ patient name is ever printed. ``--data`` without any data file or without any Pa
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +40,7 @@ from fhir_adapter.cli._common import (
 from fhir_adapter.cli._common import console as default_console
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.engines import require_patients
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching import LocalData, Matcher, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.server import ServerData
@@ -70,22 +73,31 @@ def load_local(paths: list[Path], *, strict: bool = False) -> LocalData:
     A malformed line or resource is reported on stderr (file:line and what is wrong) and skipped, so the other
     patients are screened; a summary of the skipped records follows. ``strict`` makes the first one an error.
     """
+    with data_errors(paths):
+        local = LocalData(*paths, strict=strict, freeze_gc=True)  # a one-shot process: see LocalData
+    report_skipped(local.errors)
+    require_patients(local.files, len(local), paths)
+    return local
+
+
+@contextmanager
+def data_errors(paths: Sequence[Path]) -> Iterator[None]:
+    """Reading ``--data`` files: an unreadable or corrupt one is one line naming it."""
     where = ", ".join(str(p) for p in paths)
     try:
-        local = LocalData(*paths, strict=strict, freeze_gc=True)  # a one-shot process: see LocalData
+        yield
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=exc.filename or where) from exc
     except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz (LocalData only catches OSError)
         raise InputError(f"corrupt or truncated compressed file: {exc or type(exc).__name__}", source=where) from exc
-    for error in local.errors:
+
+
+def report_skipped(errors: Sequence[InputError]) -> None:
+    """Each skipped malformed record on stderr (file:line and what is wrong), then how many."""
+    for error in errors:
         warn(f"skipped: {error}")
-    if local.errors:
-        warn(f"{len(local.errors)} malformed record(s) skipped in --data (--strict makes this an error)")
-    if not local.files:
-        raise InputError("no FHIR data files (*.ndjson, *.json, optionally .gz) for --data", source=where)
-    if not len(local):
-        raise InputError(f"no Patient resource in the {local.files} --data file(s)", source=where)
-    return local
+    if errors:
+        warn(f"{len(errors)} malformed record(s) skipped in --data (--strict makes this an error)")
 
 
 def parse_as_of(text: str | None) -> date:

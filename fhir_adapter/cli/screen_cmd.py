@@ -1,7 +1,8 @@
 """The ``screen`` command: a whole population against one trial's criteria, ranked.
 
 ``fhir-adapter screen TRIAL (--server URL [auth options] | --data DIR) [--format table|json|html] [-o FILE]
-[--limit N] [--as-of DATE] [--checkpoint FILE] [--emit-fhir FILE] [--fhir-version R4|R5] [--concurrency N]``
+[--limit N] [--as-of DATE] [--checkpoint FILE] [--emit-fhir FILE] [--fhir-version R4|R5] [--concurrency N]
+[--engine auto|memory|duckdb|spark] [--spark-master URL]``
 
 JSON is exactly ``ScreenResult.contract()``; HTML is one self-contained page (patients × criteria).
 A progress bar (counts only, never patient ids) goes to stderr when it is a terminal or with ``--progress``.
@@ -31,15 +32,16 @@ from fhir_adapter.cli._common import (
     write_text,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.cli.match_cmd import load_compiled, load_local, parse_as_of
+from fhir_adapter.cli.match_cmd import data_errors, load_compiled, parse_as_of, report_skipped
 from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.engines import ENGINES, screen_files
 from fhir_adapter.errors import UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.report import render_html, render_table, table_text, verdict_counts
 from fhir_adapter.matching.screen import Progress as ProgressCallback
-from fhir_adapter.matching.screen import ScreenStats, ascreen_server, screen
+from fhir_adapter.matching.screen import ScreenStats, ascreen_server
 
 _FORMATS = ("table", "json", "html")
 
@@ -133,8 +135,11 @@ def run_screen(
     show_progress: bool,
     strict: bool = False,
     open_world_diagnosis: bool = False,
+    engine: str = "auto",
+    spark_master: str | None = None,
 ) -> ScreenResult:
     output_format = check_choice(output_format, _FORMATS, "--format")
+    engine = check_choice(engine, ENGINES, "--engine")
     fhir_version = check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
@@ -153,11 +158,15 @@ def run_screen(
                 "options": MatchOptions(open_world_diagnosis=open_world_diagnosis),
             }
             if data is not None:
-                local = load_local(data, strict=strict)
-                result = screen(compiled, local, **common)
-                source = f"{local.files} --data file(s)" + (
-                    f" ({len(local.errors)} malformed record(s) skipped)" if local.errors else ""
-                )
+                with data_errors(data):
+                    found = screen_files(
+                        compiled, data, engine=engine, strict=strict, spark_master=spark_master, **common
+                    )
+                report_skipped(found.errors)
+                result = found.result
+                source = f"{found.files} --data file(s)" + (
+                    f" ({len(found.errors)} malformed record(s) skipped)" if found.errors else ""
+                ) + f", {found.engine} engine"
             else:
                 assert fhir is not None
                 result = asyncio.run(
@@ -196,6 +205,16 @@ def _screen_command(
     show_progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar on stderr.")] = False,
     strict: StrictFlag = False,
     open_world_diagnosis: OpenWorldFlag = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="--data engine: auto (memory for small data, duckdb above 64 MB) | memory | duckdb | spark.",
+        ),
+    ] = "auto",
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master for --engine spark (default local[2]).")
+    ] = None,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -204,7 +223,7 @@ def _screen_command(
         trial, data=data, fhir=fhir, output_format=output_format, output=output,
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
-        strict=strict, open_world_diagnosis=open_world_diagnosis,
+        strict=strict, open_world_diagnosis=open_world_diagnosis, engine=engine, spark_master=spark_master,
     )
 
 

@@ -36,7 +36,7 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.name.endswith(_SUFFIXES)
 
 
-def _files(paths: Iterable[Path]) -> Iterator[Path]:
+def data_files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if _is_data_file(p))
@@ -56,7 +56,7 @@ def reference_key(reference: str) -> tuple[str, str] | None:
     return None
 
 
-def _could_hold(source: str | None, resource_type: str) -> bool:
+def could_hold(source: str | None, resource_type: str) -> bool:
     """Whether a file may hold resources of the type: Bulk export files are named after theirs
     (``Observation.ndjson``, ``Observation.002.ndjson``); any other file may hold anything."""
     name = Path((source or "").split(":")[0]).name
@@ -84,7 +84,7 @@ class LocalData:
         self._by_url: dict[str, dict[str, Any]] = {}
         self.files = 0
         self.resource_count = 0
-        for path in _files(Path(p) for p in paths):
+        for path in data_files(Path(p) for p in paths):
             self._load_file(path)
             self.files += 1
         if freeze_gc:
@@ -107,7 +107,7 @@ class LocalData:
     def complete(self, resource_type: str) -> bool:
         """A local export holds every resource of the patients it lists, unless a record that could be of
         this type was skipped as malformed (then the problem list may lack it: decide open-world)."""
-        return not any(_could_hold(e.source, resource_type) for e in self.errors)
+        return not any(could_hold(e.source, resource_type) for e in self.errors)
 
     def resolve(self, reference: str) -> dict[str, Any] | None:
         found = self._by_url.get(reference)
@@ -119,6 +119,14 @@ class LocalData:
         if key[0] == "Patient":
             return self._patients.get(key[1])
         return self._shared.get(key)
+
+    def resource_patient_ids(self) -> list[str]:
+        """Every patient some resource is about (whether or not its Patient resource was read)."""
+        return list(self._by_patient)
+
+    def shared(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """``Type/id`` → the resources of the type that belong to no patient (Medication...)."""
+        return {f"{t}/{rid}": r for (t, rid), r in self._shared.items() if t == resource_type}
 
     def __len__(self) -> int:
         return len(self._patients)
@@ -157,10 +165,7 @@ class LocalData:
             if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                 self._fail("not a FHIR resource (no resourceType)", f"{source}:{number}")
                 continue
-            if resource["resourceType"] == "Bundle":
-                self._load_bundle(resource, f"{source}:{number}")
-            else:
-                self._add(resource, {}, f"{source}:{number}")
+            self.add(resource, f"{source}:{number}")
 
     def _load_json(self, text: str, source: str) -> None:
         try:
@@ -174,6 +179,10 @@ class LocalData:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             self._fail("not a FHIR resource or Bundle (no resourceType)", source)
             return
+        self.add(resource, source)
+
+    def add(self, resource: dict[str, Any], source: str) -> None:
+        """Index one parsed resource (a Bundle: each of its entries) read from ``source``."""
         if resource["resourceType"] == "Bundle":
             self._load_bundle(resource, source)
         else:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError
@@ -30,7 +31,7 @@ from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
-from fhir_adapter.matching.server import AsyncServerData
+from fhir_adapter.matching.server import AsyncServerData, PatientSnapshot
 from fhir_adapter.matching.verdict import ALIVE
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,66 @@ class ScreenStats:
     seconds: float = 0.0
 
 
+class PopulationEvaluator:
+    """One trial's verdicts for the patients of a population, as every engine computes them (in this process or
+    on a Spark executor): the one evaluator, with patients who are not candidates not evaluated further."""
+
+    def __init__(self, criteria: CompiledCriteria, *, as_of: date, options: MatchOptions | None = None) -> None:
+        self.as_of = as_of
+        self.matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
+        self.prefilter_matcher: Matcher | None = None
+        self.has_index = any(a.computable and a.index for a in criteria.atoms)
+        self._not_evaluated: dict[str, list[AtomResult]] = {}
+
+    def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
+        """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
+        by the index atoms alone) is not evaluated further: in a population most patients are not candidates,
+        and their other criteria would only be noise in the report."""
+        found = self._decisive(data, pid) if self.has_index else None
+        if found is not None and found.reason_code == "not-a-candidate":
+            return self._compact(found, "not evaluated: not a candidate for the trial")
+        return evaluate_or_skip(self.matcher, data, pid)
+
+    def ruled_out(self, data: PatientData, pid: str) -> PatientResult | None:
+        """The verdict of a patient the server pre-filter ruled out, from the atoms the pre-filter speaks to
+        (age, sex, index conditions); None when those do not make the patient ineligible."""
+        found = self._decisive(data, pid)
+        if found is None or found.verdict != "ineligible":
+            return None
+        return self._compact(found, "not fetched: the server pre-filter ruled the patient out")
+
+    def _decisive(self, data: PatientData, pid: str) -> PatientResult | None:
+        """The verdict from the atoms that can rule a patient out on their own: age, sex, index conditions."""
+        if self.prefilter_matcher is None:
+            decisive = [a for a in self.matcher.atoms if a.computable and (a.category == "demographic" or a.index)]
+            self.prefilter_matcher = Matcher(decisive, as_of=self.as_of, context=self.matcher.context)
+        return evaluate_or_skip(self.prefilter_matcher, data, pid)
+
+    def _compact(self, found: PatientResult, reason: str) -> PatientResult:
+        """``found`` with every criterion it did not evaluate listed as such (unknown, or review when not
+        computable), so that each patient's result names every criterion of the trial."""
+        by_id = {r.id: r for r in found.criteria}
+        placeholders = self._placeholders(reason)
+        criteria = [r for r in found.criteria if r.id == ALIVE] + [
+            by_id.get(a.id) or placeholder for a, placeholder in zip(self.matcher.atoms, placeholders, strict=True)
+        ]
+        to_confirm = [r.id for r in criteria if r.result == "review"]
+        return found.model_copy(update={"criteria": criteria, "to_confirm": to_confirm})
+
+    def _placeholders(self, reason: str) -> list[AtomResult]:
+        """One "not evaluated" result per atom, built once per run and shared (results are never mutated)."""
+        found = self._not_evaluated.get(reason)
+        if found is None:
+            found = [
+                AtomResult(id=a.id, result="unknown", reason=reason)
+                if a.computable
+                else AtomResult(id=a.id, result="review", reason=f"not evaluated: {a.reason or 'not computable'}")
+                for a in self.matcher.atoms
+            ]
+            self._not_evaluated[reason] = found
+        return found
+
+
 class _Run:
     """Everything the local and server screens share: matcher, stats, checkpoint, progress, ranking."""
 
@@ -97,12 +158,12 @@ class _Run:
         progress: Progress | None,
         checkpoint: Checkpoint | None,
         stats: ScreenStats | None,
+        evaluator: PopulationEvaluator | None = None,
     ) -> None:
         self.started = time.perf_counter()
         self.trial = criteria.trial
         self.as_of = as_of
-        self.matcher = Matcher(criteria.atoms, as_of=as_of, options=options)
-        self.prefilter_matcher: Matcher | None = None
+        self.evaluator = evaluator or PopulationEvaluator(criteria, as_of=as_of, options=options)
         self.progress = progress
         self.checkpoint = checkpoint
         self.stats = stats if stats is not None else ScreenStats()
@@ -133,31 +194,10 @@ class _Run:
             self.progress(len(self.results) + self.stats.missing, self.total)
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
-        return _evaluate(self.matcher, data, pid)
+        return self.evaluator.evaluate(data, pid)
 
     def ruled_out(self, data: PatientData, pid: str) -> PatientResult | None:
-        """The verdict of a patient the server pre-filter ruled out, from the atoms the pre-filter speaks to
-        (age, sex, index conditions); None when those do not make the patient ineligible."""
-        atoms = self.matcher.atoms
-        decisive = [a for a in atoms if a.computable and (a.category == "demographic" or a.index)]
-        if self.prefilter_matcher is None:
-            self.prefilter_matcher = Matcher(decisive, as_of=self.as_of, context=self.matcher.context)
-        found = _evaluate(self.prefilter_matcher, data, pid)
-        if found is None or found.verdict != "ineligible":
-            return None
-        by_id = {r.id: r for r in found.criteria}
-        reason = "not fetched: the server pre-filter ruled the patient out"
-        criteria = [r for r in found.criteria if r.id == ALIVE] + [
-            by_id.get(a.id)
-            or (
-                AtomResult(id=a.id, result="unknown", reason=reason)
-                if a.computable
-                else AtomResult(id=a.id, result="review", reason=f"not evaluated: {a.reason or 'not computable'}")
-            )
-            for a in atoms
-        ]
-        to_confirm = [r.id for r in criteria if r.result == "review"]
-        return found.model_copy(update={"criteria": criteria, "to_confirm": to_confirm})
+        return self.evaluator.ruled_out(data, pid)
 
     def finish(self, pid: str, result: PatientResult | None) -> None:
         if result is None:
@@ -175,7 +215,7 @@ class _Run:
         return ScreenResult(trial=self.trial, as_of=self.as_of, patients=rank(self.results.values()))
 
 
-def _evaluate(matcher: Matcher, data: PatientData, pid: str) -> PatientResult | None:
+def evaluate_or_skip(matcher: Matcher, data: PatientData, pid: str) -> PatientResult | None:
     try:
         return matcher.evaluate(data, pid)
     except InputError:
@@ -201,6 +241,82 @@ def screen(
     return run.result()
 
 
+class PatientStream(Protocol):
+    """A source that hands out each patient's evidence once, in patient order (the population engines)."""
+
+    def patient_ids(self) -> list[str]: ...
+
+    def snapshots(self, wanted: set[str] | None = None) -> Iterator[PatientSnapshot]: ...
+
+
+def screen_stream(
+    criteria: CompiledCriteria,
+    source: PatientStream,
+    *,
+    as_of: date,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    stats: ScreenStats | None = None,
+) -> ScreenResult:
+    """Screen every patient of a streaming source, each evaluated as its evidence arrives.
+
+    The source fetched what :func:`~fhir_adapter.matching.retrieval.retrieval_for` declares; a patient whose
+    evaluation asked for a type it did not fetch is an engine defect, raised rather than judged on less data.
+    """
+    evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
+
+    def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
+        for snapshot in source.snapshots(todo):
+            result = evaluator.evaluate(snapshot, snapshot.patient_id)
+            if snapshot.missed:
+                raise RetrievalError(sorted(snapshot.missed))
+            yield result
+
+    return screen_evaluated(
+        criteria, source.patient_ids(), evaluate, as_of=as_of, limit=limit, options=options, progress=progress,
+        checkpoint=checkpoint, stats=stats, evaluator=evaluator,
+    )
+
+
+def screen_evaluated(
+    criteria: CompiledCriteria,
+    patient_ids: Iterable[str],
+    evaluate: Callable[[set[str]], Iterable[PatientResult | None]],
+    *,
+    as_of: date,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    stats: ScreenStats | None = None,
+    evaluator: PopulationEvaluator | None = None,
+) -> ScreenResult:
+    """Screen a population whose patients an engine evaluates itself: ``evaluate(todo)`` yields the result of
+    each patient of ``todo`` (the patients left after ``limit`` and the checkpoint), in any order."""
+    run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats,
+               evaluator=evaluator)
+    todo = set(run.start(patient_ids, limit))
+    for result in evaluate(set(todo)):
+        if result is None:
+            continue
+        pid = result.patient.removeprefix("Patient/")
+        run.finish(pid, result)
+        todo.discard(pid)
+    for pid in sorted(todo):  # listed, but with no Patient resource after all
+        run.finish(pid, None)
+    return run.result()
+
+
+class RetrievalError(RuntimeError):
+    """The evaluator read resource types the engine's retrieval did not fetch."""
+
+    def __init__(self, types: list[str]) -> None:
+        super().__init__(f"the engine did not fetch {', '.join(types)} although the evaluator reads it")
+        self.types = types
+
+
 async def ascreen_server(
     criteria: CompiledCriteria,
     client: AsyncFhirClient,
@@ -218,7 +334,7 @@ async def ascreen_server(
     """Screen the patients of a FHIR server (the client is not closed)."""
     run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
     source = AsyncServerData(
-        client, criteria.atoms, context=run.matcher.context, concurrency=concurrency,
+        client, criteria.atoms, context=run.evaluator.matcher.context, concurrency=concurrency,
         filter_observations=filter_observations,
     )
     found = await candidate_ids(source, use_prefilter=prefilter)

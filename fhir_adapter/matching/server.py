@@ -31,75 +31,19 @@ from fhir_adapter.criteria.model import Atom
 from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
-from fhir_adapter.fhir.search import token_value
 from fhir_adapter.matching.evaluate import EvalContext
 from fhir_adapter.matching.local import PATIENT_FIELDS, reference_key
+from fhir_adapter.matching.retrieval import MEDICATION_TYPES, needed_types, observation_codes
 
 log = logging.getLogger(__name__)
 
 FetchMode = Literal["batch", "revinclude", "per-type"]
 
-# Resource types the evaluator reads per atom category (fhir_adapter/matching/measurements.py, findings.py).
-TYPES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "demographic": (),
-    "condition": ("Condition",),
-    "infection": ("Condition", "Observation"),
-    "pregnancy": ("Condition", "Observation"),
-    "allergy": ("AllergyIntolerance",),
-    "lab": ("Observation",),
-    "performance-status": ("Observation",),
-    "medication": ("MedicationRequest", "MedicationStatement", "MedicationAdministration"),
-    "procedure": ("Procedure",),
-    "other": (),
-}
-_MEDICATION_TYPES = frozenset(TYPES_BY_CATEGORY["medication"])
 DEFAULT_PAGE_SIZE = 1000
 _EMPTY: tuple[dict[str, Any], ...] = ()
 
 
 # -- planning (pure) ----------------------------------------------------------------------------------------
-
-
-def needed_types(atoms: Sequence[Atom]) -> list[str]:
-    """The resource types the computable atoms need (besides Patient), in a stable order."""
-    found: dict[str, None] = {}
-    for atom in atoms:
-        if not atom.computable:
-            continue
-        for rtype in (*TYPES_BY_CATEGORY.get(atom.category, ()), *atom.resource_types):
-            if rtype != "Patient":
-                found[rtype] = None
-    return list(found)
-
-
-def _reverse_aliases(aliases: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    reverse: dict[str, list[str]] = {}
-    for system, targets in aliases.items():
-        for target in targets:
-            reverse.setdefault(target, []).append(system)
-    return reverse
-
-
-def observation_codes(atoms: Sequence[Atom], context: EvalContext) -> list[str] | None:
-    """``system|code`` tokens covering every Observation the atoms can use; None when a code search cannot.
-
-    None when an Observation-reading atom matches code prefixes or has no code at all.
-    """
-    reverse = _reverse_aliases(context.config.system_aliases)
-    tokens: dict[str, None] = {}
-    for atom in atoms:
-        if not atom.computable or "Observation" not in TYPES_BY_CATEGORY.get(atom.category, ()):
-            continue
-        plan = context.plan(atom)
-        if plan.codes.prefixes or plan.answer_codes.prefixes or plan.codes.dotted:
-            return None
-        pairs = plan.codes.exact | plan.answer_codes.exact
-        if not pairs:
-            return None
-        for system, code in sorted(pairs):
-            for spelled in (system, *reverse.get(system, ())):
-                tokens[token_value(spelled, code)] = None
-    return list(tokens)
 
 
 @dataclass(frozen=True)
@@ -248,7 +192,7 @@ class PatientSnapshot:
     def medication_references(self) -> set[str]:
         """``Medication/<id>`` references of the medication resources that are not resolved yet."""
         wanted: set[str] = set()
-        for rtype in _MEDICATION_TYPES:
+        for rtype in MEDICATION_TYPES:
             for resource in self.by_type.get(rtype, ()):
                 reference = (resource.get("medicationReference") or {}).get("reference")
                 key = reference_key(reference) if isinstance(reference, str) else None

@@ -22,7 +22,8 @@ from fhir_adapter.fhir.auth import BearerAuth
 from fhir_adapter.fhir.client import FhirClient
 from fhir_adapter.http import RetryPolicy
 from fhir_adapter.matching.model import PatientData, PatientResult
-from fhir_adapter.matching.server import ServerData, needed_types
+from fhir_adapter.matching.retrieval import needed_types
+from fhir_adapter.matching.server import ServerData
 from fhir_adapter.service.cards import cards
 from fhir_adapter.service.catalog import Catalog, Trial, settings
 from fhir_adapter.service.cds_models import Discovery, Feedback, HookRequest, HookResponse, Service

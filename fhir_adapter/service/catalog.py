@@ -22,7 +22,7 @@ from fhir_adapter.ingest import iter_trials
 from fhir_adapter.mappings import load_table
 from fhir_adapter.matching.evaluate import EvalContext, Matcher
 from fhir_adapter.matching.model import MatchOptions
-from fhir_adapter.matching.server import needed_types, observation_codes
+from fhir_adapter.matching.retrieval import needed_types, observation_codes
 from fhir_adapter.trial import TrialRecord
 
 PATIENT_TOKEN = "{{context.patientId}}"

@@ -130,13 +130,13 @@ def test_checkpoint_resume_skips_finished_patients(
     assert len(marker_path.read_text().splitlines()) == 4
 
     evaluated: list[str] = []
-    real = screen_module._evaluate
+    real = screen_module.PopulationEvaluator.evaluate
 
-    def spy(matcher: Any, source: Any, pid: str) -> Any:
+    def spy(self: Any, source: Any, pid: str) -> Any:
         evaluated.append(pid)
-        return real(matcher, source, pid)
+        return real(self, source, pid)
 
-    monkeypatch.setattr(screen_module, "_evaluate", spy)
+    monkeypatch.setattr(screen_module.PopulationEvaluator, "evaluate", spy)
     stats = ScreenStats()
     with Checkpoint(marker_path, trial=CRITERIA.trial, as_of=AS_OF, atoms=CRITERIA.atoms) as marker:
         resumed = screen(CRITERIA, data, as_of=AS_OF, checkpoint=marker, stats=stats)

@@ -1,0 +1,125 @@
+"""Population engines: where a whole hospital's patient data is read for screening.
+
+* ``memory`` — :class:`~fhir_adapter.matching.local.LocalData`: every resource parsed into Python; simplest,
+  fine up to a few thousand patients.
+* ``duckdb`` — :class:`~fhir_adapter.engines.duckdb_engine.DuckDbSource`: DuckDB scans the NDJSON files and hands
+  Python only the evidence the trial's atoms read, one patient at a time.
+* ``spark`` — :mod:`fhir_adapter.engines.spark_engine`: the same retrieval as Spark SQL, the evaluator on the
+  executors (optional extra ``spark``).
+
+Every engine only fetches evidence (:class:`~fhir_adapter.matching.retrieval.Retrieval`); the verdicts come from
+the one evaluator, :mod:`fhir_adapter.matching.evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.errors import InputError, UsageError
+from fhir_adapter.matching.checkpoint import Checkpoint
+from fhir_adapter.matching.evaluate import Matcher
+from fhir_adapter.matching.local import LocalData, data_files
+from fhir_adapter.matching.model import MatchOptions, ScreenResult
+from fhir_adapter.matching.retrieval import retrieval_for
+from fhir_adapter.matching.screen import PatientStream, Progress, ScreenStats, screen, screen_stream
+
+Engine = Literal["auto", "memory", "duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("auto", "memory", "duckdb", "spark")
+AUTO_DUCKDB_BYTES = 64 * 1024 * 1024
+"""``auto`` picks DuckDB when the data files hold more than this (about 1,500 patients of a typical export):
+below it, parsing everything in memory is as fast and starts sooner."""
+
+
+@dataclass
+class FileScreen:
+    """A screen of local files and how it went (counts only)."""
+
+    result: ScreenResult
+    engine: str
+    files: int
+    errors: list[InputError] = field(default_factory=list)
+    """Records skipped as malformed (``file:line`` and what is wrong)."""
+
+
+def data_size(paths: Sequence[Path]) -> int:
+    return sum(p.stat().st_size for p in data_files(paths))
+
+
+def resolve_engine(engine: str, paths: Sequence[Path]) -> str:
+    """The engine ``auto`` stands for with these files; the others as given."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    return "duckdb" if data_size(paths) > AUTO_DUCKDB_BYTES else "memory"
+
+
+def screen_files(
+    criteria: CompiledCriteria,
+    paths: Sequence[str | Path],
+    *,
+    as_of: date,
+    engine: str = "auto",
+    strict: bool = False,
+    limit: int | None = None,
+    options: MatchOptions | None = None,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    stats: ScreenStats | None = None,
+    spark_master: str | None = None,
+) -> FileScreen:
+    """Screen the patients of local NDJSON/Bundle files with the chosen engine; every engine gives the same
+    verdicts (they only fetch evidence; :mod:`fhir_adapter.matching.evaluate` decides)."""
+    files = [Path(p) for p in paths]
+    for path in files:
+        if not path.exists():
+            raise InputError("no such file or directory", source=str(path))
+    chosen = resolve_engine(engine, files)
+    run = ScreenRun(as_of=as_of, limit=limit, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
+    if chosen == "memory":
+        local = LocalData(*files, strict=strict, freeze_gc=True)
+        require_patients(local.files, len(local), files)
+        return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
+    retrieval = retrieval_for(criteria.atoms, Matcher(criteria.atoms, as_of=as_of, options=options).context)
+    if chosen == "duckdb":
+        from fhir_adapter.engines.duckdb_engine import DuckDbSource
+
+        with DuckDbSource(*files, retrieval=retrieval, strict=strict) as source:
+            require_patients(source.files, len(source), files)
+            return FileScreen(run.screen_stream(criteria, source), chosen, source.files, source.errors)
+    from fhir_adapter.engines.spark_engine import screen_spark
+
+    return screen_spark(criteria, files, retrieval=retrieval, strict=strict, master=spark_master, run=run)
+
+
+@dataclass(frozen=True)
+class ScreenRun:
+    """The options of one screen that every engine passes on unchanged."""
+
+    as_of: date
+    limit: int | None = None
+    options: MatchOptions | None = None
+    progress: Progress | None = None
+    checkpoint: Checkpoint | None = None
+    stats: ScreenStats | None = None
+
+    def screen(self, criteria: CompiledCriteria, source: LocalData) -> ScreenResult:
+        return screen(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
+                      progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
+
+    def screen_stream(self, criteria: CompiledCriteria, source: PatientStream) -> ScreenResult:
+        return screen_stream(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
+                             progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
+
+
+def require_patients(files: int, patients: int, paths: Sequence[Path]) -> None:
+    where = ", ".join(str(p) for p in paths)
+    if not files:
+        raise InputError("no FHIR data files (*.ndjson, *.json, optionally .gz) for --data", source=where)
+    if not patients:
+        raise InputError(f"no Patient resource in the {files} --data file(s)", source=where)

@@ -1,0 +1,285 @@
+"""Population evidence read by DuckDB straight from Bulk NDJSON files (plain or gzipped), patient by patient.
+
+The in-memory path (:class:`~fhir_adapter.matching.local.LocalData`) parses every resource of every file into
+Python. Here DuckDB scans the files (in parallel, in C++) and keeps only the evidence the trial's atoms read
+(:class:`~fhir_adapter.matching.retrieval.Retrieval`): the Patients, the whole types the evaluator needs and the
+Observations that carry one of the atoms' codes. The kept lines go into a DuckDB table that spills to disk
+under its memory limit, are read back ordered by patient, and each patient reaches Python as one
+:class:`~fhir_adapter.matching.server.PatientSnapshot` for the one evaluator; memory stays bounded by one
+patient's evidence plus the results.
+
+Bad input is reported exactly as the in-memory engine reports it, with ``file:line``: DuckDB's
+``ignore_errors`` would lose the line number, so every line is read as text with its number (``row_number()``
+over a one-file scan, which keeps file order) and ``json_valid`` marks the bad ones; Python parses only those,
+for the same message. A line DuckDB rejects but Python's JSON accepts (``NaN``) is kept, as in memory. Bundle
+files (``*.json``) and Bundle lines are few and small: they are indexed in memory by ``LocalData`` and merged.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fhir_adapter.engines.evidence import (
+    NDJSON_SUFFIXES,
+    PATIENT_REFERENCE,
+    REFERENCE_PATHS,
+    RESOURCE_TYPE,
+    LazySnapshot,
+    code_pattern,
+    kept_types,
+    line_problem,
+    snapshot_of,
+)
+from fhir_adapter.errors import InputError
+from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold, data_files, reference_key
+from fhir_adapter.matching.retrieval import Retrieval
+
+_FETCH_ROWS = 20_000
+MAX_LINE_BYTES = 32 * 1024 * 1024
+"""Longest NDJSON line DuckDB reads (a longer one makes its file unreadable: use the memory engine). Its read
+buffer is twice this; sixteen times, DuckDB's default, would not fit the memory limit for gzipped files."""
+_TABLE = """CREATE TEMP TABLE evidence (
+    f INTEGER, n BIGINT, ok BOOLEAN, rtype VARCHAR, pid VARCHAR, line VARCHAR)"""
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_PATHS = ["$.resourceType", "$.id"] + [p for pair in REFERENCE_PATHS for p in pair]
+"""Extracted in one parse: x[1] the type, x[2] the id, then each patient field as an object and as a list."""
+
+
+def _patient_expr() -> str:
+    """The patient a line is about, as :meth:`LocalData._patient_of` decides it: the first of ``subject``,
+    ``patient``... whose reference (or first reference, for a list) names a Patient, ``urn:uuid:<id>`` included."""
+    pattern = PATIENT_REFERENCE
+    parts = []
+    for i in range(len(PATIENT_FIELDS)):
+        ref = f"coalesce(x[{3 + 2 * i}], x[{4 + 2 * i}])"
+        parts.append(
+            f"CASE WHEN {ref} LIKE 'urn:uuid:%' THEN substr({ref}, 10) "
+            f"ELSE nullif(regexp_extract({ref}, {_sql_string(pattern)}, 1), '') END"
+        )
+    return "coalesce(" + ", ".join(parts) + ")"
+
+
+def _wanted(retrieval: Retrieval) -> str:
+    """The SQL condition that keeps a valid line: what the evaluator reads (plus Bundles, shared resources)."""
+    wanted = f"rtype IN ({', '.join(_sql_string(t) for t in kept_types(retrieval))})"
+    pattern = code_pattern(retrieval)
+    if pattern is not None:
+        wanted += f" OR (rtype = 'Observation' AND regexp_matches(line, {_sql_string(pattern)}))"
+    return wanted
+
+
+def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
+    """One file's lines: the bad ones and the wanted ones, each with its line number."""
+    source = (
+        f"read_csv({_sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\\x01', quote = '', "
+        "escape = '', header = false, auto_detect = false, strict_mode = false, "
+        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES})"
+    )
+    # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
+    # tests/engines pins it with a file whose lines carry their own numbers.
+    # One JSON parse per line: try() is NULL for a malformed line, and the few kept lines are parsed again
+    # for their patient afterwards (_PATIENT_SQL), not the hundreds of thousands dropped.
+    return f"""
+    INSERT INTO evidence
+    WITH numbered AS (SELECT row_number() OVER () AS n, line FROM {source}),
+    typed AS (
+        SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
+        FROM numbered WHERE line IS NOT NULL AND trim(line) <> '')
+    SELECT {file_index}, n, ok, rtype, NULL, line FROM (
+        SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
+               CASE WHEN ok THEN rtype END AS rtype
+        FROM typed)
+    WHERE NOT ok OR {_wanted(retrieval)}"""
+
+
+def _patient_sql() -> str:
+    """Sets each kept line's patient (its own id for a Patient), once every file is scanned."""
+    paths = "[" + ", ".join(_sql_string(p) for p in _PATHS) + "]"
+    return f"""
+    UPDATE evidence SET pid = CASE WHEN rtype = 'Patient' THEN x[2] ELSE {_patient_expr()} END
+    FROM (SELECT f AS xf, n AS xn, json_extract_string(line, {paths}) AS x FROM evidence WHERE ok) AS parsed
+    WHERE f = xf AND n = xn"""
+
+
+class DuckDbSource:
+    """The patients of NDJSON/Bundle files with the evidence of one :class:`Retrieval`, streamed per patient.
+
+    ``strict=True`` raises :class:`InputError` at the first bad line (the same message and ``file:line`` as the
+    in-memory engine); ``strict=False`` collects them in :attr:`errors` and goes on. ``memory_limit`` bounds
+    DuckDB's own memory (it spills the evidence table to a temporary directory beyond it).
+    """
+
+    def __init__(
+        self,
+        *paths: str | Path,
+        retrieval: Retrieval,
+        strict: bool = True,
+        memory_limit: str = "1GB",
+        threads: int | None = None,
+    ) -> None:
+        self.retrieval = retrieval
+        self.strict = strict
+        self.errors: list[InputError] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="fhir-adapter-duckdb-")
+        self._con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": self._tmp.name})
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self._con.execute(_TABLE)
+        files = list(data_files(Path(p) for p in paths))
+        self.files = len(files)
+        self._ndjson = [f for f in files if f.name.endswith(NDJSON_SUFFIXES)]
+        self._memory = LocalData(*(f for f in files if not f.name.endswith(NDJSON_SUFFIXES)), strict=strict)
+        self.errors.extend(self._memory.errors)
+        for index, path in enumerate(self._ndjson):
+            self._scan(index, path)
+        self._con.execute(_patient_sql())
+        self._check_lines()
+        self._shared = self._shared_resources()
+        self._ids = self._patient_ids()
+        self.resource_count = self._count() + self._memory.resource_count
+
+    # -- loading -------------------------------------------------------------------------------------------
+
+    def _fail(self, message: str, source: str) -> None:
+        error = InputError(message, source=source)
+        if self.strict:
+            self.close()
+            raise error
+        self.errors.append(error)
+
+    def _scan(self, index: int, path: Path) -> None:
+        try:
+            self._con.execute(_scan_sql(index, path, self.retrieval))
+        except duckdb.Error as exc:
+            self._fail(f"cannot read: {str(exc).splitlines()[0]}", str(path))
+
+    def _check_lines(self) -> None:
+        """Lines DuckDB found unusable: the same error as the in-memory engine, or kept when Python reads them."""
+        rows = self._con.execute(
+            "SELECT f, n, line, ok FROM evidence WHERE NOT ok OR rtype = 'Bundle' ORDER BY f, n"
+        ).fetchall()
+        for file_index, number, line, ok in rows:
+            source = f"{self._ndjson[file_index]}:{number}"
+            problem, resource = line_problem(line)
+            if resource is None:
+                self._fail(problem or "unreadable", source)
+            elif not ok or resource["resourceType"] == "Bundle":
+                self._memory.add(resource, source)  # a Bundle line, or JSON only Python accepts (NaN)
+        self.errors.extend(e for e in self._memory.errors if e not in self.errors)
+        for file_index, number in self._con.execute(
+            "SELECT f, n FROM evidence WHERE rtype = 'Patient' AND pid IS NULL ORDER BY f, n"
+        ).fetchall():
+            self._fail("Patient resource has no id", f"{self._ndjson[file_index]}:{number}")
+
+    def _shared_resources(self) -> dict[str, dict[str, Any]]:
+        shared: dict[str, dict[str, Any]] = {}
+        if self.retrieval.shared_types:
+            names = ", ".join(_sql_string(t) for t in self.retrieval.shared_types)
+            for (line,) in self._con.execute(
+                f"SELECT line FROM evidence WHERE ok AND rtype IN ({names}) AND pid IS NULL ORDER BY f, n"
+            ).fetchall():
+                resource = json.loads(line)
+                if resource.get("id"):
+                    shared[f"{resource['resourceType']}/{resource['id']}"] = resource
+        return shared
+
+    def _patient_ids(self) -> list[str]:
+        found = self._con.execute("SELECT DISTINCT pid FROM evidence WHERE rtype = 'Patient' AND pid IS NOT NULL")
+        return sorted({str(pid) for (pid,) in found.fetchall()} | set(self._memory.patient_ids()))
+
+    def _count(self) -> int:
+        row = self._con.execute("SELECT count(*) FROM evidence WHERE ok AND rtype NOT IN ('Bundle')").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def patient_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def complete(self, resource_type: str) -> bool:
+        """As for a local export: complete unless a skipped record could have been of this type."""
+        return not any(could_hold(e.source, resource_type) for e in self.errors)
+
+    def snapshots(self, wanted: set[str] | None = None) -> Iterator[LazySnapshot]:
+        """Every patient (or those in ``wanted``) with its evidence, in patient-id order."""
+        fetched = frozenset(self.retrieval.types)
+        complete = frozenset(t for t in fetched if self.complete(t))
+        shared = {**self._shared, **self._memory_shared()}
+        skipped = {"Bundle", *self.retrieval.shared_types}
+        names = ", ".join(_sql_string(t) for t in sorted(skipped))
+        cursor = self._con.execute(
+            f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND rtype NOT IN ({names}) "
+            "ORDER BY pid, f, n"
+        )
+        current: str | None = None
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+
+        def snapshot(pid: str, lines: Sequence[tuple[str, str]]) -> LazySnapshot | None:
+            seen.add(pid)
+            if wanted is not None and pid not in wanted:
+                return None
+            return self._snapshot(pid, lines, fetched, complete, shared)
+
+        while True:
+            chunk = cursor.fetchmany(_FETCH_ROWS)
+            if not chunk:
+                break
+            for pid, rtype, line in chunk:
+                if pid != current:
+                    if current is not None and (found := snapshot(current, rows)) is not None:
+                        yield found
+                    current, rows = pid, []
+                rows.append((rtype, line))
+        if current is not None and (found := snapshot(current, rows)) is not None:
+            yield found
+        for pid in self._memory.patient_ids():
+            if pid not in seen and (found := snapshot(pid, ())) is not None:
+                yield found
+
+    def _memory_shared(self) -> dict[str, dict[str, Any]]:
+        return {key: r for rtype in self.retrieval.shared_types for key, r in self._memory.shared(rtype).items()}
+
+    def _snapshot(
+        self,
+        pid: str,
+        lines: Sequence[tuple[str, str]],
+        fetched: frozenset[str],
+        complete: frozenset[str],
+        shared: dict[str, dict[str, Any]],
+    ) -> LazySnapshot | None:
+        extra = {t: list(found) for t in fetched if (found := self._memory.resources(pid, t))}
+        return snapshot_of(pid, lines, fetched=fetched, complete=complete, shared=shared,
+                           patient=self._memory.patient(pid), extra=extra)
+
+    def close(self) -> None:
+        self._con.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> DuckDbSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def reference_patient(reference: str) -> str | None:
+    """The patient id a reference names, as the SQL above decides it (for tests that pin the two together)."""
+    if reference.startswith("urn:uuid:"):
+        return reference.removeprefix("urn:uuid:")
+    key = reference_key(reference)
+    return key[1] if key and key[0] == "Patient" else None

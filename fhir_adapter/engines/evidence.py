@@ -1,0 +1,97 @@
+"""What the population engines share: the patterns their SQL uses, the bad-line verdict, and the snapshot a
+patient's evidence reaches the evaluator in. DuckDB and Spark render the same :class:`Retrieval` with these, so
+the two select the same lines and report the same bad records."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_adapter.matching.local import PATIENT_FIELDS
+from fhir_adapter.matching.retrieval import Retrieval
+from fhir_adapter.matching.server import PatientSnapshot
+
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
+RESOURCE_TYPE = r"[A-Z][A-Za-z]+"
+"""What a ``resourceType`` looks like; anything else is "not a FHIR resource", as in memory."""
+PATIENT_REFERENCE = r"^(?:.*/)?Patient/([^/]+?)(?:/_history(?:/.*)?)?$"
+"""The patient id of a literal reference (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``), as
+:func:`~fhir_adapter.matching.local.reference_key` reads it."""
+REFERENCE_PATHS: tuple[tuple[str, str], ...] = tuple(
+    (f"$.{name}.reference", f"$.{name}[0].reference") for name in PATIENT_FIELDS
+)
+"""Per patient field, in the order :class:`LocalData` tries them: the reference of the object, or of the first
+element of a list."""
+
+
+def kept_types(retrieval: Retrieval) -> tuple[str, ...]:
+    """Types whose every line is kept: the Patient, Bundles (read in memory), the whole types, shared ones."""
+    whole = [t for t in retrieval.types if t != "Observation" or retrieval.keeps_all_observations()]
+    return ("Patient", "Bundle", *whole, *retrieval.shared_types)
+
+
+def code_pattern(retrieval: Retrieval) -> str | None:
+    """One regular expression (RE2 and Java alike) for a ``"code": "<any of the codes>"`` pair, which every
+    usable Observation line has; None when all Observations are kept."""
+    if "Observation" not in retrieval.types or not retrieval.observation_codes:
+        return None
+    codes = "|".join(re.escape(code) for code in retrieval.observation_codes)
+    return rf'"code"\s*:\s*"(?:{codes})"'
+
+
+def line_problem(line: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Why a line an engine could not type is unusable (the in-memory engine's words), or the resource when
+    Python's JSON reads it after all (``NaN``, a Bundle)."""
+    try:
+        resource = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg}", None
+    except RecursionError:
+        return "JSON nested too deeply", None
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return "not a FHIR resource (no resourceType)", None
+    return None, resource
+
+
+@dataclass
+class LazySnapshot(PatientSnapshot):
+    """A snapshot that parses a type's lines when the evaluator first asks for the type: a patient ruled out
+    by age or diagnosis never has its Observations parsed."""
+
+    raw: dict[str, list[str]] = field(default_factory=dict)
+    extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Resources of the type from Bundle files (indexed in memory), after the lines."""
+
+    def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
+        if patient_id == self.patient_id and resource_type in self.fetched and resource_type not in self.by_type:
+            parsed = [json.loads(line) for line in self.raw.pop(resource_type, ())]
+            self.by_type[resource_type] = parsed + self.extra.pop(resource_type, [])
+        return super().resources(patient_id, resource_type)
+
+
+def snapshot_of(
+    pid: str,
+    lines: Sequence[tuple[str, str]],
+    *,
+    fetched: frozenset[str],
+    complete: frozenset[str],
+    shared: dict[str, dict[str, Any]],
+    patient: dict[str, Any] | None = None,
+    extra: dict[str, list[dict[str, Any]]] | None = None,
+) -> LazySnapshot | None:
+    """A patient's snapshot from its ``(resourceType, line)`` pairs in file order; None without a Patient
+    (evidence about a patient the files do not list is not in the population, as in memory)."""
+    raw: dict[str, list[str]] = {}
+    for rtype, line in lines:
+        if rtype == "Patient":
+            patient = json.loads(line)
+        else:
+            raw.setdefault(rtype, []).append(line)
+    if patient is None:
+        return None
+    return LazySnapshot(
+        pid, patient, {}, fetched, shared=shared, complete_types=complete, raw=raw, extra=dict(extra or {})
+    )
