@@ -1,12 +1,15 @@
 """Population screening on Apache Spark, for data one machine cannot screen in time (optional extra ``spark``).
 
 The retrieval is the one DuckDB renders (:class:`~fhir_adapter.matching.retrieval.Retrieval`, patterns from
-:mod:`fhir_adapter.engines.evidence`), here as Spark SQL over the NDJSON files: every line with its number
-(``zipWithIndex`` keeps file order), the bad ones collected to the driver and reported as the in-memory engine
-reports them, the wanted ones grouped by patient. The evaluator then runs on the executors, a patient group at
-a time, with the same :class:`~fhir_adapter.matching.screen.PopulationEvaluator` every engine uses; only the
-results (JSON) come back to the driver, which ranks them, keeps the checkpoint and reports progress. Spark
-does the distribution: ``master`` is ``local[N]`` or a cluster URL.
+:mod:`fhir_adapter.engines.evidence`), here as Spark SQL over the NDJSON files, read by Spark's own text reader
+(the lines never pass through Python): each line keeps its position (``monotonically_increasing_id``: the
+partition in the high bits, the row within it in the low bits, both in file order), the bad ones are collected to
+the driver and given their line number (the line counts of the partitions before theirs), and reported as the
+in-memory engine reports them; the wanted ones are grouped by patient. The evaluator then runs on the
+executors, a patient group at a time, with the same
+:class:`~fhir_adapter.matching.screen.PopulationEvaluator` every engine uses; only the results (JSON) come back
+to the driver, which ranks them, keeps the checkpoint and reports progress. Spark does the distribution:
+``master`` is ``local[N]`` or a cluster URL.
 
 Bundle files (``*.json``) and the rare lines only Python's JSON reads (``NaN``) or Bundle lines are indexed on
 the driver and shipped to the executors with the task (they are few by nature: Bulk exports are NDJSON).
@@ -46,6 +49,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from fhir_adapter.engines import FileScreen, ScreenRun
 
 DEFAULT_MASTER = "local[2]"
+_ROW_BITS = 33
+"""``monotonically_increasing_id``: the partition index above bit 33, the row within the partition below."""
+_ROW_MASK = (1 << _ROW_BITS) - 1
+SPARK_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "8",
+}
+"""Spark settings of every session: loopback only, quiet, few shuffle partitions for one machine."""
 _LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 
 
@@ -100,18 +114,10 @@ def spark_session(master: str | None = None) -> SparkSession:
     java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG.as_uri()}"
     # The driver JVM starts before the builder's options apply: its logging is set on its command line.
     os.environ.setdefault("PYSPARK_SUBMIT_ARGS", f"--driver-java-options {java_options} pyspark-shell")
-    session = (
-        SparkSession.builder.master(master or DEFAULT_MASTER)
-        .appName("fhir-adapter screen")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.executor.extraJavaOptions", java_options)
-        .getOrCreate()
-    )
+    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("fhir-adapter screen")
+    for key, value in {**SPARK_DEFAULTS, "spark.executor.extraJavaOptions": java_options}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
 
@@ -127,11 +133,6 @@ def _patient_column(F: Any) -> Column:
     return column
 
 
-def _numbered_row(file_index: int, pair: tuple[str, int]) -> tuple[int, int, str]:
-    """``(file, line number from 1, line)`` of a ``zipWithIndex`` pair."""
-    return file_index, pair[1] + 1, pair[0]
-
-
 class SparkScan:
     """The lines of NDJSON files in Spark: the bad ones reported, the wanted ones typed and assigned a patient."""
 
@@ -145,7 +146,8 @@ class SparkScan:
         self.ndjson = [f for f in files if f.name.endswith(NDJSON_SUFFIXES)]
         self.memory = LocalData(*(f for f in files if not f.name.endswith(NDJSON_SUFFIXES)), strict=strict)
         self.errors.extend(self.memory.errors)
-        frames = [self._lines(spark, index, path) for index, path in enumerate(self.ndjson)]
+        self._frames = [self._lines(spark, index, path) for index, path in enumerate(self.ndjson)]
+        frames = self._frames
         if not frames:
             self.kept: DataFrame | None = None
             return
@@ -170,14 +172,36 @@ class SparkScan:
             .select("f", "n", "rtype", "pid", "line")
             .cache()
         )
-        for row in self.kept.where((F.col("rtype") == "Patient") & F.col("pid").isNull()).select("f", "n").collect():
-            self._fail("Patient resource has no id", f"{self.ndjson[row['f']]}:{row['n']}")
+        nameless = self.kept.where((F.col("rtype") == "Patient") & F.col("pid").isNull()).select("f", "n").collect()
+        numbers = self._line_numbers(nameless)
+        for row in sorted(nameless, key=lambda r: (r["f"], r["n"])):
+            self._fail("Patient resource has no id", f"{self.ndjson[row['f']]}:{numbers[(row['f'], row['n'])]}")
 
     @staticmethod
     def _lines(spark: SparkSession, index: int, path: Path) -> DataFrame:
-        numbered = spark.sparkContext.textFile(str(path)).zipWithIndex()
-        rows = numbered.map(partial(_numbered_row, index))
-        return spark.createDataFrame(rows, "f int, n long, line string")
+        from pyspark.sql import functions as F
+
+        lines = spark.read.text(str(path)).withColumnRenamed("value", "line")
+        return lines.select(F.lit(index).alias("f"), F.monotonically_increasing_id().alias("n"), "line")
+
+    def _line_numbers(self, rows: Sequence[Any]) -> dict[tuple[int, int], int]:
+        """Line numbers of ``(f, position)`` pairs: the lines of the file's earlier partitions, plus the row."""
+        from pyspark.sql import functions as F
+
+        numbers: dict[tuple[int, int], int] = {}
+        for file_index in sorted({int(r["f"]) for r in rows}):
+            grouped = self._frames[file_index].groupBy(F.shiftright("n", _ROW_BITS).alias("p")).count()
+            counts = {int(part): int(count) for part, count in grouped.collect()}
+            before = 0
+            offset: dict[int, int] = {}
+            for part in sorted(counts):
+                offset[part] = before
+                before += counts[part]
+            for row in rows:
+                if int(row["f"]) == file_index:
+                    position = int(row["n"])
+                    numbers[(file_index, position)] = offset[position >> _ROW_BITS] + (position & _ROW_MASK) + 1
+        return numbers
 
     def _fail(self, message: str, source: str) -> None:
         error = InputError(message, source=source)
@@ -186,8 +210,9 @@ class SparkScan:
         self.errors.append(error)
 
     def _check(self, rows: Sequence[Any]) -> None:
+        numbers = self._line_numbers(rows)
         for row in sorted(rows, key=lambda r: (r["f"], r["n"])):
-            source = f"{self.ndjson[row['f']]}:{row['n']}"
+            source = f"{self.ndjson[row['f']]}:{numbers[(row['f'], row['n'])]}"
             problem, resource = line_problem(row["line"])
             if resource is None:
                 self._fail(problem or "unreadable", source)

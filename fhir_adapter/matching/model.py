@@ -6,7 +6,8 @@ are a public contract (other tools rely on them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -98,6 +99,21 @@ class ScreenResult(BaseModel):
             "as_of": self.as_of.isoformat(),
             "patients": [p.contract() for p in self.patients],
         }
+
+    def contract_json(self) -> Iterator[str]:
+        """:meth:`contract` as indented JSON, patient by patient: the text of ``json.dumps(contract(), indent=2,
+        ensure_ascii=False)``, without ever holding a million-patient report as one object or string."""
+        head = {"trial": self.trial, "as_of": self.as_of.isoformat()}
+        yield "{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n" for k, v in head.items())
+        if not self.patients:
+            yield '  "patients": []\n}'
+            return
+        yield '  "patients": [\n'
+        last = len(self.patients) - 1
+        for index, patient in enumerate(self.patients):
+            text = json.dumps(patient.contract(), indent=2, ensure_ascii=False)
+            yield "    " + text.replace("\n", "\n    ") + (",\n" if index < last else "\n")
+        yield "  ]\n}"
 
 
 class MatchOptions(BaseModel):

@@ -96,6 +96,7 @@ class PopulationEvaluator:
         self.prefilter_matcher: Matcher | None = None
         self.has_index = any(a.computable and a.index for a in criteria.atoms)
         self._not_evaluated: dict[str, list[AtomResult]] = {}
+        self._shared: dict[tuple[str, str, str, str | None, str | None], AtomResult] = {}
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
@@ -124,13 +125,20 @@ class PopulationEvaluator:
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
         """``found`` with every criterion it did not evaluate listed as such (unknown, or review when not
         computable), so that each patient's result names every criterion of the trial."""
-        by_id = {r.id: r for r in found.criteria}
+        by_id = {r.id: self._interned(r) for r in found.criteria}
         placeholders = self._placeholders(reason)
         criteria = [r for r in found.criteria if r.id == ALIVE] + [
             by_id.get(a.id) or placeholder for a, placeholder in zip(self.matcher.atoms, placeholders, strict=True)
         ]
         to_confirm = [r.id for r in criteria if r.result == "review"]
         return found.model_copy(update={"criteria": criteria, "to_confirm": to_confirm})
+
+    def _interned(self, result: AtomResult) -> AtomResult:
+        """One shared object for results without evidence that many patients get alike ("no record of
+        <condition> in the patient's complete problem list"): a million non-candidates hold references, not copies."""
+        if result.evidence:
+            return result
+        return self._shared.setdefault((result.id, result.result, result.reason, result.label, result.need), result)
 
     def _placeholders(self, reason: str) -> list[AtomResult]:
         """One "not evaluated" result per atom, built once per run and shared (results are never mutated)."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fhir_adapter.criteria.model import CompiledCriteria
-from fhir_adapter.engines import AUTO_DUCKDB_BYTES, resolve_engine, screen_files
+from fhir_adapter.engines import AUTO_DUCKDB_BYTES, resolve_engine, screen_files, spark_engine
 from fhir_adapter.engines.duckdb_engine import DuckDbSource
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching.evaluate import Matcher
@@ -224,15 +224,23 @@ def test_checkpoint_resumes_a_duckdb_screen(seed: CompiledCriteria, tmp_path: Pa
 # -- Spark (local[2]: a real Spark, as a cluster would run it) ----------------------------------------------------
 
 
-def test_spark_equals_memory(seed: CompiledCriteria, real_ndjson: Path, tmp_path: Path) -> None:
+def test_spark_equals_memory(
+    seed: CompiledCriteria, real_ndjson: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One Spark run (a session costs seconds) over the samples, the real bundles as NDJSON and every kind of
-    bad line: the same results and the same skipped-record report as in memory."""
+    bad line, in files split into many partitions: the same results and skipped-record report as in memory."""
+    monkeypatch.setitem(spark_engine.SPARK_DEFAULTS, "spark.sql.files.maxPartitionBytes", str(64 * 1024))
     folder = bad_lines_folder(tmp_path / "data")
     shutil.copytree(real_ndjson, folder / "real")
+    with (folder / "Observation.extra.ndjson").open("w", encoding="utf-8") as out:  # about 20 partitions
+        for number in range(1, 20_001):
+            out.write('{"broken": \n' if number in (4_321, 17_777) else json.dumps(
+                {"resourceType": "Observation", "id": f"x{number}", "status": "final"}) + "\n")
     memory = screen_files(seed, [folder], as_of=AS_OF, engine="memory")
     spark = screen_files(seed, [folder], as_of=AS_OF, engine="spark")
     assert spark.engine == "spark"
-    assert errors(spark) == errors(memory) and len(errors(memory)) == 4
+    assert errors(spark) == errors(memory) and len(errors(memory)) == 6
+    assert f"{folder / 'Observation.extra.ndjson'}:17777: malformed JSON: Expecting value" in errors(spark)
     assert contract(spark) == contract(memory)
     assert len(spark.result.patients) == 27 + 14  # 14 patients in the 13 real bundles
 

@@ -1,0 +1,150 @@
+"""Population-scale screening benchmark: the memory, DuckDB and Spark engines on the same files, side by side.
+
+    python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark] [--gzip]
+
+Population: ``benchmarks/screen.py``'s 10,000-patient population (a seeded carebundle cohort expanded by clones,
+with rectal-cancer trial patients injected; about 38 resources and 45 KB of NDJSON per patient) is the base; a
+size N is N / 10,000 copies of it made by DuckDB itself (every UUID gets the copy number in its first 8 hex digits,
+so references stay consistent), written as NDJSON or gzipped NDJSON under ``benchmarks/.data/`` (git-ignored).
+The disk each size takes is printed.
+
+Trial: the seed trial's compiled criteria (``samples/NCT06577194.txt``), as the CLI compiles them.
+
+Each engine runs in a fresh process (``screen_files``, the path ``fhir-adapter screen --data DIR --engine E``
+takes), so its figures include loading, and its peak RSS is the child's. The results of every engine are
+compared with the first engine's (a digest of the whole result contract): identical or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "benchmarks" / ".data"
+TRIAL = REPO / "samples" / "NCT06577194.txt"
+AS_OF = "2026-02-01"
+BASE_PATIENTS = 10_000
+
+_CHILD = r"""
+import hashlib, json, resource, sys, time
+from datetime import date
+from pathlib import Path
+started = time.perf_counter()
+from fhir_adapter.engines import screen_files
+from fhir_adapter.pipeline import load_compiled
+folder, engine, as_of, trial = sys.argv[1:5]
+criteria = load_compiled(Path(trial))[1]
+compiled = time.perf_counter()
+found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine)
+done = time.perf_counter()
+digest = hashlib.sha256()
+for chunk in found.result.contract_json():  # the report as the CLI writes it, never one string
+    digest.update(chunk.encode())
+verdicts = {}
+for p in found.result.patients:
+    verdicts[p.reason_code] = verdicts.get(p.reason_code, 0) + 1
+print(json.dumps({
+    "patients": len(found.result.patients), "seconds": done - compiled, "startup": compiled - started,
+    "digest": digest.hexdigest()[:16], "reasons": verdicts,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def base_population() -> Path:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from screen import build_population  # the 10,000-patient population of benchmarks/screen.py
+
+    folder, _info = build_population(BASE_PATIENTS, 7, 200)
+    return folder
+
+
+def build(patients: int, gzipped: bool) -> Path:
+    """``patients`` (a multiple of 10,000) as Bulk NDJSON files, made by DuckDB from the base population."""
+    import duckdb
+
+    base = base_population()
+    copies = max(1, patients // BASE_PATIENTS)
+    target = DATA / f"population-{copies * BASE_PATIENTS}{'-gz' if gzipped else ''}"
+    if (target / "done").exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": "4GB", "preserve_insertion_order": False})
+    uuid = "[0-9a-f]{8}-([0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    for source in sorted(base.glob("*.ndjson")):
+        # One file per resource type, as a Bulk export names them, and the injected trial patients' file.
+        name = f"{source.stem}.ndjson" + (".gz" if gzipped else "")
+        options = "FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\\x01'" + (
+            ", COMPRESSION gzip" if gzipped else ""
+        )
+        con.execute(f"""
+            COPY (
+                SELECT CASE WHEN k = 0 THEN line
+                            ELSE regexp_replace(line, '{uuid}', printf('%08x', k) || '-\\1', 'g') END
+                FROM read_csv('{source}', columns = {{'line': 'VARCHAR'}}, delim = '\\x01', quote = '', escape = '',
+                              header = false, auto_detect = false, max_line_size = 33554432),
+                     range({copies}) AS copies(k)
+            ) TO '{target / name}' ({options})""")
+    (target / "done").write_text(str(copies * BASE_PATIENTS))
+    return target
+
+
+def disk_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
+
+
+def run(folder: Path, engine: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL)],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    figures: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    figures["wall"] = time.perf_counter() - started
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", default="10000", help="comma-separated sizes (multiples of 10,000)")
+    parser.add_argument("--engines", default="memory,duckdb,spark")
+    parser.add_argument("--gzip", action="store_true", help="gzipped NDJSON (as Bulk servers may send it)")
+    args = parser.parse_args()
+    print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
+    print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
+          f"{'peak RSS MB':>12} {'vs memory':>10}  result")
+    for size in (int(s) for s in args.patients.split(",")):
+        folder = build(size, args.gzip)
+        disk = disk_mb(folder)
+        baseline: dict[str, object] | None = None
+        for engine in args.engines.split(","):
+            figures = run(folder, engine)
+            fmt = "ndjson.gz" if args.gzip else "ndjson"
+            if "error" in figures:
+                print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")
+                continue
+            seconds = float(figures["seconds"])  # type: ignore[arg-type]
+            patients = int(figures["patients"])  # type: ignore[call-overload]
+            ratio = ""
+            if baseline is None:
+                baseline = figures
+            else:
+                ratio = f"{float(baseline['seconds']) / seconds:.1f}x"  # type: ignore[arg-type]
+            same = "baseline" if figures is baseline else (
+                "identical" if figures["digest"] == baseline["digest"] else "DIFFERENT"
+            )
+            print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} {seconds:>8.1f} {patients / seconds:>11,.0f} "
+                  f"{float(figures['rss_mb']):>12,.0f} {ratio:>10}  {same} {figures['reasons']}")  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
