@@ -2,6 +2,7 @@
 
 Retried: 429, 502, 503, 504 and connection errors/timeouts, only for idempotent requests;
 ``Retry-After`` (seconds or an HTTP date) is honoured; the total time spent is bounded.
+An ``on_retry`` callback hears of each retry before its wait (:class:`RetryNotice`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,35 @@ def retry_delay(policy: RetryPolicy, attempt: int, response: httpx.Response | No
     return delay
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """A retry about to happen: why, after how long, and which attempt comes next."""
+
+    reason: str
+    """``HTTP 503 Service Unavailable`` or the transport error (``ConnectError: ...``)."""
+    delay: float
+    """Seconds until the next attempt."""
+    attempt: int
+    """The attempt about to be made (2 for the first retry)."""
+    max_attempts: int
+
+    def line(self) -> str:
+        """``retrying in 2 s: HTTP 503 Service Unavailable (attempt 2 of 5)``."""
+        seconds = f"{round(self.delay, 1):g}"
+        return f"retrying in {seconds} s: {self.reason} (attempt {self.attempt} of {self.max_attempts})"
+
+
+OnRetry = Callable[[RetryNotice], None]
+"""Told of each retry before its wait (the CLI prints :meth:`RetryNotice.line` on stderr)."""
+
+
+def _reason(response: httpx.Response | None, error: Exception | None) -> str:
+    if response is not None:
+        return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    text = str(error) if error is not None else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 @dataclass
 class _Attempts:
     """The retry decisions of one request, without I/O: shared by the sync and async loops."""
@@ -146,6 +176,13 @@ class _Attempts:
             return None
         return delay
 
+    def notify(
+        self, on_retry: OnRetry | None, delay: float, response: httpx.Response | None, error: Exception | None = None
+    ) -> None:
+        """Tell ``on_retry`` (if any) of the retry just decided."""
+        if on_retry is not None:
+            on_retry(RetryNotice(_reason(response, error), delay, self.attempt + 1, self.policy.max_attempts))
+
 
 def send_with_retries(
     client: httpx.Client,
@@ -154,6 +191,7 @@ def send_with_retries(
     *,
     idempotent: bool,
     sleep: Callable[[float], None] = time.sleep,
+    on_retry: OnRetry | None = None,
 ) -> httpx.Response:
     """Send ``request``; retry transient failures. Raises the last ``httpx.TransportError``."""
     attempts = _Attempts(policy, idempotent)
@@ -164,12 +202,14 @@ def send_with_retries(
                 return read_bounded(response, policy)  # a transient read error is retried like a send error
         except ResponseLimitExceeded:
             raise
-        except (httpx.TransportError, httpx.TimeoutException):
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
             if (delay := attempts.retry_in(None)) is None:
                 raise
+            attempts.notify(on_retry, delay, None, exc)
             sleep(delay)
             continue
         response.close()
+        attempts.notify(on_retry, delay, response)
         sleep(delay)
 
 
@@ -180,6 +220,7 @@ async def asend_with_retries(
     *,
     idempotent: bool,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_retry: OnRetry | None = None,
 ) -> httpx.Response:
     """The async twin of :func:`send_with_retries` (same decisions, awaited transport)."""
     attempts = _Attempts(policy, idempotent)
@@ -190,10 +231,12 @@ async def asend_with_retries(
                 return await aread_bounded(response, policy)
         except ResponseLimitExceeded:
             raise
-        except (httpx.TransportError, httpx.TimeoutException):
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
             if (delay := attempts.retry_in(None)) is None:
                 raise
+            attempts.notify(on_retry, delay, None, exc)
             await sleep(delay)
             continue
         await response.aclose()
+        attempts.notify(on_retry, delay, response)
         await sleep(delay)

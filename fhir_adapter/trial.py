@@ -142,6 +142,9 @@ class RelatedTrial(_Model):
 
 
 class TrialRecord(_Model):
+    """One trial as every stage sees it, whatever the source (registry JSON, page text, legacy XML):
+    identification, status, design, arms, interventions, eligibility, outcomes, sponsors and locations."""
+
     source_format: str
     """ctgov-json, registry-page, ctgov-xml."""
     source: str | None = None

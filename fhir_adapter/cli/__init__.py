@@ -3,19 +3,24 @@
 Each command lives in its own module and registers itself on :data:`app`.
 Errors of the project's own type print as one line on stderr with their exit code;
 ``--debug`` (anywhere on the command line) shows the traceback too, and never changes the exit code.
+``--config FILE`` and ``--profile NAME`` (anywhere too) select the settings file and profile
+(:mod:`fhir_adapter.config`): the profile's values become the commands' defaults, below flags and
+environment variables.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
 
 from fhir_adapter._version import __version__
-from fhir_adapter.cli._common import err_console
+from fhir_adapter.cli._common import alert_console, reset_session, session
+from fhir_adapter.config import load_config
 from fhir_adapter.errors import FhirAdapterError
 from fhir_adapter.redact import redact
 
@@ -37,12 +42,42 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (anywhere on the line)."),
     version: bool = typer.Option(
         False, "--version", "-V", help="Print the version and exit.", callback=_show_version, is_eager=True
     ),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE", show_default=False,
+                     help="Settings file with \\[profiles.NAME] tables (default: $FHIR_ADAPTER_CONFIG, "
+                          "./fhir-adapter.toml, ~/.config/fhir-adapter/config.toml). Anywhere on the line."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", metavar="NAME", show_default=False,
+                     help="Profile of the settings file (default: $FHIR_ADAPTER_PROFILE, else its default_profile). "
+                          "Anywhere on the line."),
+    ] = None,
 ) -> None:
     """fhir-adapter: clinical-trial registry records to FHIR and patient matching."""
+    session.config = load_config(config, profile)
+    ctx.default_map = profile_defaults(ctx.command, session.config.defaults)
+
+
+def profile_defaults(command: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The click ``default_map`` of ``command`` (a group: per subcommand) from a profile's values.
+
+    A value is a default of every command that has a parameter of that name, so a flag and an environment
+    variable still win. Not ``server`` for a command that also reads ``--data``: there the profile's server
+    is used only when neither is given (see ``with_fhir_options``).
+    """
+    subcommands = getattr(command, "commands", None)
+    if isinstance(subcommands, dict):
+        return {name: profile_defaults(sub, values) for name, sub in subcommands.items()}
+    names = {param.name for param in getattr(command, "params", [])}
+    skipped = {"server"} if "data" in names else set()
+    return {name: value for name, value in values.items() if name in names and name not in skipped}
 
 
 def _register_commands() -> None:
@@ -50,8 +85,10 @@ def _register_commands() -> None:
     if app.registered_commands:
         return
     from fhir_adapter.cli import (
+        config_cmd,
         convert_cmd,
         criteria_cmd,
+        export_cmd,
         fetch_cmd,
         inspect_cmd,
         match_cmd,
@@ -60,7 +97,8 @@ def _register_commands() -> None:
         serve_cmd,
     )
 
-    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd, screen_cmd, serve_cmd):
+    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd, screen_cmd, serve_cmd,
+                   export_cmd, config_cmd):
         module.register(app)
 
 
@@ -79,16 +117,44 @@ def _usage_error(exc: Exception) -> NoReturn:
         sys.exit(2)
     where = ctx.command_path if ctx is not None else "fhir-adapter"
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    err_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(where)} --help)", highlight=False,
-                      soft_wrap=True)
+    alert_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(where)} --help)", highlight=False,
+                        soft_wrap=True)
     sys.exit(int(getattr(exc, "exit_code", 2)))
 
 
+_HOISTED = ("--config", "--profile")
+"""Root options with a value that are accepted anywhere on the line (like ``--debug``)."""
+
+
+def hoist(args: list[str]) -> list[str]:
+    """``--debug``, ``--config FILE`` and ``--profile NAME`` moved before the command name (click only knows
+    root options there); nothing after ``--`` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg == "--debug":
+            front.insert(0, arg)
+        elif name in _HOISTED and ("=" in arg or index + 1 < len(args)):
+            taken = 1 if "=" in arg else 2
+            front.extend(args[index : index + taken])
+            index += taken
+            continue
+        else:
+            rest.append(arg)
+        index += 1
+    return [*front, *rest]
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
-    if debug:  # accepted anywhere: click only knows it before the command name
-        args = ["--debug", *(a for a in args if a != "--debug")]
+    reset_session()
     _register_commands()
     command = typer.main.get_command(app)
     try:
@@ -98,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     except FhirAdapterError as exc:
         if debug:
             traceback.print_exc()  # the traceback, and the same exit code as without --debug
-        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True, soft_wrap=True)
+        alert_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True,
+                            soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -109,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
             sys.exit(70)
         detail = escape(redact(f"{type(exc).__name__}: {exc}"))
-        err_console.print(
+        alert_console.print(
             f"[bold red]internal error:[/] {detail} (run with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,

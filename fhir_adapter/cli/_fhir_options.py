@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 import typing
 from collections.abc import Callable
@@ -25,12 +24,19 @@ from typing import Any, TypeVar, cast
 import httpx
 import typer
 
-from fhir_adapter.cli._common import check_http_url, err_console, warn
+from fhir_adapter.cli._common import (
+    check_http_url,
+    current_config,
+    enable_trace,
+    warn,
+    with_output_options,
+    with_parameters,
+)
+from fhir_adapter.config import AUTH_ENV, SERVER_ENV, TOKEN_ENV_ENV
 from fhir_adapter.errors import UsageError
 from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.http import RetryPolicy
-from fhir_adapter.redact import redact
 
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _ALGS = ("RS384", "ES384")
@@ -89,34 +95,16 @@ class FhirOptions:
         return settings
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Log lines pass through the redaction layer like every other output."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-def enable_trace() -> None:
-    """Log each request (method, masked URL, status, time) of the FHIR client to stderr."""
-    logger = logging.getLogger("fhir_adapter.fhir")
-    if not any(getattr(h, "_fhir_adapter_trace", False) for h in logger.handlers):
-        handler = logging.StreamHandler(err_console.file)
-        handler.setFormatter(_RedactingFormatter("trace: %(message)s"))
-        handler._fhir_adapter_trace = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-
-
 _HELP = "FHIR server"
-SERVER_ENV = "FHIR_ADAPTER_SERVER"
-"""The server when ``--server`` is not given (for ``match``/``screen`` only when ``--data`` is not given either)."""
+# SERVER_ENV (imported above) is the server when --server is not given (for match/screen only when --data is not
+# given either); then the profile's server.
 _OPTIONS: dict[str, tuple[Any, Any]] = {
     "server": (str, typer.Option(..., "--server", help="FHIR base URL, e.g. https://host/fhir.",
                                  envvar=SERVER_ENV, rich_help_panel=_HELP)),
-    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", envvar="FHIR_ADAPTER_AUTH",
+    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", envvar=AUTH_ENV,
                                rich_help_panel=_HELP)),
     "token_env": (str | None, typer.Option(None, "--token-env", help="Env var holding the bearer token.",
-                                           envvar="FHIR_ADAPTER_TOKEN_ENV", rich_help_panel=_HELP)),
+                                           envvar=TOKEN_ENV_ENV, rich_help_panel=_HELP)),
     "token_file": (Path | None, typer.Option(None, "--token-file", help="File holding the bearer token.",
                                              rich_help_panel=_HELP)),
     "username": (str | None, typer.Option(None, "--username", help="Basic auth user name.", rich_help_panel=_HELP)),
@@ -133,7 +121,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "scope": (str, typer.Option(DEFAULT_SCOPE, "--scope", help="SMART scopes.", rich_help_panel=_HELP)),
     "insecure": (bool, typer.Option(False, "--insecure", help="Do not verify TLS certificates.",
                                     rich_help_panel=_HELP)),
-    "verbose": (bool, typer.Option(False, "--verbose", help="Trace requests (ids masked) on stderr.",
+    "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Trace requests (ids masked) on stderr.",
                                    rich_help_panel=_HELP)),
 }
 assert set(_OPTIONS) == {f.name for f in fields(FhirOptions)}
@@ -146,36 +134,48 @@ _OPTIONAL_SERVER = (str | None, typer.Option(None, "--server", help="FHIR base U
 
 
 def with_fhir_options(func: F) -> F:
-    """Replace the command's ``fhir`` parameter by the FHIR connection options.
+    """Replace the command's ``fhir`` parameter by the FHIR connection options (and add ``--quiet``).
 
     ``fhir: FhirOptions`` makes ``--server`` required; ``fhir: FhirOptions | None`` makes it
     optional (the command then gets None when no server was given, e.g. ``--data`` instead).
+    Without ``--server`` or ``--data``, an optional server comes from ``FHIR_ADAPTER_SERVER``, else the profile.
     """
-    signature = inspect.signature(func)
-    if "fhir" not in signature.parameters:
+    if "fhir" not in inspect.signature(func).parameters:
         raise TypeError(f"{func.__name__} needs a keyword parameter 'fhir: FhirOptions'")
-    hints = typing.get_type_hints(func, include_extras=True)
-    server_required = hints.get("fhir") is FhirOptions
+    server_required = typing.get_type_hints(func).get("fhir") is FhirOptions
     options = dict(_OPTIONS) if server_required else {**_OPTIONS, "server": _OPTIONAL_SERVER}
-    kept = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
-            if p.name != "fhir"]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
-        for name, (kind, option) in options.items()
-    ]
+    signature, annotations = with_parameters(func, options, drop="fhir")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in _OPTIONS}
-        if values["server"] is None and not kwargs.get("data") and os.environ.get(SERVER_ENV):
-            values["server"] = os.environ[SERVER_ENV]  # no source given: the configured server
+        values = flag_beats_profile({name: kwargs.pop(name) for name in _OPTIONS}, current_config().defaults)
+        if values["server"] is None and not kwargs.get("data"):
+            values["server"] = configured_server()  # no source given: the configured server
         fhir = None if values["server"] is None else FhirOptions(**values)
         if fhir is not None:
             fhir.check()
         return func(*args, fhir=fhir, **kwargs)
 
-    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*kept, *added], return_annotation=hints.get("return", signature.return_annotation)
-    )
-    wrapper.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}
-    return cast(F, wrapper)
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = annotations
+    return with_output_options(cast(F, wrapper))
+
+
+_EITHER_OR = (("token_env", "token_file"),)
+"""Options of which one is given: when the profile gives one and the command line the other, the flag wins."""
+
+
+def flag_beats_profile(values: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without a profile's choice that a flag replaced (``--token-file`` over the profile's token_env)."""
+    kept = dict(values)
+    for pair in _EITHER_OR:
+        if all(kept[name] is not None for name in pair):
+            from_profile = [name for name in pair if name in profile and profile[name] == kept[name]]
+            if len(from_profile) == 1:
+                kept[from_profile[0]] = None
+    return kept
+
+
+def configured_server() -> str | None:
+    """The server of ``FHIR_ADAPTER_SERVER``, else of the selected profile, else None."""
+    return os.environ.get(SERVER_ENV) or current_config().defaults.get("server")

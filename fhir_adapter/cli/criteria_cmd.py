@@ -2,6 +2,7 @@
 
 ``--format json`` prints exactly ``CompiledCriteria.contract()`` for one trial; several trials
 (several inputs, a directory, an NDJSON file) print a JSON **list** of those documents.
+``--format ndjson`` prints one such document per line, whatever the inputs.
 ``--format table`` prints one rich table per trial. ``--summary`` prints figures over all trials
 (atoms per category, computable share, top reasons) instead. A bad input is reported on one line
 naming the file; the others go on and the exit code is 1 (a summary line follows when several failed).
@@ -20,13 +21,19 @@ from rich.table import Table
 
 from fhir_adapter import criteria as criteria_compiler
 from fhir_adapter.cli._common import (
+    ProgressCallback,
+    ProgressFlag,
     check_input_format,
     console,
     exit_after_failures,
-    print_json,
+    one_file_input,
+    print_documents,
+    progress_bar,
     report_failure,
+    show_progress,
     warn_record,
     warn_unread_files,
+    with_output_options,
 )
 from fhir_adapter.criteria.lint import lint_all
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
@@ -38,6 +45,7 @@ from fhir_adapter.words import comparator, number, quantity
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+    ndjson = "ndjson"
 
 
 def _threshold(atom: Atom) -> str:
@@ -104,13 +112,17 @@ def reasons_table(summary: CriteriaSummary, top: int = 10) -> Table:
     return table
 
 
-def _compile_inputs(inputs: list[Path], input_format: str | None = None) -> tuple[list[CompiledCriteria], int]:
+def _compile_inputs(
+    inputs: list[Path], input_format: str | None = None, progress: ProgressCallback | None = None
+) -> tuple[list[CompiledCriteria], int]:
     from fhir_adapter.ingest import iter_trials
 
     compiled: list[CompiledCriteria] = []
     failures = 0
     for path in inputs:
         for result in iter_trials(path, input_format):
+            if progress is not None:
+                progress(len(compiled) + failures, None)
             if isinstance(result, FhirAdapterError):
                 report_failure(result)
                 failures += 1
@@ -121,23 +133,27 @@ def _compile_inputs(inputs: list[Path], input_format: str | None = None) -> tupl
             except FhirAdapterError as exc:
                 report_failure(exc)
                 failures += 1
+    if progress is not None:
+        progress(len(compiled) + failures, len(compiled) + failures)
     return compiled, failures
 
 
 def criteria(
     inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.")],
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table or json.", case_sensitive=False)
+        OutputFormat, typer.Option("--format", "-f", help="table, json or ndjson.", case_sensitive=False)
     ] = OutputFormat.table,
     summary: Annotated[bool, typer.Option("--summary", help="Figures over all trials instead of atoms.")] = False,
     lint: Annotated[
         bool, typer.Option("--lint", help="List contradictions between compiled atoms (exit 1 when any).")
     ] = False,
     input_format: Annotated[str | None, typer.Option("--input-format", help="Force the input format.")] = None,
+    progress: ProgressFlag = None,
 ) -> None:
     """Compile eligibility criteria into atoms with FHIR queries and FHIRPath."""
     warn_unread_files(inputs)
-    compiled, failures = _compile_inputs(inputs, check_input_format(input_format))
+    with progress_bar(show_progress(progress) and not one_file_input(inputs), "compiling trials") as update:
+        compiled, failures = _compile_inputs(inputs, check_input_format(input_format), update)
     if not compiled and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
     if lint:
@@ -149,17 +165,14 @@ def criteria(
             raise typer.Exit(1)
     elif summary:
         figures = summarize(compiled)
-        if output_format is OutputFormat.json:
-            print_json(figures.contract())
+        if output_format is not OutputFormat.table:
+            print_documents([figures.contract()], output_format, single=True)
         else:
             console.print(summary_table(figures))
             console.print(reasons_table(figures))
-    elif output_format is OutputFormat.json:
-        documents = [c.contract() for c in compiled]
-        if len(documents) == 1 and len(inputs) == 1 and not inputs[0].is_dir():
-            print_json(documents[0])
-        elif documents or not failures:
-            print_json(documents)
+    elif output_format is not OutputFormat.table:
+        if compiled or not failures:
+            print_documents([c.contract() for c in compiled], output_format, single=one_file_input(inputs))
     else:
         for trial in compiled:
             console.print(trial_table(trial))
@@ -171,4 +184,4 @@ def criteria(
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
-    app.command("criteria")(criteria)
+    app.command("criteria")(with_output_options(criteria))

@@ -1,8 +1,11 @@
 """The ``inspect`` command: read trial records and show what was understood.
 
-``fhir-adapter inspect INPUT... [--format table|json] [--input-format FORMAT]``. Each bad input is
+``fhir-adapter inspect INPUT... [--format table|json|ndjson] [--input-format FORMAT]``. Each bad input is
 one error line on stderr and the others go on; the exit code is 2 when any input failed (a summary
 line follows when several failed). Ingest warnings (unknown enum values kept as given...) go to stderr.
+
+``--format json`` prints one ``TrialRecord`` object when the only input is a file holding one record, else a
+JSON list; ``--format ndjson`` prints one record per line whatever the inputs.
 """
 
 from __future__ import annotations
@@ -16,13 +19,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter.cli._common import (
+    ProgressCallback,
+    ProgressFlag,
     check_input_format,
     console,
     exit_after_failures,
-    print_json,
+    one_file_input,
+    print_documents,
+    progress_bar,
     report_failure,
+    show_progress,
     warn_record,
     warn_unread_files,
+    with_output_options,
 )
 from fhir_adapter.errors import InputError
 from fhir_adapter.ingest import iter_trials
@@ -32,40 +41,44 @@ from fhir_adapter.trial import AgeBound, PartialDate, TrialRecord
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+    ndjson = "ndjson"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
-    app.command("inspect")(inspect_command)
+    app.command("inspect")(with_output_options(inspect_command))
 
 
 def inspect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Trial files or directories.", show_default=False)],
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.", case_sensitive=False)
+        OutputFormat, typer.Option("--format", help="table, json or ndjson.", case_sensitive=False)
     ] = OutputFormat.table,
     input_format: Annotated[
         str | None, typer.Option("--input-format", help="Force ctgov-json, registry-page or ctgov-xml.")
     ] = None,
+    progress: ProgressFlag = None,
 ) -> None:
     """Summarise trial records (ClinicalTrials.gov JSON, registry page text, legacy XML)."""
     input_format = check_input_format(input_format)
-    records, failures = read_all(inputs, input_format)
+    with progress_bar(show_progress(progress) and not one_file_input(inputs), "reading trials") as update:
+        records, failures = read_all(inputs, input_format, update)
     if not records and not failures:
         raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
     for record in records:
         warn_record(record)
-    if output_format is OutputFormat.json and (records or not failures):
+    if output_format is not OutputFormat.table and (records or not failures):
         dumped = [record.model_dump(mode="json") for record in records]
-        single = len(inputs) == 1 and not inputs[0].is_dir() and len(dumped) == 1
-        print_json(dumped[0] if single else dumped)
+        print_documents(dumped, output_format, single=one_file_input(inputs))
     elif output_format is OutputFormat.table:
         for record in records:
             console.print(summary_table(record))
     exit_after_failures(failures, InputError.exit_code, f"{failures} input(s) could not be read (see the lines above)")
 
 
-def read_all(inputs: list[Path], input_format: str | None) -> tuple[list[TrialRecord], int]:
+def read_all(
+    inputs: list[Path], input_format: str | None, progress: ProgressCallback | None = None
+) -> tuple[list[TrialRecord], int]:
     """Every record of every input; failures are reported on stderr as they come and counted."""
     records: list[TrialRecord] = []
     failures = 0
@@ -77,6 +90,8 @@ def read_all(inputs: list[Path], input_format: str | None) -> tuple[list[TrialRe
                 failures += 1
             else:
                 records.append(result)
+            if progress is not None:
+                progress(len(records) + failures, None)
     return records, failures
 
 

@@ -1,14 +1,16 @@
 """The ``match`` command: one patient against one trial's compiled criteria, explained.
 
-``fhir-adapter match TRIAL (--data DIR | --server URL [auth options]) --patient ID [--format table|json]
+``fhir-adapter match TRIAL (--data DIR | --server URL [auth options]) --patient ID... [--format table|json|ndjson]
 [--as-of DATE] [--recency-days N]``
 
 TRIAL is any trial input the ingesters read; ``--data`` is a directory or file of FHIR NDJSON / Bundles,
 ``--server`` a FHIR base URL (with the shared ``--auth``/credential options of push and screen).
 The table shows every atom with its result, reason and evidence, then the verdict and the atoms left
 to confirm by hand; ``--format json`` prints ``{"trial", "as_of", "patients": [PatientResult.contract()]}``
-(the same contract as ``screen``). An unknown patient id is one line on stderr and exit code 2; no
-patient name is ever printed. ``--data`` without any data file or without any Patient is an error too.
+(the same contract as ``screen``), one object however many ``--patient`` are given; ``--format ndjson``
+prints one line per patient, ``{"trial", "as_of", **PatientResult.contract()}``. An unknown patient id is one
+line on stderr and exit code 2 (before any patient is evaluated); no patient name is ever printed.
+``--data`` without any data file or without any Patient is an error too.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from fhir_adapter.cli._common import (
     check_input_format,
     check_output_path,
     err_console,
+    patient_lines,
     print_json,
+    print_ndjson,
     warn,
     warn_record,
 )
@@ -141,13 +145,18 @@ def _require_patient(source: PatientData, patient_id: str) -> None:
         raise InputError("no such patient in the data source", source=f"Patient/{patient_id}")
 
 
+_FORMATS = ("table", "json", "ndjson")
+
+
 def match(
     trial: Annotated[Path, typer.Argument(help="Trial input (CT.gov JSON, registry text, legacy XML).")],
-    patient: Annotated[str, typer.Option("--patient", help="Patient id (as in Patient/<id>).")],
+    patients: Annotated[
+        list[str], typer.Option("--patient", help="Patient id (as in Patient/<id>); repeat for several.")
+    ],
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: Annotated[str, typer.Option("--format", help="table, json or ndjson.")] = "table",
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (default today).")] = None,
     recency_days: Annotated[
         int | None, typer.Option("--recency-days", min=0, help="Window for labs/ECOG (default 90 days).")
@@ -159,35 +168,46 @@ def match(
     *,
     fhir: FhirOptions | None,
 ) -> None:
-    """Match one patient against a trial's eligibility criteria (three-valued, explained)."""
-    output_format = check_choice(output_format, ("table", "json"), "--format")
+    """Match patients one by one against a trial's eligibility criteria (three-valued, explained)."""
+    output_format = check_choice(output_format, _FORMATS, "--format")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
     day = parse_as_of(as_of)
     check_output_path(output, "--output")
-    patient = patient_id_of(patient)  # "Patient/X" as screen prints it, or "X"
+    ids = list(dict.fromkeys(patient_id_of(p) for p in patients))  # "Patient/X" as screen prints it, or "X"
     compiled = load_compiled(trial, check_input_format(input_format))
-    local: LocalData | None = None
-    if data is not None:
-        local = load_local(data, strict=strict)
-        _require_patient(local, patient)
     options = MatchOptions(recency_days=recency_days, open_world_diagnosis=open_world_diagnosis)
     matcher = Matcher(compiled.atoms, as_of=day, options=options)
-    if local is not None:
-        result = matcher.evaluate(local, patient)
+    if data is not None:
+        results = evaluate_all(matcher, load_local(data, strict=strict), ids)
     else:
         assert fhir is not None
         with fhir.client() as client:
-            source = ServerData(client, matcher.atoms, context=matcher.context, patient_ids=[patient])
-            _require_patient(source, patient)
-            result = matcher.evaluate(source, patient)
+            source = ServerData(client, matcher.atoms, context=matcher.context, patient_ids=ids)
+            results = evaluate_all(matcher, source, ids)
+    write_results(ScreenResult(trial=compiled.trial, as_of=day, patients=results), compiled, output_format, output)
+
+
+def evaluate_all(matcher: Matcher, source: PatientData, ids: list[str]) -> list[PatientResult]:
+    """Each patient's result, in the order given; every id is checked before the first is evaluated."""
+    for patient in ids:
+        _require_patient(source, patient)
+    return [matcher.evaluate(source, patient) for patient in ids]
+
+
+def write_results(result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None) -> None:
+    """The results as JSON (one object), NDJSON (a patient a line) or tables, to ``output`` or stdout."""
     if output_format == "json":
-        print_json(ScreenResult(trial=compiled.trial, as_of=day, patients=[result]).contract(), output)
+        print_json(result.contract(), output)
+    elif output_format == "ndjson":
+        print_ndjson(patient_lines(result), output)
     elif output is None:
-        render_table(result, compiled, day)
+        for one in result.patients:
+            render_table(one, compiled, result.as_of)
     else:
         with output.open("w", encoding="utf-8") as handle:
-            render_table(result, compiled, day, Console(file=handle, width=160, color_system=None))
+            for one in result.patients:
+                render_table(one, compiled, result.as_of, Console(file=handle, width=160, color_system=None))
     if output is not None:
         err_console.print(f"result written to {escape(str(output))}", highlight=False)
 

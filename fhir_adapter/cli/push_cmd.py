@@ -19,16 +19,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from fhir_adapter.cli._common import (
+    ProgressFlag,
     check_choice,
     console,
     err_console,
     print_json,
+    progress_bar,
     report_failure,
+    show_progress,
     warn,
     warn_record,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.errors import FhirAdapterError
+from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
     PushReport,
@@ -90,6 +94,7 @@ def push(
         bool, typer.Option("--validate", help="$validate every resource first (when offered).")
     ] = False,
     output_format: Annotated[str, typer.Option("--format", help="table | json.")] = "table",
+    progress: ProgressFlag = None,
     *,
     fhir: FhirOptions,
 ) -> None:
@@ -116,26 +121,23 @@ def push(
             raise _failed(failed, len(inputs), exit_code)
         caps = client.capabilities()
         version = fhir_version_for(choice, caps)
-        for path, item in loaded:
-            try:
-                bundle = item if isinstance(item, dict) else trial_bundle(item, version)
-                if dry_run:
-                    strategies, prepared = plan_push(bundle, caps)
-                    plans.append({"source": str(path), "fhirVersion": version, "strategies": {
-                        t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
-                    }, "bundle": prepared})
-                    if output_format == "table":
-                        console.print(f"[bold]{escape(str(path))}[/] ({version})", highlight=False)
-                        console.print(_strategy_table(strategies))
-                        print_json(prepared)
-                    continue
-                reports.append(push_bundle(client, bundle, source=str(path), validate=validate))
-                if validate and not caps.has_operation("validate"):
-                    warn(f"{fhir.server} offers no $validate operation; --validate checked nothing")
-            except FhirAdapterError as exc:
-                report_failure(exc)
-                exit_code = exit_code or exc.exit_code
-                failed += 1
+        bar = show_progress(progress) and not dry_run and len(loaded) > 1  # a dry run prints as it goes
+        with progress_bar(bar, "pushing trials") as update:
+            for done, (path, item) in enumerate(loaded, start=1):
+                try:
+                    bundle = item if isinstance(item, dict) else trial_bundle(item, version)
+                    if dry_run:
+                        plans.append(_dry_run(path, bundle, caps, version, output_format))
+                    else:
+                        reports.append(push_bundle(client, bundle, source=str(path), validate=validate))
+                        if validate and not caps.has_operation("validate"):
+                            warn(f"{fhir.server} offers no $validate operation; --validate checked nothing")
+                except FhirAdapterError as exc:
+                    report_failure(exc)
+                    exit_code = exit_code or exc.exit_code
+                    failed += 1
+                if update is not None:
+                    update(done, len(loaded))
     if dry_run:
         if output_format == "json":
             print_json(plans if len(plans) != 1 else plans[0])
@@ -154,6 +156,20 @@ def push(
     failed += sum(1 for r in reports if not r.ok)
     if exit_code or failed:
         raise _failed(failed, len(inputs), exit_code)
+
+
+def _dry_run(
+    path: Path, bundle: dict[str, Any], caps: Capabilities, version: str, output_format: str
+) -> dict[str, Any]:
+    """The plan of one input (what would be sent); printed at once as a table unless JSON was asked."""
+    strategies, prepared = plan_push(bundle, caps)
+    if output_format == "table":
+        console.print(f"[bold]{escape(str(path))}[/] ({version})", highlight=False)
+        console.print(_strategy_table(strategies))
+        print_json(prepared)
+    return {"source": str(path), "fhirVersion": version, "strategies": {
+        t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
+    }, "bundle": prepared}
 
 
 def _failed(failed: int, total: int, exit_code: int) -> FhirAdapterError:

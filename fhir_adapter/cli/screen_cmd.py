@@ -1,6 +1,6 @@
 """The ``screen`` command: a whole population against one trial's criteria, ranked.
 
-``fhir-adapter screen TRIAL (--server URL [auth options] | --data DIR) [--format table|json|html] [-o FILE]
+``fhir-adapter screen TRIAL (--server URL [auth options] | --data DIR) [--format table|json|ndjson|html] [-o FILE]
 [--limit N] [--as-of DATE] [--checkpoint FILE] [--emit-fhir FILE] [--fhir-version R4|R5] [--concurrency N]
 [--engine auto|memory|duckdb|spark] [--spark-master URL]``
 
@@ -11,6 +11,8 @@ A progress bar (counts only, never patient ids) goes to stderr when it is a term
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -19,7 +21,6 @@ from typing import Annotated, Any, cast
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fhir_adapter.cli._common import (
     OpenWorldFlag,
@@ -28,38 +29,29 @@ from fhir_adapter.cli._common import (
     check_output_path,
     console,
     err_console,
+    patient_lines,
     print_json,
+    print_ndjson,
+    progress_bar,
+    warn,
+    write_chunks,
     write_text,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
+from fhir_adapter.cli.export_cmd import export_with, split_values, summary_line
 from fhir_adapter.cli.match_cmd import data_errors, load_compiled, parse_as_of, report_skipped
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.engines import ENGINES, screen_files
+from fhir_adapter.engines.bulk_source import bulk_request
 from fhir_adapter.errors import UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
+from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.report import render_html, render_table, table_text, verdict_counts
-from fhir_adapter.matching.screen import Progress as ProgressCallback
 from fhir_adapter.matching.screen import ScreenStats, ascreen_server
 
-_FORMATS = ("table", "json", "html")
-
-
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar on stderr fed with (done, total); None when disabled."""
-    if not enabled:
-        yield None
-        return
-    columns = (TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("screening", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
+_FORMATS = ("table", "json", "ndjson", "html")
 
 
 async def _screen_server(
@@ -82,12 +74,22 @@ def considered(stats: ScreenStats, source: str) -> str:
     return text
 
 
+def _with_newline(chunks: Iterator[str]) -> Iterator[str]:
+    yield from chunks
+    yield "\n"
+
+
 def write_report(
     result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None, *, about: str = ""
 ) -> None:
-    """The report to ``output`` (its path printed on stderr) or stdout; the verdict counts always on stderr."""
+    """The report to ``output`` (its path printed on stderr) or stdout; the verdict counts on stderr.
+
+    ``json`` is the contract, one object; ``ndjson`` one line per patient with the trial and date in each.
+    """
     if output_format == "json":
-        print_json(result.contract(), output)
+        write_chunks(_with_newline(result.contract_json()), output)
+    elif output_format == "ndjson":
+        print_ndjson(patient_lines(result), output)
     elif output_format == "html":
         text = render_html(result, compiled.atoms, considered=about)
         if output is None:
@@ -118,6 +120,25 @@ def emit_fhir(result: ScreenResult, path: Path, fhir_version: str) -> None:
     err_console.print(f"FHIR {fhir_version} transaction Bundle written to {escape(str(path))}", highlight=False)
 
 
+@contextmanager
+def bulk_export(
+    compiled: CompiledCriteria, fhir: FhirOptions, as_of: date, folder: Path | None, origins: list[str]
+) -> Iterator[tuple[Path, str]]:
+    """Export what the trial's atoms read into ``folder`` (resumable there) or a temporary directory removed
+    afterwards; yields the directory and a short description of the export for the report."""
+    request = bulk_request(compiled.atoms, Matcher(compiled.atoms, as_of=as_of).context)
+    with contextlib.ExitStack() as stack:
+        target = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fhir-adapter-bulk-")))
+        exported = asyncio.run(export_with(
+            fhir, level="system", types=list(request.types), type_filters=list(request.type_filters),
+            out_dir=target, allowed_file_origins=split_values(origins),
+        ))
+        if exported.type_filters_requested and not exported.type_filter_applied:
+            warn("the server did not apply _typeFilter: every Observation was exported and is filtered here")
+        err_console.print(escape(summary_line(exported, fhir.server)), highlight=False, soft_wrap=True)
+        yield target, f"{len(exported.files)} file(s), {exported.resources} resources"
+
+
 def run_screen(
     trial: Path,
     *,
@@ -137,12 +158,17 @@ def run_screen(
     open_world_diagnosis: bool = False,
     engine: str = "auto",
     spark_master: str | None = None,
+    bulk: bool = False,
+    bulk_dir: Path | None = None,
+    bulk_file_origins: list[str] | None = None,
 ) -> ScreenResult:
     output_format = check_choice(output_format, _FORMATS, "--format")
     engine = check_choice(engine, ENGINES, "--engine")
     fhir_version = check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
+    if (bulk or bulk_dir is not None) and fhir is None:
+        raise UsageError("--bulk exports from a server: give --server URL")
     day: date = parse_as_of(as_of)
     # paths written at the end are checked before any work is done
     check_output_path(output, "--output")
@@ -157,7 +183,18 @@ def run_screen(
                 "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
                 "options": MatchOptions(open_world_diagnosis=open_world_diagnosis),
             }
-            if data is not None:
+            if fhir is not None and (bulk or bulk_dir is not None):
+                with (
+                    bulk_export(compiled, fhir, day, bulk_dir, bulk_file_origins or []) as (folder, exported),
+                    data_errors([folder]),
+                ):
+                    found = screen_files(
+                        compiled, [folder], engine=engine, strict=strict, spark_master=spark_master, **common
+                    )
+                report_skipped(found.errors)
+                result = found.result
+                source = f"a Bulk export of the server ({exported}), {found.engine} engine"
+            elif data is not None:
                 with data_errors(data):
                     found = screen_files(
                         compiled, data, engine=engine, strict=strict, spark_master=spark_master, **common
@@ -187,7 +224,7 @@ def _screen_command(
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Directory or file(s) of FHIR NDJSON / Bundles.")
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table | json | html.")] = "table",
+    output_format: Annotated[str, typer.Option("--format", help="table | json | ndjson | html.")] = "table",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Screen at most N patients.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (default today).")] = None,
@@ -215,6 +252,17 @@ def _screen_command(
     spark_master: Annotated[
         str | None, typer.Option("--spark-master", help="Spark master for --engine spark (default local[2]).")
     ] = None,
+    bulk: Annotated[
+        bool, typer.Option("--bulk", help="With --server: Bulk $export what the trial reads, then screen the files.")
+    ] = False,
+    bulk_dir: Annotated[
+        Path | None,
+        typer.Option("--bulk-dir", help="Keep the --bulk export here (a rerun resumes it); implies --bulk."),
+    ] = None,
+    bulk_file_origins: Annotated[
+        list[str] | None,
+        typer.Option("--bulk-file-origin", help="Another origin that may receive the token for export files."),
+    ] = None,
     *,
     fhir: FhirOptions | None,
 ) -> None:
@@ -224,6 +272,7 @@ def _screen_command(
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
         strict=strict, open_world_diagnosis=open_world_diagnosis, engine=engine, spark_master=spark_master,
+        bulk=bulk, bulk_dir=bulk_dir, bulk_file_origins=bulk_file_origins,
     )
 
 

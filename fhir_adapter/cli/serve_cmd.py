@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fhir_adapter.cli._common import err_console, warn
+from fhir_adapter.cli._common import err_console, warn, with_output_options
 from fhir_adapter.errors import UsageError
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -78,4 +78,4 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the CLI."""
-    app.command("serve")(serve)
+    app.command("serve")(with_output_options(serve))

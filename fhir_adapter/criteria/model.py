@@ -85,6 +85,9 @@ class Residue(BaseModel):
 
 
 class Atom(BaseModel):
+    """One checkable statement of the eligibility criteria: its concept, threshold, FHIR query and FHIRPath,
+    or, when it cannot be computed, its text and the reason (see README "Eligibility criteria")."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -166,6 +169,9 @@ class Atom(BaseModel):
 
 
 class CompiledCriteria(BaseModel):
+    """A trial's compiled eligibility criteria: its atoms in order; ``contract()`` is the JSON that
+    ``fhir-adapter criteria --format json`` prints."""
+
     model_config = ConfigDict(extra="forbid")
 
     trial: str

@@ -57,9 +57,13 @@ SPARK_DEFAULTS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
-    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.shuffle.partitions": "64",
 }
-"""Spark settings of every session: loopback only, quiet, few shuffle partitions for one machine."""
+"""Spark settings of every session: loopback only, quiet; patient groups in 64 shuffle partitions, so that one
+task's groups stay small whatever the population."""
+DRIVER_MEMORY = "2g"
+"""The driver JVM's heap; in ``local[N]`` mode the executors live in it (Spark's default, 1g, cannot hold the
+groups of 100,000 patients)."""
 _LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 
 
@@ -113,7 +117,9 @@ def spark_session(master: str | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG.as_uri()}"
     # The driver JVM starts before the builder's options apply: its logging is set on its command line.
-    os.environ.setdefault("PYSPARK_SUBMIT_ARGS", f"--driver-java-options {java_options} pyspark-shell")
+    os.environ.setdefault(
+        "PYSPARK_SUBMIT_ARGS", f"--driver-memory {DRIVER_MEMORY} --driver-java-options {java_options} pyspark-shell"
+    )
     builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("fhir-adapter screen")
     for key, value in {**SPARK_DEFAULTS, "spark.executor.extraJavaOptions": java_options}.items():
         builder = builder.config(key, value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fhir_adapter.fhir._core import bundle_is_idempotent, render_outcome
 from fhir_adapter.fhir.auth import BasicAuth, BearerAuth, SmartBackendAuth, auth_from_options
+from fhir_adapter.fhir.bulk import ExportResult, run_export
 from fhir_adapter.fhir.capabilities import Capabilities, release_of
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.fhir.search import escape_search_value, mask_url, token_value
@@ -21,6 +22,7 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "Capabilities",
+    "ExportResult",
     "FhirClient",
     "SmartBackendAuth",
     "auth_from_options",
@@ -29,5 +31,6 @@ __all__ = [
     "mask_url",
     "release_of",
     "render_outcome",
+    "run_export",
     "token_value",
 ]

@@ -149,6 +149,8 @@ class AsyncFhirClient:
         self._core = ClientCore(base_url, max_pages=max_pages, prefer_return=prefer_return)
         self._retry = retry
         self._sleep = sleep
+        self._auth = auth
+        self._verify = verify
         self._capabilities: Capabilities | None = None
         self._http = httpx.AsyncClient(
             auth=auth, timeout=timeout, verify=verify, transport=transport,
@@ -170,13 +172,36 @@ class AsyncFhirClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, call: Call) -> tuple[Call, httpx.Response]:
+    @property
+    def auth(self) -> httpx.Auth | None:
+        """The auth flow of this client (Bulk Data file downloads reuse it, see :mod:`fhir_adapter.fhir.bulk`)."""
+        return self._auth
+
+    @property
+    def verify(self) -> bool:
+        """Whether TLS certificates are verified (``--insecure`` turns it off)."""
+        return self._verify
+
+    async def send_call(self, call: Call, *, retry: RetryPolicy | None = None) -> tuple[Call, httpx.Response]:
+        """The raw answer to ``call``, whatever its status, after same-origin redirects and retries.
+
+        For operations whose answers are not one FHIR resource (Bulk Data kick-off and status: 202 with
+        an empty body, a JSON manifest). ``retry`` replaces the client's policy for this call. Map an
+        error answer with :meth:`parse_answer`.
+        """
+        return await self._send(call, retry)
+
+    def parse_answer(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        """The FHIR resource of a 2xx answer; the project's typed error (naming the call) for any other."""
+        return self._core.parse(call, response)
+
+    async def _send(self, call: Call, retry: RetryPolicy | None = None) -> tuple[Call, httpx.Response]:
         exchange = self._core.exchange(call)
         while True:
             request = exchange.request(self._http)
             try:
                 response = await asend_with_retries(
-                    self._http, request, self._retry, idempotent=exchange.call.idempotent, sleep=self._sleep
+                    self._http, request, retry or self._retry, idempotent=exchange.call.idempotent, sleep=self._sleep
                 )
             except httpx.TransportError as exc:
                 raise exchange.failed(exc) from exc

@@ -2,12 +2,14 @@
 
 One id: ``GET /studies/{id}``. Several: ``GET /studies?filter.ids=A,B,...`` in batches of at most
 100, following ``nextPageToken`` (stopping on an empty page too). Transient failures are retried
-through :func:`fhir_adapter.http.send_with_retries`.
+through :func:`fhir_adapter.http.send_with_retries`; ``on_retry`` hears of each retry (the CLI says so on
+stderr) and ``progress`` of the studies fetched so far. Each request is logged at DEBUG level.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import httpx
 
 from fhir_adapter.errors import InputError, NotFoundError, RegistryError
-from fhir_adapter.http import USER_AGENT, RetryPolicy, send_with_retries
+from fhir_adapter.http import USER_AGENT, OnRetry, RetryPolicy, send_with_retries
 from fhir_adapter.ingest.ctgov_json import parse_study
 from fhir_adapter.ingest.text import NCT_ID
 from fhir_adapter.trial import TrialRecord
@@ -25,6 +27,7 @@ BATCH_SIZE = 100
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A page that keeps handing out tokens must not loop forever.
 MAX_PAGES_PER_BATCH = 1000
+log = logging.getLogger(__name__)
 
 
 def normalize_ids(ids: Sequence[str]) -> list[str]:
@@ -46,24 +49,30 @@ def fetch_trials(
     client: httpx.Client | None = None,
     policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe as a default
     sleep: Callable[[float], None] | None = None,
+    on_retry: OnRetry | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The raw API v2 study objects of ``ids``, in the order given.
 
     Raises InputError for a malformed id (before any request), NotFoundError for ids the registry
-    does not know, RegistryError for other failures (status and URL in the message).
+    does not know, RegistryError for other failures (status and URL in the message). ``on_retry`` is told
+    of each retry before its wait; ``progress`` gets (studies fetched, ids asked) after each page.
     """
     nct_ids = normalize_ids(ids)
     if not nct_ids:
         return []
     own_client = client is None
     http = client or httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
-    fetcher = _Fetcher(http, base_url.rstrip("/"), policy, sleep)
+    fetcher = _Fetcher(http, base_url.rstrip("/"), policy, sleep, on_retry)
     try:
         if len(nct_ids) == 1:
             return [fetcher.one(nct_ids[0])]
         studies: dict[str, dict[str, Any]] = {}
         for start in range(0, len(nct_ids), BATCH_SIZE):
-            studies.update(fetcher.batch(nct_ids[start : start + BATCH_SIZE]))
+            for page in fetcher.batch(nct_ids[start : start + BATCH_SIZE]):
+                studies.update(page)
+                if progress is not None:
+                    progress(len(studies), len(nct_ids))
     finally:
         if own_client:
             http.close()
@@ -95,12 +104,14 @@ def _nct_id_of(study: Any) -> str | None:
 
 class _Fetcher:
     def __init__(
-        self, client: httpx.Client, base_url: str, policy: RetryPolicy, sleep: Callable[[float], None] | None
+        self, client: httpx.Client, base_url: str, policy: RetryPolicy, sleep: Callable[[float], None] | None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.client = client
         self.base_url = base_url
         self.policy = policy
         self.sleep = sleep or time.sleep
+        self.on_retry = on_retry
 
     def one(self, nct_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/studies/{nct_id}"
@@ -112,14 +123,15 @@ class _Fetcher:
             raise RegistryError("answer is not a study record", source=url)
         return study
 
-    def batch(self, nct_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    def batch(self, nct_ids: Sequence[str]) -> Iterator[dict[str, dict[str, Any]]]:
+        """The studies of each page of one batch, by NCT id."""
         for page in self._pages({"filter.ids": ",".join(nct_ids), "pageSize": str(len(nct_ids))}):
+            found: dict[str, dict[str, Any]] = {}
             for study in page:
                 nct_id = _nct_id_of(study)
                 if nct_id is not None:
                     found[nct_id] = study
-        return found
+            yield found
 
     def _pages(self, params: dict[str, str]) -> Iterator[list[Any]]:
         url = f"{self.base_url}/studies"
@@ -139,10 +151,14 @@ class _Fetcher:
 
     def _get(self, url: str, params: dict[str, str]) -> httpx.Response:
         request = self.client.build_request("GET", url, params=params, headers={"Accept": "application/json"})
+        started = time.monotonic()
         try:
-            response = send_with_retries(self.client, request, self.policy, idempotent=True, sleep=self.sleep)
+            response = send_with_retries(
+                self.client, request, self.policy, idempotent=True, sleep=self.sleep, on_retry=self.on_retry
+            )
         except httpx.HTTPError as exc:
             raise RegistryError(f"request failed: {type(exc).__name__}: {exc}", source=str(request.url)) from exc
+        log.debug("GET %s -> %s (%.0f ms)", request.url, response.status_code, (time.monotonic() - started) * 1000)
         if response.status_code >= 400 and response.status_code != 404:
             raise RegistryError(f"HTTP {response.status_code} {response.reason_phrase}", source=str(request.url))
         if response.status_code == 404 and "/studies/" not in url:

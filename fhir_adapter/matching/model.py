@@ -58,6 +58,10 @@ class AtomResult(BaseModel):
 
 
 class PatientResult(BaseModel):
+    """One patient's result: the verdict (eligible, ineligible, needs-review) with its reason and reason code, the
+    open items and the atoms to confirm, and every criterion's result with its evidence; ``contract()`` is one
+    entry of the JSON ``patients`` list."""
+
     model_config = ConfigDict(extra="forbid")
 
     patient: str
@@ -87,6 +91,9 @@ class PatientResult(BaseModel):
 
 
 class ScreenResult(BaseModel):
+    """The results of one trial's screening as of a date, best first; ``contract()`` is the JSON that
+    ``fhir-adapter screen --format json`` and ``match --format json`` print."""
+
     model_config = ConfigDict(extra="forbid")
 
     trial: str

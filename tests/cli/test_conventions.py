@@ -44,7 +44,7 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
         (["--no-such-option"], "error: No such option: --no-such-option (see fhir-adapter --help)"),
         (["screen"], "error: Missing argument 'trial'. (see fhir-adapter screen --help)"),
         (["screen", str(TRIAL), "--data", "x", "--format", "pdf"],
-         "error: --format must be one of table, json, html, got 'pdf'"),
+         "error: --format must be one of table, json, ndjson, html, got 'pdf'"),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 import respx
 
@@ -50,3 +52,34 @@ def test_fetch_not_found_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fetch_bad_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["fetch", "12345", "-o", str(tmp_path)], capsys)
     assert code == 2 and "'12345'" in err and "not an NCT id" in err
+
+
+@respx.mock
+def test_fetch_says_each_retry_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("fhir_adapter.ingest.registry_api.time.sleep", waits.append)
+    busy = httpx.Response(503, headers={"Retry-After": "2"})
+    route = respx.get(f"{BASE}/studies/NCT00000001").mock(
+        side_effect=[busy, httpx.ConnectError("connection refused"), httpx.Response(200, json=_study("NCT00000001"))]
+    )
+    code, out, err = run(["fetch", "NCT00000001", "-o", str(tmp_path), "--base-url", BASE], capsys)
+    assert code == 0 and route.call_count == 3
+    assert out == f"wrote {tmp_path / 'NCT00000001.json'}\n"
+    first, second = err.splitlines()
+    assert first == "retrying in 2 s: HTTP 503 Service Unavailable (attempt 2 of 5)"
+    assert re.fullmatch(r"retrying in [0-9.]+ s: ConnectError: connection refused \(attempt 3 of 5\)", second), second
+    assert waits[0] == 2.0 and len(waits) == 2
+
+
+@respx.mock
+def test_fetch_quiet_retries_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fhir_adapter.ingest.registry_api.time.sleep", lambda seconds: None)
+    respx.get(f"{BASE}/studies/NCT00000001").mock(
+        side_effect=[httpx.Response(429), httpx.Response(200, json=_study("NCT00000001"))]
+    )
+    code, _out, err = run(["fetch", "NCT00000001", "-o", str(tmp_path), "--base-url", BASE, "--quiet"], capsys)
+    assert (code, err) == (0, "")

@@ -1,5 +1,6 @@
 package org.fhiradapter.hapiserver;
 
+import ca.uhn.fhir.batch2.api.IJobMaintenanceService;
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
@@ -16,17 +17,22 @@ import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.dbcp2.BasicDataSource;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
+import org.springframework.context.ApplicationListener;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Import;
 import org.springframework.context.annotation.Lazy;
 import org.springframework.context.annotation.Primary;
+import org.springframework.context.event.ContextRefreshedEvent;
 import org.springframework.orm.jpa.JpaTransactionManager;
 import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 
 import javax.sql.DataSource;
 import java.time.Duration;
 import java.util.Properties;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /** HAPI's JPA storage for R4 on an in-memory H2 database, with our own storage settings. */
 @Configuration
@@ -51,6 +57,12 @@ public class FhirJpaConfig {
 		settings.setAllowMultipleDelete(true);
 		settings.setExpungeEnabled(true);
 		settings.setAdvancedHSearchIndexing(false);
+		// Bulk Data export (batch2 jobs): on, and never answered from an earlier job with the same
+		// parameters (tests export again after loading more resources)
+		settings.setEnableTaskBulkExportJobExecution(true);
+		settings.setEnableBulkExportJobReuse(false);
+		// a job step may start as soon as the previous one finished, not only at a maintenance pass
+		settings.setJobFastTrackingEnabled(true);
 		return settings;
 	}
 
@@ -106,5 +118,22 @@ public class FhirJpaConfig {
 	@Lazy
 	public IBinaryStorageSvc binaryStorage() {
 		return new MemoryBinaryStorageSvcImpl();
+	}
+
+	/**
+	 * Batch2 jobs (Bulk Data export) advance at maintenance passes, which HAPI schedules once a minute:
+	 * an export of a few resources would take minutes. A test server runs a pass every second instead
+	 * (a pass already running makes the call a no-op). Daemon thread: it never keeps the JVM alive.
+	 */
+	@Bean
+	public ApplicationListener<ContextRefreshedEvent> frequentBatch2Maintenance(IJobMaintenanceService maintenance) {
+		return event -> {
+			ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(runnable -> {
+				Thread thread = new Thread(runnable, "batch2-maintenance-ticker");
+				thread.setDaemon(true);
+				return thread;
+			});
+			ticker.scheduleWithFixedDelay(maintenance::runMaintenancePass, 1, 1, TimeUnit.SECONDS);
+		};
 	}
 }

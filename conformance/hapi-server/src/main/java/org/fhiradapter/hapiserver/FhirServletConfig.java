@@ -1,5 +1,6 @@
 package org.fhiradapter.hapiserver;
 
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.interceptor.api.IInterceptorService;
@@ -24,7 +25,8 @@ import org.springframework.context.annotation.Configuration;
 /**
  * The FHIR REST endpoint at {@code /fhir/*}: every JPA resource provider HAPI generated for R4, the JPA
  * system provider (transaction, batch, history, $meta ...), database-backed paging and HAPI's JPA
- * CapabilityStatement (which lists the search parameters the server really indexes).
+ * CapabilityStatement (which lists the search parameters the server really indexes), and the Bulk Data
+ * {@code $export} operations (system, Patient and Group level; batch2 jobs writing NDJSON Binary resources).
  */
 @Configuration
 public class FhirServletConfig {
@@ -39,7 +41,8 @@ public class FhirServletConfig {
 			JpaStorageSettings storageSettings,
 			ISearchParamRegistry searchParamRegistry,
 			@Qualifier(JpaConfig.JPA_VALIDATION_SUPPORT_CHAIN) IValidationSupport validationSupport,
-			DatabaseBackedPagingProvider pagingProvider) {
+			DatabaseBackedPagingProvider pagingProvider,
+			BulkDataExportProvider bulkDataExportProvider) {
 		RestfulServer server = new RestfulServer(fhirContext, interceptorService);
 		server.setImplementationDescription("fhir-adapter HAPI FHIR JPA test server (R4, H2 in memory)");
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
@@ -48,6 +51,8 @@ public class FhirServletConfig {
 		server.setPagingProvider(pagingProvider); // HapiJpaConfig's bean
 		server.registerProviders(resourceProviderFactory.createProviders());
 		server.registerProvider(systemProvider);
+		// JpaConfig's bean: $export, Patient/$export, Group/[id]/$export and $export-poll-status
+		server.registerProvider(bulkDataExportProvider);
 		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
 				server, systemDao, storageSettings, searchParamRegistry, validationSupport);
 		capabilities.setImplementationDescription("fhir-adapter HAPI FHIR JPA test server");
