@@ -53,6 +53,7 @@ print(json.dumps({
     "patients": len(found.result.patients), "seconds": done - compiled, "startup": compiled - started,
     "digest": digest.hexdigest()[:16], "reasons": verdicts,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
 }))
 """
 
@@ -121,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
-          f"{'peak RSS MB':>12} {'vs memory':>10}  result")
+          f"{'peak RSS MB':>12} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
     for size in (int(s) for s in args.patients.split(",")):
         folder = build(size, args.gzip)
         disk = disk_mb(folder)
@@ -142,8 +143,10 @@ def main() -> None:
             same = "baseline" if figures is baseline else (
                 "identical" if figures["digest"] == baseline["digest"] else "DIFFERENT"
             )
+            child = float(figures.get("children_rss_mb", 0.0))  # type: ignore[arg-type]
             print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} {seconds:>8.1f} {patients / seconds:>11,.0f} "
-                  f"{float(figures['rss_mb']):>12,.0f} {ratio:>10}  {same} {figures['reasons']}")  # type: ignore[arg-type]
+                  f"{float(figures['rss_mb']):>12,.0f} {ratio:>9}  {same} {figures['reasons']}"  # type: ignore[arg-type]
+                  + (f" (child {child:,.0f} MB)" if child > 50 else ""))
 
 
 if __name__ == "__main__":

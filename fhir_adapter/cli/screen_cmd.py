@@ -74,6 +74,11 @@ def considered(stats: ScreenStats, source: str) -> str:
     return text
 
 
+def _engine_note(message: str) -> None:
+    """What a population engine is doing (files scanned, evidence kept) on stderr; ``--quiet`` drops it."""
+    err_console.print(f"engine: {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _with_newline(chunks: Iterator[str]) -> Iterator[str]:
     yield from chunks
     yield "\n"
@@ -167,7 +172,8 @@ def run_screen(
     fhir_version = check_choice(fhir_version, ("R4", "R5"), "--fhir-version")
     if (data is None) == (fhir is None):
         raise UsageError("give exactly one of --data DIR or --server URL")
-    if (bulk or bulk_dir is not None) and fhir is None:
+    bulk = bulk or bulk_dir is not None
+    if bulk and fhir is None:
         raise UsageError("--bulk exports from a server: give --server URL")
     day: date = parse_as_of(as_of)
     # paths written at the end are checked before any work is done
@@ -183,27 +189,25 @@ def run_screen(
                 "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
                 "options": MatchOptions(open_world_diagnosis=open_world_diagnosis),
             }
-            if fhir is not None and (bulk or bulk_dir is not None):
-                with (
-                    bulk_export(compiled, fhir, day, bulk_dir, bulk_file_origins or []) as (folder, exported),
-                    data_errors([folder]),
-                ):
-                    found = screen_files(
-                        compiled, [folder], engine=engine, strict=strict, spark_master=spark_master, **common
-                    )
+            if data is not None or bulk or bulk_dir is not None:
+                with contextlib.ExitStack() as stack:
+                    if data is None:
+                        assert fhir is not None
+                        folder, exported = stack.enter_context(
+                            bulk_export(compiled, fhir, day, bulk_dir, bulk_file_origins or [])
+                        )
+                        paths, origin = [folder], f"a Bulk export of the server ({exported})"
+                    else:
+                        paths, origin = data, f"{len(data)} --data path(s)"
+                    stack.enter_context(data_errors(paths))
+                    found = screen_files(compiled, paths, engine=engine, strict=strict, spark_master=spark_master,
+                                         note=_engine_note, **common)
                 report_skipped(found.errors)
                 result = found.result
-                source = f"a Bulk export of the server ({exported}), {found.engine} engine"
-            elif data is not None:
-                with data_errors(data):
-                    found = screen_files(
-                        compiled, data, engine=engine, strict=strict, spark_master=spark_master, **common
-                    )
-                report_skipped(found.errors)
-                result = found.result
-                source = f"{found.files} --data file(s)" + (
-                    f" ({len(found.errors)} malformed record(s) skipped)" if found.errors else ""
-                ) + f", {found.engine} engine"
+                skipped = f" ({len(found.errors)} malformed record(s) skipped)" if found.errors else ""
+                if data is not None:
+                    origin = f"{found.files} --data file(s)"
+                source = f"{origin}{skipped}, {found.engine} engine"
             else:
                 assert fhir is not None
                 result = asyncio.run(

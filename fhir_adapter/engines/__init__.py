@@ -13,7 +13,7 @@ the one evaluator, :mod:`fhir_adapter.matching.evaluate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -72,6 +72,7 @@ def screen_files(
     checkpoint: Checkpoint | None = None,
     stats: ScreenStats | None = None,
     spark_master: str | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> FileScreen:
     """Screen the patients of local NDJSON/Bundle files with the chosen engine; every engine gives the same
     verdicts (they only fetch evidence; :mod:`fhir_adapter.matching.evaluate` decides)."""
@@ -89,7 +90,7 @@ def screen_files(
     if chosen == "duckdb":
         from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
-        with DuckDbSource(*files, retrieval=retrieval, strict=strict) as source:
+        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note) as source:
             require_patients(source.files, len(source), files)
             return FileScreen(run.screen_stream(criteria, source), chosen, source.files, source.errors)
     from fhir_adapter.engines.spark_engine import screen_spark

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,9 @@ class DuckDbSource:
         strict: bool = True,
         memory_limit: str = "1GB",
         threads: int | None = None,
+        note: Callable[[str], None] | None = None,
     ) -> None:
+        """``note`` receives a line per file scanned and one at the end (counts and file names only)."""
         self.retrieval = retrieval
         self.strict = strict
         self.errors: list[InputError] = []
@@ -143,11 +145,15 @@ class DuckDbSource:
         self.errors.extend(self._memory.errors)
         for index, path in enumerate(self._ndjson):
             self._scan(index, path)
+            if note is not None:
+                note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON files)")
         self._con.execute(_patient_sql())
         self._check_lines()
         self._shared = self._shared_resources()
         self._ids = self._patient_ids()
         self.resource_count = self._count() + self._memory.resource_count
+        if note is not None:
+            note(f"{self.resource_count:,} resources kept as evidence for {len(self._ids):,} patients")
 
     # -- loading -------------------------------------------------------------------------------------------
 

@@ -112,3 +112,29 @@ def test_a_configured_server_does_not_compete_with_data(data: Path, monkeypatch:
     assert result.exit_code == 0, result.output
     with pytest.raises(FhirServerError, match=r"127\.0\.0\.1:1"):  # no source given: the configured server is used
         _run("--format", "json", "--as-of", "2024-06-01")
+
+
+def test_engines_print_the_same_report(data: Path) -> None:
+    """`--engine duckdb` (and auto) gives the memory engine's exact JSON; the engine says what it scanned on
+    stderr (counts and file names, never a patient) and the report names the engine."""
+    outputs = {}
+    for engine in ("memory", "duckdb", "AUTO"):
+        result = _run("--data", str(data), "--format", "json", "--as-of", "2024-06-01", "--engine", engine)
+        assert result.exit_code == 0, result.output
+        outputs[engine] = result.stdout
+        assert f"{engine.lower().replace('auto', 'memory')} engine" in result.stderr
+    assert outputs["duckdb"] == outputs["memory"] == outputs["AUTO"]
+    duck = _run("--data", str(data), "--format", "json", "--as-of", "2024-06-01", "--engine", "duckdb")
+    assert "engine: scanned p.ndjson (1/1 NDJSON files)" in duck.stderr
+    assert "for 3 patients" in duck.stderr and "Patient/a" not in duck.stderr
+
+
+def test_engine_and_bulk_usage_errors(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fhir_adapter.cli import main
+
+    for extra, message in ((["--engine", "postgres"], "--engine must be one of auto, memory, duckdb, spark"),
+                           (["--bulk"], "--bulk exports from a server: give --server URL")):
+        with pytest.raises(SystemExit) as exited:
+            main(["screen", "trial.json", "--data", str(data), *extra])
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
