@@ -77,6 +77,7 @@ def build(patients: int, gzipped: bool) -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": "4GB", "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
     uuid = "[0-9a-f]{8}-([0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
     for source in sorted(base.glob("*.ndjson")):
         # One file per resource type, as a Bulk export names them, and the injected trial patients' file.

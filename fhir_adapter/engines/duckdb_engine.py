@@ -135,6 +135,7 @@ class DuckDbSource:
         self.errors: list[InputError] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-adapter-duckdb-")
         self._con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": self._tmp.name})
+        self._con.execute("SET enable_progress_bar = false")  # DuckDB draws it on stdout, which carries the report
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute(_TABLE)

@@ -245,3 +245,11 @@ def test_spark_equals_memory(
     assert len(spark.result.patients) == 27 + 14  # 14 patients in the 13 real bundles
 
 
+
+
+def test_duckdb_never_draws_on_stdout() -> None:
+    """DuckDB draws a progress bar on stdout for queries over 2 s: stdout carries the report, so it is off."""
+    retrieval = Retrieval(types=("Condition",), observation_codes=None, shared_types=())
+    with DuckDbSource(SAMPLES, retrieval=retrieval) as source:
+        setting = source._con.execute("SELECT current_setting('enable_progress_bar')").fetchone()
+    assert setting == (False,)
