@@ -95,10 +95,11 @@ def _register_commands() -> None:
         push_cmd,
         screen_cmd,
         serve_cmd,
+        sync_cmd,
     )
 
-    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, match_cmd, screen_cmd, serve_cmd,
-                   export_cmd, config_cmd):
+    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, sync_cmd, match_cmd, screen_cmd,
+                   serve_cmd, export_cmd, config_cmd):
         module.register(app)
 
 

@@ -1,8 +1,13 @@
 """The ``push`` command: trial records (or converted Bundles) to a FHIR server, one transaction each.
 
-``--dry-run`` sends exactly one request, ``GET /metadata`` (the write strategy per type and,
-with ``--fhir-version auto``, the FHIR version come from it), then prints the strategies and the
-Bundle that would be sent.
+``--mode create|update|sync`` (default ``sync``, see :mod:`fhir_adapter.fhir.push_sync`): create
+never changes what exists; update writes every resource; sync writes only resources whose content
+hash changed and reports the others ``unchanged``.
+
+``--dry-run`` writes nothing: it reads ``GET /metadata`` (the write strategy per type and, with
+``--fhir-version auto``, the FHIR version come from it) and, in update and sync mode, looks each
+resource up; then it prints the plan (create / update / unchanged per resource) and the Bundle
+that would be sent.
 
 Every input is read and checked before the first request: a bad file (unreadable, not a trial, a
 Bundle that is not a transaction or batch) is one error line naming it and sends nothing; with
@@ -35,14 +40,16 @@ from fhir_adapter.errors import FhirAdapterError
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
+    PushClient,
     PushReport,
     TypeStrategy,
     fhir_version_for,
-    plan_push,
+    plan_sync_push,
     push_bundle,
     read_push_input,
     summary,
 )
+from fhir_adapter.fhir.push_sync import WRITE_MODES, PlannedWrite, WriteMode
 from fhir_adapter.pipeline import trial_bundle
 from fhir_adapter.trial import TrialRecord
 
@@ -95,12 +102,24 @@ def push(
     ] = False,
     output_format: Annotated[str, typer.Option("--format", help="table | json.")] = "table",
     progress: ProgressFlag = None,
+    write_mode: Annotated[
+        str, typer.Option("--mode", help="sync (write what changed) | update (write all) | create (never change).")
+    ] = "sync",
     *,
     fhir: FhirOptions,
 ) -> None:
-    """Push trials to a FHIR server: conditional create or PUT per type, decided from its capabilities."""
+    """Push trials to a FHIR server: create, update or sync (default) per resource, strategy from its capabilities."""
+    run_push(inputs, fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir)
+
+
+def run_push(
+    inputs: list[Path], fhir_version: str, dry_run: bool, validate: bool, output_format: str,
+    progress: bool | None, write_mode: str, *, fhir: FhirOptions, one_line: bool = False,
+) -> None:
+    """``push`` and ``sync``: ``one_line`` prints only the summary line (no per-resource table)."""
     fhir_version = check_choice(fhir_version, ("auto", "R4", "R5"), "--fhir-version")
     output_format = check_choice(output_format, ("table", "json"), "--format")
+    mode = cast(WriteMode, check_choice(write_mode, WRITE_MODES, "--mode"))
     choice = cast(FhirVersionChoice, fhir_version)
     reports: list[PushReport] = []
     plans: list[dict[str, Any]] = []
@@ -127,9 +146,10 @@ def push(
                 try:
                     bundle = item if isinstance(item, dict) else trial_bundle(item, version)
                     if dry_run:
-                        plans.append(_dry_run(path, bundle, caps, version, output_format))
+                        plans.append(_dry_run(client, path, bundle, caps, version, output_format, mode))
                     else:
-                        reports.append(push_bundle(client, bundle, source=str(path), validate=validate))
+                        reports.append(push_bundle(client, bundle, source=str(path), validate=validate,
+                                                   write_mode=mode))
                         if validate and not caps.has_operation("validate"):
                             warn(f"{fhir.server} offers no $validate operation; --validate checked nothing")
                 except FhirAdapterError as exc:
@@ -145,7 +165,7 @@ def push(
         print_json({"server": fhir.server, "fhirVersion": version, "summary": summary(reports),
                     "inputs": [r.to_json() for r in reports]})
     else:
-        if reports:
+        if reports and not one_line:
             console.print(_report_table(reports))
         totals = summary(reports)
         err_console.print(
@@ -158,18 +178,37 @@ def push(
         raise _failed(failed, len(inputs), exit_code)
 
 
+def _plan_table(plan: list[PlannedWrite]) -> Table:
+    table = Table(title="plan")
+    for column in ("type", "identifier", "action", "server id"):
+        table.add_column(column, overflow="fold")
+    for p in plan:
+        style = {"create": "green", "update": "cyan", "unchanged": "dim"}[p.action]
+        server_id = p.stored.server_id if p.stored else "-"
+        table.add_row(escape(p.resource_type), escape(p.identifier.rsplit("|", 1)[-1]), f"[{style}]{p.action}[/]",
+                      escape(server_id))
+    return table
+
+
 def _dry_run(
-    path: Path, bundle: dict[str, Any], caps: Capabilities, version: str, output_format: str
+    client: PushClient, path: Path, bundle: dict[str, Any], caps: Capabilities, version: str, output_format: str,
+    mode: WriteMode,
 ) -> dict[str, Any]:
     """The plan of one input (what would be sent); printed at once as a table unless JSON was asked."""
-    strategies, prepared = plan_push(bundle, caps)
+    strategies, prepared, plan = plan_sync_push(client, bundle, caps, mode)
+    counts = {a: sum(1 for p in plan if p.action == a) for a in ("create", "update", "unchanged")}
     if output_format == "table":
-        console.print(f"[bold]{escape(str(path))}[/] ({version})", highlight=False)
+        console.print(f"[bold]{escape(str(path))}[/] ({version}, mode {mode})", highlight=False)
         console.print(_strategy_table(strategies))
+        console.print(_plan_table(plan))
+        err_console.print(f"{escape(path.name)}: " + ", ".join(f"{n} to {a}" if a != "unchanged" else f"{n} unchanged"
+                                                               for a, n in counts.items()), highlight=False)
         print_json(prepared)
-    return {"source": str(path), "fhirVersion": version, "strategies": {
+    return {"source": str(path), "fhirVersion": version, "writeMode": mode, "strategies": {
         t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
-    }, "bundle": prepared}
+    }, "plan": [{"type": p.resource_type, "identifier": p.identifier, "action": p.action,
+                 "serverId": p.stored.server_id if p.stored else None} for p in plan],
+        "counts": counts, "bundle": prepared}
 
 
 def _failed(failed: int, total: int, exit_code: int) -> FhirAdapterError:

@@ -35,6 +35,14 @@ from urllib.parse import unquote
 from fhir_adapter.errors import FhirServerError, InputError, UsageError
 from fhir_adapter.fhir._core import error_issues, render_outcome
 from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.push_sync import (
+    PlannedWrite,
+    Stored,
+    WriteMode,
+    lookup_existing,
+    plan_writes,
+    with_content_hash,
+)
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.ingest.detect import read_text
 from fhir_adapter.pipeline import trial_bundle
@@ -55,6 +63,8 @@ class PushClient(Protocol):
     def create(self, resource: dict[str, Any], if_none_exist: str | None = None) -> dict[str, Any]: ...
     def update(self, resource: dict[str, Any]) -> dict[str, Any]: ...
     def validate(self, resource: dict[str, Any]) -> dict[str, Any]: ...
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]: ...
+    def search(self, resource_type: str, params: Any = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class PushReport:
     mode: Literal["transaction", "batch", "single"]
     strategies: dict[str, TypeStrategy]
     outcomes: list[ResourceOutcome] = field(default_factory=list)
+    write_mode: WriteMode = "create"
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -96,6 +107,7 @@ class PushReport:
         return {
             "source": self.source,
             "mode": self.mode,
+            "writeMode": self.write_mode,
             "strategies": {t: {"strategy": s.strategy, "reason": s.reason} for t, s in self.strategies.items()},
             "counts": counts,
             "resources": [asdict(o) for o in self.outcomes],
@@ -180,6 +192,7 @@ def prepare_bundle(bundle: dict[str, Any], strategies: dict[str, TypeStrategy]) 
         if not isinstance(resource, dict) or not resource.get("resourceType"):
             raise InputError(f"entry #{index} has no resource")
         resource_type = str(resource["resourceType"])
+        entry["resource"] = resource = with_content_hash(resource)  # hashed before any rewrite
         ident = entry_identifier(entry)
         strategy = strategies[resource_type].strategy
         if strategy == "put":
@@ -238,14 +251,15 @@ def classify(status: str, method: str, version: str | None = None, previous: str
 
 
 def _outcome(
-    index: int, entry: dict[str, Any], response_entry: dict[str, Any], strategies: dict[str, TypeStrategy]
+    index: int, entry: dict[str, Any], response_entry: dict[str, Any], strategies: dict[str, TypeStrategy],
+    previous: str | None = None,
 ) -> ResourceOutcome:
     resource_type = str(entry["resource"]["resourceType"])
     answer = response_entry.get("response") or {}
     status = str(answer.get("status") or "?")
     server_id, version = _id_and_version(response_entry)
     method = str((entry.get("request") or {}).get("method", "")).upper()
-    outcome = classify(status, method, version)
+    outcome = classify(status, method, version, previous)
     detail = render_outcome(answer["outcome"]) if isinstance(answer.get("outcome"), dict) else None
     return ResourceOutcome(
         index=index, resource_type=resource_type, identifier=identifier_text(entry_identifier(entry)),
@@ -264,6 +278,33 @@ def outcomes_from_response(
             f"the server answered {len(answered)} entries for a bundle of {len(sent)}", outcome=None
         )
     return [_outcome(i, e, r, strategies) for i, (e, r) in enumerate(zip(sent, answered, strict=True))]
+
+
+def merge_plan(
+    plan: list[PlannedWrite], sent_outcomes: list[ResourceOutcome], strategies: dict[str, TypeStrategy]
+) -> list[ResourceOutcome]:
+    """One outcome per planned entry: the server's answer for those sent, ``unchanged`` for the rest.
+    A PUT whose answered version is the stored one is ``unchanged`` too (servers skip no-op updates)."""
+    answers = iter(sent_outcomes)
+    merged: list[ResourceOutcome] = []
+    for planned in plan:
+        stored = planned.stored
+        if planned.action == "unchanged" and stored is not None:
+            merged.append(ResourceOutcome(
+                planned.index, planned.resource_type, planned.identifier,
+                strategies[planned.resource_type].strategy, "unchanged", "not sent (same content hash)",
+                server_id=stored.server_id, version=stored.version,
+            ))
+            continue
+        answer = next(answers)
+        outcome = answer.outcome
+        if outcome == "updated" and stored is not None and answer.version == stored.version:
+            outcome = "unchanged"
+        merged.append(ResourceOutcome(
+            planned.index, answer.resource_type, answer.identifier, answer.strategy, outcome, answer.status,
+            answer.server_id, answer.version, answer.detail,
+        ))
+    return merged
 
 
 def explain_transaction_failure(exc: FhirServerError, prepared: dict[str, Any]) -> FhirServerError:
@@ -404,30 +445,67 @@ def _send_layer(client: PushClient, batch: list[dict[str, Any]], use_batch: bool
     return out
 
 
+def existing_for(client: PushClient, prepared: dict[str, Any], strategies: dict[str, TypeStrategy]
+                 ) -> dict[tuple[str, str], Stored]:
+    """What the server holds for each entry (reads only): identifier search, or a read at the stable id."""
+    keys: list[tuple[str, str, str, str | None]] = []
+    for entry in prepared.get("entry") or []:
+        resource_type = str(entry["resource"]["resourceType"])
+        ident = entry_identifier(entry)
+        if ident is None:
+            continue
+        stable = str(entry["resource"]["id"]) if strategies[resource_type].strategy == "put" else None
+        keys.append((resource_type, ident[0] or "", ident[1], stable))
+    return lookup_existing(client, keys)
+
+
+def plan_sync_push(
+    client: PushClient, bundle: dict[str, Any], caps: Capabilities, write_mode: WriteMode
+) -> tuple[dict[str, TypeStrategy], dict[str, Any], list[PlannedWrite]]:
+    """The strategies, the Bundle to send and the action per resource; reads the server (never writes)
+    in update and sync mode."""
+    strategies, prepared = plan_push(bundle, caps)
+    existing = existing_for(client, prepared, strategies) if write_mode != "create" else None
+    sent, plan = plan_writes(prepared, write_mode, caps, existing, _identifier_pair)
+    return strategies, sent, plan
+
+
+def _identifier_pair(entry: dict[str, Any]) -> tuple[str | None, str]:
+    ident = entry_identifier(entry)
+    return ident if ident is not None else (None, "-")
+
+
 def push_bundle(
     client: PushClient, bundle: dict[str, Any], *, source: str = "bundle", validate: bool = False,
-    mode: PushMode = "auto",
+    mode: PushMode = "auto", write_mode: WriteMode = "sync",
 ) -> PushReport:
     """Write one converted trial; the report lists every resource's outcome.
 
-    ``mode="auto"`` uses a transaction when the server declares one, else batches in dependency
-    order, else one request per resource. Raises FhirServerError when a transaction fails.
+    ``write_mode`` (see :mod:`fhir_adapter.fhir.push_sync`): ``create`` never changes what exists,
+    ``update`` writes every resource, ``sync`` writes only what changed. ``mode="auto"`` uses a
+    transaction when the server declares one, else batches in dependency order, else one request
+    per resource. Raises FhirServerError when a transaction fails.
     """
     caps = client.capabilities()
-    strategies, prepared = plan_push(bundle, caps)
+    strategies, prepared, plan = plan_sync_push(client, bundle, caps, write_mode)
     if validate:
         validate_entries(client, prepared, caps)
     use_transaction = mode == "transaction" or (mode == "auto" and caps.supports_transaction)
+    if not prepared.get("entry"):  # nothing changed: nothing to send
+        outcomes = merge_plan(plan, [], strategies)
+        return PushReport(source, "transaction" if use_transaction else "batch", strategies, outcomes, write_mode)
     if use_transaction:
         try:
             response = client.transaction(prepared)
         except FhirServerError as exc:
             raise explain_transaction_failure(exc, prepared) from exc
         outcomes = outcomes_from_response(prepared, response, strategies)
-        return PushReport(source, "transaction", strategies, outcomes)
+        return PushReport(source, "transaction", strategies, merge_plan(plan, outcomes, strategies), write_mode)
     use_batch = mode == "batch" or caps.supports_batch
     outcomes = _push_batches(client, prepared, strategies, use_batch)
-    return PushReport(source, "batch" if use_batch else "single", strategies, outcomes)
+    return PushReport(
+        source, "batch" if use_batch else "single", strategies, merge_plan(plan, outcomes, strategies), write_mode
+    )
 
 
 # -- inputs -----------------------------------------------------------------------------------

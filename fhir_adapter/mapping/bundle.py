@@ -15,6 +15,7 @@ from fhir_adapter.mapping.organization import organizations
 from fhir_adapter.mapping.plan_definition import plan_definition
 from fhir_adapter.mapping.practitioner import practitioners
 from fhir_adapter.mapping.research_study import research_study
+from fhir_adapter.mapping.shared import is_shared_value
 from fhir_adapter.mapping.validation import validate
 
 
@@ -29,16 +30,24 @@ def entries(ctx: MappingContext, criteria: CompiledCriteria | None) -> list[Entr
     if use_variable and criteria is not None:
         found.append(evidence_variable(ctx, criteria))
     found += organizations(ctx) + practitioners(ctx) + locations(ctx)
-    _check_unique(found, ctx.trial.label)
-    return found
+    return _unique(found, ctx.trial.label)
 
 
-def _check_unique(found: list[Entry], label: str) -> None:
+def _unique(found: list[Entry], label: str) -> list[Entry]:
+    """Each business identifier once: a shared party named twice in one trial (a sponsor that is also a
+    collaborator, an investigator at 25 sites) keeps its first entry, because a transaction with two
+    entries of the same conditional identity fails on servers. Two per-trial entries with one
+    identifier are a bug."""
     seen: set[str] = set()
+    kept: list[Entry] = []
     for entry in found:
         if entry.full_url in seen:
-            raise MappingError("two resources got the same business identifier", source=label, field=entry.label)
+            if not is_shared_value(entry.identifier_value):
+                raise MappingError("two resources got the same business identifier", source=label, field=entry.label)
+            continue
         seen.add(entry.full_url)
+        kept.append(entry)
+    return kept
 
 
 def bundle_entry(entry: Entry) -> JSON:

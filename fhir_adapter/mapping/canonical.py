@@ -36,6 +36,12 @@ def extension_url(name: str) -> str:
 EXT_REGISTRY_STATUS = extension_url("registry-overall-status")
 """The registry's overallStatus token as given (kept because R4/R5 codes cannot always say it)."""
 EXT_REGISTRY_LAST_KNOWN_STATUS = extension_url("registry-last-known-status")
+EXT_SITE_STATUS = extension_url("registry-site-status")
+"""On a ResearchStudy.site reference: the site's recruitment status in this trial (the Location is shared)."""
+EXT_REGISTRY_LAST_UPDATE = extension_url("registry-last-update")
+"""On ResearchStudy: the registry's last update date (``lastUpdatePostDate``), as given."""
+EXT_REGISTRY_STATUS_VERIFIED = extension_url("registry-status-verified")
+"""On ResearchStudy: the registry's status verified date (``statusVerifiedDate``), as given."""
 EXT_REGISTRY_VALUE = extension_url("registry-value")
 """A raw registry token that no FHIR code expresses faithfully (on the element that carries its text)."""
 EXT_DATE_TYPE = extension_url("registry-date-type")

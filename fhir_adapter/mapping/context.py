@@ -48,9 +48,16 @@ class MappingContext:
     def canonical(self, resource_type: str, role: str | None = None) -> str:
         return identity.canonical_url(resource_type, self.value(role))
 
+    def shared_ref(self, resource_type: str, value: str, display: str | None = None) -> JSON:
+        """Reference to a shared resource (see :mod:`fhir_adapter.mapping.shared`) by its full value."""
+        return reference(identity.full_url(resource_type, value), display)
+
     def entry(self, resource_type: str, role: str | None, body: JSON) -> Entry:
         """A finished resource with its project identifier first among identifiers."""
-        value = self.value(role)
+        return self.shared_entry(resource_type, self.value(role), body)
+
+    def shared_entry(self, resource_type: str, value: str, body: JSON) -> Entry:
+        """A finished resource whose identifier value is given whole (shared across trials)."""
         extra = body.pop("identifier", [])
         resource = finish(resource_type, {"identifier": [identity.identifier(value), *extra], **body})
         return Entry(resource_type, value, resource)

@@ -2,13 +2,19 @@
 
 The registry names people in one string (often with degrees: "Jane Doe, MD"), so the name is
 kept as ``HumanName.text``: splitting it into given/family would be a guess.
+
+A Practitioner is one real person (shared ``person:`` key, :mod:`fhir_adapter.mapping.shared`);
+the PractitionerRole is per trial and per place (its role, site and telecom). A contact whose name
+is an office or a role ("Site Public Contact") is no person: it becomes a PractitionerRole with
+its telecom and no Practitioner.
 """
 
 from __future__ import annotations
 
 from fhir_adapter.mapping.context import Entry, MappingContext
 from fhir_adapter.mapping.datatypes import JSON, text_concept
-from fhir_adapter.mapping.organization import sponsor_role
+from fhir_adapter.mapping.organization import organization_ref, sponsor_role
+from fhir_adapter.mapping.shared import is_office, org_key, person_key
 from fhir_adapter.trial import Person
 
 
@@ -32,22 +38,38 @@ def telecom(person: Person) -> list[JSON | None]:
     ]
 
 
+def practitioner_value(ctx: MappingContext, role: str, person: Person) -> str | None:
+    """The shared person key; None for an office; the per-trial role value for a nameless contact."""
+    if is_office(person.name):
+        return None
+    return person_key(person.name, person.affiliation, ctx.key) or ctx.value(role)
+
+
+def _role_code(person: Person) -> list[JSON]:
+    role = text_concept(person.role.replace("_", " ").lower().capitalize()) if person.role else None
+    if is_office(person.name):
+        return [c for c in (text_concept(str(person.name)), role) if c]
+    return [role] if role else []
+
+
 def person_entries(ctx: MappingContext, role: str, person: Person, location: JSON | None = None) -> list[Entry]:
-    """The Practitioner and its PractitionerRole (role text, affiliation, site, telecom)."""
-    practitioner = ctx.entry(
-        "Practitioner",
-        role,
-        {"active": True, "name": [{"text": person.name or "Unnamed contact"}]},
-    )
+    """The Practitioner (unless the contact is an office) and its PractitionerRole (role text,
+    affiliation, site, telecom)."""
+    value = practitioner_value(ctx, role, person)
+    found: list[Entry] = []
+    if value is not None:
+        found.append(ctx.shared_entry(
+            "Practitioner", value, {"active": True, "name": [{"text": person.name or "Unnamed contact"}]}
+        ))
     role_body: JSON = {
         "active": True,
-        "practitioner": ctx.ref("Practitioner", role, person.name),
+        "practitioner": ctx.shared_ref("Practitioner", value, person.name) if value is not None else None,
         "organization": _affiliation(ctx, person),
-        "code": [text_concept(person.role.replace("_", " ").lower().capitalize())] if person.role else None,
+        "code": _role_code(person) or None,
         "location": [location] if location else None,
         **ctx.version.contact_points([t for t in telecom(person) if t]),
     }
-    return [practitioner, ctx.entry("PractitionerRole", f"{role}-role", role_body)]
+    return [*found, ctx.entry("PractitionerRole", f"{role}-role", role_body)]
 
 
 def _affiliation(ctx: MappingContext, person: Person) -> JSON | None:
@@ -55,8 +77,8 @@ def _affiliation(ctx: MappingContext, person: Person) -> JSON | None:
     if not person.affiliation:
         return None
     sponsor = ctx.trial.lead_sponsor
-    if sponsor and person.affiliation.strip().lower() == sponsor.name.strip().lower():
-        return ctx.ref("Organization", sponsor_role(), sponsor.name)
+    if sponsor and org_key(person.affiliation) is not None and org_key(person.affiliation) == org_key(sponsor.name):
+        return organization_ref(ctx, sponsor_role(), sponsor)
     return {"display": person.affiliation}
 
 

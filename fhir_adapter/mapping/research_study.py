@@ -8,14 +8,16 @@ the ``registry-overall-status`` extension (R4 must still pick a status code: the
 
 from __future__ import annotations
 
+import re
+
 from fhir_adapter.mapping import canonical as C
 from fhir_adapter.mapping.activity_definition import MappedIntervention
 from fhir_adapter.mapping.context import Entry, MappingContext
 from fhir_adapter.mapping.datatypes import JSON, coding, concept, extension, text_concept
 from fhir_adapter.mapping.evidence_variable import CRITERIA_ROLE
 from fhir_adapter.mapping.group import GROUP_ROLE
-from fhir_adapter.mapping.location import site_role
-from fhir_adapter.mapping.organization import collaborator_role, sponsor_role
+from fhir_adapter.mapping.location import site_ref
+from fhir_adapter.mapping.organization import collaborator_role, organization_ref, sponsor_role
 from fhir_adapter.mapping.plan_definition import PLAN_ROLE, arm_role, interventions_of_arm
 from fhir_adapter.mapping.practitioner import contact_role, official_role, telecom
 from fhir_adapter.mapping.tables import agency_class_text, axis_title, label, lookup, section
@@ -52,7 +54,18 @@ def status_extensions(trial: TrialRecord) -> list[JSON | None]:
         extension(C.EXT_REGISTRY_LAST_KNOWN_STATUS, valueString=trial.last_known_status)
         if trial.last_known_status
         else None,
+        _date_extension(C.EXT_REGISTRY_STATUS_VERIFIED, trial.status_verified_date),
+        _date_extension(C.EXT_REGISTRY_LAST_UPDATE, trial.last_update_date),
     ]
+
+
+def _date_extension(url: str, value: str | None) -> JSON | None:
+    """valueDate when the registry date is a FHIR date (``2024``, ``2024-08``, ``2024-08-27``), else text."""
+    if not value:
+        return None
+    if re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        return extension(url, valueDate=value)
+    return extension(url, valueString=value)
 
 
 def phase(ctx: MappingContext) -> JSON | None:
@@ -110,10 +123,10 @@ def parties(ctx: MappingContext) -> Parties:
     trial = ctx.trial
     sponsor = trial.lead_sponsor
     return Parties(
-        sponsor=Party(ctx.ref("Organization", sponsor_role(), sponsor.name), sponsor.name, "LEAD_SPONSOR",
+        sponsor=Party(organization_ref(ctx, sponsor_role(), sponsor), sponsor.name, "LEAD_SPONSOR",
                       agency_class_text(sponsor.agency_class)) if sponsor else None,
         collaborators=[
-            Party(ctx.ref("Organization", collaborator_role(i), c.name), c.name, "COLLABORATOR",
+            Party(organization_ref(ctx, collaborator_role(i), c), c.name, "COLLABORATOR",
                   agency_class_text(c.agency_class))
             for i, c in enumerate(trial.collaborators, 1)
         ],
@@ -147,6 +160,17 @@ def related_artifacts(ctx: MappingContext) -> list[JSON]:
     return found
 
 
+def _unique_refs(refs: list[JSON]) -> list[JSON]:
+    """First reference to each target (a site listed twice in the registry is one Location)."""
+    seen: set[str] = set()
+    unique: list[JSON] = []
+    for ref in refs:
+        if ref["reference"] not in seen:
+            seen.add(ref["reference"])
+            unique.append(ref)
+    return unique
+
+
 def research_study(
     ctx: MappingContext, mapped: list[MappedIntervention], *, with_criteria_variable: bool
 ) -> Entry:
@@ -169,7 +193,7 @@ def research_study(
         version.enrollment(trial, group_ref, criteria_ref),
         {"period": study_period(trial)},
         version.parties(parties(ctx)),
-        {"site": [ctx.ref("Location", site_role(i), s.facility) for i, s in enumerate(trial.locations, 1)]},
+        {"site": _unique_refs([site_ref(ctx, i, s) for i, s in enumerate(trial.locations, 1)])},
         version.why_stopped(trial.why_stopped),
         version.arms(arm_views(ctx, mapped)),
         version.outcomes(trial.outcomes),

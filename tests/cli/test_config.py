@@ -67,7 +67,8 @@ def servers() -> Any:
 
 
 def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
-    code, out, err = run_cli(capsys, "push", str(TRIAL), "--dry-run", "--format", "json", *args)
+    # --mode create: a create-only plan needs nothing but the CapabilityStatement, which tells which server was asked
+    code, out, err = run_cli(capsys, "push", str(TRIAL), "--dry-run", "--mode", "create", "--format", "json", *args)
     return code, (json.loads(out) if out.strip() else {}), err
 
 
@@ -125,8 +126,8 @@ def test_config_show_names_the_source_of_every_setting(
     assert out.splitlines()[:2] == [f"settings file: {tmp_path / 'fhir-adapter.toml'} (./fhir-adapter.toml)",
                                     "profile: test (default_profile; profiles: test, prod)"]
     rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in out.splitlines()[3:-1]}
-    assert rows["token_env"] == ["token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen"]
-    assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen"]
+    assert rows["token_env"] == ["token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, sync"]
+    assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen, sync"]
 
 
 def test_without_a_settings_file_the_defaults_are_per_command(
@@ -135,7 +136,7 @@ def test_without_a_settings_file_the_defaults_are_per_command(
     monkeypatch.chdir(tmp_path)
     document = show(capsys)
     assert (document["settings_file"], document["profile"]) == (None, None)
-    assert setting(document, "fhir_version") == ("R4 (convert, screen); auto (push)", "default")
+    assert setting(document, "fhir_version") == ("R4 (convert, screen); auto (push, sync)", "default")
     assert setting(document, "server") == ("-", "default")
 
 

@@ -23,6 +23,7 @@ import respx
 from fhir_adapter.cli import main
 from fhir_adapter.cli._fhir_options import FhirOptions
 from fhir_adapter.http import NO_RETRY, RetryPolicy
+from tests.cli.conftest import empty_server_reads
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SEED = SAMPLES / "NCT06577194.txt"
@@ -400,6 +401,7 @@ def test_unknown_enum_value_warns_and_goes_on(
 ) -> None:
     with respx.mock(assert_all_called=False) as router:
         router.get(f"{MOCK}/metadata").mock(return_value=httpx.Response(200, json=STATEMENT, headers=FHIR))
+        empty_server_reads(router, MOCK)  # push plans against what the server holds
         code, out, err = run([fill(a, fx) for a in argv], capsys)
     assert code == 0, err
     assert out

@@ -93,7 +93,7 @@ def test_push_and_fetch_of_several_show_a_bar(
                  "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}]}
     respx.get(f"{base}/metadata").respond(200, json=statement)
     respx.post(base).mock(side_effect=_created)
-    code, _, err = run_cli(capsys, "push", *TWO, "--server", base)
+    code, _, err = run_cli(capsys, "push", *TWO, "--server", base, "--mode", "create")
     assert code == 0 and "pushing trials" in err and "2/2" in err, err
     studies = [{"protocolSection": {"identificationModule": {"nctId": n}}} for n in ("NCT00000001", "NCT00000002")]
     respx.get(f"{REGISTRY}/studies").respond(json={"studies": studies})

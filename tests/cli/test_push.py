@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from fhir_adapter.cli import main
+from tests.cli.conftest import empty_server_reads
 
 BASE = "http://fhir.test/fhir"
 SYS = "http://fhir-adapter.org/fhir/identifier"
@@ -48,16 +49,17 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def mock() -> Any:
     with respx.mock(assert_all_called=False) as router:
         router.get(f"{BASE}/metadata").mock(return_value=httpx.Response(200, json=STATEMENT, headers=FHIR))
+        empty_server_reads(router, BASE)
         yield router
 
 
-def test_dry_run_sends_only_metadata(
+def test_dry_run_only_reads(
     mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write = mock.post(BASE)
     code, out, _ = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--dry-run", "--format", "json"],
                        capsys)
-    assert code == 0 and write.call_count == 0 and len(mock.calls) == 1
+    assert code == 0 and write.call_count == 0 and {c.request.method for c in mock.calls} == {"GET"}
     plan = json.loads(out)
     assert plan["strategies"]["ResearchStudy"]["strategy"] == "put"
     assert plan["strategies"]["Organization"]["strategy"] == "conditional-create"
@@ -116,6 +118,7 @@ def test_a_server_echoing_the_credentials_cannot_make_them_print(
     canary = "tok-canary-5c1d8e2f"
     monkeypatch.setenv("MY_TOKEN", canary)
     respx.get(f"{BASE}/metadata").respond(json=STATEMENT, headers=FHIR)
+    empty_server_reads(respx.mock, BASE)
 
     def echo(request: httpx.Request) -> httpx.Response:
         outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",

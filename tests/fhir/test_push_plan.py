@@ -121,7 +121,7 @@ def test_push_reports_transaction_outcomes(mock: respx.MockRouter, sleeps: Sleep
     ]}
     tx = mock.post(BASE).mock(return_value=httpx.Response(200, json=answer, headers=FHIR))
     with FhirClient(BASE, sleep=sleeps) as fhir:
-        report = push_bundle(fhir, trial_bundle(), source="NCT1.json")
+        report = push_bundle(fhir, trial_bundle(), source="NCT1.json", write_mode="create")
     sent = json.loads(tx.calls[0].request.content)
     assert [e["request"]["method"] for e in sent["entry"]] == ["PUT", "PUT", "POST"]
     assert [(o.resource_type, o.outcome, o.server_id, o.version) for o in report.outcomes] == [
@@ -150,7 +150,7 @@ def test_no_transaction_support_uses_batches_in_dependency_order(mock: respx.Moc
 
     mock.post(BASE).mock(side_effect=answer)
     with FhirClient(BASE, sleep=sleeps) as fhir:
-        report = push_bundle(fhir, trial_bundle(), source="NCT1.json")
+        report = push_bundle(fhir, trial_bundle(), source="NCT1.json", write_mode="create")
     assert report.mode == "batch" and report.ok
     assert [b["type"] for b in batches] == ["batch", "batch"]
     first = [e["resource"]["resourceType"] for e in batches[0]["entry"]]
@@ -171,7 +171,7 @@ def test_batch_failure_reports_what_was_written(mock: respx.MockRouter, sleeps: 
     ]}
     route = mock.post(BASE).mock(return_value=httpx.Response(200, json=first, headers=FHIR))
     with FhirClient(BASE, sleep=sleeps) as fhir:
-        report = push_bundle(fhir, trial_bundle(), source="NCT1.json")
+        report = push_bundle(fhir, trial_bundle(), source="NCT1.json", write_mode="create")
     assert route.call_count == 1
     assert [o.outcome for o in report.outcomes] == ["skipped", "created", "failed"]
     assert report.outcomes[2].detail == "error invalid: no"
@@ -189,9 +189,67 @@ def test_validate_stops_on_error(mock: respx.MockRouter, sleeps: Sleeps) -> None
         httpx.Response(200, json=ok, headers=FHIR)])
     tx = mock.post(BASE)
     with FhirClient(BASE, sleep=sleeps) as fhir, pytest.raises(FhirServerError) as err:
-        push_bundle(fhir, trial_bundle(), validate=True)
+        push_bundle(fhir, trial_bundle(), validate=True, write_mode="create")
     assert tx.call_count == 0
     assert err.value.one_line() == (
         f"$validate found errors, nothing pushed: entry #0 ResearchStudy {SYS}|NCT1: "
         "error structure: X.status: status required"
     )
+
+
+# -- write modes (pure planning) ---------------------------------------------------------------
+
+def test_content_hash_ignores_id_meta_and_itself() -> None:
+    from fhir_adapter.fhir.push_sync import CONTENT_HASH_SYSTEM, content_hash, stored_hash, with_content_hash
+
+    resource = entry("Organization", "org:acme", name="Acme")["resource"]
+    hashed = with_content_hash(resource)
+    assert hashed["identifier"][0] == {"system": SYS, "value": "org:acme"}
+    assert hashed["identifier"][-1]["system"] == CONTENT_HASH_SYSTEM
+    assert stored_hash(hashed) == content_hash(resource) == content_hash({**hashed, "id": "x", "meta": {"v": 1}})
+    assert with_content_hash(hashed) == hashed  # idempotent
+    assert content_hash({**resource, "name": "Acme 2"}) != content_hash(resource)
+
+
+def test_plan_writes_sync_update_create() -> None:
+    from fhir_adapter.fhir.push_sync import Stored, content_hash, plan_writes
+
+    strategies, prepared = plan_push(trial_bundle(), CAPS)
+    _study, _plan_def, org = prepared["entry"]
+    same = Stored("org-7", "3", content_hash(org["resource"]))
+    stale = Stored("study-9", "2", "sha256:old")
+    existing = {("Organization", "NCT1-sponsor"): same, ("ResearchStudy", "NCT1"): stale}
+
+    sent, plan = plan_writes(prepared, "sync", CAPS, existing, entry_identifier)
+    assert [(p.resource_type, p.action) for p in plan] == [
+        ("ResearchStudy", "update"), ("PlanDefinition", "create"), ("Organization", "unchanged")]
+    assert [e["resource"]["resourceType"] for e in sent["entry"]] == ["ResearchStudy", "PlanDefinition"]
+    sent_study = sent["entry"][0]
+    assert sent_study["resource"]["sponsor"]["reference"] == "Organization/org-7"  # unchanged: stored id
+    if strategies["ResearchStudy"].strategy == "put":  # not declared by the fake: PUT at its stable id
+        assert sent_study["request"] == {"method": "PUT", "url": "ResearchStudy/NCT1"}
+    elif CAPS.conditional_update("ResearchStudy"):
+        assert sent_study["request"] == {"method": "PUT", "url": f"ResearchStudy?identifier={SYS}|NCT1"}
+    else:
+        assert sent_study["request"] == {"method": "PUT", "url": "ResearchStudy/study-9"}
+
+    _, update_plan = plan_writes(prepared, "update", CAPS, existing, entry_identifier)
+    assert [p.action for p in update_plan] == ["update", "create", "update"]
+    create_sent, create_plan = plan_writes(prepared, "create", CAPS, None, entry_identifier)
+    assert create_sent == prepared and {p.action for p in create_plan} == {"create"}
+
+
+def test_merge_plan_reports_unsent_as_unchanged() -> None:
+    from fhir_adapter.fhir.push import ResourceOutcome, merge_plan
+    from fhir_adapter.fhir.push_sync import PlannedWrite, Stored
+
+    strategies = {"Organization": TypeStrategy("Organization", "conditional-create", "x"),
+                  "ResearchStudy": TypeStrategy("ResearchStudy", "conditional-create", "x")}
+    plan = [PlannedWrite(0, "ResearchStudy", "NCT1", "update", Stored("s", "2", "a")),
+            PlannedWrite(1, "Organization", "org:a", "unchanged", Stored("o", "5", "b"))]
+    answer = ResourceOutcome(0, "ResearchStudy", "NCT1", "conditional-create", "updated", "200 OK", "s", "3")
+    merged = merge_plan(plan, [answer], strategies)
+    assert [(o.resource_type, o.outcome, o.server_id, o.version) for o in merged] == [
+        ("ResearchStudy", "updated", "s", "3"), ("Organization", "unchanged", "o", "5")]
+    same_version = ResourceOutcome(0, "ResearchStudy", "NCT1", "conditional-create", "updated", "200 OK", "s", "2")
+    assert merge_plan(plan, [same_version], strategies)[0].outcome == "unchanged"

@@ -25,7 +25,8 @@ def test_transaction_entries_have_stable_full_urls_and_conditional_creates(versi
         assert next(iter(resource)) == "resourceType"
         assert re.match(r"^urn:uuid:[0-9a-f-]{36}$", entry["fullUrl"])
         found = business_identifier(resource)
-        assert found is not None and found[1].startswith("NCT06577194")
+        assert found is not None
+        assert found[1].startswith(("NCT06577194", "org:", "site:", "person:")), found
         assert entry["request"] == {
             "method": "POST",
             "url": resource["resourceType"],
@@ -67,6 +68,10 @@ def test_seed_sponsor_and_site_resources() -> None:
     assert study["protocol"][0]["reference"] == full_urls["PlanDefinition"]
     contact = one(bundle, "Practitioner")
     assert contact["name"] == [{"text": "Yueming Sun"}]
+    # shared identities: the sponsor, the site and the person are keyed by who they are, not by the trial
+    assert sponsor["identifier"][0]["value"].startswith("org:the-first-affiliated-hospital-with-nanjing-medi")
+    assert site["identifier"][0]["value"] == "site:jiangsu-province-hospital:nanjing:china"
+    assert contact["identifier"][0]["value"] == "person:yueming-sun:trial-NCT06577194"
 
 
 def test_site_geo_and_telecom_r4_vs_r5() -> None:
@@ -81,8 +86,12 @@ def test_site_geo_and_telecom_r4_vs_r5() -> None:
     r4 = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "Location")
     r5 = one(to_bundle(trial, "R5", drug_lookup=drug_lookup), "Location")
     assert r4["position"] == {"longitude": -2.25, "latitude": 1.5}
-    assert {"system": "email", "value": "pat@example.org", "use": "work"} in r4["telecom"]
-    assert r5["contact"][0]["telecom"] == r4["telecom"] and "telecom" not in r5
+    # the shared Location carries no trial's contact: the telecom is on the contact's PractitionerRole
+    assert "telecom" not in r4 and "contact" not in r5
+    r4_role = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "PractitionerRole")
+    r5_role = one(to_bundle(trial, "R5", drug_lookup=drug_lookup), "PractitionerRole")
+    assert {"system": "email", "value": "pat@example.org", "use": "work"} in r4_role["telecom"]
+    assert r5_role["contact"][0]["telecom"] == r4_role["telecom"] and "telecom" not in r5_role
 
 
 def test_collaborators_r4_extension_r5_associated_party() -> None:

@@ -10,7 +10,8 @@ import pytest
 from ctgov_records import corpus_files, load
 from mapping_helpers import drug_lookup, one, resources, unresolved_canonicals, unresolved_references
 
-from fhir_adapter.mapping import to_bundle
+from fhir_adapter.mapping import business_identifier, to_bundle
+from fhir_adapter.mapping.shared import org_key, site_key
 from fhir_adapter.trial import TrialRecord
 
 FILES = corpus_files()
@@ -39,15 +40,19 @@ def test_record_converts_validates_and_references_resolve(path: Path, version: s
     study = one(result, "ResearchStudy")
     assert unresolved_references(result) == []
     assert unresolved_canonicals(result) == []
-    assert len(resources(result, "Location")) == len(record.locations)
-    assert len(study.get("site", [])) == len(record.locations)
+    # one Location per distinct site (a site listed twice in a record is one), each referenced once
+    sites = {site_key(s.facility, s.city, s.country, s.zip) or f"trial-site-{i}" for i, s in
+             enumerate(record.locations, 1)}
+    assert len(resources(result, "Location")) == len(sites)
+    assert len(study.get("site", [])) == len(sites)
+    identities = [business_identifier(e["resource"]) for e in result["entry"]]
+    assert len(identities) == len(set(identities))  # each conditional identity once per transaction
     arms = study.get("arm" if version == "R4" else "comparisonGroup", [])
     assert len(arms) == len(record.arms)
     assert len(one(result, "PlanDefinition").get("action", [])) == (len(record.arms) or len(record.interventions))
     if record.lead_sponsor:
-        organization = next(
-            r for r in resources(result, "Organization") if r["identifier"][0]["value"].endswith("-sponsor")
-        )
+        key = org_key(record.lead_sponsor.name)
+        organization = next(r for r in resources(result, "Organization") if r["identifier"][0]["value"] == key)
         assert organization["name"] == record.lead_sponsor.name
 
 
