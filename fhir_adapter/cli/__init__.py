@@ -28,7 +28,7 @@ app = typer.Typer(
     name="fhir-adapter",
     help="Clinical-trial records to FHIR: ingest, convert, compile criteria, push, match patients.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

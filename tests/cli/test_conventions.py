@@ -41,7 +41,7 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--no-such-option"], "error: No such option: --no-such-option (see fhir-adapter --help)"),
+        (["--frobnicate"], "error: No such option: --frobnicate (see fhir-adapter --help)"),
         (["screen"], "error: Missing argument 'trial'. (see fhir-adapter screen --help)"),
         (["screen", str(TRIAL), "--data", "x", "--format", "pdf"],
          "error: --format must be one of table, json, ndjson, html, got 'pdf'"),
@@ -106,3 +106,18 @@ def test_the_package_is_typed() -> None:
     import fhir_adapter
 
     assert (Path(fhir_adapter.__file__).parent / "py.typed").is_file()
+
+
+def test_shell_completion_is_typers() -> None:
+    """`--show-completion bash` prints a completion script, and the script's protocol completes command names."""
+    import os
+    import subprocess
+    import sys
+
+    script = subprocess.run([sys.executable, "-m", "fhir_adapter", "--show-completion", "bash"],
+                            capture_output=True, text=True, check=False)
+    assert script.returncode == 0 and "COMP_WORDS" in script.stdout, script.stderr
+    env = {**os.environ, "_FHIR_ADAPTER_COMPLETE": "complete_bash", "COMP_WORDS": "fhir-adapter scr", "COMP_CWORD": "1"}
+    completed = subprocess.run([sys.executable, "-m", "fhir_adapter"], capture_output=True, text=True, env=env,
+                               check=False)
+    assert completed.stdout.split() == ["screen"], completed.stdout + completed.stderr
