@@ -15,6 +15,8 @@ import re
 from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
+from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_noun_end
+from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
     SEPARATOR,
@@ -127,7 +129,9 @@ def _find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = 
     if starts:
         spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
         found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
-    return _drop_overlaps(found)
+    found = _drop_overlaps(found)
+    shared = shared_head_matches(work, found, lexicon, p)
+    return _drop_overlaps(found + shared) if shared else found
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -495,9 +499,12 @@ def parse_clause(
             fields.update(computable=False, reason="introduces the sub-items that follow", residues=[])
         else:
             _apply_topic(fields, head, (head.seg_start, seg_end), prefix_text, src, within_days, p)
+        if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
+            fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if index in groups:
             fields["_group"] = (span.start, groups[index])
-        drafts.append(draft(head.seg_start, seg_end, fields))
+        noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"
+        drafts.append(draft(head.seg_start, max(seg_end, noun_end or 0), fields))
     if item.kind == "exclusion":
         narrow_by_thresholds(heads, drafts, src)
     if tail_start is not None:
@@ -515,6 +522,16 @@ def parse_clause(
             )
         )
     return drafts
+
+
+def _example_of_class(fields: dict[str, object], work: str, head: Head, p: Phrases) -> bool:
+    """A present finding listed after "e.g."/"such as" in an inclusion: an example, not a requirement."""
+    return (
+        fields.get("computable") is True
+        and fields.get("comparator") == "present"
+        and fields.get("category") in PRESENCE_CATEGORIES
+        and example_marker_before(work, head, p) is not None
+    )
 
 
 def _suffix(index: int) -> str:

@@ -163,6 +163,11 @@ class Phrases:
     """ "excluded if", "eligible if", "if applicable": an "if" that states the criterion, not a condition on it."""
     count_re: re.Pattern[str] = _NEVER
     neutral_context: re.Pattern[str] = _NEVER
+    example_markers: re.Pattern[str] = _NEVER
+    """ "e.g.", "such as", "including": what follows are examples of the class named before."""
+    shared_head_words: frozenset[str] = frozenset()
+    """Organ and system words that can share the noun after a list ("heart, liver or kidney disease")."""
+    shared_head_nouns: frozenset[str] = frozenset()
     """Right before a concept: "caused by", "during", "with or without" (see ``neutral_context``)."""
     """A count of treatments or lesions ("2 prior lines", ">= 5 lines of chemotherapy", "no more than 5
     metastases"): FHIR data cannot count lines of therapy."""
@@ -266,6 +271,9 @@ def phrases() -> Phrases:
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
         any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
+        example_markers=_compile(_words(t, "example_markers")),
+        shared_head_words=frozenset(_words(dict(t.get("shared_head") or {}), "words")),
+        shared_head_nouns=frozenset(_words(dict(t.get("shared_head") or {}), "nouns")),
         neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
         count_re=re.compile(
             r"(?<![\w.])(?:\d+|one|two|three|four|five|six)\s*(?:or\s+more\s+|or\s+fewer\s+|or\s+less\s+|\+\s*)?"

@@ -126,7 +126,9 @@ def test_config_show_names_the_source_of_every_setting(
     assert out.splitlines()[:2] == [f"settings file: {tmp_path / 'fhir-adapter.toml'} (./fhir-adapter.toml)",
                                     "profile: test (default_profile; profiles: test, prod)"]
     rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in out.splitlines()[3:-1]}
-    assert rows["token_env"] == ["token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, sync"]
+    assert rows["token_env"] == [
+        "token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, sync"
+    ]
     assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen, sync"]
 
 

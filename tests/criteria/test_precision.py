@@ -129,3 +129,44 @@ def test_a_site_specific_cancer_is_not_any_malignancy(text: str) -> None:
 def test_generic_cancer_wording_still_means_any_malignancy(text: str) -> None:
     atom = compile_text(text).atoms[0]
     assert atom.concept_key == "condition.malignancy" and atom.computable
+
+
+def test_organ_words_share_the_noun_of_a_list() -> None:
+    """ "heart, liver or kidney disease": each organ word names its own disease, not only the last one."""
+    atoms = _atoms("Exclusion Criteria:\n- A diagnosis of severe heart, liver, kidney or hematologic disease\n")
+    keys = [a.concept_key for a in atoms if a.computable]
+    assert keys == [
+        "condition.heart-disease",
+        "condition.liver-disease",
+        "condition.kidney-disease",
+        "condition.hematopoietic-system-disease",
+    ]
+    liver = _one("Exclusion Criteria:\n- Hepatic or renal dysfunction\n", "condition.liver-disease")
+    assert liver.computable and liver.comparator == "present" and liver.text == "Hepatic or renal dysfunction"
+    # a word outside the organ list qualifies the whole phrase: no "metabolic disease" atom
+    atoms = _atoms("Exclusion Criteria:\n- History of connective, metabolic or atrophic skin disease\n")
+    assert [a.concept_key for a in atoms] == ["condition.skin-disease"]
+
+
+def test_examples_of_a_class_are_not_inclusion_requirements() -> None:
+    """ "malignant lesions (e.g. invasive ductal carcinoma)": the class is required, not the example."""
+    atom = _one(
+        "Inclusion Criteria:\n- Patients with malignant (eg. invasive ductal carcinoma) lesions\n",
+        "condition.invasive-ductal-carcinoma",
+    )
+    assert not atom.computable and "example" in (atom.reason or "")
+    text = "Inclusion Criteria:\n- Breast cancer (e.g. invasive ductal carcinoma) and hypertension\n"
+    assert _one(text, "condition.breast-cancer").computable
+    assert not _one(text, "condition.invasive-ductal-carcinoma").computable
+    assert _one(text, "condition.hypertension").computable  # after the ")": not in the example list
+    # in an exclusion each example is excluded
+    atom = _one("Exclusion Criteria:\n- Serious illness such as heart failure\n", "condition.heart-failure")
+    assert atom.computable and atom.comparator == "present"
+    # a negated inclusion forbids each example
+    atom = _one("Inclusion Criteria:\n- No prior therapy such as chemotherapy\n", "medication.antineoplastic-agents")
+    assert atom.computable and atom.comparator == "absent"
+
+
+def test_free_from_is_a_negation() -> None:
+    atom = _one("Inclusion Criteria:\n- Free from diabetes\n", "condition.diabetes")
+    assert atom.computable and atom.comparator == "absent"
