@@ -121,3 +121,25 @@ def test_shell_completion_is_typers() -> None:
     completed = subprocess.run([sys.executable, "-m", "fhir_adapter"], capture_output=True, text=True, env=env,
                                check=False)
     assert completed.stdout.split() == ["screen"], completed.stdout + completed.stderr
+
+
+def test_exit_codes_are_the_readme_table() -> None:
+    """Every error class exits with the code the README's table gives its meaning, and the table lists no other
+    code than those and the CLI's own (1 for some of several inputs, 70 for an internal error, 130 on Ctrl-C)."""
+    import re
+
+    from fhir_adapter import errors
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
+    codes = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) \| (.+?) \|$", table, re.MULTILINE)}
+    expected = {
+        errors.InputError: "bad input or options", errors.UsageError: "bad input or options",
+        errors.RegistryError: "registry API", errors.MappingError: "mapping produced invalid FHIR (a bug)",
+        errors.FhirServerError: "FHIR server error", errors.AuthError: "authentication",
+        errors.ConfigError: "broken mapping table",
+    }
+    for cls, meaning in expected.items():
+        assert codes.get(cls.exit_code) == meaning, cls.__name__
+    assert codes[1] == "some of several inputs failed" and codes[70] == "internal error"
+    assert set(codes) == {cls.exit_code for cls in expected} | {1, 70}
