@@ -15,6 +15,7 @@ from __future__ import annotations
 from fhir_adapter._version import __version__
 from fhir_adapter.criteria import compile_criteria, compile_text
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
+from fhir_adapter.engines import screen_files
 from fhir_adapter.errors import FhirAdapterError
 from fhir_adapter.fhir import AsyncFhirClient, FhirClient
 from fhir_adapter.ingest import fetch_trials, iter_trials, load_trial, records_from_studies
@@ -44,6 +45,7 @@ __all__ = [
     "match",
     "records_from_studies",
     "screen",
+    "screen_files",
     "to_bundle",
     "trial_bundle",
 ]
