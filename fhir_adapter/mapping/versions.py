@@ -162,13 +162,19 @@ class R4(FhirFlavor):
     def study_status(self, trial: TrialRecord) -> JSON:
         """R4 status is 1..1 with a required binding: for tokens without a faithful code the
         least-wrong code of the table is used; for UNKNOWN, the last known status when it maps
-        faithfully. The registry value itself always travels in EXT_REGISTRY_STATUS."""
+        faithfully and is not an open one (an unverified trial is never shown open). The registry
+        value itself always travels in EXT_REGISTRY_STATUS."""
         entry = _status_entry(trial.overall_status)
         if entry is None:
             return {"status": section("study_status", "r4_missing")["code"]}
         chosen = entry["r4"]
         last_known = _status_entry(trial.last_known_status)
-        if entry.get("use_last_known_for_r4") and last_known and last_known.get("faithful"):
+        if (
+            entry.get("use_last_known_for_r4")
+            and last_known
+            and last_known.get("faithful")
+            and last_known["r4"]["code"] not in entry.get("last_known_not_for_r4", ())
+        ):
             chosen = last_known["r4"]
         return {"status": chosen["code"]}
 

@@ -87,6 +87,15 @@ def test_unknown_status_stays_visible_and_r4_uses_the_last_known_state() -> None
     assert "coding" not in state and "UNKNOWN" in state["text"]
 
 
+@pytest.mark.parametrize("last_known", ["RECRUITING", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING", None])
+def test_an_unverified_trial_is_never_shown_open_in_r4(last_known: str | None) -> None:
+    """UNKNOWN with a last known open state: not `active` (it would read as recruiting), but temporarily closed to
+    accrual; the registry value and the last known status stay visible in extensions."""
+    r4 = study(with_status("UNKNOWN", last_known=last_known), "R4")
+    assert r4["status"] == "temporarily-closed-to-accrual"
+    assert extension_values(r4, C.EXT_REGISTRY_STATUS) == ["UNKNOWN"]
+
+
 def test_withheld_status_has_no_code_in_r5_and_raw_value_in_r4() -> None:
     trial = with_status("WITHHELD")
     assert extension_values(study(trial, "R4"), C.EXT_REGISTRY_STATUS) == ["WITHHELD"]
