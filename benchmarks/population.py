@@ -1,11 +1,11 @@
 """Population-scale screening benchmark: the memory, DuckDB and Spark engines on the same files, side by side.
 
-    python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark] [--gzip]
+    python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark] [--format ndjson|gz|parquet]
 
 Population: ``benchmarks/screen.py``'s 10,000-patient population (a seeded carebundle cohort expanded by clones,
 with rectal-cancer trial patients injected; about 38 resources and 45 KB of NDJSON per patient) is the base; a
 size N is N / 10,000 copies of it made by DuckDB itself (every UUID gets the copy number in its first 8 hex digits,
-so references stay consistent), written as NDJSON or gzipped NDJSON under ``benchmarks/.data/`` (git-ignored).
+so references stay consistent), written as NDJSON, gzipped NDJSON or Parquet under ``benchmarks/.data/`` (git-ignored).
 The disk each size takes is printed.
 
 Trial: the seed trial's compiled criteria (``samples/NCT06577194.txt``), as the CLI compiles them.
@@ -66,13 +66,14 @@ def base_population() -> Path:
     return folder
 
 
-def build(patients: int, gzipped: bool) -> Path:
-    """``patients`` (a multiple of 10,000) as Bulk NDJSON files, made by DuckDB from the base population."""
+def build(patients: int, fmt: str) -> Path:
+    """``patients`` (a multiple of 10,000) as Bulk NDJSON files (plain or gzipped) or Parquet tables (one resource
+    per row, JSON text in ``resource``), made by DuckDB from the base population."""
     import duckdb
 
     base = base_population()
     copies = max(1, patients // BASE_PATIENTS)
-    target = DATA / f"population-{copies * BASE_PATIENTS}{'-gz' if gzipped else ''}"
+    target = DATA / f"population-{copies * BASE_PATIENTS}{'' if fmt == 'ndjson' else '-' + fmt}"
     if (target / "done").exists():
         return target
     target.mkdir(parents=True, exist_ok=True)
@@ -81,14 +82,16 @@ def build(patients: int, gzipped: bool) -> Path:
     uuid = "[0-9a-f]{8}-([0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
     for source in sorted(base.glob("*.ndjson")):
         # One file per resource type, as a Bulk export names them, and the injected trial patients' file.
-        name = f"{source.stem}.ndjson" + (".gz" if gzipped else "")
+        name = f"{source.stem}." + {"ndjson": "ndjson", "gz": "ndjson.gz", "parquet": "parquet"}[fmt]
         options = "FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\\x01'" + (
-            ", COMPRESSION gzip" if gzipped else ""
+            ", COMPRESSION gzip" if fmt == "gz" else ""
         )
+        if fmt == "parquet":
+            options = "FORMAT parquet"
         con.execute(f"""
             COPY (
                 SELECT CASE WHEN k = 0 THEN line
-                            ELSE regexp_replace(line, '{uuid}', printf('%08x', k) || '-\\1', 'g') END
+                            ELSE regexp_replace(line, '{uuid}', printf('%08x', k) || '-\\1', 'g') END AS resource
                 FROM read_csv('{source}', columns = {{'line': 'VARCHAR'}}, delim = '\\x01', quote = '', escape = '',
                               header = false, auto_detect = false, max_line_size = 33554432),
                      range({copies}) AS copies(k)
@@ -119,18 +122,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", default="10000", help="comma-separated sizes (multiples of 10,000)")
     parser.add_argument("--engines", default="memory,duckdb,spark")
-    parser.add_argument("--gzip", action="store_true", help="gzipped NDJSON (as Bulk servers may send it)")
+    parser.add_argument("--format", choices=("ndjson", "gz", "parquet"), default="ndjson",
+                        help="NDJSON, gzipped NDJSON (as Bulk servers may send it) or Parquet (resource JSON per row)")
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
           f"{'peak RSS MB':>12} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
     for size in (int(s) for s in args.patients.split(",")):
-        folder = build(size, args.gzip)
+        folder = build(size, args.format)
         disk = disk_mb(folder)
         baseline: dict[str, object] | None = None
         for engine in args.engines.split(","):
             figures = run(folder, engine)
-            fmt = "ndjson.gz" if args.gzip else "ndjson"
+            fmt = args.format
             if "error" in figures:
                 print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")
                 continue

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.engines.evidence import engine_files, parquet_files
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
-from fhir_adapter.matching.local import LocalData, data_files
+from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.retrieval import retrieval_for
 from fhir_adapter.matching.screen import PatientStream, Progress, ScreenStats, screen, screen_stream
@@ -47,7 +48,8 @@ class FileScreen:
 
 
 def data_size(paths: Sequence[Path]) -> int:
-    return sum(p.stat().st_size for p in data_files(paths))
+    lines, bundles = engine_files(paths)
+    return sum(p.stat().st_size for p in (*lines, *bundles))
 
 
 def resolve_engine(engine: str, paths: Sequence[Path]) -> str:
@@ -56,7 +58,9 @@ def resolve_engine(engine: str, paths: Sequence[Path]) -> str:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine != "auto":
         return engine
-    return "duckdb" if data_size(paths) > AUTO_DUCKDB_BYTES else "memory"
+    if parquet_files(paths) or data_size(paths) > AUTO_DUCKDB_BYTES:
+        return "duckdb"
+    return "memory"
 
 
 def screen_files(
@@ -83,6 +87,10 @@ def screen_files(
     chosen = resolve_engine(engine, files)
     run = ScreenRun(as_of=as_of, limit=limit, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
     if chosen == "memory":
+        parquet = parquet_files(files)
+        if parquet:
+            raise UsageError("the memory engine reads NDJSON and Bundles, not Parquet: use --engine duckdb or spark",
+                             source=str(parquet[0]))
         local = LocalData(*files, strict=strict, freeze_gc=True)
         require_patients(local.files, len(local), files)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)

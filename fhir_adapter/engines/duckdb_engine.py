@@ -26,18 +26,20 @@ from typing import Any
 import duckdb
 
 from fhir_adapter.engines.evidence import (
-    NDJSON_SUFFIXES,
+    PARQUET_COLUMN,
+    PARQUET_SUFFIX,
     PATIENT_REFERENCE,
     REFERENCE_PATHS,
     RESOURCE_TYPE,
     LazySnapshot,
     code_pattern,
+    engine_files,
     kept_types,
     line_problem,
     snapshot_of,
 )
 from fhir_adapter.errors import InputError
-from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold, data_files, reference_key
+from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold, reference_key
 from fhir_adapter.matching.retrieval import Retrieval
 
 _FETCH_ROWS = 20_000
@@ -81,18 +83,26 @@ def _wanted(retrieval: Retrieval) -> str:
 
 def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
     """One file's lines: the bad ones and the wanted ones, each with its line number."""
-    source = (
-        f"read_csv({_sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\\x01', quote = '', "
-        "escape = '', header = false, auto_detect = false, strict_mode = false, "
-        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES})"
-    )
+    if path.name.endswith(PARQUET_SUFFIX):
+        source = (
+            f"(SELECT file_row_number + 1 AS n, CAST({PARQUET_COLUMN} AS VARCHAR) AS line "
+            f"FROM read_parquet({_sql_string(str(path))}, file_row_number = true))"
+        )
+        numbered = f"SELECT n, line FROM {source}"
+    else:
+        source = (
+            f"read_csv({_sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\\x01', quote = '', "
+            "escape = '', header = false, auto_detect = false, strict_mode = false, "
+            f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES})"
+        )
+        numbered = f"SELECT row_number() OVER () AS n, line FROM {source}"
     # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
     # tests/engines pins it with a file whose lines carry their own numbers.
     # One JSON parse per line: try() is NULL for a malformed line, and the few kept lines are parsed again
     # for their patient afterwards (_PATIENT_SQL), not the hundreds of thousands dropped.
     return f"""
     INSERT INTO evidence
-    WITH numbered AS (SELECT row_number() OVER () AS n, line FROM {source}),
+    WITH numbered AS ({numbered}),
     typed AS (
         SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
         FROM numbered WHERE line IS NOT NULL AND trim(line) <> '')
@@ -139,15 +149,14 @@ class DuckDbSource:
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute(_TABLE)
-        files = list(data_files(Path(p) for p in paths))
-        self.files = len(files)
-        self._ndjson = [f for f in files if f.name.endswith(NDJSON_SUFFIXES)]
-        self._memory = LocalData(*(f for f in files if not f.name.endswith(NDJSON_SUFFIXES)), strict=strict)
+        self._ndjson, bundles = engine_files([Path(p) for p in paths])
+        self.files = len(self._ndjson) + len(bundles)
+        self._memory = LocalData(*bundles, strict=strict)
         self.errors.extend(self._memory.errors)
         for index, path in enumerate(self._ndjson):
             self._scan(index, path)
             if note is not None:
-                note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON files)")
+                note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON/Parquet files)")
         self._con.execute(_patient_sql())
         self._check_lines()
         self._shared = self._shared_resources()

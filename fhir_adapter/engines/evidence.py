@@ -8,13 +8,17 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from fhir_adapter.matching.local import PATIENT_FIELDS
+from fhir_adapter.matching.local import PATIENT_FIELDS, data_files
 from fhir_adapter.matching.retrieval import Retrieval
 from fhir_adapter.matching.server import PatientSnapshot
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
+PARQUET_SUFFIX = ".parquet"
+PARQUET_COLUMN = "resource"
+"""Parquet input: one resource per row, its JSON text in this column (NDJSON landed in a lakehouse table)."""
 RESOURCE_TYPE = r"[A-Z][A-Za-z]+"
 """What a ``resourceType`` looks like; anything else is "not a FHIR resource", as in memory."""
 PATIENT_REFERENCE = r"^(?:.*/)?Patient/([^/]+?)(?:/_history(?:/.*)?)?$"
@@ -25,6 +29,26 @@ REFERENCE_PATHS: tuple[tuple[str, str], ...] = tuple(
 )
 """Per patient field, in the order :class:`LocalData` tries them: the reference of the object, or of the first
 element of a list."""
+
+
+def parquet_files(paths: Sequence[Path]) -> list[Path]:
+    """The Parquet files among ``paths`` (files as given, directories searched), in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob(f"*{PARQUET_SUFFIX}") if p.is_file())
+        elif path.name.endswith(PARQUET_SUFFIX):
+            found.append(path)
+    return found
+
+
+def engine_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """``(line files, Bundle files)``: NDJSON and Parquet files an engine scans (in path order), and the Bundle
+    files it leaves to the in-memory reader."""
+    parquet = parquet_files(paths)
+    others = [f for f in data_files(p for p in paths if not p.name.endswith(PARQUET_SUFFIX)) if f not in parquet]
+    lines = sorted([*parquet, *(f for f in others if f.name.endswith(NDJSON_SUFFIXES))])
+    return lines, [f for f in others if not f.name.endswith(NDJSON_SUFFIXES)]
 
 
 def kept_types(retrieval: Retrieval) -> tuple[str, ...]:

@@ -28,17 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.engines.evidence import (
-    NDJSON_SUFFIXES,
+    PARQUET_COLUMN,
+    PARQUET_SUFFIX,
     PATIENT_REFERENCE,
     REFERENCE_PATHS,
     RESOURCE_TYPE,
     code_pattern,
+    engine_files,
     kept_types,
     line_problem,
     snapshot_of,
 )
 from fhir_adapter.errors import ConfigError, InputError
-from fhir_adapter.matching.local import LocalData, could_hold, data_files
+from fhir_adapter.matching.local import LocalData, could_hold
 from fhir_adapter.matching.model import MatchOptions, PatientResult
 from fhir_adapter.matching.retrieval import Retrieval
 from fhir_adapter.matching.screen import PopulationEvaluator, RetrievalError, screen_evaluated
@@ -147,10 +149,9 @@ class SparkScan:
 
         self.strict = strict
         self.errors: list[InputError] = []
-        files = list(data_files(paths))
-        self.files = len(files)
-        self.ndjson = [f for f in files if f.name.endswith(NDJSON_SUFFIXES)]
-        self.memory = LocalData(*(f for f in files if not f.name.endswith(NDJSON_SUFFIXES)), strict=strict)
+        self.ndjson, bundles = engine_files(list(paths))
+        self.files = len(self.ndjson) + len(bundles)
+        self.memory = LocalData(*bundles, strict=strict)
         self.errors.extend(self.memory.errors)
         self._frames = [self._lines(spark, index, path) for index, path in enumerate(self.ndjson)]
         frames = self._frames
@@ -187,7 +188,10 @@ class SparkScan:
     def _lines(spark: SparkSession, index: int, path: Path) -> DataFrame:
         from pyspark.sql import functions as F
 
-        lines = spark.read.text(str(path)).withColumnRenamed("value", "line")
+        if path.name.endswith(PARQUET_SUFFIX):
+            lines = spark.read.parquet(str(path)).select(F.col(PARQUET_COLUMN).cast("string").alias("line"))
+        else:
+            lines = spark.read.text(str(path)).withColumnRenamed("value", "line")
         return lines.select(F.lit(index).alias("f"), F.monotonically_increasing_id().alias("n"), "line")
 
     def _line_numbers(self, rows: Sequence[Any]) -> dict[tuple[int, int], int]:

@@ -243,6 +243,8 @@ def test_spark_equals_memory(
     assert f"{folder / 'Observation.extra.ndjson'}:17777: malformed JSON: Expecting value" in errors(spark)
     assert contract(spark) == contract(memory)
     assert len(spark.result.patients) == 27 + 14  # 14 patients in the 13 real bundles
+    from_parquet = screen_files(seed, [parquet_copy(SAMPLES, tmp_path / "parquet")], as_of=AS_OF, engine="spark")
+    assert contract(from_parquet) == contract(screen_files(seed, [SAMPLES], as_of=AS_OF, engine="memory"))
 
 
 
@@ -253,3 +255,39 @@ def test_duckdb_never_draws_on_stdout() -> None:
     with DuckDbSource(SAMPLES, retrieval=retrieval) as source:
         setting = source._con.execute("SELECT current_setting('enable_progress_bar')").fetchone()
     assert setting == (False,)
+
+
+def parquet_copy(source: Path, target: Path) -> Path:
+    """The NDJSON files of ``source`` as Parquet tables with one resource per row (JSON text in ``resource``)."""
+    import duckdb
+
+    target.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    for path in sorted(source.glob("*.ndjson")):
+        con.execute(
+            f"COPY (SELECT line AS resource FROM read_csv('{path}', columns = {{'line': 'VARCHAR'}}, delim = '\\x01', "
+            f"quote = '', escape = '', header = false, auto_detect = false) WHERE trim(line) <> '') "
+            f"TO '{target / (path.stem + '.parquet')}' (FORMAT parquet)"
+        )
+    return target
+
+
+def test_parquet_reads_like_ndjson(seed: CompiledCriteria, tmp_path: Path) -> None:
+    folder = parquet_copy(SAMPLES, tmp_path / "parquet")
+    import duckdb
+
+    rows = [json.dumps({"resourceType": "Patient", "id": "pq"}), "{broken"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (resource VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[row] for row in rows])
+    con.execute(f"COPY t TO '{folder / 'Broken.parquet'}' (FORMAT parquet)")
+    assert resolve_engine("auto", [folder]) == "duckdb"
+    found = screen_files(seed, [folder], as_of=AS_OF, engine="duckdb")
+    expected = screen_files(seed, [SAMPLES], as_of=AS_OF, engine="memory")
+    assert errors(found) == [f"{folder / 'Broken.parquet'}:2: malformed JSON: Expecting property name enclosed in "
+                             "double quotes"]
+    ours = contract(found)
+    ours["patients"] = [p for p in ours["patients"] if p["patient"] != "Patient/pq"]
+    assert ours == contract(expected)
+    with pytest.raises(UsageError, match="the memory engine reads NDJSON and Bundles, not Parquet"):
+        screen_files(seed, [folder], as_of=AS_OF, engine="memory")
