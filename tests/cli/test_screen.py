@@ -125,7 +125,7 @@ def test_engines_print_the_same_report(data: Path) -> None:
         assert f"{engine.lower().replace('auto', 'memory')} engine" in result.stderr
     assert outputs["duckdb"] == outputs["memory"] == outputs["AUTO"]
     duck = _run("--data", str(data), "--format", "json", "--as-of", "2024-06-01", "--engine", "duckdb")
-    assert "engine: scanned p.ndjson (1/1 NDJSON files)" in duck.stderr
+    assert "engine: scanned p.ndjson (1/1 NDJSON/Parquet files)" in duck.stderr
     assert "for 3 patients" in duck.stderr and "Patient/a" not in duck.stderr
 
 
