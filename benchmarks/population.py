@@ -1,6 +1,7 @@
 """Population-scale screening benchmark: the memory, DuckDB and Spark engines on the same files, side by side.
 
-    python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark] [--format ndjson|gz|parquet]
+    python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark]
+                                    [--format ndjson|gz|parquet]
 
 Population: ``benchmarks/screen.py``'s 10,000-patient population (a seeded carebundle cohort expanded by clones,
 with rectal-cancer trial patients injected; about 38 resources and 45 KB of NDJSON per patient) is the base; a
