@@ -1,18 +1,19 @@
 """Business identifiers, stable ids and fullUrls: what makes converting twice give the same bytes.
 
 Every resource of a bundle carries one identifier with system
-:data:`~fhir_adapter.mapping.canonical.IDENTIFIER_SYSTEM` and a value built from the trial key
-(the NCT id, else the org study id) and the resource's role in the trial::
+:data:`~fhir_adapter.mapping.canonical.IDENTIFIER_SYSTEM`. Resources of one trial have a value built from the
+trial key (the NCT id, else the org study id) and the resource's role in the trial::
 
-    NCT06577194                      ResearchStudy
-    NCT06577194-plan                 PlanDefinition (the protocol)
-    NCT06577194-intervention-2       ActivityDefinition of the 2nd intervention
-    NCT06577194-intervention-2-component-1   ... of a regimen component
-    NCT06577194-eligibility          Group
-    NCT06577194-eligibility-criteria EvidenceVariable (R5 with criteria)
-    NCT06577194-sponsor, -collaborator-1     Organization
-    NCT06577194-site-1               Location
-    NCT06577194-official-1, -contact-1, -site-1-contact-1   Practitioner (+ "-role": PractitionerRole)
+    <trial>                          ResearchStudy
+    <trial>-plan                     PlanDefinition (the protocol)
+    <trial>-intervention-2           ActivityDefinition of the 2nd intervention
+    <trial>-intervention-2-component-1   ... of a regimen component
+    <trial>-eligibility              Group
+    <trial>-eligibility-criteria     EvidenceVariable (R5 with criteria)
+    <trial>-site-1-contact-1-role    PractitionerRole (a person's or an office's role in this trial)
+
+Organizations, Locations and Practitioners are the same party across trials: their values are shared keys
+(``org:``, ``site:``, ``person:``) built by :mod:`fhir_adapter.mapping.shared`.
 
 The push helper reads it back with :func:`business_identifier` and PUTs at :func:`stable_id`.
 """
