@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.engines.evidence import engine_files, parquet_files
@@ -29,7 +28,6 @@ from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.retrieval import retrieval_for
 from fhir_adapter.matching.screen import PatientStream, Progress, ScreenStats, screen, screen_stream
 
-Engine = Literal["auto", "memory", "duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("auto", "memory", "duckdb", "spark")
 AUTO_DUCKDB_BYTES = 64 * 1024 * 1024
 """``auto`` picks DuckDB when the data files hold more than this (about 1,500 patients of a typical export):

@@ -39,7 +39,7 @@ from fhir_adapter.engines.evidence import (
     snapshot_of,
 )
 from fhir_adapter.errors import InputError
-from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold, reference_key
+from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold
 from fhir_adapter.matching.retrieval import Retrieval
 
 _FETCH_ROWS = 20_000
@@ -291,11 +291,3 @@ class DuckDbSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def reference_patient(reference: str) -> str | None:
-    """The patient id a reference names, as the SQL above decides it (for tests that pin the two together)."""
-    if reference.startswith("urn:uuid:"):
-        return reference.removeprefix("urn:uuid:")
-    key = reference_key(reference)
-    return key[1] if key and key[0] == "Patient" else None

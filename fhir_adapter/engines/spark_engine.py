@@ -43,7 +43,7 @@ from fhir_adapter.errors import ConfigError, InputError
 from fhir_adapter.matching.local import LocalData, could_hold
 from fhir_adapter.matching.model import MatchOptions, PatientResult
 from fhir_adapter.matching.retrieval import Retrieval
-from fhir_adapter.matching.screen import PopulationEvaluator, RetrievalError, screen_evaluated
+from fhir_adapter.matching.screen import PopulationEvaluator, screen_evaluated
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -102,9 +102,7 @@ def _evaluate_partition(task: _Task, groups: Iterable[Any]) -> Iterator[str]:
         )
         if snapshot is None:
             continue
-        result = evaluator.evaluate(snapshot, pid)
-        if snapshot.missed:
-            raise RetrievalError(sorted(snapshot.missed))
+        result = evaluator.evaluate_fetched(snapshot)
         if result is not None:
             yield result.model_dump_json()
 

@@ -107,6 +107,15 @@ class PopulationEvaluator:
             return self._compact(found, "not evaluated: not a candidate for the trial")
         return evaluate_or_skip(self.matcher, data, pid)
 
+    def evaluate_fetched(self, snapshot: PatientSnapshot) -> PatientResult | None:
+        """:meth:`evaluate` for a population engine's snapshot: the engine fetched what
+        :func:`~fhir_adapter.matching.retrieval.retrieval_for` declares, so a type the evaluator read that was not
+        fetched is an engine defect, raised rather than judged on less data."""
+        result = self.evaluate(snapshot, snapshot.patient_id)
+        if snapshot.missed:
+            raise RetrievalError(sorted(snapshot.missed))
+        return result
+
     def ruled_out(self, data: PatientData, pid: str) -> PatientResult | None:
         """The verdict of a patient the server pre-filter ruled out, from the atoms the pre-filter speaks to
         (age, sex, index conditions); None when those do not make the patient ineligible."""
@@ -277,10 +286,7 @@ def screen_stream(
 
     def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
         for snapshot in source.snapshots(todo):
-            result = evaluator.evaluate(snapshot, snapshot.patient_id)
-            if snapshot.missed:
-                raise RetrievalError(sorted(snapshot.missed))
-            yield result
+            yield evaluator.evaluate_fetched(snapshot)
 
     return screen_evaluated(
         criteria, source.patient_ids(), evaluate, as_of=as_of, limit=limit, options=options, progress=progress,

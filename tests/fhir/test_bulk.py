@@ -18,7 +18,6 @@ import respx
 from fhir_fakes import BASE
 from joserfc.jwk import RSAKey
 
-from fhir_adapter.cli import main
 from fhir_adapter.errors import AuthError, FhirServerError, UsageError
 from fhir_adapter.fhir import AsyncFhirClient, BearerAuth, SmartBackendAuth
 from fhir_adapter.fhir.bulk import (
@@ -52,6 +51,7 @@ from fhir_adapter.fhir.bulk_download import (
 )
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.http import RetryPolicy
+from tests.cli import run_cli
 
 STATUS = f"{BASE}/bulk-status/job-1"
 FILES = f"{BASE}/bulk-files/job-1"
@@ -701,16 +701,6 @@ def test_secrets_stay_out_of_state_and_errors(mock: respx.MockRouter, fake_time:
 
 
 # -- the command line -----------------------------------------------------------------------------------------
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_export_summary_and_progress(
