@@ -90,14 +90,14 @@ def screen_files(
             raise UsageError("the memory engine reads NDJSON and Bundles, not Parquet: use --engine duckdb or spark",
                              source=str(parquet[0]))
         local = LocalData(*files, strict=strict, freeze_gc=True)
-        require_patients(local.files, len(local), files)
+        require_patients(local.files, len(local), files, local.errors)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
     retrieval = retrieval_for(criteria.atoms, Matcher(criteria.atoms, as_of=as_of, options=options).context)
     if chosen == "duckdb":
         from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
         with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note) as source:
-            require_patients(source.files, len(source), files)
+            require_patients(source.files, len(source), files, source.errors)
             return FileScreen(run.screen_stream(criteria, source), chosen, source.files, source.errors)
     from fhir_adapter.engines.spark_engine import screen_spark
 
@@ -124,9 +124,14 @@ class ScreenRun:
                              progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
 
 
-def require_patients(files: int, patients: int, paths: Sequence[Path]) -> None:
+def require_patients(
+    files: int, patients: int, paths: Sequence[Path], errors: Sequence[InputError] = ()
+) -> None:
+    """An error naming the paths when there is no data file or no Patient at all; the records skipped as
+    malformed or unreadable are named in it (they are why, most often, and must not go unsaid)."""
     where = ", ".join(str(p) for p in paths)
     if not files:
         raise InputError("no FHIR data files (*.ndjson, *.json, optionally .gz) for --data", source=where)
     if not patients:
-        raise InputError(f"no Patient resource in the {files} --data file(s)", source=where)
+        skipped = f" ({len(errors)} skipped as malformed or unreadable; first: {errors[0]})" if errors else ""
+        raise InputError(f"no Patient resource in the {files} --data file(s){skipped}", source=where)

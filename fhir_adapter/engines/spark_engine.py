@@ -275,7 +275,7 @@ def screen_spark(
     try:
         scan = SparkScan(spark, paths, retrieval, strict=strict)
         ids = scan.patient_ids()
-        require_patients(scan.files, len(ids), paths)
+        require_patients(scan.files, len(ids), paths, scan.errors)
         fetched = frozenset(retrieval.types)
         extra = {
             pid: {t: list(found) for t in fetched if (found := scan.memory.resources(pid, t))}

@@ -291,3 +291,14 @@ def test_parquet_reads_like_ndjson(seed: CompiledCriteria, tmp_path: Path) -> No
     assert ours == contract(expected)
     with pytest.raises(UsageError, match="the memory engine reads NDJSON and Bundles, not Parquet"):
         screen_files(seed, [folder], as_of=AS_OF, engine="memory")
+
+
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
+def test_no_patient_left_names_the_unreadable_file(seed: CompiledCriteria, tmp_path: Path, engine: str) -> None:
+    """When every file was skipped as unreadable, the error says so and names the file (nothing goes unsaid)."""
+    (tmp_path / "Patient.ndjson.gz").write_bytes(b"not gzip")
+    with pytest.raises(InputError) as raised:
+        screen_files(seed, [tmp_path], as_of=AS_OF, engine=engine)
+    message = str(raised.value)
+    assert "no Patient resource in the 1 --data file(s) (1 skipped as malformed or unreadable; first: " in message
+    assert f"{tmp_path / 'Patient.ndjson.gz'}: cannot read" in message
