@@ -52,11 +52,24 @@ def defined_by_threshold(text: str, drafts: Sequence[Draft]) -> list[Draft]:
             continue
         following = drafts[i + 1] if i + 1 < len(drafts) else None
         if following is not None and _is_definition(text, draft, following):
-            out.append(replace(following, start=draft.start))
+            # a positive test that defines a finding ("Hepatitis C infection (anti-HCV reactive)") joins the
+            # finding, which records either; a threshold decides the finding
+            merged = replace(draft, end=following.end) if _is_positive_test(following) else None
+            out.append(merged or replace(following, start=draft.start))
             skip = True
         else:
             out.append(draft)
     return out
+
+
+def _is_positive_test(draft: Draft) -> bool:
+    key = draft.fields.get("concept_key")
+    return isinstance(key, str) and key.startswith("lab.") and draft.fields.get("comparator") == "present"
+
+
+def _is_measure(draft: Draft) -> bool:
+    """A threshold, a score, or a test read as positive ("Hepatitis C infection (Hepatitis C antibody reactive)")."""
+    return draft.fields.get("category") in _MEASURES or _is_positive_test(draft)
 
 
 def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
@@ -65,7 +78,7 @@ def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
         and bool(finding.fields.get("computable"))
         and finding.fields.get("comparator") == "present"
         and not finding.fields.get("negated")
-        and measure.fields.get("category") in _MEASURES
+        and _is_measure(measure)
         and "_group" not in finding.fields
         and _defines(text, finding, measure)
     )

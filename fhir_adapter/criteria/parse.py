@@ -12,6 +12,7 @@ parentheses ("uncontrolled diseases (e.g. diabetes, hypertension)") inherit thos
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
@@ -30,6 +31,7 @@ from fhir_adapter.criteria.head import (
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.model import Atom, Category, Kind, Qualifier, Residue
+from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
 from fhir_adapter.criteria.phrases import Phrases, Topic, phrases
 from fhir_adapter.criteria.readings import (
@@ -38,6 +40,7 @@ from fhir_adapter.criteria.readings import (
     split_alternative_thresholds,
     split_components,
     switch_by_unit,
+    trailing_components,
     two_sided,
 )
 from fhir_adapter.criteria.residues import (
@@ -186,7 +189,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
                 not is_non
                 and not measured
                 and not gap_has_threshold
-                and not SEPARATOR.search(gap)
+                and not SEPARATOR.search(vocab.stage_pair.sub(" ", gap))
                 and (vocab.modifier.search(gap) or not connector_only(gap, vocab))
             ):
                 prev.modifiers.append(m.phrase)  # "treatment for colorectal cancer"
@@ -444,8 +447,9 @@ def parse_clause(
     work = norm.text
     matches = _find_concepts(work, lexicon, p, norm.cased)
     lead = _lead_in_end(work, matches)
-    matches = [m for m in matches if m.start >= lead]
-    thresholds = [t for t in find_thresholds(work) if t.start >= lead]
+    notes = note_spans(work, p)
+    matches = [m for m in matches if m.start >= lead and not in_note(notes, m.start)]
+    thresholds = [t for t in find_thresholds(work) if t.start >= lead and not _in_count(work, t, p)]
     window = find_window(work)
     within_days = window[2] if window else None
     context = f"{item.context or ''} {work}"
@@ -465,6 +469,8 @@ def parse_clause(
         topic = _topic(work, p)
         if intro:
             fields["reason"] = "introduces the sub-items that follow"
+        elif in_note(notes, lead):
+            fields["reason"] = NOTE_REASON
         elif age is not None and (topic is None or topic.on_threshold == "ignore"):
             fields.update(age)  # an age is decided by its threshold ("aged 6 to 12 weeks at enrollment")
             fields["resource_types"] = ["Patient"]
@@ -483,7 +489,7 @@ def parse_clause(
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
     switch_by_unit(raw, norm, heads, lexicon, units)
-    heads = split_components(work, heads, lexicon, item.kind)
+    heads = split_components(work, trailing_components(work, heads), lexicon, item.kind)
     heads = two_sided(work, heads, item.kind)
     heads = split_alternative_thresholds(work, heads, p, item.kind)
     src = clause_source(text, span.start, norm, item)
@@ -524,6 +530,14 @@ def parse_clause(
     return drafts
 
 
+def _in_count(work: str, t: Threshold, p: Phrases) -> bool:
+    """ "failed < 5 prior lines of chemotherapy": the number counts treatments, it is no threshold of a concept."""
+    number_end = t.num_end if t.num_end is not None else t.end
+    count = p.count_re.search(work, t.start, min(len(work), t.end + 60))
+    # the count covers the number and whatever was read as its unit ("5 prior lines": "prior" is no unit)
+    return count is not None and count.start() < number_end and count.end() >= t.end
+
+
 def _example_of_class(fields: dict[str, object], work: str, head: Head, p: Phrases) -> bool:
     """A present finding listed after "e.g."/"such as" in an inclusion: an example, not a requirement."""
     return (
@@ -554,6 +568,9 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     atoms: list[Atom] = []
     group_ids: dict[object, str] = {}
     drafts = excluded_support(text, defined_by_threshold(text, drafts))
+    if item.withdrawn is not None:
+        gone = {"computable": False, "reason": withdrawn_reason(item.withdrawn), "residues": []}
+        drafts = [replace(d, fields={**d.fields, **gone}) for d in drafts]
     for index, d in enumerate(drafts):
         atom_id = item.id if len(drafts) == 1 else f"{item.id}{_suffix(index)}"
         atom_text = text[d.start : d.end]

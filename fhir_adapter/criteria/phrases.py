@@ -165,6 +165,15 @@ class Phrases:
     neutral_context: re.Pattern[str] = _NEVER
     example_markers: re.Pattern[str] = _NEVER
     """ "e.g.", "such as", "including": what follows are examples of the class named before."""
+    note_markers: re.Pattern[str] = _NEVER
+    """ "Note:", "(Note that ...)": an explanation inside an item, not a criterion."""
+    withdrawn: re.Pattern[str] = _NEVER
+    """ "retained for historical reference": a section that no longer applies."""
+    subject_markers: re.Pattern[str] = _NEVER
+    """ "patients with", "subjects who have": the patients a requirement applies to."""
+    requirement_modals: re.Pattern[str] = _NEVER
+    stage_pair: re.Pattern[str] = _NEVER
+    """ "advanced or ": a stage adjective joined to another one that follows."""
     shared_head_words: frozenset[str] = frozenset()
     """Organ and system words that can share the noun after a list ("heart, liver or kidney disease")."""
     shared_head_nouns: frozenset[str] = frozenset()
@@ -272,6 +281,17 @@ def phrases() -> Phrases:
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
         any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
         example_markers=_compile(_words(t, "example_markers")),
+        note_markers=re.compile(
+            r"(?:^|\(\s*)(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
+        ),
+        withdrawn=_compile(_words(t, "withdrawn_markers")),
+        subject_markers=_compile(_words(t, "subject_markers")),
+        requirement_modals=_compile(_words(t, "requirement_modals")),
+        stage_pair=re.compile(
+            "(?:" + phrase_pattern(_words(t, "stage_adjectives")) + r")\s*,?\s*(?:and/or|or|and|/)\s*(?="
+            + phrase_pattern(_words(t, "stage_adjectives")) + ")",
+            re.IGNORECASE,
+        ),
         shared_head_words=frozenset(_words(dict(t.get("shared_head") or {}), "words")),
         shared_head_nouns=frozenset(_words(dict(t.get("shared_head") or {}), "nouns")),
         neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),

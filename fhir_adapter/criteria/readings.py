@@ -100,6 +100,32 @@ def _threshold_end(work: str, head: Head) -> int:
     return max([head.end, *ends])
 
 
+def trailing_components(work: str, heads: list[Head]) -> list[Head]:
+    """ "Blood pressure > 150 mm Hg systolic and > 100 mm Hg diastolic": a component named right after a reading
+    takes that reading (read alone, "systolic" would take the "> 100" that follows it). A parent left without a
+    reading of its own gives no atom: its components state the criterion."""
+    components = {k for h in heads for k in h.concept.components}
+    if not components:
+        return heads
+    taken = False
+    for i, head in enumerate(heads):
+        if i == 0 or head.concept.key not in components:
+            continue
+        before = heads[i - 1]
+        reading = next((t for t in before.thresholds if not work[t.end : head.start].strip()), None)
+        if reading is None:
+            continue
+        before.thresholds = [t for t in before.thresholds if t is not reading]
+        if before.seg_end > reading.start:
+            before.seg_end = reading.start
+        head.thresholds = [reading, *head.thresholds]
+        head.seg_start = min(head.seg_start, reading.start)
+        taken = True
+    if not taken:
+        return heads
+    return [h for h in heads if h.thresholds or h.shared_threshold or not h.concept.components]
+
+
 def split_components(work: str, heads: list[Head], lexicon: Lexicon, kind: Kind) -> list[Head]:
     """ "Blood pressure >= 140/90 mmHg" is one threshold per component (systolic >= 140, diastolic >= 90).
     An inclusion ">=" reading is met by either part (an any-of group); "<" needs both; exclusions are

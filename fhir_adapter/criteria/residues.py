@@ -178,6 +178,9 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         return None, []
     if src.item_facts.min_elapsed:
         return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded", []
+    subject = _requirement_subject(work, head, vocab)
+    if subject is not None:
+        return f"names the patients a requirement applies to ('{subject}'): the concept is not the criterion", []
     condition = vocab.conditional.search(work, 0, head.start)
     if condition is not None and not find_thresholds(work[condition.end() : head.start]):
         # "If a patient is on corticosteroids, the dose must be stable": the concept is the condition, not
@@ -209,9 +212,31 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     return None, residues
 
 
+_STATES_THE_CRITERION = re.compile(r"\s*(?:not\s+)?be\s+(?:excluded|ineligible|included|enrolled|eligible|allowed)")
+
+
+def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
+    """ "Patients with a positive HBsAg must have a negative viral load": the words naming the patients a
+    requirement applies to, when the head is in them ("... must be excluded" states the criterion itself)."""
+    subject = None
+    for found in vocab.subject_markers.finditer(work, 0, head.start):
+        subject = found
+    if subject is None or SEPARATOR.search(work, subject.end(), head.start):
+        return None
+    if len(word_tokens(work[subject.end() : head.start])) > 6:
+        return None
+    modal = vocab.requirement_modals.search(work, head.end)
+    if modal is None or re.search(r"[;.]", work[head.end : modal.start()]):
+        return None
+    if _STATES_THE_CRITERION.match(work, modal.end()):
+        return None
+    return work[subject.start() : modal.end()]
+
+
 def _sentence(text: str, pos: int) -> tuple[int, int]:
     """The sentence of ``text`` around ``pos`` ("Patients with stable CNS disease are eligible")."""
-    start = max(text.rfind(". ", 0, pos) + 2, text.rfind(";", 0, pos) + 1, 0)
+    stop_before = text.rfind(". ", 0, pos)
+    start = max(stop_before + 2 if stop_before >= 0 else 0, text.rfind(";", 0, pos) + 1)
     stop = re.search(r"\.\s|\.$|;", text[pos:])
     return start, pos + stop.start() if stop else len(text)
 
@@ -237,7 +262,14 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
     if not _same_sentence(item_work, marker, start) or end > marker:
         return False
     gap = item_work[end:marker]
-    return not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6
+    if not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6:
+        return True
+    # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
+    # and no clause of its own between the concept and the permission is its subject
+    return "," not in gap and "(" not in gap and not _SUBORDINATE.search(gap) and len(word_tokens(gap)) <= 12
+
+
+_SUBORDINATE = re.compile(r"(?<![a-z])(?:except|unless|if|which|that|who|whose|but|when|provided|while)(?![a-z])")
 
 
 def _head_offset(head: Head, src: Source) -> int:

@@ -61,6 +61,8 @@ class Item:
     """The sub-heading above the item ("Age", "Hepatic"), if any."""
     cohort: str | None = None
     """The cohort, part, phase or arm the item applies to ("phase 1", "cohort 1"); None: every cohort."""
+    withdrawn: str | None = None
+    """The words of a note saying the item's section no longer applies ("retained for historical reference")."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
     last: _Line | None = None
     lines = _lines(text)
     sections = [heading_kind(text[line.start : line.end], bullet=line.bullet, vocab=p) for line in lines]
+    block = 0  # the items under one heading or sub-heading
     for index, line in enumerate(lines):
         body = text[line.start : line.end]
         section = sections[index]
@@ -230,8 +233,10 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
         if section is not None:
             kind, stack, context, last = section, [], None, None
             cohort, cohort_indent = cohort_label(body, vocab=p), 0
+            block += 1
             continue
         if _is_subheading(text, line, p):
+            block += 1
             context, stack, last = normalise_heading(body), [], None
             label = cohort_label(body, vocab=p, subheading=True)
             if label is not None:
@@ -263,11 +268,13 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             "kind": kind,
             "context": context,
             "cohort": _item_cohort(text, line) or cohort,
+            "block": block,
         }
         items.append(entry)
         if line.bullet:
             stack.append(entry)
         last = line
+    withdrawn = _withdrawn_blocks(text, items, p)
     return [
         Item(
             id=str(e["id"]),
@@ -278,9 +285,20 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             has_children=int(e["children"]) > 0,  # type: ignore[call-overload]
             context=e["context"],  # type: ignore[arg-type]
             cohort=e["cohort"],  # type: ignore[arg-type]
+            withdrawn=withdrawn.get(int(e["block"])),  # type: ignore[call-overload]
         )
         for e in items
     ]
+
+
+def _withdrawn_blocks(text: str, items: list[dict[str, object]], p: Phrases) -> dict[int, str]:
+    """The blocks (items under one heading) with a note saying they no longer apply, and the note's words."""
+    found: dict[int, str] = {}
+    for e in items:
+        marker = p.withdrawn.search(text, int(e["start"]), int(e["end"]))  # type: ignore[call-overload]
+        if marker is not None:
+            found.setdefault(int(e["block"]), marker.group(0))  # type: ignore[call-overload]
+    return found
 
 
 def _trim(text: str, start: int, end: int) -> Span | None:
@@ -297,8 +315,23 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return Span(start, end) if end > start else None
 
 
+_SENTENCE_NEXT = re.compile(r"[ \t]+\(?[A-Z]")
+_NOT_SENTENCE_END = re.compile(
+    r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|dr|mr|mrs|ms|st|no|fig|al|ca|resp|max|min)|\b[A-Za-z]|\.[A-Za-z])$",
+    re.IGNORECASE,
+)
+
+
+def _sentence_end(text: str, index: int, end: int) -> bool:
+    """A full stop that ends a sentence inside an item ("... ulcer disease. (Concomitant therapy with ...)"): the
+    next sentence is a clause of its own. Abbreviations ("e.g.", "U.S.", "vs.") do not end one."""
+    if text[index] != "." or not _SENTENCE_NEXT.match(text, index + 1, end):
+        return False
+    return not _NOT_SENTENCE_END.search(text, max(0, index - 8), index)
+
+
 def split_clauses(text: str, item: Item) -> list[Span]:
-    """An item cut at semicolons outside parentheses (each clause is one or more atoms)."""
+    """An item cut at semicolons and full stops outside parentheses (each clause is one or more atoms)."""
     spans: list[Span] = []
     depth = 0
     start = item.start
@@ -308,7 +341,7 @@ def split_clauses(text: str, item: Item) -> list[Span]:
             depth += 1
         elif char in ")]":
             depth = max(0, depth - 1)
-        elif depth == 0 and _CLAUSE_BREAK.match(char):
+        elif depth == 0 and (_CLAUSE_BREAK.match(char) or _sentence_end(text, index, item.end)):
             span = _trim(text, start, index)
             if span:
                 spans.append(span)

@@ -1,0 +1,39 @@
+"""Text of an item that is not a criterion: a note that explains one, or a section the registry says no longer applies.
+
+* A note ("(Note that study treatment may be the first chemotherapy treatment for advanced cancer)", "Note: results
+  are from the central laboratory") explains the criterion around it. The concepts it names are not required or
+  excluded, so they are kept as text with :data:`NOTE_REASON`, never made computable.
+* A withdrawn section ("participants will no longer be asked to undergo apheresis. This content is being retained
+  for historical reference") keeps its items as text with the registry's own words as the reason.
+
+The trigger words are data: ``note_markers`` and ``withdrawn_markers`` in ``mappings/criteria_phrases.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fhir_adapter.criteria.phrases import Phrases
+
+NOTE_REASON = "a note explaining the criterion, not a criterion of its own"
+
+
+def note_spans(work: str, p: Phrases) -> list[tuple[int, int]]:
+    """Where the notes of a clause are: a parenthesis that opens with a note marker, up to its close; a clause
+    that starts with one, to its end."""
+    spans: list[tuple[int, int]] = []
+    for found in p.note_markers.finditer(work):
+        if work[found.start()] == "(":
+            close = work.find(")", found.end())
+            spans.append((found.start(), close + 1 if close != -1 else len(work)))
+        else:
+            spans.append((found.start(), len(work)))
+    return spans
+
+
+def in_note(spans: Sequence[tuple[int, int]], position: int) -> bool:
+    return any(start <= position < end for start, end in spans)
+
+
+def withdrawn_reason(marker: str) -> str:
+    return f"the registry says this section no longer applies ('{marker}')"

@@ -1,0 +1,139 @@
+"""Clauses that are not the criterion they sit in: permissions, notes, withdrawn sections, the patients a
+requirement applies to, counts of treatments, and readings named after their value. Every sentence comes from the
+shared corpus (``../shared/data/ctgov``) or the Chia benchmark; the shipped lexicon is used."""
+
+from __future__ import annotations
+
+from fhir_adapter.criteria.compile import compile_text
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.criteria.split import split_clauses, split_items
+
+
+def _atoms(text: str) -> list[Atom]:
+    return compile_text(text).atoms
+
+
+def _computable(text: str) -> list[tuple[str | None, str | None, object]]:
+    return [(a.concept_key, a.comparator, a.value) for a in _atoms(text) if a.computable]
+
+
+def _by_key(text: str, key: str) -> Atom:
+    return next(a for a in _atoms(text) if a.concept_key == key)
+
+
+PEPTIC = (
+    "Exclusion Criteria:\n- History of hemorrhagic diarrhea, inflammatory bowel disease, or active uncontrolled peptic "
+    "ulcer disease. (Concomitant therapy with ranitidine or its equivalent and/or omeprazole or its equivalent is "
+    "acceptable).\n"
+)
+
+
+def test_a_permitted_list_is_no_exclusion() -> None:
+    """Both drugs of the permission are allowed, although "or its equivalent" lies between them."""
+    for key in ("medication.ranitidine", "medication.omeprazole"):
+        atom = _by_key(PEPTIC, key)
+        assert not atom.computable
+        assert atom.reason is not None and atom.reason.startswith("a permission ('acceptable')")
+    ulcer = _by_key(PEPTIC, "condition.peptic-ulcer-disease")
+    assert ulcer.computable and ulcer.text == "active uncontrolled peptic ulcer disease"
+
+
+def test_the_permission_residue_quotes_its_sentence_whole() -> None:
+    """The residue starts at the sentence's first character (it lost it when the item opened with it)."""
+    text = "Exclusion Criteria:\n- Hypothyroidism on stable replacement. Use of levothyroxine is allowed.\n"
+    residues = [r.text for a in _atoms(text) for r in a.residues]
+    assert all(not r.startswith("se of") for r in residues)
+
+
+def test_sentences_of_an_item_are_clauses() -> None:
+    text = (
+        "Exclusion Criteria:\n- History of ileus. (Concomitant therapy with omeprazole is acceptable). "
+        "Dr. Who e.g. Fe.\n"
+    )
+    item = split_items(text)[0]
+    clauses = [text[s.start : s.end] for s in split_clauses(text, item)]
+    assert clauses == ["History of ileus", "(Concomitant therapy with omeprazole is acceptable)", "Dr. Who e.g. Fe"]
+
+
+def test_a_note_states_no_criterion() -> None:
+    text = (
+        "Inclusion Criteria:\n- Advanced or metastatic breast cancer, who have failed < 5 prior lines of chemotherapy "
+        "(Note that study treatment may be the first chemotherapy treatment for advanced or metastatic cancer)\n"
+    )
+    found = _computable(text)
+    assert ("condition.breast-cancer", "present", None) in found
+    assert ("condition.malignancy", "present", None) not in found
+    assert not any(key == "medication.antineoplastic-agents" for key, _, _ in found)
+
+
+def test_a_note_alone_is_kept_with_its_reason() -> None:
+    text = "Inclusion Criteria:\n- Note: Results are from the central laboratory.\n"
+    (atom,) = _atoms(text)
+    assert (atom.computable, atom.reason) == (False, "a note explaining the criterion, not a criterion of its own")
+
+
+WITHDRAWN = (
+    "* INCLUSION CRITERIA:\n\nPerformance status of ECOG 0, 1, 2, or 3 for admission to this protocol.\n\n"
+    "INCLUSION FOR APHERESIS:\n\nNote: Effective with Amendment CC, participants will no longer be asked to undergo "
+    "apheresis. This content is being retained for historical reference.\n\n"
+    "Hemoglobin greater than or equal to 10 mg/dL and platelet count \\> 75,000/mm(3)\n\nWeight greater than 25 kg\n\n"
+    "HIV negative\n\nEXCLUSION CRITERIA:\n\nHIV positive\n"
+)
+
+
+def test_a_withdrawn_section_keeps_its_items_as_text() -> None:
+    atoms = _atoms(WITHDRAWN)
+    computable = [(a.kind, a.concept_key) for a in atoms if a.computable]
+    assert computable == [("inclusion", "performance.ecog"), ("exclusion", "condition.hiv")]
+    weight = next(a for a in atoms if a.concept_key == "lab.body-weight")
+    assert weight.reason == "the registry says this section no longer applies ('no longer be asked')"
+
+
+def test_the_patients_a_requirement_applies_to() -> None:
+    text = (
+        "Exclusion Criteria:\n- Active Hepatitis B virus (HBV) infection which requires antiviral treatment. "
+        "Patients with a positive HBsAg must have a negative viral load before each chemotherapy administration.\n"
+    )
+    hbsag = _by_key(text, "lab.hbsag")
+    assert not hbsag.computable and hbsag.reason is not None and "requirement applies to" in hbsag.reason
+    assert _by_key(text, "condition.hepatitis-b").computable
+
+
+def test_must_be_excluded_states_the_criterion() -> None:
+    text = "Exclusion Criteria:\n- Patients with HIV infection must be excluded\n"
+    assert _by_key(text, "condition.hiv").computable
+
+
+def test_a_count_of_treatments_is_no_threshold() -> None:
+    text = (
+        "Exclusion Criteria:\n- Received >/= 5 lines of cytotoxic chemotherapy for advanced or metastatic breast "
+        "cancer\n"
+    )
+    atoms = _atoms(text)
+    chemo = next(a for a in atoms if a.concept_key == "medication.antineoplastic-agents")
+    assert not chemo.computable
+    # the cancer the chemotherapy was given for is not an exclusion of its own
+    assert not any(a.concept_key == "condition.breast-cancer" and a.computable for a in atoms)
+
+
+def test_readings_named_after_their_value() -> None:
+    text = (
+        "Exclusion Criteria:\n- Uncontrolled hypertension: blood pressure consistently >150 mm Hg systolic and "
+        "> 100 mm Hg diastolic in spite of antihypertensive medication.\n"
+    )
+    assert _computable(text) == [("lab.systolic-bp", "gt", 150.0), ("lab.diastolic-bp", "gt", 100.0)]
+
+
+def test_components_before_their_values_are_unchanged() -> None:
+    text = "Exclusion Criteria:\n- systolic blood pressure > 160 mm Hg or diastolic > 100 mm Hg\n"
+    assert _computable(text) == [("lab.systolic-bp", "gt", 160.0), ("lab.diastolic-bp", "gt", 100.0)]
+
+
+def test_a_positive_test_that_defines_a_finding_joins_it() -> None:
+    text = (
+        "Exclusion Criteria:\n- Hepatitis C infection (Hepatitis C antibody reactive) which requires treatment "
+        "also excludes patients from the study.\n"
+    )
+    (atom,) = [a for a in _atoms(text) if a.computable]
+    assert atom.concept_key == "condition.hepatitis-c"
+    assert atom.text.startswith("Hepatitis C infection (Hepatitis C antibody reactive)")
