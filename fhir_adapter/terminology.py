@@ -275,14 +275,6 @@ def _defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> s
     return defined
 
 
-def _joinable(text: str, toks: Sequence[tuple[int, int, str]], start: int, j: int, defined: set[int]) -> bool:
-    """Whether token ``j`` may continue the phrase that began at token ``start`` (across a defined abbreviation
-    inside it; a phrase that begins with the abbreviation ends at its closing parenthesis)."""
-    if j - 1 in defined and j - 1 > start:
-        return True  # both parentheses were checked when the abbreviation was found
-    return _JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None
-
-
 def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
     return phrase_key(phrase, folded=fold)
 
@@ -473,22 +465,31 @@ class Lexicon:
     def find(self, text: str) -> list[ConceptMatch]:
         """Every concept mention in ``text``: whole words, longest first, non-overlapping, in text order."""
         toks = _tokens(text)
-        folded = [_fold(t) for _, _, t in toks]
+        n = len(toks)
+        raw = [t for _, _, t in toks]
+        folded = [_fold(t) for t in raw]
         defined = _defined_abbreviations(text, toks)
+        # joinable[j]: token j may continue a phrase that reached token j - 1 (computed once per text)
+        joinable = [False] + [_JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None for j in range(1, n)]
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
-        for i in range(len(toks)):
-            for index, words in ((self._folded, folded), (self._exact, None)):
+        for index, words in ((self._folded, folded), (self._exact, raw)):
+            keys, prefixes, span = index.keys, index.prefixes, index.max_tokens + len(defined)
+            for i in range(n):
+                first = words[i]
+                if first not in prefixes and first not in keys:
+                    continue  # most tokens start no phrase
                 joined = ""
-                for j in range(i, min(len(toks), i + index.max_tokens + len(defined))):
-                    if j > i and j in defined:
-                        continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
-                    if j > i and not _joinable(text, toks, i, j, defined):
-                        break
-                    joined += words[j] if words is not None else toks[j][2]
-                    concept_key = index.keys.get(joined)
+                for j in range(i, min(n, i + span)):
+                    if j > i:
+                        if j in defined:
+                            continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
+                        if not joinable[j] and not (j - 1 in defined and j - 1 > i):
+                            break  # a defined abbreviation inside the phrase: both parentheses were checked
+                    joined += words[j]
+                    concept_key = keys.get(joined)
                     if concept_key is not None:
                         candidates.append((toks[i][0] - toks[j][1], i, j, concept_key))
-                    if joined not in index.prefixes:
+                    if joined not in prefixes:
                         break  # no longer phrase starts with these tokens
         candidates.sort()
         taken = [False] * len(toks)

@@ -47,7 +47,13 @@ def search_token(coding: Coding) -> str:
 
 
 def token_list(codings: Sequence[Coding]) -> str:
-    return ",".join(dict.fromkeys(search_token(c) for c in codings))
+    return _token_list(tuple((c.system, c.code) for c in codings))
+
+
+@lru_cache(maxsize=8192)
+def _token_list(codings: tuple[tuple[str, str], ...]) -> str:
+    """(A class's hundreds of codes make the same search parameter for every atom on it.)"""
+    return ",".join(dict.fromkeys(f"{search_escape(system)}|{search_escape(code)}" for system, code in codings))
 
 
 def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()) -> str | None:

@@ -22,12 +22,15 @@ def note_spans(work: str, p: Phrases) -> list[tuple[int, int]]:
     """Where the notes of a clause are: a parenthesis that opens with a note marker, up to its close; a clause
     that starts with one, to its end."""
     spans: list[tuple[int, int]] = []
-    for found in p.note_markers.finditer(work):
-        if work[found.start()] == "(":
+    if p.note_markers.match(work) and not work.startswith("("):
+        return [(0, len(work))]
+    paren = work.find("(")
+    while paren != -1:
+        found = p.note_markers.match(work, paren)
+        if found is not None:
             close = work.find(")", found.end())
-            spans.append((found.start(), close + 1 if close != -1 else len(work)))
-        else:
-            spans.append((found.start(), len(work)))
+            spans.append((paren, close + 1 if close != -1 else len(work)))
+        paren = work.find("(", paren + 1)
     return spans
 
 

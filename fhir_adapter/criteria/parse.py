@@ -132,15 +132,24 @@ def _find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = 
     if starts:
         spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
         found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
+    names = [m.span() for m in p.proper_names.finditer(work)]
+    if names:  # "Modification of Diet in Renal Disease": an equation's name, not kidney disease
+        found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
     found = _drop_overlaps(found)
     shared = shared_head_matches(work, found, lexicon, p)
     return _drop_overlaps(found + shared) if shared else found
 
 
+_LEAD_IN_CHARS = re.compile(r"[():]")
+
+
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
     """Skip "Adequate organ function:" before a list of tests (when a concept follows the colon)."""
+    if ":" not in work:
+        return 0
     depth = 0
-    for i, char in enumerate(work):
+    for found in _LEAD_IN_CHARS.finditer(work):
+        i, char = found.start(), found.group()
         if char == "(":
             depth += 1
         elif char == ")":

@@ -172,6 +172,8 @@ class Phrases:
     subject_markers: re.Pattern[str] = _NEVER
     """ "patients with", "subjects who have": the patients a requirement applies to."""
     requirement_modals: re.Pattern[str] = _NEVER
+    proper_names: re.Pattern[str] = _NEVER
+    """Organisations, classifications, equations and instruments named with a disease word ("MDRD")."""
     stage_pair: re.Pattern[str] = _NEVER
     """ "advanced or ": a stage adjective joined to another one that follows."""
     shared_head_words: frozenset[str] = frozenset()
@@ -282,9 +284,10 @@ def phrases() -> Phrases:
         any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
         example_markers=_compile(_words(t, "example_markers")),
         note_markers=re.compile(
-            r"(?:^|\(\s*)(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
+            r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
         ),
         withdrawn=_compile(_words(t, "withdrawn_markers")),
+        proper_names=_compile(_words(t, "proper_names")),
         subject_markers=_compile(_words(t, "subject_markers")),
         requirement_modals=_compile(_words(t, "requirement_modals")),
         stage_pair=re.compile(

@@ -31,10 +31,17 @@ def _covers(broad: str, narrow: str, lex: Lexicon) -> bool:
     cache: dict[tuple[str, str], bool] = vars(lex).setdefault("_reconcile_covers", {})
     found = cache.get((broad, narrow))
     if found is None:
-        found = broad in lex and narrow in lex and (
-            any(m.key == narrow for m in lex.members(lex.get(broad))) or _codes_within(broad, narrow, lex)
-        )
+        found = broad in lex and narrow in lex and (narrow in _member_keys(broad, lex) or _codes_within(broad, narrow, lex))
         cache[(broad, narrow)] = found
+    return found
+
+
+def _member_keys(key: str, lex: Lexicon) -> frozenset[str]:
+    """The keys of a class's members (recursively), cached on the lexicon."""
+    cache: dict[str, frozenset[str]] = vars(lex).setdefault("_reconcile_members", {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = frozenset(m.key for m in lex.members(lex.get(key)))
     return found
 
 

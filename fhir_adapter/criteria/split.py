@@ -39,7 +39,8 @@ _BULLET = re.compile(
     re.VERBOSE | re.IGNORECASE,
 )
 _MARKDOWN = re.compile(r"[\\*_#`>]+")
-_CLAUSE_BREAK = re.compile(r"[;；]")
+_CLAUSE_CHARS = re.compile(r"[()\[\];；.]")
+"""What a clause split looks at: parentheses (no split inside them), semicolons and full stops."""
 _MID_PHRASE = re.compile(
     r"(?:[,(/\-–+&]|\b(?:and|or|of|the|a|an|with|without|to|in|for|on|at|by|from|than|as|who|which|that|"
     r"including|such|e\.g|i\.e|per|within|after|before|prior|during|due|not|no|any|other|than|between))$",
@@ -335,13 +336,13 @@ def split_clauses(text: str, item: Item) -> list[Span]:
     spans: list[Span] = []
     depth = 0
     start = item.start
-    for index in range(item.start, item.end):
-        char = text[index]
+    for found in _CLAUSE_CHARS.finditer(text, item.start, item.end):
+        char, index = found.group(), found.start()
         if char in "([":
             depth += 1
         elif char in ")]":
             depth = max(0, depth - 1)
-        elif depth == 0 and (_CLAUSE_BREAK.match(char) or _sentence_end(text, index, item.end)):
+        elif depth == 0 and (char != "." or _sentence_end(text, index, item.end)):
             span = _trim(text, start, index)
             if span:
                 spans.append(span)

@@ -137,3 +137,15 @@ def test_a_positive_test_that_defines_a_finding_joins_it() -> None:
     (atom,) = [a for a in _atoms(text) if a.computable]
     assert atom.concept_key == "condition.hepatitis-c"
     assert atom.text.startswith("Hepatitis C infection (Hepatitis C antibody reactive)")
+
+
+def test_a_disease_word_inside_a_name_is_no_concept() -> None:
+    """An equation, a classification or an instrument named with a disease word (Chia, corpus wording)."""
+    egfr = "Exclusion Criteria:\n- eGFR < 60 mL/min/1.73m2 (Modification of Diet in Renal Disease (MDRD) formula)\n"
+    assert _computable(egfr) == [("lab.egfr", "lt", 60.0)]
+    dsm = "Exclusion Criteria:\n- any Diagnostic and Statistical Manual of Mental Disorders, 4th edition disorder\n"
+    assert _computable(dsm) == []
+    scale = "Inclusion Criteria:\n- Hamilton Depression Rating Scale score ≥ 18\n"
+    assert _computable(scale) == []
+    # the disease itself, outside a name, is still found
+    assert _computable("Exclusion Criteria:\n- chronic kidney disease\n")[0][0] == "condition.chronic-kidney-disease"
