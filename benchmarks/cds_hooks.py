@@ -1,5 +1,7 @@
 """CDS Hooks benchmark: latency of a patient-view call with 50 compiled trials, with prefetch and without it
-(the patient read from a loopback FHIR server), and FHIR requests per call.
+(the patient read from a loopback FHIR server), FHIR requests per call, and cards per call under the card policy
+(trials without an index condition only when the record documents one of their conditions) and without it
+(every trial the verdict leaves possible: ``--show-unconfirmed`` unlimited, the service before the policy).
 
     python benchmarks/cds_hooks.py [--trials 50] [--calls 200] [--server sekmet|hapi]
 
@@ -51,13 +53,15 @@ def main() -> None:
     from fhir_adapter.matching import LocalData
     from fhir_adapter.service.app import create_app
     from fhir_adapter.service.catalog import load_catalog
+    from fhir_adapter.service.policy import CardPolicy
     from fhir_adapter.service.testing import running
 
     files = [*sorted(CORPUS.glob("*.json"))[: args.trials - 1], REPO / "samples" / "NCT06577194.txt"]
     started = time.perf_counter()
     catalog = load_catalog(files, active_only=False)
     print(f"catalog: {len(catalog.trials)} trials compiled in {time.perf_counter() - started:.1f} s; "
-          f"{len(catalog.prefetch())} prefetch templates")
+          f"{len(catalog.prefetch())} prefetch templates; {sum(not t.index for t in catalog.trials)} trials "
+          "without an index condition")
     data = LocalData(SAMPLES)
     patients = sorted(data.patient_ids())
     templates = catalog.prefetch()
@@ -69,7 +73,9 @@ def main() -> None:
                 out[key] = searchset(list(data.resources(pid, key[:1].upper() + key[1:-1])))
         return out
 
-    with running_server(args.server) as fhir, running(create_app(catalog, verifier=None)) as base:
+    unlimited = create_app(catalog, verifier=None, policy=CardPolicy(unconfirmed=len(catalog.trials)))
+    with (running_server(args.server) as fhir, running(create_app(catalog, verifier=None)) as base,
+          running(unlimited) as base_unlimited):
         items = [json.loads(line) for p in sorted(SAMPLES.glob("*.ndjson")) for line in p.read_text().splitlines()]
         items.sort(key=lambda r: r["resourceType"] != "Patient")
         with FhirClient(fhir.base_url) as client:
@@ -97,9 +103,14 @@ def main() -> None:
                 requests = http.get(f"{base}/metrics").json().get("fhir-requests", 0) - requests_before
                 rows.append((name, statistics.median(timings), percentile(timings, 0.95), cards / args.calls,
                              requests / args.calls))
+            every = [len(http.post(f"{base_unlimited}/cds-services/trial-matching", json={
+                "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"patientId": pid},
+                "prefetch": prefetch(pid)}).json()["cards"]) for pid in patients]
     print(f"  {'call':<20}{'p50 ms':>9}{'p95 ms':>9}{'cards/call':>12}{'FHIR requests/call':>20}")
     for name, p50, p95, per_call, requests in rows:
         print(f"  {name:<20}{p50 * 1000:>9.1f}{p95 * 1000:>9.1f}{per_call:>12.2f}{requests:>20.2f}")
+    print(f"cards per call over the {len(patients)} patients: {sum(every) / len(every):.2f} without the card policy "
+          f"(every possible trial), {rows[0][3]:.2f} with it")
     print("targets: p95 < 200 ms with prefetch, < 1 s without; at most one FHIR request per resource type")
 
 

@@ -1,5 +1,6 @@
-"""The CDS Hooks service without prefetch: it reads the patient from the EHR's FHIR server (sekmet and HAPI, both
-on 127.0.0.1) with the access token the hook carries, and its cards equal the local `match` verdicts."""
+"""The CDS Hooks service against real FHIR servers (sekmet and HAPI, both on 127.0.0.1): without prefetch it reads
+the patient from the EHR's server with the hook's access token, and its cards equal the local `match` verdicts;
+served from the trials `push` wrote to the server, its cards equal those of the same trials served from files."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import httpx
 import pytest
 
 from fhir_adapter.fhir import FhirClient
+from fhir_adapter.fhir.push import bundle_for_input, push_bundle
 from fhir_adapter.matching import LocalData, Matcher
 from fhir_adapter.service.app import create_app
-from fhir_adapter.service.catalog import load_catalog
+from fhir_adapter.service.catalog import Catalog, load_catalog, load_server_catalog
 from fhir_adapter.service.testing import running
 
-from .conftest import load_into
+from .conftest import CORPUS, load_into
 from .test_screen import SAMPLE_PATIENTS, _items
 
 pytestmark = pytest.mark.integration
@@ -71,3 +73,49 @@ def test_a_partial_prefetch_is_completed_from_the_server(ehr_server: str) -> Non
         [card] = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60).json()["cards"]
     expected = Matcher(catalog.trials[0].criteria.atoms, as_of=date.today()).evaluate(local, "smp-missing-neutrophils")
     assert expected.reason in card["detail"] and "absolute neutrophil count" in card["detail"]
+
+
+PUSHED = ["NCT05147467", "NCT04106492", "NCT05573893"]
+"""Recruiting corpus trials without an index condition (pushed with the seed trial, which has one)."""
+
+
+def prefetch_of(data: LocalData, patient_id: str, catalog: Catalog) -> dict[str, object]:
+    """The whole record of each prefetched type, as an EHR answers the service's templates."""
+    out: dict[str, object] = {"patient": data.patient(patient_id)}
+    for key in catalog.prefetch():
+        if key != "patient":
+            found = list(data.resources(patient_id, key[:1].upper() + key[1:-1]))
+            out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                        "entry": [{"resource": r} for r in found]}
+    return out
+
+
+def _cards(catalog: Catalog, data: LocalData) -> dict[str, list[dict[str, object]]]:
+    """Each sample patient's patient-view cards from the whole prefetch, through a running service."""
+    found = {}
+    with running(create_app(catalog, verifier=None)) as base:
+        for patient_id in sorted(data.patient_ids()):
+            body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"patientId": patient_id},
+                    "prefetch": prefetch_of(data, patient_id, catalog)}
+            answer = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60)
+            assert answer.status_code == 200, answer.text
+            found[patient_id] = answer.json()["cards"]
+    return found
+
+
+def test_trials_served_from_the_server_give_the_cards_of_their_files(ehr_server: str) -> None:
+    files = [TRIAL, *(CORPUS / f"{nct}.json" for nct in PUSHED)]
+    with FhirClient(ehr_server) as client:
+        for path in files:
+            bundle, _ = bundle_for_input(path, "R4")
+            assert push_bundle(client, bundle, source=path.name).ok
+        loaded = load_server_catalog(client)
+    ours = {"NCT06577194", *PUSHED}
+    assert ours <= {t.id for t in loaded.trials}  # other modules may have pushed more trials to this server
+    from_server = Catalog([t for t in loaded.trials if t.id in ours])
+    from_files = load_catalog(files)
+    assert from_server.prefetch() == from_files.prefetch()
+    data = LocalData(SAMPLE_PATIENTS)
+    served, expected = _cards(from_server, data), _cards(from_files, data)
+    assert served == expected
+    assert sum(len(cards) for cards in expected.values()) > 0

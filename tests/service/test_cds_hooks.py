@@ -78,8 +78,10 @@ def hook(base: str, key: ECKey, patient_id: str, **extra: Any) -> httpx.Response
 
 def test_discovery_offers_patient_view_with_prefetch_from_the_criteria(server: str) -> None:
     services = httpx.get(server + "/cds-services", timeout=10).json()["services"]
-    [service] = services
+    service, order = services
     assert (service["hook"], service["id"]) == ("patient-view", "trial-matching")
+    assert (order["hook"], order["id"]) == ("order-select", "trial-matching-order")
+    assert order["prefetch"] == service["prefetch"]
     prefetch = service["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert prefetch["conditions"] == "Condition?patient={{context.patientId}}"
