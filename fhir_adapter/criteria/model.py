@@ -64,6 +64,9 @@ class Residue(BaseModel):
     high: float | None = None
     uln_multiple: float | None = None
     lln_multiple: float | None = None
+    codes: tuple[Coding, ...] = ()
+    """For a narrower kind ("arterial thrombosis" of thrombosis): its own codes. A record coded with one of them
+    documents the narrower kind, which settles the residue."""
 
     @property
     def has_threshold(self) -> bool:
@@ -81,6 +84,8 @@ class Residue(BaseModel):
                 uln_multiple=self.uln_multiple,
                 lln_multiple=self.lln_multiple,
             )
+        if self.codes:
+            out["codes"] = [c.model_dump(exclude_none=True) for c in self.codes]
         return out
 
 

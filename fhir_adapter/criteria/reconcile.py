@@ -31,7 +31,8 @@ def _covers(broad: str, narrow: str, lex: Lexicon) -> bool:
     cache: dict[tuple[str, str], bool] = vars(lex).setdefault("_reconcile_covers", {})
     found = cache.get((broad, narrow))
     if found is None:
-        found = broad in lex and narrow in lex and (narrow in _member_keys(broad, lex) or _codes_within(broad, narrow, lex))
+        found = broad in lex and narrow in lex
+        found = found and (narrow in _member_keys(broad, lex) or _codes_within(broad, narrow, lex))
         cache[(broad, narrow)] = found
     return found
 

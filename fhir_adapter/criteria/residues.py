@@ -19,6 +19,7 @@ from fhir_adapter.criteria.head import (
 )
 from fhir_adapter.criteria.lexicon import Units
 from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
+from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.criteria.split import Item
@@ -141,7 +142,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     finding = concept.category in {"condition", "infection", "pregnancy"} and not head.excluded
     narrower = _narrowing_word(work, head, vocab) if finding else None
     if narrower is not None:
-        residues.append(Residue(text=src.clause(narrower, head.end), effect="narrows", reason="a narrower kind"))
+        kind_text = src.clause(narrower, head.end)
+        codes = tuple(narrower_codings(work[narrower : head.end]))
+        residues.append(Residue(text=kind_text, effect="narrows", reason="a narrower kind", codes=codes))
     if head.modifier_end is not None and concept.category in {"condition", "infection"}:
         text = src.clause(head.end, head.modifier_end)
         if text:

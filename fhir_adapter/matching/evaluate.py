@@ -51,7 +51,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from fhir_adapter.criteria.model import Atom
+from fhir_adapter.criteria.model import Atom, Coding
 from fhir_adapter.matching.demographics import age_on, evaluate_demographic, is_sex
 from fhir_adapter.matching.findings import evaluate_condition, evaluate_medication, evaluate_procedure
 from fhir_adapter.matching.measurements import evaluate_measurement
@@ -82,6 +82,8 @@ def _with_residues(atom: Atom, result: AtomResult, record: PatientRecord, ctx: E
         decisive = "met" if residue.effect == "narrows" else "not-met"
         if result.result != decisive:
             continue
+        if residue.codes and _narrower_kind(atom, residue.codes, record, ctx).result == "met":
+            continue  # the record names the narrower kind itself: nothing left to confirm
         if residue.has_threshold:
             alternative = atom.model_copy(
                 update={
@@ -100,9 +102,24 @@ def _with_residues(atom: Atom, result: AtomResult, record: PatientRecord, ctx: E
     return result
 
 
+def _narrower_kind(atom: Atom, codes: Sequence[Coding], record: PatientRecord, ctx: EvalContext) -> AtomResult:
+    """The atom decided on the narrower kind's own codes ("arterial thrombosis" 65198009, not any thrombosis)."""
+    narrow = atom.model_copy(
+        update={"residues": [], "concepts": list(codes), "excluded_concept_key": None, "excluded_concepts": []}
+    )
+    return _evaluate_main(narrow.model_copy(update={"concept_key": None}), record, ctx)
+
+
 def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     result = _evaluate_main(atom, record, ctx)
     if atom.residues and atom.computable:
+        if result.result != "met":
+            # a record coded only with the narrower kind (outside the broader concept's codes) is the finding too
+            for residue in atom.residues:
+                narrow = _narrower_kind(atom, residue.codes, record, ctx) if residue.codes else None
+                if narrow is not None and narrow.result == "met":
+                    result = narrow
+                    break
         result = _with_residues(atom, result, record, ctx)
     return result
 

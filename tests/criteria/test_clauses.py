@@ -149,3 +149,17 @@ def test_a_disease_word_inside_a_name_is_no_concept() -> None:
     assert _computable(scale) == []
     # the disease itself, outside a name, is still found
     assert _computable("Exclusion Criteria:\n- chronic kidney disease\n")[0][0] == "condition.chronic-kidney-disease"
+
+
+def test_a_narrower_kind_carries_its_own_code() -> None:
+    """The SNOMED CT GPS names the narrower kind exactly: its code rides on the residue (corpus wording)."""
+    text = "Exclusion Criteria:\n- History of hemorrhagic diarrhea\n- uncontrolled arterial thrombosis\n"
+    kinds = {
+        a.concept_key: [(r.text, [c.code for c in r.codes]) for r in a.residues if r.reason == "a narrower kind"]
+        for a in _atoms(text)
+    }
+    assert kinds["condition.diarrhea"] == [("hemorrhagic diarrhea", ["95545007"])]
+    assert kinds["condition.thrombosis"] == [("arterial thrombosis", ["65198009"])]
+    # a narrowing word that names no SNOMED CT finding keeps the residue without codes
+    (atom,) = _atoms("Exclusion Criteria:\n- History of bothersome diarrhea\n")
+    assert [list(r.codes) for r in atom.residues if r.reason == "a narrower kind"] in ([[]], [])

@@ -102,3 +102,20 @@ def test_a_component_of_a_panel_is_read_as_a_measurement() -> None:
                  computable=True)
     result = evaluate_atom(limit, MemData(panel), "p1", context)
     assert result.result == "not-met" and result.evidence[0].reference == "Observation/bp1"
+
+
+def test_a_narrower_kind_coded_as_such_settles_its_residue() -> None:
+    """"Seropositive rheumatoid arthritis" read as RA with the narrower kind to confirm: a record coded with the
+    narrower kind's own code is decided, any other RA record stays to confirm."""
+    narrower = Residue(
+        text="seropositive rheumatoid arthritis",
+        effect="narrows",
+        reason="a narrower kind",
+        codes=(Coding(system=SCT, code="239791005"),),
+    )
+    excluded = atom("condition.ra", kind="exclusion", comparator="present", residues=[narrower])
+    exact = evaluate_atom(excluded, MemData(cond(SCT, "239791005")), "p1", ctx())
+    assert exact.result == "met"
+    broader = evaluate_atom(excluded, MemData(cond(ICD10CM, "M06.9")), "p1", ctx())
+    assert broader.result == "unknown" and "seropositive rheumatoid arthritis (a narrower kind)" in broader.reason
+    assert evaluate_atom(excluded, MemData(), "p1", ctx()).result == "not-met"
