@@ -9,6 +9,7 @@ A TOML file holds ``[profiles.NAME]`` tables and may name one with ``default_pro
     auth = "bearer"
     token_env = "TEST_FHIR_TOKEN"      # the NAME of the variable that holds the token
     fhir_version = "R4"
+    deadline = 600                     # seconds a server command may take in all (--deadline)
 
 The file is ``--config FILE``, else ``$FHIR_ADAPTER_CONFIG``, else ``./fhir-adapter.toml``, else
 ``$XDG_CONFIG_HOME/fhir-adapter/config.toml`` (``~/.config/...``); the first one found is the only one read.
@@ -51,7 +52,7 @@ class Setting:
     param: str
     """The command parameter it gives a default to (``--private-key`` for ``private_key_file``)."""
     kind: str
-    """A key of :data:`_CHECKS`: text, url, path, env-name, choice, count."""
+    """A key of :data:`_CHECKS`: text, url, path, env-name, choice, count, seconds, entries."""
     env: str | None = None
     """The environment variable that stands in for the flag (and beats the profile)."""
     choices: tuple[str, ...] = ()
@@ -72,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scope", "scope", "text"),
     Setting("fhir_version", "fhir_version", "choice", choices=("R4", "R5")),
     Setting("concurrency", "concurrency", "count"),
+    Setting("deadline", "deadline", "seconds"),
+    Setting("max_patient_entries", "max_patient_entries", "entries"),
 )
 """Everything a profile may set, in the order ``config show`` lists it. Not ``insecure``: turning TLS
 verification off stays a per-run flag."""
@@ -92,6 +95,7 @@ _SECRET_HINTS: dict[str, str] = {
 _SECRET_WORDS = ("token", "password", "secret", "private_key", "passphrase", "credential")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_CONCURRENCY = 64
+_MAX_SECONDS = 7 * 24 * 3600
 _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -295,6 +299,21 @@ def _check_count(setting: Setting, value: Any, path: Path, where: str) -> int:
     return value
 
 
+def _check_seconds(setting: Setting, value: Any, path: Path, where: str) -> float:
+    """A duration in seconds (``deadline = 600``): more than 0, at most a week."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_SECONDS:
+        raise UsageError(f"must be a number of seconds, more than 0 and at most {_MAX_SECONDS}, got {value!r}",
+                         source=str(path), field=where)
+    return float(value)
+
+
+def _check_entries(setting: Setting, value: Any, path: Path, where: str) -> int:
+    """A whole number of entries, at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"must be a whole number, at least 1, got {value!r}", source=str(path), field=where)
+    return value
+
+
 _CHECKS: dict[str, Callable[[Setting, Any, Path, str], Any]] = {
     "text": _check_text,
     "url": _check_url,
@@ -302,6 +321,8 @@ _CHECKS: dict[str, Callable[[Setting, Any, Path, str], Any]] = {
     "env-name": _check_env_name,
     "choice": _check_choice,
     "count": _check_count,
+    "seconds": _check_seconds,
+    "entries": _check_entries,
 }
 
 

@@ -3,6 +3,12 @@
 Retried: 429, 502, 503, 504 and connection errors/timeouts, only for idempotent requests;
 ``Retry-After`` (seconds or an HTTP date) is honoured; the total time spent is bounded.
 An ``on_retry`` callback hears of each retry before its wait (:class:`RetryNotice`).
+
+Never retried: a TLS certificate that fails verification (retrying cannot fix it), an answer over the
+size or time limits, and anything once the run's total deadline (``RetryPolicy.deadline_at``) is near.
+A transport error that ends the loop is tagged with whether any attempt may have reached the server
+(:func:`reached_server`): a write whose answer was lost has an unknown outcome, one that never connected did not
+happen.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,10 +40,62 @@ class RetryPolicy:
     """Seconds one answer may take to arrive whole (the read timeout restarts with every byte; this does not)."""
     max_response_bytes: int = 512 * 1024 * 1024
     """Largest answer accepted, counted after decompression (a gzip bomb stops here)."""
+    deadline_at: float | None = None
+    """``time.monotonic()`` by which the whole run must be over (``--deadline``): no attempt starts, no wait and
+    no answer lasts beyond it. None: no total deadline."""
+    deadline_seconds: float | None = None
+    """The ``--deadline`` those seconds came from (for the message)."""
+
+    def remaining(self) -> float | None:
+        """Seconds left before the run's deadline (None: no deadline)."""
+        return None if self.deadline_at is None else self.deadline_at - time.monotonic()
 
 
 class ResponseLimitExceeded(httpx.TransportError):
     """An answer that took longer than the deadline or grew beyond the size cap: never retried."""
+
+
+class DeadlineExceeded(ResponseLimitExceeded):
+    """The run's total deadline (``--deadline``) passed: nothing more is sent or awaited."""
+
+
+def deadline_message(policy: RetryPolicy) -> str:
+    return f"the run's deadline of {policy.deadline_seconds or 0:g} s (--deadline) was reached"
+
+
+def check_deadline(policy: RetryPolicy) -> None:
+    """Raise :class:`DeadlineExceeded` when the run's deadline has passed."""
+    left = policy.remaining()
+    if left is not None and left <= 0:
+        raise DeadlineExceeded(deadline_message(policy))
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failed TLS certificate verification."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain is short; bounded all the same
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_REACHED = "_fhir_adapter_reached_server"
+
+
+def reached_server(exc: BaseException) -> bool:
+    """Whether any attempt of the request that raised ``exc`` may have been received by the server.
+
+    False only when every attempt failed to connect (refused, unresolvable, TLS handshake): then nothing was
+    sent. Exceptions that did not come through :func:`send_with_retries` count as reached (the cautious answer).
+    """
+    return bool(getattr(exc, _REACHED, True))
+
+
+def _never_connected(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 _DECODED_AWAY = ("content-encoding", "content-length", "transfer-encoding")
@@ -59,6 +118,7 @@ class _Reader:
         self.size += len(chunk)
         if self.size > self.policy.max_response_bytes:
             raise ResponseLimitExceeded(f"the answer is larger than {self.policy.max_response_bytes // 2**20} MiB")
+        check_deadline(self.policy)
         if time.monotonic() > self.deadline:
             raise ResponseLimitExceeded(f"the answer took longer than {self.policy.response_deadline:g} s to arrive")
         self.chunks.append(chunk)
@@ -153,28 +213,41 @@ class _Attempts:
     idempotent: bool
     started: float = field(init=False)
     attempt: int = 0
+    reached: bool = False
+    """Whether any attempt so far may have been received by the server (an answer, or a failure after connecting)."""
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
 
-    def retry_in(self, response: httpx.Response | None) -> float | None:
-        """After an attempt answered ``response`` (None: a transport error), the delay before retrying.
+    def retry_in(self, response: httpx.Response | None, error: BaseException | None = None) -> float | None:
+        """After an attempt answered ``response`` (None: the transport error ``error``), the delay before retrying.
 
         None means stop: return the response, or re-raise the transport error. Only idempotent
-        requests are retried, on a transport error or a retryable status, while attempts and the
-        policy's total time last.
+        requests are retried, on a transport error or a retryable status, while attempts, the
+        policy's total time and the run's deadline last. A certificate that fails verification is never retried.
         """
         self.attempt += 1
+        if response is not None or error is None or not _never_connected(error):
+            self.reached = True
         if not self.idempotent:
             return None
         if response is not None and response.status_code not in self.policy.retry_statuses:
+            return None
+        if error is not None and is_certificate_error(error):
             return None
         if self.attempt >= self.policy.max_attempts:
             return None
         delay = retry_delay(self.policy, self.attempt, response)
         if time.monotonic() - self.started + delay > self.policy.total_timeout:
             return None
+        left = self.policy.remaining()
+        if left is not None and delay >= left:
+            return None  # the wait would outlast the run
         return delay
+
+    def tag(self, exc: BaseException) -> None:
+        """Record on ``exc`` whether the request may have reached the server (read by :func:`reached_server`)."""
+        setattr(exc, _REACHED, self.reached)
 
     def notify(
         self, on_retry: OnRetry | None, delay: float, response: httpx.Response | None, error: Exception | None = None
@@ -182,6 +255,18 @@ class _Attempts:
         """Tell ``on_retry`` (if any) of the retry just decided."""
         if on_retry is not None:
             on_retry(RetryNotice(_reason(response, error), delay, self.attempt + 1, self.policy.max_attempts))
+
+
+def _bound_timeouts(request: httpx.Request, policy: RetryPolicy) -> None:
+    """No single wait (connect, read, write, pool) of ``request`` may outlast the run's deadline."""
+    left = policy.remaining()
+    if left is None:
+        return
+    current = request.extensions.get("timeout") or {}
+    bounded = {name: (left if value is None else min(value, left)) for name, value in current.items()}
+    for name in ("connect", "read", "write", "pool"):
+        bounded.setdefault(name, left)
+    request.extensions["timeout"] = bounded
 
 
 def send_with_retries(
@@ -197,13 +282,17 @@ def send_with_retries(
     attempts = _Attempts(policy, idempotent)
     while True:
         try:
+            check_deadline(policy)
+            _bound_timeouts(request, policy)
             response = client.send(request, stream=True)
             if (delay := attempts.retry_in(response)) is None:
                 return read_bounded(response, policy)  # a transient read error is retried like a send error
-        except ResponseLimitExceeded:
+        except ResponseLimitExceeded as exc:  # a deadline before sending leaves ``reached`` as the attempts left it
+            attempts.tag(exc)
             raise
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            if (delay := attempts.retry_in(None)) is None:
+            if (delay := attempts.retry_in(None, exc)) is None:
+                attempts.tag(exc)
                 raise
             attempts.notify(on_retry, delay, None, exc)
             sleep(delay)
@@ -226,13 +315,17 @@ async def asend_with_retries(
     attempts = _Attempts(policy, idempotent)
     while True:
         try:
+            check_deadline(policy)
+            _bound_timeouts(request, policy)
             response = await client.send(request, stream=True)
             if (delay := attempts.retry_in(response)) is None:
                 return await aread_bounded(response, policy)
-        except ResponseLimitExceeded:
+        except ResponseLimitExceeded as exc:  # a deadline before sending leaves ``reached`` as the attempts left it
+            attempts.tag(exc)
             raise
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            if (delay := attempts.retry_in(None)) is None:
+            if (delay := attempts.retry_in(None, exc)) is None:
+                attempts.tag(exc)
                 raise
             attempts.notify(on_retry, delay, None, exc)
             await sleep(delay)

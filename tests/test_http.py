@@ -96,3 +96,52 @@ def test_an_answer_too_large_after_decompression_is_refused() -> None:
     # within the cap the same answer is read, decoded once
     with FhirClient("http://127.0.0.1:9/fhir") as client:
         assert client.read("Patient", "1")["id"] == "1"
+
+
+# -- the run's deadline, certificates, whether a request reached the server ----------------------------------------
+
+def test_no_attempt_starts_after_the_run_deadline() -> None:
+    from fhir_adapter.http import DeadlineExceeded, reached_server, send_with_retries
+
+    policy = RetryPolicy(deadline_at=time.monotonic() - 1, deadline_seconds=5)
+    with respx.mock(assert_all_called=False) as router, httpx.Client() as client:
+        route = router.get("http://fhir.test/x").respond(200)
+        with pytest.raises(DeadlineExceeded, match=r"the run's deadline of 5 s \(--deadline\) was reached") as caught:
+            send_with_retries(client, client.build_request("GET", "http://fhir.test/x"), policy, idempotent=True)
+    assert route.call_count == 0 and not reached_server(caught.value)
+
+
+def test_a_retry_wait_that_would_outlast_the_deadline_is_not_taken() -> None:
+    from fhir_adapter.http import send_with_retries
+
+    policy = RetryPolicy(deadline_at=time.monotonic() + 0.3, deadline_seconds=0.3, base_delay=5, jitter=False)
+    waits: list[float] = []
+    with respx.mock() as router, httpx.Client() as client:
+        router.get("http://fhir.test/x").respond(503)
+        answer = send_with_retries(client, client.build_request("GET", "http://fhir.test/x"), policy,
+                                   idempotent=True, sleep=waits.append)
+    assert answer.status_code == 503 and waits == []
+
+
+def test_a_certificate_error_is_never_retried_and_a_refused_connection_never_reached() -> None:
+    import ssl
+
+    from fhir_adapter.http import is_certificate_error, reached_server, send_with_retries
+
+    chained = httpx.ConnectError("boom")
+    chained.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    assert is_certificate_error(chained) and not is_certificate_error(httpx.ConnectError("refused"))
+    error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate")
+    waits: list[float] = []
+    with respx.mock() as router, httpx.Client() as client:
+        route = router.get("http://fhir.test/x").mock(side_effect=error)
+        with pytest.raises(httpx.ConnectError) as caught:
+            send_with_retries(client, client.build_request("GET", "http://fhir.test/x"), RetryPolicy(),
+                              idempotent=True, sleep=waits.append)
+    assert route.call_count == 1 and waits == [] and not reached_server(caught.value)
+    with respx.mock() as router, httpx.Client() as client:
+        router.post("http://fhir.test/x").mock(side_effect=httpx.ReadTimeout("late"))
+        with pytest.raises(httpx.ReadTimeout) as lost:
+            send_with_retries(client, client.build_request("POST", "http://fhir.test/x"), RetryPolicy(),
+                              idempotent=False)
+    assert reached_server(lost.value)  # sent, answer lost: the write's outcome is unknown

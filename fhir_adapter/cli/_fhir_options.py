@@ -12,12 +12,14 @@ to the command line and hands them over as one :class:`FhirOptions`::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
+import time
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -37,6 +39,7 @@ from fhir_adapter.errors import UsageError
 from fhir_adapter.fhir.auth import DEFAULT_SCOPE, AuthKind, SigningAlg, auth_from_options
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.http import RetryPolicy
+from fhir_adapter.matching.fetch_cap import DEFAULT_MAX_PATIENT_ENTRIES, patient_entry_cap
 
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _ALGS = ("RS384", "ES384")
@@ -58,10 +61,19 @@ class FhirOptions:
     scope: str = DEFAULT_SCOPE
     insecure: bool = False
     verbose: bool = False
+    deadline: float | None = None
+    """``--deadline SECONDS``: the whole command must be over by then (None: no total deadline)."""
+    max_patient_entries: int | None = None
+    """``--max-patient-entries N`` (match, screen): one patient's data fetched from the server at most."""
+    started: float = field(default_factory=time.monotonic, init=False, compare=False)
+    """When the command started (``time.monotonic()``): the deadline counts from here."""
 
     def check(self) -> None:
         """The cheap option checks, done before the command reads anything (no file, no network)."""
         check_http_url(self.server, "--server")
+        if self.deadline is not None and not 0 < self.deadline <= MAX_DEADLINE:
+            raise UsageError(f"--deadline must be more than 0 and at most {MAX_DEADLINE:g} seconds, "
+                             f"got {self.deadline:g}")
         if self.auth not in _AUTH_KINDS:
             raise UsageError(f"--auth must be one of {', '.join(_AUTH_KINDS)}, not {self.auth!r}")
         if self.alg not in _ALGS:
@@ -84,18 +96,35 @@ class FhirOptions:
         """The async twin of :meth:`client` (population screening)."""
         return AsyncFhirClient(self.server, **self._client_settings(timeout, retry))
 
+    def deadline_left(self) -> float | None:
+        """Seconds left before ``--deadline`` (negative once passed; None without a deadline)."""
+        return None if self.deadline is None else self.started + self.deadline - time.monotonic()
+
+    def deadline_line(self) -> str:
+        """The one line a command ends with when its ``--deadline`` passed."""
+        return f"the deadline of {self.deadline or 0:g} s (--deadline) was reached"
+
+    def retry_policy(self, retry: RetryPolicy | None = None) -> RetryPolicy:
+        """``retry`` (default: the client's) bounded by ``--deadline``."""
+        policy = retry or RetryPolicy()
+        if self.deadline is None:
+            return policy
+        return dataclasses.replace(policy, deadline_at=self.started + self.deadline, deadline_seconds=self.deadline)
+
     def _client_settings(self, timeout: float, retry: RetryPolicy | None) -> dict[str, Any]:
         if self.verbose:
             enable_trace()
         if self.insecure:
             warn(f"TLS certificate verification is OFF for {self.server} (--insecure)")
         settings: dict[str, Any] = {"auth": self.make_auth(), "timeout": timeout, "verify": not self.insecure}
-        if retry is not None:
-            settings["retry"] = retry
+        if retry is not None or self.deadline is not None:
+            settings["retry"] = self.retry_policy(retry)
         return settings
 
 
 _HELP = "FHIR server"
+MAX_DEADLINE = 7 * 24 * 3600.0
+"""A week: a longer --deadline is a typo (milliseconds given as seconds)."""
 # SERVER_ENV (imported above) is the server when --server is not given (for match/screen only when --data is not
 # given either); then the profile's server.
 _OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -123,8 +152,18 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
                                     rich_help_panel=_HELP)),
     "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Trace requests (ids masked) on stderr.",
                                    rich_help_panel=_HELP)),
+    "deadline": (float | None, typer.Option(None, "--deadline", metavar="SECONDS", rich_help_panel=_HELP,
+                                            help="Stop the whole command after this many seconds, with one line "
+                                                 "and exit 5 (screen writes the patients done, marked incomplete).")),
 }
-assert set(_OPTIONS) == {f.name for f in fields(FhirOptions)}
+_PATIENT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "max_patient_entries": (int | None, typer.Option(
+        None, "--max-patient-entries", min=1, metavar="N", rich_help_panel=_HELP,
+        help=f"Entries fetched for one patient at most (default {DEFAULT_MAX_PATIENT_ENTRIES:,}); past it that "
+             "patient is needs-review with the reason.")),
+}
+"""Options of the commands that read patients from the server (match, screen: those whose --server is optional)."""
+assert set(_OPTIONS) | set(_PATIENT_OPTIONS) == {f.name for f in fields(FhirOptions) if f.init}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,18 +182,21 @@ def with_fhir_options(func: F) -> F:
     if "fhir" not in inspect.signature(func).parameters:
         raise TypeError(f"{func.__name__} needs a keyword parameter 'fhir: FhirOptions'")
     server_required = typing.get_type_hints(func).get("fhir") is FhirOptions
-    options = dict(_OPTIONS) if server_required else {**_OPTIONS, "server": _OPTIONAL_SERVER}
+    options = dict(_OPTIONS) if server_required else {**_OPTIONS, "server": _OPTIONAL_SERVER, **_PATIENT_OPTIONS}
     signature, annotations = with_parameters(func, options, drop="fhir")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = flag_beats_profile({name: kwargs.pop(name) for name in _OPTIONS}, current_config().defaults)
+        names = [name for name in options if name in kwargs]
+        values = flag_beats_profile({name: kwargs.pop(name) for name in names}, current_config().defaults)
         if values["server"] is None and not kwargs.get("data"):
             values["server"] = configured_server()  # no source given: the configured server
         fhir = None if values["server"] is None else FhirOptions(**values)
-        if fhir is not None:
-            fhir.check()
-        return func(*args, fhir=fhir, **kwargs)
+        if fhir is None:
+            return func(*args, fhir=fhir, **kwargs)
+        fhir.check()
+        with patient_entry_cap(fhir.max_patient_entries or DEFAULT_MAX_PATIENT_ENTRIES):
+            return func(*args, fhir=fhir, **kwargs)
 
     wrapper.__signature__ = signature  # type: ignore[attr-defined]
     wrapper.__annotations__ = annotations

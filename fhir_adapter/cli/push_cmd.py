@@ -11,7 +11,13 @@ that would be sent.
 
 Every input is read and checked before the first request: a bad file (unreadable, not a trial, a
 Bundle that is not a transaction or batch) is one error line naming it and sends nothing; with
-several inputs the bad ones are reported and the others pushed.
+several inputs the bad ones are reported and the others pushed. A directory stands for its trial
+files (``.json``, ``.ndjson``, ``.jsonl``, ``.xml``, ``.txt``, in name order, as ``convert`` reads them).
+
+A write whose outcome is unknown (the answer lost, a 5xx, a 200 that is not a transaction-response) is
+read back and reported as the server holds it, with one line saying so. Once the server is found down
+(refusing connections, a bad certificate, 503 after every retry) or ``--deadline`` passes, the inputs
+left are not tried: one line says how many.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from rich.table import Table
 
 from fhir_adapter.cli._common import (
     ProgressFlag,
+    alert,
     check_choice,
     console,
     err_console,
@@ -34,10 +41,12 @@ from fhir_adapter.cli._common import (
     show_progress,
     warn,
     warn_record,
+    warn_unread_files,
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.errors import FhirAdapterError
+from fhir_adapter.errors import FhirAdapterError, InputError
 from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.client import FhirClient
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
     PushClient,
@@ -50,10 +59,13 @@ from fhir_adapter.fhir.push import (
     summary,
 )
 from fhir_adapter.fhir.push_sync import WRITE_MODES, PlannedWrite, WriteMode
+from fhir_adapter.ingest import DIRECTORY_SUFFIXES
 from fhir_adapter.pipeline import trial_bundle
+from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
 
-_STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow"}
+_STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow",
+          "present": "cyan"}
 
 
 def _strategy_table(strategies: dict[str, TypeStrategy]) -> Table:
@@ -80,6 +92,26 @@ def _report_table(reports: list[PushReport]) -> Table:
     return table
 
 
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """Files as given; a directory's trial files (by suffix, not hidden, name order, not recursive), the other
+    files of it named in a warning. A directory without trial files is an InputError naming it."""
+    found: list[Path] = []
+    for path in inputs:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        warn_unread_files([path])
+        try:
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in DIRECTORY_SUFFIXES)
+        except OSError as exc:
+            raise InputError(f"cannot read the directory: {exc.strerror or exc}", source=str(path)) from exc
+        if not files:
+            raise InputError(f"no trial files ({', '.join(DIRECTORY_SUFFIXES)}) in directory", source=str(path))
+        found += files
+    return found
+
+
 def read_input(path: Path) -> dict[str, Any] | TrialRecord:
     """A converted Bundle file as it is, or the one trial record of any other input (its warnings shown)."""
     found = read_push_input(path)
@@ -91,7 +123,8 @@ def read_input(path: Path) -> dict[str, Any] | TrialRecord:
 @with_fhir_options
 def push(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Trial records (any format ingest reads) or Bundle JSON files.")
+        list[Path],
+        typer.Argument(help="Trial records (any format ingest reads), Bundle JSON files, or directories of them."),
     ],
     fhir_version: Annotated[str, typer.Option("--fhir-version", help="auto (from the server) | R4 | R5.")] = "auto",
     dry_run: Annotated[
@@ -109,7 +142,7 @@ def push(
     fhir: FhirOptions,
 ) -> None:
     """Push trials to a FHIR server: create, update or sync (default) per resource, strategy from its capabilities."""
-    run_push(inputs, fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir)
+    run_push(expand_inputs(inputs), fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir)
 
 
 def run_push(
@@ -143,13 +176,19 @@ def run_push(
         bar = show_progress(progress) and not dry_run and len(loaded) > 1  # a dry run prints as it goes
         with progress_bar(bar, "pushing trials") as update:
             for done, (path, item) in enumerate(loaded, start=1):
+                if (stop := _stop_reason(client, fhir)) is not None:
+                    left = len(loaded) - done + 1
+                    alert(f"[bold red]error:[/] {escape(f'{left} input(s) not pushed: {stop}')}")
+                    exit_code, failed = exit_code or 5, failed + left
+                    break
                 try:
                     bundle = item if isinstance(item, dict) else trial_bundle(item, version)
                     if dry_run:
                         plans.append(_dry_run(client, path, bundle, caps, version, output_format, mode))
                     else:
-                        reports.append(push_bundle(client, bundle, source=str(path), validate=validate,
-                                                   write_mode=mode))
+                        report = push_bundle(client, bundle, source=str(path), validate=validate, write_mode=mode)
+                        reports.append(report)
+                        _say_read_back(report)
                         if validate and not caps.has_operation("validate"):
                             warn(f"{fhir.server} offers no $validate operation; --validate checked nothing")
                 except FhirAdapterError as exc:
@@ -176,6 +215,27 @@ def run_push(
     failed += sum(1 for r in reports if not r.ok)
     if exit_code or failed:
         raise _failed(failed, len(inputs), exit_code)
+
+
+def _stop_reason(client: FhirClient, fhir: FhirOptions) -> str | None:
+    """Why the inputs left are not tried: the deadline passed, or this run found the server down."""
+    left = fhir.deadline_left()
+    if left is not None and left <= 0:
+        return fhir.deadline_line()
+    if client.down is not None:
+        return f"{client.down} (found earlier in this run)"
+    return None
+
+
+def _say_read_back(report: PushReport) -> None:
+    """One line when the server's answer did not tell the outcome and the resources were read back."""
+    if report.note is None:
+        return
+    line = f"{report.source}: {report.note}"
+    if report.ok:
+        warn(line)
+    else:
+        alert(f"[bold red]error:[/] {escape(redact(line))}")
 
 
 def _plan_table(plan: list[PlannedWrite]) -> Table:

@@ -1,7 +1,7 @@
 """The ``sync`` command: keep the trials on a FHIR server true to their records.
 
 ``sync INPUT... --server URL`` is ``push --mode sync`` over files and directories (a directory
-stands for its files, sorted, hidden ones skipped): each trial's resources are looked up, only
+stands for its trial files, as for ``push``): each trial's resources are looked up, only
 those whose content hash changed are written, and one summary line says how many were created,
 updated and unchanged. Exit codes are those of ``push``. ``--dry-run`` reads the server and prints
 the plan without writing.
@@ -16,22 +16,7 @@ import typer
 
 from fhir_adapter.cli._common import ProgressFlag
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
-from fhir_adapter.cli.push_cmd import run_push
-from fhir_adapter.errors import InputError
-
-
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Files as given; a directory's regular, non-hidden files in name order (not recursive)."""
-    found: list[Path] = []
-    for path in inputs:
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            if not files:
-                raise InputError("directory holds no files", source=str(path))
-            found += files
-        else:
-            found.append(path)
-    return found
+from fhir_adapter.cli.push_cmd import expand_inputs, run_push
 
 
 @with_fhir_options

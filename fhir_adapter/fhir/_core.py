@@ -17,7 +17,13 @@ import httpx
 
 from fhir_adapter.errors import AuthError, FhirServerError, UsageError
 from fhir_adapter.fhir.search import SearchParams, mask_url, query_items
-from fhir_adapter.http import USER_AGENT, ResponseLimitExceeded
+from fhir_adapter.http import (
+    USER_AGENT,
+    DeadlineExceeded,
+    ResponseLimitExceeded,
+    is_certificate_error,
+    reached_server,
+)
 
 log = logging.getLogger("fhir_adapter.fhir")
 
@@ -25,6 +31,32 @@ FHIR_JSON = "application/fhir+json"
 PreferReturn = Literal["representation", "OperationOutcome", "minimal"]
 MAX_REDIRECTS = 5
 _VALIDATION_STATUSES = frozenset({200, 400, 412, 422})
+_DOWN_STATUSES = frozenset({502, 503, 504})
+"""Statuses that, still answered after every retry, mean the server is down for this run."""
+FailureKind = Literal["unreachable", "certificate", "lost", "limit", "deadline"]
+
+
+class TransportFailure(FhirServerError):
+    """No usable answer: the server could not be reached, refused the certificate check, or the answer was lost,
+    cut short or over a limit. ``reached`` tells whether the request may have arrived (a write's outcome is then
+    unknown); ``kind`` says which failure it was."""
+
+    def __init__(self, message: str, *, kind: FailureKind, reached: bool, method: str, url: str) -> None:
+        super().__init__(message, method=method, url=url)
+        self.kind = kind
+        self.reached = reached
+
+
+class DeadlineError(TransportFailure):
+    """The run's ``--deadline`` passed: the command stops."""
+
+
+def _certificate_reason(exc: BaseException) -> str:
+    """``self-signed certificate`` from ``[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed
+    certificate (_ssl.c:1006)``."""
+    text = str(exc)
+    _, found, rest = text.partition("certificate verify failed:")
+    return (rest if found else text).split(" (_ssl", 1)[0].strip() or "verification failed"
 
 
 @dataclass(frozen=True)
@@ -129,6 +161,8 @@ class ClientCore:
         self.origin = origin(self.base_url)
         self.max_pages = max_pages
         self.prefer_return = prefer_return
+        self.down: str | None = None
+        """Why this run holds the server for down (refused, unreachable, bad certificate, 503 storm), once shown."""
 
     # -- building -----------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -232,13 +266,45 @@ class ClientCore:
     ) -> FhirServerError:
         return FhirServerError(message, status_code=status, method=call.method, url=call.url, outcome=outcome)
 
-    def transport_error(self, call: Call, exc: Exception) -> FhirServerError:
+    def transport_error(self, call: Call, exc: Exception) -> TransportFailure:
+        """The one-line error for a request the transport gave up on; remembered when it shows the server down."""
         reason = str(exc) or type(exc).__name__
-        if isinstance(exc, ResponseLimitExceeded):
-            return FhirServerError(f"{self.base_url}: {reason}", method=call.method, url=call.url)
-        return FhirServerError(
-            f"cannot reach {self.base_url}: {type(exc).__name__}: {reason}", method=call.method, url=call.url
-        )
+        reached = reached_server(exc)
+        where = {"method": call.method, "url": call.url}
+        error: TransportFailure
+        if isinstance(exc, DeadlineExceeded):
+            error = DeadlineError(f"{self.base_url}: {reason}", kind="deadline", reached=reached, **where)
+        elif isinstance(exc, ResponseLimitExceeded):
+            error = TransportFailure(f"{self.base_url}: {reason}", kind="limit", reached=reached, **where)
+        elif is_certificate_error(exc):
+            error = TransportFailure(
+                f"{self.base_url}: TLS certificate verification failed ({_certificate_reason(exc)}); not retried: "
+                "fix the server's certificate or trust its CA (SSL_CERT_FILE)", kind="certificate", reached=False,
+                **where,
+            )
+        else:
+            error = TransportFailure(
+                f"cannot reach {self.base_url}: {type(exc).__name__}: {reason}",
+                kind="lost" if reached else "unreachable", reached=reached, **where,
+            )
+        # retried already (or hopeless): later requests fail fast. A write whose answer was lost does not say the
+        # server is down (it may have hung up on that one request): its outcome is read back with the next requests.
+        if error.kind in {"unreachable", "certificate"} or (error.kind == "lost" and call.method == "GET"):
+            self.down = self.down or error.message
+        return error
+
+    def fail_fast(self, call: Call) -> None:
+        """Raise at once when this run already found the server down (no request, no retries)."""
+        if self.down is not None:
+            raise TransportFailure(f"{self.down} (earlier in this run; not retried)", kind="unreachable",
+                                   reached=False, method=call.method, url=call.url)
+
+    def note_answer(self, call: Call, response: httpx.Response, retried: bool) -> None:
+        """A 502/503/504 still answered after every retry of a read: the server is down for this run (a write's
+        5xx is not enough: its outcome is read back next)."""
+        if retried and call.method == "GET" and response.status_code in _DOWN_STATUSES:
+            reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+            self.down = self.down or f"{self.base_url} keeps answering {reason}"
 
     def redirect_call(self, call: Call, response: httpx.Response, hops: int) -> Call | None:
         """The call to follow a same-origin redirect with, None when ``response`` is not a redirect.

@@ -7,7 +7,9 @@ retries through :mod:`fhir_adapter.http`.
 Retried (429/502/503/504, connection errors, timeouts; ``Retry-After`` honoured; total time
 bounded by the :class:`RetryPolicy`): GET, PUT, conditional create (POST with
 ``If-None-Exist``) and transactions/batches whose entries are all GET/PUT/DELETE or conditional
-creates. A plain POST, and any bundle holding one, is sent once.
+creates. A plain POST, and any bundle holding one, is sent once. Retries are per run, not per request:
+once a request found the server down (refusing connections, unreachable after its retries, a failed
+certificate check, 503 after every retry), every later request of this client fails at once with that line.
 
 Redirects are followed by hand, on the base URL's origin only; ``next`` links likewise.
 Authorization therefore never reaches another origin.
@@ -16,6 +18,7 @@ Authorization therefore never reaches another origin.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
@@ -29,6 +32,11 @@ from fhir_adapter.fhir.search import SearchParams
 from fhir_adapter.http import RetryPolicy, asend_with_retries, send_with_retries
 
 _DEFAULT_RETRY = RetryPolicy()
+
+
+def _retried(policy: RetryPolicy, response: httpx.Response) -> bool:
+    """Whether ``response`` is what was left after the policy retried its status (not a status it leaves alone)."""
+    return policy.max_attempts > 1 and response.status_code in policy.retry_statuses
 
 
 class FhirClient:
@@ -60,6 +68,11 @@ class FhirClient:
     def base_url(self) -> str:
         return self._core.base_url
 
+    @property
+    def down(self) -> str | None:
+        """Why this client holds the server for down (every later request fails at once), or None."""
+        return self._core.down
+
     def __enter__(self) -> Self:
         return self
 
@@ -73,6 +86,7 @@ class FhirClient:
 
     # -- transport ----------------------------------------------------------------------
     def _send(self, call: Call) -> tuple[Call, httpx.Response]:
+        self._core.fail_fast(call)
         exchange = self._core.exchange(call)
         while True:
             request = exchange.request(self._http)
@@ -82,6 +96,7 @@ class FhirClient:
                 )
             except httpx.TransportError as exc:
                 raise exchange.failed(exc) from exc
+            self._core.note_answer(exchange.call, response, _retried(self._retry, response))
             if exchange.answered(response):
                 return exchange.call, response
 
@@ -196,15 +211,21 @@ class AsyncFhirClient:
         return self._core.parse(call, response)
 
     async def _send(self, call: Call, retry: RetryPolicy | None = None) -> tuple[Call, httpx.Response]:
+        self._core.fail_fast(call)
         exchange = self._core.exchange(call)
+        policy = retry or self._retry
+        if retry is not None and self._retry.deadline_at is not None:  # a call's own policy keeps the run's deadline
+            policy = dataclasses.replace(retry, deadline_at=self._retry.deadline_at,
+                                         deadline_seconds=self._retry.deadline_seconds)
         while True:
             request = exchange.request(self._http)
             try:
                 response = await asend_with_retries(
-                    self._http, request, retry or self._retry, idempotent=exchange.call.idempotent, sleep=self._sleep
+                    self._http, request, policy, idempotent=exchange.call.idempotent, sleep=self._sleep
                 )
             except httpx.TransportError as exc:
                 raise exchange.failed(exc) from exc
+            self._core.note_answer(exchange.call, response, _retried(policy, response))
             if exchange.answered(response):
                 return exchange.call, response
 

@@ -17,8 +17,11 @@ so its PUT entries show ``updated`` on every push). Either way a second push cre
 
 Servers without transactions get batches in dependency order (referenced resources first,
 references rewritten to the ids the server returned); a failure there leaves the earlier
-writes in place and the report says exactly what was written. A failed transaction leaves
-nothing (the server rolls back); the error names the entry when the OperationOutcome allows.
+writes in place and the report says exactly what was written. A transaction the server rejected
+leaves nothing (the server rolls back); the error names the entry when the OperationOutcome allows.
+A write whose outcome is unknown (the answer lost, cut short, a 5xx, a 200 without a
+transaction-response Bundle) is never reported as rejected: the sent resources are read back and
+the report says what the server holds (:mod:`fhir_adapter.fhir.push_outcome`).
 """
 
 from __future__ import annotations
@@ -28,13 +31,26 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import unquote
 
-from fhir_adapter.errors import FhirServerError, InputError, UsageError
+from fhir_adapter.errors import FhirServerError, InputError
 from fhir_adapter.fhir._core import error_issues, render_outcome
 from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.push_input import (  # re-exported: the inputs of push used to live here
+    PUSHABLE_BUNDLE_TYPES,
+    FhirVersionChoice,
+    bundle_for_input,
+    fhir_version_for,
+    read_push_input,
+)
+from fhir_adapter.fhir.push_outcome import (
+    ReadBack,
+    check_transaction_answer,
+    read_back,
+    unknown_outcome,
+    verdict_line,
+)
 from fhir_adapter.fhir.push_sync import (
     PlannedWrite,
     Stored,
@@ -43,15 +59,14 @@ from fhir_adapter.fhir.push_sync import (
     plan_writes,
     with_content_hash,
 )
-from fhir_adapter.ingest import load_trial
-from fhir_adapter.ingest.detect import read_text
-from fhir_adapter.pipeline import trial_bundle
-from fhir_adapter.trial import TrialRecord
 
 Strategy = Literal["conditional-create", "put"]
-Outcome = Literal["created", "updated", "unchanged", "failed", "skipped"]
+Outcome = Literal["created", "updated", "unchanged", "failed", "skipped", "present"]
+"""``present``: after an unknown outcome in create mode, on the server with the content sent (whether this push
+wrote it cannot be told)."""
+_COUNTED: tuple[Outcome, ...] = ("created", "updated", "unchanged", "failed", "skipped")
 PushMode = Literal["auto", "transaction", "batch"]
-FhirVersionChoice = Literal["auto", "R4", "R5"]
+__all__ = ["PUSHABLE_BUNDLE_TYPES", "FhirVersionChoice", "bundle_for_input", "fhir_version_for", "read_push_input"]
 
 
 class PushClient(Protocol):
@@ -94,6 +109,8 @@ class PushReport:
     strategies: dict[str, TypeStrategy]
     outcomes: list[ResourceOutcome] = field(default_factory=list)
     write_mode: WriteMode = "create"
+    note: str | None = None
+    """Set when the server's answer did not tell the outcome and the resources were read back: what was found."""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -103,11 +120,14 @@ class PushReport:
         return not any(o.outcome in {"failed", "skipped"} for o in self.outcomes)
 
     def to_json(self) -> dict[str, Any]:
-        counts = {name: self.count(name) for name in ("created", "updated", "unchanged", "failed", "skipped")}
+        counts = {name: self.count(name) for name in _COUNTED}
+        if self.count("present"):
+            counts["present"] = self.count("present")
         return {
             "source": self.source,
             "mode": self.mode,
             "writeMode": self.write_mode,
+            **({"outcomeUnknown": self.note} if self.note else {}),
             "strategies": {t: {"strategy": s.strategy, "reason": s.reason} for t, s in self.strategies.items()},
             "counts": counts,
             "resources": [asdict(o) for o in self.outcomes],
@@ -272,11 +292,8 @@ def outcomes_from_response(
     prepared: dict[str, Any], response: dict[str, Any], strategies: dict[str, TypeStrategy]
 ) -> list[ResourceOutcome]:
     sent = prepared.get("entry") or []
+    check_transaction_answer(response, len(sent))
     answered = response.get("entry") or []
-    if len(answered) != len(sent):
-        raise FhirServerError(
-            f"the server answered {len(answered)} entries for a bundle of {len(sent)}", outcome=None
-        )
     return [_outcome(i, e, r, strategies) for i, (e, r) in enumerate(zip(sent, answered, strict=True))]
 
 
@@ -423,9 +440,8 @@ def _push_batches(
 def _send_layer(client: PushClient, batch: list[dict[str, Any]], use_batch: bool) -> list[dict[str, Any]]:
     if use_batch:
         response = client.batch({"resourceType": "Bundle", "type": "batch", "entry": batch})
+        check_transaction_answer(response, len(batch))
         answers: list[dict[str, Any]] = response.get("entry") or []
-        if len(answers) != len(batch):
-            raise FhirServerError(f"the server answered {len(answers)} entries for a batch of {len(batch)}")
         return answers
     out = []
     for entry in batch:
@@ -439,6 +455,8 @@ def _send_layer(client: PushClient, batch: list[dict[str, Any]], use_batch: bool
                 status = "201 Created"
             out.append({"resource": resource, "response": {"status": status}})
         except FhirServerError as exc:
+            if unknown_outcome(exc) is not None:
+                raise  # not a rejection: the caller reads back what the server holds
             out.append({"response": {"status": str(exc.status_code or "?"), "outcome": exc.outcome or {
                 "resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
                                                                "diagnostics": exc.message}]}}})
@@ -448,15 +466,18 @@ def _send_layer(client: PushClient, batch: list[dict[str, Any]], use_batch: bool
 def existing_for(client: PushClient, prepared: dict[str, Any], strategies: dict[str, TypeStrategy]
                  ) -> dict[tuple[str, str], Stored]:
     """What the server holds for each entry (reads only): identifier search, or a read at the stable id."""
-    keys: list[tuple[str, str, str, str | None]] = []
-    for entry in prepared.get("entry") or []:
-        resource_type = str(entry["resource"]["resourceType"])
-        ident = entry_identifier(entry)
-        if ident is None:
-            continue
-        stable = str(entry["resource"]["id"]) if strategies[resource_type].strategy == "put" else None
-        keys.append((resource_type, ident[0] or "", ident[1], stable))
-    return lookup_existing(client, keys)
+    keys = [lookup_key(entry, strategies) for entry in prepared.get("entry") or []]
+    return lookup_existing(client, [k for k in keys if k is not None])
+
+
+def lookup_key(entry: dict[str, Any], strategies: dict[str, TypeStrategy]) -> tuple[str, str, str, str | None] | None:
+    """(type, system, value, stable id) to look an entry up by: identifier search, or a read at its stable id."""
+    resource_type = str(entry["resource"]["resourceType"])
+    ident = entry_identifier(entry)
+    if ident is None:
+        return None
+    stable = entry["resource"].get("id") if strategies[resource_type].strategy == "put" else None
+    return resource_type, ident[0] or "", ident[1], str(stable) if stable else None
 
 
 def plan_sync_push(
@@ -494,65 +515,49 @@ def push_bundle(
     if not prepared.get("entry"):  # nothing changed: nothing to send
         outcomes = merge_plan(plan, [], strategies)
         return PushReport(source, "transaction" if use_transaction else "batch", strategies, outcomes, write_mode)
-    if use_transaction:
-        try:
-            response = client.transaction(prepared)
-        except FhirServerError as exc:
-            raise explain_transaction_failure(exc, prepared) from exc
-        outcomes = outcomes_from_response(prepared, response, strategies)
-        return PushReport(source, "transaction", strategies, merge_plan(plan, outcomes, strategies), write_mode)
     use_batch = mode == "batch" or caps.supports_batch
-    outcomes = _push_batches(client, prepared, strategies, use_batch)
-    return PushReport(
-        source, "batch" if use_batch else "single", strategies, merge_plan(plan, outcomes, strategies), write_mode
+    sent_as: Literal["transaction", "batch", "single"] = (
+        "transaction" if use_transaction else "batch" if use_batch else "single"
     )
+    try:
+        if use_transaction:
+            outcomes = outcomes_from_response(prepared, client.transaction(prepared), strategies)
+        else:
+            outcomes = _push_batches(client, prepared, strategies, use_batch)
+    except FhirServerError as exc:
+        reason = unknown_outcome(exc)
+        if reason is None:
+            if use_transaction:
+                raise explain_transaction_failure(exc, prepared) from exc
+            raise
+        return _settle(client, reason, PushReport(source, sent_as, strategies, [], write_mode), prepared, plan)
+    return PushReport(source, sent_as, strategies, merge_plan(plan, outcomes, strategies), write_mode)
 
 
-# -- inputs -----------------------------------------------------------------------------------
+def _settle(
+    client: PushClient, reason: str, report: PushReport, sent: dict[str, Any], plan: list[PlannedWrite]
+) -> PushReport:
+    """The report of a write whose outcome is unknown, from reading every sent resource back."""
+    try:
+        checks = read_back(client, sent, plan, report.write_mode, lambda e: lookup_key(e, report.strategies))
+    except FhirServerError as exc:
+        raise FhirServerError(
+            f"transaction outcome unknown ({reason}); reading it back failed too ({exc.message}): the trial may or "
+            "may not be on the server; push it again once the server answers (a push is idempotent)",
+            status_code=exc.status_code, method="POST", url=getattr(client, "base_url", None),
+        ) from exc
+    report.outcomes = merge_plan(plan, [_read_outcome(c, report.strategies) for c in checks], report.strategies)
+    report.note = verdict_line(reason, checks)
+    return report
 
 
-def fhir_version_for(choice: FhirVersionChoice, caps: Capabilities | None) -> Literal["R4", "R5"]:
-    """The version to convert to: explicit, or the server's (R4B servers get R4)."""
-    if choice != "auto":
-        return choice
-    release = caps.fhir_version if caps is not None else None
-    if release in ("R4", "R4B"):
-        return "R4"
-    if release == "R5":
-        return "R5"
-    raw = caps.fhir_version_raw if caps is not None else None
-    raise UsageError(f"the server's fhirVersion {raw!r} is neither R4, R4B nor R5; pass --fhir-version R4 or R5")
-
-
-PUSHABLE_BUNDLE_TYPES = ("transaction", "batch")
-
-
-def read_push_input(path: Path) -> dict[str, Any] | TrialRecord:
-    """A converted Bundle file as it is, or the one trial record of any other input (errors name the file)."""
-    if path.is_dir():
-        raise InputError("is a directory; push takes trial record files or Bundle files", source=str(path))
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(read_text(path))
-        except ValueError:
-            data = None  # not JSON: load_trial names the problem
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-            if data.get("type") not in PUSHABLE_BUNDLE_TYPES:
-                raise InputError(
-                    f"a {data.get('type')!r} Bundle cannot be pushed; expected transaction or batch",
-                    source=str(path),
-                    field="Bundle.type",
-                )
-            return data
-    return load_trial(path)
-
-
-def bundle_for_input(path: str | Path, fhir_version: Literal["R4", "R5"]) -> tuple[dict[str, Any], list[str]]:
-    """A transaction Bundle for a converted Bundle file or a trial record, and the record's warnings."""
-    found = read_push_input(Path(path))
-    if isinstance(found, TrialRecord):
-        return trial_bundle(found, fhir_version), list(found.warnings)
-    return found, []
+def _read_outcome(check: ReadBack, strategies: dict[str, TypeStrategy]) -> ResourceOutcome:
+    stored = check.stored
+    return ResourceOutcome(
+        check.index, check.resource_type, check.identifier, strategies[check.resource_type].strategy,
+        cast(Outcome, check.outcome), "read back", server_id=stored.server_id if stored else None,
+        version=stored.version if stored else None, detail=check.detail,
+    )
 
 
 def summary(reports: Iterable[PushReport]) -> dict[str, int]:

@@ -14,6 +14,11 @@ demand (sync) or makes the screen fetch it and evaluate again (async), never an 
 
 The population pre-filter (which patients to fetch at all) is :mod:`fhir_adapter.matching.prefilter`.
 
+One patient's data is capped (:data:`DEFAULT_MAX_PATIENT_ENTRIES`, ``--max-patient-entries``): a server holding a
+million Observations for one patient would otherwise take gigabytes. Past the cap the fetch stops at the page that
+crossed it and raises :class:`PatientDataLimit`; screening reports that patient needs-review with the reason
+(:func:`over_cap_result`), never a verdict on part of the record.
+
 Logs and errors name resource types and counts, never a patient id.
 """
 
@@ -32,6 +37,14 @@ from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
 from fhir_adapter.matching.evaluate import EvalContext
+from fhir_adapter.matching.fetch_cap import (  # re-exported: the cap is part of what a server source does
+    DEFAULT_MAX_PATIENT_ENTRIES,
+    EntryBudget,
+    PatientDataLimit,
+    current_cap,
+    over_cap_result,
+    patient_entry_cap,
+)
 from fhir_adapter.matching.local import PATIENT_FIELDS, reference_key
 from fhir_adapter.matching.retrieval import MEDICATION_TYPES, needed_types, observation_codes
 
@@ -41,7 +54,7 @@ FetchMode = Literal["batch", "revinclude", "per-type"]
 
 DEFAULT_PAGE_SIZE = 1000
 _EMPTY: tuple[dict[str, Any], ...] = ()
-
+__all__ = ["DEFAULT_MAX_PATIENT_ENTRIES", "PatientDataLimit", "over_cap_result", "patient_entry_cap"]
 
 # -- planning (pure) ----------------------------------------------------------------------------------------
 
@@ -345,8 +358,11 @@ class ServerData:
         cache_size: int = 64,
         filter_observations: bool = True,
         patient_ids: Sequence[str] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self.client = client
+        self.max_entries = max_entries or current_cap()
+        self._budget: EntryBudget | None = None
         self.atoms = list(atoms)
         self.context = context
         self.cache_size = cache_size
@@ -423,7 +439,10 @@ class ServerData:
             params.setdefault(name, []).append(value)
         for page in self.client.search_bundles(path, params):
             self.requests += 1
-            found += _entries(page)
+            entries = _entries(page)
+            if self._budget is not None:
+                self._budget.take(len(entries), f"{path.split('/')[0] or 'search'} page")
+            found += entries
         return found
 
     def _follow(self, link: str) -> list[dict[str, Any]]:
@@ -431,11 +450,20 @@ class ServerData:
         return self._search_all(path, items)
 
     def _fetch(self, patient_id: str) -> PatientSnapshot:
+        self._budget = EntryBudget(self.max_entries)
+        try:
+            return self._fetch_within(patient_id)
+        finally:
+            self._budget = None
+
+    def _fetch_within(self, patient_id: str) -> PatientSnapshot:
         plan = self.plan
         collector = _Collector(patient_id, plan.types, plan.complete)
         if plan.mode == "batch":
             self.requests += 1
             answer = read_batch_response(plan, self.client.batch(batch_bundle(plan, patient_id)))
+            if self._budget is not None:
+                self._budget.take(len(answer.resources), "the batch answer")
             collector.add(answer.resources)
             for link in answer.next_links:
                 collector.add(self._follow(link))
@@ -447,7 +475,7 @@ class ServerData:
                     raise
                 log.info("server rejected _revinclude; fetching one search per type")
                 self._plan = plan.with_mode("per-type")
-                return self._fetch(patient_id)
+                return self._fetch_within(patient_id)
             if self.revinclude_check.needed(collector):
                 found = [r for s in plan.searches for r in self._search_all(s.resource_type, s.items(patient_id))]
                 if self.revinclude_check.ignored(found):
@@ -474,11 +502,13 @@ class AsyncServerData:
         context: EvalContext,
         concurrency: int = 8,
         filter_observations: bool = True,
+        max_entries: int | None = None,
     ) -> None:
         self.client = client
         self.atoms = list(atoms)
         self.context = context
         self.filter_observations = filter_observations
+        self.max_entries = max_entries or current_cap()
         self.requests = 0
         self.shared: dict[str, dict[str, Any]] = {}
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
@@ -493,8 +523,10 @@ class AsyncServerData:
             )
         return self._plan
 
-    async def search_all(self, path: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Every resource of every page; each page request waits for a free slot."""
+    async def search_all(
+        self, path: str, items: list[tuple[str, str]], budget: EntryBudget | None = None
+    ) -> list[dict[str, Any]]:
+        """Every resource of every page; each page request waits for a free slot; ``budget`` caps the entries."""
         params: dict[str, list[str]] = {}
         for name, value in items:
             params.setdefault(name, []).append(value)
@@ -507,11 +539,14 @@ class AsyncServerData:
                 except StopAsyncIteration:
                     return found
             self.requests += 1
-            found += _entries(page)
+            entries = _entries(page)
+            if budget is not None:
+                budget.take(len(entries), f"{path.split('/')[0] or 'search'} page")
+            found += entries
 
-    async def _follow(self, link: str) -> list[dict[str, Any]]:
+    async def _follow(self, link: str, budget: EntryBudget | None = None) -> list[dict[str, Any]]:
         path, items = split_next(self.client.base_url, link)
-        return await self.search_all(path, items)
+        return await self.search_all(path, items, budget)
 
     async def _resolve_medications(self, snapshot: PatientSnapshot) -> None:
         for reference in sorted(snapshot.medication_references()):
@@ -538,17 +573,19 @@ class AsyncServerData:
                 plan.mode, kept, more_plan.declared & kept_types, more_plan.revincluded & kept_types
             )
         collector = _Collector(patient_id, plan.types, plan.complete)
+        budget = EntryBudget(self.max_entries)
         if plan.mode == "batch":
             async with self._semaphore:
                 self.requests += 1
                 response = await self.client.batch(batch_bundle(plan, patient_id))
             answer = read_batch_response(plan, response)
+            budget.take(len(answer.resources), "the batch answer")
             collector.add(answer.resources)
             for link in answer.next_links:
-                collector.add(await self._follow(link))
+                collector.add(await self._follow(link, budget))
         elif plan.mode == "revinclude":
             try:
-                collector.add(await self.search_all("Patient", revinclude_params(plan, patient_id)))
+                collector.add(await self.search_all("Patient", revinclude_params(plan, patient_id), budget))
             except FhirServerError as exc:
                 if exc.status_code not in {400, 422}:
                     raise
@@ -557,14 +594,15 @@ class AsyncServerData:
                     self._plan = self._plan.with_mode("per-type")
                 return await self.fetch(patient_id, extra_types=extra_types)
             if self.revinclude_check.needed(collector):
-                found = [r for s in plan.searches for r in await self.search_all(s.resource_type, s.items(patient_id))]
+                found = [r for s in plan.searches
+                         for r in await self.search_all(s.resource_type, s.items(patient_id), budget)]
                 if self.revinclude_check.ignored(found) and self._plan is not None:
                     self._plan = self._plan.with_mode("per-type")
                 collector.add(found)
         else:
-            collector.add(await self.search_all("Patient", [("_id", patient_id)]))
+            collector.add(await self.search_all("Patient", [("_id", patient_id)], budget))
             for search in plan.searches:
-                collector.add(await self.search_all(search.resource_type, search.items(patient_id)))
+                collector.add(await self.search_all(search.resource_type, search.items(patient_id), budget))
         snapshot = collector.snapshot(self.shared)
         await self._resolve_medications(snapshot)
         return snapshot

@@ -127,9 +127,9 @@ def test_config_show_names_the_source_of_every_setting(
                                     "profile: test (default_profile; profiles: test, prod)"]
     rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in out.splitlines()[3:-1]}
     assert rows["token_env"] == [
-        "token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, sync"
+        "token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, serve, sync"
     ]
-    assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen, sync"]
+    assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen, serve, sync"]
 
 
 def test_without_a_settings_file_the_defaults_are_per_command(
@@ -217,7 +217,7 @@ INLINE = "is an inline secret, which a settings file must not hold: use "
         ("concurrency = 0", "profiles.bad.concurrency: must be a whole number from 1 to 64, got 0"),
         ('colour = "blue"', "profiles.bad.colour: unknown setting (known: server, auth, token_env, token_file, "
                             "username, password_env, client_id, private_key_file, key_id, alg, token_url, scope, "
-                            "fhir_version, concurrency)"),
+                            "fhir_version, concurrency, deadline, max_patient_entries)"),
     ],
 )
 def test_a_bad_profile_is_one_line_naming_the_file_and_key(

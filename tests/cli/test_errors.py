@@ -173,7 +173,7 @@ def _trial_cases() -> list[Any]:
         for name, words in BAD_TRIALS.items():
             cases.append(pytest.param(Case([command, ph(name), *extra], [ph(name), *words], code),
                                       id=f"{command}-{name}"))
-        directory_words = ["is a directory"] if command in ("match", "screen", "push") else ["no trial files"]
+        directory_words = ["is a directory"] if command in ("match", "screen") else ["no trial files"]
         cases.append(pytest.param(Case([command, "{emptydir}", *extra], ["{emptydir}", *directory_words], code),
                                   id=f"{command}-dir-without-trial-files"))
     for command in ("inspect", "convert", "criteria"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,105 @@ def test_the_server_and_auth_can_come_from_the_environment(
     code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", "http://127.0.0.1:1/fhir", "--auth", "none",
                         "--dry-run"], capsys)
     assert code != 0 and "127.0.0.1:1" in err
+
+
+# -- reliability: directories, a server found down, unknown outcomes ----------------------------------------------
+
+def _trial_dir(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "trials"
+    folder.mkdir()
+    source = json.loads(write_bundle(tmp_path).read_text())
+    for n in range(count):
+        (folder / f"T{n:02d}.json").write_text(json.dumps(source))
+    return folder
+
+
+def test_push_a_directory_pushes_every_trial_file_and_reports_the_bad_one(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": "201 Created", "location": f"{BASE}/ResearchStudy/T1/_history/1"}},
+        {"response": {"status": "201 Created", "location": f"{BASE}/Organization/o-7/_history/1"}}]}
+    writes = mock.post(BASE).mock(return_value=httpx.Response(200, json=answer, headers=FHIR))
+    folder = _trial_dir(tmp_path, 2)
+    (folder / "broken.json").write_text("{not json")
+    (folder / "notes.pdf").write_bytes(b"%PDF")
+    code, out, err = run(["push", str(folder), "--server", BASE, "--format", "json"], capsys)
+    assert code == 2 and writes.call_count == 2
+    assert f"{folder / 'broken.json'}: " in err and "malformed JSON" in err
+    assert f"skipped {folder / 'notes.pdf'}: not a trial record file" in err
+    report = json.loads(out)
+    assert [Path(i["source"]).name for i in report["inputs"]] == ["T00.json", "T01.json"]
+    assert "push failed for 1 of 3 input(s)" in err
+
+
+def test_a_directory_without_trial_files_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(["push", str(tmp_path / "empty"), "--server", BASE], capsys)
+    assert code == 2
+    suffixes = ".json, .ndjson, .jsonl, .xml, .txt"
+    assert err.strip() == f"error: {tmp_path / 'empty'}: no trial files ({suffixes}) in directory"
+
+
+def test_a_server_that_goes_down_is_retried_once_per_run_not_per_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After /metadata the server refuses every connection: the first input's reads use the retries, the other 12
+    inputs are not tried at all, and one line says so."""
+    monkeypatch.setattr("fhir_adapter.http.retry_delay", lambda *args: 0.0)  # retries without the waits
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/metadata").respond(json=STATEMENT, headers=FHIR)
+        refused = router.route(url__regex=rf"^{BASE}/(?!metadata).*").mock(
+            side_effect=httpx.ConnectError("Connection refused"))
+        code, _, err = run(["push", str(_trial_dir(tmp_path, 13)), "--server", BASE], capsys)
+    assert code == 5, err
+    assert refused.call_count == 5  # one read, its 5 attempts; nothing for the 12 inputs after it
+    lines = err.strip().splitlines()
+    assert lines[0] == f"error: cannot reach {BASE}: ConnectError: Connection refused"
+    assert lines[1] == (f"error: 12 input(s) not pushed: cannot reach {BASE}: ConnectError: Connection refused "
+                        "(found earlier in this run)")
+    assert lines[-1] == "error: push failed for 13 of 13 input(s)"
+
+
+def test_a_lost_answer_is_read_back_and_said_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fhir_adapter.http.retry_delay", lambda *args: 0.0)  # retries without the waits
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/metadata").respond(json=STATEMENT, headers=FHIR)
+        empty_server_reads(router, BASE)  # the server holds nothing: the transaction did not commit
+        router.post(BASE).mock(side_effect=httpx.ReadTimeout("timed out"))
+        code, out, err = run(["push", str(write_bundle(tmp_path)), "--server", BASE], capsys)
+    assert code == 5
+    assert "rejected" not in err and "transaction rejected" not in out
+    (line,) = [x for x in err.splitlines() if "outcome unknown" in x]
+    assert line == (f"error: {tmp_path / 'T1.bundle.json'}: transaction outcome unknown (the answer was lost (cannot "
+                    f"reach {BASE}: ReadTimeout: timed out)); read back from the server: none of the 2 resources on "
+                    "the server as sent: nothing was written")
+    assert "failed" in out
+
+
+def test_the_deadline_stops_the_inputs_left(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each transaction takes 0.3 s; a deadline of 1 s lets a few of the 8 inputs through and stops the rest."""
+    answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": "201 Created", "location": f"{BASE}/ResearchStudy/T1/_history/1"}},
+        {"response": {"status": "201 Created", "location": f"{BASE}/Organization/o-7/_history/1"}}]}
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.3)
+        return httpx.Response(200, json=answer, headers=FHIR)
+
+    writes = mock.post(BASE).mock(side_effect=slow)
+    started = time.monotonic()
+    code, _, err = run(["push", str(_trial_dir(tmp_path, 8)), "--server", BASE, "--deadline", "1"], capsys)
+    assert code == 5 and time.monotonic() - started < 3
+    assert 1 <= writes.call_count < 8
+    assert "input(s) not pushed: the deadline of 1 s (--deadline) was reached" in err
+    assert err.strip().splitlines()[-1].startswith("error: push failed for ")
+
+
+def test_the_deadline_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--deadline", "0"], capsys)
+    assert code == 2 and err.strip() == "error: --deadline must be more than 0 and at most 604800 seconds, got 0"
