@@ -50,6 +50,8 @@ class Person(_Model):
 
     name: str | None = None
     role: str | None = None
+    title: str | None = None
+    """Job title (the responsible party's ``investigatorTitle``)."""
     affiliation: str | None = None
     phone: str | None = None
     phone_ext: str | None = None
@@ -123,6 +125,30 @@ class Eligibility(_Model):
     healthy_volunteers: bool | None = None
     standard_ages: list[str] = Field(default_factory=list)
     study_population: str | None = None
+    sampling_method: str | None = None
+    """Observational studies: PROBABILITY_SAMPLE or NON_PROBABILITY_SAMPLE."""
+
+
+class Oversight(_Model):
+    """The registry's oversight module: data monitoring committee and FDA-regulation flags."""
+
+    has_dmc: bool | None = None
+    fda_regulated_drug: bool | None = None
+    fda_regulated_device: bool | None = None
+    unapproved_device: bool | None = None
+    us_export: bool | None = None
+
+
+class IpdSharing(_Model):
+    """The individual participant data (IPD) sharing statement."""
+
+    sharing: str | None = None
+    """YES, NO or UNDECIDED."""
+    description: str | None = None
+    info_types: list[str] = Field(default_factory=list)
+    time_frame: str | None = None
+    access_criteria: str | None = None
+    url: str | None = None
 
 
 class Reference(_Model):
@@ -165,6 +191,12 @@ class TrialRecord(_Model):
     why_stopped: str | None = None
     status_verified_date: str | None = None
     last_update_date: str | None = None
+    last_update_posted: PartialDate | None = None
+    """The last update's posting date with ACTUAL/ESTIMATED (``last_update_date`` keeps the date alone)."""
+    first_posted_date: PartialDate | None = None
+    results_first_posted_date: PartialDate | None = None
+    has_results: bool | None = None
+    """Whether the registry holds posted results for the trial."""
 
     phases: list[str] = Field(default_factory=list)
     study_type: str | None = None
@@ -187,6 +219,9 @@ class TrialRecord(_Model):
     interventions: list[Intervention] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(default_factory=list)
     eligibility: Eligibility = Field(default_factory=Eligibility)
+
+    oversight: Oversight | None = None
+    ipd_sharing: IpdSharing | None = None
 
     lead_sponsor: Organization | None = None
     collaborators: list[Organization] = Field(default_factory=list)

@@ -22,11 +22,13 @@ from fhir_adapter.trial import (
     Eligibility,
     GeoPoint,
     Intervention,
+    IpdSharing,
     Link,
     Location,
     MeshTerm,
     Organization,
     Outcome,
+    Oversight,
     PartialDate,
     Person,
     Reference,
@@ -105,6 +107,9 @@ def parse_study(study: Any, source: str, prefix: str = "") -> TrialRecord:
     record.eligibility = _read_eligibility(reader, reader.obj(protocol, "eligibilityModule"))
     _read_contacts(reader, reader.obj(protocol, "contactsLocationsModule"), record)
     _read_references(reader, reader.obj(protocol, "referencesModule"), record)
+    record.oversight = _read_oversight(reader, reader.obj(protocol, "oversightModule"))
+    record.ipd_sharing = _read_ipd_sharing(reader, reader.obj(protocol, "ipdSharingStatementModule"))
+    record.has_results = reader.boolean(root, "hasResults")
     record.condition_mesh_terms = _read_meshes(reader, reader.obj(derived, "conditionBrowseModule"))
     record.intervention_mesh_terms = _read_meshes(reader, reader.obj(derived, "interventionBrowseModule"))
     record.warnings = reader.warnings
@@ -269,6 +274,9 @@ def _read_status(reader: _Reader, module: _Obj, record: TrialRecord) -> None:
     record.status_verified_date = reader.date(module, "statusVerifiedDate")
     last_update = reader.date_struct(module, "lastUpdatePostDateStruct")
     record.last_update_date = last_update.date if last_update else reader.date(module, "lastUpdateSubmitDate")
+    record.last_update_posted = last_update
+    record.first_posted_date = reader.date_struct(module, "studyFirstPostDateStruct")
+    record.results_first_posted_date = reader.date_struct(module, "resultsFirstPostDateStruct")
     record.start_date = reader.date_struct(module, "startDateStruct")
     record.primary_completion_date = reader.date_struct(module, "primaryCompletionDateStruct")
     record.completion_date = reader.date_struct(module, "completionDateStruct")
@@ -289,6 +297,7 @@ def _read_sponsors(reader: _Reader, module: _Obj, record: TrialRecord) -> None:
         record.responsible_party = Person(
             name=reader.text(party, "investigatorFullName"),
             role=reader.token(party, "type", "responsible_party_type"),
+            title=reader.text(party, "investigatorTitle"),
             affiliation=reader.text(party, "investigatorAffiliation"),
         )
 
@@ -376,6 +385,7 @@ def _read_eligibility(reader: _Reader, module: _Obj) -> Eligibility:
         healthy_volunteers=reader.boolean(module, "healthyVolunteers"),
         standard_ages=reader.tokens(module, "stdAges", "standard_age"),
         study_population=reader.text(module, "studyPopulation"),
+        sampling_method=reader.token(module, "samplingMethod", "sampling_method"),
     )
 
 
@@ -432,3 +442,28 @@ def _read_meshes(reader: _Reader, module: _Obj) -> list[MeshTerm]:
         MeshTerm(id=reader.text(node, "id"), term=reader.required_text(node, "term"))
         for node in reader.objs(module, "meshes")
     ]
+
+
+def _read_oversight(reader: _Reader, module: _Obj) -> Oversight | None:
+    if not module.data:
+        return None
+    return Oversight(
+        has_dmc=reader.boolean(module, "oversightHasDmc"),
+        fda_regulated_drug=reader.boolean(module, "isFdaRegulatedDrug"),
+        fda_regulated_device=reader.boolean(module, "isFdaRegulatedDevice"),
+        unapproved_device=reader.boolean(module, "isUnapprovedDevice"),
+        us_export=reader.boolean(module, "isUsExport"),
+    )
+
+
+def _read_ipd_sharing(reader: _Reader, module: _Obj) -> IpdSharing | None:
+    if not module.data:
+        return None
+    return IpdSharing(
+        sharing=reader.token(module, "ipdSharing", "ipd_sharing"),
+        description=reader.text(module, "description"),
+        info_types=reader.tokens(module, "infoTypes", "ipd_info_type"),
+        time_frame=reader.text(module, "timeFrame"),
+        access_criteria=reader.text(module, "accessCriteria"),
+        url=reader.text(module, "url"),
+    )

@@ -26,6 +26,8 @@ class MappedIntervention:
     role: str
     component_roles: list[tuple[str, str]] = field(default_factory=list)
     """(role, component name) of each component ActivityDefinition (combinations only)."""
+    codings: tuple[JSON, ...] = ()
+    """The codes of the main ActivityDefinition (single agents and procedures; none for combinations)."""
 
 
 def intervention_role(index: int) -> str:
@@ -61,10 +63,12 @@ def _description(intervention: Intervention) -> str | None:
     return "\n\n".join(p for p in (intervention.description, other) if p) or None
 
 
-def _registry_type_extension(intervention: Intervention) -> list[JSON]:
+def _registry_extensions(intervention: Intervention) -> list[JSON]:
+    """The registry's intervention type (BEHAVIORAL and OTHER share a kind with procedures) and other names."""
+    found = [extension(C.EXT_INTERVENTION_TYPE, valueCode=intervention.type)] if intervention.type else []
     if intervention.type and not lookup("intervention_types", "kinds", intervention.type):
-        return [extension(C.EXT_REGISTRY_VALUE, valueString=f"interventionType={intervention.type}")]
-    return []
+        found.append(extension(C.EXT_REGISTRY_VALUE, valueString=f"interventionType={intervention.type}"))
+    return found + [extension(C.EXT_INTERVENTION_OTHER_NAME, valueString=n) for n in intervention.other_names]
 
 
 def _definition(
@@ -123,14 +127,15 @@ def activity_definitions(ctx: MappingContext) -> tuple[list[Entry], list[MappedI
         role = intervention_role(index)
         kind = _kind(ctx, intervention)
         parts = components(intervention.name) if kind.get("lexicon") == "drug" else []
+        codings = _main_codings(ctx, kind, intervention.name, parts)
         main = _definition(
             ctx,
             role,
             intervention.name,
             kind,
-            _coded(kind, intervention.name, _main_codings(ctx, kind, intervention.name, parts)),
+            _coded(kind, intervention.name, codings),
             _description(intervention),
-            _registry_type_extension(intervention),
+            _registry_extensions(intervention),
         )
         entries.append(main)
         component_entries = _component_entries(ctx, role, kind, parts, intervention.name) if len(parts) > 1 else []
@@ -138,5 +143,5 @@ def activity_definitions(ctx: MappingContext) -> tuple[list[Entry], list[MappedI
         component_roles = [
             (f"{role}-component-{i}", component_text(p)) for i, p in enumerate(parts, 1) if component_entries
         ]
-        mapped.append(MappedIntervention(index, intervention.name, role, component_roles))
+        mapped.append(MappedIntervention(index, intervention.name, role, component_roles, tuple(codings)))
     return entries, mapped

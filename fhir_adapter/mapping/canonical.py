@@ -17,7 +17,6 @@ REGISTRY_STUDY_PAGE = "https://clinicaltrials.gov/study/{nct_id}"
 PUBMED_PAGE = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 
 PLAN_DEFINITION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
-OBJECTIVE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
@@ -30,6 +29,15 @@ AGE_CODE = {"system": SNOMED, "code": "397669002", "display": "Age"}
 
 def extension_url(name: str) -> str:
     return EXTENSION_BASE + name
+
+
+# HL7 cross-version extensions (R5 elements used in R4; hl7.fhir.uv.xver-r5.r4 URL convention
+# http://hl7.org/fhir/5.0/StructureDefinition/extension-<Resource>.<element>). Their definitions ship in
+# mappings/definitions/R4 so validators that do not synthesise cross-version extensions can load them.
+XVER_R5_BASE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
+XVER_CLASSIFIER = XVER_R5_BASE + "ResearchStudy.classifier"
+XVER_RECRUITMENT = XVER_R5_BASE + "ResearchStudy.recruitment"
+XVER_ARTIFACT_CLASSIFIER = XVER_R5_BASE + "RelatedArtifact.classifier"
 
 
 # Extensions (StructureDefinition names under EXTENSION_BASE).
@@ -46,8 +54,27 @@ EXT_REGISTRY_VALUE = extension_url("registry-value")
 """A raw registry token that no FHIR code expresses faithfully (on the element that carries its text)."""
 EXT_DATE_TYPE = extension_url("registry-date-type")
 """On Period: ``start``/``end`` sub-extensions with ACTUAL or ESTIMATED."""
-EXT_ENROLLMENT = extension_url("enrollment")
-"""R4 ResearchStudy: ``count`` (unsignedInt) and ``type`` (ACTUAL/ESTIMATED) sub-extensions."""
+EXT_REGISTRY_DATE = extension_url("registry-date")
+"""On ResearchStudy, one per registry date: ``milestone`` (code), ``date`` and ``type`` (ACTUAL/ESTIMATED)."""
+EXT_RESPONSIBLE_PARTY = extension_url("registry-responsible-party")
+"""On ResearchStudy: ``type`` (SPONSOR, PRINCIPAL_INVESTIGATOR, SPONSOR_INVESTIGATOR), ``name``, ``title``,
+``affiliation``."""
+EXT_OVERSIGHT = extension_url("registry-oversight")
+"""On ResearchStudy: boolean sub-extensions has-dmc, fda-regulated-drug, fda-regulated-device,
+unapproved-device, us-export."""
+EXT_IPD_SHARING = extension_url("registry-ipd-sharing")
+"""On ResearchStudy: ``sharing`` (YES/NO/UNDECIDED), ``description``, ``info-type``, ``time-frame``,
+``access-criteria``, ``url``."""
+EXT_HAS_RESULTS = extension_url("registry-has-results")
+"""On ResearchStudy: whether the registry holds posted results."""
+EXT_STUDY_POPULATION = extension_url("registry-study-population")
+"""On Group: the observational study population description (markdown)."""
+EXT_SAMPLING_METHOD = extension_url("registry-sampling-method")
+"""On Group: PROBABILITY_SAMPLE or NON_PROBABILITY_SAMPLE."""
+EXT_INTERVENTION_OTHER_NAME = extension_url("intervention-other-name")
+"""On ActivityDefinition: one of the registry's other names (aliases) of the intervention."""
+EXT_INTERVENTION_TYPE = extension_url("registry-intervention-type")
+"""On ActivityDefinition: the registry's intervention type (DRUG, BEHAVIORAL, OTHER, ...)."""
 EXT_ALTERNATIVE_TITLE = extension_url("alternative-title")
 """R4 ResearchStudy: official title and acronym (R5 has ``label``)."""
 EXT_OUTCOME_DESCRIPTION = extension_url("outcome-description")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fhir_adapter.mapping import identity
 from fhir_adapter.mapping.datatypes import JSON, finish, reference
 from fhir_adapter.mapping.interventions import DrugLookup
+from fhir_adapter.mapping.narrative import with_narrative
 from fhir_adapter.mapping.versions import FhirFlavor
 from fhir_adapter.trial import TrialRecord
 
@@ -57,7 +58,7 @@ class MappingContext:
         return self.shared_entry(resource_type, self.value(role), body)
 
     def shared_entry(self, resource_type: str, value: str, body: JSON) -> Entry:
-        """A finished resource whose identifier value is given whole (shared across trials)."""
+        """A finished resource whose identifier value is given whole (shared across trials), with its narrative."""
         extra = body.pop("identifier", [])
-        resource = finish(resource_type, {"identifier": [identity.identifier(value), *extra], **body})
+        resource = with_narrative(finish(resource_type, {"identifier": [identity.identifier(value), *extra], **body}))
         return Entry(resource_type, value, resource)

@@ -144,7 +144,15 @@ def group(ctx: MappingContext, criteria: CompiledCriteria | None, *, with_atoms:
         characteristics += [criterion_characteristic(a, ctx.version.query_media_type) for a in emitted_atoms(criteria)]
     criteria_text = eligibility.criteria_raw or eligibility.criteria
     body: JSON = {
-        "extension": [extension(C.EXT_ELIGIBILITY_CRITERIA, valueMarkdown=criteria_text)] if criteria_text else None,
+        "extension": [
+            extension(C.EXT_ELIGIBILITY_CRITERIA, valueMarkdown=criteria_text) if criteria_text else None,
+            extension(C.EXT_STUDY_POPULATION, valueMarkdown=eligibility.study_population)
+            if eligibility.study_population
+            else None,
+            extension(C.EXT_SAMPLING_METHOD, valueCode=eligibility.sampling_method)
+            if eligibility.sampling_method
+            else None,
+        ],
         "type": "person",
         **ctx.version.group_membership(),
         **ctx.version.group_summary(_summary(eligibility)),

@@ -20,8 +20,16 @@ from fhir_adapter.mapping.location import site_ref
 from fhir_adapter.mapping.organization import collaborator_role, organization_ref, sponsor_role
 from fhir_adapter.mapping.plan_definition import PLAN_ROLE, arm_role, interventions_of_arm
 from fhir_adapter.mapping.practitioner import contact_role, official_role, telecom
+from fhir_adapter.mapping.study_facts import (
+    classifier_concepts,
+    conditions,
+    fact_extensions,
+    focus_concepts,
+    reference_classifier,
+    results_link,
+)
 from fhir_adapter.mapping.tables import agency_class_text, axis_title, label, lookup, section
-from fhir_adapter.mapping.versions import ArmView, Parties, Party, merge, study_period
+from fhir_adapter.mapping.versions import ArmView, FhirFlavor, Parties, Party, merge, study_period
 from fhir_adapter.trial import TrialRecord
 
 _DESIGN_AXES = ("allocation", "intervention_model", "masking", "observational_model", "time_perspective")
@@ -79,24 +87,30 @@ def phase(ctx: MappingContext) -> JSON | None:
     return concept(None, [coding(ctx.version.phase_system, entry)])
 
 
-def primary_purpose(trial: TrialRecord) -> JSON | None:
+def primary_purpose(trial: TrialRecord, version: FhirFlavor) -> JSON | None:
     token = trial.design.primary_purpose
     entry = lookup("study_design", "primary_purpose", token)
     if entry and "code" in entry:
-        return concept(None, [coding(section("study_design", "purpose_system"), entry)])
+        return concept(None, [coding(version.purpose_system, entry)])
     if token:
         return {"extension": [extension(C.EXT_REGISTRY_VALUE, valueString=token)],
                 "text": entry["text"] if entry else f"Registry purpose: {token}"}
     return None
 
 
-def design_concepts(trial: TrialRecord) -> list[JSON]:
-    """Text-only design concepts ("Allocation: Randomized"): core FHIR has no code system for them."""
+def design_concepts(trial: TrialRecord, *, coded: bool) -> list[JSON]:
+    """Design concepts as text ("Allocation: Randomized"), with the study-design coding of the same meaning
+    when ``coded`` (R5) and ``study_design.yaml`` lists one."""
     design = trial.design
     pairs: list[tuple[str, str]] = [("study_type", trial.study_type)] if trial.study_type else []
     pairs += [(axis, value) for axis in _DESIGN_AXES if (value := getattr(design, axis))]
     pairs += [("who_masked", who) for who in design.who_masked]
-    found = [text_concept(f"{axis_title(axis)}: {label(axis, value)}") for axis, value in pairs]
+    system = section("study_design", "design_system")
+    codes = section("study_design", "design_codes")
+    found = []
+    for axis, value in pairs:
+        entry = codes.get(axis, {}).get(value) if coded else None
+        found.append(concept(f"{axis_title(axis)}: {label(axis, value)}", [coding(system, entry)] if entry else None))
     if design.intervention_model_description:
         found.append(text_concept(f"Intervention model description: {design.intervention_model_description}"))
     return found
@@ -154,10 +168,12 @@ def related_artifacts(ctx: MappingContext) -> list[JSON]:
         found.append(link("documentation", C.REGISTRY_STUDY_PAGE.format(nct_id=related.nct_id), display, None))
     for ref in trial.references:
         url = C.PUBMED_PAGE.format(pmid=ref.pmid) if ref.pmid else None
-        found.append(link("citation", url, f"PMID {ref.pmid}" if ref.pmid else None, ref.citation))
+        classifier = ctx.version.artifact_classifier(reference_classifier(ref.type))
+        found.append({**classifier, **link("citation", url, f"PMID {ref.pmid}" if ref.pmid else None, ref.citation)})
     for web in trial.links:
         found.append(link("documentation", web.url, web.label, None))
-    return found
+    results = results_link(trial, ctx.version)
+    return [*found, results] if results else found
 
 
 def _unique_refs(refs: list[JSON]) -> list[JSON]:
@@ -178,15 +194,15 @@ def research_study(
     group_ref = ctx.ref("Group", GROUP_ROLE)
     criteria_ref = ctx.ref("EvidenceVariable", CRITERIA_ROLE) if with_criteria_variable else None
     body = merge(
-        {"extension": status_extensions(trial), "identifier": identifiers(trial)},
+        {"extension": status_extensions(trial) + fact_extensions(trial), "identifier": identifiers(trial)},
         {"title": trial.brief_title or trial.official_title},
         version.alternative_titles(trial),
         {"protocol": [ctx.ref("PlanDefinition", PLAN_ROLE)]},
         version.study_status(trial),
-        {"primaryPurposeType": primary_purpose(trial), "phase": phase(ctx)},
-        version.design(design_concepts(trial)),
-        version.focus([text_concept(i.name) for i in trial.interventions]),
-        {"condition": [text_concept(c) for c in trial.conditions]},
+        {"primaryPurposeType": primary_purpose(trial, version), "phase": phase(ctx)},
+        version.design(design_concepts(trial, coded=version.codes_design)),
+        version.focus(focus_concepts(trial, mapped)),
+        {"condition": conditions(trial)},
         {"relatedArtifact": related_artifacts(ctx)},
         {"keyword": [text_concept(k) for k in trial.keywords]},
         version.description(trial),
@@ -194,6 +210,7 @@ def research_study(
         {"period": study_period(trial)},
         version.parties(parties(ctx)),
         {"site": _unique_refs([site_ref(ctx, i, s) for i, s in enumerate(trial.locations, 1)])},
+        version.classifiers(classifier_concepts(trial)),
         version.why_stopped(trial.why_stopped),
         version.arms(arm_views(ctx, mapped)),
         version.outcomes(trial.outcomes),

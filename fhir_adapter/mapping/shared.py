@@ -110,8 +110,10 @@ def org_key(name: str, country: str | None = None) -> str | None:
     return shared_value(ORG_PREFIX, [slug(norm), slug(_fold(country or ""))])
 
 
+@lru_cache(maxsize=8192)
 def site_key(facility: str | None, city: str | None, country: str | None, postal: str | None) -> str | None:
-    """None for a site without a facility name: a city alone does not identify a site."""
+    """None for a site without a facility name: a city alone does not identify a site (cached: every site is
+    keyed several times per trial)."""
     norm = normalise_name(facility, "site")
     if not norm:
         return None

@@ -74,9 +74,9 @@ def _raw_status_text(trial: TrialRecord) -> str | None:
     return trial.overall_status_raw or trial.overall_status
 
 
-def _objective_type(kind: str) -> JSON:
-    code = {"primary": "primary", "secondary": "secondary", "other": "exploratory"}[kind]
-    return concept(None, [{"system": C.OBJECTIVE_TYPE_SYSTEM, "code": code, "display": code.capitalize()}])
+def _objective_type(version: FhirVersion, kind: str) -> JSON:
+    system = section("study_design", "objective_type_system")[version]
+    return concept(None, [coding(system, section("study_design", "objective_types")[kind])])
 
 
 def _outcome_description(outcome: Outcome) -> str | None:
@@ -96,6 +96,24 @@ class FhirFlavor:
     phase_system: str
     query_media_type: str
     model_package: str
+    codes_design: bool
+    """Whether design concepts carry study-design codings (R5 only: R4 has no such code system)."""
+
+    @property
+    def purpose_system(self) -> str:
+        return str(section("study_design", "purpose_system")[self.name])
+
+    def classifiers(self, concepts: list[JSON]) -> JSON:
+        """R5 ``classifier``; R4 the cross-version extension of the same element."""
+        raise NotImplementedError
+
+    def artifact_classifier(self, concept_: JSON | None) -> JSON:
+        """RelatedArtifact.classifier (R5) or its cross-version extension (R4)."""
+        raise NotImplementedError
+
+    def site_study_status(self, token: str) -> JSON:
+        """Status of a per-site ResearchStudy from the site's registry recruitment status."""
+        raise NotImplementedError
 
     def study_status(self, trial: TrialRecord) -> JSON:
         raise NotImplementedError
@@ -158,6 +176,17 @@ class R4(FhirFlavor):
     phase_system = "http://terminology.hl7.org/CodeSystem/research-study-phase"
     query_media_type = "application/x-fhir-query"
     model_package = "fhir.resources.R4B"
+    codes_design = False
+
+    def classifiers(self, concepts: list[JSON]) -> JSON:
+        return {"extension": [extension(C.XVER_CLASSIFIER, valueCodeableConcept=c) for c in concepts]}
+
+    def artifact_classifier(self, concept_: JSON | None) -> JSON:
+        return {"extension": [extension(C.XVER_ARTIFACT_CLASSIFIER, valueCodeableConcept=concept_)]} if concept_ else {}
+
+    def site_study_status(self, token: str) -> JSON:
+        entry = _status_entry(token)
+        return {"status": entry["r4"]["code"] if entry else section("study_status", "r4_missing")["code"]}
 
     def study_status(self, trial: TrialRecord) -> JSON:
         """R4 status is 1..1 with a required binding: for tokens without a faithful code the
@@ -209,16 +238,13 @@ class R4(FhirFlavor):
         }
 
     def enrollment(self, trial: TrialRecord, group: JSON, criteria: JSON | None) -> JSON:
-        # R4 has no enrollment number: a project extension carries count and ACTUAL/ESTIMATED.
+        # R4 has no enrollment number: the cross-version extension of R5 recruitment carries it, as
+        # actualNumber (registry ACTUAL) or targetNumber (ESTIMATED), like R5 itself.
         count: JSON | None = None
         if trial.enrollment_count is not None:
-            count = extension(
-                C.EXT_ENROLLMENT,
-                extension=[
-                    {"url": "count", "valueUnsignedInt": trial.enrollment_count},
-                    {"url": "type", "valueCode": trial.enrollment_type} if trial.enrollment_type else None,
-                ],
-            )
+            number = "actualNumber" if trial.enrollment_type == "ACTUAL" else "targetNumber"
+            value = {"url": number, "valueUnsignedInt": trial.enrollment_count}
+            count = extension(C.XVER_RECRUITMENT, extension=[value])
         return {"extension": [count], "enrollment": [group]}
 
     def outcomes(self, outcomes: list[Outcome]) -> JSON:
@@ -230,7 +256,7 @@ class R4(FhirFlavor):
                         extension(C.EXT_OUTCOME_TIME_FRAME, valueString=o.time_frame) if o.time_frame else None,
                     ],
                     "name": o.measure,
-                    "type": _objective_type(o.kind),
+                    "type": _objective_type(self.name, o.kind),
                 }
                 for o in outcomes
             ]
@@ -272,6 +298,21 @@ class R5(FhirFlavor):
     phase_system = "http://hl7.org/fhir/research-study-phase"
     query_media_type = "text/x-fhir-query"
     model_package = "fhir.resources"
+    codes_design = True
+
+    def classifiers(self, concepts: list[JSON]) -> JSON:
+        return {"classifier": concepts}
+
+    def artifact_classifier(self, concept_: JSON | None) -> JSON:
+        return {"classifier": [concept_]} if concept_ else {}
+
+    def site_study_status(self, token: str) -> JSON:
+        entry = _status_entry(token)
+        if entry and entry.get("faithful"):
+            state = concept(None, [coding(section("study_status", "system"), entry["r5"])])
+        else:
+            state = text_concept(f"Registry status: {token} (no FHIR code)")
+        return {"status": "active", "progressStatus": [{"state": state}]}
 
     def study_status(self, trial: TrialRecord) -> JSON:
         # R5 status is the publication status of this record; the trial's state is progressStatus.
@@ -332,7 +373,8 @@ class R5(FhirFlavor):
     def outcomes(self, outcomes: list[Outcome]) -> JSON:
         return {
             "outcomeMeasure": [
-                {"name": o.measure, "type": [_objective_type(o.kind)], "description": _outcome_description(o)}
+                {"name": o.measure, "type": [_objective_type(self.name, o.kind)],
+                 "description": _outcome_description(o)}
                 for o in outcomes
             ]
         }

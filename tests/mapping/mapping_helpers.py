@@ -34,8 +34,14 @@ def resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type]
 
 
+def site_studies(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-site ResearchStudies (``partOf`` the trial's study)."""
+    return [r for r in resources(bundle, "ResearchStudy") if r.get("partOf")]
+
+
 def one(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
-    found = resources(bundle, resource_type)
+    """The one resource of a type; for ResearchStudy the trial's own study (site studies left out)."""
+    found = [r for r in resources(bundle, resource_type) if not (resource_type == "ResearchStudy" and r.get("partOf"))]
     assert len(found) == 1, f"expected one {resource_type}, got {len(found)}"
     return found[0]
 

@@ -36,8 +36,7 @@ def test_seed_r4_core_fields() -> None:
     ]
     assert {"use": "official", "system": "https://clinicaltrials.gov", "value": "NCT06577194"} in rs["identifier"]
     assert rs["period"] == {"start": "2024-10-05", "end": "2028-10-31"}
-    enrollment = extension_values(rs, C.EXT_ENROLLMENT)[0]
-    assert {"url": "count", "valueUnsignedInt": 35} in enrollment
+    assert extension_values(rs, C.XVER_RECRUITMENT) == [[{"url": "targetNumber", "valueUnsignedInt": 35}]]
     assert rs["primaryPurposeType"]["coding"][0]["code"] == "treatment"
     assert {"text": "Allocation: N/A"} in rs["category"]
     assert rs["arm"][0]["type"]["coding"][0]["code"] == "experimental"

@@ -7,8 +7,10 @@ import ca.uhn.fhir.validation.FhirValidator;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import ca.uhn.fhir.validation.SingleValidationMessage;
 import ca.uhn.fhir.validation.ValidationResult;
+import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.common.hapi.validation.support.CommonCodeSystemsTerminologyService;
 import org.hl7.fhir.common.hapi.validation.support.InMemoryTerminologyServerValidationSupport;
+import org.hl7.fhir.common.hapi.validation.support.PrePopulatedValidationSupport;
 import org.hl7.fhir.common.hapi.validation.support.SnapshotGeneratingValidationSupport;
 import org.hl7.fhir.common.hapi.validation.support.ValidationSupportChain;
 import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
@@ -34,8 +36,12 @@ import java.util.stream.Stream;
  * fully offline.
  *
  * <pre>
- *   java -jar fhir-adapter-hapi-validator.jar --version R4|R5 [--output report.json] FILE_OR_DIR...
+ *   java -jar fhir-adapter-hapi-validator.jar --version R4|R5 [--output report.json] [--definitions DIR]... FILE_OR_DIR...
  * </pre>
+ *
+ * <p>{@code --definitions DIR} loads every {@code *.json} conformance resource of DIR (StructureDefinition,
+ * CodeSystem, ValueSet, SearchParameter) ahead of the core definitions: the project's own extensions and
+ * the cross-version extension definitions it ships, so they are validated instead of passed through.
  *
  * <p>Support chain: {@link DefaultProfileValidationSupport} (core StructureDefinitions, ValueSets and
  * CodeSystems from hapi-fhir-validation-resources-r4/-r5), {@link InMemoryTerminologyServerValidationSupport}
@@ -73,7 +79,8 @@ public final class HapiValidate {
     }
 
     static final String USAGE =
-        "usage: java -jar fhir-adapter-hapi-validator.jar --version R4|R5 [--output FILE] FILE_OR_DIR...";
+        "usage: java -jar fhir-adapter-hapi-validator.jar --version R4|R5 [--output FILE] [--definitions DIR]... "
+            + "FILE_OR_DIR...";
 
     static final class UsageException extends Exception {
         UsageException(String message) {
@@ -85,6 +92,7 @@ public final class HapiValidate {
         String version = null;
         String output = null;
         List<String> inputs = new ArrayList<>();
+        List<String> definitions = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             if (arg.equals("--version") || arg.equals("--fhir-version")) {
@@ -99,6 +107,11 @@ public final class HapiValidate {
                     throw new UsageException(arg + " needs a value");
                 }
                 output = args[i];
+            } else if (arg.equals("--definitions")) {
+                if (++i >= args.length) {
+                    throw new UsageException(arg + " needs a value");
+                }
+                definitions.add(args[i]);
             } else if (arg.equals("--help") || arg.equals("-h")) {
                 System.err.println(USAGE);
                 return 0;
@@ -121,7 +134,7 @@ public final class HapiValidate {
             throw new UsageException("no .json files found in " + inputs);
         }
 
-        FhirValidator validator = validator(ctx);
+        FhirValidator validator = validator(ctx, loadDefinitions(ctx, definitions));
         // Warm up (loads the core definitions) so that per-file times mean something.
         validator.validateWithResult("{\"resourceType\":\"Basic\",\"code\":{\"text\":\"warm-up\"}}");
         long ready = System.nanoTime();
@@ -182,11 +195,25 @@ public final class HapiValidate {
         }
     }
 
-    static FhirValidator validator(FhirContext ctx) {
+    static PrePopulatedValidationSupport loadDefinitions(FhirContext ctx, List<String> dirs)
+        throws UsageException, IOException {
+        PrePopulatedValidationSupport support = new PrePopulatedValidationSupport(ctx);
+        if (dirs.isEmpty()) {
+            return support;
+        }
+        for (Path file : expand(dirs)) {
+            IBaseResource resource = ctx.newJsonParser().parseResource(Files.readString(file, StandardCharsets.UTF_8));
+            support.addResource(resource);
+        }
+        return support;
+    }
+
+    static FhirValidator validator(FhirContext ctx, PrePopulatedValidationSupport definitions) {
         // Offline: the core library must never reach a terminology server or a package registry.
         FhirSettings.setProhibitNetworkAccess(true);
         ManagedWebAccess.setAccessPolicy(ManagedWebAccess.WebAccessPolicy.PROHIBITED);
         ValidationSupportChain chain = new ValidationSupportChain(
+            definitions,
             new DefaultProfileValidationSupport(ctx),
             new InMemoryTerminologyServerValidationSupport(ctx),
             new CommonCodeSystemsTerminologyService(ctx),
