@@ -75,13 +75,15 @@ class CodePrefix(BaseModel):
 
 
 class UnitConversion(BaseModel):
-    """An analyte-specific factor: ``value[to] = value[from] * factor`` (bilirubin mg/dL -> umol/L: 17.1)."""
+    """An analyte-specific conversion: ``value[to] = value[from] * factor + offset`` (bilirubin mg/dL -> umol/L:
+    factor 17.1; HbA1c NGSP % -> IFCC mmol/mol: factor 10.929, offset -23.4975)."""
 
     model_config = ConfigDict(frozen=True)
 
     from_unit: str
     to_unit: str
     factor: float
+    offset: float = 0.0
 
 
 class Concept(BaseModel):
@@ -187,6 +189,7 @@ class _ConversionEntry(_Entry):
     from_unit: str = Field(alias="from")
     to_unit: str = Field(alias="to")
     factor: float = Field(gt=0)
+    offset: float = 0.0
     source: str = Field(min_length=1)
 
 
@@ -225,7 +228,8 @@ class _ConceptEntry(_Entry):
             resource_types=tuple(self.resource_types),
             unit=self.unit,
             conversions=tuple(
-                UnitConversion(from_unit=c.from_unit, to_unit=c.to_unit, factor=c.factor) for c in self.conversions
+                UnitConversion(from_unit=c.from_unit, to_unit=c.to_unit, factor=c.factor, offset=c.offset)
+                for c in self.conversions
             ),
             answers={f"{a.system}|{a.code}": a.value for a in self.answers},
             site_codings=tuple(c.coding() for c in self.site_codings),

@@ -284,25 +284,27 @@ def _linear(value: float, source: str, target: str, concept_key: str | None) -> 
         return _from_base(_to_base(value, f), t)
     if concept_key is None:
         return None
-    factor = _dimension_scale(concept_key, f.dimension, t.dimension)
-    if factor is None:
+    step = _dimension_step(concept_key, f.dimension, t.dimension)
+    if step is None:
         return None
-    return _from_base(_to_base(value, f) * factor, t)
+    scale, shift = step
+    return _from_base(_to_base(value, f) * scale + shift, t)
 
 
 @lru_cache(maxsize=4096)
-def _dimension_scale(concept_key: str, source: str, target: str) -> float | None:
-    """The factor between two dimensions' base units for one analyte (cached: the same few pairs recur)."""
+def _dimension_step(concept_key: str, source: str, target: str) -> tuple[float, float] | None:
+    """``(scale, shift)`` between two dimensions' base units for one analyte: base[target] = base[source] * scale +
+    shift (cached: the same few pairs recur)."""
     from fhir_adapter.terminology import lexicon
 
     reg = registry()
     lex = lexicon()
     if concept_key not in lex:
         return None
-    # The concept's conversions link dimensions (mass <-> substance, equivalents -> substance...): a path
-    # of them from the source to the target dimension, each step a factor between the dimensions' bases
-    # (mEq/L -> mmol/L -> mg/dL for calcium).
-    edges: dict[str, list[tuple[str, float]]] = {}
+    # The concept's conversions link dimensions (mass <-> substance, equivalents -> substance, NGSP % <-> IFCC
+    # mmol/mol...): a path of them from the source to the target dimension, each step affine between the
+    # dimensions' bases (mEq/L -> mmol/L -> mg/dL for calcium).
+    edges: dict[str, list[tuple[str, float, float]]] = {}
     for conversion in lex.get(concept_key).conversions:
         a_code, b_code = normalize_unit(conversion.from_unit), normalize_unit(conversion.to_unit)
         if a_code is None or b_code is None:
@@ -310,18 +312,21 @@ def _dimension_scale(concept_key: str, source: str, target: str) -> float | None
         a, b = reg.units[a_code], reg.units[b_code]
         if a.offset or b.offset or a.log10_of or b.log10_of or a.dimension == b.dimension:
             continue
-        weight = conversion.factor * b.factor / a.factor
-        edges.setdefault(a.dimension, []).append((b.dimension, weight))
-        edges.setdefault(b.dimension, []).append((a.dimension, 1 / weight))
-    scale = {source: 1.0}
+        # base_b = (base_a / a.factor * factor + offset) * b.factor
+        scale = conversion.factor * b.factor / a.factor
+        shift = conversion.offset * b.factor
+        edges.setdefault(a.dimension, []).append((b.dimension, scale, shift))
+        edges.setdefault(b.dimension, []).append((a.dimension, 1 / scale, -shift / scale))
+    steps = {source: (1.0, 0.0)}
     queue = [source]
     while queue:
         current = queue.pop(0)
-        for nxt, weight in edges.get(current, []):
-            if nxt not in scale:
-                scale[nxt] = scale[current] * weight
+        scale_so_far, shift_so_far = steps[current]
+        for nxt, scale, shift in edges.get(current, []):
+            if nxt not in steps:
+                steps[nxt] = (scale_so_far * scale, shift_so_far * scale + shift)
                 queue.append(nxt)
-    return scale.get(target)
+    return steps.get(target)
 
 
 def convert(value: float, from_unit: str, to_unit: str, concept_key: str | None = None) -> float | None:

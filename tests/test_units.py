@@ -293,7 +293,6 @@ def test_not_convertible() -> None:
     assert convert(1, "10^9/L", "g/L") is None
     assert convert(60, "mL/min", "mL/min/1.73m2") is None
     assert convert(60, "mL/min/1.73m2", "mL/min", "lab.creatinine-clearance") is None
-    assert convert(48, "mmol/mol", "%", "lab.hba1c") is None  # IFCC <-> NGSP is affine, not a factor
     assert convert(1, "furlongs", "mg/dL") is None
 
 
@@ -407,3 +406,14 @@ def test_every_lab_unit_and_conversion_is_known() -> None:
         for conversion in entry.get("conversions", []):
             assert normalize_unit(conversion["from"]) is not None, (key, conversion["from"])
             assert normalize_unit(conversion["to"]) is not None, (key, conversion["to"])
+
+
+def test_hba1c_ifcc_and_ngsp_are_related_by_an_offset() -> None:
+    """IFCC mmol/mol = 10.929 x (NGSP % - 2.15): 48 mmol/mol is 6.5 %, 53 mmol/mol 7.0 % (a factor would be wrong)."""
+    from fhir_adapter.units import convert, linear_conversion
+
+    assert convert(6.5, "%", "mmol/mol", "lab.hba1c") == pytest.approx(47.54, abs=0.01)
+    assert convert(53, "mmol/mol", "%", "lab.hba1c") == pytest.approx(6.999, abs=0.001)
+    scale, shift = linear_conversion("mmol/mol", "%", "lab.hba1c") or (0.0, 0.0)
+    assert (round(scale, 5), round(shift, 2)) == (0.0915, 2.15)
+    assert convert(6.5, "%", "mmol/mol") is None  # only for the analyte that defines it

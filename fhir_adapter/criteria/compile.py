@@ -123,7 +123,8 @@ def _compute_unit_factors(concept: Concept, units: Units) -> dict[str, float]:
         if unit in factors or not proportional(unit):
             continue
         factor = units.convert(1.0, unit, canonical, concept.key)
-        if factor is not None and factor > 0:
+        zero = units.convert(0.0, unit, canonical, concept.key)
+        if factor is not None and factor > 0 and not zero:  # an affine conversion (HbA1c mmol/mol) is no factor
             factors[unit] = factor
     return factors
 

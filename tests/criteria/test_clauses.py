@@ -163,3 +163,12 @@ def test_a_narrower_kind_carries_its_own_code() -> None:
     # a narrowing word that names no SNOMED CT finding keeps the residue without codes
     (atom,) = _atoms("Exclusion Criteria:\n- History of bothersome diarrhea\n")
     assert [list(r.codes) for r in atom.residues if r.reason == "a narrower kind"] in ([[]], [])
+
+
+def test_an_ifcc_hba1c_threshold_is_read_in_percent() -> None:
+    """Chia wording: "HbA1c < 48 mmol/mol" is HbA1c < 6.54 % (NGSP), through the IFCC-NGSP master equation."""
+    (atom,) = [a for a in _atoms("Inclusion Criteria:\n- HbA1c < 48 mmol/mol\n") if a.computable]
+    assert (atom.concept_key, atom.comparator, atom.unit) == ("lab.hba1c", "lt", "%")
+    assert isinstance(atom.value, float) and abs(atom.value - 6.542) < 0.001
+    # the FHIRPath reads recorded % directly and leaves the affine mmol/mol to the evaluator (no factor for it)
+    assert atom.fhirpath is not None and "'mmol/mol'" not in atom.fhirpath

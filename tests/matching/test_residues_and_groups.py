@@ -119,3 +119,20 @@ def test_a_narrower_kind_coded_as_such_settles_its_residue() -> None:
     broader = evaluate_atom(excluded, MemData(cond(ICD10CM, "M06.9")), "p1", ctx())
     assert broader.result == "unknown" and "seropositive rheumatoid arthritis (a narrower kind)" in broader.reason
     assert evaluate_atom(excluded, MemData(), "p1", ctx()).result == "not-met"
+
+
+def test_an_ifcc_hba1c_value_is_compared_with_a_percent_threshold() -> None:
+    """A European record: HbA1c 59261-8 in mmol/mol against "HbA1c <= 7.0 %" (53 mmol/mol is 6.999 %)."""
+    from fhir_adapter import units
+    from fhir_adapter.criteria.compile import compile_text
+
+    (limit,) = [a for a in compile_text("Inclusion Criteria:\n- HbA1c ≤ 7.0%\n").atoms if a.computable]
+    assert "59261-8" in {c.code for c in limit.concepts}
+    real_units = EvalContext(
+        as_of=ctx().as_of, options=MatchOptions(), vocabulary=ctx().vocabulary, convert=units.convert,
+        normalize_unit=units.normalize_unit,
+    )
+    met = evaluate_atom(limit, MemData(obs("59261-8", 53, "mmol/mol")), "p1", real_units)
+    assert met.result == "met"
+    failed = evaluate_atom(limit, MemData(obs("59261-8", 64, "mmol/mol")), "p1", real_units)  # 8.0 %
+    assert failed.result == "not-met"
