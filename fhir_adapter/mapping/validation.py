@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+from collections import OrderedDict
 from functools import cache
 from typing import Any
 
@@ -20,11 +22,29 @@ def model_class(package: str, resource_type: str) -> Any:
     return getattr(module, resource_type)
 
 
+_VALIDATED: OrderedDict[tuple[str, str], None] = OrderedDict()
+_VALIDATED_MAX = 8192
+"""Resources already found valid in this process, by content. One site, sponsor or investigator appears in many
+trials (shared identities), and validation is most of the mapping time: each distinct resource is validated once."""
+
+
+def forget_validated() -> None:
+    """Empty the cache of resources found valid (benchmarks measure each round from scratch)."""
+    _VALIDATED.clear()
+
+
 def validate(resource: JSON, version: FhirFlavor, label: str) -> None:
     """Raise MappingError naming ``label`` (type and identifier) and the first failing element path."""
     resource_type = str(resource["resourceType"])
+    key = (version.name, json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    if key in _VALIDATED:
+        _VALIDATED.move_to_end(key)
+        return
     try:
         model_class(version.model_package, resource_type).model_validate(resource)
+        _VALIDATED[key] = None
+        if len(_VALIDATED) > _VALIDATED_MAX:
+            _VALIDATED.popitem(last=False)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"])

@@ -127,3 +127,25 @@ def test_org_study_id_is_the_key_when_there_is_no_nct_id() -> None:
     trial = seed_trial().model_copy(update={"nct_id": None})
     study = one(to_bundle(trial, "R4", drug_lookup=drug_lookup), "ResearchStudy")
     assert business_identifier(study) == ("http://fhir-adapter.org/fhir/identifier", "PRSYM20240827")
+
+
+def test_a_resource_found_valid_is_not_validated_again_and_an_invalid_one_always_fails() -> None:
+    """The validation cache keys on content: the same content passes at once, another content is validated."""
+    import pytest
+
+    from fhir_adapter.errors import MappingError
+    from fhir_adapter.mapping import validation
+    from fhir_adapter.mapping.versions import flavor
+
+    r4 = flavor("R4")
+    validation.forget_validated()
+    good = {"resourceType": "Organization", "name": "Example Hospital"}
+    validation.validate(good, r4, "Organization example")
+    assert len(validation._VALIDATED) == 1
+    validation.validate(dict(good), r4, "Organization example")
+    assert len(validation._VALIDATED) == 1
+    bad = {"resourceType": "Organization", "name": "Example Hospital", "active": "maybe"}
+    for _ in range(2):
+        with pytest.raises(MappingError):
+            validation.validate(bad, r4, "Organization example")
+    assert len(validation._VALIDATED) == 1
