@@ -260,7 +260,10 @@ def phrases() -> Phrases:
         postfix_negation=_compile(_words(t, "postfix_negations")),
         list_connector=frozenset(_words(t, "list_connectors")),
         modifier=_compile(_words(t, "modifier_words")),
-        except_words=_compile(_words(t, "except_words")),
+        # "including, but not limited to:" introduces examples, not an exception ("X but not Y")
+        except_words=re.compile(
+            r"(?!but\s+not\s+limited\b)" + phrase_pattern(_words(t, "except_words")), re.IGNORECASE
+        ),
         conditional=_compile(_words(t, "conditional_markers")),
         age_words=_compile(_words(t, "age_words")),
         age_units=frozenset(_words(t, "age_units")),

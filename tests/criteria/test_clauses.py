@@ -172,3 +172,16 @@ def test_an_ifcc_hba1c_threshold_is_read_in_percent() -> None:
     assert isinstance(atom.value, float) and abs(atom.value - 6.542) < 0.001
     # the FHIRPath reads recorded % directly and leaves the affine mmol/mol to the evaluator (no factor for it)
     assert atom.fhirpath is not None and "'mmol/mol'" not in atom.fhirpath
+
+
+def test_examples_after_but_not_limited_to_are_excluded_each() -> None:
+    """Corpus wording: "including, but not limited to:" lists examples, it is no exception; "uncontrolled diabetes"
+    is diabetes with "uncontrolled" to confirm (a hyperglycemia code would miss most diabetic patients)."""
+    text = (
+        "Exclusion Criteria:\n- Presence of any serious or uncontrolled illness including, but not limited to: "
+        "uncontrolled diabetes, ongoing or active infection, symptomatic congestive heart failure\n"
+    )
+    atoms = [a for a in _atoms(text) if a.computable]
+    assert [a.concept_key for a in atoms] == ["condition.diabetes", "condition.infection", "condition.heart-failure"]
+    assert [r.text for r in atoms[0].residues] == ["uncontrolled"]
+    assert not any("limited to" in r.text for a in atoms for r in a.residues)
