@@ -45,14 +45,17 @@ def prefixes(phrase: str, *, folded: bool = True) -> list[str]:
 
 
 def plural_key(phrase: str, key: str) -> str | None:
-    """The key with a trailing ``s`` when the phrase's last word may take one (``platelet`` -> ``platelets``)."""
+    """The key of the phrase's plural when its last word may take one: a trailing ``s`` (``platelet`` ->
+    ``platelets``), or ``ies`` for a consonant and ``y`` (``neuropathy`` -> ``neuropathies``)."""
     found = tokens(phrase)
     if not found:
         return None
     last = found[-1][2]
-    if len(last) >= MAX_PLURAL_STEM and last.isalpha() and not key.endswith("s"):
-        return key + "s"
-    return None
+    if len(last) < MAX_PLURAL_STEM or not last.isalpha() or key.endswith("s"):
+        return None
+    if key.endswith("y") and key[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return key[:-1] + "ies"
+    return key + "s"
 
 
 def normalize_name(name: str) -> str:

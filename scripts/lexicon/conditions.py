@@ -125,11 +125,14 @@ def exact_key(abbreviation: str) -> str:
 
 
 def _plural_variants(key: str, phrase: str) -> set[str]:
-    """The keys the matcher indexes for a phrase: itself and, when its last word has 4+ letters, with an 's'."""
+    """The keys the matcher indexes for a phrase: itself and its plural (:func:`fhir_adapter.phrase_keys.plural_key`:
+    an 's', or 'ies' after a consonant and 'y', when the last word has 4+ letters)."""
     tokens = _TOKEN.findall(phrase)
-    if tokens and len(tokens[-1]) >= 4 and tokens[-1].isalpha() and not key.endswith("s"):
-        return {key, key + "s"}
-    return {key}
+    if not tokens or len(tokens[-1]) < 4 or not tokens[-1].isalpha() or key.endswith("s"):
+        return {key}
+    if key.endswith("y") and key[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return {key, key[:-1] + "ies"}
+    return {key, key + "s"}
 
 
 # ---------------------------------------------------------------------------------------------

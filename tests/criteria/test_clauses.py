@@ -185,3 +185,15 @@ def test_examples_after_but_not_limited_to_are_excluded_each() -> None:
     assert [a.concept_key for a in atoms] == ["condition.diabetes", "condition.infection", "condition.heart-failure"]
     assert [r.text for r in atoms[0].residues] == ["uncontrolled"]
     assert not any("limited to" in r.text for a in atoms for r in a.residues)
+
+
+def test_plurals_in_ies_are_found() -> None:
+    """ "pre- existing peripheral neuropathies", "cardiomyopathies" (corpus and Chia wording): the plural of a word in
+    consonant + y is indexed."""
+    from fhir_adapter.phrase_keys import plural_key
+
+    assert plural_key("neuropathy", "neuropathy") == "neuropathies"
+    assert plural_key("platelet", "platelet") == "platelets"
+    assert plural_key("delay", "delay") == "delays"
+    found = _computable("Exclusion Criteria:\n- pre- existing peripheral neuropathies\n- cardiomyopathies\n")
+    assert [key for key, _, _ in found] == ["condition.neuropathy", "condition.cardiomyopathy"]
