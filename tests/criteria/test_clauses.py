@@ -197,3 +197,13 @@ def test_plurals_in_ies_are_found() -> None:
     assert plural_key("delay", "delay") == "delays"
     found = _computable("Exclusion Criteria:\n- pre- existing peripheral neuropathies\n- cardiomyopathies\n")
     assert [key for key, _, _ in found] == ["condition.neuropathy", "condition.cardiomyopathy"]
+
+
+def test_cardiac_surgery_and_valvular_disease_are_known() -> None:
+    """Corpus wording (cardio-oncology): "valvular disease", "cardiac surgery within the last 3 months"."""
+    found = _computable("Exclusion Criteria:\n- valvular disease\n- cardiac surgery within the last 3 months\n")
+    assert [key for key, _, _ in found] == ["condition.heart-valve-disease", "procedure.cardiac-surgery"]
+    surgery = _by_key("Exclusion Criteria:\n- cardiac surgery within the last 3 months\n", "procedure.cardiac-surgery")
+    codes = {c.code for c in surgery.concepts}
+    assert surgery.within_days is not None and 89 <= surgery.within_days <= 92
+    assert {"64915003", "10190003"} <= codes  # the operation on the heart, and CABG as a member
