@@ -22,6 +22,7 @@ left are not tried: one line says how many.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -45,7 +46,6 @@ from fhir_adapter.cli._common import (
 )
 from fhir_adapter.cli._fhir_options import FhirOptions, with_fhir_options
 from fhir_adapter.errors import FhirAdapterError, InputError
-from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.client import FhirClient
 from fhir_adapter.fhir.push import (
     FhirVersionChoice,
@@ -53,19 +53,20 @@ from fhir_adapter.fhir.push import (
     PushReport,
     TypeStrategy,
     fhir_version_for,
-    plan_sync_push,
-    push_bundle,
     read_push_input,
     summary,
 )
-from fhir_adapter.fhir.push_sync import WRITE_MODES, PlannedWrite, WriteMode
+from fhir_adapter.fhir.push_definitions import push_definitions
+from fhir_adapter.fhir.push_sync import WRITE_MODES, WriteMode
+from fhir_adapter.fhir.sync_run import TrialPlan, plan_trial, push_trial
 from fhir_adapter.ingest import DIRECTORY_SUFFIXES
+from fhir_adapter.mapping.canonical import IDENTIFIER_SYSTEM
 from fhir_adapter.pipeline import trial_bundle
 from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
 
 _STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow",
-          "present": "cyan"}
+          "present": "cyan", "retired": "magenta", "kept": "yellow"}
 
 
 def _strategy_table(strategies: dict[str, TypeStrategy]) -> Table:
@@ -138,18 +139,25 @@ def push(
     write_mode: Annotated[
         str, typer.Option("--mode", help="sync (write what changed) | update (write all) | create (never change).")
     ] = "sync",
+    with_definitions: Annotated[
+        bool, typer.Option("--with-definitions", help="Also write the project's StructureDefinitions, once.")
+    ] = False,
     *,
     fhir: FhirOptions,
 ) -> None:
     """Push trials to a FHIR server: create, update or sync (default) per resource, strategy from its capabilities."""
-    run_push(expand_inputs(inputs), fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir)
+    run_push(expand_inputs(inputs), fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir,
+             with_definitions=with_definitions)
 
 
 def run_push(
     inputs: list[Path], fhir_version: str, dry_run: bool, validate: bool, output_format: str,
     progress: bool | None, write_mode: str, *, fhir: FhirOptions, one_line: bool = False,
+    fetched: Sequence[tuple[Path, TrialRecord]] = (), with_definitions: bool = False,
 ) -> None:
-    """``push`` and ``sync``: ``one_line`` prints only the summary line (no per-resource table)."""
+    """``push`` and ``sync``: ``one_line`` prints only the summary line (no per-resource table); ``fetched`` are
+    records already read (from the registry), pushed after ``inputs``; ``with_definitions`` first writes the
+    project's StructureDefinitions and CodeSystems (:mod:`fhir_adapter.fhir.push_definitions`)."""
     fhir_version = check_choice(fhir_version, ("auto", "R4", "R5"), "--fhir-version")
     output_format = check_choice(output_format, ("table", "json"), "--format")
     mode = cast(WriteMode, check_choice(write_mode, WRITE_MODES, "--mode"))
@@ -164,15 +172,19 @@ def run_push(
             try:
                 loaded.append((path, read_input(path)))
             except FhirAdapterError as exc:
-                if len(inputs) == 1:
+                if len(inputs) + len(fetched) == 1:
                     raise
                 report_failure(exc)
                 exit_code = exit_code or exc.exit_code
                 failed += 1
+        loaded += list(fetched)
+        total = len(inputs) + len(fetched)
         if not loaded:
-            raise _failed(failed, len(inputs), exit_code)
+            raise _failed(failed, total, exit_code)
         caps = client.capabilities()
         version = fhir_version_for(choice, caps)
+        if with_definitions:
+            _definitions(client, version, dry_run, fhir.server)
         bar = show_progress(progress) and not dry_run and len(loaded) > 1  # a dry run prints as it goes
         with progress_bar(bar, "pushing trials") as update:
             for done, (path, item) in enumerate(loaded, start=1):
@@ -183,10 +195,12 @@ def run_push(
                     break
                 try:
                     bundle = item if isinstance(item, dict) else trial_bundle(item, version)
+                    from_record = not isinstance(item, dict)
                     if dry_run:
-                        plans.append(_dry_run(client, path, bundle, caps, version, output_format, mode))
+                        plans.append(_dry_run(client, path, bundle, version, output_format, mode, from_record))
                     else:
-                        report = push_bundle(client, bundle, source=str(path), validate=validate, write_mode=mode)
+                        report = push_trial(client, bundle, from_record=from_record, source=str(path),
+                                            validate=validate, write_mode=mode)
                         reports.append(report)
                         _say_read_back(report)
                         if validate and not caps.has_operation("validate"):
@@ -208,13 +222,21 @@ def run_push(
             console.print(_report_table(reports))
         totals = summary(reports)
         err_console.print(
-            f"{len(reports)} of {len(inputs)} input(s) pushed to {escape(fhir.server)} as {version}: "
+            f"{len(reports)} of {total} input(s) pushed to {escape(fhir.server)} as {version}: "
             + (", ".join(f"{n} {k}" for k, n in sorted(totals.items())) or "nothing written"),
             highlight=False,
         )
     failed += sum(1 for r in reports if not r.ok)
     if exit_code or failed:
-        raise _failed(failed, len(inputs), exit_code)
+        raise _failed(failed, total, exit_code)
+
+
+def _definitions(client: FhirClient, version: str, dry_run: bool, server: str) -> None:
+    """Write (or, in a dry run, plan) the project's conformance resources once; one line says what happened."""
+    counts = push_definitions(client, version, dry_run=dry_run)
+    said = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing"
+    err_console.print(f"definitions ({version}) on {escape(server)}: {'would be ' if dry_run else ''}{said}",
+                      highlight=False)
 
 
 def _stop_reason(client: FhirClient, fhir: FhirOptions) -> str | None:
@@ -238,37 +260,48 @@ def _say_read_back(report: PushReport) -> None:
         alert(f"[bold red]error:[/] {escape(redact(line))}")
 
 
-def _plan_table(plan: list[PlannedWrite]) -> Table:
+def _plan_rows(plan: TrialPlan) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [{"type": p.resource_type, "identifier": p.identifier, "action": p.action,
+                                   "serverId": p.stored.server_id if p.stored else None} for p in plan.writes]
+    rows += [{"type": r.resource_type, "identifier": f"{IDENTIFIER_SYSTEM}|{r.identifier}", "action": r.action,
+              "serverId": r.reference.split("/", 1)[1], "reason": r.reason} for r in plan.retires]
+    return rows
+
+
+def _plan_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="plan")
-    for column in ("type", "identifier", "action", "server id"):
+    for column in ("type", "identifier", "action", "server id", "why"):
         table.add_column(column, overflow="fold")
-    for p in plan:
-        style = {"create": "green", "update": "cyan", "unchanged": "dim"}[p.action]
-        server_id = p.stored.server_id if p.stored else "-"
-        table.add_row(escape(p.resource_type), escape(p.identifier.rsplit("|", 1)[-1]), f"[{style}]{p.action}[/]",
-                      escape(server_id))
+    styles = {"create": "green", "update": "cyan", "unchanged": "dim", "retire": "magenta", "keep": "yellow"}
+    for row in rows:
+        table.add_row(escape(row["type"]), escape(row["identifier"].rsplit("|", 1)[-1]),
+                      f"[{styles[row['action']]}]{row['action']}[/]", escape(row["serverId"] or "-"),
+                      escape(row.get("reason", "")))
     return table
 
 
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} unchanged" if a == "unchanged" else f"{n} to {a}" for a, n in counts.items())
+
+
 def _dry_run(
-    client: PushClient, path: Path, bundle: dict[str, Any], caps: Capabilities, version: str, output_format: str,
-    mode: WriteMode,
+    client: PushClient, path: Path, bundle: dict[str, Any], version: str, output_format: str, mode: WriteMode,
+    from_record: bool,
 ) -> dict[str, Any]:
-    """The plan of one input (what would be sent); printed at once as a table unless JSON was asked."""
-    strategies, prepared, plan = plan_sync_push(client, bundle, caps, mode)
-    counts = {a: sum(1 for p in plan if p.action == a) for a in ("create", "update", "unchanged")}
+    """The plan of one input (what would be sent, what would be retired); printed at once as a table unless JSON
+    was asked."""
+    plan = plan_trial(client, bundle, from_record=from_record, write_mode=mode)
+    rows = _plan_rows(plan)
+    counts = plan.counts()
     if output_format == "table":
         console.print(f"[bold]{escape(str(path))}[/] ({version}, mode {mode})", highlight=False)
-        console.print(_strategy_table(strategies))
-        console.print(_plan_table(plan))
-        err_console.print(f"{escape(path.name)}: " + ", ".join(f"{n} to {a}" if a != "unchanged" else f"{n} unchanged"
-                                                               for a, n in counts.items()), highlight=False)
-        print_json(prepared)
+        console.print(_strategy_table(plan.strategies))
+        console.print(_plan_table(rows))
+        err_console.print(f"{escape(path.name)}: {_counts_line(counts)}", highlight=False)
+        print_json(plan.bundle)
     return {"source": str(path), "fhirVersion": version, "writeMode": mode, "strategies": {
-        t: {"strategy": s.strategy, "reason": s.reason} for t, s in strategies.items()
-    }, "plan": [{"type": p.resource_type, "identifier": p.identifier, "action": p.action,
-                 "serverId": p.stored.server_id if p.stored else None} for p in plan],
-        "counts": counts, "bundle": prepared}
+        t: {"strategy": s.strategy, "reason": s.reason} for t, s in plan.strategies.items()
+    }, "plan": rows, "counts": counts, "bundle": plan.bundle}
 
 
 def _failed(failed: int, total: int, exit_code: int) -> FhirAdapterError:

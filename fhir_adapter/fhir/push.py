@@ -60,10 +60,11 @@ from fhir_adapter.fhir.push_sync import (
     with_content_hash,
 )
 
-Strategy = Literal["conditional-create", "put"]
-Outcome = Literal["created", "updated", "unchanged", "failed", "skipped", "present"]
+Strategy = Literal["conditional-create", "put", "delete"]
+Outcome = Literal["created", "updated", "unchanged", "failed", "skipped", "present", "retired", "kept"]
 """``present``: after an unknown outcome in create mode, on the server with the content sent (whether this push
-wrote it cannot be told)."""
+wrote it cannot be told). ``retired`` / ``kept``: a resource the trial no longer has, deleted, or kept because
+something else still refers to it (:mod:`fhir_adapter.fhir.sync_retire`)."""
 _COUNTED: tuple[Outcome, ...] = ("created", "updated", "unchanged", "failed", "skipped")
 PushMode = Literal["auto", "transaction", "batch"]
 __all__ = ["PUSHABLE_BUNDLE_TYPES", "FhirVersionChoice", "bundle_for_input", "fhir_version_for", "read_push_input"]
@@ -121,8 +122,9 @@ class PushReport:
 
     def to_json(self) -> dict[str, Any]:
         counts = {name: self.count(name) for name in _COUNTED}
-        if self.count("present"):
-            counts["present"] = self.count("present")
+        for extra in ("present", "retired", "kept"):
+            if self.count(extra):
+                counts[extra] = self.count(extra)
         return {
             "source": self.source,
             "mode": self.mode,

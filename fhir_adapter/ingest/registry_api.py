@@ -1,9 +1,11 @@
 """Live fetch of study records from the ClinicalTrials.gov API v2.
 
 One id: ``GET /studies/{id}``. Several: ``GET /studies?filter.ids=A,B,...`` in batches of at most
-100, following ``nextPageToken`` (stopping on an empty page too). Transient failures are retried
-through :func:`fhir_adapter.http.send_with_retries`; ``on_retry`` hears of each retry (the CLI says so on
-stderr) and ``progress`` of the studies fetched so far. Each request is logged at DEBUG level.
+100, following ``nextPageToken`` (stopping on an empty page too). A query (:func:`search_studies`):
+``GET /studies?query.*=...&filter.*=...`` with pages of 1000, following ``nextPageToken``.
+Transient failures are retried through :func:`fhir_adapter.http.send_with_retries`; ``on_retry`` hears of
+each retry (the CLI says so on stderr) and ``progress`` of the studies fetched so far.
+Each request is logged at DEBUG level.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from fhir_adapter.trial import TrialRecord
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 BATCH_SIZE = 100
+SEARCH_PAGE_SIZE = 1000
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A page that keeps handing out tokens must not loop forever.
 MAX_PAGES_PER_BATCH = 1000
@@ -82,6 +85,38 @@ def fetch_trials(
     return [studies[nct_id] for nct_id in nct_ids]
 
 
+def search_studies(
+    params: Mapping[str, str],
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    client: httpx.Client | None = None,
+    policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe as a default
+    sleep: Callable[[float], None] | None = None,
+    on_retry: OnRetry | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every study matching ``params`` (``query.*``, ``filter.*``, ``postFilter.*``, ``sort``: the API v2
+    ``GET /studies`` parameters), page by page (``pageSize`` 1000, following ``nextPageToken`` with the same
+    parameters), each NCT id once, in the registry's order. ``progress`` gets the studies found after each page.
+    Raises RegistryError (status and URL in the message)."""
+    own_client = client is None
+    http = client or httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+    fetcher = _Fetcher(http, base_url.rstrip("/"), policy, sleep, on_retry)
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for page in fetcher.pages({**params, "pageSize": str(SEARCH_PAGE_SIZE)}):
+            for study in page:
+                nct_id = _nct_id_of(study)
+                if nct_id is not None:
+                    found.setdefault(nct_id, study)
+            if progress is not None:
+                progress(len(found))
+    finally:
+        if own_client:
+            http.close()
+    return list(found.values())
+
+
 def records_from_studies(
     studies: Sequence[dict[str, Any]], source: str = "ClinicalTrials.gov API"
 ) -> list[TrialRecord]:
@@ -125,7 +160,7 @@ class _Fetcher:
 
     def batch(self, nct_ids: Sequence[str]) -> Iterator[dict[str, dict[str, Any]]]:
         """The studies of each page of one batch, by NCT id."""
-        for page in self._pages({"filter.ids": ",".join(nct_ids), "pageSize": str(len(nct_ids))}):
+        for page in self.pages({"filter.ids": ",".join(nct_ids), "pageSize": str(len(nct_ids))}):
             found: dict[str, dict[str, Any]] = {}
             for study in page:
                 nct_id = _nct_id_of(study)
@@ -133,7 +168,7 @@ class _Fetcher:
                     found[nct_id] = study
             yield found
 
-    def _pages(self, params: dict[str, str]) -> Iterator[list[Any]]:
+    def pages(self, params: dict[str, str]) -> Iterator[list[Any]]:
         url = f"{self.base_url}/studies"
         token: str | None = None
         for _ in range(MAX_PAGES_PER_BATCH):

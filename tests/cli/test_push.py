@@ -252,3 +252,36 @@ def test_the_deadline_stops_the_inputs_left(
 def test_the_deadline_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--deadline", "0"], capsys)
     assert code == 2 and err.strip() == "error: --deadline must be more than 0 and at most 604800 seconds, got 0"
+
+
+def test_with_definitions_writes_the_project_definitions_once_as_conditional_updates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fhir_adapter.mapping.definitions import definition_resources
+
+    statement = {**STATEMENT, "rest": [{**STATEMENT["rest"][0], "resource": [  # type: ignore[index]
+        *STATEMENT["rest"][0]["resource"],  # type: ignore[index]
+        *({"type": t, "conditionalUpdate": True, "searchParam": [{"name": "url"}]}
+          for t in ("StructureDefinition", "CodeSystem"))]}]}
+    sent: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bundle = json.loads(request.content)
+        sent.append(bundle)
+        return httpx.Response(200, headers=FHIR, json={"resourceType": "Bundle", "type": "transaction-response",
+                                                       "entry": [{"response": {"status": "201 Created"}}
+                                                                 for _ in bundle["entry"]]})
+
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/metadata").mock(return_value=httpx.Response(200, json=statement, headers=FHIR))
+        empty_server_reads(router, BASE)
+        router.post(BASE).mock(side_effect=answer)
+        code, _, err = run(["push", str(write_bundle(tmp_path)), "--server", BASE, "--with-definitions"], capsys)
+    assert code == 0, err
+    expected = definition_resources("R4")
+    assert f"definitions (R4) on {BASE}: {len(expected)} created" in err
+    definitions = sent[0]["entry"]
+    assert [e["request"] for e in definitions] == [
+        {"method": "PUT", "url": f"{r['resourceType']}?url={r['url']}"} for r in expected]
+    assert all("id" not in e["resource"] for e in definitions)
+    assert len(sent) == 2  # the definitions once, then the trial

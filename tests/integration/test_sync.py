@@ -137,3 +137,114 @@ def test_sync_command_says_what_it_did(fhir_server: str, tmp_path: Any, capsys: 
     assert "1 of 1 input(s) pushed" in summary
     code, out, err = run("--dry-run")
     assert code == 0 and "created" not in out + err and "updated" not in out + err, out + err
+
+
+# -- issue 14 acceptance: sync the corpus, change 5 records, sync again, a third sync changes nothing ---------------
+
+ACCEPTANCE = ("NCT01503372", "NCT03727126", "NCT06806462", "NCT05021172", "NCT04437602", "NCT06177795")
+"""Five records to change (status, a site renamed, a contact, a criterion, a site removed) and one left alone."""
+Key = tuple[str, str]
+
+
+def _edited(records: dict[str, Any]) -> dict[str, Any]:
+    """The five changes, made in memory on the parsed records."""
+    status, site, contact, criterion, removed, _ = (records[n] for n in ACCEPTANCE)
+    new = dict(records)
+    new[status.nct_id] = status.model_copy(update={"overall_status": "TERMINATED", "overall_status_raw": "TERMINATED"})
+    locations = list(site.locations)
+    locations[1] = locations[1].model_copy(update={"facility": "Sync Acceptance Renamed Clinic"})
+    new[site.nct_id] = site.model_copy(update={"locations": locations})
+    person = contact.central_contacts[0].model_copy(update={"phone": "+1 555 0100"})
+    new[contact.nct_id] = contact.model_copy(update={"central_contacts": [person, *contact.central_contacts[1:]]})
+    text = str(criterion.eligibility.criteria)
+    first = next(line for line in text.splitlines() if line.strip().startswith(("*", "-", "•")) or line[:1].isdigit())
+    changed = text.replace(first, first.rstrip() + " within the last 30 days", 1)
+    eligibility = criterion.eligibility.model_copy(update={"criteria": changed, "criteria_raw": changed})
+    new[criterion.nct_id] = criterion.model_copy(update={"eligibility": eligibility})
+    new[removed.nct_id] = removed.model_copy(update={"locations": removed.locations[:-1]})
+    return new
+
+
+def _hashes(record: Any) -> dict[Key, str]:
+    """(type, identifier value) -> content hash of every resource a sync writes for the record (member List too)."""
+    from fhir_adapter.fhir.push_sync import content_hash
+    from fhir_adapter.fhir.sync_retire import with_member_list
+
+    bundle = with_member_list(trial_bundle(record, "R4"))
+    found = {}
+    for entry in bundle["entry"]:
+        ident = business_identifier(entry["resource"])
+        assert ident is not None
+        found[(entry["resource"]["resourceType"], ident[1])] = content_hash(entry["resource"])
+    return found
+
+
+def _expected(before: dict[str, Any], after: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """What a sync must report from the two versions of the records alone: created, updated, retired."""
+    old = {k: v for r in before.values() for k, v in _hashes(r).items()}
+    new = {k: v for r in after.values() for k, v in _hashes(r).items()}
+    found = {(t, v, "created") for (t, v) in new.keys() - old.keys()}
+    found |= {(t, v, "updated") for (t, v) in new.keys() & old.keys() if new[(t, v)] != old[(t, v)]}
+    return found | {(t, v, "retired") for (t, v) in old.keys() - new.keys()}
+
+
+def _total(client: FhirClient, resource_type: str) -> int:
+    page = next(client.search_bundles(resource_type, {"_summary": "count"}))
+    return int(page["total"])
+
+
+def _sync_all(client: FhirClient, records: dict[str, Any]) -> list[Any]:
+    from fhir_adapter.fhir.sync_run import push_trial
+
+    reports = [push_trial(client, trial_bundle(r, "R4"), from_record=True, source=n) for n, r in records.items()]
+    assert all(r.ok for r in reports), [r.to_json()["counts"] for r in reports]
+    return reports
+
+
+def _changes(reports: list[Any]) -> set[tuple[str, str, str]]:
+    return {(o.resource_type, o.identifier.rsplit("|", 1)[-1], o.outcome)
+            for r in reports for o in r.outcomes if o.outcome != "unchanged"}
+
+
+def test_sync_acceptance_five_changed_records(fhir_client: FhirClient) -> None:
+    """Issue 14: sync, change 5 records, sync again: exactly those resources are written (the removed site and the
+    renamed site's old Location retired); nothing duplicated; a third sync changes nothing; one resource per key."""
+    from fhir_adapter.mapping.shared import site_key
+
+    paths = {p.stem: p for p in _corpus()}
+    records = {n: load_trial(paths[n]) for n in ACCEPTANCE}
+    _sync_all(fhir_client, records)  # the first sync: created, or updated where earlier tests pushed them first
+    assert _changes(_sync_all(fhir_client, records)) == set()  # idempotent
+    counts_before = {t: _total(fhir_client, t) for t in SHARED_TYPES}
+
+    edited = _edited(records)
+    expected = _expected(records, edited)
+    # the dropped resources belong to no other corpus trial, so they must be retired (not kept)
+    others = {k for p in paths.values() if p.stem not in ACCEPTANCE for k in _hashes(load_trial(p))}
+    assert not {(t, v) for t, v, o in expected if o == "retired"} & others
+    assert {(t, o) for t, _, o in expected} >= {("Location", "retired"), ("Location", "created"),
+                                                ("ResearchStudy", "updated"), ("Group", "updated")}
+
+    second = _sync_all(fhir_client, edited)
+    assert _changes(second) == expected
+    changed_trials = {r.source for r in second if any(o.outcome != "unchanged" for o in r.outcomes)}
+    assert changed_trials == set(ACCEPTANCE[:5])
+
+    assert _changes(_sync_all(fhir_client, edited)) == set()  # the third sync changes nothing
+
+    # nothing duplicated: every resource of the edited trials is one resource; the retired ones are gone
+    for record in edited.values():
+        for (resource_type, value) in _hashes(record):
+            assert _count(fhir_client, resource_type, value) == 1, (resource_type, value)
+    for resource_type, value, outcome in expected:
+        if outcome == "retired" and fhir_client.capabilities().supports_search(resource_type, "identifier"):
+            assert _count(fhir_client, resource_type, value) == 0, (resource_type, value)
+    # the server's counts moved by exactly the distinct keys created and retired
+    for resource_type in SHARED_TYPES:
+        moved = sum(1 for t, _, o in expected if t == resource_type and o == "created") - sum(
+            1 for t, _, o in expected if t == resource_type and o == "retired")
+        assert _total(fhir_client, resource_type) == counts_before[resource_type] + moved, resource_type
+    # the Location keys are the documented site keys of the records' facilities (normalise_name, site_key)
+    site_keys = {site_key(s.facility, s.city, s.country, s.zip) for r in edited.values() for s in r.locations}
+    pushed = {v for r in edited.values() for (t, v) in _hashes(r) if t == "Location"}
+    assert pushed == {k for k in site_keys if k is not None}
