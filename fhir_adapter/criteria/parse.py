@@ -436,7 +436,7 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         residues += [r for r in more if r not in residues]
     fields["computable"] = reason is None
     fields["reason"] = reason
-    fields["residues"] = residues if reason is None else []
+    fields["residues"] = list(dict.fromkeys(residues)) if reason is None else []  # one residue stated once
     return fields
 
 
@@ -458,7 +458,11 @@ def parse_clause(
     lead = _lead_in_end(work, matches)
     notes = note_spans(work, p)
     matches = [m for m in matches if m.start >= lead and not in_note(notes, m.start)]
-    thresholds = [t for t in find_thresholds(work) if t.start >= lead and not _in_count(work, t, p)]
+    thresholds = [
+        t
+        for t in find_thresholds(work)
+        if t.start >= lead and not _in_count(work, t, p) and not in_note(notes, t.start)
+    ]
     window = find_window(work)
     within_days = window[2] if window else None
     context = f"{item.context or ''} {work}"

@@ -207,3 +207,15 @@ def test_cardiac_surgery_and_valvular_disease_are_known() -> None:
     codes = {c.code for c in surgery.concepts}
     assert surgery.within_days is not None and 89 <= surgery.within_days <= 92
     assert {"64915003", "10190003"} <= codes  # the operation on the heart, and CABG as a member
+
+
+def test_a_threshold_in_a_note_is_no_alternative_threshold() -> None:
+    """Chia wording: the note's "serum creatinine greater than 1.4" names who needs a clearance; it must not widen
+    "<= 2.0 mg/dL" as if it were a second limit."""
+    text = (
+        "Inclusion Criteria:\n- Serum creatinine less than or equal to 2.0 mg/dL (Note: Patients with a serum "
+        "creatinine greater than 1.4 mg/dL must have a 24-hour urinary creatinine clearance greater than 50 mL/min)\n"
+    )
+    (atom,) = [a for a in _atoms(text) if a.computable]
+    assert (atom.concept_key, atom.comparator, atom.value) == ("lab.creatinine", "le", 2.0)
+    assert all(not r.has_threshold for r in atom.residues)
