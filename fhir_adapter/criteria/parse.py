@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
-from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_noun_end
+from fhir_adapter.criteria.ellipsis import shared_noun_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
@@ -30,6 +30,7 @@ from fhir_adapter.criteria.head import (
     word_tokens,
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units
+from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import Atom, Category, Kind, Qualifier, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
@@ -78,66 +79,9 @@ def _negated(window: str, vocab: Phrases) -> bool:
     return bool(vocab.negation.search(cleaned))
 
 
-def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
-    kept: list[ConceptMatch] = []
-    for m in sorted(matches, key=lambda m: (m.start, -(m.end - m.start))):
-        if kept and m.start < kept[-1].end:
-            continue
-        kept.append(m)
-    return kept
-
-
-_NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
-
-
 _COMPOUND_LINK = re.compile(
     r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due|eluting|coated)\s*", re.IGNORECASE
 )
-
-
-_NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
-
-
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s,-]*$")
-
-
-def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> bool:
-    """A bare "cancer" after a site or type word ("prostate cancer") is not "any malignancy"."""
-    if match.concept.key not in p.site_specific_concepts or match.phrase.lower() not in p.site_specific_nouns:
-        return False
-    before = _WORD_BEFORE.search(work[: match.start])
-    return before is not None and before.group(1).lower() not in p.generic_modifiers
-
-
-_HYPHEN_PREFIX = re.compile(r"[a-z]{2,}-$")
-"""A word joined to the match by a hyphen ("pre-gestational diabetes", "post-transplant"): a compound that
-names something else ("non-" is handled apart: "non-colorectal cancer" is an excepted concept)."""
-
-
-def _in_compound(work: str, match: ConceptMatch) -> bool:
-    before = work[max(0, match.start - 12) : match.start]
-    return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
-
-
-def _find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
-    """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
-    ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
-    source = cased if cased and len(cased) == len(work) else work
-    found = [
-        m
-        for m in lexicon.find(source)
-        if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p) and not _in_compound(work, m)
-    ]
-    starts = {m.end() for m in _NON.finditer(work)}
-    if starts:
-        spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
-        found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
-    names = [m.span() for m in p.proper_names.finditer(work)]
-    if names:  # "Modification of Diet in Renal Disease": an equation's name, not kidney disease
-        found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
-    found = _drop_overlaps(found)
-    shared = shared_head_matches(work, found, lexicon, p)
-    return _drop_overlaps(found + shared) if shared else found
 
 
 _LEAD_IN_CHARS = re.compile(r"[():]")
@@ -454,7 +398,7 @@ def parse_clause(
     raw = text[span.start : span.end]
     norm = normalise(raw)
     work = norm.text
-    matches = _find_concepts(work, lexicon, p, norm.cased)
+    matches = find_concepts(work, lexicon, p, norm.cased)
     lead = _lead_in_end(work, matches)
     notes = note_spans(work, p)
     matches = [m for m in matches if m.start >= lead and not in_note(notes, m.start)]

@@ -1,0 +1,73 @@
+"""The concepts a clause names: lexicon matches read in their context.
+
+A bare "cancer" after a site word is not "any malignancy"; a word joined by a hyphen ("pre-gestational diabetes")
+makes a compound that names something else; "non-colorectal cancer" names an excepted concept; a disease word inside
+the name of an equation, classification or instrument ("Modification of Diet in Renal Disease") is none; organ words
+that share a noun ("heart, liver or kidney disease") name one concept each. Overlapping matches keep the longest.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fhir_adapter.criteria.ellipsis import shared_head_matches
+from fhir_adapter.criteria.lexicon import Lexicon
+from fhir_adapter.criteria.phrases import Phrases
+from fhir_adapter.terminology import ConceptMatch
+
+
+def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
+    kept: list[ConceptMatch] = []
+    for m in sorted(matches, key=lambda m: (m.start, -(m.end - m.start))):
+        if kept and m.start < kept[-1].end:
+            continue
+        kept.append(m)
+    return kept
+
+
+_NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
+
+
+_NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
+
+
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s,-]*$")
+
+
+def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> bool:
+    """A bare "cancer" after a site or type word ("prostate cancer") is not "any malignancy"."""
+    if match.concept.key not in p.site_specific_concepts or match.phrase.lower() not in p.site_specific_nouns:
+        return False
+    before = _WORD_BEFORE.search(work[: match.start])
+    return before is not None and before.group(1).lower() not in p.generic_modifiers
+
+
+_HYPHEN_PREFIX = re.compile(r"[a-z]{2,}-$")
+"""A word joined to the match by a hyphen ("pre-gestational diabetes", "post-transplant"): a compound that
+names something else ("non-" is handled apart: "non-colorectal cancer" is an excepted concept)."""
+
+
+def _in_compound(work: str, match: ConceptMatch) -> bool:
+    before = work[max(0, match.start - 12) : match.start]
+    return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
+
+
+def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
+    """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
+    ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
+    source = cased if cased and len(cased) == len(work) else work
+    found = [
+        m
+        for m in lexicon.find(source)
+        if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p) and not _in_compound(work, m)
+    ]
+    starts = {m.end() for m in _NON.finditer(work)}
+    if starts:
+        spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
+        found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
+    names = [m.span() for m in p.proper_names.finditer(work)]
+    if names:  # "Modification of Diet in Renal Disease": an equation's name, not kidney disease
+        found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
+    found = _drop_overlaps(found)
+    shared = shared_head_matches(work, found, lexicon, p)
+    return _drop_overlaps(found + shared) if shared else found
