@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -324,6 +325,13 @@ class _Export:
             self.save()
 
     # -- files --------------------------------------------------------------------------------------------------
+
+    def _download_retry(self) -> RetryPolicy:
+        """The download policy, bounded by the run's ``--deadline`` that the client carries."""
+        policy, run = self.settings.download_retry, self.client.retry_policy
+        if run.deadline_at is None or policy.deadline_at is not None:
+            return policy
+        return dataclasses.replace(policy, deadline_at=run.deadline_at, deadline_seconds=run.deadline_seconds)
     async def download(self, state: ExportState) -> list[str]:
         """Fetch the unfinished files; the names fetched."""
         manifest = parse_manifest(state.manifest, state.status_url or self.client.base_url)
@@ -343,7 +351,7 @@ class _Export:
         ) as http:
             downloader = Downloader(
                 http=http, out_dir=self.out_dir, file_auth=FileAuth(auth, http) if auth is not None else None,
-                retry=self.settings.download_retry, sleep=self.settings.sleep, progress=self.progress,
+                retry=self._download_retry(), sleep=self.settings.sleep, progress=self.progress,
             )
             if any(token for _, token in jobs) and auth is None:
                 jobs = [(f, False) for f, _ in jobs]  # nothing to send: the server will say if it needs a token

@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from fhir_adapter.errors import AuthError, FhirAdapterError, FhirServerError, UsageError
-from fhir_adapter.fhir._core import render_outcome
-from fhir_adapter.http import RetryPolicy, retry_delay
+from fhir_adapter.fhir._core import DeadlineError, render_outcome
+from fhir_adapter.http import DeadlineExceeded, RetryPolicy, deadline_message, retry_delay
 
 log = logging.getLogger("fhir_adapter.fhir")
 
@@ -378,8 +378,11 @@ class Downloader:
             attempt += 1
             try:
                 try:
+                    self._within_deadline(file)
                     size, resources = await self._attempt(file, temp, send_token, attempt)
                     break
+                except DeadlineExceeded as exc:  # a transport error in httpx's eyes, but never retried
+                    raise self._deadline(file) from exc
                 except httpx.TransportError as exc:  # the auth flow's token request could not be sent
                     raise _Retry(retry_delay(self.retry, attempt), f"{type(exc).__name__}: {exc}") from exc
             except _Retry as retry:
@@ -388,12 +391,27 @@ class Downloader:
                         f"GET {shown_url(file.url)}: {retry.reason}, still after {attempt} attempts; "
                         "rerun the same command to resume", method="GET", url=shown_url(file.url),
                     ) from retry
+                left = self.retry.remaining()
+                if left is not None and retry.delay >= left:
+                    raise self._deadline(file) from retry  # the wait alone would outlast the run's deadline
                 log.debug("GET %s: %s, retry in %.1f s", shown_url(file.url), retry.reason, retry.delay)
                 await self.sleep(retry.delay)
         os.replace(temp, target)
         file.bytes, file.resources, file.done = size, resources, True
         note = "" if file.count is None or file.count == resources else f" (the manifest says {file.count})"
         self.progress(f"downloaded {file.name}: {resources} resources, {size} bytes{note}")
+
+    def _within_deadline(self, file: FileState) -> None:
+        left = self.retry.remaining()
+        if left is not None and left <= 0:
+            raise self._deadline(file)
+
+    def _deadline(self, file: FileState) -> DeadlineError:
+        """The run's ``--deadline`` passed while downloading: files already done stay done (a rerun resumes)."""
+        return DeadlineError(
+            f"GET {shown_url(file.url)}: {deadline_message(self.retry)}; rerun the same command to resume",
+            kind="deadline", reached=True, method="GET", url=shown_url(file.url),
+        )
 
     async def _attempt(self, file: FileState, temp: Path, send_token: bool, attempt: int) -> tuple[int, int]:
         request = self.http.build_request("GET", file.url, headers={"Accept": NDJSON})
@@ -450,6 +468,7 @@ class Downloader:
         try:
             with temp.open("wb") as out:
                 async for chunk in response.aiter_bytes(CHUNK):  # decoded: gzip content-encoding is undone here
+                    self._within_deadline(file)  # a slow file must not outlast the run's --deadline
                     out.write(chunk)
                     counter.feed(chunk)
                     size += len(chunk)

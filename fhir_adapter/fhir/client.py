@@ -193,6 +193,11 @@ class AsyncFhirClient:
         return self._auth
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy, with the run's ``--deadline`` (Bulk Data file downloads keep that deadline)."""
+        return self._retry
+
+    @property
     def verify(self) -> bool:
         """Whether TLS certificates are verified (``--insecure`` turns it off)."""
         return self._verify

@@ -563,6 +563,39 @@ def test_one_failed_file_leaves_the_others_done_and_resumable(
     assert again.resumed and again.downloaded == ("Observation.ndjson",) and again.resources == 8
 
 
+def test_a_wait_past_the_runs_deadline_stops_the_download_resumably(
+    mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    """``--deadline`` bounds the file downloads too: a retry wait that would outlast it ends the run at once with one
+    line, and the files already downloaded stay done for the rerun."""
+    import time
+
+    from fhir_adapter.fhir._core import DeadlineError
+
+    mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
+    files = [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson")]
+    mock.get(STATUS).mock(return_value=done(manifest(files)))
+    mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
+    mock.get(f"{FILES}/o.ndjson").mock(return_value=httpx.Response(503, headers={"Retry-After": "30"}))
+    # the run's deadline is the client's (as --deadline sets it); the download policy has none of its own
+    run = RetryPolicy(max_attempts=1, jitter=False, deadline_at=time.monotonic() + 10, deadline_seconds=10)
+    downloads = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=60.0, jitter=False)
+    bulk = BulkSettings(sleep=fake_time.sleep, clock=fake_time.clock, download_retry=downloads)
+
+    async def go() -> ExportResult:
+        async with AsyncFhirClient(BASE, sleep=fake_time.sleep, retry=run) as client:
+            return await run_export(client, out_dir=tmp_path, settings=bulk)
+
+    with pytest.raises(DeadlineError) as err:
+        asyncio.run(go())
+    assert err.value.one_line() == (
+        f"GET {FILES}/o.ndjson: the run's deadline of 10 s (--deadline) was reached; rerun the same command to resume"
+    )
+    assert 30.0 not in fake_time.slept
+    state = load_state(tmp_path)
+    assert state is not None and [f.done for f in state.files] == [True, False]
+
+
 def test_resume_downloads_only_unfinished_files(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     request = ExportRequest("system", types=("Patient", "Observation"))
     body = manifest([("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson")])
