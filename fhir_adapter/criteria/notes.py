@@ -1,8 +1,9 @@
 """Text of an item that is not a criterion: a note that explains one, or a section the registry says no longer applies.
 
 * A note ("(Note that study treatment may be the first chemotherapy treatment for advanced cancer)", "Note: results
-  are from the central laboratory") explains the criterion around it. The concepts it names are not required or
-  excluded, so they are kept as text with :data:`NOTE_REASON`, never made computable.
+  are from the central laboratory") explains the criterion around it. The concepts and numbers it names are not
+  read: they are neither required nor excluded, and a number in it is no second limit. The note stays in the text of
+  the atom around it; a clause that is all note is kept as text with :data:`NOTE_REASON`.
 * A withdrawn section ("participants will no longer be asked to undergo apheresis. This content is being retained
   for historical reference") keeps its items as text with the registry's own words as the reason.
 
