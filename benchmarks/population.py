@@ -1,7 +1,7 @@
 """Population-scale screening benchmark: the memory, DuckDB and Spark engines on the same files, side by side.
 
     python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark]
-                                    [--format ndjson|gz|parquet]
+                                    [--format ndjson|gz|parquet] [--code DIR]
 
 Population: ``benchmarks/screen.py``'s 10,000-patient population (a seeded carebundle cohort expanded by clones,
 with rectal-cancer trial patients injected; about 38 resources and 45 KB of NDJSON per patient) is the base; a
@@ -12,8 +12,10 @@ The disk each size takes is printed.
 Trial: the seed trial's compiled criteria (``samples/NCT06577194.txt``), as the CLI compiles them.
 
 Each engine runs in a fresh process (``screen_files``, the path ``fhir-adapter screen --data DIR --engine E``
-takes), so its figures include loading, and its peak RSS is the child's. The results of every engine are
-compared with the first engine's (a digest of the whole result contract): identical or not.
+takes), so its figures include loading, and its peak RSS is the child's, including writing the JSON report
+(``contract_json``, digested rather than written; its seconds are the "JSON s" column, not in patients/s). The
+results of every engine are compared with the first engine's (a digest of the whole result contract): identical
+or not.
 """
 
 from __future__ import annotations
@@ -39,19 +41,26 @@ from pathlib import Path
 started = time.perf_counter()
 from fhir_adapter.engines import screen_files
 from fhir_adapter.pipeline import load_compiled
+try:
+    from fhir_adapter.matching.spill import count_by
+except ImportError:  # an older checkout (BENCH_PYTHONPATH): count by iterating
+    from collections import Counter
+    def count_by(patients, field):
+        return Counter(getattr(p, field) for p in patients)
 folder, engine, as_of, trial = sys.argv[1:5]
 criteria = load_compiled(Path(trial))[1]
 compiled = time.perf_counter()
 found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine)
 done = time.perf_counter()
+screen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 digest = hashlib.sha256()
 for chunk in found.result.contract_json():  # the report as the CLI writes it, never one string
     digest.update(chunk.encode())
-verdicts = {}
-for p in found.result.patients:
-    verdicts[p.reason_code] = verdicts.get(p.reason_code, 0) + 1
+reported = time.perf_counter()
+verdicts = dict(count_by(found.result.patients, "reason_code"))
 print(json.dumps({
     "patients": len(found.result.patients), "seconds": done - compiled, "startup": compiled - started,
+    "report_seconds": reported - done, "screen_rss_mb": screen_rss,
     "digest": digest.hexdigest()[:16], "reasons": verdicts,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -105,12 +114,16 @@ def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
-def run(folder: Path, engine: str) -> dict[str, object]:
+def run(folder: Path, engine: str, code: Path | None = None) -> dict[str, object]:
+    """One engine in a fresh process; ``code``: a directory holding another version of ``fhir_adapter`` (and
+    ``mappings``) to measure instead of this checkout's."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True, text=True, env=env, check=False, cwd=code,
     )
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -125,16 +138,18 @@ def main() -> None:
     parser.add_argument("--engines", default="memory,duckdb,spark")
     parser.add_argument("--format", choices=("ndjson", "gz", "parquet"), default="ndjson",
                         help="NDJSON, gzipped NDJSON (as Bulk servers may send it) or Parquet (resource JSON per row)")
+    parser.add_argument("--code", type=Path, help="measure the fhir_adapter package in this directory instead "
+                        "(e.g. a previous commit: git archive COMMIT fhir_adapter mappings | tar -x -C DIR)")
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
-          f"{'peak RSS MB':>12} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
+          f"{'peak RSS MB':>12} {'JSON s':>7} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
     for size in (int(s) for s in args.patients.split(",")):
         folder = build(size, args.format)
         disk = disk_mb(folder)
         baseline: dict[str, object] | None = None
         for engine in args.engines.split(","):
-            figures = run(folder, engine)
+            figures = run(folder, engine, args.code)
             fmt = args.format
             if "error" in figures:
                 print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")
@@ -146,12 +161,13 @@ def main() -> None:
                 baseline = figures
             else:
                 ratio = f"{float(baseline['seconds']) / seconds:.1f}x"  # type: ignore[arg-type]
-            same = "baseline" if figures is baseline else (
+            same = f"baseline {figures['digest']}" if figures is baseline else (
                 "identical" if figures["digest"] == baseline["digest"] else "DIFFERENT"
             )
             child = float(figures.get("children_rss_mb", 0.0))  # type: ignore[arg-type]
             print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} {seconds:>8.1f} {patients / seconds:>11,.0f} "
-                  f"{float(figures['rss_mb']):>12,.0f} {ratio:>9}  {same} {figures['reasons']}"  # type: ignore[arg-type]
+                  f"{float(figures['rss_mb']):>12,.0f} {float(figures['report_seconds']):>7.1f} "  # type: ignore[arg-type]
+                  f"{ratio:>9}  {same} {figures['reasons']}"
                   + (f" (child {child:,.0f} MB)" if child > 50 else ""))
 
 

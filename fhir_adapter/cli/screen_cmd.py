@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,13 +45,15 @@ from fhir_adapter.cli.match_cmd import data_errors, load_compiled, parse_as_of, 
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.engines import ENGINES, screen_files
 from fhir_adapter.engines.bulk_source import bulk_request
-from fhir_adapter.errors import UsageError
+from fhir_adapter.errors import FhirAdapterError, UsageError
+from fhir_adapter.fhir._core import DeadlineError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.emit import FhirVersion, candidates_bundle, validate_bundle
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.report import render_html, render_table, table_text, verdict_counts
-from fhir_adapter.matching.screen import ScreenStats, ascreen_server
+from fhir_adapter.matching.screen import ScreenStats, ascreen_server, rank
+from fhir_adapter.matching.spill import count_by
 
 _FORMATS = ("table", "json", "ndjson", "html")
 
@@ -58,7 +62,22 @@ async def _screen_server(
     compiled: CompiledCriteria, fhir: FhirOptions, *, concurrency: int, **kwargs: Any
 ) -> ScreenResult:
     async with fhir.async_client() as client:
-        return await ascreen_server(compiled, client, concurrency=concurrency, **kwargs)
+        work = ascreen_server(compiled, client, concurrency=concurrency, **kwargs)
+        left = fhir.deadline_left()
+        # --deadline: the HTTP layer stops requests at the deadline; this stops the evaluation between them too
+        return await (work if left is None else asyncio.wait_for(work, timeout=max(left, 0.0)))
+
+
+def _partial(marker: Checkpoint, compiled: CompiledCriteria, day: date) -> ScreenResult:
+    """The patients finished before the deadline (the checkpoint records each as it finishes), ranked."""
+    return ScreenResult(trial=compiled.trial, as_of=day, patients=rank(marker.done().values()))
+
+
+def _marked(chunks: Iterator[str], incomplete: str) -> Iterator[str]:
+    """The JSON report with ``"incomplete": "<why>"`` right after the trial and date (its first chunk)."""
+    yield next(chunks)
+    yield f"  \"incomplete\": {json.dumps(incomplete, ensure_ascii=False)},\n"
+    yield from chunks
 
 
 def considered(stats: ScreenStats, source: str) -> str:
@@ -85,16 +104,24 @@ def _with_newline(chunks: Iterator[str]) -> Iterator[str]:
 
 
 def write_report(
-    result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None, *, about: str = ""
+    result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None, *, about: str = "",
+    incomplete: str | None = None,
 ) -> None:
     """The report to ``output`` (its path printed on stderr) or stdout; the verdict counts on stderr.
 
     ``json`` is the contract, one object; ``ndjson`` one line per patient with the trial and date in each.
+    ``incomplete`` (a screening stopped by ``--deadline``): JSON gets an ``incomplete`` key, NDJSON a last line
+    ``{"trial", "as_of", "incomplete"}``, the table and HTML say it first in their note.
     """
+    if incomplete is not None:
+        about = f"INCOMPLETE: {incomplete}. {about}"
     if output_format == "json":
-        write_chunks(_with_newline(result.contract_json()), output)
+        chunks = result.contract_json()
+        write_chunks(_with_newline(chunks if incomplete is None else _marked(chunks, incomplete)), output)
     elif output_format == "ndjson":
-        print_ndjson(patient_lines(result), output)
+        end = [] if incomplete is None else [
+            {"trial": result.trial, "as_of": result.as_of.isoformat(), "incomplete": incomplete}]
+        print_ndjson(itertools.chain(patient_lines(result), end), output)
     elif output_format == "html":
         text = render_html(result, compiled.atoms, considered=about)
         if output is None:
@@ -106,7 +133,7 @@ def write_report(
     else:
         write_text(table_text(result, compiled.atoms), output)
     counts = verdict_counts(result)
-    not_candidates = sum(1 for p in result.patients if p.reason_code == "not-a-candidate")
+    not_candidates = count_by(result.patients, "reason_code")["not-a-candidate"]
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     if not_candidates:
         summary += f" ({not_candidates} of them not a candidate: no record of the trial's condition)"
@@ -181,8 +208,14 @@ def run_screen(
     check_output_path(emit, "--emit-fhir")
     check_output_path(checkpoint, "--checkpoint")
     compiled = load_compiled(trial)
+    scratch = contextlib.ExitStack()
+    if checkpoint is None and fhir is not None and fhir.deadline is not None and data is None and not bulk:
+        # --deadline may stop the screening: a checkpoint of our own keeps the patients finished for the report
+        checkpoint = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="fhir-adapter-screen-")))
+        checkpoint = checkpoint / "checkpoint.jsonl"
     marker = Checkpoint(checkpoint, trial=compiled.trial, as_of=day, atoms=compiled.atoms) if checkpoint else None
     stats = ScreenStats()
+    incomplete: str | None = None
     try:
         with progress_bar(show_progress) as progress:
             common: dict[str, Any] = {
@@ -210,14 +243,26 @@ def run_screen(
                 source = f"{origin}{skipped}, {found.engine} engine"
             else:
                 assert fhir is not None
-                result = asyncio.run(
-                    _screen_server(compiled, fhir, concurrency=concurrency, prefilter=prefilter, **common)
-                )
                 source = "the server"
+                try:
+                    result = asyncio.run(
+                        _screen_server(compiled, fhir, concurrency=concurrency, prefilter=prefilter, **common)
+                    )
+                except (TimeoutError, DeadlineError):
+                    if marker is None:
+                        raise
+                    result = _partial(marker, compiled, day)
+                    incomplete = (f"{fhir.deadline_line()} after {len(result.patients)} of {stats.population} "
+                                  "patient(s); the others were not screened")
     finally:
         if marker is not None:
             marker.close()
-    write_report(result, compiled, output_format, output, about=considered(stats, source))
+    with scratch:
+        write_report(result, compiled, output_format, output, about=considered(stats, source), incomplete=incomplete)
+    if incomplete is not None:
+        error = FhirAdapterError(f"screening stopped: {incomplete}; the report holds those finished, marked incomplete")
+        error.exit_code = 5
+        raise error
     if emit is not None:
         emit_fhir(result, emit, fhir_version)
     return result

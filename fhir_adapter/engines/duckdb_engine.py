@@ -10,7 +10,7 @@ patient's evidence plus the results.
 
 Bad input is reported exactly as the in-memory engine reports it, with ``file:line``: DuckDB's
 ``ignore_errors`` would lose the line number, so every line is read as text with its number (``row_number()``
-over a one-file scan, which keeps file order) and ``json_valid`` marks the bad ones; Python parses only those,
+over a one-file scan, which keeps file order) and a failed parse marks the bad ones; Python parses only those,
 for the same message. A line DuckDB rejects but Python's JSON accepts (``NaN``) is kept, as in memory. Bundle
 files (``*.json``) and Bundle lines are few and small: they are indexed in memory by ``LocalData`` and merged.
 """
@@ -55,7 +55,8 @@ def _sql_string(value: str) -> str:
 
 
 _PATHS = ["$.resourceType", "$.id"] + [p for pair in REFERENCE_PATHS for p in pair]
-"""Extracted in one parse: x[1] the type, x[2] the id, then each patient field as an object and as a list."""
+"""Extracted in one parse of a kept line: x[1] the type, x[2] the id, then each patient field as an object and
+as a list."""
 
 
 def _patient_expr() -> str:
@@ -98,28 +99,26 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
         numbered = f"SELECT row_number() OVER () AS n, line FROM {source}"
     # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
     # tests/engines pins it with a file whose lines carry their own numbers.
-    # One JSON parse per line: try() is NULL for a malformed line, and the few kept lines are parsed again
-    # for their patient afterwards (_PATIENT_SQL), not the hundreds of thousands dropped.
+    # One JSON parse per line: try() is NULL for a malformed line. Only the few kept lines are parsed again,
+    # for their patient (the projection above the filter), not the hundreds of thousands dropped; doing it
+    # here rather than by an UPDATE of the whole table afterwards keeps a million patients' evidence within
+    # DuckDB's memory limit (the UPDATE's join ran out of memory there).
+    paths = "[" + ", ".join(_sql_string(p) for p in _PATHS) + "]"
     return f"""
     INSERT INTO evidence
     WITH numbered AS ({numbered}),
     typed AS (
         SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
-        FROM numbered WHERE line IS NOT NULL AND trim(line) <> '')
-    SELECT {file_index}, n, ok, rtype, NULL, line FROM (
-        SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
-               CASE WHEN ok THEN rtype END AS rtype
-        FROM typed)
-    WHERE NOT ok OR {_wanted(retrieval)}"""
-
-
-def _patient_sql() -> str:
-    """Sets each kept line's patient (its own id for a Patient), once every file is scanned."""
-    paths = "[" + ", ".join(_sql_string(p) for p in _PATHS) + "]"
-    return f"""
-    UPDATE evidence SET pid = CASE WHEN rtype = 'Patient' THEN x[2] ELSE {_patient_expr()} END
-    FROM (SELECT f AS xf, n AS xn, json_extract_string(line, {paths}) AS x FROM evidence WHERE ok) AS parsed
-    WHERE f = xf AND n = xn"""
+        FROM numbered WHERE line IS NOT NULL AND trim(line) <> ''),
+    kept AS (
+        SELECT n, ok, rtype, line FROM (
+            SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
+                   CASE WHEN ok THEN rtype END AS rtype
+            FROM typed)
+        WHERE NOT ok OR {_wanted(retrieval)}),
+    parsed AS (SELECT n, ok, rtype, line, CASE WHEN ok THEN json_extract_string(line, {paths}) END AS x FROM kept)
+    SELECT {file_index}, n, ok, rtype, CASE WHEN rtype = 'Patient' THEN x[2] ELSE {_patient_expr()} END, line
+    FROM parsed"""
 
 
 class DuckDbSource:
@@ -157,7 +156,6 @@ class DuckDbSource:
             self._scan(index, path)
             if note is not None:
                 note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON/Parquet files)")
-        self._con.execute(_patient_sql())
         self._check_lines()
         self._shared = self._shared_resources()
         self._ids = self._patient_ids()
@@ -244,9 +242,11 @@ class DuckDbSource:
         current: str | None = None
         rows: list[tuple[str, str]] = []
         seen: set[str] = set()
+        from_bundles = set(self._memory.patient_ids())  # usually none: only they need remembering
 
         def snapshot(pid: str, lines: Sequence[tuple[str, str]]) -> LazySnapshot | None:
-            seen.add(pid)
+            if pid in from_bundles:
+                seen.add(pid)
             if wanted is not None and pid not in wanted:
                 return None
             return self._snapshot(pid, lines, fetched, complete, shared)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from fhir_adapter.errors import MappingError
 from fhir_adapter.matching.model import PatientResult, ScreenResult
+from fhir_adapter.matching.spill import with_verdicts
 
 FhirVersion = Literal["R4", "R5"]
 
@@ -140,7 +141,7 @@ def _group_entry(version: FhirVersion, trial: str, as_of: str, patients: list[Pa
 
 def candidates(result: ScreenResult) -> list[PatientResult]:
     """The eligible and needs-review patients, in the result's order."""
-    return [p for p in result.patients if p.verdict in _CANDIDATE_VERDICTS]
+    return with_verdicts(result.patients, _CANDIDATE_VERDICTS)  # a spilled screen reads only theirs
 
 
 def candidates_bundle(result: ScreenResult, *, fhir_version: FhirVersion = "R4") -> dict[str, Any]:

@@ -9,9 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_serializer,
+)
 
 AtomOutcome = Literal["met", "not-met", "unknown", "review"]
 Verdict = Literal["eligible", "ineligible", "needs-review"]
@@ -90,6 +97,13 @@ class PatientResult(BaseModel):
         }
 
 
+def _kept_as_is(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Results spilled to disk are taken as they are (validating would read them all back into memory)."""
+    from fhir_adapter.matching.spill import SpilledPatients
+
+    return value if isinstance(value, SpilledPatients) else handler(value)
+
+
 class ScreenResult(BaseModel):
     """The results of one trial's screening as of a date, best first; ``contract()`` is the JSON that
     ``fhir-adapter screen --format json`` and ``match --format json`` print."""
@@ -98,7 +112,14 @@ class ScreenResult(BaseModel):
 
     trial: str
     as_of: date
-    patients: list[PatientResult] = Field(default_factory=list)
+    patients: Annotated[Sequence[PatientResult], WrapValidator(_kept_as_is)] = Field(default_factory=list)
+    """A list, or for a large screen the results on disk (:class:`~fhir_adapter.matching.spill.SpilledPatients`),
+    read one by one as they are iterated: use it as a read-only sequence."""
+
+    @field_serializer("patients")
+    def _every_patient(self, patients: Sequence[PatientResult]) -> list[PatientResult]:
+        """``model_dump`` of a spilled screen reads every result (the writers stream them: ``contract_json``)."""
+        return list(patients)
 
     def contract(self) -> dict[str, Any]:
         return {

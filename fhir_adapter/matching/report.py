@@ -17,6 +17,7 @@ from rich.table import Table
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomOutcome, PatientResult, ScreenResult, Verdict
+from fhir_adapter.matching.spill import count_by
 from fhir_adapter.matching.verdict import decisive_results
 from fhir_adapter.matching.worklist import render_html
 from fhir_adapter.words import printable
@@ -35,7 +36,7 @@ def outcome_counts(patient: PatientResult) -> dict[AtomOutcome, int]:
 
 
 def verdict_counts(result: ScreenResult) -> dict[Verdict, int]:
-    counted = Counter(p.verdict for p in result.patients)
+    counted = count_by(result.patients, "verdict")  # a spilled screen counts without reading its results
     return {verdict: counted.get(verdict, 0) for verdict in VERDICTS}
 
 

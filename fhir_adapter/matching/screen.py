@@ -31,28 +31,16 @@ from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
-from fhir_adapter.matching.server import AsyncServerData, PatientSnapshot
+from fhir_adapter.matching.server import AsyncServerData, PatientDataLimit, PatientSnapshot, over_cap_result
+from fhir_adapter.matching.spill import ResultStore
+from fhir_adapter.matching.spill import rank as rank  # re-exported
+from fhir_adapter.matching.spill import rank_key as rank_key  # re-exported
 from fhir_adapter.matching.verdict import ALIVE
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called once at the start and after every finished patient."""
-
-_RANK = {"eligible": 0, "needs-review": 1, "ineligible": 2}
-
-
-def rank_key(result: PatientResult) -> tuple[int, int, int, str]:
-    """(verdict rank, open items, reviews, patient): fewest open items first among needs-review."""
-    if result.verdict != "needs-review":
-        return (_RANK[result.verdict], 0, 0, result.patient)
-    review = sum(1 for c in result.criteria if c.result == "review")
-    return (_RANK[result.verdict], len(result.open_items), review, result.patient)
-
-
-def rank(results: Iterable[PatientResult]) -> list[PatientResult]:
-    return sorted(results, key=rank_key)
-
 
 def patient_ref(patient_id: str) -> str:
     return f"Patient/{patient_id}"
@@ -186,7 +174,8 @@ class _Run:
         self.stats = stats if stats is not None else ScreenStats()
         self.total = 0
         self.start_ids: list[str] = []
-        self.results: dict[str, PatientResult] = {}
+        self.results = ResultStore()
+        """Finished results: in memory for a small population, on disk beyond (``spill.SPILL_AFTER``)."""
 
     def start(self, patient_ids: Iterable[str], limit: int | None) -> list[str]:
         """Select the population; take finished patients from the checkpoint; the ids left to evaluate."""
@@ -197,7 +186,7 @@ class _Run:
         for pid in ids:
             found = finished.get(patient_ref(pid))
             if found is not None:
-                self.results[pid] = found
+                self.results.add(pid, found)
             else:
                 todo.append(pid)
         self.total = len(ids)
@@ -221,15 +210,16 @@ class _Run:
             self.stats.missing += 1
         else:
             self.stats.evaluated += 1
-            self.results[pid] = result
+            self.results.add(pid, result)
             if self.checkpoint is not None:
                 self.checkpoint.record(result)
         self._tick()
 
     def result(self) -> ScreenResult:
-        self.stats.screened = len(self.results)
+        patients = self.results.ranked()
+        self.stats.screened = len(patients)
         self.stats.seconds = time.perf_counter() - self.started
-        return ScreenResult(trial=self.trial, as_of=self.as_of, patients=rank(self.results.values()))
+        return ScreenResult(trial=self.trial, as_of=self.as_of, patients=patients)
 
 
 def evaluate_or_skip(matcher: Matcher, data: PatientData, pid: str) -> PatientResult | None:
@@ -366,11 +356,14 @@ async def ascreen_server(
             if cheap is not None:
                 return cheap
             # the pre-filter and the evaluator disagree (a boundary birth date, a missing gender): fetch and decide
-        snapshot = await source.fetch(pid)
-        result = run.evaluate(snapshot, pid)
-        if snapshot.missed and result is not None:  # the evaluator read a type the plan did not fetch
-            snapshot = await source.fetch(pid, extra_types=sorted(snapshot.missed))
+        try:
+            snapshot = await source.fetch(pid)
             result = run.evaluate(snapshot, pid)
+            if snapshot.missed and result is not None:  # the evaluator read a type the plan did not fetch
+                snapshot = await source.fetch(pid, extra_types=sorted(snapshot.missed))
+                result = run.evaluate(snapshot, pid)
+        except PatientDataLimit as exc:  # more data than the cap: needs-review with the reason, the others go on
+            return over_cap_result(criteria.atoms, pid, exc.message)
         return result
 
     async def worker() -> None:

@@ -221,6 +221,27 @@ def test_checkpoint_resumes_a_duckdb_screen(seed: CompiledCriteria, tmp_path: Pa
     assert contract(whole) == contract(screen_files(seed, [SAMPLES], as_of=AS_OF, engine="memory"))
 
 
+def test_a_duckdb_screen_spilled_to_disk_equals_memory(
+    seed: CompiledCriteria, real_ndjson: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results spilled to disk (a threshold of 3 patients), resumed from a checkpoint or not: the same report,
+    byte for byte, as the in-memory engine keeping every result."""
+    from fhir_adapter.matching import spill
+    from fhir_adapter.matching.checkpoint import Checkpoint
+
+    memory = screen_files(seed, [SAMPLES, real_ndjson], as_of=AS_OF, engine="memory").result
+    monkeypatch.setattr(spill, "SPILL_AFTER", 3)
+    marker = tmp_path / "screen.checkpoint"
+    with Checkpoint(marker, trial=seed.trial, as_of=AS_OF, atoms=seed.atoms) as first:
+        screen_files(seed, [SAMPLES, real_ndjson], as_of=AS_OF, engine="duckdb", limit=5, checkpoint=first)
+    for checkpoint in (None, Checkpoint(marker, trial=seed.trial, as_of=AS_OF, atoms=seed.atoms)):
+        duck = screen_files(seed, [SAMPLES, real_ndjson], as_of=AS_OF, engine="duckdb", checkpoint=checkpoint).result
+        assert isinstance(duck.patients, spill.SpilledPatients) and len(duck.patients) == len(memory.patients) > 3
+        assert "".join(duck.contract_json()) == "".join(memory.contract_json())
+        if checkpoint is not None:
+            checkpoint.close()
+
+
 # -- Spark (local[2]: a real Spark, as a cluster would run it) ----------------------------------------------------
 
 

@@ -1,20 +1,26 @@
-"""Local population screening: ranking, limit, checkpoint resume."""
+"""Local population screening: ranking, limit, checkpoint resume, results spilled to disk."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import tracemalloc
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fhir_adapter.cli._common import patient_lines
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
+from fhir_adapter.matching import spill
 from fhir_adapter.matching.checkpoint import Checkpoint
+from fhir_adapter.matching.emit import candidates_bundle
 from fhir_adapter.matching.local import LocalData
-from fhir_adapter.matching.model import AtomResult, PatientResult
+from fhir_adapter.matching.model import AtomResult, Evidence, PatientResult, ScreenResult
+from fhir_adapter.matching.report import render_html, table_text, verdict_counts
 from fhir_adapter.matching.screen import ScreenStats, rank, screen
+from fhir_adapter.matching.spill import SpilledPatients, count_by, with_verdicts
 
 # the module itself: ``fhir_adapter.matching.screen`` as an attribute is the re-exported function
 screen_module = importlib.import_module("fhir_adapter.matching.screen")
@@ -157,3 +163,100 @@ def test_checkpoint_ignores_other_dates_and_cut_lines(tmp_path: Path) -> None:
     with Checkpoint(path, trial="T", as_of=AS_OF, atoms=CRITERIA.atoms) as marker:
         marker.record(_result("p2", "ineligible", "not-met"))
     assert set(Checkpoint(path, trial="T", as_of=AS_OF, atoms=CRITERIA.atoms).done()) == {"Patient/p1", "Patient/p2"}
+
+
+# -- results spilled to disk ---------------------------------------------------------------------------------
+
+
+def _outputs(result: ScreenResult) -> dict[str, Any]:
+    """Everything a report writer makes of a screen: JSON, NDJSON lines, table, HTML, FHIR candidates, counts."""
+    return {
+        "json": "".join(result.contract_json()),
+        "ndjson": list(patient_lines(result)),
+        "table": table_text(result, CRITERIA.atoms),
+        "html": render_html(result, CRITERIA.atoms, considered="10 patients"),
+        "fhir": candidates_bundle(result),
+        "counts": verdict_counts(result),
+        "reasons": dict(count_by(result.patients, "reason_code")),
+    }
+
+
+def test_a_spilled_screen_writes_what_an_in_memory_screen_writes(
+    population: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = screen(CRITERIA, LocalData(population), as_of=AS_OF)
+    monkeypatch.setattr(spill, "SPILL_AFTER", 2)
+    spilled = screen(CRITERIA, LocalData(population), as_of=AS_OF)
+    assert isinstance(held.patients, list)
+    assert isinstance(spilled.patients, SpilledPatients)
+    assert _outputs(spilled) == _outputs(held)
+    assert len(spilled.patients) == 10
+    assert spilled.patients[0] == held.patients[0] and spilled.patients[-1] == held.patients[-1]
+    assert spilled.patients[2:5] == held.patients[2:5]
+    assert [p.patient for p in with_verdicts(spilled.patients, ["needs-review"])] == [
+        "Patient/p03", "Patient/p06", "Patient/p09"
+    ]
+    with pytest.raises(IndexError):
+        spilled.patients[10]
+
+
+def test_a_spill_ranks_as_the_in_memory_sort_and_keeps_the_last_result_of_a_patient() -> None:
+    results = [
+        _result("z", "ineligible", "not-met"),
+        _result("b", "needs-review", "unknown", "unknown"),
+        _result("c", "needs-review", "unknown"),
+        _result("a", "needs-review", "unknown", "unknown"),
+        _result("Zé", "needs-review", "unknown"),  # non-ASCII ids: SQLite's byte order is Python's code-point order
+        _result("é", "needs-review", "unknown"),
+        _result("y", "eligible", "met"),
+        _result("x", "eligible", "met"),
+        _result("\U0001f600", "eligible", "met"),
+        _result("\uffff", "eligible", "met"),
+    ]
+    store = spill.SpilledPatients()
+    for result in [*results, _result("z", "eligible", "met")]:  # z again: the later result replaces it
+        store.add(result)
+    expected = rank([*results[1:], _result("z", "eligible", "met")])
+    assert [p.patient for p in store.freeze()] == [p.patient for p in expected]
+    assert list(store) == expected
+    assert store.counts("verdict") == {"eligible": 5, "needs-review": 5}
+    with pytest.raises(RuntimeError, match="frozen"):
+        store.add(results[0])
+    store.close()
+
+
+def _bulky(n: int) -> PatientResult:
+    """A result about as large as a real one: 44 criteria, a quarter with evidence of the patient's own."""
+    criteria = [
+        AtomResult(id=f"atom-{i}", result="met", reason=f"value {n}.{i} within the limit of the criterion",
+                   evidence=[Evidence(reference=f"Observation/{n}-{i}", value=float(i), unit="g/L")])
+        if i % 4 == 0 else
+        AtomResult(id=f"atom-{i}", result="unknown", reason="not evaluated: not a candidate for the trial")
+        for i in range(44)
+    ]
+    return PatientResult(patient=f"Patient/{n:07d}", verdict="eligible", reason="all criteria met", criteria=criteria)
+
+
+def _growth(store: spill.ResultStore, patients: int) -> int:
+    """Bytes of Python memory still held after adding ``patients`` results one at a time."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(patients):
+            store.add(f"{n:07d}", _bulky(n))
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_spilling_store_does_not_hold_the_results_in_memory() -> None:
+    held = spill.ResultStore(spill_after=10_000)
+    spilled = spill.ResultStore(spill_after=50)
+    in_memory = _growth(held, 1_000)
+    on_disk = _growth(spilled, 1_000)
+    assert not held.spilled and spilled.spilled
+    assert in_memory > 1_000 * 20_000  # each result holds tens of KB of Python objects...
+    assert on_disk < in_memory / 50  # ...which the spill does not keep (a few bytes per patient)
+    ranked = spilled.ranked()
+    assert len(ranked) == 1_000 and ranked[999] == _bulky(999)
+    assert list(ranked) == list(held.ranked())
