@@ -55,8 +55,17 @@ class Capabilities:
     def from_statement(cls, statement: dict[str, Any]) -> Capabilities:
         """Parse a CapabilityStatement (only its ``mode: server`` rest entry).
 
-        A statement of the wrong shape (a hostile or broken server) is a FhirServerError, not a crash.
+        A statement of the wrong shape (a hostile or broken server) is a FhirServerError, not a crash, and so is
+        another resource in its place (a Patient, an OperationOutcome).
         """
+        kind = statement.get("resourceType") if isinstance(statement, dict) else type(statement).__name__
+        if kind != "CapabilityStatement":
+            raise FhirServerError(
+                f"the server answered {kind or 'a body without resourceType'} instead of a CapabilityStatement: "
+                "is the URL the FHIR base?",
+                source="GET /metadata",
+                field="resourceType",
+            )
         try:
             return cls._parse(statement)
         except (AttributeError, TypeError, KeyError) as exc:

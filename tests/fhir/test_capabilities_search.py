@@ -69,3 +69,15 @@ def test_mask_url() -> None:
     assert mask_url("https://h/fhir/Patient?name=Doe&_count=5") == "https://h/fhir/Patient?name=***&_count=5"
     assert mask_url("https://h/fhir/Encounter?foo=Patient/9") == "https://h/fhir/Encounter?foo=***"
     assert mask_url("https://h/fhir/ResearchStudy/NCT1") == "https://h/fhir/ResearchStudy/NCT1"
+
+
+def test_another_resource_in_place_of_the_capability_statement_is_one_clear_line() -> None:
+    """A server answering /metadata with a Patient (issue 17: it read "fhirVersion None is neither R4 ...")."""
+    from fhir_adapter.errors import FhirServerError
+
+    with pytest.raises(FhirServerError) as err:
+        Capabilities.from_statement({"resourceType": "Patient", "id": "p1"})
+    assert err.value.one_line().startswith("GET /metadata")
+    assert "the server answered Patient instead of a CapabilityStatement: is the URL the FHIR base?" in (
+        err.value.one_line()
+    )
