@@ -48,7 +48,7 @@ def stable_id(resource_type: str, business_identifier_value: str) -> str:
 
     Readable when the value is short and safe; otherwise a readable prefix plus a hash suffix,
     so two different values never collapse into one id. ``resource_type`` takes part in the hash
-    only, so the id of a ResearchStudy ``NCT06577194`` is ``NCT06577194``.
+    only, so the id of a ResearchStudy ``NCT<8 digits>`` is that NCT number itself.
     """
     cleaned = _ID_UNSAFE.sub("-", business_identifier_value).strip("-.") or "x"
     if cleaned == business_identifier_value and len(cleaned) <= _MAX_ID:
