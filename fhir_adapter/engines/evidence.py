@@ -23,7 +23,7 @@ RESOURCE_TYPE = r"[A-Z][A-Za-z]+"
 """What a ``resourceType`` looks like; anything else is "not a FHIR resource", as in memory."""
 PATIENT_REFERENCE = r"^(?:.*/)?Patient/([^/]+?)(?:/_history(?:/.*)?)?$"
 """The patient id of a literal reference (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``), as
-:func:`~fhir_adapter.matching.local.reference_key` reads it."""
+:func:`~fhir_adapter.fhir.references.reference_key` reads it."""
 REFERENCE_PATHS: tuple[tuple[str, str], ...] = tuple(
     (f"$.{name}.reference", f"$.{name}[0].reference") for name in PATIENT_FIELDS
 )

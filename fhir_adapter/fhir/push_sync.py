@@ -89,6 +89,20 @@ def _stored(resource: dict[str, Any]) -> Stored:
     return Stored(str(resource["id"]), str(version) if version is not None else None, stored_hash(resource))
 
 
+def held(client: ReadClient, resource_type: str, system: str, value: str, stable: str | None) -> list[dict[str, Any]]:
+    """What the server holds under one business identifier: the resource at its stable id when one is given (none
+    when the server has no such id), else what a search by identifier returns."""
+    if stable is not None:
+        try:
+            return [client.read(resource_type, stable)]
+        except FhirServerError as exc:
+            if exc.status_code not in (404, 410):
+                raise
+            return []
+    token = f"{escape_search_value(system)}|{escape_search_value(value)}"
+    return client.search(resource_type, {"identifier": token})
+
+
 def lookup_existing(
     client: ReadClient, keys: list[tuple[str, str, str, str | None]]
 ) -> dict[tuple[str, str], Stored]:
@@ -97,15 +111,7 @@ def lookup_existing(
     search). Two matches for one identifier is an error (the server holds duplicates: fix it first)."""
     found: dict[tuple[str, str], Stored] = {}
     for resource_type, system, value, stable in keys:
-        if stable is not None:
-            try:
-                found[(resource_type, value)] = _stored(client.read(resource_type, stable))
-            except FhirServerError as exc:
-                if exc.status_code not in (404, 410):
-                    raise
-            continue
-        token = f"{escape_search_value(system)}|{escape_search_value(value)}"
-        matches = client.search(resource_type, {"identifier": token})
+        matches = held(client, resource_type, system, value, stable)
         if len(matches) > 1:
             raise FhirServerError(
                 f"{len(matches)} {resource_type} resources carry the identifier {system}|{value}; "

@@ -34,8 +34,10 @@ from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir._core import render_outcome
 from fhir_adapter.fhir.capabilities import Capabilities
 from fhir_adapter.fhir.push import Outcome, PushClient, ResourceOutcome, choose_strategy, entry_identifier
+from fhir_adapter.fhir.push_sync import held
+from fhir_adapter.fhir.references import local_reference
 from fhir_adapter.mapping.canonical import IDENTIFIER_SYSTEM
-from fhir_adapter.mapping.identity import escape_search_value, full_url, if_none_exist, stable_id
+from fhir_adapter.mapping.identity import full_url, if_none_exist, stable_id
 
 MEMBERS_SUFFIX = "-members"
 MEMBERS_TITLE = "fhir-adapter: the resources of trial {key}"
@@ -53,7 +55,6 @@ REFERRERS: dict[str, tuple[tuple[str, str], ...]] = {
 
 _DELETE_ORDER = ("ResearchStudy", "EvidenceVariable", "PractitionerRole", "PlanDefinition", "ActivityDefinition",
                  "Group", "Practitioner", "Location", "Organization")
-_LOCAL_REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,6 @@ def with_member_list(bundle: dict[str, Any]) -> dict[str, Any]:
     return {**copy.copy(bundle), "entry": [*entries, member_entry]}
 
 
-def local_reference(reference: str | None) -> str | None:
-    """``Type/id`` of a literal reference (relative or absolute, history dropped); None for others."""
-    match = _LOCAL_REF.search(reference or "")
-    return match.group(1) if match else None
-
-
 def _members(resource: dict[str, Any]) -> tuple[Member, ...]:
     found = []
     for entry in resource.get("entry") or []:
@@ -157,16 +152,8 @@ def stored_members(client: PushClient, caps: Capabilities, bundle: dict[str, Any
     value = members_value(bundle)
     if value is None:
         return None
-    if choose_strategy("List", caps).strategy == "put":
-        try:
-            found = [client.read("List", stable_id("List", value))]
-        except FhirServerError as exc:
-            if exc.status_code not in (404, 410):
-                raise
-            return None
-    else:
-        token = f"{escape_search_value(IDENTIFIER_SYSTEM)}|{escape_search_value(value)}"
-        found = [r for r in client.search("List", {"identifier": token}) if r.get("resourceType") == "List"]
+    stable = stable_id("List", value) if choose_strategy("List", caps).strategy == "put" else None
+    found = [r for r in held(client, "List", IDENTIFIER_SYSTEM, value, stable) if r.get("resourceType") == "List"]
     if not found:
         return None
     return StoredMembers(f"List/{found[0]['id']}", _members(found[0]))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fhir_adapter.errors import InputError
+from fhir_adapter.fhir.references import reference_key
 
 # Fields that point at the patient a resource is about, in the order they are tried.
 PATIENT_FIELDS = ("subject", "patient", "beneficiary", "individual", "for")
@@ -44,16 +45,6 @@ def data_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
         else:
             raise InputError("no such file or directory", source=str(path))
-
-
-def reference_key(reference: str) -> tuple[str, str] | None:
-    """``("Patient", "123")`` for ``Patient/123``, ``https://x/fhir/Patient/123`` or ``Patient/123/_history/2``."""
-    parts = reference.split("/")
-    if "_history" in parts:
-        parts = parts[: parts.index("_history")]
-    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-1]:
-        return parts[-2], parts[-1]
-    return None
 
 
 def could_hold(source: str | None, resource_type: str) -> bool:

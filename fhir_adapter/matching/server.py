@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir.client import AsyncFhirClient, FhirClient
+from fhir_adapter.fhir.references import reference_key
 from fhir_adapter.matching.evaluate import EvalContext
 from fhir_adapter.matching.fetch_cap import (  # re-exported: the cap is part of what a server source does
     DEFAULT_MAX_PATIENT_ENTRIES,
@@ -53,7 +54,7 @@ from fhir_adapter.matching.fetch_plan import (  # re-exported: the plan is what 
     plan_fetch,
     revinclude_params,
 )
-from fhir_adapter.matching.local import PATIENT_FIELDS, reference_key
+from fhir_adapter.matching.local import PATIENT_FIELDS
 from fhir_adapter.matching.retrieval import MEDICATION_TYPES
 
 log = logging.getLogger(__name__)

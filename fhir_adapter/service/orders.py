@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from fhir_adapter.criteria.model import Atom
-from fhir_adapter.matching.local import reference_key
+from fhir_adapter.fhir.references import reference_key
 from fhir_adapter.matching.model import PatientData, PatientResult, retrieved_completely
 
 ORDER_TYPES = frozenset({

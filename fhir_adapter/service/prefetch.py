@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fhir_adapter.fhir._core import resources_of
-from fhir_adapter.matching.local import reference_key
+from fhir_adapter.fhir.references import reference_key
 from fhir_adapter.service.catalog import prefetch_key
 
 _EMPTY: tuple[dict[str, Any], ...] = ()

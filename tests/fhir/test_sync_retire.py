@@ -6,10 +6,10 @@ from typing import Any
 
 from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.references import local_reference
 from fhir_adapter.fhir.sync_retire import (
     Member,
     StoredMembers,
-    local_reference,
     plan_retire,
     referrers,
     retire,
