@@ -29,8 +29,8 @@ from typing import Any, Literal, Protocol
 
 from fhir_adapter.errors import FhirServerError
 from fhir_adapter.fhir.capabilities import Capabilities
+from fhir_adapter.fhir.search import escape_search_value
 from fhir_adapter.mapping.canonical import PROJECT_BASE
-from fhir_adapter.mapping.identity import escape_search_value
 
 WriteMode = Literal["create", "update", "sync"]
 Action = Literal["create", "update", "unchanged"]
