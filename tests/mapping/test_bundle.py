@@ -129,23 +129,32 @@ def test_org_study_id_is_the_key_when_there_is_no_nct_id() -> None:
     assert business_identifier(study) == ("http://fhir-adapter.org/fhir/identifier", "PRSYM20240827")
 
 
-def test_a_resource_found_valid_is_not_validated_again_and_an_invalid_one_always_fails() -> None:
+def test_a_resource_found_valid_is_not_validated_again_and_an_invalid_one_always_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The validation cache keys on content: the same content passes at once, another content is validated."""
-    import pytest
-
     from fhir_adapter.errors import MappingError
     from fhir_adapter.mapping import validation
     from fhir_adapter.mapping.versions import flavor
 
     r4 = flavor("R4")
     validation.forget_validated()
+    model = validation.model_class(r4.model_package, "Organization")
+    calls: list[object] = []
+    original = model.model_validate
+
+    def counted(resource: object) -> object:
+        calls.append(resource)
+        return original(resource)
+
+    monkeypatch.setattr(model, "model_validate", counted)
     good = {"resourceType": "Organization", "name": "Example Hospital"}
     validation.validate(good, r4, "Organization example")
-    assert len(validation._VALIDATED) == 1
+    assert len(validation._VALIDATED) == 1 and len(calls) == 1
     validation.validate(dict(good), r4, "Organization example")
-    assert len(validation._VALIDATED) == 1
+    assert len(validation._VALIDATED) == 1 and len(calls) == 1  # the same content: not validated again
     bad = {"resourceType": "Organization", "name": "Example Hospital", "active": "maybe"}
     for _ in range(2):
         with pytest.raises(MappingError):
             validation.validate(bad, r4, "Organization example")
-    assert len(validation._VALIDATED) == 1
+    assert len(validation._VALIDATED) == 1 and len(calls) == 3  # a failure is never remembered
