@@ -172,6 +172,12 @@ class Phrases:
     subject_markers: re.Pattern[str] = _NEVER
     """ "patients with", "subjects who have": the patients a requirement applies to."""
     requirement_modals: re.Pattern[str] = _NEVER
+    criterion_statement: re.Pattern[str] = _NEVER
+    """ "be excluded", "not be eligible" right after "patients with X must": the sentence states the criterion."""
+    subordinate: re.Pattern[str] = _NEVER
+    """ "which", "unless", "if": a clause of its own between a concept and a permission."""
+    abbreviation_end: re.Pattern[str] = _NEVER
+    """A text ending in an abbreviation ("e.g", "vs") or a single letter, whose full stop ends no sentence."""
     proper_names: re.Pattern[str] = _NEVER
     """Organisations, classifications, equations and instruments named with a disease word ("MDRD")."""
     stage_pair: re.Pattern[str] = _NEVER
@@ -200,6 +206,18 @@ def _by_name(table: dict[str, Any], key: str) -> dict[str, list[str]]:
 
 def _topic_groups(entry: dict[str, Any]) -> list[list[str]]:
     return [list(g) for g in entry["all_of"]] if "all_of" in entry else [list(entry["any_of"])]
+
+
+def _except_words(t: dict[str, Any]) -> re.Pattern[str]:
+    """Exception words, except where they introduce examples ("including, but not limited to:" is no "X but not Y")."""
+    examples = phrase_pattern(_words(t, "not_exception_phrases"))
+    return re.compile(f"(?!{examples})" + phrase_pattern(_words(t, "except_words")), re.IGNORECASE)
+
+
+def _abbreviation_end(t: dict[str, Any]) -> re.Pattern[str]:
+    """A text ending in an abbreviation ("e.g"), a single letter ("U.S") or a dotted word, before a full stop."""
+    listed = "|".join(re.escape(a) for a in _words(t, "sentence_abbreviations"))
+    return re.compile(rf"(?:\b(?:{listed})|\b[A-Za-z]|\.[A-Za-z])$", re.IGNORECASE)
 
 
 @cache
@@ -260,10 +278,10 @@ def phrases() -> Phrases:
         postfix_negation=_compile(_words(t, "postfix_negations")),
         list_connector=frozenset(_words(t, "list_connectors")),
         modifier=_compile(_words(t, "modifier_words")),
-        # "including, but not limited to:" introduces examples, not an exception ("X but not Y")
-        except_words=re.compile(
-            r"(?!but\s+not\s+limited\b)" + phrase_pattern(_words(t, "except_words")), re.IGNORECASE
-        ),
+        except_words=_except_words(t),
+        criterion_statement=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "criterion_statements")) + ")", re.I),
+        subordinate=_compile(_words(t, "subordinate_words")),
+        abbreviation_end=_abbreviation_end(t),
         conditional=_compile(_words(t, "conditional_markers")),
         age_words=_compile(_words(t, "age_words")),
         age_units=frozenset(_words(t, "age_units")),

@@ -215,9 +215,6 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     return None, residues
 
 
-_STATES_THE_CRITERION = re.compile(r"\s*(?:not\s+)?be\s+(?:excluded|ineligible|included|enrolled|eligible|allowed)")
-
-
 def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "Patients with a positive HBsAg must have a negative viral load": the words naming the patients a
     requirement applies to, when the head is in them ("... must be excluded" states the criterion itself)."""
@@ -231,7 +228,7 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     modal = vocab.requirement_modals.search(work, head.end)
     if modal is None or re.search(r"[;.]", work[head.end : modal.start()]):
         return None
-    if _STATES_THE_CRITERION.match(work, modal.end()):
+    if vocab.criterion_statement.match(work, modal.end()):
         return None
     return work[subject.start() : modal.end()]
 
@@ -269,10 +266,7 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
         return True
     # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
     # and no clause of its own between the concept and the permission is its subject
-    return "," not in gap and "(" not in gap and not _SUBORDINATE.search(gap) and len(word_tokens(gap)) <= 12
-
-
-_SUBORDINATE = re.compile(r"(?<![a-z])(?:except|unless|if|which|that|who|whose|but|when|provided|while)(?![a-z])")
+    return "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12
 
 
 def _head_offset(head: Head, src: Source) -> int:

@@ -317,18 +317,12 @@ def _trim(text: str, start: int, end: int) -> Span | None:
 
 
 _SENTENCE_NEXT = re.compile(r"[ \t]+\(?[A-Z]")
-_NOT_SENTENCE_END = re.compile(
-    r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|dr|mr|mrs|ms|st|no|fig|al|ca|resp|max|min)|\b[A-Za-z]|\.[A-Za-z])$",
-    re.IGNORECASE,
-)
-
-
 def _sentence_end(text: str, index: int, end: int) -> bool:
     """A full stop that ends a sentence inside an item ("... ulcer disease. (Concomitant therapy with ...)"): the
     next sentence is a clause of its own. Abbreviations ("e.g.", "U.S.", "vs.") do not end one."""
     if text[index] != "." or not _SENTENCE_NEXT.match(text, index + 1, end):
         return False
-    return not _NOT_SENTENCE_END.search(text, max(0, index - 8), index)
+    return not phrases().abbreviation_end.search(text, max(0, index - 8), index)
 
 
 def split_clauses(text: str, item: Item) -> list[Span]:
