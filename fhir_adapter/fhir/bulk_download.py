@@ -40,7 +40,7 @@ import httpx
 
 from fhir_adapter.errors import AuthError, FhirAdapterError, FhirServerError, UsageError
 from fhir_adapter.fhir._core import DeadlineError, render_outcome
-from fhir_adapter.http import DeadlineExceeded, RetryPolicy, deadline_message, retry_delay
+from fhir_adapter.http import DeadlineExceeded, RetryPolicy, check_deadline, deadline_message, retry_delay
 
 log = logging.getLogger("fhir_adapter.fhir")
 
@@ -378,7 +378,7 @@ class Downloader:
             attempt += 1
             try:
                 try:
-                    self._within_deadline(file)
+                    check_deadline(self.retry)
                     size, resources = await self._attempt(file, temp, send_token, attempt)
                     break
                 except DeadlineExceeded as exc:  # a transport error in httpx's eyes, but never retried
@@ -400,11 +400,6 @@ class Downloader:
         file.bytes, file.resources, file.done = size, resources, True
         note = "" if file.count is None or file.count == resources else f" (the manifest says {file.count})"
         self.progress(f"downloaded {file.name}: {resources} resources, {size} bytes{note}")
-
-    def _within_deadline(self, file: FileState) -> None:
-        left = self.retry.remaining()
-        if left is not None and left <= 0:
-            raise self._deadline(file)
 
     def _deadline(self, file: FileState) -> DeadlineError:
         """The run's ``--deadline`` passed while downloading: files already done stay done (a rerun resumes)."""
@@ -468,10 +463,12 @@ class Downloader:
         try:
             with temp.open("wb") as out:
                 async for chunk in response.aiter_bytes(CHUNK):  # decoded: gzip content-encoding is undone here
-                    self._within_deadline(file)  # a slow file must not outlast the run's --deadline
+                    check_deadline(self.retry)  # a slow file must not outlast the run's --deadline
                     out.write(chunk)
                     counter.feed(chunk)
                     size += len(chunk)
+        except DeadlineExceeded:
+            raise  # not retried: fetch() ends the run with one line
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise _Retry(retry_delay(self.retry, attempt), f"{type(exc).__name__} while reading") from exc
         except OSError as exc:
