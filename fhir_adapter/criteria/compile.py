@@ -44,6 +44,7 @@ from fhir_adapter.criteria.parse import (
 )
 from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.criteria.split import split_items
+from fhir_adapter.criteria.trial_drugs import resolve_trial_drug_allergies
 from fhir_adapter.mappings import load_table
 from fhir_adapter.terminology import CodePrefix, Concept
 from fhir_adapter.terminology import Lexicon as TerminologyLexicon
@@ -596,6 +597,11 @@ def compile_trial(
             emit(new, lexicon=lex, units=unit_table) if new is not old and new.computable else new
             for old, new in zip(atoms, reconciled, strict=True)
         ]
+    before = {id(a) for a in atoms}
+    atoms = [
+        a if id(a) in before else emit(a, lexicon=lex, units=unit_table)
+        for a in resolve_trial_drug_allergies(atoms, trial.interventions, lex)
+    ]
     names = trial_conditions(trial.conditions, (trial.brief_title, trial.official_title))
     atoms = mark_index_conditions(atoms, names, lex)
     return CompiledCriteria(trial=trial.label, atoms=atoms)

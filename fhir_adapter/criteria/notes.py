@@ -4,10 +4,14 @@
   are from the central laboratory") explains the criterion around it. The concepts and numbers it names are not
   read: they are neither required nor excluded, and a number in it is no second limit. The note stays in the text of
   the atom around it; a clause that is all note is kept as text with :data:`NOTE_REASON`.
+* A study procedure ("An additional serum pregnancy test will be performed upon completion of the study", "They will
+  also be counseled on the importance of avoiding pregnancy") says what the study will do, not whom it takes: the
+  clause, or the parenthesis holding it, is a note.
 * A withdrawn section ("participants will no longer be asked to undergo apheresis. This content is being retained
   for historical reference") keeps its items as text with the registry's own words as the reason.
 
-The trigger words are data: ``note_markers`` and ``withdrawn_markers`` in ``mappings/criteria_phrases.yaml``.
+The trigger words are data: ``note_markers``, ``explanation_markers``, ``procedure_participles`` and
+``withdrawn_markers`` in ``mappings/criteria_phrases.yaml``.
 """
 
 from __future__ import annotations
@@ -27,11 +31,18 @@ def note_spans(work: str, p: Phrases) -> list[tuple[int, int]]:
         return [(0, len(work))]
     paren = work.find("(")
     while paren != -1:
-        found = p.note_markers.match(work, paren)
-        if found is not None:
-            close = work.find(")", found.end())
-            spans.append((paren, close + 1 if close != -1 else len(work)))
+        close = work.find(")", paren)
+        end = close + 1 if close != -1 else len(work)
+        if (
+            p.note_markers.match(work, paren)
+            or p.explanation_markers.match(work, paren)
+            or p.procedure_statement.search(work, paren, end)
+        ):
+            spans.append((paren, end))
         paren = work.find("(", paren + 1)
+    procedure = p.procedure_statement.search(work)
+    if procedure is not None and not in_note(spans, procedure.start()):
+        return [(0, len(work))]  # "Pregnancy will not be routinely tested in female patients"
     return spans
 
 

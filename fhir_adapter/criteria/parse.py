@@ -12,6 +12,7 @@ parentheses ("uncontrolled diseases (e.g. diabetes, hypertension)") inherit thos
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import cast
 
@@ -290,11 +291,13 @@ def _apply_topic(
     src: Source,
     within_days: int | None,
     vocab: Phrases,
+    notes: Sequence[tuple[int, int]] = (),
 ) -> None:
     """What a topic phrase in the atom's text does to it: ignored by an explicit threshold, a residue of a
-    presence atom, or the reason the atom is left for review."""
+    presence atom, or the reason the atom is left for review. Words inside a note do not count."""
     work = src.norm.text
-    topic = _topic(f"{prefix_text} {work[segment[0] : segment[1]]}", vocab)
+    own = _unnoted(work, segment[0], notes)[: segment[1] - segment[0]]
+    topic = _topic(vocab.current_time.sub(" ", f"{prefix_text} {own}"), vocab)
     if topic is None or topic.on_threshold == "always-ignore":
         return
     threshold = fields.get("category") in ("lab", "performance-status") and fields.get("comparator") is not None
@@ -302,12 +305,19 @@ def _apply_topic(
         return
     if fields.get("category") == "allergy" and topic.unless_allergy:
         return
+    if topic.unless_named_drug and _named_drug(head.concept):
+        return
     if topic.on_absence == "ignore" and (fields.get("comparator") == "absent" or fields.get("negated")):
         return
     if topic.window_ok and within_days is not None:
         return
     presence = fields.get("comparator") in ("present", "absent")
-    if presence and topic.near_head:
+    if presence and topic.near_head == "element":
+        if _listed_alone(work, head, fields, topic) and not topic.matches(
+            work[head.start : head.end + 15]
+        ):
+            return  # "no use of contraception, pregnancy or lactation": pregnancy is a criterion of its own
+    elif presence and topic.near_head:
         after = head.end + (15 if topic.near_head == "around" else 0)
         if not topic.matches(work[min(segment[0], head.start) : after]):
             return  # the words are about another part of the statement ("pregnant women ... during the study")
@@ -322,6 +332,44 @@ def _apply_topic(
         residues.append(Residue(text=text, effect="narrows", reason=topic.reason))
         return
     fields.update(computable=False, reason=topic.reason, residues=[])
+
+
+def _named_drug(concept: Concept) -> bool:
+    return concept.category == "medication" and not concept.members and bool(concept.codings)
+
+
+_ELEMENT_SEPARATOR = re.compile(r"[,;]|\b(?:or|and|and/or|nor)\b")
+
+
+def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
+    """Where the evidence starts after a finding the lead-in requires, whose sub-items only say how it is shown
+    ("Has laboratory-confirmed SARS-CoV-2 infection as determined by PCR ..., as documented by either of the
+    following:"); None for any other lead-in."""
+    if head.concept.category not in PRESENCE_CATEGORIES or head.negated:
+        return None
+    found = p.evidence_phrases.search(work, head.end, head.end + 40)
+    return found.start() if found is not None else None
+
+
+def _unnoted(work: str, start: int, notes: Sequence[tuple[int, int]]) -> str:
+    """``work`` from ``start`` with its notes blanked (same length, so offsets still hold)."""
+    text = work[start:]
+    for a, b in notes:
+        if b > start:
+            a, b = max(a, start) - start, b - start
+            text = text[:a] + " " * (b - a) + text[b:]
+    return text
+
+
+def _listed_alone(work: str, head: Head, fields: dict[str, object], topic: Topic) -> bool:
+    """Whether the concept is listed alone after a separator ("childbearing age, no use of effective
+    contraception, pregnancy or lactation": pregnancy and lactation are criteria of their own). Only for the
+    topic's residue categories, and never when the concept is negated (the negation may be the sibling's: "no
+    use of contraception, pregnancy")."""
+    if head.negated or fields.get("category") not in topic.residue_categories:
+        return False
+    element_start = max((m.end() for m in _ELEMENT_SEPARATOR.finditer(work, 0, head.start)), default=0)
+    return len(work[element_start : head.start].split()) <= 1
 
 
 def _category_hint(text: str, vocab: Phrases) -> Category:
@@ -457,11 +505,14 @@ def parse_clause(
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
         fields = _head_fields(head, item.kind, units, p, src)
-        prefix_text = work[lead : heads[0].start] if head is not heads[0] else ""
-        if intro:
+        prefix_text = _unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
+        shown_by = _shown_by_sub_items(work, head, p) if intro else None
+        if intro and shown_by is None:
             fields.update(computable=False, reason="introduces the sub-items that follow", residues=[])
         else:
-            _apply_topic(fields, head, (head.seg_start, seg_end), prefix_text, src, within_days, p)
+            # a finding the sub-items only show: its words end where the evidence starts
+            end = min(seg_end, shown_by) if shown_by is not None else seg_end
+            _apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if index in groups:

@@ -82,13 +82,17 @@ class Topic:
     without diabetes": only a required finding is made optional by the healthy volunteers)."""
     unless_allergy: bool = False
     """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
+    unless_named_drug: bool = False
+    """The topic does not apply when the atom names a coded drug of its own ("hypersensitivity to any of the
+    components of oxaliplatin": an allergy to oxaliplatin, not to unnamed trial drugs)."""
     window_ok: bool = False
     """The topic does not apply when the atom has a time window ("within 4 weeks before the first dose")."""
     near_head: str = ""
     """The topic applies to a presence atom only when its words come before the concept in the atom ("scheduled
     for mastectomy", "participating in a trial of a drug for diabetes"), not after it ("breast cancer patients
     scheduled for surgery", "pregnant women ... during the study"): ``before``, or ``around`` (also right after
-    it: "pregnancy is expected")."""
+    it: "pregnancy is expected"), or ``element`` (in the concept's own list element, around it: "no use of
+    contraception, pregnancy or lactation" leaves pregnancy and lactation computable)."""
     residue_categories: tuple[str, ...] = ()
     residue_if: re.Pattern[str] | None = None
     """With ``residue_categories``: only when the atom also names one of these words ("a negative pregnancy test")."""
@@ -166,6 +170,18 @@ class Phrases:
     example_markers: re.Pattern[str] = _NEVER
     """ "e.g.", "such as", "including": what follows are examples of the class named before."""
     note_markers: re.Pattern[str] = _NEVER
+    procedure_statement: re.Pattern[str] = _NEVER
+    """What the study will do ("a pregnancy test will be performed"): a note, not a criterion."""
+    explanation_markers: re.Pattern[str] = _NEVER
+    current_time: re.Pattern[str] = _NEVER
+    """A trial event that only dates a present state ("non-pregnant at time of enrollment", "ECOG 0-1 at
+    screening"): the state now, not a time relative to the trial."""
+    evidence_phrases: re.Pattern[str] = _NEVER
+    """After a finding, words that say how it is shown ("as determined by", "confirmed by")."""
+    citation_year: re.Pattern[str] = _NEVER
+    """A year that names an edition of criteria or a classification ("the 2018 revised iwCLL guidelines",
+    "ACR/EULAR 2010 criteria"), not a calendar period."""
+    """A parenthesis that gives the reason for the criterion ("(risk for poor adherence)"): a note."""
     """ "Note:", "(Note that ...)": an explanation inside an item, not a criterion."""
     withdrawn: re.Pattern[str] = _NEVER
     """ "retained for historical reference": a section that no longer applies."""
@@ -245,6 +261,7 @@ def phrases() -> Phrases:
             unless_allergy=bool(entry.get("unless_allergy", False)),
             window_ok=bool(entry.get("window_ok", False)),
             near_head=str(entry.get("near_head", "")),
+            unless_named_drug=bool(entry.get("unless_named_drug", False)),
             residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
             residue_if=_compile([str(w) for w in entry["residue_if_words"]]) if "residue_if_words" in entry else None,
         )
@@ -306,6 +323,21 @@ def phrases() -> Phrases:
         example_markers=_compile(_words(t, "example_markers")),
         note_markers=re.compile(
             r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
+        ),
+        evidence_phrases=_compile(_words(t, "evidence_phrases")),
+        current_time=_compile(_words(t, "current_time_phrases")),
+        citation_year=re.compile(
+            r"(?:19|20)\d\d\s*(?:[\w/\-]+\s+){0,4}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
+            re.IGNORECASE,
+        ),
+        procedure_statement=re.compile(
+            r"\bwill\s+(?:(?:also|not|routinely|then|only)\s+)*be\s+(?:(?:also|routinely|then|only)\s+)*(?:"
+            + phrase_pattern(_words(t, "procedure_participles"))
+            + r")\b",
+            re.IGNORECASE,
+        ),
+        explanation_markers=re.compile(
+            r"\(\s*(?:" + phrase_pattern(_words(t, "explanation_markers")) + ")", re.IGNORECASE
         ),
         withdrawn=_compile(_words(t, "withdrawn_markers")),
         proper_names=_compile(_words(t, "proper_names")),

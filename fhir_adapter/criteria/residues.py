@@ -132,7 +132,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if count is not None:
         return f"a count ('{count.group(0)}') is not decided from coded data", []
     year = _CALENDAR_YEAR.search(work, head.seg_start, max(head.seg_end, head.end))
-    if year is not None:
+    if year is not None and not vocab.citation_year.match(work, year.start()):
         return f"a calendar period ('{year.group(0)}') is not checked", []
     if concept.category == "medication" and head.thresholds:
         dose = head.thresholds[0]

@@ -54,8 +54,14 @@ def test_drug_hypersensitivity_is_an_allergy_not_drug_use() -> None:
     assert atom.computable and atom.category == "allergy"
     assert atom.resource_types == ["AllergyIntolerance"] and atom.fhir_query
     assert atom.fhir_query.startswith("AllergyIntolerance?")
-    trial_drug = _atoms("Exclusion Criteria:\n- Known hypersensitivity to the study drug oxaliplatin\n")
-    assert not any(a.computable for a in trial_drug)
+    # the study drug named: an allergy to it
+    named = _one(
+        "Exclusion Criteria:\n- Known hypersensitivity to the study drug oxaliplatin\n", "medication.oxaliplatin"
+    )
+    assert named.computable and named.category == "allergy"
+    # the study drug unnamed: left for review when the text alone is compiled (no registry interventions)
+    unnamed = _atoms("Exclusion Criteria:\n- Known hypersensitivity to the study drug or any of its excipients\n")
+    assert [a.reason for a in unnamed] == ["drug allergy to trial drugs is not coded"]
 
 
 def test_future_plans_are_not_pregnancy() -> None:

@@ -1,0 +1,152 @@
+"""Context that decides whether a clause is a criterion: the trial's own drugs, a list element of its own, the
+reason in parentheses, a year that names an edition of criteria, a lead-in whose sub-items only show the finding,
+and trial events that only date a present state. Sentences from the shared corpus (``../shared/data/ctgov``) and
+the Chia benchmark; the shipped lexicon is used."""
+
+from __future__ import annotations
+
+from fhir_adapter.criteria.compile import compile_text, compile_trial
+from fhir_adapter.criteria.model import Atom
+from fhir_adapter.trial import Eligibility, Intervention, TrialRecord
+
+
+def _atoms(text: str) -> list[Atom]:
+    return compile_text(text).atoms
+
+
+def _by_key(text: str, key: str) -> Atom:
+    return next(a for a in _atoms(text) if a.concept_key == key)
+
+
+def _trial(criteria: str, *interventions: Intervention) -> TrialRecord:
+    return TrialRecord(
+        source_format="ctgov-json",
+        nct_id="NCT00000000",
+        brief_title="A trial",
+        interventions=list(interventions),
+        eligibility=Eligibility(criteria=criteria),
+    )
+
+
+ALLERGY = "Exclusion Criteria:\n- Allergy to any study medication\n"
+
+
+def test_an_allergy_to_the_study_drug_is_an_allergy_to_the_registry_drugs() -> None:
+    trial = _trial(ALLERGY, Intervention(type="OTHER", name="Placebo"), Intervention(type="DRUG", name="Remdesivir"))
+    atoms = [a for a in compile_trial(trial).atoms if a.kind == "exclusion"]
+    assert [(a.concept_key, a.category, a.computable) for a in atoms] == [("medication.remdesivir", "allergy", True)]
+    assert atoms[0].fhir_query is not None and atoms[0].fhir_query.startswith("AllergyIntolerance?")
+
+
+def test_two_study_drugs_are_two_allergy_atoms() -> None:
+    trial = _trial(
+        ALLERGY,
+        Intervention(type="DRUG", name="Atorvastatin 80 mg oral tablets"),
+        Intervention(type="DRUG", name="Metformin"),
+        Intervention(type="DRUG", name="Placebo for metformin"),
+    )
+    atoms = [a for a in compile_trial(trial).atoms if a.kind == "exclusion"]
+    assert [(a.id, a.concept_key) for a in atoms] == [
+        ("exc-1a", "medication.atorvastatin"),
+        ("exc-1b", "medication.metformin"),
+    ]
+    assert all(a.computable and a.category == "allergy" for a in atoms)
+
+
+def test_an_uncoded_study_drug_leaves_the_allergy_for_review_and_names_it() -> None:
+    trial = _trial(
+        ALLERGY,
+        Intervention(type="DRUG", name="Durvalumab + Tremelimumab + metronomic Vinorelbine"),
+    )
+    (atom,) = [a for a in compile_trial(trial).atoms if a.kind == "exclusion"]
+    assert not atom.computable
+    assert atom.reason == (
+        "drug allergy to trial drugs is not coded (no code for 'Durvalumab + Tremelimumab + metronomic Vinorelbine')"
+    )
+
+
+def test_compounds_similar_to_the_study_drug_are_not_the_study_drug() -> None:
+    text = (
+        "Exclusion Criteria:\n- History of allergic reactions attributed to compounds of similar composition to the "
+        "study drug\n"
+    )
+    trial = _trial(text, Intervention(type="DRUG", name="Remdesivir"))
+    assert not any(a.computable for a in compile_trial(trial).atoms if a.kind == "exclusion")
+
+
+def test_a_named_drug_keeps_its_allergy_although_the_words_speak_of_components() -> None:
+    text = "Exclusion Criteria:\n- Patients with known hypersensitivity to any of the components of oxaliplatin\n"
+    atom = _by_key(text, "medication.oxaliplatin")
+    assert atom.computable and atom.category == "allergy"
+
+
+def test_pregnancy_listed_after_a_contraception_clause_is_its_own_criterion() -> None:
+    text = (
+        "Exclusion Criteria:\n- Pregnant or breastfeeding women, or women of childbearing potential not using "
+        "effective contraception\n"
+    )
+    assert _by_key(text, "condition.pregnancy").computable
+    assert _by_key(text, "condition.breastfeeding").computable
+
+
+def test_contraception_words_still_refuse_what_they_are_about() -> None:
+    defined = (
+        "Inclusion Criteria:\n- Women of child-bearing potential, defined as all women physiologically capable of "
+        "becoming pregnant\n"
+    )
+    assert not _by_key(defined, "condition.pregnancy").computable
+    # a negation in the sibling ("no use of contraception") might reach the list: left for review
+    negated = "Exclusion Criteria:\n- Childbearing age, no use of effective contraception, pregnancy or lactation\n"
+    assert not any(a.computable for a in _atoms(negated))
+
+
+def test_a_reason_in_parentheses_is_no_compliance_criterion() -> None:
+    text = (
+        "Exclusion Criteria:\n- Active substance abuse with alcohol or drugs by self-report (risk for poor adherence "
+        "and could impact outcomes)\n"
+    )
+    atom = _by_key(text, "condition.substance-abuse")
+    assert atom.computable and atom.comparator == "present"
+
+
+def test_a_year_that_names_an_edition_of_criteria_is_no_calendar_period() -> None:
+    text = (
+        "Inclusion Criteria:\n- Pathologically confirmed CLL/SLL according to the 2018 revised IWCLL NCI-WG "
+        "guidelines\n"
+    )
+    atom = _by_key(text, "condition.chronic-lymphocytic-leukemia-small-lymphocytic-lymphoma")
+    assert atom.computable
+    period = "Exclusion Criteria:\n- History of pregnancy between 1991-2001\n"
+    assert _by_key(period, "condition.pregnancy").reason == "a calendar period ('1991-2001') is not checked"
+
+
+def test_a_lead_in_whose_sub_items_show_the_finding_still_requires_it() -> None:
+    text = (
+        "Inclusion Criteria:\n- Has laboratory-confirmed SARS-CoV-2 infection as determined by polymerase chain "
+        "reaction (PCR) or other commercial or public health assay in any specimen, as documented by either of the "
+        "following:\n  - PCR positive in sample collected < 72 hours prior to randomization\n"
+    )
+    atom = _by_key(text, "condition.covid-19")
+    assert atom.computable and atom.comparator == "present"
+    other = "Inclusion Criteria:\n- Has one of the following conditions:\n  - asthma\n"
+    assert not _by_key(other, "condition.asthma").reason
+
+
+def test_a_trial_event_that_dates_a_present_state_is_no_relative_time() -> None:
+    text = "Inclusion Criteria:\n- Male or non-pregnant female adult > / = 18 years of age at time of enrollment.\n"
+    atom = _by_key(text, "condition.pregnancy")
+    assert atom.computable and atom.comparator == "absent"
+    relative = "Exclusion Criteria:\n- PCR positive in sample collected < 72 hours prior to randomization\n"
+    assert [a.reason for a in _atoms(relative)] == ["time relative to trial events is not coded"]
+
+
+def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> None:
+    """A registry page gives no intervention types: "Short-course radiotherapy" is no drug, the other one is."""
+    text = "Exclusion Criteria:\n- Known or suspected allergy history to any drugs used in the trial\n"
+    trial = _trial(
+        text,
+        Intervention(name="Sintilimab + IL-2 Combined with CAPOX"),
+        Intervention(name="Short-course radiotherapy"),
+    )
+    (atom,) = [a for a in compile_trial(trial).atoms if a.kind == "exclusion"]
+    assert atom.reason == "drug allergy to trial drugs is not coded (no code for 'Sintilimab + IL-2 Combined with CAPOX')"
