@@ -149,4 +149,6 @@ def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> N
         Intervention(name="Short-course radiotherapy"),
     )
     (atom,) = [a for a in compile_trial(trial).atoms if a.kind == "exclusion"]
-    assert atom.reason == "drug allergy to trial drugs is not coded (no code for 'Sintilimab + IL-2 Combined with CAPOX')"
+    assert atom.reason == (
+        "drug allergy to trial drugs is not coded (no code for 'Sintilimab + IL-2 Combined with CAPOX')"
+    )
