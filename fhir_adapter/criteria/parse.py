@@ -341,6 +341,20 @@ def _named_drug(concept: Concept) -> bool:
 _ELEMENT_SEPARATOR = re.compile(r"[,;]|\b(?:or|and|and/or|nor)\b")
 
 
+SCORED_DISEASE_REASON = "the disease a score's classes qualify ('NYHA class III or IV heart disease'): the score decides"
+
+
+def _scored_disease(work: str, head: Head, previous: Head) -> bool:
+    """A condition written after the last of a score's classes ("New York Heart Association Class III or IV cardiac
+    disease", "Child-Pugh class B or C liver disease"): the classes name the disease's severity, so the score atom
+    is the criterion."""
+    if head.concept.category not in PRESENCE_CATEGORIES or previous.concept.category != "performance-status":
+        return False
+    before = work[head.seg_start : head.start].strip()
+    label = re.sub(r"^(?:class|grade|stage)\s+", "", before, flags=re.IGNORECASE)
+    return label in previous.concept.classes or label.upper() in previous.concept.classes
+
+
 def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
     """Where the evidence starts after a finding the lead-in requires, whose sub-items only say how it is shown
     ("Has laboratory-confirmed SARS-CoV-2 infection as determined by PCR ..., as documented by either of the
@@ -515,6 +529,8 @@ def parse_clause(
             _apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
+        if index > 0 and _scored_disease(work, head, heads[index - 1]):
+            fields.update(computable=False, reason=SCORED_DISEASE_REASON, residues=[])
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"

@@ -178,7 +178,8 @@ def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None
     classes' bands, as a threshold on the score (a comparator before the first class applies to it)."""
     labels = "|".join(re.escape(label) for label in sorted(concept.classes, key=len, reverse=True))
     run = re.match(
-        rf"(?:\s*(?:(?:class(?:es)?|stage|grade|functional|score|status|of|or|and|to|at least|at most)(?![A-Za-z])"
+        rf"(?:\s*(?:(?i:class(?:es)?|stage|grade|functional|score|status|physical|of|or|and|to|at least|at most)"
+        rf"(?![A-Za-z])"
         rf"|[-–/,:]|>=|<=|≥|≤|>|<|(?:{labels})(?![A-Za-z])))+",
         text,
     )

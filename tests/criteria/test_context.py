@@ -152,3 +152,19 @@ def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> N
     assert atom.reason == (
         "drug allergy to trial drugs is not coded (no code for 'Sintilimab + IL-2 Combined with CAPOX')"
     )
+
+
+def test_a_disease_after_a_scores_classes_is_decided_by_the_score() -> None:
+    text = "Exclusion Criteria:\n- New York Heart Association Class III or IV cardiac disease\n"
+    nyha = _by_key(text, "performance.nyha")
+    assert nyha.computable and (nyha.comparator, nyha.value) == ("ge", 3.0)
+    disease = _by_key(text, "condition.heart-disease")
+    assert not disease.computable and disease.reason is not None and "the score decides" in disease.reason
+    child_pugh = "Exclusion Criteria:\n- Child-Pugh Class B or C liver disease\n"
+    assert not _by_key(child_pugh, "condition.liver-disease").computable
+
+
+def test_score_classes_after_a_capitalised_word() -> None:
+    """"Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
+    asa = _by_key("Inclusion Criteria:\n- American Society of Anesthesiologists Grade I-II\n", "performance.asa")
+    assert asa.computable and (asa.comparator, asa.value) == ("le", 2.0)
