@@ -341,7 +341,9 @@ def _named_drug(concept: Concept) -> bool:
 _ELEMENT_SEPARATOR = re.compile(r"[,;]|\b(?:or|and|and/or|nor)\b")
 
 
-SCORED_DISEASE_REASON = "the disease a score's classes qualify ('NYHA class III or IV heart disease'): the score decides"
+SCORED_DISEASE_REASON = (
+    "the disease a score's classes qualify ('NYHA class III or IV heart disease'): the score decides"
+)
 
 
 def _scored_disease(work: str, head: Head, previous: Head) -> bool:
