@@ -73,7 +73,7 @@ def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
 
 
 def _negated(window: str, vocab: Phrases) -> bool:
-    cleaned = window
+    cleaned = vocab.not_exception.sub(" ", window)  # "including, but not limited to" negates nothing
     for qualifier, pattern in vocab.qualifiers:
         if qualifier == "uncontrolled":
             cleaned = pattern.sub(" ", cleaned)
@@ -341,22 +341,6 @@ def _named_drug(concept: Concept) -> bool:
 _ELEMENT_SEPARATOR = re.compile(r"[,;]|\b(?:or|and|and/or|nor)\b")
 
 
-SCORED_DISEASE_REASON = (
-    "the disease a score's classes qualify ('NYHA class III or IV heart disease'): the score decides"
-)
-
-
-def _scored_disease(work: str, head: Head, previous: Head) -> bool:
-    """A condition written after the last of a score's classes ("New York Heart Association Class III or IV cardiac
-    disease", "Child-Pugh class B or C liver disease"): the classes name the disease's severity, so the score atom
-    is the criterion."""
-    if head.concept.category not in PRESENCE_CATEGORIES or previous.concept.category != "performance-status":
-        return False
-    before = work[head.seg_start : head.start].strip()
-    label = re.sub(r"^(?:class|grade|stage)\s+", "", before, flags=re.IGNORECASE)
-    return label in previous.concept.classes or label.upper() in previous.concept.classes
-
-
 def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
     """Where the evidence starts after a finding the lead-in requires, whose sub-items only say how it is shown
     ("Has laboratory-confirmed SARS-CoV-2 infection as determined by PCR ..., as documented by either of the
@@ -408,6 +392,29 @@ def _allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
     return bool(vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")))
 
 
+NEGATED_EXCLUSION_REASON = (
+    "a negated exclusion ('no X', 'without X' among the exclusions) may restate the exclusion or ask for X: "
+    "left for review"
+)
+
+
+def _a_test(concept: Concept) -> bool:
+    """A test result, recorded as Observations only ("without a negative pregnancy test" asks for its absence)."""
+    return concept.resource_types == ("Observation",)
+
+
+def _negated_exclusion(fields: dict[str, object], head: Head, work: str, vocab: Phrases) -> str | None:
+    """An exclusion that says what the patient must not have ("Participants must not have received warfarin",
+    "concomitant warfarin is not allowed") excludes the concept: the negation restates the exclusion. Any other
+    negation in an exclusion ("No beta-blockers", "including but not limited to", "free from malignancy",
+    "healthy controls with no psychiatric disorders") is as often a writing slip as a requirement of the
+    concept, and excluding every patient without it would be dangerous: left for review."""
+    if vocab.restating_negation.search(work, 0, min(len(work), head.end + 25)):
+        fields.update(comparator="present", negated=False)
+        return None
+    return NEGATED_EXCLUSION_REASON
+
+
 def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Source) -> dict[str, object]:
     concept = head.concept
     fields: dict[str, object] = {
@@ -437,6 +444,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         if _allergy_before(head, src.norm.text, vocab):
             fields.update(category="allergy", resource_types=["AllergyIntolerance"])
         reason, residues = presence_residues(head, kind, src, vocab)
+        if kind == "exclusion" and head.negated and reason is None and not _a_test(concept):
+            reason = _negated_exclusion(fields, head, src.norm.text, vocab)
     else:
         reason = f"no presence or threshold semantics for category {concept.category}"
     if reason is None:
@@ -531,8 +540,6 @@ def parse_clause(
             _apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
-        if index > 0 and _scored_disease(work, head, heads[index - 1]):
-            fields.update(computable=False, reason=SCORED_DISEASE_REASON, residues=[])
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"

@@ -170,6 +170,10 @@ class Phrases:
     example_markers: re.Pattern[str] = _NEVER
     """ "e.g.", "such as", "including": what follows are examples of the class named before."""
     note_markers: re.Pattern[str] = _NEVER
+    restating_negation: re.Pattern[str] = _NEVER
+    """In an exclusion, a negation that restates it ("must not have received X"): X excludes."""
+    not_exception: re.Pattern[str] = _NEVER
+    """Phrases with "not" that introduce examples ("including, but not limited to"): no negation."""
     procedure_statement: re.Pattern[str] = _NEVER
     """What the study will do ("a pregnancy test will be performed"): a note, not a criterion."""
     explanation_markers: re.Pattern[str] = _NEVER
@@ -330,6 +334,8 @@ def phrases() -> Phrases:
             r"(?:19|20)\d\d\s*(?:[\w/\-]+\s+){0,4}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
             re.IGNORECASE,
         ),
+        not_exception=_compile(_words(t, "not_exception_phrases")),
+        restating_negation=_compile(_words(t, "restating_negations")),
         procedure_statement=re.compile(
             r"\bwill\s+(?:(?:also|not|routinely|then|only)\s+)*be\s+(?:(?:also|routinely|then|only)\s+)*(?:"
             + phrase_pattern(_words(t, "procedure_participles"))

@@ -154,17 +154,40 @@ def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> N
     )
 
 
-def test_a_disease_after_a_scores_classes_is_decided_by_the_score() -> None:
-    text = "Exclusion Criteria:\n- New York Heart Association Class III or IV cardiac disease\n"
-    nyha = _by_key(text, "performance.nyha")
-    assert nyha.computable and (nyha.comparator, nyha.value) == ("ge", 3.0)
-    disease = _by_key(text, "condition.heart-disease")
-    assert not disease.computable and disease.reason is not None and "the score decides" in disease.reason
-    child_pugh = "Exclusion Criteria:\n- Child-Pugh Class B or C liver disease\n"
-    assert not _by_key(child_pugh, "condition.liver-disease").computable
-
-
 def test_score_classes_after_a_capitalised_word() -> None:
     """"Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
     asa = _by_key("Inclusion Criteria:\n- American Society of Anesthesiologists Grade I-II\n", "performance.asa")
     assert asa.computable and (asa.comparator, asa.value) == ("le", 2.0)
+
+
+def test_an_exclusion_that_says_must_not_excludes_the_concept() -> None:
+    atom = _by_key("Exclusion Criteria:\n- Participants must not be receiving warfarin\n", "medication.warfarin")
+    assert atom.computable and atom.comparator == "present"
+
+
+def test_any_other_negated_exclusion_is_left_for_review() -> None:
+    """Excluding every patient without the concept would be dangerous: "No Beta-Blockers" among the exclusions,
+    "free from malignancy" (Chia)."""
+    for text, key in (
+        ("Exclusion Criteria:\n- No Beta-Blockers\n", "medication.beta-blockers"),
+        (
+            "Exclusion Criteria:\n- If an effusion greater than 100 ml is documented by cytology to be free from "
+            "malignancy\n",
+            "condition.malignancy",
+        ),
+    ):
+        assert not _by_key(text, key).computable
+    # a test asked to be absent stays computable: "without a negative pregnancy test"
+    test = "Exclusion Criteria:\n- Women of childbearing potential without a negative pregnancy test\n"
+    atom = _by_key(test, "lab.pregnancy-test")
+    assert atom.computable and atom.comparator == "absent"
+
+
+def test_including_but_not_limited_to_negates_nothing() -> None:
+    text = (
+        "Exclusion Criteria:\n- Underlying comorbidities that contraindicate the procedure (including but not "
+        "limited to polycythemia, coagulation disorder)\n"
+    )
+    for key in ("condition.polycythemia", "condition.bleeding-disorder"):
+        atom = _by_key(text, key)
+        assert atom.computable and atom.comparator == "present"
