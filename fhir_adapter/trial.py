@@ -167,6 +167,138 @@ class RelatedTrial(_Model):
     title: str | None = None
 
 
+class GroupValue(_Model):
+    """One group's figure in a posted-results table, as the registry gives it: numbers stay text
+    (``"44.5"``, ``"NA"``) so that nothing is rounded or lost; the mapping reads them as decimals where they are."""
+
+    group_id: str
+    value: str | None = None
+    spread: str | None = None
+    lower_limit: str | None = None
+    upper_limit: str | None = None
+    comment: str | None = None
+
+
+class ResultGroup(_Model):
+    """A column of a results table (an arm or a pooled group, ids ``FG000``, ``BG000``, ``OG000``, ``EG000``)."""
+
+    id: str
+    title: str
+    description: str | None = None
+
+
+class Denominator(_Model):
+    """The number analysed per group, in ``units`` (usually Participants)."""
+
+    units: str | None = None
+    counts: list[GroupValue] = Field(default_factory=list)
+
+
+class ResultCategory(_Model):
+    """A row of a results table: a class (``Age``) and/or a category (``Female``) with one value per group."""
+
+    class_title: str | None = None
+    title: str | None = None
+    values: list[GroupValue] = Field(default_factory=list)
+
+
+class StatisticalAnalysis(_Model):
+    group_ids: list[str] = Field(default_factory=list)
+    description: str | None = None
+    method: str | None = None
+    p_value: str | None = None
+    param_type: str | None = None
+    param_value: str | None = None
+    ci_percent: str | None = None
+    ci_lower: str | None = None
+    ci_upper: str | None = None
+    non_inferiority_type: str | None = None
+
+
+class ResultMeasure(_Model):
+    """A baseline characteristic or an outcome measure with its posted values per group."""
+
+    title: str
+    kind: str | None = None
+    """Outcome measures: PRIMARY, SECONDARY, OTHER_PRE_SPECIFIED or POST_HOC; None for a baseline measure."""
+    description: str | None = None
+    time_frame: str | None = None
+    population_description: str | None = None
+    reporting_status: str | None = None
+    """POSTED or NOT_POSTED."""
+    param_type: str | None = None
+    dispersion_type: str | None = None
+    unit: str | None = None
+    groups: list[ResultGroup] = Field(default_factory=list)
+    """Outcome measures have their own groups; baseline measures use the module's."""
+    denominators: list[Denominator] = Field(default_factory=list)
+    rows: list[ResultCategory] = Field(default_factory=list)
+    analyses: list[StatisticalAnalysis] = Field(default_factory=list)
+
+
+class FlowStep(_Model):
+    """A participant-flow milestone (STARTED, COMPLETED, ...) or a reason for not completing, per group."""
+
+    label: str
+    counts: list[GroupValue] = Field(default_factory=list)
+
+
+class FlowPeriod(_Model):
+    title: str | None = None
+    milestones: list[FlowStep] = Field(default_factory=list)
+    withdrawals: list[FlowStep] = Field(default_factory=list)
+
+
+class ParticipantFlow(_Model):
+    groups: list[ResultGroup] = Field(default_factory=list)
+    periods: list[FlowPeriod] = Field(default_factory=list)
+    recruitment_details: str | None = None
+    pre_assignment_details: str | None = None
+
+
+class Baseline(_Model):
+    groups: list[ResultGroup] = Field(default_factory=list)
+    denominators: list[Denominator] = Field(default_factory=list)
+    population_description: str | None = None
+    measures: list[ResultMeasure] = Field(default_factory=list)
+
+
+class AdverseEventGroup(_Model):
+    """Totals of one adverse-event group: participants affected and at risk (deaths, serious, other)."""
+
+    id: str
+    title: str
+    description: str | None = None
+    deaths_affected: int | None = None
+    deaths_at_risk: int | None = None
+    serious_affected: int | None = None
+    serious_at_risk: int | None = None
+    other_affected: int | None = None
+    other_at_risk: int | None = None
+
+
+class AdverseEvents(_Model):
+    """The adverse-event module's totals per group; the single event terms are counted, not kept."""
+
+    time_frame: str | None = None
+    description: str | None = None
+    frequency_threshold: str | None = None
+    groups: list[AdverseEventGroup] = Field(default_factory=list)
+    serious_event_terms: int = 0
+    other_event_terms: int = 0
+
+
+class TrialResults(_Model):
+    """The registry's posted results: participant flow, baseline characteristics, outcome measures with their
+    values and analyses, and adverse-event totals."""
+
+    participant_flow: ParticipantFlow | None = None
+    baseline: Baseline | None = None
+    outcome_measures: list[ResultMeasure] = Field(default_factory=list)
+    adverse_events: AdverseEvents | None = None
+    limitations: str | None = None
+
+
 class TrialRecord(_Model):
     """One trial as every stage sees it, whatever the source (registry JSON, page text, legacy XML):
     identification, status, design, arms, interventions, eligibility, outcomes, sponsors and locations."""
@@ -197,6 +329,7 @@ class TrialRecord(_Model):
     results_first_posted_date: PartialDate | None = None
     has_results: bool | None = None
     """Whether the registry holds posted results for the trial."""
+    results_first_submitted_date: str | None = None
 
     phases: list[str] = Field(default_factory=list)
     study_type: str | None = None
@@ -233,6 +366,9 @@ class TrialRecord(_Model):
     references: list[Reference] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     related_trials: list[RelatedTrial] = Field(default_factory=list)
+
+    results: TrialResults | None = None
+    """The posted results (ClinicalTrials.gov ``resultsSection``), when the source carries them."""
 
     warnings: list[str] = Field(default_factory=list)
     """Things the ingester noticed and kept going (unknown enum values, odd fields)."""

@@ -53,8 +53,8 @@ REFERRERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 """Per target type, the (referring type, search parameter) pairs the mapping can produce; ``List?item`` for all."""
 
-_DELETE_ORDER = ("ResearchStudy", "EvidenceVariable", "PractitionerRole", "PlanDefinition", "ActivityDefinition",
-                 "Group", "Practitioner", "Location", "Organization")
+_DELETE_ORDER = ("ResearchStudy", "EvidenceReport", "DiagnosticReport", "EvidenceVariable", "PractitionerRole",
+                 "PlanDefinition", "ActivityDefinition", "Group", "Practitioner", "Location", "Organization")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fhir_adapter.errors import InputError
+from fhir_adapter.ingest.ctgov_json_results import read_results
 from fhir_adapter.ingest.text import check_partial_date, parse_age, parse_field, unescape_markdown
 from fhir_adapter.ingest.vocab import is_token, unknown_token_warning
 from fhir_adapter.trial import (
@@ -110,6 +111,7 @@ def parse_study(study: Any, source: str, prefix: str = "") -> TrialRecord:
     record.oversight = _read_oversight(reader, reader.obj(protocol, "oversightModule"))
     record.ipd_sharing = _read_ipd_sharing(reader, reader.obj(protocol, "ipdSharingStatementModule"))
     record.has_results = reader.boolean(root, "hasResults")
+    record.results = read_results(reader, reader.obj(root, "resultsSection"))
     record.condition_mesh_terms = _read_meshes(reader, reader.obj(derived, "conditionBrowseModule"))
     record.intervention_mesh_terms = _read_meshes(reader, reader.obj(derived, "interventionBrowseModule"))
     record.warnings = reader.warnings
@@ -277,6 +279,7 @@ def _read_status(reader: _Reader, module: _Obj, record: TrialRecord) -> None:
     record.last_update_posted = last_update
     record.first_posted_date = reader.date_struct(module, "studyFirstPostDateStruct")
     record.results_first_posted_date = reader.date_struct(module, "resultsFirstPostDateStruct")
+    record.results_first_submitted_date = reader.date(module, "resultsFirstSubmitDate")
     record.start_date = reader.date_struct(module, "startDateStruct")
     record.primary_completion_date = reader.date_struct(module, "primaryCompletionDateStruct")
     record.completion_date = reader.date_struct(module, "completionDateStruct")
@@ -467,3 +470,4 @@ def _read_ipd_sharing(reader: _Reader, module: _Obj) -> IpdSharing | None:
         access_criteria=reader.text(module, "accessCriteria"),
         url=reader.text(module, "url"),
     )
+

@@ -4,6 +4,7 @@ Parsed with defusedxml, DTDs and entities forbidden (an entity bomb is an InputE
 legacy labels (``Active, not recruiting``, ``Phase 1/Phase 2``) are normalised to the API v2
 tokens through ``mappings/ctgov_enums.yaml`` (legacy_xml); an unknown label is kept as given
 and reported in ``warnings``. Textblocks are dedented; criteria carry no markdown escapes.
+Posted results (``<clinical_results>``) are read by :mod:`fhir_adapter.ingest.ctgov_xml_results`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from fhir_adapter.errors import InputError
+from fhir_adapter.ingest.ctgov_xml_results import read_results
 from fhir_adapter.ingest.text import legacy_date, parse_age, parse_field
 from fhir_adapter.ingest.vocab import legacy_label, unknown_token_warning
 from fhir_adapter.trial import (
@@ -26,11 +28,13 @@ from fhir_adapter.trial import (
     Design,
     Eligibility,
     Intervention,
+    IpdSharing,
     Link,
     Location,
     MeshTerm,
     Organization,
     Outcome,
+    Oversight,
     PartialDate,
     Person,
     Reference,
@@ -59,6 +63,10 @@ def parse_clinical_study(text: str, source: str) -> TrialRecord:
     _read_people(reader, root, record)
     record.locations = [_read_location(reader, node) for node in root.findall("location")]
     _read_references(reader, root, record)
+    record.oversight = _read_oversight(reader, root.find("oversight_info"))
+    record.ipd_sharing = _read_ipd_sharing(reader, root.find("patient_data"))
+    record.results = read_results(root.find("clinical_results"), lambda table, raw, path: (
+        _label_or_raw(reader, table, raw, path) if raw is not None else None))
     record.warnings = reader.warnings
     return record
 
@@ -159,6 +167,13 @@ def _read_status(reader: _Reader, root: ET.Element, record: TrialRecord) -> None
     record.status_verified_date = verified.date if verified else None
     updated = reader.date(root.find("last_update_posted"), "last_update_posted")
     record.last_update_date = updated.date if updated else None
+    record.last_update_posted = updated
+    record.first_posted_date = reader.date(root.find("study_first_posted"), "study_first_posted")
+    record.results_first_posted_date = reader.date(root.find("results_first_posted"), "results_first_posted")
+    submitted = reader.date(root.find("results_first_submitted"), "results_first_submitted")
+    record.results_first_submitted_date = submitted.date if submitted else None
+    # A legacy record is complete as of its download: results were posted when it has them or their date.
+    record.has_results = root.find("clinical_results") is not None or record.results_first_posted_date is not None
     record.start_date = reader.date(root.find("start_date"), "start_date")
     record.primary_completion_date = reader.date(root.find("primary_completion_date"), "primary_completion_date")
     record.completion_date = reader.date(root.find("completion_date"), "completion_date")
@@ -182,6 +197,7 @@ def _read_sponsors(reader: _Reader, root: ET.Element, record: TrialRecord) -> No
         record.responsible_party = Person(
             name=_text(party.find("investigator_full_name")),
             role=reader.label("responsible_party_type", party.find("responsible_party_type"), "responsible_party"),
+            title=_text(party.find("investigator_title")),
             affiliation=_text(party.find("investigator_affiliation")),
         )
 
@@ -311,6 +327,7 @@ def _read_eligibility(reader: _Reader, node: ET.Element | None) -> Eligibility:
         maximum_age=reader.age(node.find("maximum_age"), "eligibility/maximum_age"),
         healthy_volunteers=healthy if isinstance(healthy, bool) else None,
         study_population=_textblock(node.find("study_pop"))[0],
+        sampling_method=reader.label("sampling_method", node.find("sampling_method"), "eligibility/sampling_method"),
     )
 
 
@@ -364,3 +381,37 @@ def _read_references(reader: _Reader, root: ET.Element, record: TrialRecord) -> 
         for node in root.findall("link")
         if (url := _text(node.find("url")))
     ]
+
+
+_OVERSIGHT_ELEMENTS = (
+    ("has_dmc", "has_dmc"),
+    ("fda_regulated_drug", "is_fda_regulated_drug"),
+    ("fda_regulated_device", "is_fda_regulated_device"),
+    ("unapproved_device", "is_unapproved_device"),
+    ("us_export", "is_us_export"),
+)
+
+
+def _read_oversight(reader: _Reader, node: ET.Element | None) -> Oversight | None:
+    """``<oversight_info>``: Yes/No flags; a label that is not Yes/No is reported and left out."""
+    if node is None:
+        return None
+    flags = {name: reader.label("yes_no", node.find(element), f"oversight_info/{element}")
+             for name, element in _OVERSIGHT_ELEMENTS}
+    return Oversight(**{name: value for name, value in flags.items() if isinstance(value, bool)})
+
+
+def _read_ipd_sharing(reader: _Reader, node: ET.Element | None) -> IpdSharing | None:
+    """``<patient_data>``: the IPD sharing statement."""
+    if node is None:
+        return None
+    info_types = [_label_or_raw(reader, "ipd_info_type", label, "patient_data/ipd_info_type")
+                  for label in _texts(node, "ipd_info_type")]
+    return IpdSharing(
+        sharing=reader.label("ipd_sharing", node.find("sharing_ipd"), "patient_data/sharing_ipd"),
+        description=_text(node.find("ipd_description")),
+        info_types=info_types,
+        time_frame=_text(node.find("ipd_time_frame")),
+        access_criteria=_text(node.find("ipd_access_criteria")),
+        url=_text(node.find("ipd_url")),
+    )

@@ -34,6 +34,7 @@ How each section's values are read (no value of a particular trial is assumed):
 * Other Identifiers: an identifier line followed by ``Identifier Type:``/``Identifier Source:``/
   ``Identifier Domain:``/``Identifier Link:`` lines; source ``org_study_id`` gives the org study id.
 * Related Clinical Trials / More Related Trials: a title line followed by an NCT id line.
+* Study Results: only the page's subtitle that no results are published: ``has_results`` is false.
 
 Lines that fit none of these are reported in ``warnings`` with their section.
 """
@@ -145,7 +146,7 @@ def parse_registry_page(text: str, source: str) -> TrialRecord:
         "Other Identifiers": _read_other_identifiers,
         "Related Clinical Trials": _read_related_trials,
         "More Related Trials": _read_related_trials,
-        "Study Results": _read_nothing,
+        "Study Results": _read_study_results,
     }
     for heading, lines in page.sections.items():
         if heading in readers:
@@ -184,8 +185,13 @@ def _non_blank(lines: list[str]) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def _read_nothing(context: _Context, lines: list[str]) -> None:
-    for line in _non_blank(lines):
+def _read_study_results(context: _Context, lines: list[str]) -> None:
+    """The section holds only its subtitle, which says that no results are published (split_sections drops
+    it): then the trial has no posted results. A page with results says more, which is not read here."""
+    values = _non_blank(lines)
+    if not values:
+        context.record.has_results = False
+    for line in values:
         context.unread("Study Results", line)
 
 

@@ -15,13 +15,15 @@ from fhir_adapter.mapping.organization import organizations
 from fhir_adapter.mapping.plan_definition import plan_definition
 from fhir_adapter.mapping.practitioner import practitioners
 from fhir_adapter.mapping.research_study import research_study
+from fhir_adapter.mapping.results import result_entries
 from fhir_adapter.mapping.shared import is_shared_value
 from fhir_adapter.mapping.site_study import site_studies
 from fhir_adapter.mapping.validation import validate
 
 
 def entries(ctx: MappingContext, criteria: CompiledCriteria | None) -> list[Entry]:
-    """Every resource of the trial, in a fixed order (study, protocol, eligibility, parties, sites, site studies)."""
+    """Every resource of the trial, in a fixed order (study, protocol, eligibility, posted results, parties, sites,
+    site studies)."""
     # R5 puts the atoms into an EvidenceVariable; R4 into the Group (see versions.py / group.py).
     use_variable = criteria is not None and ctx.version.name == "R5"
     definitions, mapped = activity_definitions(ctx)
@@ -30,6 +32,7 @@ def entries(ctx: MappingContext, criteria: CompiledCriteria | None) -> list[Entr
     found.append(group(ctx, criteria, with_atoms=not use_variable))
     if use_variable and criteria is not None:
         found.append(evidence_variable(ctx, criteria))
+    found += result_entries(ctx)
     found += organizations(ctx) + practitioners(ctx) + locations(ctx) + site_studies(ctx)
     return _unique(found, ctx.trial.label)
 

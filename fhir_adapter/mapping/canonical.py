@@ -38,6 +38,7 @@ XVER_R5_BASE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 XVER_CLASSIFIER = XVER_R5_BASE + "ResearchStudy.classifier"
 XVER_RECRUITMENT = XVER_R5_BASE + "ResearchStudy.recruitment"
 XVER_ARTIFACT_CLASSIFIER = XVER_R5_BASE + "RelatedArtifact.classifier"
+XVER_RESULT = XVER_R5_BASE + "ResearchStudy.result"
 
 
 # Extensions (StructureDefinition names under EXTENSION_BASE).

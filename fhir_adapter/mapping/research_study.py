@@ -20,6 +20,7 @@ from fhir_adapter.mapping.location import site_ref
 from fhir_adapter.mapping.organization import collaborator_role, organization_ref, sponsor_role
 from fhir_adapter.mapping.plan_definition import PLAN_ROLE, arm_role, interventions_of_arm
 from fhir_adapter.mapping.practitioner import contact_role, official_role, telecom
+from fhir_adapter.mapping.results import outcome_references, results_ref
 from fhir_adapter.mapping.study_facts import (
     classifier_concepts,
     conditions,
@@ -213,6 +214,7 @@ def research_study(
         version.classifiers(classifier_concepts(trial)),
         version.why_stopped(trial.why_stopped),
         version.arms(arm_views(ctx, mapped)),
-        version.outcomes(trial.outcomes),
+        version.outcomes(trial.outcomes, outcome_references(ctx)),
+        version.result(results_ref(ctx)),
     )
     return ctx.entry("ResearchStudy", None, body)

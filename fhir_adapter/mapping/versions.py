@@ -6,7 +6,8 @@ arm vs comparisonGroup, enrollment vs recruitment, telecom vs contact (Location,
 PractitionerRole), objective vs outcomeMeasure, sponsor/PI/contact vs associatedParty,
 focus CodeableConcept vs CodeableReference, reasonStopped vs whyStopped, RelatedArtifact.url
 vs document, Group description, Group.actual vs membership, PlanDefinition action id vs
-linkId, the FHIR-query media type, and the fhir.resources package used to validate.
+linkId, the FHIR-query media type, result (EvidenceReport) vs its cross-version extension (DiagnosticReport),
+and the fhir.resources package used to validate.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ class FhirFlavor:
     model_package: str
     codes_design: bool
     """Whether design concepts carry study-design codings (R5 only: R4 has no such code system)."""
+    results_type: str
+    """The resource that carries posted results (see mapping/results.py for the choice)."""
+    outcome_variables: bool
+    """Whether each posted outcome measure becomes an EvidenceVariable (R5 outcomeMeasure.reference)."""
 
     @property
     def purpose_system(self) -> str:
@@ -139,7 +144,12 @@ class FhirFlavor:
     def enrollment(self, trial: TrialRecord, group: JSON, criteria: JSON | None) -> JSON:
         raise NotImplementedError
 
-    def outcomes(self, outcomes: list[Outcome]) -> JSON:
+    def outcomes(self, outcomes: list[Outcome], references: list[JSON | None] | None = None) -> JSON:
+        """``references``: per outcome, its EvidenceVariable (R5 ``outcomeMeasure.reference``)."""
+        raise NotImplementedError
+
+    def result(self, reference: JSON | None) -> JSON:
+        """R5 ``result``; R4 the cross-version extension of the same element."""
         raise NotImplementedError
 
     def parties(self, parties: Parties) -> JSON:
@@ -177,6 +187,8 @@ class R4(FhirFlavor):
     query_media_type = "application/x-fhir-query"
     model_package = "fhir.resources.R4B"
     codes_design = False
+    results_type = "DiagnosticReport"
+    outcome_variables = False
 
     def classifiers(self, concepts: list[JSON]) -> JSON:
         return {"extension": [extension(C.XVER_CLASSIFIER, valueCodeableConcept=c) for c in concepts]}
@@ -247,7 +259,10 @@ class R4(FhirFlavor):
             count = extension(C.XVER_RECRUITMENT, extension=[value])
         return {"extension": [count], "enrollment": [group]}
 
-    def outcomes(self, outcomes: list[Outcome]) -> JSON:
+    def result(self, reference: JSON | None) -> JSON:
+        return {"extension": [extension(C.XVER_RESULT, valueReference=reference)]} if reference else {}
+
+    def outcomes(self, outcomes: list[Outcome], references: list[JSON | None] | None = None) -> JSON:
         return {
             "objective": [
                 {
@@ -299,6 +314,8 @@ class R5(FhirFlavor):
     query_media_type = "text/x-fhir-query"
     model_package = "fhir.resources"
     codes_design = True
+    results_type = "EvidenceReport"
+    outcome_variables = True
 
     def classifiers(self, concepts: list[JSON]) -> JSON:
         return {"classifier": concepts}
@@ -370,12 +387,16 @@ class R5(FhirFlavor):
         number = "actualNumber" if trial.enrollment_type == "ACTUAL" else "targetNumber"
         return {"recruitment": {number: trial.enrollment_count, "eligibility": criteria or group}}
 
-    def outcomes(self, outcomes: list[Outcome]) -> JSON:
+    def result(self, reference: JSON | None) -> JSON:
+        return {"result": [reference]} if reference else {}
+
+    def outcomes(self, outcomes: list[Outcome], references: list[JSON | None] | None = None) -> JSON:
+        refs = references or [None] * len(outcomes)
         return {
             "outcomeMeasure": [
                 {"name": o.measure, "type": [_objective_type(self.name, o.kind)],
-                 "description": _outcome_description(o)}
-                for o in outcomes
+                 "description": _outcome_description(o), "reference": ref}
+                for o, ref in zip(outcomes, refs, strict=True)
             ]
         }
 

@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from fhir_adapter.errors import FhirAdapterError, InputError
 from fhir_adapter.ingest import load_trial
+from fhir_adapter.ingest.ctgov_json import parse_study
 from fhir_adapter.ingest.ctgov_xml import parse_clinical_study
-from tests.ingest.helpers import SAMPLE_XML
+from tests.ingest.helpers import SAMPLE_XML, sample_study
 
 XML_TEXT = SAMPLE_XML.read_text(encoding="utf-8")
 
@@ -113,3 +114,215 @@ def test_mutated_xml_values_raise_only_project_errors(element: str, value: str) 
 def test_arbitrary_text_as_xml_raises_only_project_errors(text: str) -> None:
     with contextlib.suppress(FhirAdapterError):
         parse_clinical_study(text, "fuzz.xml")
+
+
+# --- issue 14: the registry facts the XML carries ---------------------------------------------------------------------
+
+
+def test_pallas_xml_registry_facts() -> None:
+    record = parse_clinical_study(XML_TEXT, str(SAMPLE_XML))
+    assert record.first_posted_date is not None
+    assert (record.first_posted_date.date, record.first_posted_date.type) == ("2015-07-31", "ESTIMATED")
+    assert record.last_update_posted is not None
+    assert (record.last_update_posted.date, record.last_update_posted.type) == ("2020-03-09", "ACTUAL")
+    assert record.primary_completion_date is not None
+    assert (record.primary_completion_date.date, record.primary_completion_date.type) == ("2020-09", "ESTIMATED")
+    assert record.oversight is not None and record.oversight.has_dmc is True
+    assert record.oversight.fda_regulated_drug is None
+    assert record.responsible_party is not None and record.responsible_party.role == "SPONSOR"
+    # downloaded in 2020, before the results were posted (2022)
+    assert record.has_results is False and record.results_first_posted_date is None
+    assert record.ipd_sharing is None
+
+
+_FACTS_XML = """
+  <oversight_info>
+    <has_dmc>No</has_dmc>
+    <is_fda_regulated_drug>Yes</is_fda_regulated_drug>
+    <is_fda_regulated_device>No</is_fda_regulated_device>
+    <is_us_export>Maybe</is_us_export>
+  </oversight_info>
+  <patient_data>
+    <sharing_ipd>Yes</sharing_ipd>
+    <ipd_description>De-identified data on request.</ipd_description>
+    <ipd_info_type>Study Protocol</ipd_info_type>
+    <ipd_info_type>Statistical Analysis Plan (SAP)</ipd_info_type>
+    <ipd_time_frame>After publication</ipd_time_frame>
+    <ipd_url>https://example.org/ipd</ipd_url>
+  </patient_data>
+  <results_first_submitted>February 1, 2022</results_first_submitted>
+  <results_first_posted type="Actual">April 13, 2022</results_first_posted>
+"""
+
+
+def test_xml_oversight_ipd_sampling_and_results_dates() -> None:
+    start = XML_TEXT.index("  <oversight_info>")
+    end = XML_TEXT.index("</oversight_info>") + len("</oversight_info>\n")
+    text = XML_TEXT[:start] + _FACTS_XML.lstrip("\n") + XML_TEXT[end:]
+    text = text.replace("<responsible_party_type>Sponsor</responsible_party_type>",
+                        "<responsible_party_type>Principal Investigator</responsible_party_type>"
+                        "<investigator_full_name>Erica Mayer</investigator_full_name>"
+                        "<investigator_title>Associate Professor</investigator_title>")
+    text = text.replace("<gender>All</gender>", "<sampling_method>Non-Probability Sample</sampling_method>"
+                        "<gender>All</gender>")
+    record = parse_clinical_study(text, "facts.xml")
+    assert record.oversight is not None
+    assert (record.oversight.has_dmc, record.oversight.fda_regulated_drug, record.oversight.fda_regulated_device,
+            record.oversight.us_export) == (False, True, False, None)
+    assert record.warnings == ["oversight_info/is_us_export: unknown value 'Maybe' kept as given"]
+    ipd = record.ipd_sharing
+    assert ipd is not None
+    assert (ipd.sharing, ipd.info_types, ipd.time_frame, ipd.url) == (
+        "YES", ["STUDY_PROTOCOL", "SAP"], "After publication", "https://example.org/ipd")
+    assert ipd.description == "De-identified data on request."
+    assert record.results_first_submitted_date == "2022-02-01"
+    assert record.results_first_posted_date is not None
+    assert (record.results_first_posted_date.date, record.results_first_posted_date.type) == ("2022-04-13", "ACTUAL")
+    assert record.has_results is True
+    assert record.responsible_party is not None
+    assert (record.responsible_party.role, record.responsible_party.name, record.responsible_party.title) == (
+        "PRINCIPAL_INVESTIGATOR", "Erica Mayer", "Associate Professor")
+    assert record.eligibility.sampling_method == "NON_PROBABILITY_SAMPLE"
+
+
+# Fields whose value did not change between the XML download (2020) and the JSON record (2023) of PALLAS.
+_STABLE_FIELDS = ("nct_id", "org_study_id", "acronym", "first_posted_date", "start_date", "completion_date",
+                  "oversight", "ipd_sharing", "responsible_party", "study_type", "phases", "enrollment_count",
+                  "enrollment_type", "conditions", "keywords", "lead_sponsor")
+
+
+def test_same_trial_in_xml_and_json_gives_the_same_fields() -> None:
+    xml = parse_clinical_study(XML_TEXT, str(SAMPLE_XML))
+    json_record = parse_study(sample_study("NCT02513394"), "NCT02513394.json")
+    assert {f: getattr(xml, f) for f in _STABLE_FIELDS} == {f: getattr(json_record, f) for f in _STABLE_FIELDS}
+    # the legacy XML has no NETWORK agency class (it says Other): the names are the same
+    assert [c.name for c in xml.collaborators] == [c.name for c in json_record.collaborators]
+    # the XML's MeSH terms have no ids; the terms are the same
+    assert [m.term for m in xml.condition_mesh_terms] == [m.term for m in json_record.condition_mesh_terms]
+    assert [i.other_names for i in xml.interventions] == [i.other_names for i in json_record.interventions]
+    assert xml.eligibility.sampling_method == json_record.eligibility.sampling_method
+    assert (xml.eligibility.sex, xml.eligibility.minimum_age) == (json_record.eligibility.sex,
+                                                                  json_record.eligibility.minimum_age)
+
+
+# A small <clinical_results> in the legacy format (element names of the legacy public.xsd), holding the same
+# results as _RESULTS_JSON below; the two ingesters must read the same TrialResults.
+_RESULTS_XML = """<clinical_results>
+  <participant_flow>
+    <group_list><group group_id="FG000"><title>Treated</title><description>Single group</description></group>
+    </group_list>
+    <period_list><period><title>Overall Study</title>
+      <milestone_list>
+        <milestone><title>STARTED</title><participants_list><participants group_id="FG000" count="8"/>
+        </participants_list></milestone>
+        <milestone><title>COMPLETED</title><participants_list><participants group_id="FG000" count="7"/>
+        </participants_list></milestone>
+      </milestone_list>
+      <drop_withdraw_reason_list><drop_withdraw_reason><title>Adverse Event</title>
+        <participants_list><participants group_id="FG000" count="1"/></participants_list>
+      </drop_withdraw_reason></drop_withdraw_reason_list>
+    </period></period_list>
+  </participant_flow>
+  <baseline>
+    <group_list><group group_id="BG000"><title>Treated</title></group></group_list>
+    <analyzed_list><analyzed><units>Participants</units><scope>Overall</scope>
+      <count_list><count group_id="BG000" value="8"/></count_list></analyzed></analyzed_list>
+    <measure_list><measure>
+      <title>Age, Continuous</title><units>years</units><param>Median</param>
+      <dispersion>Inter-Quartile Range</dispersion>
+      <class_list><class><category_list><category><measurement_list>
+        <measurement group_id="BG000" value="44.5" lower_limit="39" upper_limit="52"/>
+      </measurement_list></category></category_list></class></class_list>
+    </measure></measure_list>
+  </baseline>
+  <outcome_list><outcome>
+    <type>Primary</type><title>Progression-free Survival</title><time_frame>7 years</time_frame>
+    <group_list><group group_id="OG000"><title>Treated</title></group></group_list>
+    <measure>
+      <title>Progression-free Survival</title><units>months</units><param>Median</param>
+      <dispersion>95% Confidence Interval</dispersion>
+      <analyzed_list><analyzed><units>Participants</units><scope>Measure</scope>
+        <count_list><count group_id="OG000" value="8"/></count_list></analyzed></analyzed_list>
+      <class_list><class><category_list><category><measurement_list>
+        <measurement group_id="OG000" value="43" lower_limit="2" upper_limit="NA"/>
+      </measurement_list></category></category_list></class></class_list>
+    </measure>
+  </outcome></outcome_list>
+</clinical_results>
+"""
+
+_RESULTS_JSON = {
+    "participantFlowModule": {
+        "groups": [{"id": "FG000", "title": "Treated", "description": "Single group"}],
+        "periods": [{"title": "Overall Study", "milestones": [
+            {"type": "STARTED", "achievements": [{"groupId": "FG000", "numSubjects": "8"}]},
+            {"type": "COMPLETED", "achievements": [{"groupId": "FG000", "numSubjects": "7"}]}],
+            "dropWithdraws": [{"type": "Adverse Event", "reasons": [{"groupId": "FG000", "numSubjects": "1"}]}]}],
+    },
+    "baselineCharacteristicsModule": {
+        "groups": [{"id": "BG000", "title": "Treated"}],
+        "denoms": [{"units": "Participants", "counts": [{"groupId": "BG000", "value": "8"}]}],
+        "measures": [{"title": "Age, Continuous", "paramType": "MEDIAN", "dispersionType": "INTER_QUARTILE_RANGE",
+                      "unitOfMeasure": "years", "classes": [{"categories": [{"measurements": [
+                          {"groupId": "BG000", "value": "44.5", "lowerLimit": "39", "upperLimit": "52"}]}]}]}],
+    },
+    "outcomeMeasuresModule": {"outcomeMeasures": [{
+        "type": "PRIMARY", "title": "Progression-free Survival", "timeFrame": "7 years", "reportingStatus": "POSTED",
+        "paramType": "MEDIAN", "dispersionType": "CONFIDENCE_95", "unitOfMeasure": "months",
+        "groups": [{"id": "OG000", "title": "Treated"}],
+        "denoms": [{"units": "Participants", "counts": [{"groupId": "OG000", "value": "8"}]}],
+        "classes": [{"categories": [{"measurements": [
+            {"groupId": "OG000", "value": "43", "lowerLimit": "2", "upperLimit": "NA"}]}]}],
+    }]},
+}
+
+
+def test_xml_results_read_like_the_json_results() -> None:
+    text = XML_TEXT.replace("</clinical_study>", _RESULTS_XML + "</clinical_study>")
+    xml = parse_clinical_study(text, "results.xml")
+    study = sample_study("NCT02513394")
+    study["resultsSection"] = _RESULTS_JSON
+    json_record = parse_study(study, "results.json")
+    assert xml.results is not None and xml.results == json_record.results
+    assert xml.has_results is True and xml.warnings == []
+
+
+def test_xml_results_unknown_label_kept_with_warning() -> None:
+    results = _RESULTS_XML.replace("<param>Median</param>", "<param>Mode</param>", 1)
+    text = XML_TEXT.replace("</clinical_study>", results + "</clinical_study>")
+    record = parse_clinical_study(text, "results.xml")
+    assert record.results is not None and record.results.baseline is not None
+    assert record.results.baseline.measures[0].param_type == "Mode"
+    path = "clinical_results/baseline/measure_list/measure/param"
+    assert record.warnings == [f"{path}: unknown value 'Mode' kept as given"]
+
+
+_EVENTS_XML = """<clinical_results><reported_events>
+  <time_frame>Up to 7 years.</time_frame>
+  <group_list><group group_id="EG000"><title>Treated</title></group></group_list>
+  <serious_events><category_list>
+    <category><title>Total</title><event_list><event><sub_title>Total, serious adverse events</sub_title>
+      <counts group_id="EG000" subjects_affected="2" subjects_at_risk="8"/></event></event_list></category>
+    <category><title>Blood and lymphatic system disorders</title><event_list>
+      <event><sub_title>Anaemia</sub_title><counts group_id="EG000" subjects_affected="1" subjects_at_risk="8"/></event>
+      <event><sub_title>Neutropenia</sub_title>
+        <counts group_id="EG000" subjects_affected="1" subjects_at_risk="8"/></event>
+    </event_list></category>
+  </category_list></serious_events>
+  <other_events><frequency_threshold>5</frequency_threshold><category_list>
+    <category><title>Total</title><event_list><event><sub_title>Total, other adverse events</sub_title>
+      <counts group_id="EG000" subjects_affected="8" subjects_at_risk="8"/></event></event_list></category>
+  </category_list></other_events>
+</reported_events></clinical_results>
+"""
+
+
+def test_xml_adverse_event_totals_from_the_total_category() -> None:
+    record = parse_clinical_study(XML_TEXT.replace("</clinical_study>", _EVENTS_XML + "</clinical_study>"), "ae.xml")
+    assert record.results is not None
+    events = record.results.adverse_events
+    assert events is not None and events.time_frame == "Up to 7 years." and events.frequency_threshold == "5"
+    [group] = events.groups
+    assert (group.title, group.serious_affected, group.serious_at_risk) == ("Treated", 2, 8)
+    assert (group.other_affected, group.deaths_affected) == (8, None)
+    assert (events.serious_event_terms, events.other_event_terms) == (2, 0)

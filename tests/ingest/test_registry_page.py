@@ -255,3 +255,14 @@ def test_arbitrary_page_text_raises_only_project_errors(lines: list[str]) -> Non
     except FhirAdapterError:
         return
     record.model_dump(mode="json")
+
+
+def test_study_results_subtitle_says_no_results() -> None:
+    assert _seed().has_results is False
+
+
+def test_study_results_with_other_lines_is_not_read() -> None:
+    text = SEED_TEXT.replace(HEADINGS["Study Results"], "Participant flow: 35 started")
+    record = parse_registry_page(text, "page.txt")
+    assert record.has_results is None
+    assert "Study Results: line not understood, not read: 'Participant flow: 35 started'" in record.warnings

@@ -59,9 +59,11 @@ def walk(node: Any, key: str) -> Iterator[Any]:
 
 
 def unresolved_references(bundle: dict[str, Any]) -> list[str]:
-    """``reference`` values that are not the fullUrl of an entry (display-only refs have none)."""
+    """``reference`` values that are not the fullUrl of an entry (display-only refs have none). An element named
+    ``reference`` that holds a Reference (R5 ``outcomeMeasure.reference``) is checked through its own value."""
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
-    return [r for r in walk([e["resource"] for e in bundle["entry"]], "reference") if r not in full_urls]
+    found = walk([e["resource"] for e in bundle["entry"]], "reference")
+    return [r for r in found if isinstance(r, str) and r not in full_urls]
 
 
 def unresolved_canonicals(bundle: dict[str, Any]) -> list[str]:
