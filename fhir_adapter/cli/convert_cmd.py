@@ -12,6 +12,7 @@ Ingest warnings (unknown enum values kept as given...) go to stderr.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -30,7 +31,6 @@ from fhir_adapter.cli._common import (
     err_console,
     exit_after_failures,
     one_file_input,
-    print_json,
     print_ndjson,
     progress_bar,
     report_failure,
@@ -38,7 +38,9 @@ from fhir_adapter.cli._common import (
     warn_record,
     warn_unread_files,
     with_output_options,
+    write_text,
 )
+from fhir_adapter.cli._indented_json import dumps_indented
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.ingest import iter_trials
 from fhir_adapter.mapping.versions import flavor
@@ -56,6 +58,16 @@ def _bundle(record: TrialRecord | InputError, fhir_version: str, with_criteria: 
         raise record
     warn_record(record)
     return trial_bundle(record, flavor(fhir_version).name, with_criteria=with_criteria)
+
+
+def print_bundle(bundle: dict[str, Any], output: Path | None = None) -> None:
+    """``print_json`` of a Bundle, with the faster writer of the same text (printing was a fifth of a trial's
+    conversion)."""
+    text = dumps_indented(bundle) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_text(text, output)
 
 
 def _output_name(label: str) -> str:
@@ -101,7 +113,7 @@ def convert_many(
     """Write one Bundle per record into ``out_dir``; report each failure and go on. (done, failed)"""
     tally = Tally()
     for record, bundle in bundles(records, fhir_version, with_criteria, tally, progress):
-        print_json(bundle, out_dir / _output_name(record.label))
+        print_bundle(bundle, out_dir / _output_name(record.label))
     err_console.print(f"converted {tally.done} of {tally.done + tally.failed} to {escape(str(out_dir))}",
                       highlight=False)
     return tally.done, tally.failed
@@ -163,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
             if len(head) == 1 and (one_file or isinstance(head[0], InputError)):
                 # one trial file, or inputs holding nothing but one bad record: its own error line
-                print_json(_bundle(head[0], fhir_version, with_criteria), output)
+                print_bundle(_bundle(head[0], fhir_version, with_criteria), output)
                 if output is not None:
                     err_console.print(f"Bundle written to {escape(str(output))}", highlight=False)
                 return

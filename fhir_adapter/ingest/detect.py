@@ -90,11 +90,13 @@ def _has_page_heading(text: str) -> bool:
 
 def is_ndjson(text: str) -> bool:
     """More than one JSON value, one per line (a single document spanning lines is not NDJSON)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
+    # Only the first two non-blank lines matter: a pretty-printed record has thousands, not stripped one by one.
+    non_blank = (line for line in text.splitlines() if line.strip())
+    first = next(non_blank, None)
+    if first is None or next(non_blank, None) is None:
         return False
     try:
-        json.loads(lines[0])
+        json.loads(first)
     except json.JSONDecodeError:
         return False
     return True

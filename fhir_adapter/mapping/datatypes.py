@@ -40,18 +40,69 @@ def period(start: str | None, end: str | None) -> JSON:
 def prune(value: Any) -> Any:
     """Drop None, empty strings, lists and dicts (recursively); keep False and 0; strip strings."""
     if isinstance(value, dict):
-        cleaned = {}
-        for key, item in value.items():
-            item = prune(item)
-            if item is not None and item != "" and item != [] and item != {}:
-                cleaned[key] = item
-        return cleaned
+        return _prune_dict(value)
     if isinstance(value, list):
-        items = [prune(v) for v in value]
-        return [v for v in items if v is not None and v != "" and v != [] and v != {}]
+        return _prune_list(value)
     if isinstance(value, str):
         return value.strip()
     return value
+
+
+# The two loops below are prune's hot path (every node of every resource): they dispatch on the exact type of
+# the commonest items (a string is stripped, a dict or list pruned, and kept when not empty) without going through
+# prune; anything else (a subclass, a number) goes through prune and _kept.
+
+
+def _prune_dict(value: dict[Any, Any]) -> JSON:
+    cleaned = {}
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            item = item.strip()
+        elif kind is dict:
+            item = _prune_dict(item)
+        elif kind is list:
+            item = _prune_list(item)
+        elif item is None:
+            continue
+        else:
+            item = prune(item)
+            if _kept(item):
+                cleaned[key] = item
+            continue
+        if item:
+            cleaned[key] = item
+    return cleaned
+
+
+def _prune_list(value: list[Any]) -> list[Any]:
+    cleaned = []
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            item = item.strip()
+        elif kind is dict:
+            item = _prune_dict(item)
+        elif kind is list:
+            item = _prune_list(item)
+        elif item is None:
+            continue
+        else:
+            item = prune(item)
+            if _kept(item):
+                cleaned.append(item)
+            continue
+        if item:
+            cleaned.append(item)
+    return cleaned
+
+
+def _kept(item: Any) -> bool:
+    """Not empty: a pruned dict, list or string is kept when it has content; any other value unless it equals
+    one of them (None never reaches here)."""
+    if type(item) in (dict, list, str):
+        return bool(item)
+    return bool(item != "" and item != [] and item != {})
 
 
 def finish(resource_type: str, body: JSON) -> JSON:

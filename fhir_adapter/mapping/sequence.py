@@ -66,15 +66,20 @@ def _best_segment(vocabulary: frozenset[str], parts: list[str]) -> int | None:
     return scores.index(best)
 
 
+@lru_cache(maxsize=1024)
+def _ordering_sentences(text: str) -> tuple[list[str], ...]:
+    """The segments of each sentence of ``text`` that orders something (cached: the trial's title, summary and
+    description are read again for every arm). Treat the lists as read-only."""
+    found = (segments(sentence) for sentence in _SENTENCE.split(text))
+    return tuple(parts for parts in found if len(parts) >= 2)
+
+
 def ordered_pairs(names: list[str], texts: Iterable[str | None]) -> set[tuple[int, int]]:
     """``(i, j)`` pairs meaning intervention ``names[i]`` comes before ``names[j]``."""
     vocabularies = [intervention_words(n) for n in names]
     pairs: set[tuple[int, int]] = set()
     for text in texts:
-        for sentence in _SENTENCE.split(text or ""):
-            parts = segments(sentence)
-            if len(parts) < 2:
-                continue
+        for parts in _ordering_sentences(text or ""):
             places = [_best_segment(v, parts) for v in vocabularies]
             for i, place_i in enumerate(places):
                 for j, place_j in enumerate(places):

@@ -26,7 +26,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from fhir_adapter.mapping.tables import section
 
@@ -40,17 +40,21 @@ _SEPARATORS = re.compile(r"[^0-9a-z]+")
 
 def _fold(text: str) -> str:
     """Accents off (NFKD, combining marks dropped), case folded, ``&`` -> ``and``, punctuation to spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    if text.isascii():  # NFKD leaves ASCII as it is and has no combining marks: skip the per-character pass
+        plain = text.casefold()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
     plain = _DROPPED.sub("", plain.replace("&", " and ").replace("ß", "ss"))
     return " ".join(_SEPARATORS.sub(" ", plain).split())
 
 
-@lru_cache(maxsize=1)
+@cache  # a handful of (table key, field) pairs, asked for alternately
 def _words(table_key: str, field: str) -> frozenset[str]:
     return frozenset(str(w) for w in section("party_names", table_key)[field])
 
 
+@lru_cache(maxsize=8192)  # the same sponsor, site and contact names come back in every trial
 def normalise_name(text: str | None, kind: str = "organization") -> str:
     """The comparable form of a registry name; ``""`` when nothing is left.
 
@@ -130,6 +134,7 @@ def person_key(name: str | None, affiliation: str | None, trial_key: str) -> str
     return shared_value(PERSON_PREFIX, [slug(norm), place])
 
 
+@lru_cache(maxsize=8192)
 def is_office(name: str | None) -> bool:
     """Whether a contact's name is an office or a role ("Site Public Contact"), per ``party_names.yaml``."""
     if not name:
@@ -137,8 +142,15 @@ def is_office(name: str | None) -> bool:
     folded = _fold(name)
     if not normalise_name(name, "person"):
         return True
-    offices = section("party_names", "contact_offices")
-    if folded in {str(p) for p in offices["exact"]}:
+    exact, contains = _offices()
+    if folded in exact:
         return True
     padded = f" {folded} "
-    return any(f" {phrase} " in padded for phrase in offices["contains"])
+    return any(phrase in padded for phrase in contains)
+
+
+@lru_cache(maxsize=1)
+def _offices() -> tuple[frozenset[str], tuple[str, ...]]:
+    """``party_names.yaml`` contact offices: exact names, and phrases padded with spaces (whole words)."""
+    offices = section("party_names", "contact_offices")
+    return frozenset(str(p) for p in offices["exact"]), tuple(f" {phrase} " for phrase in offices["contains"])
