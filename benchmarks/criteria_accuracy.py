@@ -14,8 +14,9 @@ Every gold trial is loaded with ``load_trial`` and compiled in-process with ``co
   kind. Predicted atoms whose text is not in the criteria (structured ``age``/``sex``) are left out.
 * A predicted atom *matches* a gold atom when it is computable, of the same kind, its span overlaps the gold
   span, and it *covers* a gold code: the code is among its concepts or the codes of a narrower kind it
-  carries (a residue's ``codes``: a record with such a code decides the atom, see ``matching/evaluate.py``); or an ICD-10-CM / ATC prefix of its
-  lexicon concept (``lexicon().get(concept_key).code_prefixes``) starts the gold code; or the gold code is
+  carries (a residue's ``codes``: a record with such a code decides the atom, see ``matching/evaluate.py``);
+  or an ICD-10-CM / ATC prefix of its lexicon concept (``lexicon().get(concept_key).code_prefixes``) starts
+  the gold code; or the gold code is
   an ICD-10-CM category that starts one of its ICD-10-CM codes. Gold ``demographic`` atoms (ages: no code)
   are covered by any predicted ``demographic`` atom.
 * It matches *strictly* when, in addition, comparator, value, high and unit agree (the predicted value
