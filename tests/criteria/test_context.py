@@ -215,7 +215,9 @@ def test_a_washout_allows_the_treatment() -> None:
     text = "Inclusion Criteria:\n- Prior radiotherapy must have been completed 2 weeks prior to first dose\n"
     atom = _by_key(text, "procedure.radiotherapy")
     assert not atom.computable and atom.reason is not None and atom.reason.startswith("a washout")
-    required = _by_key("Inclusion Criteria:\n- Patients must have received prior radiotherapy\n", "procedure.radiotherapy")
+    required = _by_key(
+        "Inclusion Criteria:\n- Patients must have received prior radiotherapy\n", "procedure.radiotherapy"
+    )
     assert required.computable and required.comparator == "present"
 
 
