@@ -13,8 +13,10 @@ Every gold trial is loaded with ``load_trial`` and compiled in-process with ``co
   first heading is inclusion; each "... inclusion/exclusion criteria" heading line opens a section of its
   kind. Predicted atoms whose text is not in the criteria (structured ``age``/``sex``) are left out.
 * A predicted atom *matches* a gold atom when it is computable, of the same kind, its span overlaps the gold
-  span, and it *covers* a gold code: the code is among its concepts; or an ICD-10-CM / ATC prefix of its
-  lexicon concept (``lexicon().get(concept_key).code_prefixes``) starts the gold code; or the gold code is
+  span, and it *covers* a gold code: the code is among its concepts or the codes of a narrower kind it
+  carries (a residue's ``codes``: a record with such a code decides the atom, see ``matching/evaluate.py``);
+  or an ICD-10-CM / ATC prefix of its lexicon concept (``lexicon().get(concept_key).code_prefixes``) starts
+  the gold code; or the gold code is
   an ICD-10-CM category that starts one of its ICD-10-CM codes. Gold ``demographic`` atoms (ages: no code)
   are covered by any predicted ``demographic`` atom.
 * It matches *strictly* when, in addition, comparator, value, high and unit agree (the predicted value
@@ -184,7 +186,8 @@ def pred_atom(atom: Any) -> PredAtom:
     """A plain PredAtom from a compiled ``fhir_adapter`` Atom."""
     return PredAtom(
         id=atom.id, kind=atom.kind, text=atom.text, category=atom.category, computable=atom.computable,
-        codes=frozenset((c.system, c.code) for c in atom.concepts), prefixes=concept_prefixes(atom.concept_key),
+        codes=frozenset((c.system, c.code) for c in [*atom.concepts, *(c for r in atom.residues for c in r.codes)]),
+        prefixes=concept_prefixes(atom.concept_key),
         comparator=atom.comparator, value=atom.value, high=atom.high, unit=atom.unit,
         uln_multiple=atom.uln_multiple, lln_multiple=atom.lln_multiple, concept_key=atom.concept_key,
         reason=atom.reason,

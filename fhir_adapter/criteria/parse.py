@@ -56,6 +56,7 @@ from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import normalise
 from fhir_adapter.criteria.values import (
     age_fields,
+    drop_time_thresholds,
     lab_fields,
     score_fields,
 )
@@ -519,6 +520,7 @@ def parse_clause(
                 head.seg_end = max(head.seg_end, shared[0].end)
     _attach_qualifiers(work, heads, lead, p)
     switch_by_unit(raw, norm, heads, lexicon, units)
+    drop_time_thresholds(raw, norm, heads, units)
     heads = split_components(work, trailing_components(work, heads), lexicon, item.kind)
     heads = two_sided(work, heads, item.kind)
     heads = split_alternative_thresholds(work, heads, p, item.kind)

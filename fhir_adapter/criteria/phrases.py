@@ -172,6 +172,8 @@ class Phrases:
     note_markers: re.Pattern[str] = _NEVER
     restating_negation: re.Pattern[str] = _NEVER
     """In an exclusion, a negation that restates it ("must not have received X"): X excludes."""
+    washout: re.Pattern[str] = _NEVER
+    """Right after a treatment, words that ask it to have ended ("must have been completed"): a washout."""
     not_exception: re.Pattern[str] = _NEVER
     """Phrases with "not" that introduce examples ("including, but not limited to"): no negation."""
     procedure_statement: re.Pattern[str] = _NEVER
@@ -335,6 +337,7 @@ def phrases() -> Phrases:
             re.IGNORECASE,
         ),
         not_exception=_compile(_words(t, "not_exception_phrases")),
+        washout=_compile(_words(t, "washout_predicates")),
         restating_negation=_compile(_words(t, "restating_negations")),
         procedure_statement=re.compile(
             r"\bwill\s+(?:(?:also|not|routinely|then|only)\s+)*be\s+(?:(?:also|routinely|then|only)\s+)*(?:"

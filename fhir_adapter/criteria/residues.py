@@ -116,7 +116,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     work = src.norm.text
     about = vocab.about_the_finding.match(work, head.end)
     if about is not None and concept.category in {"condition", "infection"}:
-        return f"about the {about.group(0).strip(' -')} of the finding, not the finding itself", []
+        return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
     residues: list[Residue] = []
     for qualifier, why in (
         ("uncontrolled", "'uncontrolled' is not recorded in coded data"),
@@ -181,6 +181,10 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         return None, []
     if src.item_facts.min_elapsed:
         return "a minimum time since an event ('at least 4 weeks prior', 'more than 5 years ago') is not coded", []
+    washout = vocab.washout.search(work, head.end, head.end + 40)
+    if washout is not None and not SEPARATOR.search(work, head.end, washout.start()):
+        # "Prior radiotherapy must have been completed 2 weeks prior to first dose": the treatment is allowed
+        return f"a washout ('{washout.group(0)}'): the treatment is allowed when it ended in time", []
     subject = _requirement_subject(work, head, vocab)
     if subject is not None:
         return f"names the patients a requirement applies to ('{subject}'): the concept is not the criterion", []

@@ -159,6 +159,28 @@ def threshold_fields(
     return fields, None
 
 
+def drop_time_thresholds(raw: str, norm: Normalised, heads: list[Head], units: Units) -> None:
+    """A lab head keeps no threshold written in a time unit unless the test itself is a time ("HbA1c <= 10%" in
+    "Last (less than 3 months) HbA1c <= 10%"; "18 to 65 years old with a BMI of 35 kg/m2 or greater"): such a
+    number dates the test or states an age."""
+    for head in heads:
+        concept = head.concept
+        if concept.category != "lab" or not head.thresholds or _a_time(concept.unit, units):
+            continue
+        kept = [t for t in head.thresholds if not _a_time(_written_unit(raw, norm, t, units), units)]
+        if kept:
+            head.thresholds = kept
+
+
+def _written_unit(raw: str, norm: Normalised, t: Threshold, units: Units) -> str | None:
+    written = unit_text(raw, norm, t)
+    return units.normalize_unit(written) if written is not None else None
+
+
+def _a_time(unit: str | None, units: Units) -> bool:
+    return unit is not None and units.convert(1.0, unit, "d") is not None
+
+
 def lab_fields(raw: str, norm: Normalised, head: Head, units: Units) -> tuple[dict[str, object], str | None]:
     concept = head.concept
     thresholds = head.thresholds or ([head.shared_threshold] if head.shared_threshold else [])

@@ -191,3 +191,37 @@ def test_including_but_not_limited_to_negates_nothing() -> None:
     for key in ("condition.polycythemia", "condition.bleeding-disorder"):
         atom = _by_key(text, key)
         assert atom.computable and atom.comparator == "present"
+
+
+def test_a_number_in_a_time_unit_dates_the_test_or_states_an_age() -> None:
+    """Chia: "Last (less than 3 months) HbA1c <= 10%"; "18 to 65 years old with a BMI of 35 kg/m2 or greater";
+    "diastolic blood pressure of >=110 mm Hg measured twice more than 15 minutes apart"."""
+    hba1c = _by_key("Inclusion Criteria:\n- Last (less than 3 months) HbA1c ≤ 10%.\n", "lab.hba1c")
+    assert hba1c.computable and (hba1c.comparator, hba1c.value, hba1c.unit) == ("le", 10.0, "%")
+    bmi = _by_key(
+        "Inclusion Criteria:\n- Men or women, 18 to 65 years old with a BMI of 35 kg/m2 or greater\n", "lab.bmi"
+    )
+    assert bmi.computable and (bmi.comparator, bmi.value) == ("ge", 35.0)
+    dbp = _by_key(
+        "Exclusion Criteria:\n- a diastolic blood pressure of >=110 mm Hg measured twice more than 15 minutes apart\n",
+        "lab.diastolic-bp",
+    )
+    assert dbp.computable and (dbp.comparator, dbp.value) == ("ge", 110.0)
+    qtc = _by_key("Exclusion Criteria:\n- QTcF > 470 ms\n", "lab.qtcf")
+    assert qtc.computable and (qtc.comparator, qtc.value, qtc.unit) == ("gt", 470.0, "ms")
+
+
+def test_a_washout_allows_the_treatment() -> None:
+    text = "Inclusion Criteria:\n- Prior radiotherapy must have been completed 2 weeks prior to first dose\n"
+    atom = _by_key(text, "procedure.radiotherapy")
+    assert not atom.computable and atom.reason is not None and atom.reason.startswith("a washout")
+    required = _by_key(
+        "Inclusion Criteria:\n- Patients must have received prior radiotherapy\n", "procedure.radiotherapy"
+    )
+    assert required.computable and required.comparator == "present"
+
+
+def test_a_finding_followed_by_about_names_a_topic() -> None:
+    text = "Exclusion Criteria:\n- Eating disorder (atypical diet quality, anxiety about diet)\n"
+    assert not _by_key(text, "condition.anxiety-disorder").computable
+    assert _by_key(text, "condition.eating-disorder").computable
