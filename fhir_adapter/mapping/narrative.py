@@ -15,17 +15,22 @@ from typing import Any
 
 from fhir_adapter.mapping.datatypes import JSON
 
-_XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">'
+XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">'
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_ITEMS = 8
 _MAX_CHARS = 300
 
 
-def _safe(text: Any) -> str:
+def safe_text(text: Any, limit: int | None = None) -> str:
+    """``text`` escaped for XHTML, without the control characters XML forbids, cut at ``limit`` characters."""
     value = _CONTROL.sub("", str(text)).strip()
-    if len(value) > _MAX_CHARS:
-        value = value[: _MAX_CHARS - 1] + "…"
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1] + "…"
     return escape(value, quote=False)
+
+
+def _safe(text: Any) -> str:
+    return safe_text(text, _MAX_CHARS)
 
 
 def _concept_text(value: Any) -> str | None:
@@ -151,7 +156,7 @@ def narrative(resource: JSON) -> JSON:
     items = [i for label, value in facts if (i := _item(label, value))]
     body = f"<ul>{''.join(items)}</ul>" if items else ""
     title = f"{_safe(resource.get('resourceType'))}: {_safe(_title(resource))}"
-    return {"status": "generated", "div": f"{_XHTML}<p><b>{title}</b></p>{body}</div>"}
+    return {"status": "generated", "div": f"{XHTML}<p><b>{title}</b></p>{body}</div>"}
 
 
 def with_narrative(resource: JSON) -> JSON:

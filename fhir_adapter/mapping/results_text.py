@@ -9,9 +9,7 @@ FHIR's XHTML subset are used (``div``, ``p``, ``b``, ``h3``, ``h4``, ``table``, 
 
 from __future__ import annotations
 
-import re
-from html import escape
-
+from fhir_adapter.mapping.narrative import XHTML, safe_text
 from fhir_adapter.mapping.tables import section
 from fhir_adapter.trial import (
     AdverseEvents,
@@ -24,12 +22,9 @@ from fhir_adapter.trial import (
     StatisticalAnalysis,
 )
 
-XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">'
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 def safe(text: object) -> str:
-    return escape(_CONTROL.sub("", str(text)).strip(), quote=False)
+    return safe_text(text)
 
 
 def token_label(token: str | None) -> str:
