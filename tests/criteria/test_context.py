@@ -233,7 +233,7 @@ def test_findings_criteria_name_often() -> None:
         "Exclusion Criteria:\n- A moderate/severe COPD exacerbation within 4 weeks\n": "condition.copd-exacerbation",
         "Exclusion Criteria:\n- Severe malnutrition\n": "condition.malnutrition",
         "Exclusion Criteria:\n- Severe hypoglycemic episode within 1 month of screening\n": "condition.hypoglycemia",
-        "Exclusion Criteria:\n- significant musculoskeletal or cardiopulmonary diseases\n": (
+        "Exclusion Criteria:\n- History of musculoskeletal disease\n": (
             "condition.musculoskeletal-system-disease"
         ),
         "Exclusion Criteria:\n- Presence of symptomatic CNS metastasis\n": "condition.brain-metastases",
