@@ -225,3 +225,19 @@ def test_a_finding_followed_by_about_names_a_topic() -> None:
     text = "Exclusion Criteria:\n- Eating disorder (atypical diet quality, anxiety about diet)\n"
     assert not _by_key(text, "condition.anxiety-disorder").computable
     assert _by_key(text, "condition.eating-disorder").computable
+
+
+def test_findings_criteria_name_often() -> None:
+    """Chia wording: each concept found, and a near miss that is no such finding."""
+    cases = {
+        "Exclusion Criteria:\n- A moderate/severe COPD exacerbation within 4 weeks\n": "condition.copd-exacerbation",
+        "Exclusion Criteria:\n- Severe malnutrition\n": "condition.malnutrition",
+        "Exclusion Criteria:\n- Severe hypoglycemic episode within 1 month of screening\n": "condition.hypoglycemia",
+        "Exclusion Criteria:\n- History of musculoskeletal disease\n": (
+            "condition.musculoskeletal-system-disease"
+        ),
+        "Exclusion Criteria:\n- Presence of symptomatic CNS metastasis\n": "condition.brain-metastases",
+    }
+    for text, key in cases.items():
+        assert any(a.concept_key == key for a in _atoms(text)), text
+    assert not any(a.concept_key == "condition.malnutrition" for a in _atoms("Exclusion Criteria:\n- nutrition\n"))
