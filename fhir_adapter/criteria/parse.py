@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
-from fhir_adapter.criteria.ellipsis import shared_noun_end
+from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
@@ -545,6 +545,9 @@ def parse_clause(
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"
+        if noun_end is None and index + 1 < len(heads):  # "prostate" in "prostate or breast cancer"
+            following = [(h.start, h.end) for h in heads[index + 1 :]]
+            noun_end = shared_tail_end(work, head.start, head.end, following, lexicon)
         drafts.append(draft(head.seg_start, max(seg_end, noun_end or 0), fields))
     if item.kind == "exclusion":
         narrow_by_thresholds(heads, drafts, src)
