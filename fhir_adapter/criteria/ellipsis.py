@@ -111,3 +111,41 @@ def shared_tail_end(
             return next_end if named else None
         end = next_end
     return None
+
+
+_CONNECTOR_AFTER = re.compile(r"\s*(?:,\s*(?:and/or|and|or)?|and/or|or|and|nor|/)\s*")
+
+
+def shared_lead_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) -> list[ConceptMatch]:
+    """Concepts that share the first words of the match before them ("hepatitis B or C infection" -> hepatitis C,
+    "hepatitis B, C or D" -> hepatitis C and D): a word after a connector that, written after those words, names a
+    concept on its own; with the word after it when that names it too ("C infection": hepatitis C infection)."""
+    extra: list[ConceptMatch] = []
+    taken = [(m.start, m.end) for m in found]
+    for m in found:
+        words = _WORD.findall(work, m.start, m.end)
+        if len(words) < 2:
+            continue
+        lead, pos = " ".join(words[:-1]), m.end
+        while (connector := _CONNECTOR_AFTER.match(work, pos)) is not None and connector.end() > pos:
+            named = _named_after(work, connector.end(), lead, lexicon)
+            # it may swallow a broader match after it ("C infection" over "infection"), never start inside one
+            if named is None or any(a <= named.start < b for a, b in taken):
+                break
+            extra.append(named)
+            pos = named.end
+    return extra
+
+
+def _named_after(work: str, start: int, lead: str, lexicon: Lexicon) -> ConceptMatch | None:
+    """The one or two words from ``start`` that name a concept with ``lead`` before them (longest first)."""
+    spans = [w.span() for w in _WORD.finditer(work, start, start + 40)][:2]
+    if not spans or spans[0][0] != start:
+        return None
+    for k in range(len(spans), 0, -1):
+        end = spans[k - 1][1]
+        phrase = f"{lead} " + " ".join(work[a:b] for a, b in spans[:k])
+        named = [c for c in lexicon.find(phrase) if c.start == 0 and c.end == len(phrase)]
+        if named:
+            return ConceptMatch(concept=named[0].concept, start=start, end=end, phrase=work[start:end])
+    return None

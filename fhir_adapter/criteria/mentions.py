@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_tail_matches
+from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_lead_matches, shared_tail_matches
 from fhir_adapter.criteria.lexicon import Lexicon
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.terminology import ConceptMatch
@@ -72,5 +72,5 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
     shared = shared_head_matches(work, found, lexicon, p)
     if shared:
         found = _drop_overlaps(found + shared)
-    tails = shared_tail_matches(work, found, lexicon)
-    return _drop_overlaps(found + tails) if tails else found
+    more = shared_tail_matches(work, found, lexicon) + shared_lead_matches(work, found, lexicon)
+    return _drop_overlaps(found + more) if more else found

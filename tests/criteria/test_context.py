@@ -264,3 +264,11 @@ def test_a_last_word_shared_by_a_list() -> None:
         assert {a.concept_key for a in _atoms(text) if a.computable} == keys, text
     prostate = _by_key("Exclusion Criteria:\n- History of prostate or breast cancer\n", "condition.prostate-cancer")
     assert prostate.text == "History of prostate or breast cancer"
+
+
+def test_first_words_shared_by_a_list() -> None:
+    """"hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
+    keys = {a.concept_key for a in _atoms("Exclusion Criteria:\n- Known HIV, hepatitis B or C infection\n")}
+    assert keys == {"condition.hiv", "condition.hepatitis-b", "condition.hepatitis-c"}
+    chain = {a.concept_key for a in _atoms("Exclusion Criteria:\n- hepatitis B, C or D\n")}
+    assert chain == {"condition.hepatitis-b", "condition.hepatitis-c", "condition.hepatitis-d"}
