@@ -16,10 +16,12 @@ A phrase that two generated concepts share names neither of them (precision firs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_adapter.concepts import Concept
+from fhir_adapter.criteria.model import Coding
 from fhir_adapter.phrase_keys import normalize_name, phrase_key, plural_key, prefixes
 
 
@@ -116,3 +118,64 @@ def parse(text: str) -> GeneratedTable:
 def entries(text: str) -> dict[str, dict[str, Any]]:
     """Every concept entry of a table, parsed (for tests and tools)."""
     return {key: json.loads(raw) for key, raw in parse(text).entries.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a table into the lexicon (:class:`fhir_adapter.terminology.Lexicon`)
+
+
+def add_new(target: dict[str, str], pairs: dict[str, str], keep: Callable[[str], bool]) -> None:
+    """``target.setdefault(key, value)`` for each pair whose value is kept, in one comprehension (tens of
+    thousands of phrases per generated table; the keys of ``pairs`` are unique, so those already in ``target``
+    before are the only ones to skip)."""
+    target.update({k: v for k, v in pairs.items() if keep(v) and k not in target})
+
+
+_validate_coding = Coding.__pydantic_validator__.validate_python
+"""pydantic-core's validator itself (``Coding(...)`` adds a Python ``__init__`` around it): thousands of codes."""
+
+
+def coding_from_entry(entry: dict[str, Any]) -> Coding:
+    coding: Coding = _validate_coding(
+        {"system": entry["system"], "code": entry["code"], "display": entry.get("display")}
+    )
+    return coding
+
+
+_validate_concept = Concept.__pydantic_validator__.validate_python
+
+
+def concept_from_entry(key: str, raw: dict[str, Any]) -> Concept:
+    """A concept of a generated table, read without the table schema (``terminology._ConceptEntry``): the build
+    script wrote it from the schema, and ``tests/test_lexicon_build.py`` validates every entry with it.
+
+    Built by pydantic-core's validator in one call, codes included (their dicts become :class:`Coding` and
+    :class:`CodePrefix` in Rust): faster than ``model_construct``, a Python loop over the fields. Every field
+    is passed, as ``model_construct`` set them (``model_fields_set`` lists them all, ``display`` too)."""
+    concept: Concept = _validate_concept(
+        {
+            "key": key,
+            "category": raw["category"],
+            "display": raw["display"],
+            "synonyms": tuple(s.lower() for s in raw.get("synonyms", ())),
+            "abbreviations": tuple(raw.get("abbreviations", ())),
+            "codings": [
+                {"system": c["system"], "code": c["code"], "display": c.get("display")} for c in raw.get("codings", ())
+            ],
+            "code_prefixes": [{"system": p["system"], "prefix": p["prefix"]} for p in raw.get("code_prefixes", ())],
+            "resource_types": tuple(raw.get("resource_types", ())),
+            "unit": raw.get("unit"),
+            "answers": {},
+            "site_codings": (),
+            "morphology_codings": (),
+            "systemic_only": bool(raw.get("systemic_only", False)),
+            "members": tuple(raw.get("members", ())),
+            "conversions": (),
+            "plausible": None,
+            "scale": None,
+            "classes": {},
+            "components": (),
+            "by_unit": {},
+        }
+    )
+    return concept

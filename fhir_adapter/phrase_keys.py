@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 TOKEN = re.compile(r"[^\W_]+")
 JOINABLE = re.compile(r"[\s\-/'’‐‑–_]*")
@@ -27,19 +28,36 @@ def tokens(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group()) for m in TOKEN.finditer(text)]
 
 
+def words(text: str) -> list[str]:
+    """The tokens' text alone (one C-level scan: the lexicon build keys thousands of phrases)."""
+    return TOKEN.findall(text)
+
+
+def folded_words(text: str) -> list[str]:
+    """:func:`words`, folded (an ASCII text is lower-cased once instead of token by token)."""
+    if text.isascii():
+        return TOKEN.findall(text.lower())
+    return [fold(t) for t in TOKEN.findall(text)]
+
+
 def phrase_key(phrase: str, *, folded: bool = True) -> tuple[str, int]:
     """The lookup key of a phrase (its folded tokens joined) and its number of tokens."""
-    toks = [t for _, _, t in tokens(phrase)]
-    return ("".join(fold(t) if folded else t for t in toks), len(toks))
+    toks = folded_words(phrase) if folded else words(phrase)
+    return "".join(toks), len(toks)
 
 
 def prefixes(phrase: str, *, folded: bool = True) -> list[str]:
     """Every run of leading tokens shorter than the phrase, joined (``pd`` for ``PD-1``): a candidate is
     extended by another token only while it is such a run."""
+    return joined_prefixes(folded_words(phrase) if folded else words(phrase))
+
+
+def joined_prefixes(toks: list[str]) -> list[str]:
+    """The runs of leading tokens of an already tokenised phrase (see :func:`prefixes`)."""
     out: list[str] = []
     joined = ""
-    for _, _, token in tokens(phrase)[:-1]:
-        joined += fold(token) if folded else token
+    for token in toks[:-1]:
+        joined += token
         out.append(joined)
     return out
 
@@ -47,10 +65,10 @@ def prefixes(phrase: str, *, folded: bool = True) -> list[str]:
 def plural_key(phrase: str, key: str) -> str | None:
     """The key of the phrase's plural when its last word may take one: a trailing ``s`` (``platelet`` ->
     ``platelets``), or ``ies`` for a consonant and ``y`` (``neuropathy`` -> ``neuropathies``)."""
-    found = tokens(phrase)
+    found = words(phrase)
     if not found:
         return None
-    last = found[-1][2]
+    last = found[-1]
     if len(last) < MAX_PLURAL_STEM or not last.isalpha() or key.endswith("s"):
         return None
     if key.endswith("y") and key[-2:-1] not in ("a", "e", "i", "o", "u"):
@@ -61,3 +79,42 @@ def plural_key(phrase: str, key: str) -> str | None:
 def normalize_name(name: str) -> str:
     """A name as compared by drug look-ups: folded tokens joined (``IL-2`` -> ``il2``)."""
     return phrase_key(name)[0]
+
+
+# Reading a text token by token (:meth:`fhir_adapter.terminology.Lexicon.find`)
+
+_OPEN_PAREN = re.compile(r"\s*\(\s*")
+_CLOSE_PAREN = re.compile(r"\s*\)\s*")
+
+
+def defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> set[int]:
+    """Tokens that are an abbreviation defined in parentheses right after its expansion: ``(CT)`` after
+    ``computed tomography``. A phrase may run across such a token as if it were not there."""
+    defined: set[int] = set()
+    if "(" not in text:
+        return defined  # the abbreviation must sit in parentheses
+    for k in range(1, len(toks) - 1):
+        abbreviation = toks[k][2]
+        n = len(abbreviation)
+        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
+            continue
+        opened = _OPEN_PAREN.fullmatch(text, toks[k - 1][1], toks[k][0])
+        if not (opened and _CLOSE_PAREN.fullmatch(text, toks[k][1], toks[k + 1][0])):
+            continue
+        if "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
+            defined.add(k)
+    return defined
+
+
+def joinable_tokens(text: str, toks: Sequence[tuple[int, int, str]]) -> list[bool]:
+    """``joinable[j]``: token j may continue a phrase that reached token j - 1 (computed once per text). Most
+    gaps are one space, which is joinable: the regex is asked only about the others."""
+    out = [False]
+    previous_end = toks[0][1] if toks else 0
+    for start, end, _ in toks[1:]:
+        out.append(
+            (start - previous_end == 1 and text[previous_end] == " ")
+            or JOINABLE.fullmatch(text, previous_end, start) is not None
+        )
+        previous_end = end
+    return out

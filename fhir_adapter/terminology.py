@@ -48,9 +48,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fhir_adapter.concepts import CodePrefix, Concept, ConceptMatch, UnitConversion
 from fhir_adapter.criteria.model import Category, Coding
 from fhir_adapter.errors import ConfigError
-from fhir_adapter.generated_lexicon import GeneratedTable, parse, render
+from fhir_adapter.generated_lexicon import (
+    GeneratedTable,
+    add_new,
+    coding_from_entry,
+    concept_from_entry,
+    parse,
+    render,
+)
 from fhir_adapter.mappings import load_table, mappings_dir
-from fhir_adapter.phrase_keys import JOINABLE, MAX_PLURAL_STEM, fold, normalize_name, phrase_key, prefixes, tokens
+from fhir_adapter.phrase_keys import (
+    JOINABLE,
+    MAX_PLURAL_STEM,
+    defined_abbreviations,
+    fold,
+    folded_words,
+    joinable_tokens,
+    joined_prefixes,
+    normalize_name,
+    phrase_key,
+    prefixes,
+    tokens,
+)
+from fhir_adapter.phrase_keys import words as token_words
 
 __all__ = [  # the concept models live in fhir_adapter.concepts; every stage imports them from here
     "CONCEPT_TABLES", "GENERATED_TABLES", "CodePrefix", "Concept", "ConceptMatch", "Lexicon", "UnitConversion",
@@ -174,27 +194,6 @@ _fold = fold
 _tokens = tokens
 
 
-_OPEN_PAREN = re.compile(r"\s*\(\s*")
-_CLOSE_PAREN = re.compile(r"\s*\)\s*")
-
-
-def _defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> set[int]:
-    """Tokens that are an abbreviation defined in parentheses right after its expansion: ``(CT)`` after
-    ``computed tomography``. A phrase may run across such a token as if it were not there."""
-    defined: set[int] = set()
-    for k in range(1, len(toks) - 1):
-        abbreviation = toks[k][2]
-        n = len(abbreviation)
-        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
-            continue
-        opened = _OPEN_PAREN.fullmatch(text, toks[k - 1][1], toks[k][0])
-        if not (opened and _CLOSE_PAREN.fullmatch(text, toks[k][1], toks[k + 1][0])):
-            continue
-        if "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
-            defined.add(k)
-    return defined
-
-
 def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
     return phrase_key(phrase, folded=fold)
 
@@ -210,8 +209,17 @@ class _PhraseIndex:
         as soon as no phrase starts with it, so a large lexicon costs no more per token than a small one."""
 
     def add(
-        self, key: str, n_tokens: int, concept_key: str, *, where: str, phrase: str = "", fold: bool = True
+        self,
+        key: str,
+        n_tokens: int,
+        concept_key: str,
+        *,
+        where: str,
+        phrase: str = "",
+        fold: bool = True,
+        found: list[str] | None = None,
     ) -> None:
+        """``found``: the phrase's prefixes when the caller has already tokenised it."""
         if not key:
             return
         known = self.keys.get(key)
@@ -219,7 +227,10 @@ class _PhraseIndex:
             raise ConfigError(f"phrase {key!r} names both {known} and {concept_key}", source=where)
         self.keys[key] = concept_key
         self.max_tokens = max(self.max_tokens, n_tokens)
-        self.add_prefixes(phrase or key, fold=fold)
+        if found is not None:
+            self.prefixes.update(found)
+        else:
+            self.add_prefixes(phrase or key, fold=fold)
 
     def add_prefixes(self, phrase: str, *, fold: bool = True) -> None:
         self.prefixes.update(prefixes(phrase, folded=fold))
@@ -283,19 +294,15 @@ class Lexicon:
             (self._folded, table.folded, table.folded_prefixes),
             (self._exact, table.exact, table.exact_prefixes),
         ):
-            for phrase, concept_key in phrases.items():
-                if keep(concept_key):
-                    index.keys.setdefault(phrase, concept_key)
+            add_new(index.keys, phrases, keep)
             index.prefixes |= found
             index.max_tokens = max(index.max_tokens, table.max_tokens)
-        for name, concept_key in table.drugs.items():
-            if keep(concept_key):
-                self._drugs.setdefault(name, concept_key)
+        add_new(self._drugs, table.drugs, keep)
 
     def _concept(self, key: str) -> Concept:
         concept = self._concepts.get(key)
         if concept is None:
-            concept = _trusted_concept(key, json.loads(self._raw[key]))
+            concept = concept_from_entry(key, json.loads(self._raw[key]))
             self._concepts[key] = concept
         return concept
 
@@ -304,20 +311,22 @@ class Lexicon:
         where = concept.key
         phrases = [concept.display.lower(), *concept.synonyms]
         for phrase in phrases:
-            key, n = _phrase_key(phrase)
+            toks = folded_words(phrase)  # tokenised once for its key, its prefixes and its last word
+            key = "".join(toks)
             if not key:
                 continue
             if soft and self._folded.keys.get(key, concept.key) != concept.key:
                 continue
-            self._folded.add(key, n, concept.key, where=where, phrase=phrase)
-            last = _tokens(phrase)[-1][2]
+            self._folded.add(key, len(toks), concept.key, where=where, found=joined_prefixes(toks))
+            last = toks[-1] if phrase.isascii() else token_words(phrase)[-1]  # lower-cased ASCII folds to itself
             if len(last) >= _MAX_PLURAL_STEM and last.isalpha() and not key.endswith("s"):
                 self._folded.keys.setdefault(key + "s", concept.key)
         for abbreviation in concept.abbreviations:
-            key, n = _phrase_key(abbreviation, fold=False)
+            toks = token_words(abbreviation)
+            key = "".join(toks)
             if soft and self._exact.keys.get(key, concept.key) != concept.key:
                 continue
-            self._exact.add(key, n, concept.key, where=where, phrase=abbreviation, fold=False)
+            self._exact.add(key, len(toks), concept.key, where=where, found=joined_prefixes(toks))
         if concept.category == "medication" and not concept.is_class:
             for phrase in [*phrases, *concept.abbreviations]:
                 name = normalize_name(phrase)
@@ -387,10 +396,9 @@ class Lexicon:
         toks = _tokens(text)
         n = len(toks)
         raw = [t for _, _, t in toks]
-        folded = [_fold(t) for t in raw]
-        defined = _defined_abbreviations(text, toks)
-        # joinable[j]: token j may continue a phrase that reached token j - 1 (computed once per text)
-        joinable = [False] + [_JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None for j in range(1, n)]
+        folded = folded_words(text)  # the same tokens, folded
+        defined = defined_abbreviations(text, toks)
+        joinable = joinable_tokens(text, toks)
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
         for index, words in ((self._folded, folded), (self._exact, raw)):
             keys, prefixes, span = index.keys, index.prefixes, index.max_tokens + len(defined)
@@ -472,44 +480,12 @@ class Lexicon:
 def _supplemented(concept: Concept, raw: dict[str, Any]) -> Concept:
     """A curated concept with the codes a generated entry of the same key adds (a curated drug's RxNorm
     product codes); its names and everything else stay as curated."""
-    extra = _trusted_concept(concept.key, raw)
     known = {(c.system, c.code) for c in concept.codings}
-    codings = concept.codings + tuple(c for c in extra.codings if (c.system, c.code) not in known)
-    prefixes = concept.code_prefixes + tuple(p for p in extra.code_prefixes if p not in concept.code_prefixes)
-    return concept.model_copy(update={"codings": codings, "code_prefixes": prefixes})
-
-
-def _trusted_concept(key: str, raw: dict[str, Any]) -> Concept:
-    """A concept of a generated table, built without validation: the build script wrote it from the schema,
-    and ``tests/test_lexicon_build.py`` validates every entry with :class:`_ConceptEntry`."""
-
-    def coding(entry: dict[str, Any]) -> Coding:
-        return Coding.model_construct(system=entry["system"], code=entry["code"], display=entry.get("display"))
-
-    return Concept.model_construct(
-        key=key,
-        category=raw["category"],
-        display=raw["display"],
-        synonyms=tuple(s.lower() for s in raw.get("synonyms", ())),
-        abbreviations=tuple(raw.get("abbreviations", ())),
-        codings=tuple(coding(c) for c in raw.get("codings", ())),
-        code_prefixes=tuple(
-            CodePrefix.model_construct(system=p["system"], prefix=p["prefix"]) for p in raw.get("code_prefixes", ())
-        ),
-        resource_types=tuple(raw.get("resource_types", ())),
-        unit=raw.get("unit"),
-        answers={},
-        site_codings=(),
-        morphology_codings=(),
-        systemic_only=bool(raw.get("systemic_only", False)),
-        members=tuple(raw.get("members", ())),
-        conversions=(),
-        plausible=None,
-        scale=None,
-        classes={},
-        components=(),
-        by_unit={},
-    )
+    # only the codes the curated concept lacks are built (a drug's entry lists hundreds of product codes)
+    added = tuple(coding_from_entry(c) for c in raw.get("codings", ()) if (c["system"], c["code"]) not in known)
+    extra_prefixes = [CodePrefix(system=p["system"], prefix=p["prefix"]) for p in raw.get("code_prefixes", ())]
+    prefixes = concept.code_prefixes + tuple(p for p in extra_prefixes if p not in concept.code_prefixes)
+    return concept.model_copy(update={"codings": concept.codings + added, "code_prefixes": prefixes})
 
 
 def _table_concepts(name: str, table: dict[str, Any], *, trusted: bool = False) -> list[Concept]:
@@ -517,7 +493,7 @@ def _table_concepts(name: str, table: dict[str, Any], *, trusted: bool = False) 
     if not isinstance(entries, dict):
         raise ConfigError("a concept table needs a 'concepts' mapping", source=f"mappings/{name}.yaml")
     if trusted:
-        return [_trusted_concept(str(key), raw) for key, raw in entries.items()]
+        return [concept_from_entry(str(key), raw) for key, raw in entries.items()]
     concepts = []
     for key, raw in entries.items():
         try:

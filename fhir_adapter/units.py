@@ -54,6 +54,9 @@ class _UnitTable(BaseModel):
     observation_units: list[str] = Field(default_factory=list)
 
 
+_WORDS_READ_SIZE = 8192
+
+
 class UnitRegistry:
     """The units of ``units.yaml`` with their aliases (exact first, then unambiguous lower-case)."""
 
@@ -88,6 +91,9 @@ class UnitRegistry:
             if fold:
                 lower.setdefault(key.lower(), set()).add(code)
         self._lower = {k: next(iter(v)) for k, v in lower.items() if len(v) == 1}
+        self._words_read: dict[str, str | None] = {}
+        """:meth:`_word` by its text: :func:`unit_prefix` tries every prefix of the text after a number, so
+        the same words are read again and again."""
 
     def lookup(self, text: str) -> str | None:
         return self._exact.get(text) or self._lower.get(text.lower())
@@ -135,6 +141,15 @@ class UnitRegistry:
         return "/".join(out)
 
     def _word(self, text: str) -> str | None:
+        try:
+            return self._words_read[text]
+        except KeyError:
+            if len(self._words_read) >= _WORDS_READ_SIZE:
+                self._words_read.clear()  # bounded: a service reads arbitrary texts
+            found = self._words_read[text] = self._read_word(text)
+            return found
+
+    def _read_word(self, text: str) -> str | None:
         word = _squeeze(text).lower().strip(_EDGE_PUNCTUATION)
         power = _POWER_NUMERATOR.match(word)
         if power is not None:
@@ -146,7 +161,7 @@ class UnitRegistry:
 
 
 def _squeeze(text: str) -> str:
-    return re.sub(r"\s+", "", text)
+    return "".join(text.split())  # str.split() splits on exactly what \s matches (str.isspace)
 
 
 @cache
@@ -166,6 +181,7 @@ def registry() -> UnitRegistry:
     return UnitRegistry(table.units, table.aliases, table.case_sensitive_aliases, table.words, table.observation_units)
 
 
+@lru_cache(maxsize=1024)
 def proportional(unit: str) -> bool:
     """Whether values in ``unit`` convert by a factor alone (not an affine unit such as [degF], not a log unit)."""
     code = normalize_unit(unit)
@@ -212,7 +228,7 @@ def normalize_unit(text: str | None) -> str | None:
 
 
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
-_PREFIX_END = re.compile(r"(?=[\s,;:)\]]|$)|(?<=[)\]])")
+_PREFIX_END_CHARS = ",;:)]"
 _MAX_UNIT_CHARS = 60
 
 
@@ -224,9 +240,19 @@ def unit_prefix(text: str) -> tuple[str, int] | None:
     ``"umol per liter (5.8 mg/dL)"`` -> ``("umol/L", 14)``, ``"mm Hg or DBP"`` -> ``("mm[Hg]", 5)``.
     None when no prefix is a unit (``"x ULN"``, ``"years old"`` is ``("a", 5)``).
     """
-    head = text[:_MAX_UNIT_CHARS]
+    return _unit_prefix(text[:_MAX_UNIT_CHARS])
+
+
+@lru_cache(maxsize=4096)
+def _unit_prefix(head: str) -> tuple[str, int] | None:
     lead = len(head) - len(head.lstrip())
-    ends = sorted({m.start() for m in _PREFIX_END.finditer(head) if m.start() > lead}, reverse=True)
+    # a prefix ends before a space or ,;:)] or at the end, or after a closing bracket (checked char by char: a
+    # regex for empty matches at every position costs more)
+    ends = [
+        i
+        for i in range(len(head), lead, -1)
+        if i == len(head) or head[i].isspace() or head[i] in _PREFIX_END_CHARS or head[i - 1] in ")]"
+    ]
     for end in ends:
         prefix = head[:end]
         if prefix.count("(") + prefix.count("[") != prefix.count(")") + prefix.count("]"):
@@ -329,6 +355,19 @@ def _dimension_step(concept_key: str, source: str, target: str) -> tuple[float, 
     return steps.get(target)
 
 
+@lru_cache(maxsize=8192)
+def _dimensions(source: str, target: str) -> tuple[str, str]:
+    """The dimensions :func:`_linear` compares when converting unit code ``source`` to ``target`` (a log unit's
+    is that of the unit it is the log of)."""
+    units = registry().units
+    delogged_source = units[source].log10_of
+    delogged_target = units[target].log10_of
+    return (
+        units[delogged_source if delogged_source is not None else source].dimension,
+        units[delogged_target if delogged_target is not None else target].dimension,
+    )
+
+
 def convert(value: float, from_unit: str, to_unit: str, concept_key: str | None = None) -> float | None:
     """``value`` in ``from_unit`` expressed in ``to_unit``, None when not convertible.
 
@@ -341,6 +380,11 @@ def convert(value: float, from_unit: str, to_unit: str, concept_key: str | None 
     source, target = normalize_unit(from_unit), normalize_unit(to_unit)
     if source is None or target is None:
         return None
+    source_dimension, target_dimension = _dimensions(source, target)
+    if source_dimension != target_dimension and (
+        concept_key is None or _dimension_step(concept_key, source_dimension, target_dimension) is None
+    ):
+        return None  # no path between the dimensions (most pairs of units): what _linear finds, found sooner
     value, source = _delog(value, source)
     log_target = registry().units[target].log10_of
     result = _linear(value, source, log_target or target, concept_key)

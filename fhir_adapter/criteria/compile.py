@@ -124,8 +124,9 @@ def _compute_unit_factors(concept: Concept, units: Units) -> dict[str, float]:
         if unit in factors or not proportional(unit):
             continue
         factor = units.convert(1.0, unit, canonical, concept.key)
-        zero = units.convert(0.0, unit, canonical, concept.key)
-        if factor is not None and factor > 0 and not zero:  # an affine conversion (HbA1c mmol/mol) is no factor
+        if factor is None or factor <= 0:
+            continue  # most units are of another dimension: no need to convert zero as well
+        if not units.convert(0.0, unit, canonical, concept.key):  # an affine conversion (HbA1c mmol/mol) is no factor
             factors[unit] = factor
     return factors
 
@@ -360,7 +361,8 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
     union = branches[0] if len(branches) == 1 else "(" + " | ".join(branches) + ")"
     fhirpath = f"{union}.empty()" if atom.comparator == "absent" else f"{union}.exists()"
     query = f"{types[0]}?patient={PATIENT}"
-    searchable = [*concept.codings, *concept.site_codings]  # a site code may carry the histology in an extension
+    # a site code may carry the histology in an extension; the concept's own tuple when it has none (remembered)
+    searchable = (*concept.codings, *concept.site_codings) if concept.site_codings else concept.codings
     if searchable and not concept.code_prefixes:
         query += f"&code={token_list(searchable)}"
     prefilter = None
@@ -507,7 +509,8 @@ def inherit_from_lead_in(atom: Atom, lead_in: Atom | None) -> Atom:
     if lead_in is None or not atom.computable:
         return atom
     window = lead_in_window(lead_in.text)
-    qualifiers = [q for q in _PASSED_QUALIFIERS if q in lead_in_qualifiers(lead_in.text) and q not in atom.qualifiers]
+    stated = lead_in_qualifiers(lead_in.text)
+    qualifiers = [q for q in _PASSED_QUALIFIERS if q in stated and q not in atom.qualifiers]
     update: dict[str, object] = {}
     if atom.within_days is None and window is not None and atom.category != "demographic":
         update["within_days"] = window

@@ -10,6 +10,7 @@ an empty result means "unknown" (no usable data).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from urllib.parse import quote
@@ -31,13 +32,26 @@ def fp_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+_STRING_ESCAPED = ("\\", "'", "\n", "\r")
+
+
 def fp_in(values: Iterable[str]) -> str:
     """``('a' | 'b')`` for ``x in (...)``."""
-    return "(" + " | ".join(fp_string(v) for v in values) + ")"
+    listed = list(values)
+    plain = "".join(listed)
+    if not any(char in plain for char in _STRING_ESCAPED):  # nothing to escape (codes): one join, not a call each
+        return "('" + "' | '".join(listed) + "')" if listed else "()"
+    return "(" + " | ".join(fp_string(v) for v in listed) + ")"
+
+
+_SEARCH_SAFE = re.compile(r"[A-Za-z0-9_.\-~:/]*")
+"""What :func:`search_escape` leaves as it is (``quote``'s safe characters; none of them is escaped)."""
 
 
 def search_escape(value: str) -> str:
     """FHIR search value escaping (``\\`` ``,`` ``|`` ``$``) then URL encoding."""
+    if _SEARCH_SAFE.fullmatch(value):
+        return value  # most codes and systems (a class lists hundreds of them)
     escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
     return quote(escaped, safe=":/.-_~")
 
@@ -46,8 +60,38 @@ def search_token(coding: Coding) -> str:
     return f"{search_escape(coding.system)}|{search_escape(coding.code)}"
 
 
+_Memo = dict[tuple[int, int], tuple[object, object, str | None]]
+_MEMO_SIZE = 4096
+_TOKEN_LISTS: _Memo = {}
+_CODING_FILTERS: _Memo = {}
+
+
+def _remembered(memo: _Memo, codings: Sequence[Coding], prefixes: Sequence[CodePrefix]) -> tuple[bool, str | None]:
+    """The result for these very sequences (a concept's tuples: the same objects for every atom on it), found
+    by identity, so that a class's hundreds of codes are not turned into a cache key again for every atom. Only
+    tuples (immutable) are remembered; the memo holds them, so their ids cannot be reused while they are in it."""
+    if type(codings) is not tuple or type(prefixes) is not tuple:
+        return False, None
+    hit = memo.get((id(codings), id(prefixes)))
+    if hit is not None and hit[0] is codings and hit[1] is prefixes:
+        return True, hit[2]
+    return False, None
+
+
+def _remember(memo: _Memo, codings: Sequence[Coding], prefixes: Sequence[CodePrefix], result: str | None) -> None:
+    if type(codings) is tuple and type(prefixes) is tuple:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[(id(codings), id(prefixes))] = (codings, prefixes, result)
+
+
 def token_list(codings: Sequence[Coding]) -> str:
-    return _token_list(tuple((c.system, c.code) for c in codings))
+    found, result = _remembered(_TOKEN_LISTS, codings, ())
+    if found and result is not None:
+        return result
+    result = _token_list(tuple((c.system, c.code) for c in codings))
+    _remember(_TOKEN_LISTS, codings, (), result)
+    return result
 
 
 @lru_cache(maxsize=8192)
@@ -58,9 +102,14 @@ def _token_list(codings: tuple[tuple[str, str], ...]) -> str:
 
 def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()) -> str | None:
     """A boolean over one Coding: system/code in the list, or code starting with a listed prefix."""
-    return _coding_filter(
+    found, result = _remembered(_CODING_FILTERS, codings, prefixes)
+    if found:
+        return result
+    result = _coding_filter(
         tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes)
     )
+    _remember(_CODING_FILTERS, codings, prefixes, result)
+    return result
 
 
 @lru_cache(maxsize=8192)

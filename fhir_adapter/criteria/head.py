@@ -56,15 +56,23 @@ def connector_only(gap: str, vocab: Phrases) -> bool:
 
 
 def open_paren_before(text: str, index: int, floor: int) -> int | None:
+    """The unclosed "(" nearest before ``index`` (not before ``floor``), found by jumping from parenthesis to
+    parenthesis (``rfind``) rather than reading every character back."""
     depth = 0
-    for i in range(index - 1, floor - 1, -1):
-        if text[i] == ")":
-            depth += 1
-        elif text[i] == "(":
-            if depth == 0:
-                return i
-            depth -= 1
-    return None
+    end = index
+    while True:
+        opening = text.rfind("(", floor, end)
+        if opening < 0:
+            return None
+        closing = text.rfind(")", opening + 1, end)
+        if closing >= 0:
+            depth += 1  # a ")" after the nearest "(": skip back over it
+            end = closing
+            continue
+        if depth == 0:
+            return opening
+        depth -= 1
+        end = opening
 
 
 THRESHOLD_CATEGORIES = ("lab", "performance-status")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from fhir_adapter.criteria.ellipsis import shared_head_matches
+from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_lead_matches, shared_tail_matches
 from fhir_adapter.criteria.lexicon import Lexicon
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.terminology import ConceptMatch
@@ -70,4 +70,7 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
         found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
     found = _drop_overlaps(found)
     shared = shared_head_matches(work, found, lexicon, p)
-    return _drop_overlaps(found + shared) if shared else found
+    if shared:
+        found = _drop_overlaps(found + shared)
+    more = shared_tail_matches(work, found, lexicon) + shared_lead_matches(work, found, lexicon)
+    return _drop_overlaps(found + more) if more else found

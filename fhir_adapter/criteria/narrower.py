@@ -22,17 +22,14 @@ TABLE = "snomed_findings"
 
 
 @cache
-def _names() -> dict[str, tuple[tuple[str, ...], str]]:
+def _names() -> dict[str, str]:
+    """Folded name -> the rest of its line (codes, tab, name): split only when the name is looked up, since
+    a criteria text looks up a few of the twelve thousand names."""
     path = generated_path(TABLE)
     if not path.exists():
         return {}
-    found: dict[str, tuple[tuple[str, ...], str]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, codes, name = line.split("\t")
-        found[key] = (tuple(codes.split(",")), name)
-    return found
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if line and not line.startswith("#"))
 
 
 def narrower_codings(phrase: str) -> list[Coding]:
@@ -41,5 +38,6 @@ def narrower_codings(phrase: str) -> list[Coding]:
     entry = _names().get(key)
     if entry is None:
         return []
-    codes, name = entry
+    joined, name = entry.split("\t")
+    codes = joined.split(",")
     return [Coding(system=SNOMED, code=code, display=name) for code in codes]

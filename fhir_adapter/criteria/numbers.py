@@ -58,6 +58,14 @@ class Patterns:
     window: re.Pattern[str]
     window_after: re.Pattern[str]
     reversed: re.Pattern[str]
+    any_comparator: re.Pattern[str]
+    """A comparator phrase anywhere: ``prefix`` needs one (a quick test before its scan)."""
+    any_postfix: re.Pattern[str]
+    """A postfix comparator anywhere: ``postfix`` needs one (most texts have none)."""
+    elapsed_span: re.Pattern[str]
+    """A number of time units (compiled once, not per call of :func:`find_min_elapsed`)."""
+    any_time_unit: re.Pattern[str]
+    """A time unit anywhere: ``window``, ``window_after`` and ``elapsed_span`` each need one."""
 
 
 def _multiple(vocab: Phrases) -> str:
@@ -109,6 +117,12 @@ def patterns() -> Patterns:
         window_after=re.compile(
             rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:{p.window_closer_re})", re.IGNORECASE
         ),
+        # The same sub-patterns as in ``prefix`` and ``postfix`` (their word bounds look at the same text), so
+        # no match of those is possible where these find nothing.
+        any_comparator=re.compile(cmp, re.IGNORECASE),
+        any_postfix=re.compile(p.postfix_re, re.IGNORECASE),
+        elapsed_span=re.compile(r"(?:\d+|one|two|three|four|five|six|ten|twelve)\s*(?:" + p.time_unit_re + ")", re.I),
+        any_time_unit=re.compile(p.time_unit_re, re.IGNORECASE),
     )
 
 
@@ -205,7 +219,7 @@ def find_thresholds(text: str) -> list[Threshold]:
     for m in pats.bare_limit.finditer(text) if limits else ():
         if free(m.start(), m.end()):
             add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
-    for m in pats.prefix.finditer(text):
+    for m in pats.prefix.finditer(text) if pats.any_comparator.search(text) else ():
         if not free(m.start(), m.end()):
             continue
         if m.group("high"):
@@ -216,7 +230,7 @@ def find_thresholds(text: str) -> list[Threshold]:
         # "7.0 % <= HbA1c <= 10.5 %": the number is a bound on what follows the comparator
         if free(m.start(), m.end()):
             add(_single(m, _REVERSED[m.group("cmp")]))
-    for m in pats.postfix.finditer(text):
+    for m in pats.postfix.finditer(text) if pats.any_postfix.search(text) else ():
         if free(m.start(), m.end()):
             add(_single(m, _comparator(m.group("post"), p)))
     for m in pats.range.finditer(text):
@@ -276,6 +290,8 @@ def find_window(text: str) -> tuple[int, int, int] | None:
     """(start, end, days) of the first time window ("within 28 days", "in the past 6 months", "4 weeks prior to")."""
     p = phrases()
     pats = patterns()
+    if not pats.any_time_unit.search(text):
+        return None  # most clauses name no time unit
     candidates: list[tuple[int, int, int]] = []
     for m in pats.window.finditer(text):
         raw = m.group("num")
@@ -293,8 +309,9 @@ def find_min_elapsed(text: str) -> tuple[int, int] | None:
     "disease-free for 5 years"): a lower bound on elapsed time, which ``within_days`` cannot state."""
     p = phrases()
     pats = patterns()
-    spans = re.compile(r"(?:\d+|one|two|three|four|five|six|ten|twelve)\s*(?:" + p.time_unit_re + ")", re.I)
-    for m in [*pats.window_after.finditer(text), *spans.finditer(text)]:
+    if not pats.any_time_unit.search(text):
+        return None
+    for m in [*pats.window_after.finditer(text), *pats.elapsed_span.finditer(text)]:
         if p.min_elapsed.search(text[max(0, m.start() - 30) : m.start()]):
             return m.start(), m.end()
     return None

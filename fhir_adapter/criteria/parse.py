@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
-from fhir_adapter.criteria.ellipsis import shared_noun_end
+from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
@@ -87,6 +88,10 @@ _COMPOUND_LINK = re.compile(
 
 
 _LEAD_IN_CHARS = re.compile(r"[():]")
+# compiled once (the module-level ``re.search`` looks its pattern up in re's cache on every call, per match)
+_NON_BEFORE = re.compile(r"(?<![a-z])non[- ]?$")
+_WITH_OR_WITHOUT = re.compile(r"with or without(?:\s+[a-z-]+){0,2}\s*$")
+_OR = re.compile(r"\bor\b|/")
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -113,7 +118,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
     pending_matches: list[ConceptMatch] = []
     neutral_end: int | None = None
     for m in matches:
-        is_non = bool(re.search(r"(?<![a-z])non[- ]?$", work[max(0, m.start - 4) : m.start]))
+        is_non = bool(_NON_BEFORE.search(work[max(0, m.start - 4) : m.start]))
         if heads:
             prev = heads[-1]
             gap = work[prev.end : m.start]
@@ -164,7 +169,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
         neutral = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start]) and (
             not heads or "with or without" in before
         )
-        neutral = neutral or bool(re.search(r"with or without(?:\s+[a-z-]+){0,2}\s*$", before))
+        neutral = neutral or bool(_WITH_OR_WITHOUT.search(before))
         if neutral or (neutral_end is not None and connector_only(work[neutral_end : m.start], vocab)):
             neutral_end = m.end  # "diet during pregnancy or lactation": the list shares the context
             continue  # "edema caused by heart failure", "diet during pregnancy", "with or without chemotherapy"
@@ -205,7 +210,7 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
             cut = after + sep.start() if sep else heads[i + 1].start
             head.seg_end = cut
             heads[i + 1].seg_start = after + sep.end() if sep else heads[i + 1].start
-            heads[i + 1].or_sibling = bool(re.search(r"\bor\b|/", gap))
+            heads[i + 1].or_sibling = bool(_OR.search(gap))
             heads[i + 1].inherits = connector_only(work[head.end : heads[i + 1].start], vocab)
         else:
             head.seg_end = len(work)
@@ -252,12 +257,17 @@ def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: P
             head.modifiers.append("inherent:recurrent")
 
 
+# The lead-in readings are asked for every sub-item (and every atom) under the same line: cached by its text.
+
+
+@lru_cache(maxsize=1024)
 def lead_in_window(text: str) -> int | None:
     """The time window (days) a lead-in line states ("within 6 months prior to enrolment:")."""
     window = find_window(normalise(text).text)
     return window[2] if window else None
 
 
+@lru_cache(maxsize=1024)
 def introduces_exceptions(text: str) -> bool:
     """A lead-in whose sub-items are exceptions ("... with the exception of:", "except the following:")."""
     tail = normalise(text).text.rstrip(" :.")[-60:]
@@ -267,14 +277,20 @@ def introduces_exceptions(text: str) -> bool:
 
 def lead_in_qualifiers(text: str) -> list[Qualifier]:
     """The qualifiers a lead-in line states ("History of any of the following:")."""
-    return _qualifiers(normalise(text).text, phrases())
+    return list(_lead_in_qualifiers(text))
+
+
+@lru_cache(maxsize=1024)
+def _lead_in_qualifiers(text: str) -> tuple[Qualifier, ...]:
+    return tuple(_qualifiers(normalise(text).text, phrases()))
 
 
 def _topic(text: str, vocab: Phrases) -> Topic | None:
     if not vocab.any_topic.search(text):
         return None  # one scan for every topic's words first: most atoms have none
+    lowered = text.lower() if text.isascii() else None
     for topic in vocab.topics:
-        if topic.matches(text):
+        if topic.matches(text, lowered):
             return topic
     return None
 
@@ -545,6 +561,9 @@ def parse_clause(
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"
+        if noun_end is None and index + 1 < len(heads):  # "prostate" in "prostate or breast cancer"
+            following = [(h.start, h.end) for h in heads[index + 1 :]]
+            noun_end = shared_tail_end(work, head.start, head.end, following, lexicon)
         drafts.append(draft(head.seg_start, max(seg_end, noun_end or 0), fields))
     if item.kind == "exclusion":
         narrow_by_thresholds(heads, drafts, src)

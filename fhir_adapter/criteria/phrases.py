@@ -68,6 +68,16 @@ def _compile(phrases: Iterable[str]) -> re.Pattern[str]:
     return re.compile(phrase_pattern(phrases), re.IGNORECASE)
 
 
+def phrase_needles(phrases: Iterable[str]) -> tuple[str, ...] | None:
+    """The first words of the phrases, as :func:`phrase_pattern` spells them (lower case): the pattern can match
+    an ASCII text only where ``text.lower()`` contains one of them, a test much cheaper than the regex. None when a
+    phrase is not ASCII (a case-insensitive match of a non-ASCII letter may be an ASCII one: "ſ" matches "s")."""
+    spelled = {" ".join(p.lower().split()) for p in phrases if p and p.strip()}
+    if not all(p.isascii() for p in spelled):
+        return None
+    return tuple(sorted({p.split()[0] for p in spelled}))
+
+
 @dataclass(frozen=True)
 class Topic:
     reason: str
@@ -101,7 +111,15 @@ class Topic:
     """``residue``: for a presence atom the words narrow the finding ("clinically significant X"): the atom
     stays computable and the words become a residue to confirm when the finding is present."""
 
-    def matches(self, text: str) -> bool:
+    needles: tuple[tuple[str, ...] | None, ...] = ()
+    """For each group, its :func:`phrase_needles` (a quick test for ASCII texts)."""
+
+    def matches(self, text: str, lowered: str | None = None) -> bool:
+        """``lowered``: ``text.lower()`` when ``text`` is ASCII, to rule out most topics without their regexes."""
+        if lowered is not None:
+            for needles in self.needles:
+                if needles is not None and not any(n in lowered for n in needles):
+                    return False
         return all(g.search(text) for g in self.groups)
 
 
@@ -270,6 +288,7 @@ def phrases() -> Phrases:
             unless_named_drug=bool(entry.get("unless_named_drug", False)),
             residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
             residue_if=_compile([str(w) for w in entry["residue_if_words"]]) if "residue_if_words" in entry else None,
+            needles=tuple(phrase_needles(g) for g in _topic_groups(entry)),
         )
         for entry in t["not_computable"]
     )

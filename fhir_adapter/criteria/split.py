@@ -46,6 +46,9 @@ _MID_PHRASE = re.compile(
     r"including|such|e\.g|i\.e|per|within|after|before|prior|during|due|not|no|any|other|than|between))$",
     re.IGNORECASE,
 )
+_MID_PHRASE_CHARS = 16
+"""Longer than any word of _MID_PHRASE ("including"): where a search for it at the end of a text may start (its
+``\\b`` still sees the character before)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,9 @@ def _continues(text: str, prev_end: int, line: _Line, last: _Line | None) -> boo
     # A wrapped line: the line above stops mid-phrase (a connector, an open parenthesis). Otherwise a
     # lower-case line is a criterion of its own (registries and Chia list criteria one per line).
     last_item_text = text[last.start : prev_end] if last else ""
-    return bool(_MID_PHRASE.search(before)) or last_item_text.count("(") > last_item_text.count(")")
+    # the phrase ends ``before``, and none is longer than _MID_PHRASE_CHARS: no need to scan the whole text again
+    mid_phrase = _MID_PHRASE.search(before, max(0, len(before) - _MID_PHRASE_CHARS))
+    return bool(mid_phrase) or last_item_text.count("(") > last_item_text.count(")")
 
 
 def _stray(lines: list[_Line], sections: list[Kind | None], index: int) -> bool:

@@ -241,3 +241,34 @@ def test_findings_criteria_name_often() -> None:
     for text, key in cases.items():
         assert any(a.concept_key == key for a in _atoms(text)), text
     assert not any(a.concept_key == "condition.malnutrition" for a in _atoms("Exclusion Criteria:\n- nutrition\n"))
+
+
+def test_a_last_word_shared_by_a_list() -> None:
+    """"prostate or breast cancer" names prostate cancer too; the shared word must make a whole concept."""
+    cases = {
+        "Exclusion Criteria:\n- History of prostate, bladder, or rectal cancer\n": {
+            "condition.prostate-cancer", "condition.urinary-bladder-cancer", "condition.rectal-cancer"
+        },
+        "Exclusion Criteria:\n- type 1 or type 2 diabetes\n": {
+            "condition.type-1-diabetes", "condition.type-2-diabetes"
+        },
+        "Exclusion Criteria:\n- acute or chronic pancreatitis\n": {
+            "condition.acute-pancreatitis", "condition.chronic-pancreatitis"
+        },
+        "Exclusion Criteria:\n- clinical or radiographic evidence of spinal cord or cauda equina compression\n": {
+            "condition.spinal-cord-compression", "condition.cauda-equina-syndrome"
+        },
+        "Exclusion Criteria:\n- diabetes or hypertension\n": {"condition.diabetes", "condition.hypertension"},
+    }
+    for text, keys in cases.items():
+        assert {a.concept_key for a in _atoms(text) if a.computable} == keys, text
+    prostate = _by_key("Exclusion Criteria:\n- History of prostate or breast cancer\n", "condition.prostate-cancer")
+    assert prostate.text == "History of prostate or breast cancer"
+
+
+def test_first_words_shared_by_a_list() -> None:
+    """"hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
+    keys = {a.concept_key for a in _atoms("Exclusion Criteria:\n- Known HIV, hepatitis B or C infection\n")}
+    assert keys == {"condition.hiv", "condition.hepatitis-b", "condition.hepatitis-c"}
+    chain = {a.concept_key for a in _atoms("Exclusion Criteria:\n- hepatitis B, C or D\n")}
+    assert chain == {"condition.hepatitis-b", "condition.hepatitis-c", "condition.hepatitis-d"}

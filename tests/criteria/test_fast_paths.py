@@ -1,0 +1,193 @@
+"""The compiler's fast paths give what the straightforward readings they replace give (issue 10, item 5).
+
+Each shortcut (a quick pre-test before a regex, a scan that jumps instead of reading every character, a result
+remembered) is checked here against the plain computation, on hand-picked edge cases and on generated strings,
+so that a shortcut that changes an answer fails.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from urllib.parse import quote
+
+import pytest
+
+from fhir_adapter.criteria.fhirpath import coding_filter, fp_in, fp_string, search_escape, token_list
+from fhir_adapter.criteria.head import open_paren_before
+from fhir_adapter.criteria.model import Coding
+from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds, find_window, patterns
+from fhir_adapter.criteria.phrases import phrase_needles, phrase_pattern, phrases
+from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
+from fhir_adapter.generated_lexicon import concept_from_entry
+from fhir_adapter.phrase_keys import JOINABLE, TOKEN, fold, folded_words, joinable_tokens, tokens
+
+SEED = 10
+
+
+def _strings(alphabet: str, count: int, longest: int) -> list[str]:
+    rng = random.Random(SEED)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, longest))) for _ in range(count)]
+
+
+# -- FHIRPath / search text ---------------------------------------------------------------------------
+
+
+def _plain_fp_in(values: list[str]) -> str:
+    return "(" + " | ".join(fp_string(v) for v in values) + ")"
+
+
+def _plain_search_escape(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
+    return quote(escaped, safe=":/.-_~")
+
+
+@pytest.mark.parametrize(
+    "values", [[], ["a"], ["a", "b"], ["O'Neil", "x"], ["a\\b"], ["line\nbreak", "r\r"], ["C20", "C18.9"]]
+)
+def test_fp_in_is_a_union_of_string_literals(values: list[str]) -> None:
+    assert fp_in(values) == _plain_fp_in(values)
+    assert fp_in(iter(values)) == _plain_fp_in(values)
+
+
+def test_fp_in_and_search_escape_on_generated_values() -> None:
+    alphabet = "aZ09_.-~:/\\'\n\r,|$ é%+"
+    values = _strings(alphabet, 4000, 6)
+    for start in range(0, len(values), 3):
+        assert fp_in(values[start : start + 3]) == _plain_fp_in(values[start : start + 3])
+    for value in values:
+        assert search_escape(value) == _plain_search_escape(value)
+    assert search_escape("http://loinc.org") == "http://loinc.org"
+    assert search_escape("a,b|c$") == "a%5C%2Cb%5C%7Cc%5C%24"
+
+
+def test_remembered_filters_are_those_of_equal_codes() -> None:
+    codes = (Coding(system="http://snomed.info/sct", code="1"), Coding(system="http://snomed.info/sct", code="2"))
+    first = coding_filter(codes)
+    assert first == "(system = 'http://snomed.info/sct' and code in ('1' | '2'))"
+    assert coding_filter(codes) == first  # remembered by identity
+    assert coding_filter(list(codes)) == first  # a list is never remembered, and reads the same
+    assert coding_filter(codes[:1]) == "(system = 'http://snomed.info/sct' and code = '1')"
+    assert token_list(codes) == "http://snomed.info/sct|1,http://snomed.info/sct|2"
+    assert token_list(codes[:1]) == "http://snomed.info/sct|1"
+
+
+# -- text scans ------------------------------------------------------------------------------------------
+
+
+def _plain_open_paren_before(text: str, index: int, floor: int) -> int | None:
+    depth = 0
+    for i in range(index - 1, floor - 1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                return i
+            depth -= 1
+    return None
+
+
+def test_open_paren_before_reads_the_nesting_back() -> None:
+    assert open_paren_before("a (b (c) d", 10, 0) == 2
+    assert open_paren_before("a (b (c) d", 10, 3) is None
+    assert open_paren_before("(x) y", 5, 0) is None
+    rng = random.Random(SEED)
+    for text in _strings("(()) ab", 3000, 14):
+        index, floor = rng.randint(0, len(text)), rng.randint(0, len(text))
+        assert open_paren_before(text, index, floor) == _plain_open_paren_before(text, index, floor)
+
+
+def test_tokens_folded_and_joinable_as_read_one_by_one() -> None:
+    texts = ["PD-1 / PD-L1", "Crohn's  disease", "İstanbul ÉCOG", "a_b", "x10^9/L", "", "computed tomography (CT)"]
+    texts += _strings("aB1 -/'’_,(é", 2000, 12)
+    for text in texts:
+        toks = tokens(text)
+        assert folded_words(text) == [fold(t) for _, _, t in toks]
+        gaps = [(toks[j - 1][1], toks[j][0]) for j in range(1, len(toks))]
+        plain = [False] + [JOINABLE.fullmatch(text, a, b) is not None for a, b in gaps]
+        assert joinable_tokens(text, toks) == (plain if toks else [False])
+        assert [t for _, _, t in toks] == TOKEN.findall(text)
+
+
+def test_mid_phrase_is_found_from_the_end() -> None:
+    words = ["and", "or", "including", "e.g", "band", "Or", ",", "(", "–", " ", "foo", "without"]
+    rng = random.Random(SEED)
+    for _ in range(3000):
+        before = "".join(rng.choice(words) + rng.choice(["", " "]) for _ in range(rng.randint(0, 8))).rstrip()
+        tail = _MID_PHRASE.search(before, max(0, len(before) - _MID_PHRASE_CHARS))
+        assert bool(tail) == bool(_MID_PHRASE.search(before))
+
+
+# -- vocabulary pre-tests -------------------------------------------------------------------------------
+
+
+def test_phrase_needles_are_the_first_words() -> None:
+    assert phrase_needles(["Clinically  significant", "serious", "e.g."]) == ("clinically", "e.g.", "serious")
+    assert phrase_needles(["ſerious"]) is None  # a non-ASCII letter may match an ASCII one
+    needles = phrase_needles(["at least", "more than"])
+    assert needles is not None
+    pattern = re.compile(phrase_pattern(["at least", "more than"]), re.IGNORECASE)
+    for text in ["AT   LEAST 3", "no more\tthan", "atleast", "at leastx", "more"]:
+        if pattern.search(text):
+            assert any(n in text.lower() for n in needles)
+
+
+def test_topics_match_as_their_regexes_do() -> None:
+    vocab = phrases()
+    texts = [
+        "clinically significant cardiac disease",
+        "Clinically Significant",
+        "participation in another clinical trial within 30 days",
+        "known hypersensitivity to any of the study drugs",
+        "life expectancy of at least 3 months",
+        "ſignificant",
+        "",
+    ]
+    texts += [t.upper() for t in texts]
+    for text in texts:
+        lowered = text.lower() if text.isascii() else None
+        for topic in vocab.topics:
+            assert topic.matches(text, lowered) == all(g.search(text) for g in topic.groups)
+
+
+def test_threshold_pre_tests_skip_only_texts_without_matches() -> None:
+    pats = patterns()
+    texts = [
+        "anc >= 1500/mm3 and platelets 100,000 or more",
+        "age 18 years or older",
+        "within 4 weeks prior to enrolment",
+        "at least 6 months since the last dose",
+        "hemoglobin 9 g/dl",
+        "no number here",
+    ]
+    for text in texts:
+        if not pats.any_comparator.search(text):
+            assert not pats.prefix.search(text)
+        if not pats.any_postfix.search(text):
+            assert not pats.postfix.search(text)
+        if not pats.any_time_unit.search(text):
+            assert not pats.window.search(text) and not pats.window_after.search(text)
+    assert [t.comparator for t in find_thresholds(texts[0])] == ["ge", "ge"]
+    assert find_window(texts[2]) is not None and find_window(texts[5]) is None
+    assert find_min_elapsed(texts[3]) is not None and find_min_elapsed(texts[4]) is None
+
+
+# -- generated lexicon entries ----------------------------------------------------------------------------
+
+
+def test_concept_from_entry_sets_every_field() -> None:
+    raw = {
+        "category": "condition",
+        "display": "Arterial thrombosis",
+        "synonyms": ["Arterial Thrombus"],
+        "codings": [{"system": "http://snomed.info/sct", "code": "65198009", "display": "Arterial thrombosis"},
+                    {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I74.9"}],
+        "code_prefixes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "prefix": "I74"}],
+        "members": ["condition.x"],
+    }
+    concept = concept_from_entry("condition.arterial-thrombosis", raw)
+    assert concept.synonyms == ("arterial thrombus",)
+    assert isinstance(concept.codings, tuple) and [c.code for c in concept.codings] == ["65198009", "I74.9"]
+    assert concept.codings[1].display is None and "display" in concept.codings[1].model_fields_set
+    assert concept.code_prefixes[0].prefix == "I74" and concept.members == ("condition.x",)
+    assert concept.model_fields_set == set(type(concept).model_fields)
