@@ -17,7 +17,7 @@ from fhir_adapter.mapping.datatypes import JSON, coding, concept, extension
 from fhir_adapter.mapping.tables import section
 from fhir_adapter.mapping.versions import FhirFlavor
 from fhir_adapter.terminology import find
-from fhir_adapter.trial import Oversight, PartialDate, TrialRecord
+from fhir_adapter.trial import Intervention, Oversight, PartialDate, TrialRecord
 
 _OVERSIGHT_FLAGS = (
     ("has-dmc", "has_dmc"),
@@ -172,5 +172,14 @@ def conditions(trial: TrialRecord) -> list[JSON]:
 
 
 def focus_concepts(trial: TrialRecord, mapped: list[MappedIntervention]) -> list[JSON]:
-    """Each intervention's name, coded with what its ActivityDefinition carries (RxNorm, ATC, SNOMED CT)."""
-    return [concept(i.name, list(m.codings)) for i, m in zip(trial.interventions, mapped, strict=True)]
+    """Each intervention's name, coded with what its ActivityDefinition carries (RxNorm, ATC, SNOMED CT), with the
+    registry's intervention type: a trial read back from a server then knows its drugs ("hypersensitivity to the
+    study drug" is an allergy to them)."""
+    return [_focus(i, m) for i, m in zip(trial.interventions, mapped, strict=True)]
+
+
+def _focus(intervention: Intervention, mapped: MappedIntervention) -> JSON:
+    found = concept(intervention.name, list(mapped.codings))
+    if intervention.type:
+        found["extension"] = [extension(C.EXT_INTERVENTION_TYPE, valueCode=intervention.type)]
+    return found

@@ -23,7 +23,7 @@ from fhir_adapter.fhir.client import FhirClient
 from fhir_adapter.ingest.text import unescape_markdown
 from fhir_adapter.ingest.vocab import age_units
 from fhir_adapter.mapping import canonical as C
-from fhir_adapter.trial import AgeBound, Eligibility, TrialRecord
+from fhir_adapter.trial import AgeBound, Eligibility, Intervention, TrialRecord
 
 PAGE_SIZE = 100
 SOURCE_FORMAT = "fhir-server"
@@ -161,6 +161,22 @@ def _titles(study: JSON) -> tuple[str | None, str | None]:
     return official, acronym
 
 
+def interventions(study: JSON) -> list[Intervention]:
+    """The interventions a pushed ResearchStudy names in ``focus`` (R4 CodeableConcept, R5 CodeableReference), with
+    the registry's type the mapping keeps on each (so "hypersensitivity to the study drug" finds the drugs)."""
+    found: list[Intervention] = []
+    for item in study.get("focus") or []:
+        if not isinstance(item, dict):
+            continue
+        named = item.get("concept") if isinstance(item.get("concept"), dict) else item
+        if not isinstance(named.get("text"), str) or not named["text"].strip():
+            continue
+        types = [e.get("valueCode") for e in _extensions(named, C.EXT_INTERVENTION_TYPE)]
+        kind = types[0] if types and isinstance(types[0], str) else None
+        found.append(Intervention(name=named["text"], type=kind))
+    return found
+
+
 def study_record(study: JSON, group: JSON, criteria_text: str | None, source: str) -> TrialRecord:
     """A TrialRecord with what the criteria compiler reads, rebuilt from a pushed ResearchStudy and its Group."""
     official, acronym = _titles(study)
@@ -175,6 +191,7 @@ def study_record(study: JSON, group: JSON, criteria_text: str | None, source: st
         acronym=acronym,
         overall_status=registry_status(study),
         conditions=conditions,
+        interventions=interventions(study),
         eligibility=eligibility(group, criteria_text),
     )
 

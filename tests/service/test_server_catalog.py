@@ -169,3 +169,14 @@ def test_two_servers_in_trials_are_refused(monkeypatch: pytest.MonkeyPatch, caps
     with pytest.raises(SystemExit) as exited:
         _serve_cli(["--trials", BASE, "--trials", "http://127.0.0.1:2/fhir"], monkeypatch)
     assert exited.value.code == 2 and "at most one FHIR server" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_the_pushed_study_names_its_interventions_with_their_registry_types(version: str) -> None:
+    from fhir_adapter.ingest import load_trial
+    from fhir_adapter.service.server_trials import interventions
+
+    study = next(r for r in stored(OTHER, version) if r["resourceType"] == "ResearchStudy" and not r.get("partOf"))
+    registry = load_trial(OTHER)
+    assert [(i.name, i.type) for i in interventions(study)] == [(i.name, i.type) for i in registry.interventions]
+    assert any(i.type == "DRUG" for i in interventions(study))
