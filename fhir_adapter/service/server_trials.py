@@ -168,12 +168,14 @@ def interventions(study: JSON) -> list[Intervention]:
     for item in study.get("focus") or []:
         if not isinstance(item, dict):
             continue
-        named = item.get("concept") if isinstance(item.get("concept"), dict) else item
-        if not isinstance(named.get("text"), str) or not named["text"].strip():
+        inner = item.get("concept")
+        named: JSON = inner if isinstance(inner, dict) else item
+        text = named.get("text")
+        if not isinstance(text, str) or not text.strip():
             continue
         types = [e.get("valueCode") for e in _extensions(named, C.EXT_INTERVENTION_TYPE)]
         kind = types[0] if types and isinstance(types[0], str) else None
-        found.append(Intervention(name=named["text"], type=kind))
+        found.append(Intervention(name=text, type=kind))
     return found
 
 
