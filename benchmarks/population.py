@@ -1,7 +1,7 @@
 """Population-scale screening benchmark: the memory, DuckDB and Spark engines on the same files, side by side.
 
     python benchmarks/population.py [--patients 10000,100000] [--engines memory,duckdb,spark]
-                                    [--format ndjson|gz|parquet] [--code DIR]
+                                    [--format ndjson|gz|parquet] [--code DIR] [--workers N]
 
 Population: ``benchmarks/screen.py``'s 10,000-patient population (a seeded carebundle cohort expanded by clones,
 with rectal-cancer trial patients injected; about 38 resources and 45 KB of NDJSON per patient) is the base; a
@@ -47,10 +47,11 @@ except ImportError:  # an older checkout (BENCH_PYTHONPATH): count by iterating
     from collections import Counter
     def count_by(patients, field):
         return Counter(getattr(p, field) for p in patients)
-folder, engine, as_of, trial = sys.argv[1:5]
+folder, engine, as_of, trial, workers = sys.argv[1:6]
 criteria = load_compiled(Path(trial))[1]
 compiled = time.perf_counter()
-found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine)
+extra = {"workers": int(workers)} if workers else {}  # an older checkout (--code) has no workers option
+found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine, **extra)
 done = time.perf_counter()
 screen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 digest = hashlib.sha256()
@@ -114,15 +115,16 @@ def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
-def run(folder: Path, engine: str, code: Path | None = None) -> dict[str, object]:
+def run(folder: Path, engine: str, code: Path | None = None, workers: int | None = None) -> dict[str, object]:
     """One engine in a fresh process; ``code``: a directory holding another version of ``fhir_adapter`` (and
-    ``mappings``) to measure instead of this checkout's."""
+    ``mappings``) to measure instead of this checkout's; ``workers``: the DuckDB engine's worker processes
+    (None: its default, one per core)."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if code is not None:
         env["PYTHONPATH"] = str(code)
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL)],
+        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL), "" if workers is None else str(workers)],
         capture_output=True, text=True, env=env, check=False, cwd=code,
     )
     if out.returncode != 0:
@@ -140,6 +142,8 @@ def main() -> None:
                         help="NDJSON, gzipped NDJSON (as Bulk servers may send it) or Parquet (resource JSON per row)")
     parser.add_argument("--code", type=Path, help="measure the fhir_adapter package in this directory instead "
                         "(e.g. a previous commit: git archive COMMIT fhir_adapter mappings | tar -x -C DIR)")
+    parser.add_argument("--workers", type=int, help="the DuckDB engine's worker processes (default 1: evaluate in "
+                        "the screen's process; not passed to an older --code)")
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
@@ -149,7 +153,7 @@ def main() -> None:
         disk = disk_mb(folder)
         baseline: dict[str, object] | None = None
         for engine in args.engines.split(","):
-            figures = run(folder, engine, args.code)
+            figures = run(folder, engine, args.code, args.workers)
             fmt = args.format
             if "error" in figures:
                 print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")

@@ -2,7 +2,7 @@
 
 ``fhir-adapter screen TRIAL (--server URL [auth options] | --data DIR) [--format table|json|ndjson|html] [-o FILE]
 [--limit N] [--as-of DATE] [--checkpoint FILE] [--emit-fhir FILE] [--fhir-version R4|R5] [--concurrency N]
-[--engine auto|memory|duckdb|spark] [--spark-master URL]``
+[--engine auto|memory|duckdb|spark] [--workers N] [--spark-master URL]``
 
 JSON is exactly ``ScreenResult.contract()``; HTML is one self-contained page (patients × criteria).
 A progress bar (counts only, never patient ids) goes to stderr when it is a terminal or with ``--progress``.
@@ -190,6 +190,7 @@ def run_screen(
     open_world_diagnosis: bool = False,
     engine: str = "auto",
     spark_master: str | None = None,
+    workers: int | None = None,
     bulk: bool = False,
     bulk_dir: Path | None = None,
     bulk_file_origins: list[str] | None = None,
@@ -234,7 +235,7 @@ def run_screen(
                         paths, origin = data, f"{len(data)} --data path(s)"
                     stack.enter_context(data_errors(paths))
                     found = screen_files(compiled, paths, engine=engine, strict=strict, spark_master=spark_master,
-                                         note=_engine_note, **common)
+                                         note=_engine_note, workers=workers, **common)  # None: the default
                 report_skipped(found.errors)
                 result = found.result
                 skipped = f" ({len(found.errors)} malformed record(s) skipped)" if found.errors else ""
@@ -301,6 +302,11 @@ def _screen_command(
     spark_master: Annotated[
         str | None, typer.Option("--spark-master", help="Spark master for --engine spark (default local[2]).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes evaluating the duckdb engine's patients (default: one per "
+                     "core but one; 1: none; a small population uses none)."),
+    ] = None,
     bulk: Annotated[
         bool, typer.Option("--bulk", help="With --server: Bulk $export what the trial reads, then screen the files.")
     ] = False,
@@ -321,7 +327,7 @@ def _screen_command(
         limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
         concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
         strict=strict, open_world_diagnosis=open_world_diagnosis, engine=engine, spark_master=spark_master,
-        bulk=bulk, bulk_dir=bulk_dir, bulk_file_origins=bulk_file_origins,
+        workers=workers, bulk=bulk, bulk_dir=bulk_dir, bulk_file_origins=bulk_file_origins,
     )
 
 

@@ -3,7 +3,8 @@
 * ``memory`` — :class:`~fhir_adapter.matching.local.LocalData`: every resource parsed into Python; simplest,
   fine up to a few thousand patients.
 * ``duckdb`` — :class:`~fhir_adapter.engines.duckdb_engine.DuckDbSource`: DuckDB scans the NDJSON files and hands
-  Python only the evidence the trial's atoms read, one patient at a time.
+  Python only the evidence the trial's atoms read, one patient at a time; a large population is evaluated in
+  worker processes, one per core (:mod:`fhir_adapter.engines.parallel`).
 * ``spark`` — :mod:`fhir_adapter.engines.spark_engine`: the same retrieval as Spark SQL, the evaluator on the
   executors (optional extra ``spark``).
 
@@ -13,20 +14,33 @@ the one evaluator, :mod:`fhir_adapter.matching.evaluate`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.engines.evidence import engine_files, parquet_files
+from fhir_adapter.engines.parallel import WorkerSetup, evaluate_in_workers, use_workers
 from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
 from fhir_adapter.matching.retrieval import retrieval_for
-from fhir_adapter.matching.screen import PatientStream, Progress, ScreenStats, screen, screen_stream
+from fhir_adapter.matching.screen import (
+    PatientStream,
+    Progress,
+    ScreenStats,
+    screen,
+    screen_evaluated,
+    screen_stream,
+)
+from fhir_adapter.matching.spill import EncodedResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
 ENGINES: tuple[str, ...] = ("auto", "memory", "duckdb", "spark")
 AUTO_DUCKDB_BYTES = 64 * 1024 * 1024
@@ -75,9 +89,14 @@ def screen_files(
     stats: ScreenStats | None = None,
     spark_master: str | None = None,
     note: Callable[[str], None] | None = None,
+    workers: int | None = 1,
 ) -> FileScreen:
     """Screen the patients of local NDJSON/Bundle files with the chosen engine; every engine gives the same
-    verdicts (they only fetch evidence; :mod:`fhir_adapter.matching.evaluate` decides)."""
+    verdicts (they only fetch evidence; :mod:`fhir_adapter.matching.evaluate` decides).
+
+    ``workers``: processes evaluating the DuckDB engine's patients (1, the default: this process only; None: one
+    per core but one, as the CLI does; see :mod:`fhir_adapter.engines.parallel`). The workers are spawned, so a
+    script that asks for them must guard its entry point with ``if __name__ == "__main__":``."""
     files = [Path(p) for p in paths]
     for path in files:
         if not path.exists():
@@ -98,7 +117,9 @@ def screen_files(
 
         with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note) as source:
             require_patients(source.files, len(source), files, source.errors)
-            return FileScreen(run.screen_stream(criteria, source), chosen, source.files, source.errors)
+            used = use_workers(workers, len(source))
+            result = run.screen_in_workers(criteria, source, used) if used > 1 else run.screen_stream(criteria, source)
+            return FileScreen(result, chosen, source.files, source.errors)
     from fhir_adapter.engines.spark_engine import screen_spark
 
     return screen_spark(criteria, files, retrieval=retrieval, strict=strict, master=spark_master, run=run)
@@ -122,6 +143,17 @@ class ScreenRun:
     def screen_stream(self, criteria: CompiledCriteria, source: PatientStream) -> ScreenResult:
         return screen_stream(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
                              progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
+
+    def screen_in_workers(self, criteria: CompiledCriteria, source: DuckDbSource, workers: int) -> ScreenResult:
+        """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results)."""
+        setup = WorkerSetup(criteria, self.as_of, self.options, source.snapshot_context())
+
+        def evaluate(todo: set[str]) -> Iterator[EncodedResult]:
+            return evaluate_in_workers(setup, source.patient_rows(todo), workers)
+
+        return screen_evaluated(criteria, source.patient_ids(), evaluate, as_of=self.as_of, limit=self.limit,
+                                options=self.options, progress=self.progress, checkpoint=self.checkpoint,
+                                stats=self.stats)
 
 
 def require_patients(

@@ -5,8 +5,9 @@ Python. Here DuckDB scans the files (in parallel, in C++) and keeps only the evi
 (:class:`~fhir_adapter.matching.retrieval.Retrieval`): the Patients, the whole types the evaluator needs and the
 Observations that carry one of the atoms' codes. The kept lines go into a DuckDB table that spills to disk
 under its memory limit, are read back ordered by patient, and each patient reaches Python as one
-:class:`~fhir_adapter.matching.server.PatientSnapshot` for the one evaluator; memory stays bounded by one
-patient's evidence plus the results.
+:class:`~fhir_adapter.matching.server.PatientSnapshot` for the one evaluator (or, unparsed, as
+:class:`~fhir_adapter.engines.evidence.PatientRows` for worker processes: :mod:`fhir_adapter.engines.parallel`);
+memory stays bounded by one patient's evidence plus the results.
 
 Bad input is reported exactly as the in-memory engine reports it, with ``file:line``: DuckDB's
 ``ignore_errors`` would lose the line number, so every line is read as text with its number (``row_number()``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ from fhir_adapter.engines.evidence import (
     REFERENCE_PATHS,
     RESOURCE_TYPE,
     LazySnapshot,
+    PatientRows,
+    SnapshotContext,
     code_pattern,
     engine_files,
     kept_types,
     line_problem,
-    snapshot_of,
 )
 from fhir_adapter.errors import InputError
 from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold
@@ -99,7 +101,9 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
         numbered = f"SELECT row_number() OVER () AS n, line FROM {source}"
     # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
     # tests/engines pins it with a file whose lines carry their own numbers.
-    # One JSON parse per line: try() is NULL for a malformed line. Only the few kept lines are parsed again,
+    # One JSON parse per line: try() is NULL for a malformed line. Blank lines are dropped, but trim() copies
+    # the line (it took more time than the JSON parse): only the lines without a JSON type are trimmed.
+    # Only the few kept lines are parsed again,
     # for their patient (the projection above the filter), not the hundreds of thousands dropped; doing it
     # here rather than by an UPDATE of the whole table afterwards keeps a million patients' evidence within
     # DuckDB's memory limit (the UPDATE's join ran out of memory there).
@@ -108,8 +112,10 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
     INSERT INTO evidence
     WITH numbered AS ({numbered}),
     typed AS (
-        SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
-        FROM numbered WHERE line IS NOT NULL AND trim(line) <> ''),
+        SELECT * FROM (
+            SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
+            FROM numbered WHERE line IS NOT NULL)
+        WHERE rtype IS NOT NULL OR trim(line) <> ''),
     kept AS (
         SELECT n, ok, rtype, line FROM (
             SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
@@ -230,9 +236,23 @@ class DuckDbSource:
 
     def snapshots(self, wanted: set[str] | None = None) -> Iterator[LazySnapshot]:
         """Every patient (or those in ``wanted``) with its evidence, in patient-id order."""
+        context = self.snapshot_context()
+        for rows in self.patient_rows(wanted):
+            if (found := rows.snapshot(context)) is not None:
+                yield found
+
+    def snapshot_context(self) -> SnapshotContext:
+        """What every patient's snapshot shares: the types fetched, those complete, the shared resources."""
         fetched = frozenset(self.retrieval.types)
-        complete = frozenset(t for t in fetched if self.complete(t))
-        shared = {**self._shared, **self._memory_shared()}
+        return SnapshotContext(
+            fetched=fetched, complete=frozenset(t for t in fetched if self.complete(t)),
+            shared={**self._shared, **self._memory_shared()},
+        )
+
+    def patient_rows(self, wanted: set[str] | None = None) -> Iterator[PatientRows]:
+        """Every patient's (or those in ``wanted``) kept lines, unparsed, in patient-id order: what a snapshot is
+        made of, cheap to hand to another process."""
+        fetched = frozenset(self.retrieval.types)
         skipped = {"Bundle", *self.retrieval.shared_types}
         names = ", ".join(_sql_string(t) for t in sorted(skipped))
         cursor = self._con.execute(
@@ -243,13 +263,17 @@ class DuckDbSource:
         rows: list[tuple[str, str]] = []
         seen: set[str] = set()
         from_bundles = set(self._memory.patient_ids())  # usually none: only they need remembering
+        with_resources = set(self._memory.resource_patient_ids())  # likewise: the others have no extra to look up
 
-        def snapshot(pid: str, lines: Sequence[tuple[str, str]]) -> LazySnapshot | None:
+        def patient(pid: str, lines: list[tuple[str, str]]) -> PatientRows | None:
             if pid in from_bundles:
                 seen.add(pid)
             if wanted is not None and pid not in wanted:
                 return None
-            return self._snapshot(pid, lines, fetched, complete, shared)
+            if pid not in with_resources:
+                return PatientRows(pid, lines, self._memory.patient(pid) if pid in from_bundles else None, {})
+            extra = {t: list(found) for t in fetched if (found := self._memory.resources(pid, t))}
+            return PatientRows(pid, lines, self._memory.patient(pid), extra)
 
         while True:
             chunk = cursor.fetchmany(_FETCH_ROWS)
@@ -257,30 +281,18 @@ class DuckDbSource:
                 break
             for pid, rtype, line in chunk:
                 if pid != current:
-                    if current is not None and (found := snapshot(current, rows)) is not None:
+                    if current is not None and (found := patient(current, rows)) is not None:
                         yield found
                     current, rows = pid, []
                 rows.append((rtype, line))
-        if current is not None and (found := snapshot(current, rows)) is not None:
+        if current is not None and (found := patient(current, rows)) is not None:
             yield found
         for pid in self._memory.patient_ids():
-            if pid not in seen and (found := snapshot(pid, ())) is not None:
+            if pid not in seen and (found := patient(pid, [])) is not None:
                 yield found
 
     def _memory_shared(self) -> dict[str, dict[str, Any]]:
         return {key: r for rtype in self.retrieval.shared_types for key, r in self._memory.shared(rtype).items()}
-
-    def _snapshot(
-        self,
-        pid: str,
-        lines: Sequence[tuple[str, str]],
-        fetched: frozenset[str],
-        complete: frozenset[str],
-        shared: dict[str, dict[str, Any]],
-    ) -> LazySnapshot | None:
-        extra = {t: list(found) for t in fetched if (found := self._memory.resources(pid, t))}
-        return snapshot_of(pid, lines, fetched=fetched, complete=complete, shared=shared,
-                           patient=self._memory.patient(pid), extra=extra)
 
     def close(self) -> None:
         self._con.close()

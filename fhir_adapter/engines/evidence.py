@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_adapter.matching.local import PATIENT_FIELDS, data_files
 from fhir_adapter.matching.retrieval import Retrieval
@@ -119,3 +119,26 @@ def snapshot_of(
     return LazySnapshot(
         pid, patient, {}, fetched, shared=shared, complete_types=complete, raw=raw, extra=dict(extra or {})
     )
+
+
+@dataclass(frozen=True)
+class SnapshotContext:
+    """What the snapshots of one population share (sent once to each worker process)."""
+
+    fetched: frozenset[str]
+    complete: frozenset[str]
+    shared: dict[str, dict[str, Any]]
+
+
+class PatientRows(NamedTuple):
+    """One patient's kept lines, unparsed (``(resourceType, line)`` in file order), with what Bundle files hold
+    for the patient: the stuff of a snapshot, cheap to pickle (strings) for a worker process."""
+
+    pid: str
+    lines: list[tuple[str, str]]
+    patient: dict[str, Any] | None
+    extra: dict[str, list[dict[str, Any]]]
+
+    def snapshot(self, context: SnapshotContext) -> LazySnapshot | None:
+        return snapshot_of(self.pid, self.lines, fetched=context.fetched, complete=context.complete,
+                           shared=context.shared, patient=self.patient, extra=self.extra)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,9 @@ def criteria_digest(atoms: Sequence[Atom]) -> str:
 class Checkpoint:
     """Finished results of one (trial, as-of date, criteria) screening, backed by a JSON-lines file.
 
-    Use as a context manager, or call :meth:`close` at the end.
+    Only where each finished patient's line is (its byte offset) is held in memory, never the results: a
+    resumed million-patient screen reads them back one by one (:meth:`result`, :meth:`results`) into the
+    screen's results, which spill to disk. Use as a context manager, or call :meth:`close` at the end.
     """
 
     def __init__(self, path: str | Path, *, trial: str, as_of: date, atoms: Sequence[Atom]) -> None:
@@ -38,8 +40,10 @@ class Checkpoint:
         self.trial = trial
         self.as_of = as_of.isoformat()
         self.digest = criteria_digest(atoms)
-        self._done: dict[str, PatientResult] = self._load()
-        self._handle: IO[str] | None = None
+        self._offsets: dict[str, int] = self._load()
+        self._handle: IO[bytes] | None = None
+        self._reader: IO[bytes] | None = None
+        self._size = 0
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -48,19 +52,22 @@ class Checkpoint:
             line.get("trial") == self.trial and line.get("as_of") == self.as_of and line.get("criteria") == self.digest
         )
 
-    def _load(self) -> dict[str, PatientResult]:
+    def _load(self) -> dict[str, int]:
+        """Each finished patient's last valid line (its offset); every line is checked, none is kept."""
         if not self.path.exists():
             return {}
-        done: dict[str, PatientResult] = {}
+        offsets: dict[str, int] = {}
+        offset = 0
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as handle:
+                for raw in handle:
+                    result = self._parse(raw.decode("utf-8"))
+                    if result is not None:
+                        offsets[result.patient] = offset
+                    offset += len(raw)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read checkpoint: {exc}", source=str(self.path)) from exc
-        for raw in text.splitlines():
-            result = self._parse(raw)
-            if result is not None:
-                done[result.patient] = result
-        return done
+        return offsets
 
     def _parse(self, raw: str) -> PatientResult | None:
         try:
@@ -74,12 +81,34 @@ class Checkpoint:
         except ValidationError:
             return None
 
+    def result(self, patient_ref: str) -> PatientResult | None:
+        """The finished result of ``Patient/<id>`` (read from the file), or None."""
+        offset = self._offsets.get(patient_ref)
+        if offset is None:
+            return None
+        if self._handle is not None:
+            self._handle.flush()
+        if self._reader is None:
+            self._reader = self.path.open("rb")
+        self._reader.seek(offset)
+        return self._parse(self._reader.readline().decode("utf-8"))
+
+    def results(self) -> Iterator[PatientResult]:
+        """Every finished result, one at a time, by patient."""
+        for patient_ref in sorted(self._offsets):
+            found = self.result(patient_ref)
+            if found is not None:
+                yield found
+
     def done(self) -> dict[str, PatientResult]:
-        """Results already finished, keyed by ``Patient/<id>``."""
-        return dict(self._done)
+        """Results already finished, keyed by ``Patient/<id>`` (all in memory: :meth:`results` streams them)."""
+        return {r.patient: r for r in self.results()}
 
     def is_done(self, patient_ref: str) -> bool:
-        return patient_ref in self._done
+        return patient_ref in self._offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets)
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -95,9 +124,11 @@ class Checkpoint:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             cut_short = self._ends_mid_line()
-            self._handle = self.path.open("a", encoding="utf-8")
+            self._handle = self.path.open("ab")
             if cut_short:
-                self._handle.write("\n")  # a previous run stopped mid-line
+                self._handle.write(b"\n")  # a previous run stopped mid-line
+            self._handle.flush()
+            self._size = self.path.stat().st_size
         line = {
             "trial": self.trial,
             "as_of": self.as_of,
@@ -105,14 +136,17 @@ class Checkpoint:
             "patient": result.patient,
             "result": result.model_dump(mode="json"),
         }
-        self._handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self._handle.write(data)
         self._handle.flush()
-        self._done[result.patient] = result
+        self._offsets[result.patient] = self._size
+        self._size += len(data)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        for handle in (self._handle, self._reader):
+            if handle is not None:
+                handle.close()
+        self._handle = self._reader = None
 
     def __enter__(self) -> Checkpoint:
         return self

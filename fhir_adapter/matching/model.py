@@ -7,7 +7,7 @@ are a public contract (other tools rely on them).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal, Protocol
 
@@ -84,7 +84,8 @@ class PatientResult(BaseModel):
     cohorts: list[str] = Field(default_factory=list)
     """For a trial with cohorts: the cohorts the verdict holds for (eligible for at least one)."""
 
-    def contract(self) -> dict[str, Any]:
+    def contract(self, criterion: Callable[[AtomResult], Any] = AtomResult.contract) -> dict[str, Any]:
+        """``criterion`` gives each criterion's entry (the JSON writer passes one that reuses shared texts)."""
         return {
             "patient": self.patient,
             "verdict": self.verdict,
@@ -92,7 +93,7 @@ class PatientResult(BaseModel):
             "reason": self.reason,
             "open_items": list(self.open_items),
             "to_confirm": list(self.to_confirm),
-            "criteria": [c.contract() for c in self.criteria],
+            "criteria": [criterion(c) for c in self.criteria],
             **({"cohorts": list(self.cohorts)} if self.cohorts else {}),
         }
 
@@ -136,11 +137,10 @@ class ScreenResult(BaseModel):
         if not self.patients:
             yield '  "patients": []\n}'
             return
+        from fhir_adapter.matching.contract_text import patients_text
+
         yield '  "patients": [\n'
-        last = len(self.patients) - 1
-        for index, patient in enumerate(self.patients):
-            text = json.dumps(patient.contract(), indent=2, ensure_ascii=False)
-            yield "    " + text.replace("\n", "\n    ") + (",\n" if index < last else "\n")
+        yield from patients_text(self.patients, len(self.patients))
         yield "  ]\n}"
 
 

@@ -489,7 +489,7 @@ class PatientRecord:
 # -- results ----------------------------------------------------------------------------------------------------
 
 
-def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     """A model instance from already valid values with every field given (``model_construct`` without
     its per-field default handling: it dominated screening time)."""
     obj = cls.__new__(cls)
@@ -505,7 +505,7 @@ def atom_result(
 ) -> AtomResult:
     """One atom's result; ``need`` says what a coordinator has to obtain when the outcome is unknown."""
     values = {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [], "need": need}
-    return _trusted(AtomResult, values)
+    return trusted(AtomResult, values)
 
 
 def wants_present(atom: Atom) -> bool:

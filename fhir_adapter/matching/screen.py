@@ -31,8 +31,9 @@ from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
+from fhir_adapter.matching.record import trusted
 from fhir_adapter.matching.server import AsyncServerData, PatientDataLimit, PatientSnapshot, over_cap_result
-from fhir_adapter.matching.spill import ResultStore
+from fhir_adapter.matching.spill import EncodedResult, ResultStore
 from fhir_adapter.matching.spill import rank as rank  # re-exported
 from fhir_adapter.matching.spill import rank_key as rank_key  # re-exported
 from fhir_adapter.matching.verdict import ALIVE
@@ -85,6 +86,10 @@ class PopulationEvaluator:
         self.has_index = any(a.computable and a.index for a in criteria.atoms)
         self._not_evaluated: dict[str, list[AtomResult]] = {}
         self._shared: dict[tuple[str, str, str, str | None, str | None], AtomResult] = {}
+        self._positions: dict[str, list[int]] = {}
+        """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
+        for position, atom in enumerate(self.matcher.atoms):
+            self._positions.setdefault(atom.id, []).append(position)
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
@@ -122,13 +127,16 @@ class PopulationEvaluator:
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
         """``found`` with every criterion it did not evaluate listed as such (unknown, or review when not
         computable), so that each patient's result names every criterion of the trial."""
-        by_id = {r.id: self._interned(r) for r in found.criteria}
-        placeholders = self._placeholders(reason)
-        criteria = [r for r in found.criteria if r.id == ALIVE] + [
-            by_id.get(a.id) or placeholder for a, placeholder in zip(self.matcher.atoms, placeholders, strict=True)
-        ]
+        compacted = list(self._placeholders(reason))  # then the few results found, at their atoms' places
+        alive: list[AtomResult] = []
+        for result in found.criteria:
+            if result.id == ALIVE:
+                alive.append(result)
+            for position in self._positions.get(result.id, ()):
+                compacted[position] = self._interned(result)  # a later result of the same id wins, as in a dict
+        criteria = alive + compacted
         to_confirm = [r.id for r in criteria if r.result == "review"]
-        return found.model_copy(update={"criteria": criteria, "to_confirm": to_confirm})
+        return trusted(PatientResult, {**found.__dict__, "criteria": criteria, "to_confirm": to_confirm})
 
     def _interned(self, result: AtomResult) -> AtomResult:
         """One shared object for results without evidence that many patients get alike ("no record of
@@ -181,10 +189,10 @@ class _Run:
         """Select the population; take finished patients from the checkpoint; the ids left to evaluate."""
         ids = select(patient_ids, limit)
         self.start_ids = ids
-        finished = self.checkpoint.done() if self.checkpoint is not None else {}
         todo: list[str] = []
         for pid in ids:
-            found = finished.get(patient_ref(pid))
+            # read one by one from the checkpoint into the results (which spill): never all in memory at once
+            found = self.checkpoint.result(patient_ref(pid)) if self.checkpoint is not None else None
             if found is not None:
                 self.results.add(pid, found)
             else:
@@ -205,9 +213,14 @@ class _Run:
     def ruled_out(self, data: PatientData, pid: str) -> PatientResult | None:
         return self.evaluator.ruled_out(data, pid)
 
-    def finish(self, pid: str, result: PatientResult | None) -> None:
+    def finish(self, pid: str, result: PatientResult | EncodedResult | None) -> None:
         if result is None:
             self.stats.missing += 1
+        elif isinstance(result, EncodedResult):  # from a worker process: decoded only if needed
+            self.stats.evaluated += 1
+            self.results.add_encoded(pid, result)
+            if self.checkpoint is not None:
+                self.checkpoint.record(self.results.decode(result))
         else:
             self.stats.evaluated += 1
             self.results.add(pid, result)
@@ -287,7 +300,7 @@ def screen_stream(
 def screen_evaluated(
     criteria: CompiledCriteria,
     patient_ids: Iterable[str],
-    evaluate: Callable[[set[str]], Iterable[PatientResult | None]],
+    evaluate: Callable[[set[str]], Iterable[PatientResult | EncodedResult | None]],
     *,
     as_of: date,
     limit: int | None = None,
@@ -298,7 +311,8 @@ def screen_evaluated(
     evaluator: PopulationEvaluator | None = None,
 ) -> ScreenResult:
     """Screen a population whose patients an engine evaluates itself: ``evaluate(todo)`` yields the result of
-    each patient of ``todo`` (the patients left after ``limit`` and the checkpoint), in any order."""
+    each patient of ``todo`` (the patients left after ``limit`` and the checkpoint), in any order; worker
+    processes may yield them encoded (:class:`~fhir_adapter.matching.spill.EncodedResult`)."""
     run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats,
                evaluator=evaluator)
     todo = set(run.start(patient_ids, limit))
@@ -319,6 +333,9 @@ class RetrievalError(RuntimeError):
     def __init__(self, types: list[str]) -> None:
         super().__init__(f"the engine did not fetch {', '.join(types)} although the evaluator reads it")
         self.types = types
+
+    def __reduce__(self) -> tuple[type[RetrievalError], tuple[list[str]]]:
+        return (RetrievalError, (self.types,))  # raised in a worker process, re-raised in the screen's
 
 
 async def ascreen_server(

@@ -5,7 +5,7 @@ A population screen ranks every patient's result at the end. Held in memory, a r
 small population needs no file); beyond that every result goes to a :class:`SpilledPatients`:
 
 * the result itself, as one line of JSON (the criterion results many patients share written once, in memory:
-  :class:`_Codec`), appended to an anonymous temporary file (unlinked at creation: nothing is left behind,
+  :class:`Codec`), appended to an anonymous temporary file (unlinked at creation: nothing is left behind,
   even by a killed process);
 * its rank key (verdict rank, open items, reviews, patient id: :func:`rank_key`), its verdict and reason code,
   and where its JSON is in the file, as one row of a private temporary SQLite database, which sorts on disk.
@@ -28,7 +28,7 @@ import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from typing import IO, Any, Literal, overload
+from typing import IO, Any, Literal, NamedTuple, overload
 
 from fhir_adapter.matching.model import AtomResult, PatientResult
 
@@ -54,22 +54,51 @@ def rank(results: Iterable[PatientResult]) -> list[PatientResult]:
     return sorted(results, key=rank_key)
 
 
-class _Codec:
+class EncodedResult(NamedTuple):
+    """A result as a codec wrote it (a worker process's), with what ranking and counting need: what a worker
+    hands back instead of the object, which costs more to pickle than to evaluate."""
+
+    patient: str
+    """``Patient/<id>``."""
+    key: tuple[int, int, int, str]
+    """:func:`rank_key`."""
+    verdict: str
+    reason_code: str
+    body: bytes
+    shared: dict[int, dict[str, Any]] | None = None
+    """Shared criterion results the codec started using since its last result (see :meth:`Codec.drain`)."""
+
+
+class Codec:
     """A result as one line of JSON, and back (``json``: the same values, ``NaN`` included). The criterion results
     without evidence that many patients share ("not evaluated: not a candidate", "no record of <condition>...")
-    are written once, in memory, and by their index in each line: a non-candidate's line is a few hundred bytes.
-    At most ``limit`` of them are kept (later ones are written out in full)."""
+    are written once, in memory, and by their number in each line: a non-candidate's line is a few hundred bytes.
+    At most ``limit`` of them are kept (later ones are written out in full).
 
-    def __init__(self, limit: int = 4_096) -> None:
+    Numbers start at ``base``: each worker process encodes with a base of its own, so the screen's codec can
+    :meth:`learn` the shared results of every worker and decode all their lines."""
+
+    def __init__(self, limit: int = 4_096, base: int = 0) -> None:
         self.limit = limit
+        self.base = base
         self._index: dict[tuple[str, str, str, str | None, str | None], int] = {}
-        self._shared: list[AtomResult] = []
+        self._shared: dict[int, AtomResult] = {}
+        self._own = 0
         self._kept: dict[int, int] = {}
+        self._undrained: list[int] = []
 
     def encode(self, result: PatientResult) -> bytes:
         head = result.model_dump(exclude={"criteria"})
-        head["criteria"] = [self._criterion(c) for c in result.criteria]
+        kept = self._kept.get  # the evaluator's own shared results, most of a population's: one lookup, no call
+        head["criteria"] = [
+            found if (found := kept(id(c))) is not None else self._criterion(c) for c in result.criteria
+        ]
         return json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def encoded(self, result: PatientResult) -> EncodedResult:
+        """The result encoded, with the shared results it introduced (:meth:`drain`)."""
+        body = self.encode(result)
+        return EncodedResult(result.patient, rank_key(result), result.verdict, result.reason_code, body, self.drain())
 
     def _criterion(self, criterion: AtomResult) -> int | dict[str, Any]:
         found = self._kept.get(id(criterion))  # the evaluator's own shared results: one lookup
@@ -78,13 +107,28 @@ class _Codec:
         if not criterion.evidence:
             key = (criterion.id, criterion.result, criterion.reason, criterion.label, criterion.need)
             found = self._index.get(key)
-            if found is None and len(self._shared) < self.limit:
-                found = self._index[key] = len(self._shared)
-                self._shared.append(criterion)
+            if found is None and self._own < self.limit:
+                found = self._index[key] = self.base + self._own
+                self._own += 1
+                self._shared[found] = criterion
+                self._undrained.append(found)
                 self._kept[id(criterion)] = found  # kept alive in _shared: its id() names it for good
             if found is not None:
                 return found
         return criterion.model_dump()
+
+    def drain(self) -> dict[int, dict[str, Any]] | None:
+        """The shared results numbered since the last call (None if none), for another codec to :meth:`learn`."""
+        if not self._undrained:
+            return None
+        found = {n: self._shared[n].model_dump() for n in self._undrained}
+        self._undrained = []
+        return found
+
+    def learn(self, shared: dict[int, dict[str, Any]]) -> None:
+        """Decode the numbers another codec (a worker's, another ``base``) gave these shared results."""
+        for number, criterion in shared.items():
+            self._shared[number] = AtomResult.model_validate(criterion)
 
     def decode(self, body: bytes) -> PatientResult:
         fields = json.loads(body)
@@ -101,7 +145,8 @@ class SpilledPatients(Sequence[PatientResult]):
     Equality is identity: compare contracts, not spills.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, codec: Codec | None = None) -> None:
+        """``codec``: the one that decodes the lines :meth:`add_encoded` brings (the screen's)."""
         self._file = tempfile.TemporaryFile(prefix="fhir-adapter-screen-")  # noqa: SIM115 - lives with the object
         self._size = 0
         self._db = sqlite3.connect("", check_same_thread=False)  # "": a private temporary database on disk
@@ -109,7 +154,7 @@ class SpilledPatients(Sequence[PatientResult]):
             "CREATE TABLE keys (pid TEXT PRIMARY KEY, r INTEGER, o INTEGER, v INTEGER, verdict TEXT, "
             "reason TEXT, pos INTEGER, len INTEGER)"
         )
-        self._codec = _Codec()
+        self._codec = codec or Codec()
         self._pending: list[tuple[str, int, int, int, str, str, int, int]] = []
         self.added = 0
         """Results added (before :meth:`freeze`; ``len()`` after it counts each patient once)."""
@@ -118,12 +163,20 @@ class SpilledPatients(Sequence[PatientResult]):
         self._release = weakref.finalize(self, _release, self._file, self._db)
 
     def add(self, result: PatientResult) -> None:
+        self._write(rank_key(result), result.verdict, result.reason_code, self._codec.encode(result))
+
+    def add_encoded(self, result: EncodedResult) -> None:
+        """A result a worker encoded (its shared results learnt first): written as it is, never decoded."""
+        if result.shared:
+            self._codec.learn(result.shared)
+        self._write(result.key, result.verdict, result.reason_code, result.body)
+
+    def _write(self, key: tuple[int, int, int, str], verdict: str, reason_code: str, body: bytes) -> None:
         if self._frozen:
             raise RuntimeError("the spilled results are frozen: no patient can be added")
-        body = self._codec.encode(result)
         self._file.write(body)
-        r, o, v, pid = rank_key(result)
-        self._pending.append((pid, r, o, v, result.verdict, result.reason_code, self._size, len(body)))
+        r, o, v, pid = key
+        self._pending.append((pid, r, o, v, verdict, reason_code, self._size, len(body)))
         self._size += len(body)
         self.added += 1
         if len(self._pending) >= _BATCH:
@@ -216,6 +269,8 @@ class ResultStore:
         self.spill_after = SPILL_AFTER if spill_after is None else spill_after
         self._memory: dict[str, PatientResult] = {}
         self._spilled: SpilledPatients | None = None
+        self.codec = Codec()
+        """Decodes what workers encoded (:meth:`add_encoded`) and encodes the spill."""
 
     @property
     def spilled(self) -> bool:
@@ -227,10 +282,27 @@ class ResultStore:
             return
         self._memory[pid] = result
         if len(self._memory) > self.spill_after:
-            self._spilled = SpilledPatients()
-            for held in self._memory.values():
-                self._spilled.add(held)
-            self._memory = {}
+            self._spill()
+
+    def _spill(self) -> None:
+        """From now on, every result on disk (those held first included)."""
+        self._spilled = SpilledPatients(self.codec)
+        for held in self._memory.values():
+            self._spilled.add(held)
+        self._memory = {}
+
+    def add_encoded(self, pid: str, result: EncodedResult) -> None:
+        """A result a worker encoded: to the spill as it is. Workers serve large populations, which spill anyway:
+        the spill starts with the first encoded result, rather than decoding thousands to hold them first."""
+        if self._spilled is None:
+            self._spill()
+        assert self._spilled is not None
+        self._spilled.add_encoded(result)
+
+    def decode(self, result: EncodedResult) -> PatientResult:
+        if result.shared:
+            self.codec.learn(result.shared)
+        return self.codec.decode(result.body)
 
     def __len__(self) -> int:
         """Results added so far (for progress; a patient added twice counts twice once spilled)."""

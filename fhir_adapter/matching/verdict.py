@@ -24,7 +24,7 @@ from typing import Any
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, ReasonCode, Verdict
-from fhir_adapter.matching.record import parse_date
+from fhir_adapter.matching.record import parse_date, trusted
 
 ALIVE = "alive"
 """Id of the pseudo-criterion that a deceased patient fails (so JSON readers see why, not only a table)."""
@@ -174,13 +174,13 @@ def decide(
     if deceased is not None:
         evidence = [Evidence(reference=f"Patient/{patient_id}")]
         criteria.insert(0, AtomResult(id=ALIVE, result="not-met", reason=deceased, evidence=evidence))
-    return PatientResult.model_construct(
-        patient=f"Patient/{patient_id}",
-        verdict=decision.verdict,
-        reason=" ".join(decision.reason.split()),
-        reason_code=decision.code,
-        open_items=decision.open_items,
-        to_confirm=to_confirm,
-        criteria=criteria,
-        cohorts=cohorts,
-    )
+    return trusted(PatientResult, {  # every field given, valid by construction (model_construct costs more)
+        "patient": f"Patient/{patient_id}",
+        "verdict": decision.verdict,
+        "reason": " ".join(decision.reason.split()),
+        "reason_code": decision.code,
+        "open_items": decision.open_items,
+        "to_confirm": to_confirm,
+        "criteria": criteria,
+        "cohorts": cohorts,
+    })

@@ -129,6 +129,27 @@ def test_engines_print_the_same_report(data: Path) -> None:
     assert "for 3 patients" in duck.stderr and "Patient/a" not in duck.stderr
 
 
+def test_workers_print_the_same_report(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--workers 2` (worker processes even for 3 patients here) gives the one-process report exactly."""
+    from fhir_adapter.engines import parallel
+
+    args = ("--data", str(data), "--format", "json", "--as-of", "2024-06-01", "--engine", "duckdb")
+    alone = _run(*args, "--workers", "1")
+    monkeypatch.setattr(parallel, "MIN_PATIENTS", 0)
+    used: list[int] = []
+    real = parallel.evaluate_in_workers
+
+    def spy(setup: Any, rows: Any, workers: int) -> Any:
+        used.append(workers)
+        return real(setup, rows, workers)
+
+    monkeypatch.setattr("fhir_adapter.engines.evaluate_in_workers", spy)
+    shared = _run(*args, "--workers", "2")
+    assert alone.exit_code == shared.exit_code == 0, shared.output
+    assert used == [2] and shared.stdout == alone.stdout
+    assert _run(*args, "--workers", "0").exit_code == 2  # at least one
+
+
 def test_engine_and_bulk_usage_errors(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fhir_adapter.cli import main
 

@@ -323,3 +323,65 @@ def test_no_patient_left_names_the_unreadable_file(seed: CompiledCriteria, tmp_p
     message = str(raised.value)
     assert "no Patient resource in the 1 --data file(s) (1 skipped as malformed or unreadable; first: " in message
     assert f"{tmp_path / 'Patient.ndjson.gz'}: cannot read" in message
+
+
+# -- DuckDB with worker processes -----------------------------------------------------------------------------
+
+
+def test_duckdb_in_worker_processes_equals_memory(
+    seed: CompiledCriteria, real_ndjson: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers, chunks of 4 patients, results spilled after 3 (worker-encoded lines written as they are),
+    Bundle lines and NaN lines indexed in the screen's process: the memory engine's report, byte for byte; a
+    screen resumed from a checkpoint too."""
+    from fhir_adapter.engines import parallel
+    from fhir_adapter.matching import spill
+    from fhir_adapter.matching.checkpoint import Checkpoint
+
+    folder = bad_lines_folder(tmp_path / "bad")
+    paths = [folder, real_ndjson]
+    memory = screen_files(seed, paths, as_of=AS_OF, engine="memory")
+    monkeypatch.setattr(parallel, "MIN_PATIENTS", 0)
+    monkeypatch.setattr(parallel, "CHUNK_PATIENTS", 4)
+    monkeypatch.setattr(spill, "SPILL_AFTER", 3)
+    calls: list[int] = []
+    real = parallel.evaluate_in_workers
+
+    def spy(setup: Any, rows: Any, workers: int) -> Any:
+        calls.append(workers)
+        return real(setup, rows, workers)
+
+    monkeypatch.setattr("fhir_adapter.engines.evaluate_in_workers", spy)
+    duck = screen_files(seed, paths, as_of=AS_OF, engine="duckdb", workers=2)
+    assert calls == [2]
+    assert errors(duck) == errors(memory)
+    assert isinstance(duck.result.patients, spill.SpilledPatients)
+    assert "".join(duck.result.contract_json()) == "".join(memory.result.contract_json())
+    marker = tmp_path / "screen.checkpoint"
+    with Checkpoint(marker, trial=seed.trial, as_of=AS_OF, atoms=seed.atoms) as first:
+        screen_files(seed, paths, as_of=AS_OF, engine="duckdb", workers=2, limit=9, checkpoint=first)
+    with Checkpoint(marker, trial=seed.trial, as_of=AS_OF, atoms=seed.atoms) as second:
+        assert len(second) == 9
+        resumed = screen_files(seed, paths, as_of=AS_OF, engine="duckdb", workers=2, checkpoint=second)
+    assert "".join(resumed.result.contract_json()) == "".join(memory.result.contract_json())
+
+
+def test_workers_only_for_a_population_worth_starting_them() -> None:
+    from fhir_adapter.engines.parallel import MIN_PATIENTS, default_workers, use_workers
+
+    assert use_workers(4, MIN_PATIENTS) == 4
+    assert use_workers(4, MIN_PATIENTS - 1) == 1
+    assert use_workers(1, 10 * MIN_PATIENTS) == 1
+    assert use_workers(None, MIN_PATIENTS) == default_workers()
+
+
+def test_a_worker_that_reads_a_type_not_fetched_fails_loudly(seed: CompiledCriteria) -> None:
+    from fhir_adapter.engines.parallel import WorkerSetup, evaluate_in_workers
+
+    context = Matcher(seed.atoms, as_of=AS_OF).context
+    full = retrieval_for(seed.atoms, context)
+    without = Retrieval(tuple(t for t in full.types if t != "Condition"), full.observation_codes, full.shared_types)
+    with DuckDbSource(SAMPLES, retrieval=without) as source, pytest.raises(RetrievalError, match="Condition") as err:
+        setup = WorkerSetup(seed, AS_OF, None, source.snapshot_context())
+        list(evaluate_in_workers(setup, source.patient_rows(), 2))
+    assert err.value.types == ["Condition"]  # the exception crossed the process boundary intact

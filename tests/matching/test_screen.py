@@ -260,3 +260,51 @@ def test_a_spilling_store_does_not_hold_the_results_in_memory() -> None:
     ranked = spilled.ranked()
     assert len(ranked) == 1_000 and ranked[999] == _bulky(999)
     assert list(ranked) == list(held.ranked())
+
+
+def test_a_checkpoint_holds_offsets_and_streams_results(
+    population: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming reads each finished result from the file when it is needed (never ``done()``, all at once); a
+    reason with a line separator (U+2028, which ``str.splitlines`` splits on) survives the round trip."""
+    path = tmp_path / "run.jsonl"
+    odd = _result("p2", "ineligible", "not-met").model_copy(update={"reason": "a\u2028b"})
+    with Checkpoint(path, trial="T", as_of=AS_OF, atoms=CRITERIA.atoms) as marker:
+        marker.record(_result("p1", "eligible", "met"))
+        marker.record(odd)
+        assert marker.result("Patient/p2") == odd  # readable while being written
+        marker.record(_result("p1", "ineligible", "not-met"))  # a later line of the same patient wins
+    again = Checkpoint(path, trial="T", as_of=AS_OF, atoms=CRITERIA.atoms)
+    assert len(again) == 2 and again.is_done("Patient/p1") and not again.is_done("Patient/p3")
+    assert again.result("Patient/p2") == odd
+    assert [r.verdict for r in again.results()] == ["ineligible", "ineligible"]
+    assert again.result("Patient/p3") is None
+    again.close()
+    data = LocalData(population)
+    full = screen(CRITERIA, data, as_of=AS_OF)
+    marker_path = tmp_path / "resume.jsonl"
+    with Checkpoint(marker_path, trial=CRITERIA.trial, as_of=AS_OF, atoms=CRITERIA.atoms) as marker:
+        screen(CRITERIA, data, as_of=AS_OF, checkpoint=marker, limit=6)
+    monkeypatch.setattr(Checkpoint, "done", lambda self: pytest.fail("loaded every result at once"))
+    stats = ScreenStats()
+    with Checkpoint(marker_path, trial=CRITERIA.trial, as_of=AS_OF, atoms=CRITERIA.atoms) as marker:
+        resumed = screen(CRITERIA, data, as_of=AS_OF, checkpoint=marker, stats=stats)
+    assert stats.resumed == 6 and stats.evaluated == 4
+    assert resumed.contract() == full.contract()
+
+
+def test_worker_codecs_encode_what_the_screens_codec_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two worker codecs (bases 1 << 16 and 2 << 16) number their shared results apart; the screen's store learns
+    them with the lines and decodes every result equal, in memory and spilled."""
+    monkeypatch.setattr(spill, "SPILL_AFTER", 2)
+    workers = [spill.Codec(base=1 << 16), spill.Codec(base=2 << 16)]
+    results = [_bulky(n) for n in range(6)]
+    encoded = [workers[n % 2].encoded(r) for n, r in enumerate(results)]
+    assert encoded[0].shared and min(encoded[0].shared) == 1 << 16 and encoded[1].shared
+    assert min(encoded[1].shared) == 2 << 16 and encoded[2].shared is None  # taught once per worker
+    assert len(encoded[0].body) < len(spill.Codec(limit=0).encode(results[0])) / 2
+    store = spill.ResultStore()
+    for item in encoded:
+        store.add_encoded(item.patient.removeprefix("Patient/"), item)
+    assert store.spilled
+    assert list(store.ranked()) == rank(results)
