@@ -7,6 +7,7 @@ disease"); the words of the list are those of ``criteria_phrases.shared_head.wor
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from fhir_adapter.criteria.lexicon import Lexicon
 from fhir_adapter.criteria.phrases import Phrases
@@ -58,6 +59,14 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
 _MAX_SHARED_WORDS = 3
 
 
+def _multiword(work: str, found: list[ConceptMatch]) -> Iterator[tuple[ConceptMatch, list[str]]]:
+    """The matches of two words or more, with their words: only they can share some with a neighbour."""
+    for m in found:
+        words = _WORD.findall(work, m.start, m.end)
+        if len(words) >= 2:
+            yield m, words
+
+
 def shared_tail_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) -> list[ConceptMatch]:
     """Concepts that share the last word of the match after them ("prostate or breast cancer" -> prostate cancer,
     "type 1 or type 2 diabetes" -> type 1 diabetes, "acute or chronic pancreatitis" -> acute pancreatitis,
@@ -65,10 +74,7 @@ def shared_tail_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) 
     that last word, must name a concept on their own, whole; each new concept spans its own words."""
     extra: list[ConceptMatch] = []
     taken = [(m.start, m.end) for m in found]
-    for m in found:
-        words = _WORD.findall(work, m.start, m.end)
-        if len(words) < 2:
-            continue
+    for m, words in _multiword(work, found):
         tail, pos = words[-1], m.start
         while (connector := _CONNECTOR_BEFORE.search(work, max(0, pos - 12), pos)) is not None:
             named = _named_before(work, connector.start(), tail, lexicon)
@@ -122,10 +128,7 @@ def shared_lead_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) 
     concept on its own; with the word after it when that names it too ("C infection": hepatitis C infection)."""
     extra: list[ConceptMatch] = []
     taken = [(m.start, m.end) for m in found]
-    for m in found:
-        words = _WORD.findall(work, m.start, m.end)
-        if len(words) < 2:
-            continue
+    for m, words in _multiword(work, found):
         lead, pos = " ".join(words[:-1]), m.end
         while (connector := _CONNECTOR_AFTER.match(work, pos)) is not None and connector.end() > pos:
             named = _named_after(work, connector.end(), lead, lexicon)
