@@ -106,15 +106,17 @@ def defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> se
     return defined
 
 
+def joinable_gap(text: str, start: int, end: int) -> bool:
+    """The text between two tokens (``text[start:end]``) may sit inside one phrase. Most gaps are one space,
+    which is joinable: the regex is asked only about the others."""
+    return (end - start == 1 and text[start] == " ") or JOINABLE.fullmatch(text, start, end) is not None
+
+
 def joinable_tokens(text: str, toks: Sequence[tuple[int, int, str]]) -> list[bool]:
-    """``joinable[j]``: token j may continue a phrase that reached token j - 1 (computed once per text). Most
-    gaps are one space, which is joinable: the regex is asked only about the others."""
+    """``joinable[j]``: token j may continue a phrase that reached token j - 1 (computed once per text)."""
     out = [False]
     previous_end = toks[0][1] if toks else 0
     for start, end, _ in toks[1:]:
-        out.append(
-            (start - previous_end == 1 and text[previous_end] == " ")
-            or JOINABLE.fullmatch(text, previous_end, start) is not None
-        )
+        out.append(joinable_gap(text, previous_end, start))
         previous_end = end
     return out

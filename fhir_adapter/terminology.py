@@ -63,7 +63,7 @@ from fhir_adapter.phrase_keys import (
     defined_abbreviations,
     fold,
     folded_words,
-    joinable_tokens,
+    joinable_gap,
     joined_prefixes,
     normalize_name,
     phrase_key,
@@ -396,23 +396,30 @@ class Lexicon:
         toks = _tokens(text)
         n = len(toks)
         raw = [t for _, _, t in toks]
-        folded = folded_words(text)  # the same tokens, folded
+        # the same tokens, folded (an ASCII token folds to its lower case: no second scan of the text)
+        folded = [t.lower() for t in raw] if text.isascii() else folded_words(text)
         defined = defined_abbreviations(text, toks)
-        joinable = joinable_tokens(text, toks)
+        joinable: dict[int, bool] = {}  # token j may continue a phrase (asked only where a candidate reaches j)
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
         for index, words in ((self._folded, folded), (self._exact, raw)):
             keys, prefixes, span = index.keys, index.prefixes, index.max_tokens + len(defined)
-            for i in range(n):
-                first = words[i]
+            for i, first in enumerate(words):
                 if first not in prefixes and first not in keys:
                     continue  # most tokens start no phrase
-                joined = ""
-                for j in range(i, min(n, i + span)):
-                    if j > i:
-                        if j in defined:
-                            continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
-                        if not joinable[j] and not (j - 1 in defined and j - 1 > i):
-                            break  # a defined abbreviation inside the phrase: both parentheses were checked
+                concept_key = keys.get(first)
+                if concept_key is not None:
+                    candidates.append((toks[i][0] - toks[i][1], i, i, concept_key))
+                if first not in prefixes:
+                    continue  # no longer phrase starts with this token
+                joined = first
+                for j in range(i + 1, min(n, i + span)):
+                    if j in defined:
+                        continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
+                    ok = joinable.get(j)
+                    if ok is None:
+                        ok = joinable[j] = joinable_gap(text, toks[j - 1][1], toks[j][0])
+                    if not ok and not (j - 1 in defined and j - 1 > i):
+                        break  # a defined abbreviation inside the phrase: both parentheses were checked
                     joined += words[j]
                     concept_key = keys.get(joined)
                     if concept_key is not None:

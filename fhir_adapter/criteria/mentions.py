@@ -9,6 +9,7 @@ that share a noun ("heart, liver or kidney disease") name one concept each. Over
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_lead_matches, shared_tail_matches
 from fhir_adapter.criteria.lexicon import Lexicon
@@ -17,6 +18,8 @@ from fhir_adapter.terminology import ConceptMatch
 
 
 def _drop_overlaps(matches: list[ConceptMatch]) -> list[ConceptMatch]:
+    if all(a.start < b.start and a.end <= b.start for a, b in pairwise(matches)):
+        return list(matches)  # already in text order without overlaps (the lexicon's own answer): nothing to drop
     kept: list[ConceptMatch] = []
     for m in sorted(matches, key=lambda m: (m.start, -(m.end - m.start))):
         if kept and m.start < kept[-1].end:
@@ -65,7 +68,7 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
     if starts:
         spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
         found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
-    names = [m.span() for m in p.proper_names.finditer(work)]
+    names = [m.span() for m in p.proper_names.finditer(work)] if found else []  # (no match to drop: no scan)
     if names:  # "Modification of Diet in Renal Disease": an equation's name, not kidney disease
         found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
     found = _drop_overlaps(found)

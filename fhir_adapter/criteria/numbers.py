@@ -198,8 +198,9 @@ def find_thresholds(text: str) -> list[Threshold]:
         found.append(t)
         taken.append((t.start, t.end))
 
-    limits = bool(_LIMIT_WORD.search(text))
-    if not _DIGIT.search(text):
+    limits = _has_limit_word(text)
+    first_digit = _ANY_DIGIT.search(text)
+    if first_digit is None and not ("times" in text and _DIGIT.search(text)):
         # no number: only "<= ULN"-like limits can be there
         if limits:
             for m in pats.bare_limit.finditer(text):
@@ -216,24 +217,31 @@ def find_thresholds(text: str) -> list[Threshold]:
         else:
             comp = "le" if m.group("uln") else "ge"
         add(_limit(m, comp, to_number(m.group("mult"))))
-    for m in pats.bare_limit.finditer(text) if limits else ():
+    # ``bare_limit`` and ``prefix`` start with a comparator phrase: neither matches before the first one, so
+    # their scans start there (``pos`` keeps the text before it visible to the look-behinds)
+    first_cmp = pats.any_comparator.search(text)
+    cmp_from = first_cmp.start() if first_cmp is not None else len(text)
+    for m in pats.bare_limit.finditer(text, cmp_from) if limits and first_cmp is not None else ():
         if free(m.start(), m.end()):
             add(_limit(m, _comparator(m.group("cmp"), p), 1.0))
-    for m in pats.prefix.finditer(text) if pats.any_comparator.search(text) else ():
+    for m in pats.prefix.finditer(text, cmp_from) if first_cmp is not None else ():
         if not free(m.start(), m.end()):
             continue
         if m.group("high"):
             add(_between(m, to_number(m.group("num")), to_number(m.group("high"))))
         else:
             add(_single(m, _comparator(m.group("cmp"), p)))
-    for m in pats.reversed.finditer(text) if _SYMBOL.search(text) else ():
+    # ``reversed``, ``postfix`` and ``range`` start with a number (or "between"/"from" and spaces before it): their
+    # scans start at the first digit, or where such words before it may start (``num_from``, ``range_from``)
+    num_from, range_from = _number_starts(text, first_digit.start()) if first_digit is not None else (-1, -1)
+    for m in pats.reversed.finditer(text, num_from) if num_from >= 0 and _SYMBOL.search(text) else ():
         # "7.0 % <= HbA1c <= 10.5 %": the number is a bound on what follows the comparator
         if free(m.start(), m.end()):
             add(_single(m, _REVERSED[m.group("cmp")]))
-    for m in pats.postfix.finditer(text) if pats.any_postfix.search(text) else ():
+    for m in pats.postfix.finditer(text, num_from) if num_from >= 0 and pats.any_postfix.search(text) else ():
         if free(m.start(), m.end()):
             add(_single(m, _comparator(m.group("post"), p)))
-    for m in pats.range.finditer(text):
+    for m in pats.range.finditer(text, range_from) if range_from >= 0 else ():
         if not free(m.start(), m.end()):
             continue
         if m.group("sep") == "and" and not m.group("open"):
@@ -246,8 +254,33 @@ def find_thresholds(text: str) -> list[Threshold]:
 
 
 _DIGIT = re.compile(r"\d|(?<![a-z])(?:one|two|three|four|five|six|seven|eight|nine|ten)\s+times")
+_ANY_DIGIT = re.compile(r"\d")
+"""A digit alone: a character-class scan (much quicker than ``_DIGIT``, which needs "times" for its words)."""
 _SYMBOL = re.compile(r"[<>≤≥=]")
-_LIMIT_WORD = re.compile(r"uln|lln|unl|limit|normal", re.IGNORECASE)
+_LIMIT_WORDS = ("uln", "lln", "unl", "limit", "normal")
+_LIMIT_WORD = re.compile("|".join(_LIMIT_WORDS), re.IGNORECASE)
+_OPENERS = 7
+"""The longest word that may open a range before its number ("between")."""
+
+
+def _has_limit_word(text: str) -> bool:
+    """``_LIMIT_WORD`` anywhere. In an ASCII text case folds stay within ASCII, so substring tests of its lower case
+    say the same (outside ASCII a "ı" or "K" may match an ASCII letter: the regex decides)."""
+    if text.isascii():
+        return any(map(text.lower().__contains__, _LIMIT_WORDS))
+    return _LIMIT_WORD.search(text) is not None
+
+
+def _number_starts(text: str, digit: int) -> tuple[int, int]:
+    """Where a match starting with a number can start, given the first digit (a number may open with "."), and
+    where a range can (its "between" or "from" and the spaces after it may come before that number)."""
+    start = max(0, digit - 1)
+    opener = start
+    while opener > 0 and text[opener - 1].isspace():
+        opener -= 1
+    return start, max(0, opener - _OPENERS)
+
+
 _MORE_UNIT = re.compile(
     r"[a-z/°%(\[^.\-]|\s*[(\[]|\s+(?:per|of|hg|mercury|cubic|squared|m2|m²|minutes?|min|liters?|litres?|deciliters?"
     r"|decilitres?|dl|ml|l|mm|kg|g|meters?|units?|cells|copies|beats|log|international|milli|micro|iu|u)(?![a-z])"

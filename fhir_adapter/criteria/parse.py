@@ -12,10 +12,8 @@ parentheses ("uncontrolled diseases (e.g. diabetes, hypertension)") inherit thos
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import cast
 
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
 from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
@@ -36,7 +34,7 @@ from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import Atom, Category, Kind, Qualifier, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
-from fhir_adapter.criteria.phrases import Phrases, Topic, phrases
+from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
@@ -55,6 +53,7 @@ from fhir_adapter.criteria.residues import (
 )
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import normalise
+from fhir_adapter.criteria.topics import apply_topic, topic_of, topic_reason, unnoted
 from fhir_adapter.criteria.values import (
     age_fields,
     drop_time_thresholds,
@@ -132,7 +131,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             ):
                 prev.end = m.end  # "PD-1 or PD-L1", "HIV or AIDS": one concept
                 continue
-            excepted = vocab.except_words.search(gap)
+            excepted = search_exception(vocab, gap)
             if excepted and not gap_has_threshold and not SEPARATOR.search(gap[: excepted.start()]):
                 prev.excluded.append(m.concept)  # "malignancy other than basal cell carcinoma"
                 continue
@@ -163,7 +162,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             continue  # an allergen counts only where the clause speaks of an allergy ("egg retrieval" is not one)
         if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
             continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
-        if not heads and vocab.except_words.search(work[max(0, m.start - 25) : m.start]):
+        if not heads and search_exception(vocab, work[max(0, m.start - 25) : m.start]):
             continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
         before = work[max(0, m.start - 40) : m.start]
         neutral = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start]) and (
@@ -285,79 +284,6 @@ def _lead_in_qualifiers(text: str) -> tuple[Qualifier, ...]:
     return tuple(_qualifiers(normalise(text).text, phrases()))
 
 
-def _topic(text: str, vocab: Phrases) -> Topic | None:
-    if not vocab.any_topic.search(text):
-        return None  # one scan for every topic's words first: most atoms have none
-    lowered = text.lower() if text.isascii() else None
-    for topic in vocab.topics:
-        if topic.matches(text, lowered):
-            return topic
-    return None
-
-
-def _topic_reason(text: str, vocab: Phrases) -> str | None:
-    topic = _topic(text, vocab)
-    return topic.reason if topic else None
-
-
-def _apply_topic(
-    fields: dict[str, object],
-    head: Head,
-    segment: tuple[int, int],
-    prefix_text: str,
-    src: Source,
-    within_days: int | None,
-    vocab: Phrases,
-    notes: Sequence[tuple[int, int]] = (),
-) -> None:
-    """What a topic phrase in the atom's text does to it: ignored by an explicit threshold, a residue of a
-    presence atom, or the reason the atom is left for review. Words inside a note do not count."""
-    work = src.norm.text
-    own = _unnoted(work, segment[0], notes)[: segment[1] - segment[0]]
-    topic = _topic(vocab.current_time.sub(" ", f"{prefix_text} {own}"), vocab)
-    if topic is None or topic.on_threshold == "always-ignore":
-        return
-    threshold = fields.get("category") in ("lab", "performance-status") and fields.get("comparator") is not None
-    if threshold and topic.on_threshold == "ignore":
-        return
-    if fields.get("category") == "allergy" and topic.unless_allergy:
-        return
-    if topic.unless_named_drug and _named_drug(head.concept):
-        return
-    if topic.on_absence == "ignore" and (fields.get("comparator") == "absent" or fields.get("negated")):
-        return
-    if topic.window_ok and within_days is not None:
-        return
-    presence = fields.get("comparator") in ("present", "absent")
-    if presence and topic.near_head == "element":
-        if _listed_alone(work, head, fields, topic) and not topic.matches(
-            work[head.start : head.end + 15]
-        ):
-            return  # "no use of contraception, pregnancy or lactation": pregnancy is a criterion of its own
-    elif presence and topic.near_head:
-        after = head.end + (15 if topic.near_head == "around" else 0)
-        if not topic.matches(work[min(segment[0], head.start) : after]):
-            return  # the words are about another part of the statement ("pregnant women ... during the study")
-    in_category = fields.get("category") in topic.residue_categories and (
-        topic.residue_if is None or bool(topic.residue_if.search(work, segment[0], segment[1]))
-    )
-    residue = topic.on_presence == "residue" or in_category
-    if presence and residue and fields.get("computable"):
-        found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)
-        text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
-        residues = cast(list[Residue], fields["residues"])
-        residues.append(Residue(text=text, effect="narrows", reason=topic.reason))
-        return
-    fields.update(computable=False, reason=topic.reason, residues=[])
-
-
-def _named_drug(concept: Concept) -> bool:
-    return concept.category == "medication" and not concept.members and bool(concept.codings)
-
-
-_ELEMENT_SEPARATOR = re.compile(r"[,;]|\b(?:or|and|and/or|nor)\b")
-
-
 def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
     """Where the evidence starts after a finding the lead-in requires, whose sub-items only say how it is shown
     ("Has laboratory-confirmed SARS-CoV-2 infection as determined by PCR ..., as documented by either of the
@@ -366,27 +292,6 @@ def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
         return None
     found = p.evidence_phrases.search(work, head.end, head.end + 40)
     return found.start() if found is not None else None
-
-
-def _unnoted(work: str, start: int, notes: Sequence[tuple[int, int]]) -> str:
-    """``work`` from ``start`` with its notes blanked (same length, so offsets still hold)."""
-    text = work[start:]
-    for a, b in notes:
-        if b > start:
-            a, b = max(a, start) - start, b - start
-            text = text[:a] + " " * (b - a) + text[b:]
-    return text
-
-
-def _listed_alone(work: str, head: Head, fields: dict[str, object], topic: Topic) -> bool:
-    """Whether the concept is listed alone after a separator ("childbearing age, no use of effective
-    contraception, pregnancy or lactation": pregnancy and lactation are criteria of their own). Only for the
-    topic's residue categories, and never when the concept is negated (the negation may be the sibling's: "no
-    use of contraception, pregnancy")."""
-    if head.negated or fields.get("category") not in topic.residue_categories:
-        return False
-    element_start = max((m.end() for m in _ELEMENT_SEPARATOR.finditer(work, 0, head.start)), default=0)
-    return len(work[element_start : head.start].split()) <= 1
 
 
 def _category_hint(text: str, vocab: Phrases) -> Category:
@@ -513,7 +418,7 @@ def parse_clause(
     if not heads:
         fields: dict[str, object] = {"category": _category_hint(context, p), "computable": False}
         age = age_fields(work, thresholds, p) if p.age_words.search(context) else None
-        topic = _topic(work, p)
+        topic = topic_of(work, p)
         if intro:
             fields["reason"] = "introduces the sub-items that follow"
         elif in_note(notes, lead):
@@ -548,14 +453,14 @@ def parse_clause(
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
         fields = _head_fields(head, item.kind, units, p, src)
-        prefix_text = _unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
+        prefix_text = unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
         shown_by = _shown_by_sub_items(work, head, p) if intro else None
         if intro and shown_by is None:
             fields.update(computable=False, reason="introduces the sub-items that follow", residues=[])
         else:
             # a finding the sub-items only show: its words end where the evidence starts
             end = min(seg_end, shown_by) if shown_by is not None else seg_end
-            _apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
+            apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if index in groups:
@@ -576,7 +481,7 @@ def parse_clause(
                 {
                     "category": _category_hint(tail, p),
                     "computable": False,
-                    "reason": _topic_reason(tail, p)
+                    "reason": topic_reason(tail, p)
                     or f"concept not in lexicon: {_phrase(work[slice(*trim_span(work, tail_start, len(work)))])}",
                 },
             )

@@ -11,6 +11,7 @@ from typing import Any
 from fhir_adapter.criteria.model import Category, Comparator, Qualifier
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
+from fhir_adapter.phrase_keys import TOKEN
 
 _END = ""
 """Trie key marking that a phrase ends at this node."""
@@ -117,10 +118,61 @@ class Topic:
     def matches(self, text: str, lowered: str | None = None) -> bool:
         """``lowered``: ``text.lower()`` when ``text`` is ASCII, to rule out most topics without their regexes."""
         if lowered is not None:
+            contains = lowered.__contains__  # map() over a bound method: no generator frame per needle
             for needles in self.needles:
-                if needles is not None and not any(n in lowered for n in needles):
+                if needles is not None and not any(map(contains, needles)):
                     return False
         return all(g.search(text) for g in self.groups)
+
+
+def text_tokens(lowered: str) -> frozenset[str]:
+    """The word tokens of a text in lower case (what :class:`TopicFilter` looks up)."""
+    return frozenset(TOKEN.findall(lowered))
+
+
+@dataclass(frozen=True)
+class TopicFilter:
+    """Which topics an ASCII text may match, from its word tokens alone.
+
+    A match of a :func:`phrase_pattern` in an ASCII text holds every word token of the matched phrase as a whole
+    token of ``text.lower()``: the phrase's own characters, its ``\\s+`` and its word bounds stand around each of
+    them. So a group (one phrase list) is possible only where all the tokens of one of its phrases are among the
+    text's; a topic only where each of its groups is. A necessary condition, decided with set look-ups instead of
+    twenty topics' scans; the topic's regexes decide."""
+
+    by_first: dict[str, tuple[tuple[int, int, frozenset[str]], ...]]
+    """First token of a phrase -> (topic index, group index, the phrase's tokens) of each phrase starting so."""
+    always: frozenset[tuple[int, int]]
+    """(topic, group) pairs the tokens cannot rule out: a non-ASCII phrase, or one without a word token."""
+    groups: tuple[int, ...]
+    """Each topic's number of groups."""
+
+    @classmethod
+    def of(cls, groups_of_topics: list[list[list[str]]]) -> TopicFilter:
+        by_first: dict[str, list[tuple[int, int, frozenset[str]]]] = {}
+        always: set[tuple[int, int]] = set()
+        for t, groups in enumerate(groups_of_topics):
+            for g, group in enumerate(groups):
+                for phrase in {" ".join(str(p).lower().split()) for p in group if p and str(p).strip()}:
+                    toks = TOKEN.findall(phrase)
+                    if not phrase.isascii() or not toks:
+                        always.add((t, g))
+                        continue
+                    by_first.setdefault(toks[0], []).append((t, g, frozenset(toks)))
+        return cls(
+            by_first={k: tuple(v) for k, v in by_first.items()},
+            always=frozenset(always),
+            groups=tuple(len(groups) for groups in groups_of_topics),
+        )
+
+    def possible(self, tokens: frozenset[str]) -> list[int]:
+        """The topics (indices, in order) an ASCII text with these :func:`text_tokens` may match."""
+        found = set(self.always)
+        for token in tokens.intersection(self.by_first):
+            for t, g, needed in self.by_first[token]:
+                if needed <= tokens:
+                    found.add((t, g))
+        return sorted({t for t, _ in found if all((t, g) in found for g in range(self.groups[t]))})
 
 
 @dataclass(frozen=True)
@@ -176,6 +228,10 @@ class Phrases:
     """Any qualifier word (a quick test before trying the qualifiers one by one)."""
     any_topic: re.Pattern[str] = re.compile("")
     """Any word of any topic (a quick test before trying the topics one by one)."""
+    except_plain: re.Pattern[str] = _NEVER
+    """The exception words alone (``except_words`` without its look-ahead; see :func:`search_exception`)."""
+    topic_filter: TopicFilter = TopicFilter({}, frozenset(), ())
+    """Which topics a text's words allow (a quick test before trying their regexes)."""
     neutral_before_finding: frozenset[str] = frozenset()
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
@@ -254,6 +310,18 @@ def _except_words(t: dict[str, Any]) -> re.Pattern[str]:
     return re.compile(f"(?!{examples})" + phrase_pattern(_words(t, "except_words")), re.IGNORECASE)
 
 
+def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
+    """``vocab.except_words.search(text)``, quicker: the exception words alone, then the phrases that are no
+    exception ("but not limited to") only where one is found (the combined pattern tries its negative look-ahead,
+    a large alternation, at every character)."""
+    pos = 0
+    while (found := vocab.except_plain.search(text, pos)) is not None:
+        if not vocab.not_exception.match(text, found.start()):
+            return found
+        pos = found.start() + 1
+    return None
+
+
 def _abbreviation_end(t: dict[str, Any]) -> re.Pattern[str]:
     """A text ending in an abbreviation ("e.g"), a single letter ("U.S") or a dotted word, before a full stop."""
     listed = "|".join(re.escape(a) for a in _words(t, "sentence_abbreviations"))
@@ -321,6 +389,7 @@ def phrases() -> Phrases:
         list_connector=frozenset(_words(t, "list_connectors")),
         modifier=_compile(_words(t, "modifier_words")),
         except_words=_except_words(t),
+        except_plain=_compile(_words(t, "except_words")),
         criterion_statement=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "criterion_statements")) + ")", re.I),
         subordinate=_compile(_words(t, "subordinate_words")),
         abbreviation_end=_abbreviation_end(t),
@@ -345,6 +414,7 @@ def phrases() -> Phrases:
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
         any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
+        topic_filter=TopicFilter.of([_topic_groups(entry) for entry in t["not_computable"]]),
         example_markers=_compile(_words(t, "example_markers")),
         note_markers=re.compile(
             r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE

@@ -21,7 +21,7 @@ from fhir_adapter.criteria.lexicon import Units
 from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds
-from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.split import Item
 from fhir_adapter.criteria.text import Normalised, normalise
 from fhir_adapter.criteria.values import (
@@ -55,7 +55,7 @@ def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
     work = item_norm.text
     elapsed = find_min_elapsed(work)
     permission = vocab.permission.search(work)
-    exception = vocab.except_words.search(work)
+    exception = search_exception(vocab, work)
     condition = _ITEM_CONDITION.search(work)
     residue_starts = [m.start() for m in (permission, exception, condition) if m is not None]
     facts = ItemFacts(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SUPERSCRIPT = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9"}
 _REPLACE = {
@@ -53,6 +54,9 @@ class Normalised:
         return self.origin[start], self.origin[end - 1] + 1
 
 
+# The same text is normalised as a clause, as its item and as a lead-in (a one-clause item is all three): the
+# result is immutable, so one copy serves every caller.
+@lru_cache(maxsize=4096)
 def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
     if "\\" not in raw and not _HAS_SUPERSCRIPT.search(raw):

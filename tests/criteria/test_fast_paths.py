@@ -16,10 +16,20 @@ import pytest
 from fhir_adapter.criteria.fhirpath import coding_filter, fp_in, fp_string, search_escape, token_list
 from fhir_adapter.criteria.head import open_paren_before
 from fhir_adapter.criteria.model import Coding
-from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds, find_window, patterns
-from fhir_adapter.criteria.phrases import phrase_needles, phrase_pattern, phrases
+from fhir_adapter.criteria.numbers import (
+    _LIMIT_WORD,
+    _has_limit_word,
+    _number_starts,
+    find_min_elapsed,
+    find_thresholds,
+    find_window,
+    patterns,
+)
+from fhir_adapter.criteria.phrases import phrase_needles, phrase_pattern, phrases, search_exception, text_tokens
 from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
+from fhir_adapter.criteria.topics import topic_of
 from fhir_adapter.generated_lexicon import concept_from_entry
+from fhir_adapter.mappings import load_table
 from fhir_adapter.phrase_keys import JOINABLE, TOKEN, fold, folded_words, joinable_tokens, tokens
 
 SEED = 10
@@ -170,6 +180,59 @@ def test_threshold_pre_tests_skip_only_texts_without_matches() -> None:
     assert [t.comparator for t in find_thresholds(texts[0])] == ["ge", "ge"]
     assert find_window(texts[2]) is not None and find_window(texts[5]) is None
     assert find_min_elapsed(texts[3]) is not None and find_min_elapsed(texts[4]) is None
+
+
+def test_topic_filter_keeps_every_topic_whose_regexes_match() -> None:
+    vocab = phrases()
+    entries = load_table("criteria_phrases")["not_computable"]
+    listed = [str(w) for e in entries for g in e.get("all_of", [e.get("any_of")]) for w in g]
+    words = sorted({w for phrase in listed for w in phrase.split()}) + listed
+    words += ["any", "of", "the", "study", "drug", "clinical", "trial", "e.g.", "(", ",", "-", "significant", "x"]
+    rng = random.Random(SEED)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 9))) for _ in range(1500)]
+    texts += ["known hypersensitivity to any of the study drugs", "participation in another clinical trial",
+              "clinically-significant", "Clinically Significant", "(clinically significant)", ""]
+    for text in texts:
+        possible = set(vocab.topic_filter.possible(text_tokens(text.lower())))
+        for index, topic in enumerate(vocab.topics):
+            if all(g.search(text) for g in topic.groups):
+                assert index in possible, (text, topic.reason)
+        assert topic_of(text, vocab) is next(
+            (t for t in vocab.topics if all(g.search(text) for g in t.groups)), None
+        )
+
+
+def test_search_exception_is_the_except_words_search() -> None:
+    vocab = phrases()
+    words = ["except", "other than", "but not", "including, but not limited to", "but", "not", "limited", "to",
+             "excluding", "x", ",", "(", "unless", "apart from", "with the exception of"]
+    rng = random.Random(SEED)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    for text in texts:
+        plain, quick = vocab.except_words.search(text), search_exception(vocab, text)
+        assert (plain and (plain.span(), plain.group())) == (quick and (quick.span(), quick.group()))
+
+
+def test_threshold_scans_from_the_first_digit_find_what_full_scans_find() -> None:
+    pats = patterns()
+    pieces = ["between", "from", " ", "  ", "1", "2.5", ".5", "10", "-", "to", "and", "mg", "x", "uln", "<=", ">",
+              "or more", "or less", "ULN", "Normal", "ı", "two times", ",", "(", "%"]
+    rng = random.Random(SEED)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(3000)]
+    for text in texts:
+        assert _has_limit_word(text) == bool(_LIMIT_WORD.search(text))
+        digit = re.search(r"\d", text)
+        if digit is None:
+            assert not pats.range.search(text) and not pats.reversed.search(text) and not pats.postfix.search(text)
+            continue
+        num_from, range_from = _number_starts(text, digit.start())
+        for pattern, pos in ((pats.range, range_from), (pats.reversed, num_from), (pats.postfix, num_from)):
+            assert [m.span() for m in pattern.finditer(text, pos)] == [m.span() for m in pattern.finditer(text)]
+        first_cmp = pats.any_comparator.search(text)
+        if first_cmp is not None:
+            for pattern in (pats.prefix, pats.bare_limit):
+                spans = [m.span() for m in pattern.finditer(text)]
+                assert [m.span() for m in pattern.finditer(text, first_cmp.start())] == spans
 
 
 # -- generated lexicon entries ----------------------------------------------------------------------------
