@@ -16,8 +16,13 @@ _WORD_NUMBER = r"(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
 """A multiple written as a word ("two times the upper limit of normal")."""
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
+_SPACED_THOUSANDS = (
+    r"\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?![\d,.]*\d)"
+    r"(?=\s*(?:$|[,;)]|(?!(?:or|and|to)(?![a-z]))[a-z%°/µμ]))"
+)
+"""``1 500/µL``, ``100 000/mm3``: thousands set off by spaces (SI style), before a unit or at the end."""
 NUM = (
-    r"(?:(?:" + _DECIMAL_COMMA + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?:(?:" + _DECIMAL_COMMA + "|" + _SPACED_THOUSANDS + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
     r"(?![\d,.]*\d)(?!\s*(?:st|nd|rd|th)(?![a-z]))"
 )
 """A number; not an ordinal (``85th percentile``)."""
@@ -131,7 +136,7 @@ def to_number(text: str) -> float:
         return float(_WORD_VALUES[text.lower()])
     if re.fullmatch(r"\d+,\d{1,2}", text):
         return float(text.replace(",", "."))  # a decimal comma
-    return float(text.replace(",", ""))
+    return float(re.sub(r"[,\s\u00a0\u2009\u202f]", "", text))
 
 
 def _unit(text: str | None) -> str | None:

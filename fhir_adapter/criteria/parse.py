@@ -38,6 +38,7 @@ from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
+    only_classes,
     split_alternative_thresholds,
     split_components,
     switch_by_unit,
@@ -111,7 +112,9 @@ def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
     return 0
 
 
-def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], vocab: Phrases) -> list[Head]:
+def _heads(
+    work: str, matches: list[ConceptMatch], thresholds: list[Threshold], vocab: Phrases, kind: Kind
+) -> list[Head]:
     heads: list[Head] = []
     pending_non: list[Concept] = []
     pending_matches: list[ConceptMatch] = []
@@ -148,7 +151,7 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
                 not is_non
                 and not measured
                 and not gap_has_threshold
-                and not SEPARATOR.search(vocab.stage_pair.sub(" ", gap))
+                and (only_classes(prev.concept, gap) or not SEPARATOR.search(vocab.stage_pair.sub(" ", gap)))
                 and (vocab.modifier.search(gap) or not connector_only(gap, vocab))
             ):
                 prev.modifiers.append(m.phrase)  # "treatment for colorectal cancer"
@@ -169,6 +172,9 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
             not heads or "with or without" in before
         )
         neutral = neutral or bool(_WITH_OR_WITHOUT.search(before))
+        # an excluded effect does not exclude its causes; a required one requires them ("impairment due to
+        # macular edema"), so an inclusion keeps them
+        neutral = neutral or (kind == "exclusion" and not heads and _after_cause(work, m.start, vocab))
         if neutral or (neutral_end is not None and connector_only(work[neutral_end : m.start], vocab)):
             neutral_end = m.end  # "diet during pregnancy or lactation": the list shares the context
             continue  # "edema caused by heart failure", "diet during pregnancy", "with or without chemotherapy"
@@ -182,6 +188,17 @@ def _heads(work: str, matches: list[ConceptMatch], thresholds: list[Threshold], 
         # "non-pregnant female": no broader concept follows the "non-", so it states the absence
         heads.append(Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase, absent=True))
     return heads
+
+
+def _after_cause(work: str, start: int, vocab: Phrases) -> bool:
+    """A causal word earlier in the clause, after the words it explains and with no comma or semicolon after it
+    ("Edema caused by ... or other conditions such as heart failure"): the concept is a cause of what the clause
+    states. ("Due to the risk of bleeding, patients with hemophilia": nothing is explained before the words, and
+    the comma ends their phrase.)"""
+    cause = vocab.cause_markers.search(work, 0, start)
+    if cause is None or not re.search(r"\w", work[: cause.start()]):
+        return False
+    return not re.search(r"[,;]", work[cause.end() : start])
 
 
 def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: int, vocab: Phrases) -> int | None:
@@ -414,7 +431,7 @@ def parse_clause(
         fields.setdefault("within_days", within_days)
         return Draft(span.start + a, span.start + b, fields)
 
-    heads = _heads(work, matches, thresholds, p)
+    heads = _heads(work, matches, thresholds, p, item.kind)
     if not heads:
         fields: dict[str, object] = {"category": _category_hint(context, p), "computable": False}
         age = age_fields(work, thresholds, p) if p.age_words.search(context) else None

@@ -236,6 +236,16 @@ class Phrases:
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
+    risk_of_finding: re.Pattern[str] = _NEVER
+    participant_roles: re.Pattern[str] = _NEVER
+    relative_markers: re.Pattern[str] = _NEVER
+    """ "family history of", "a first degree relative who": a relative's finding (see ``relative_markers``)."""
+    personal_history: re.Pattern[str] = _NEVER
+    """ "personal or family history": the patient's own history is named too."""
+    """ "maternal", "infant", "caregiver": a heading word naming the kind of participant its criteria are for."""
+    cause_markers: re.Pattern[str] = _NEVER
+    """ "caused by", "due to": the concepts after them are causes (see ``cause_markers``)."""
+    """ "risk of", "predispose to" right before a finding: a risk of the finding, not the finding."""
     above_normal: re.Pattern[str] = _NEVER
     below_normal: re.Pattern[str] = _NEVER
     """ "excluded if", "eligible if", "if applicable": an "if" that states the criterion, not a condition on it."""
@@ -410,6 +420,11 @@ def phrases() -> Phrases:
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
+        risk_of_finding=_compile(_words(t, "risk_of_finding")),
+        participant_roles=_compile(_words(t, "participant_roles")),
+        relative_markers=_compile(_words(t, "relative_markers")),
+        personal_history=_compile(_words(t, "personal_history_markers")),
+        cause_markers=_compile(_words(t, "cause_markers")),
         above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
         any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 from typing import cast
 
 from fhir_adapter.criteria.head import (
@@ -23,6 +24,7 @@ from fhir_adapter.criteria.residues import (
 )
 from fhir_adapter.criteria.text import Normalised
 from fhir_adapter.criteria.values import unit_text
+from fhir_adapter.terminology import Concept
 
 
 def two_sided(work: str, heads: list[Head], kind: Kind) -> list[Head]:
@@ -88,15 +90,36 @@ def narrow_by_thresholds(heads: list[Head], drafts: list[Draft], src: Source) ->
                 residues.append(Residue(text=text, effect="narrows", reason="excluded only with this threshold"))
 
 
+@lru_cache(maxsize=256)
+def _class_patterns(labels: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A run of a score's classes and the words that join them, and one class label."""
+    alternatives = "|".join(re.escape(label.lower()) for label in labels)
+    run = re.compile(rf"(?:\s*(?:class(?:es)?|or|and|to|[-/,]|>=|<=|≥|≤|>|<|(?:{alternatives})(?![a-z])))+")
+    return run, re.compile(rf"(?<![a-z])(?:{alternatives})(?![a-z])")
+
+
+def class_run(concept: Concept, text: str, start: int = 0) -> re.Match[str] | None:
+    """The run of a score's classes written at ``start`` ("class III or IV" after "NYHA"), if any."""
+    if not concept.classes:
+        return None
+    return _class_patterns(tuple(concept.classes))[0].match(text, start)
+
+
+def only_classes(concept: Concept, gap: str) -> bool:
+    """Whether ``gap`` is nothing but a run of the score's classes ("class III or IV" between "NYHA" and "heart
+    failure"): the noun after it is what the score grades, not a finding of its own."""
+    run = class_run(concept, gap)
+    if run is None or gap[run.end() :].strip():
+        return False
+    return _class_patterns(tuple(concept.classes))[1].search(run.group(0)) is not None
+
+
 def _threshold_end(work: str, head: Head) -> int:
     """Where a threshold head's statement ends: its last threshold, or its run of classes ("NYHA class III or IV")."""
     ends = [t.end for t in head.thresholds]
-    if head.concept.classes:
-        labels = "|".join(re.escape(label.lower()) for label in head.concept.classes)
-        pattern = rf"(?:\s*(?:class(?:es)?|or|and|to|[-/,]|>=|<=|≥|≤|>|<|(?:{labels})(?![a-z])))+"
-        run = re.match(pattern, work[head.end :])
-        if run:
-            ends.append(head.end + len(run.group(0).rstrip(" ,/-")))
+    run = class_run(head.concept, work, head.end)
+    if run:
+        ends.append(head.end + len(run.group(0).rstrip(" ,/-")))
     return max([head.end, *ends])
 
 

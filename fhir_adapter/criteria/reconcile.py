@@ -7,11 +7,14 @@ itself. Read alone, each would exclude every included patient (the contradiction
 * An exclusion whose concept is broader than a required inclusion concept gets the required concept as
   an excepted concept (as "non-colorectal malignancy" does), with a residue to confirm.
 * An exclusion on exactly a required concept is left for review, with the inclusion it contradicts.
-* An inclusion age in the text that the structured age limits already imply is left to those.
+* An inclusion age in the text that the structured age limits already imply is left to those, and so is one
+  outside them (the age of another person, as the infant of a mother-infant trial).
+* A statement made twice in one item is one criterion.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from fhir_adapter.criteria.model import Atom, Residue
@@ -79,31 +82,43 @@ def _compute_value_set(
     return codes, prefixes
 
 
+_YEARS_PER_UNIT = {"a": 1.0, "mo": 1 / 12, "wk": 7 / 365.25, "d": 1 / 365.25}
+
+
 def _age_bounds(atom: Atom) -> tuple[float, float] | None:
-    if atom.category != "demographic" or atom.unit != "a" or not isinstance(atom.value, float | int):
+    """The ages in years an age atom accepts (whole units: "< 80 years" is up to 79)."""
+    per_unit = _YEARS_PER_UNIT.get(atom.unit or "")
+    if atom.category != "demographic" or per_unit is None or not isinstance(atom.value, float | int):
         return None
     inf = float("inf")
     value = float(atom.value)
-    return {
+    bounds = {
         "ge": (value, inf),
         "gt": (value, inf),
         "le": (-inf, value),
         "lt": (-inf, value - 1),
         "between": (value, atom.high if atom.high is not None else inf),
     }.get(atom.comparator or "")
+    return None if bounds is None else (bounds[0] * per_unit, bounds[1] * per_unit)
 
 
-def _restated_age(atom: Atom, structured: Atom | None) -> bool:
-    """An age in the text that the registry's structured age limits already imply: an inclusion range that
-    contains them, or an exclusion ("over 65 years old") that lies wholly outside them."""
+def _age_reading(atom: Atom, structured: Atom | None) -> str | None:
+    """Why an age in the text is left to the registry's structured age limits: an inclusion range that contains
+    them or an exclusion ("over 65 years old") wholly outside them restates them; an inclusion range outside
+    them ("infant aged 6 to 12 weeks" in a trial of women aged 18 or more) is another person's age."""
     if structured is None or atom is structured or not atom.computable:
-        return False
+        return None
     text, limits = _age_bounds(atom), _age_bounds(structured)
     if text is None or limits is None:
-        return False
-    if atom.kind == "inclusion":
-        return text[0] <= limits[0] and limits[1] <= text[1]
-    return text[0] >= limits[1] or text[1] <= limits[0]
+        return None
+    if atom.kind == "exclusion":
+        outside = text[0] >= limits[1] or text[1] <= limits[0]
+        return "restates the structured age limits (criterion 'age')" if outside else None
+    if text[0] <= limits[0] and limits[1] <= text[1]:
+        return "restates the structured age limits (criterion 'age')"
+    if text[1] < limits[0] or text[0] > limits[1]:
+        return "no patient within the structured age limits (criterion 'age') has this age: another person's age"
+    return None
 
 
 def _left_for_review(atom: Atom, reason: str) -> Atom:
@@ -118,9 +133,9 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
     structured_age = next((a for a in atoms if a.id == "age" and a.computable), None)
     out: list[Atom] = []
     for atom in atoms:
-        if _restated_age(atom, structured_age):
-            reason = "restates the structured age limits (criterion 'age')"
-            out.append(_left_for_review(atom, reason))
+        age_reason = _age_reading(atom, structured_age)
+        if age_reason is not None:
+            out.append(_left_for_review(atom, age_reason))
             continue
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
@@ -146,4 +161,38 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
             reason="read as other than the trial's own condition (" + ", ".join(r.id for r in broader_than) + ")",
         )
         out.append(atom.model_copy(update={"excluded_concepts": excepted, "residues": [*atom.residues, residue]}))
+    return _merge_restatements(out)
+
+
+_ITEM_ID = re.compile(r"[a-z]+$")  # "exc-13.5b" is atom b of item exc-13.5
+
+
+def _statement(atom: Atom) -> tuple[object, ...] | None:
+    """What a computable atom states, with the item it comes from; None for atoms never merged."""
+    if not atom.computable or atom.any_of or atom.item_text is None or atom.concept_key is None:
+        return None
+    return (
+        _ITEM_ID.sub("", atom.id), atom.kind, atom.item_text, atom.cohort, atom.concept_key, atom.comparator,
+        atom.value, atom.high, atom.unit, atom.uln_multiple, atom.lln_multiple, atom.within_days,
+        tuple(atom.qualifiers), atom.negated, tuple(c.code for c in atom.excluded_concepts),
+    )  # fmt: skip
+
+
+def _merge_restatements(atoms: list[Atom]) -> list[Atom]:
+    """A statement made twice in one item ("biopsy confirmed breast cancer ... with stage I-III breast cancer") is
+    one criterion: the first atom takes the residues of the second, which is left for review naming it."""
+    first: dict[tuple[object, ...], int] = {}
+    out = list(atoms)
+    for i, atom in enumerate(out):
+        statement = _statement(atom)
+        if statement is None:
+            continue
+        j = first.setdefault(statement, i)
+        if j == i:
+            continue
+        kept = out[j]
+        extra = [r for r in atom.residues if r not in kept.residues]
+        if extra:
+            out[j] = kept.model_copy(update={"residues": [*kept.residues, *extra]})
+        out[i] = _left_for_review(atom, f"states again what {kept.id} states")
     return out

@@ -117,7 +117,16 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     about = vocab.about_the_finding.match(work, head.end)
     if about is not None and concept.category in {"condition", "infection"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
+    risk = _risk_before(work, head, vocab)
+    if risk is not None:
+        return f"'{risk}' before the finding: a risk of the finding is not the finding", []
     residues: list[Residue] = []
+    relative = _relative_before(work, head, vocab)
+    if relative is not None and not vocab.personal_history.search(work, 0, head.start):
+        return f"'{relative.group(0)}': a relative's finding (FamilyMemberHistory), not the patient's", []
+    if relative is not None:  # "a personal or family history of X": the patient's history decides
+        text = src.clause(relative.start(), relative.end())
+        residues.append(Residue(text=text, effect="widens", reason="a relative's finding to confirm"))
     for qualifier, why in (
         ("uncontrolled", "'uncontrolled' is not recorded in coded data"),
         ("recurrent", "'recurrent' is not recorded in coded data"),
@@ -166,6 +175,29 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
     if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
         return None
     return found.start(1)
+
+
+def _relative_before(work: str, head: Head, vocab: Phrases) -> re.Match[str] | None:
+    """ "family history of diabetes, hypertension or stroke": the last relative's words before the finding, in its
+    clause and sentence."""
+    found = None
+    for found in vocab.relative_markers.finditer(work, 0, head.start):  # noqa: B007
+        continue
+    if found is None or re.search(r"[;.]", work[found.end() : head.start]):
+        return None
+    return found
+
+
+def _risk_before(work: str, head: Head, vocab: Phrases) -> str | None:
+    """ "high risk of thrombosis", "known to predispose to ileus": the words that make the finding a risk."""
+    found = None
+    for found in vocab.risk_of_finding.finditer(work, max(head.seg_start, head.start - 40), head.start):  # noqa: B007
+        continue  # the last one before the finding
+    if found is None or SEPARATOR.search(work, found.end(), head.start):
+        return None
+    if len(word_tokens(work[found.end() : head.start])) > 3:  # far from the words: a statement of its own
+        return None
+    return found.group(0)
 
 
 def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:

@@ -152,7 +152,9 @@ _SECTION_WORDS = re.compile(
 )
 
 
-def cohort_label(line: str, *, vocab: Phrases | None = None, subheading: bool = False) -> str | None:
+def cohort_label(
+    line: str, *, vocab: Phrases | None = None, subheading: bool = False, roles: bool = True
+) -> str | None:
     """The cohort a heading names ("Phase 1: Inclusion Criteria" -> "phase 1", "Additional inclusion criteria
     for subjects of cohort 1" -> "cohort 1", "Dose Expansion (Part 2):" -> "dose expansion (part 2)")."""
     norm = normalise_heading(line)
@@ -161,12 +163,23 @@ def cohort_label(line: str, *, vocab: Phrases | None = None, subheading: bool = 
     rest = re.sub(r"\b(?:additional|specific)\b", " ", rest).strip()
     rest = re.sub(r"^(?:for\s+)?(?:subjects|patients|participants)\s+(?:of|in)\s+", "", rest)
     rest = re.sub(r"\s*\(\s*", " (", rest).replace(" )", ")").strip()
+    if roles and _names_participants(rest, vocab or phrases()):
+        return rest  # "Infant Inclusion Criteria", "Systemic sclerosis patients:": one kind of participant
     if not rest or not _COHORT.search(rest):
         return None
     numbered = _NUMBERED_COHORT.findall(rest)
     return " ".join(f"{kind.lower()} {label.lower()}" for kind, label in numbered) if numbered else rest
 
 
+def _names_participants(rest: str, vocab: Phrases) -> bool:
+    """A heading's words that end with a kind of participant, in a few words and not "all patients"."""
+    words = rest.split()
+    if not words or len(words) > 5 or _ALL_WORDS.search(rest):
+        return False
+    return any(vocab.participant_roles.fullmatch(" ".join(words[-n:])) for n in (1, 2))
+
+
+_ALL_WORDS = re.compile(r"\b(?:all|every|each|any|other|both)\b", re.IGNORECASE)
 _NUMBERED_COHORT = re.compile(r"\b(cohort|part|phase|arm|group|stage)\s+([a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h])\b", re.I)
 _ITEM_COHORT = re.compile(
     r"\s*((?:cohort|part|phase|arm|group)\s+(?:[a-z]?\d+[a-z]?|[ivx]{1,4}|[a-h]))(?:\s+only)?\s*:", re.I
@@ -216,6 +229,20 @@ def _stray(lines: list[_Line], sections: list[Kind | None], index: int) -> bool:
     )
 
 
+def _section_cohort(
+    body: str, kind: Kind, vocab: Phrases, roles_seen: set[str], *, subheading: bool = False
+) -> str | None:
+    """The cohort of a heading. A kind of participant named among the exclusions is a cohort only when the
+    inclusions named it too: "Immunocompromised patients:" there is a group of exclusions, not a cohort."""
+    label = cohort_label(body, vocab=vocab, subheading=subheading)
+    if label is None or cohort_label(body, vocab=vocab, subheading=subheading, roles=False) is not None:
+        return label
+    if kind == "inclusion":
+        roles_seen.add(label)
+        return label
+    return label if label in roles_seen else None
+
+
 def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
     """The criteria text cut into items, each with its kind and a stable id."""
     p = vocab or phrases()
@@ -231,6 +258,7 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
     lines = _lines(text)
     sections = [heading_kind(text[line.start : line.end], bullet=line.bullet, vocab=p) for line in lines]
     block = 0  # the items under one heading or sub-heading
+    roles_seen: set[str] = set()  # the kinds of participant the inclusion headings name
     for index, line in enumerate(lines):
         body = text[line.start : line.end]
         section = sections[index]
@@ -238,13 +266,13 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             continue
         if section is not None:
             kind, stack, context, last = section, [], None, None
-            cohort, cohort_indent = cohort_label(body, vocab=p), 0
+            cohort, cohort_indent = _section_cohort(body, kind, p, roles_seen), 0
             block += 1
             continue
         if _is_subheading(text, line, p):
             block += 1
             context, stack, last = normalise_heading(body), [], None
-            label = cohort_label(body, vocab=p, subheading=True)
+            label = _section_cohort(body, kind, p, roles_seen, subheading=True)
             if label is not None:
                 cohort, cohort_indent = label, line.indent
             continue

@@ -103,6 +103,10 @@ _UNREAD_UNIT = re.compile(r"\s*(" + NOT_UNIT + r"[a-z]+(?:/[a-z]+)?)")
 """A word right after a number that the unit grammar did not read ("9 furlongs/fortnight")."""
 
 
+_NUMBER_AFTER = re.compile(r"[ \t]+\d+(?:[.,]\d+)?(?=\s*(?:times|x|×|-?fold)\b)", re.IGNORECASE)
+"""Another number right after a threshold's number, itself a multiple ("3 5 times the normal")."""
+
+
 def _unitless(value: float, concept: Concept, units: Units) -> str | None:
     """The unit of a threshold written without one: the concept's canonical unit (the one criteria use most,
     "hemoglobin >= 9" is g/dL) when the value is plausible in it, else the one recorded unit in which it is
@@ -136,6 +140,9 @@ def threshold_fields(
         unread = _UNREAD_UNIT.match(norm.text, t.end)
         if unread:
             return fields, f"ambiguous unit: {unread.group(1)}"
+        second = _NUMBER_AFTER.match(norm.text, t.end)
+        if second:  # "no greater than 3 5 times the normal": which number is the limit, and of what?
+            return fields, f"ambiguous value: two numbers in a row ('{norm.text[t.start : second.end()].strip()}')"
         unit = _unitless(t.value, concept, units)
         if unit is None:
             return fields, "ambiguous unit (none given)"

@@ -219,3 +219,94 @@ def test_a_threshold_in_a_note_is_no_alternative_threshold() -> None:
     (atom,) = [a for a in _atoms(text) if a.computable]
     assert (atom.concept_key, atom.comparator, atom.value) == ("lab.creatinine", "le", 2.0)
     assert all(not r.has_threshold for r in atom.residues)
+
+
+def test_a_risk_of_a_finding_is_not_the_finding() -> None:
+    """NCT05266105 "high risk of thrombosis" excluded every recorded thrombosis; Chia NCT01815580 "High risk for
+    HIV infection" required HIV. The finding before the words stays computable."""
+    text = "Exclusion Criteria:\n- History of pulmonary embolism or high risk of thrombosis\n"
+    assert _computable(text) == [("condition.pulmonary-embolism", "present", None)]
+    risk = _by_key(text, "condition.thrombosis")
+    assert risk.reason == "'risk of' before the finding: a risk of the finding is not the finding"
+    inclusion = _by_key("Inclusion Criteria:\n- High risk for HIV infection\n", "condition.hiv")
+    assert not inclusion.computable
+    factors = _by_key("Exclusion Criteria:\n- risk factors for torsades de pointes\n", "condition.torsades-de-pointes")
+    assert not factors.computable
+
+
+def test_an_excluded_effect_does_not_exclude_its_causes() -> None:
+    """NCT04158193: the edema is excluded, not every patient with heart failure, kidney disease or malnutrition.
+    An inclusion keeps the cause, which the required effect needs (Chia NCT03211741)."""
+    text = (
+        "Exclusion Criteria:\n- Edema caused by upper extremity disability or other conditions such as heart "
+        "failure, kidney disease or malnutrition\n"
+    )
+    assert _computable(text) == []
+    required = (
+        "Inclusion Criteria:\n- Visual impairment predominantly due to abnormal new vessel ingrowth and/or macular "
+        "edema\n"
+    )
+    assert [a.computable for a in _atoms(required) if a.concept_key] == [True]
+    # a causal phrase that opens the clause explains nothing before it: the patients after the comma are excluded
+    opening = "Exclusion Criteria:\n- Due to the risk of bleeding, patients with hemophilia are excluded\n"
+    assert ("condition.hemophilia", "present", None) in _computable(opening)
+
+
+def test_thousands_set_off_by_spaces() -> None:
+    """ "1 500/µL" was read as 1 x 10^9/L (the "500" dropped): the lower bound fell by a third."""
+    for text in ("Inclusion Criteria:\n- ANC ≥ 1 500/µL\n", "Inclusion Criteria:\n- ANC ≥ 1 500\n"):
+        assert _computable(text) == [("lab.neutrophils", "ge", 1.5)]
+    assert _computable("Inclusion Criteria:\n- Age 18 to 75 years\n") == [(None, "between", 18.0)]
+
+
+def test_two_numbers_before_a_multiple_are_no_limit() -> None:
+    """NCT01784393 "ALT and AST no greater than 3 5 times the institutional normal" became ALT <= 3 U/L, which
+    every patient fails."""
+    text = "Inclusion Criteria:\n- ALT and AST no greater than 3 5 times the institutional normal\n"
+    atoms = [a for a in _atoms(text) if a.concept_key in ("lab.alt", "lab.ast")]
+    assert atoms and not any(a.computable for a in atoms)
+    assert all((a.reason or "").startswith("ambiguous value: two numbers in a row") for a in atoms)
+
+
+def test_participant_headings_are_cohorts() -> None:
+    """NCT06082921 enrols mothers and infants: each heading's criteria are one kind of participant's. Among the
+    exclusions, a kind the inclusions did not name is a group of exclusions (Chia NCT01743755), not a cohort."""
+    text = (
+        "Maternal Inclusion Criteria:\n1. Exclusively breastfeeding one infant\n\nInfant Inclusion Criteria:\n"
+        "1. Exclusively breastfeeding\n\nMaternal Exclusion Criteria:\n1. BMI <18.5\n\nInfant Exclusion Criteria:\n"
+        "1. Preterm\n"
+    )
+    assert [(a.kind, a.cohort) for a in _atoms(text)] == [
+        ("inclusion", "maternal"),
+        ("inclusion", "infant"),
+        ("exclusion", "maternal"),
+        ("exclusion", "infant"),
+    ]
+    groups = "Inclusion Criteria:\n- Pneumonia\nExclusion Criteria:\nImmunocompromised patients:\n- HIV infection\n"
+    assert [a.cohort for a in _atoms(groups)] == [None, None]
+    everyone = "Inclusion Criteria:\nFor all patients:\n- Pneumonia\n"
+    assert [a.cohort for a in _atoms(everyone)] == [None]
+
+
+def test_a_relatives_finding_is_not_the_patients() -> None:
+    """Chia NCT02443623 and NCT02231892: "a first degree relative who had a heart condition" excluded every patient
+    with heart disease. The patient's own findings in the same item stay computable."""
+    for text in (
+        "Exclusion Criteria:\n- a first degree relative who had a heart condition before the age of 50\n",
+        "Exclusion Criteria:\n- First-degree family history of certain neurological disorders\n",
+        "Exclusion Criteria:\n- Family history of breast cancer\n",
+    ):
+        assert _computable(text) == [], text
+    assert _computable("Exclusion Criteria:\n- BMI > 30 and family history of diabetes\n") == [
+        ("lab.bmi", "gt", 30.0)
+    ]
+    assert _computable("Exclusion Criteria:\n- Familial adenomatous polyposis\n") == [
+        ("condition.familial-adenomatous-polyposis", "present", None)
+    ]
+    # Chia NCT03260881: the patient's own history decides; the relative's is to confirm when the patient has none
+    both = _by_key(
+        "Exclusion Criteria:\n- Patients with a personal or family history of medullary thyroid carcinoma\n",
+        "condition.medullary-thyroid-carcinoma",
+    )
+    assert both.computable
+    assert [(r.text, r.effect) for r in both.residues] == [("family history", "widens")]

@@ -45,6 +45,8 @@ OUTSIDE_SOURCES = {
     (LOINC, "39156-5"): "BMI; carried by every BMI Observation of shared/data/patients/synthea-smart-r4",
     (LOINC, "89243-0"): "Karnofsky Performance Status score; HL7 mCODE KarnofskyPerformanceStatus profile",
     ("http://www.whocc.no/atc", "J05AB16"): "remdesivir; WHO ATC/DDD index (the lexicon's source for its ATC codes)",
+    ("http://www.whocc.no/atc", "L03AA02"): "filgrastim; WHO ATC/DDD index (the lexicon's source for its ATC codes)",
+    ("http://www.whocc.no/atc", "L03AA13"): "pegfilgrastim; WHO ATC/DDD index (the lexicon's source for its ATC codes)",
 }
 
 

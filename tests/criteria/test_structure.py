@@ -138,6 +138,38 @@ def test_text_age_that_restates_the_structured_limits_is_stated_once() -> None:
     assert tighter.computable and (tighter.value, tighter.high) == (18, 40)
 
 
+def test_text_age_outside_the_structured_limits_is_another_persons() -> None:
+    """NCT06082921 (mother-infant dyad, women aged 18 or more): read as the patient's age, the infant's age made
+    every mother ineligible."""
+    from fhir_adapter.trial import AgeBound
+
+    trial = _trial(
+        "Maternal Inclusion Criteria:\n1. Infant aged between 6 and 12 weeks at enrollment\n"
+        "2. Age 18 to 40 years\n"
+    )
+    trial.eligibility.minimum_age = AgeBound(value=18, unit="a", raw="18 Years")
+    atoms = compile_trial(trial).atoms
+    infant = next(a for a in atoms if a.text.startswith("Infant aged"))
+    assert (infant.unit, infant.value, infant.high) == ("wk", 6, 12)
+    assert not infant.computable and "another person's age" in (infant.reason or "")
+    assert next(a for a in atoms if a.text == "Age 18 to 40 years").computable
+
+
+def test_a_statement_made_twice_in_one_item_is_one_criterion() -> None:
+    """Chia NCT02888704: AST and ALT each named twice; the second of each is left for review naming the first,
+    and its residues join the first."""
+    text = (
+        "Exclusion Criteria:\n- Subjects who aspartate transaminase/alkaline transaminase (AST/ALT) value is more "
+        "than three times of the upper limit of the normal range at screening test\n- AST > 5 x ULN\n"
+    )
+    atoms = [a for a in compile_trial(_trial(text)).atoms if a.concept_key in ("lab.ast", "lab.alt")]
+    first_item = [a for a in atoms if a.id.startswith("exc-1")]
+    assert sorted(a.concept_key or "" for a in first_item if a.computable) == ["lab.alt", "lab.ast"]
+    again = [a for a in first_item if (a.reason or "").startswith("states again what exc-1")]
+    assert again and not any(a.computable for a in again)
+    assert next(a for a in atoms if a.id == "exc-2").computable  # another item states its own limit
+
+
 def test_context_words_make_no_finding() -> None:
     atoms = _atoms("Exclusion Criteria:\n- Mom following vegetarian diet during pregnancy or lactation\n")
     assert not any(a.computable for a in atoms)
@@ -222,7 +254,12 @@ def test_score_classes() -> None:
     nyha = _one(text, "performance.nyha")
     assert (nyha.comparator, nyha.value) == ("ge", 3.0)
     assert (_one(text, "performance.child-pugh").comparator, _one(text, "performance.child-pugh").value) == ("ge", 10)
-    failure = next(a for a in atoms if a.concept_key == "condition.heart-failure")
+    # "class III or IV heart failure": the noun is what the classes grade, no finding of its own (read alone,
+    # "IV heart failure" excluded every heart failure)
+    assert nyha.text == "NYHA class III or IV heart failure"
+    assert not any(a.concept_key == "condition.heart-failure" for a in atoms)
+    text = "Exclusion Criteria:\n- congestive heart failure NYHA class III or IV\n"
+    failure = _one(text, "condition.heart-failure")
     assert failure.residues and failure.residues[0].reason == "excluded only with this threshold"
 
 
