@@ -43,6 +43,7 @@ from fhir_adapter.criteria.parse import (
     parse_item,
 )
 from fhir_adapter.criteria.reconcile import reconcile
+from fhir_adapter.criteria.setting import planned_procedures
 from fhir_adapter.criteria.split import split_items
 from fhir_adapter.criteria.trial_drugs import resolve_trial_drug_allergies
 from fhir_adapter.mappings import load_table
@@ -605,6 +606,8 @@ def compile_trial(
         a if id(a) in before else emit(a, lexicon=lex, units=unit_table)
         for a in resolve_trial_drug_allergies(atoms, trial.interventions, lex)
     ]
-    names = trial_conditions(trial.conditions, (trial.brief_title, trial.official_title))
+    titles = (trial.brief_title, trial.official_title)
+    atoms = planned_procedures(atoms, titles, lex)
+    names = trial_conditions(trial.conditions, titles)
     atoms = mark_index_conditions(atoms, names, lex)
     return CompiledCriteria(trial=trial.label, atoms=atoms)

@@ -238,6 +238,10 @@ class Phrases:
     about_the_finding: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
+    setting_markers: re.Pattern[str] = _NEVER
+    """ "in", "undergoing" right before a procedure in a trial's title: the trial's setting (criteria/setting.py)."""
+    past_markers: re.Pattern[str] = _NEVER
+    """ "prior", "history of", "after": an atom that places its procedure in the past."""
     relative_markers: re.Pattern[str] = _NEVER
     """ "family history of", "a first degree relative who": a relative's finding (see ``relative_markers``)."""
     personal_history: re.Pattern[str] = _NEVER
@@ -422,6 +426,10 @@ def phrases() -> Phrases:
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         participant_roles=_compile(_words(t, "participant_roles")),
+        setting_markers=re.compile(
+            "(?:" + phrase_pattern(_words(t, "setting_markers")) + r")\s+(?:[\w-]+\s+){0,3}$", re.IGNORECASE
+        ),
+        past_markers=_compile(_words(t, "past_markers")),
         relative_markers=_compile(_words(t, "relative_markers")),
         personal_history=_compile(_words(t, "personal_history_markers")),
         cause_markers=_compile(_words(t, "cause_markers")),

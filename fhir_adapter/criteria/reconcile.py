@@ -121,7 +121,7 @@ def _age_reading(atom: Atom, structured: Atom | None) -> str | None:
     return None
 
 
-def _left_for_review(atom: Atom, reason: str) -> Atom:
+def left_for_review(atom: Atom, reason: str) -> Atom:
     update = {"computable": False, "reason": reason, "residues": [], "fhir_query": None, "fhirpath": None}
     return atom.model_copy(update={**update, "prefilter": None})
 
@@ -135,7 +135,7 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
     for atom in atoms:
         age_reason = _age_reading(atom, structured_age)
         if age_reason is not None:
-            out.append(_left_for_review(atom, age_reason))
+            out.append(left_for_review(atom, age_reason))
             continue
         if atom.kind != "exclusion" or not atom.computable or atom.comparator != "present" or not atom.concept_key:
             out.append(atom)
@@ -147,7 +147,7 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
         )
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
-            out.append(_left_for_review(atom, reason))
+            out.append(left_for_review(atom, reason))
             continue
         broader_than = [r for r in required if r.concept_key and _covers(atom.concept_key, r.concept_key, lex)]
         if not broader_than:
@@ -194,5 +194,5 @@ def _merge_restatements(atoms: list[Atom]) -> list[Atom]:
         extra = [r for r in atom.residues if r not in kept.residues]
         if extra:
             out[j] = kept.model_copy(update={"residues": [*kept.residues, *extra]})
-        out[i] = _left_for_review(atom, f"states again what {kept.id} states")
+        out[i] = left_for_review(atom, f"states again what {kept.id} states")
     return out
