@@ -117,6 +117,11 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     about = vocab.about_the_finding.match(work, head.end)
     if about is not None and concept.category in {"condition", "infection"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
+    # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
+    # defines a term the criteria require elsewhere (an exclusion's definition may be all it states of the term)
+    defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
+    if defined is not None:
+        return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
     risk = _risk_before(work, head, vocab)
     if risk is not None:
         return f"'{risk}' before the finding: a risk of the finding is not the finding", []
@@ -186,6 +191,10 @@ def _relative_before(work: str, head: Head, vocab: Phrases) -> re.Match[str] | N
     if found is None or re.search(r"[;.]", work[found.end() : head.start]):
         return None
     return found
+
+
+_DEFINED = re.compile(r"\s*(?:\([^)]{0,40}\)\s*)?((?:is|are|will be|shall be)\s+defined)\b", re.IGNORECASE)
+"""A term followed by "is defined (as/by)": the sentence defines it (the criterion names it elsewhere)."""
 
 
 def _risk_before(work: str, head: Head, vocab: Phrases) -> str | None:

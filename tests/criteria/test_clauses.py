@@ -310,3 +310,15 @@ def test_a_relatives_finding_is_not_the_patients() -> None:
     )
     assert both.computable
     assert [(r.text, r.effect) for r in both.residues] == [("family history", "widens")]
+
+
+def test_a_definition_in_an_inclusion_is_no_criterion() -> None:
+    """NCT04158193 item 6 defines the lymphedema item 1 requires; an exclusion keeps its defined term."""
+    text = (
+        "Inclusion Criteria:\n- Upper extremity lymphedema is defined a more than 10% volume difference between the "
+        "affected and unaffected arms\nExclusion Criteria:\n- Active Hepatitis C is defined by a known positive Hep C "
+        "Ab result\n"
+    )
+    lymphedema = _by_key(text, "condition.lymphedema")
+    assert lymphedema.reason == "'is defined' after the term: a definition of it, not a criterion"
+    assert _by_key(text, "condition.hepatitis-c").computable
