@@ -168,8 +168,9 @@ def _heads(
         if not heads and search_exception(vocab, work[max(0, m.start - 25) : m.start]):
             continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
         before = work[max(0, m.start - 40) : m.start]
-        neutral = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start]) and (
-            not heads or "with or without" in before
+        context = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start])
+        neutral = context is not None and (
+            not heads or "with or without" in before or _cause_of(heads[-1], work, m.start, context.group(0), vocab)
         )
         neutral = neutral or bool(_WITH_OR_WITHOUT.search(before))
         # an excluded effect does not exclude its causes; a required one requires them ("impairment due to
@@ -188,6 +189,13 @@ def _heads(
         # "non-pregnant female": no broader concept follows the "non-", so it states the absence
         heads.append(Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase, absent=True))
     return heads
+
+
+def _cause_of(prev: Head, work: str, start: int, context: str, vocab: Phrases) -> bool:
+    """A concept right behind causal words, close after a finding with no comma between: the finding's cause,
+    even across an "or" ("diabetes mellitus (either primary or secondary to thalassemia)")."""
+    gap = work[prev.end : start]
+    return bool(vocab.cause_markers.fullmatch(context.strip())) and "," not in gap and len(gap.split()) <= 8
 
 
 def _after_cause(work: str, start: int, vocab: Phrases) -> bool:

@@ -247,6 +247,9 @@ def test_an_excluded_effect_does_not_exclude_its_causes() -> None:
         "edema\n"
     )
     assert [a.computable for a in _atoms(required) if a.concept_key] == [True]
+    # Chia NCT02984475 (a thalassemia trial): the cause of the diabetes is not excluded, across "or"
+    either = "Exclusion Criteria:\n- Patients with diabetes mellitus (either primary or secondary to thalassemia).\n"
+    assert _computable(either) == [("condition.diabetes", "present", None)]
     # a causal phrase that opens the clause explains nothing before it: the patients after the comma are excluded
     opening = "Exclusion Criteria:\n- Due to the risk of bleeding, patients with hemophilia are excluded\n"
     assert ("condition.hemophilia", "present", None) in _computable(opening)
