@@ -238,6 +238,8 @@ class Phrases:
     about_the_finding: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
+    permission_conditions: re.Pattern[str] = _NEVER
+    """ "pending assessment", "at the discretion of": a permission that is only conditional."""
     setting_markers: re.Pattern[str] = _NEVER
     """ "in", "undergoing" right before a procedure in a trial's title: the trial's setting (criteria/setting.py)."""
     past_markers: re.Pattern[str] = _NEVER
@@ -426,6 +428,7 @@ def phrases() -> Phrases:
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         participant_roles=_compile(_words(t, "participant_roles")),
+        permission_conditions=_compile(_words(t, "permission_conditions")),
         setting_markers=re.compile(
             "(?:" + phrase_pattern(_words(t, "setting_markers")) + r")\s+(?:[\w-]+\s+){0,3}$", re.IGNORECASE
         ),

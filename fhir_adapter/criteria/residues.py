@@ -238,7 +238,11 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     permission = src.item_facts.permission
     if permission is not None and _negated_permission(item_work, permission):
         permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
-    if permission is not None and _permitted_concept(item_work, permission.start(), head, src):
+    if (
+        permission is not None
+        and _permitted_concept(item_work, permission.start(), head, src)
+        and not vocab.permission_conditions.search(item_work, *_sentence(item_work, permission.start()))
+    ):
         # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
         return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
     markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [

@@ -325,3 +325,20 @@ def test_a_definition_in_an_inclusion_is_no_criterion() -> None:
     lymphedema = _by_key(text, "condition.lymphedema")
     assert lymphedema.reason == "'is defined' after the term: a definition of it, not a criterion"
     assert _by_key(text, "condition.hepatitis-c").computable
+
+
+def test_a_conditional_permission_is_a_residue() -> None:
+    """NCT05437757: smokers "may still be eligible pending assessment" are to confirm, not simply allowed; a plain
+    permission still allows the concept."""
+    text = (
+        "Exclusion Criteria:\n- Patients with a history of smoking (patients with a history of smoking may still be "
+        "eligible pending assessment by investigating team and documentation of rationale)\n"
+    )
+    smoking = _by_key(text, "condition.tobacco-use")
+    assert smoking.computable
+    assert [(r.effect, r.reason) for r in smoking.residues] == [
+        ("narrows", "a permission ('allowed', 'eligible') to confirm")
+    ]
+    allowed = "Exclusion Criteria:\n- Hypothyroidism on stable replacement is allowed\n"
+    plain = _by_key(allowed, "condition.hypothyroidism")
+    assert not plain.computable
