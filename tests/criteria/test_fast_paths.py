@@ -30,7 +30,18 @@ from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
 from fhir_adapter.criteria.topics import topic_of
 from fhir_adapter.generated_lexicon import concept_from_entry
 from fhir_adapter.mappings import load_table
-from fhir_adapter.phrase_keys import JOINABLE, TOKEN, fold, folded_words, joinable_tokens, tokens
+from fhir_adapter.phrase_keys import (
+    JOINABLE,
+    TOKEN,
+    abbreviations_defined,
+    defined_abbreviations,
+    fold,
+    folded_words,
+    joinable_tokens,
+    split_tokens,
+    tokens,
+)
+from fhir_adapter.terminology import lexicon
 
 SEED = 10
 
@@ -117,6 +128,38 @@ def test_tokens_folded_and_joinable_as_read_one_by_one() -> None:
         plain = [False] + [JOINABLE.fullmatch(text, a, b) is not None for a, b in gaps]
         assert joinable_tokens(text, toks) == (plain if toks else [False])
         assert [t for _, _, t in toks] == TOKEN.findall(text)
+
+
+def test_split_tokens_are_the_tokens_with_their_gaps() -> None:
+    texts = ["PD-1 / PD-L1", "computed tomography (CT) scan", "(MRI)", "İstanbul ÉCOG", "a_b", "", " x "]
+    texts += _strings("aBC1 -/'’_,()é", 3000, 14)
+    for text in texts:
+        toks = tokens(text)
+        raw, gaps, bounds = split_tokens(text)
+        assert raw == [t for _, _, t in toks]
+        assert [(bounds[2 * j], bounds[2 * j + 1]) for j in range(len(raw))] == [(a, b) for a, b, _ in toks]
+        edges = [0, *(x for a, b, _ in toks for x in (a, b)), len(text)]
+        assert gaps == [text[edges[2 * k] : edges[2 * k + 1]] for k in range(len(toks) + 1)]
+        assert abbreviations_defined(raw, gaps) == defined_abbreviations(text, toks)
+
+
+def _plain_whole(text: str) -> object:
+    named = [m for m in lexicon().find(text) if m.start == 0 and m.end == len(text)]
+    return named[0].concept.key if named else None
+
+
+def test_whole_is_the_match_of_find_spanning_the_text() -> None:
+    lex = lexicon()
+    texts = ["heart disease", "prostate cancer", "hepatitis c infection", "type 1 diabetes", "pd-1", "PD 1",
+             "Crohn's disease", "crohns disease", "platelets", "computed tomography (CT) contrast", "MS", "ms",
+             "liver disease ", " liver disease", "liver, disease", "acute pancreatitis", "non-hodgkin lymphoma"]
+    rng = random.Random(SEED)
+    words = ["heart", "liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
+             "b", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ","]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
+    for text in texts:
+        whole = lex.whole(text)
+        assert (whole.key if whole is not None else None) == _plain_whole(text), text
 
 
 def test_mid_phrase_is_found_from_the_end() -> None:
