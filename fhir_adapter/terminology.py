@@ -241,25 +241,37 @@ _concept_match = ConceptMatch.__pydantic_validator__.validate_python
 """pydantic-core's validator itself (``ConceptMatch(...)`` wraps it in a Python ``__init__``)."""
 
 
-def _starting(index: _PhraseIndex, words: list[str]) -> set[int]:
-    """The tokens that start a phrase of ``index``, a whole one or the start of a longer one, in no order (the
-    candidates are sorted). Most tokens start none: C-level passes keep those that do."""
+def _phrases_in(
+    index: _PhraseIndex, words: list[str], gaps: list[str], defined: set[int]
+) -> Iterator[tuple[int, int, str]]:
+    """:func:`_phrases_from` every token, in no order (the candidates are sorted). Most tokens start no phrase:
+    C-level passes find the one-token phrases and the tokens a longer phrase may start with; only those are
+    walked token by token."""
+    keys = index.keys
     every = range(len(words))
-    prefix, whole = index.prefixes.__contains__, index.keys.__contains__
-    return {*compress(every, map(prefix, words)), *compress(every, map(whole, words))}
+    for i in compress(every, map(keys.__contains__, words)):
+        yield i, i, keys[words[i]]
+    starts = compress(every, map(index.prefixes.__contains__, words))
+    yield from _phrases_from(index, words, gaps, defined, starts, longer_only=True)
 
 
 def _phrases_from(
-    index: _PhraseIndex, words: list[str], gaps: list[str], defined: set[int], starts: Iterable[int]
+    index: _PhraseIndex,
+    words: list[str],
+    gaps: list[str],
+    defined: set[int],
+    starts: Iterable[int],
+    *,
+    longer_only: bool = False,
 ) -> Iterator[tuple[int, int, str]]:
     """(first token, last token, concept key) of every phrase of ``index`` starting at one of the ``starts`` in
     ``words``, the tokens of a text (``gaps``: the texts between them, see
     :func:`~fhir_adapter.phrase_keys.split_tokens`; ``defined``: the abbreviations defined in parentheses, which a
-    phrase runs across)."""
+    phrase runs across); ``longer_only``: only the phrases of two tokens or more."""
     keys, prefixes, span, n = index.keys, index.prefixes, index.max_tokens + len(defined), len(words)
     for i in starts:
         first = words[i]
-        concept_key = keys.get(first)
+        concept_key = None if longer_only else keys.get(first)
         if concept_key is not None:
             yield i, i, concept_key
         if first not in prefixes:
@@ -441,7 +453,7 @@ class Lexicon:
             return []
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
         for index, words, defined in self._readings(text, raw, gaps):
-            for i, j, concept_key in _phrases_from(index, words, gaps, defined, _starting(index, words)):
+            for i, j, concept_key in _phrases_in(index, words, gaps, defined):
                 candidates.append((bounds[2 * i] - bounds[2 * j + 1], i, j, concept_key))
         candidates.sort()
         taken = [False] * len(raw)

@@ -143,6 +143,51 @@ def test_split_tokens_are_the_tokens_with_their_gaps() -> None:
         assert abbreviations_defined(raw, gaps) == defined_abbreviations(text, toks)
 
 
+def _plain_find(text: str) -> list[tuple[int, int, str]]:
+    """:meth:`Lexicon.find` read plainly: every token tried as a phrase start, gaps and abbreviations checked where
+    a candidate reaches them."""
+    lex = lexicon()
+    toks = tokens(text)
+    raw = [t for _, _, t in toks]
+    defined = defined_abbreviations(text, toks)
+    candidates = []
+    for index, words in ((lex._folded, [fold(t) for t in raw]), (lex._exact, raw)):
+        for i in range(len(words)):
+            joined = ""
+            for j in range(i, min(len(words), i + index.max_tokens + len(defined))):
+                if j > i and j in defined:
+                    continue
+                gap_ok = JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None if j > i else True
+                if not gap_ok and not (j - 1 in defined and j - 1 > i):
+                    break
+                joined += words[j]
+                if joined in index.keys:
+                    candidates.append((toks[i][0] - toks[j][1], i, j, index.keys[joined]))
+                if joined not in index.prefixes:
+                    break
+    candidates.sort()
+    taken: set[int] = set()
+    chosen = []
+    for _, i, j, key in candidates:
+        if taken.isdisjoint(range(i, j + 1)):
+            taken.update(range(i, j + 1))
+            chosen.append((toks[i][0], toks[j][1], key))
+    return sorted(chosen)
+
+
+def test_find_is_the_plain_token_walk() -> None:
+    texts = ["Heart, liver or kidney disease", "computed tomography (CT) contrast allergy", "PD-1/PD-L1 inhibitors",
+             "MS or SLE", "Crohn's disease and ulcerative colitis", "hepatitis B or C infection", "İstanbul ÉCOG"]
+    rng = random.Random(SEED)
+    words = ["heart", "Liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
+             "B", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ",", "MS",
+             "multiple", "sclerosis", "(MS)", "pd", "l1", "inhibitor", "platelets", "count", "é", "of", "the"]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    for text in texts:
+        found = [(m.start, m.end, m.concept.key) for m in lexicon().find(text)]
+        assert found == _plain_find(text), text
+
+
 def _plain_whole(text: str) -> object:
     named = [m for m in lexicon().find(text) if m.start == 0 and m.end == len(text)]
     return named[0].concept.key if named else None
