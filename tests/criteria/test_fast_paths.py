@@ -18,6 +18,7 @@ from fhir_adapter.criteria.head import open_paren_before
 from fhir_adapter.criteria.model import Coding
 from fhir_adapter.criteria.numbers import (
     _LIMIT_WORD,
+    _TWO_NUMBERS,
     _has_limit_word,
     _number_starts,
     find_min_elapsed,
@@ -316,6 +317,8 @@ def test_threshold_scans_from_the_first_digit_find_what_full_scans_find() -> Non
         num_from, range_from = _number_starts(text, digit.start())
         for pattern, pos in ((pats.range, range_from), (pats.reversed, num_from), (pats.postfix, num_from)):
             assert [m.span() for m in pattern.finditer(text, pos)] == [m.span() for m in pattern.finditer(text)]
+        if not _TWO_NUMBERS.search(text, num_from):
+            assert not pats.range.search(text)
         first_cmp = pats.any_comparator.search(text)
         if first_cmp is not None:
             for pattern in (pats.prefix, pats.bare_limit):
