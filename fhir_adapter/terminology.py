@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from functools import cache
-from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from fhir_adapter.generated_lexicon import (
     render,
 )
 from fhir_adapter.mappings import load_table, mappings_dir
+from fhir_adapter.phrase_index import PhraseIndex, phrases_from, phrases_in
 from fhir_adapter.phrase_keys import (
     JOINABLE,
     MAX_PLURAL_STEM,
@@ -67,7 +67,6 @@ from fhir_adapter.phrase_keys import (
     joined_prefixes,
     normalize_name,
     phrase_key,
-    prefixes,
     split_tokens,
     tokens,
 )
@@ -199,96 +198,8 @@ def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
     return phrase_key(phrase, folded=fold)
 
 
-class _PhraseIndex:
-    """Phrase keys -> concept keys, with the longest phrase length in tokens."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, str] = {}
-        self.max_tokens = 0
-        self.prefixes: set[str] = set()
-        """Every run of leading tokens of a phrase, joined: :meth:`Lexicon.find` stops extending a candidate
-        as soon as no phrase starts with it, so a large lexicon costs no more per token than a small one."""
-
-    def add(
-        self,
-        key: str,
-        n_tokens: int,
-        concept_key: str,
-        *,
-        where: str,
-        phrase: str = "",
-        fold: bool = True,
-        found: list[str] | None = None,
-    ) -> None:
-        """``found``: the phrase's prefixes when the caller has already tokenised it."""
-        if not key:
-            return
-        known = self.keys.get(key)
-        if known is not None and known != concept_key:
-            raise ConfigError(f"phrase {key!r} names both {known} and {concept_key}", source=where)
-        self.keys[key] = concept_key
-        self.max_tokens = max(self.max_tokens, n_tokens)
-        if found is not None:
-            self.prefixes.update(found)
-        else:
-            self.add_prefixes(phrase or key, fold=fold)
-
-    def add_prefixes(self, phrase: str, *, fold: bool = True) -> None:
-        self.prefixes.update(prefixes(phrase, folded=fold))
-
-
 _concept_match = ConceptMatch.__pydantic_validator__.validate_python
 """pydantic-core's validator itself (``ConceptMatch(...)`` wraps it in a Python ``__init__``)."""
-
-
-def _phrases_in(
-    index: _PhraseIndex, words: list[str], gaps: list[str], defined: set[int]
-) -> Iterator[tuple[int, int, str]]:
-    """:func:`_phrases_from` every token, in no order (the candidates are sorted). Most tokens start no phrase:
-    C-level passes find the one-token phrases and the tokens a longer phrase may start with; only those are
-    walked token by token."""
-    keys = index.keys
-    every = range(len(words))
-    for i in compress(every, map(keys.__contains__, words)):
-        yield i, i, keys[words[i]]
-    starts = compress(every, map(index.prefixes.__contains__, words))
-    yield from _phrases_from(index, words, gaps, defined, starts, longer_only=True)
-
-
-def _phrases_from(
-    index: _PhraseIndex,
-    words: list[str],
-    gaps: list[str],
-    defined: set[int],
-    starts: Iterable[int],
-    *,
-    longer_only: bool = False,
-) -> Iterator[tuple[int, int, str]]:
-    """(first token, last token, concept key) of every phrase of ``index`` starting at one of the ``starts`` in
-    ``words``, the tokens of a text (``gaps``: the texts between them, see
-    :func:`~fhir_adapter.phrase_keys.split_tokens`; ``defined``: the abbreviations defined in parentheses, which a
-    phrase runs across); ``longer_only``: only the phrases of two tokens or more."""
-    keys, prefixes, span, n = index.keys, index.prefixes, index.max_tokens + len(defined), len(words)
-    for i in starts:
-        first = words[i]
-        concept_key = None if longer_only else keys.get(first)
-        if concept_key is not None:
-            yield i, i, concept_key
-        if first not in prefixes:
-            continue  # no longer phrase starts with this token
-        joined = first
-        for j in range(i + 1, min(n, i + span)):
-            if j in defined:
-                continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
-            gap = gaps[j]
-            if gap != " " and JOINABLE.fullmatch(gap) is None and not (j - 1 in defined and j - 1 > i):
-                break  # a defined abbreviation inside the phrase: both parentheses were checked
-            joined += words[j]
-            concept_key = keys.get(joined)
-            if concept_key is not None:
-                yield i, j, concept_key
-            if joined not in prefixes:
-                break  # no longer phrase starts with these tokens
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,15 +235,15 @@ class Lexicon:
                     raise ConfigError(f"unknown member {member}", source="mappings", field=concept.key)
         for key in [c.key for c in concepts if c.members]:
             self._concepts[key] = self._with_member_codes(self._concepts[key])
-        self._folded = _PhraseIndex()
-        self._exact = _PhraseIndex()
+        self._folded = PhraseIndex()
+        self._exact = PhraseIndex()
         self._drugs: dict[str, str] = {}
         for concept in concepts:
             self._index(self._concepts[concept.key])
         for table in generated:
             self._merge(table)
         self._routes = frozenset((c.system, c.code) for c in non_systemic_routes)
-        self._dose_forms = _PhraseIndex()
+        self._dose_forms = PhraseIndex()
         for word in dose_form_words:
             key, n = _phrase_key(word)
             if not key:
@@ -453,7 +364,7 @@ class Lexicon:
             return []
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
         for index, words, defined in self._readings(text, raw, gaps):
-            for i, j, concept_key in _phrases_in(index, words, gaps, defined):
+            for i, j, concept_key in phrases_in(index, words, gaps, defined):
                 candidates.append((bounds[2 * i] - bounds[2 * j + 1], i, j, concept_key))
         candidates.sort()
         taken = [False] * len(raw)
@@ -472,7 +383,7 @@ class Lexicon:
 
     def _readings(
         self, text: str, raw: list[str], gaps: list[str]
-    ) -> tuple[tuple[_PhraseIndex, list[str], set[int]], ...]:
+    ) -> tuple[tuple[PhraseIndex, list[str], set[int]], ...]:
         """Each phrase index with the tokens it reads (folded, or as written) and the defined abbreviations."""
         # an ASCII token folds to its lower case (no second scan of the text)
         folded = list(map(str.lower, raw)) if text.isascii() else list(map(fold, raw))
@@ -490,7 +401,7 @@ class Lexicon:
         keys = [
             key
             for index, words, defined in self._readings(phrase, raw, gaps)
-            for _, j, key in _phrases_from(index, words, gaps, defined, (0,))
+            for _, j, key in phrases_from(index, words, gaps, defined, (0,))
             if j == last
         ]
         return self._concept(min(keys)) if keys else None
