@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from itertools import accumulate
 
 TOKEN = re.compile(r"[^\W_]+")
+_TOKEN_SPLIT = re.compile(r"([^\W_]+)")
+_ASCII_TOKEN_SPLIT = re.compile(r"([A-Za-z0-9]+)")
+"""``_TOKEN_SPLIT`` for an ASCII text, where a word character other than ``_`` is one of these: a character range
+is tested quicker than a Unicode category."""
 JOINABLE = re.compile(r"[\s\-/'’‐‑–_]*")
 """Separators that may sit inside one phrase (anything else, like ``,`` or ``(``, ends it)."""
 MAX_PLURAL_STEM = 4
@@ -26,6 +31,15 @@ def fold(token: str) -> str:
 
 def tokens(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group()) for m in TOKEN.finditer(text)]
+
+
+def split_tokens(text: str) -> tuple[list[str], list[str], list[int]]:
+    """The tokens of a text, the gaps between them and their bounds, from one C-level split (no match object
+    per token): ``gaps[j]`` is the text before token j (``gaps[-1]`` the text after the last one), and token j
+    spans ``bounds[2 * j]:bounds[2 * j + 1]``. The same tokens as :func:`tokens`."""
+    splitter = _ASCII_TOKEN_SPLIT if text.isascii() else _TOKEN_SPLIT
+    parts = splitter.split(text)  # [gap, token, gap, token, ..., gap]: a token is never empty
+    return parts[1::2], parts[0::2], list(accumulate(map(len, parts)))
 
 
 def words(text: str) -> list[str]:
@@ -102,6 +116,22 @@ def defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> se
         if not (opened and _CLOSE_PAREN.fullmatch(text, toks[k][1], toks[k + 1][0])):
             continue
         if "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
+            defined.add(k)
+    return defined
+
+
+def abbreviations_defined(raw: Sequence[str], gaps: Sequence[str]) -> set[int]:
+    """:func:`defined_abbreviations` from :func:`split_tokens`' tokens and gaps (the gaps are the texts the
+    parentheses are looked for in)."""
+    defined: set[int] = set()
+    for k in range(1, len(raw) - 1):
+        abbreviation = raw[k]
+        n = len(abbreviation)
+        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
+            continue
+        if not (_OPEN_PAREN.fullmatch(gaps[k]) and _CLOSE_PAREN.fullmatch(gaps[k + 1])):
+            continue
+        if "".join(t[0] for t in raw[k - n : k]).upper() == abbreviation:
             defined.add(k)
     return defined
 

@@ -57,17 +57,17 @@ from fhir_adapter.generated_lexicon import (
     render,
 )
 from fhir_adapter.mappings import load_table, mappings_dir
+from fhir_adapter.phrase_index import PhraseIndex, phrases_from, phrases_in
 from fhir_adapter.phrase_keys import (
     JOINABLE,
     MAX_PLURAL_STEM,
-    defined_abbreviations,
+    abbreviations_defined,
     fold,
     folded_words,
-    joinable_gap,
     joined_prefixes,
     normalize_name,
     phrase_key,
-    prefixes,
+    split_tokens,
     tokens,
 )
 from fhir_adapter.phrase_keys import words as token_words
@@ -198,42 +198,8 @@ def _phrase_key(phrase: str, *, fold: bool = True) -> tuple[str, int]:
     return phrase_key(phrase, folded=fold)
 
 
-class _PhraseIndex:
-    """Phrase keys -> concept keys, with the longest phrase length in tokens."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, str] = {}
-        self.max_tokens = 0
-        self.prefixes: set[str] = set()
-        """Every run of leading tokens of a phrase, joined: :meth:`Lexicon.find` stops extending a candidate
-        as soon as no phrase starts with it, so a large lexicon costs no more per token than a small one."""
-
-    def add(
-        self,
-        key: str,
-        n_tokens: int,
-        concept_key: str,
-        *,
-        where: str,
-        phrase: str = "",
-        fold: bool = True,
-        found: list[str] | None = None,
-    ) -> None:
-        """``found``: the phrase's prefixes when the caller has already tokenised it."""
-        if not key:
-            return
-        known = self.keys.get(key)
-        if known is not None and known != concept_key:
-            raise ConfigError(f"phrase {key!r} names both {known} and {concept_key}", source=where)
-        self.keys[key] = concept_key
-        self.max_tokens = max(self.max_tokens, n_tokens)
-        if found is not None:
-            self.prefixes.update(found)
-        else:
-            self.add_prefixes(phrase or key, fold=fold)
-
-    def add_prefixes(self, phrase: str, *, fold: bool = True) -> None:
-        self.prefixes.update(prefixes(phrase, folded=fold))
+_concept_match = ConceptMatch.__pydantic_validator__.validate_python
+"""pydantic-core's validator itself (``ConceptMatch(...)`` wraps it in a Python ``__init__``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,15 +235,15 @@ class Lexicon:
                     raise ConfigError(f"unknown member {member}", source="mappings", field=concept.key)
         for key in [c.key for c in concepts if c.members]:
             self._concepts[key] = self._with_member_codes(self._concepts[key])
-        self._folded = _PhraseIndex()
-        self._exact = _PhraseIndex()
+        self._folded = PhraseIndex()
+        self._exact = PhraseIndex()
         self._drugs: dict[str, str] = {}
         for concept in concepts:
             self._index(self._concepts[concept.key])
         for table in generated:
             self._merge(table)
         self._routes = frozenset((c.system, c.code) for c in non_systemic_routes)
-        self._dose_forms = _PhraseIndex()
+        self._dose_forms = PhraseIndex()
         for word in dose_form_words:
             key, n = _phrase_key(word)
             if not key:
@@ -393,53 +359,52 @@ class Lexicon:
 
     def find(self, text: str) -> list[ConceptMatch]:
         """Every concept mention in ``text``: whole words, longest first, non-overlapping, in text order."""
-        toks = _tokens(text)
-        n = len(toks)
-        raw = [t for _, _, t in toks]
-        # the same tokens, folded (an ASCII token folds to its lower case: no second scan of the text)
-        folded = [t.lower() for t in raw] if text.isascii() else folded_words(text)
-        defined = defined_abbreviations(text, toks)
-        joinable: dict[int, bool] = {}  # token j may continue a phrase (asked only where a candidate reaches j)
+        raw, gaps, bounds = split_tokens(text)
+        if not raw:
+            return []
         candidates: list[tuple[int, int, int, str]] = []  # (-length in chars, start token, end token, key)
-        for index, words in ((self._folded, folded), (self._exact, raw)):
-            keys, prefixes, span = index.keys, index.prefixes, index.max_tokens + len(defined)
-            for i, first in enumerate(words):
-                if first not in prefixes and first not in keys:
-                    continue  # most tokens start no phrase
-                concept_key = keys.get(first)
-                if concept_key is not None:
-                    candidates.append((toks[i][0] - toks[i][1], i, i, concept_key))
-                if first not in prefixes:
-                    continue  # no longer phrase starts with this token
-                joined = first
-                for j in range(i + 1, min(n, i + span)):
-                    if j in defined:
-                        continue  # "computed tomography (CT) contrast" reads as "computed tomography contrast"
-                    ok = joinable.get(j)
-                    if ok is None:
-                        ok = joinable[j] = joinable_gap(text, toks[j - 1][1], toks[j][0])
-                    if not ok and not (j - 1 in defined and j - 1 > i):
-                        break  # a defined abbreviation inside the phrase: both parentheses were checked
-                    joined += words[j]
-                    concept_key = keys.get(joined)
-                    if concept_key is not None:
-                        candidates.append((toks[i][0] - toks[j][1], i, j, concept_key))
-                    if joined not in prefixes:
-                        break  # no longer phrase starts with these tokens
+        for index, words, defined in self._readings(text, raw, gaps):
+            for i, j, concept_key in phrases_in(index, words, gaps, defined):
+                candidates.append((bounds[2 * i] - bounds[2 * j + 1], i, j, concept_key))
         candidates.sort()
-        taken = [False] * len(toks)
-        chosen: list[ConceptMatch] = []
+        taken = [False] * len(raw)
+        chosen: list[tuple[int, int, str]] = []
         for _, i, j, concept_key in candidates:
             if any(taken[i : j + 1]):
                 continue
-            for k in range(i, j + 1):
-                taken[k] = True
-            start, end = toks[i][0], toks[j][1]
-            chosen.append(
-                ConceptMatch(concept=self._concept(concept_key), start=start, end=end, phrase=text[start:end])
-            )
-        chosen.sort(key=lambda m: m.start)
-        return chosen
+            taken[i : j + 1] = [True] * (j + 1 - i)
+            chosen.append((i, j, concept_key))
+        chosen.sort()  # in text order: the chosen matches do not overlap
+        return [
+            _concept_match({"concept": self._concept(key), "start": a, "end": b, "phrase": text[a:b]})
+            for i, j, key in chosen
+            for a, b in ((bounds[2 * i], bounds[2 * j + 1]),)
+        ]
+
+    def _readings(
+        self, text: str, raw: list[str], gaps: list[str]
+    ) -> tuple[tuple[PhraseIndex, list[str], set[int]], ...]:
+        """Each phrase index with the tokens it reads (folded, or as written) and the defined abbreviations."""
+        # an ASCII token folds to its lower case (no second scan of the text)
+        folded = list(map(str.lower, raw)) if text.isascii() else list(map(fold, raw))
+        defined = abbreviations_defined(raw, gaps) if "(" in text else set()
+        return (self._folded, folded, defined), (self._exact, raw, defined)
+
+    def whole(self, phrase: str) -> Concept | None:
+        """The concept of the match of :meth:`find` that spans all of ``phrase``, None when no match does. Only
+        the phrases starting at its first token are read: the longest candidate wins in :meth:`find`, so one
+        spanning the whole text is chosen whenever there is one (the least concept key among several)."""
+        raw, gaps, _ = split_tokens(phrase)
+        if not raw or gaps[0] or gaps[-1]:
+            return None  # the text starts or ends outside a token: no match spans it
+        last = len(raw) - 1
+        keys = [
+            key
+            for index, words, defined in self._readings(phrase, raw, gaps)
+            for _, j, key in phrases_from(index, words, gaps, defined, (0,))
+            if j == last
+        ]
+        return self._concept(min(keys)) if keys else None
 
     def find_drug(self, name: str) -> Concept | None:
         """The single drug (not a class) named exactly ``name`` (display, synonym, brand or code name).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from fhir_adapter.criteria.lexicon import Lexicon
+from fhir_adapter.criteria.lexicon import Lexicon, named_whole
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.terminology import ConceptMatch
 
@@ -35,9 +35,9 @@ def shared_head_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon, 
             if word not in p.shared_head_words or any(a < end and start < b for a, b in taken):
                 break
             phrase = f"{word} {noun}"
-            named = [c for c in lexicon.find(phrase) if c.start == 0 and c.end == len(phrase)]
-            if named:
-                extra.append(ConceptMatch(concept=named[0].concept, start=start, end=end, phrase=work[start:end]))
+            named = named_whole(lexicon, phrase)
+            if named is not None:
+                extra.append(ConceptMatch(concept=named, start=start, end=end, phrase=work[start:end]))
             pos = start
     return extra
 
@@ -94,9 +94,9 @@ def _named_before(work: str, end: int, tail: str, lexicon: Lexicon) -> ConceptMa
     for k in range(min(_MAX_SHARED_WORDS, len(spans)), 0, -1):
         start = spans[-k][0]
         phrase = " ".join(work[a:b] for a, b in spans[-k:]) + " " + tail
-        named = [c for c in lexicon.find(phrase) if c.start == 0 and c.end == len(phrase)]
-        if named:
-            return ConceptMatch(concept=named[0].concept, start=start, end=end, phrase=work[start:end])
+        named = named_whole(lexicon, phrase)
+        if named is not None:
+            return ConceptMatch(concept=named, start=start, end=end, phrase=work[start:end])
     return None
 
 
@@ -113,8 +113,7 @@ def shared_tail_end(
         words = _WORD.findall(work, next_start, next_end)
         if len(words) >= 2:
             phrase = f"{work[head_start:head_end]} {words[-1]}"
-            named = [c for c in lexicon.find(phrase) if c.start == 0 and c.end == len(phrase)]
-            return next_end if named else None
+            return next_end if named_whole(lexicon, phrase) is not None else None
         end = next_end
     return None
 
@@ -148,7 +147,7 @@ def _named_after(work: str, start: int, lead: str, lexicon: Lexicon) -> ConceptM
     for k in range(len(spans), 0, -1):
         end = spans[k - 1][1]
         phrase = f"{lead} " + " ".join(work[a:b] for a, b in spans[:k])
-        named = [c for c in lexicon.find(phrase) if c.start == 0 and c.end == len(phrase)]
-        if named:
-            return ConceptMatch(concept=named[0].concept, start=start, end=end, phrase=work[start:end])
+        named = named_whole(lexicon, phrase)
+        if named is not None:
+            return ConceptMatch(concept=named, start=start, end=end, phrase=work[start:end])
     return None

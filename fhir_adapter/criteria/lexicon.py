@@ -41,6 +41,17 @@ class ModuleUnits:
         return self.convert_fn(value, from_unit, to_unit, concept_key)
 
 
+def named_whole(lexicon: Lexicon, phrase: str) -> Concept | None:
+    """The concept of the lexicon match spanning all of ``phrase`` (None when no match does). The project lexicon
+    answers with its ``whole`` look-up, which reads only the phrases at the first word; any other
+    :class:`Lexicon` (a test's fake) by its matches."""
+    whole = getattr(lexicon, "whole", None)
+    if whole is not None:
+        return cast(Concept | None, whole(phrase))
+    named = [m for m in lexicon.find(phrase) if m.start == 0 and m.end == len(phrase)]
+    return named[0].concept if named else None
+
+
 def default_lexicon() -> Lexicon:
     """The project lexicon (``fhir_adapter.terminology.lexicon()``)."""
     return cast(Lexicon, terminology.lexicon())

@@ -246,7 +246,7 @@ def find_thresholds(text: str) -> list[Threshold]:
     for m in pats.postfix.finditer(text, num_from) if num_from >= 0 and pats.any_postfix.search(text) else ():
         if free(m.start(), m.end()):
             add(_single(m, _comparator(m.group("post"), p)))
-    for m in pats.range.finditer(text, range_from) if range_from >= 0 else ():
+    for m in pats.range.finditer(text, range_from) if range_from >= 0 and _TWO_NUMBERS.search(text, num_from) else ():
         if not free(m.start(), m.end()):
             continue
         if m.group("sep") == "and" and not m.group("open"):
@@ -262,6 +262,9 @@ _DIGIT = re.compile(r"\d|(?<![a-z])(?:one|two|three|four|five|six|seven|eight|ni
 _ANY_DIGIT = re.compile(r"\d")
 """A digit alone: a character-class scan (much quicker than ``_DIGIT``, which needs "times" for its words)."""
 _SYMBOL = re.compile(r"[<>≤≥=]")
+_TWO_NUMBERS = re.compile(r"\d\D+\d")
+"""Two runs of digits: a range needs them (its numbers hold digits, its separator none), so most texts with one
+number skip its scan."""
 _LIMIT_WORDS = ("uln", "lln", "unl", "limit", "normal")
 _LIMIT_WORD = re.compile("|".join(_LIMIT_WORDS), re.IGNORECASE)
 _OPENERS = 7

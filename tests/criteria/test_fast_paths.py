@@ -18,6 +18,7 @@ from fhir_adapter.criteria.head import open_paren_before
 from fhir_adapter.criteria.model import Coding
 from fhir_adapter.criteria.numbers import (
     _LIMIT_WORD,
+    _TWO_NUMBERS,
     _has_limit_word,
     _number_starts,
     find_min_elapsed,
@@ -30,7 +31,18 @@ from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
 from fhir_adapter.criteria.topics import topic_of
 from fhir_adapter.generated_lexicon import concept_from_entry
 from fhir_adapter.mappings import load_table
-from fhir_adapter.phrase_keys import JOINABLE, TOKEN, fold, folded_words, joinable_tokens, tokens
+from fhir_adapter.phrase_keys import (
+    JOINABLE,
+    TOKEN,
+    abbreviations_defined,
+    defined_abbreviations,
+    fold,
+    folded_words,
+    joinable_tokens,
+    split_tokens,
+    tokens,
+)
+from fhir_adapter.terminology import lexicon
 
 SEED = 10
 
@@ -117,6 +129,83 @@ def test_tokens_folded_and_joinable_as_read_one_by_one() -> None:
         plain = [False] + [JOINABLE.fullmatch(text, a, b) is not None for a, b in gaps]
         assert joinable_tokens(text, toks) == (plain if toks else [False])
         assert [t for _, _, t in toks] == TOKEN.findall(text)
+
+
+def test_split_tokens_are_the_tokens_with_their_gaps() -> None:
+    texts = ["PD-1 / PD-L1", "computed tomography (CT) scan", "(MRI)", "İstanbul ÉCOG", "a_b", "", " x "]
+    texts += _strings("aBC1 -/'’_,()é", 3000, 14)
+    for text in texts:
+        toks = tokens(text)
+        raw, gaps, bounds = split_tokens(text)
+        assert raw == [t for _, _, t in toks]
+        assert [(bounds[2 * j], bounds[2 * j + 1]) for j in range(len(raw))] == [(a, b) for a, b, _ in toks]
+        edges = [0, *(x for a, b, _ in toks for x in (a, b)), len(text)]
+        assert gaps == [text[edges[2 * k] : edges[2 * k + 1]] for k in range(len(toks) + 1)]
+        assert abbreviations_defined(raw, gaps) == defined_abbreviations(text, toks)
+
+
+def _plain_find(text: str) -> list[tuple[int, int, str]]:
+    """:meth:`Lexicon.find` read plainly: every token tried as a phrase start, gaps and abbreviations checked where
+    a candidate reaches them."""
+    lex = lexicon()
+    toks = tokens(text)
+    raw = [t for _, _, t in toks]
+    defined = defined_abbreviations(text, toks)
+    candidates = []
+    for index, words in ((lex._folded, [fold(t) for t in raw]), (lex._exact, raw)):
+        for i in range(len(words)):
+            joined = ""
+            for j in range(i, min(len(words), i + index.max_tokens + len(defined))):
+                if j > i and j in defined:
+                    continue
+                gap_ok = JOINABLE.fullmatch(text, toks[j - 1][1], toks[j][0]) is not None if j > i else True
+                if not gap_ok and not (j - 1 in defined and j - 1 > i):
+                    break
+                joined += words[j]
+                if joined in index.keys:
+                    candidates.append((toks[i][0] - toks[j][1], i, j, index.keys[joined]))
+                if joined not in index.prefixes:
+                    break
+    candidates.sort()
+    taken: set[int] = set()
+    chosen = []
+    for _, i, j, key in candidates:
+        if taken.isdisjoint(range(i, j + 1)):
+            taken.update(range(i, j + 1))
+            chosen.append((toks[i][0], toks[j][1], key))
+    return sorted(chosen)
+
+
+def test_find_is_the_plain_token_walk() -> None:
+    texts = ["Heart, liver or kidney disease", "computed tomography (CT) contrast allergy", "PD-1/PD-L1 inhibitors",
+             "MS or SLE", "Crohn's disease and ulcerative colitis", "hepatitis B or C infection", "İstanbul ÉCOG"]
+    rng = random.Random(SEED)
+    words = ["heart", "Liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
+             "B", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ",", "MS",
+             "multiple", "sclerosis", "(MS)", "pd", "l1", "inhibitor", "platelets", "count", "é", "of", "the"]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    for text in texts:
+        found = [(m.start, m.end, m.concept.key) for m in lexicon().find(text)]
+        assert found == _plain_find(text), text
+
+
+def _plain_whole(text: str) -> object:
+    named = [m for m in lexicon().find(text) if m.start == 0 and m.end == len(text)]
+    return named[0].concept.key if named else None
+
+
+def test_whole_is_the_match_of_find_spanning_the_text() -> None:
+    lex = lexicon()
+    texts = ["heart disease", "prostate cancer", "hepatitis c infection", "type 1 diabetes", "pd-1", "PD 1",
+             "Crohn's disease", "crohns disease", "platelets", "computed tomography (CT) contrast", "MS", "ms",
+             "liver disease ", " liver disease", "liver, disease", "acute pancreatitis", "non-hodgkin lymphoma"]
+    rng = random.Random(SEED)
+    words = ["heart", "liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
+             "b", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ","]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
+    for text in texts:
+        whole = lex.whole(text)
+        assert (whole.key if whole is not None else None) == _plain_whole(text), text
 
 
 def test_mid_phrase_is_found_from_the_end() -> None:
@@ -228,6 +317,8 @@ def test_threshold_scans_from_the_first_digit_find_what_full_scans_find() -> Non
         num_from, range_from = _number_starts(text, digit.start())
         for pattern, pos in ((pats.range, range_from), (pats.reversed, num_from), (pats.postfix, num_from)):
             assert [m.span() for m in pattern.finditer(text, pos)] == [m.span() for m in pattern.finditer(text)]
+        if not _TWO_NUMBERS.search(text, num_from):
+            assert not pats.range.search(text)
         first_cmp = pats.any_comparator.search(text)
         if first_cmp is not None:
             for pattern in (pats.prefix, pats.bare_limit):
