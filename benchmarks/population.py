@@ -13,7 +13,8 @@ Trial: the seed trial's compiled criteria (``samples/NCT06577194.txt``), as the 
 
 Each engine runs in a fresh process (``screen_files``, the path ``fhir-adapter screen --data DIR --engine E``
 takes), so its figures include loading, and its peak RSS is the child's, including writing the JSON report
-(``contract_json``, digested rather than written; its seconds are the "JSON s" column, not in patients/s). The
+(``contract_json``, digested rather than written; its seconds are the "JSON s" column, not in patients/s); "CPU s"
+is the screen's CPU time (the process's and its worker processes', DuckDB's threads included). The
 results of every engine are compared with the first engine's (a digest of the whole result contract): identical
 or not.
 """
@@ -49,10 +50,15 @@ except ImportError:  # an older checkout (BENCH_PYTHONPATH): count by iterating
         return Counter(getattr(p, field) for p in patients)
 folder, engine, as_of, trial, workers = sys.argv[1:6]
 criteria = load_compiled(Path(trial))[1]
+def cpu():  # this process's CPU seconds and its finished children's (worker processes)
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 compiled = time.perf_counter()
+cpu_start = cpu()
 extra = {"workers": int(workers)} if workers else {}  # an older checkout (--code) has no workers option
 found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine, **extra)
 done = time.perf_counter()
+cpu_screen = cpu() - cpu_start
 screen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 digest = hashlib.sha256()
 for chunk in found.result.contract_json():  # the report as the CLI writes it, never one string
@@ -60,7 +66,8 @@ for chunk in found.result.contract_json():  # the report as the CLI writes it, n
 reported = time.perf_counter()
 verdicts = dict(count_by(found.result.patients, "reason_code"))
 print(json.dumps({
-    "patients": len(found.result.patients), "seconds": done - compiled, "startup": compiled - started,
+    "patients": len(found.result.patients), "seconds": done - compiled, "cpu": cpu_screen,
+    "startup": compiled - started,
     "report_seconds": reported - done, "screen_rss_mb": screen_rss,
     "digest": digest.hexdigest()[:16], "reasons": verdicts,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -147,7 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
-          f"{'peak RSS MB':>12} {'JSON s':>7} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
+          f"{'CPU s':>6} {'peak RSS MB':>12} {'JSON s':>7} {'vs first':>9}  "
+          "result (largest child process's RSS: Spark's JVM)")
     for size in (int(s) for s in args.patients.split(",")):
         folder = build(size, args.format)
         disk = disk_mb(folder)
@@ -170,6 +178,7 @@ def main() -> None:
             )
             child = float(figures.get("children_rss_mb", 0.0))  # type: ignore[arg-type]
             print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} {seconds:>8.1f} {patients / seconds:>11,.0f} "
+                  f"{float(figures.get('cpu', 0.0)):>6.1f} "  # type: ignore[arg-type]
                   f"{float(figures['rss_mb']):>12,.0f} {float(figures['report_seconds']):>7.1f} "  # type: ignore[arg-type]
                   f"{ratio:>9}  {same} {figures['reasons']}"
                   + (f" (child {child:,.0f} MB)" if child > 50 else ""))
