@@ -28,11 +28,12 @@ from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import MatchOptions, ScreenResult
-from fhir_adapter.matching.retrieval import retrieval_for
+from fhir_adapter.matching.retrieval import narrowed_evidence, retrieval_for
 from fhir_adapter.matching.screen import (
     PatientStream,
     Progress,
     ScreenStats,
+    decisive_atoms,
     screen,
     screen_evaluated,
     screen_stream,
@@ -111,11 +112,14 @@ def screen_files(
         local = LocalData(*files, strict=strict, freeze_gc=True)
         require_patients(local.files, len(local), files, local.errors)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
-    retrieval = retrieval_for(criteria.atoms, Matcher(criteria.atoms, as_of=as_of, options=options).context)
+    context = Matcher(criteria.atoms, as_of=as_of, options=options).context
+    retrieval = retrieval_for(criteria.atoms, context)
     if chosen == "duckdb":
         from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
-        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note) as source:
+        decisive = decisive_atoms(criteria.atoms)
+        narrowed = narrowed_evidence(decisive, context) if any(a.index for a in decisive) else None
+        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note, narrowed=narrowed) as source:
             require_patients(source.files, len(source), files, source.errors)
             used = use_workers(workers, len(source))
             result = run.screen_in_workers(criteria, source, used) if used > 1 else run.screen_stream(criteria, source)

@@ -39,10 +39,11 @@ from fhir_adapter.engines.evidence import (
     engine_files,
     kept_types,
     line_problem,
+    snapshot_of,
 )
 from fhir_adapter.errors import InputError
 from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold
-from fhir_adapter.matching.retrieval import Retrieval
+from fhir_adapter.matching.retrieval import NarrowedEvidence, Retrieval
 
 _FETCH_ROWS = 20_000
 MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -149,9 +150,12 @@ class DuckDbSource:
         memory_limit: str = "1GB",
         threads: int | None = None,
         note: Callable[[str], None] | None = None,
+        narrowed: NarrowedEvidence | None = None,
     ) -> None:
-        """``note`` receives a line per file scanned and one at the end (counts and file names only)."""
+        """``note`` receives a line per file scanned and one at the end (counts and file names only);
+        ``narrowed``: the evidence of the atoms that settle most patients, for :meth:`narrowed_snapshots`."""
         self.retrieval = retrieval
+        self.narrowed = narrowed
         self.strict = strict
         self.errors: list[InputError] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-adapter-duckdb-")
@@ -240,10 +244,11 @@ class DuckDbSource:
         """As for a local export: complete unless a skipped record could have been of this type."""
         return not any(could_hold(e.source, resource_type) for e in self.errors)
 
-    def snapshots(self, wanted: set[str] | None = None) -> Iterator[LazySnapshot]:
-        """Every patient (or those in ``wanted``) with its evidence, in patient-id order."""
+    def snapshots(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[LazySnapshot]:
+        """Every patient (or those in ``wanted``) with its evidence, in patient-id order (``only_wanted``: see
+        :meth:`patient_rows`)."""
         context = self.snapshot_context()
-        for rows in self.patient_rows(wanted):
+        for rows in self.patient_rows(wanted, only_wanted=only_wanted):
             if (found := rows.snapshot(context)) is not None:
                 yield found
 
@@ -255,18 +260,46 @@ class DuckDbSource:
             shared={**self._shared, **self._memory_shared()},
         )
 
-    def patient_rows(self, wanted: set[str] | None = None) -> Iterator[PatientRows]:
+    def narrowed_snapshots(self, wanted: set[str]) -> Iterator[LazySnapshot]:
+        """The patients of ``wanted`` with only the :attr:`narrowed` evidence (their Patient and the lines of the
+        narrowed types with one of its codes), in patient-id order: a first pass that reads little for the many
+        patients the decisive atoms settle. Patients with resources in Bundle files are left to :meth:`snapshots`."""
+        if self.narrowed is None:
+            return
+        kept = ["rtype = 'Patient'"]
+        for rtype in self.narrowed.types:
+            pattern = self.narrowed.pattern(rtype)
+            where = f" AND regexp_matches(line, {_sql_string(pattern)})" if pattern else ""
+            kept.append(f"(rtype = {_sql_string(rtype)}{where})")
+        full = self.snapshot_context()
+        fetched = frozenset(self.narrowed.types)
+        in_bundles = {*self._memory.patient_ids(), *self._memory.resource_patient_ids()}
+        cursor = self._con.execute(
+            f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND ({' OR '.join(kept)}) "
+            "ORDER BY pid, f, n"
+        )
+        for pid, lines in _grouped(cursor):
+            if pid in wanted and pid not in in_bundles:
+                found = snapshot_of(pid, lines, fetched=fetched, complete=full.complete, shared=full.shared,
+                                    narrowed=self.narrowed.code_sets)
+                if found is not None:
+                    yield found
+
+    def patient_rows(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[PatientRows]:
         """Every patient's (or those in ``wanted``) kept lines, unparsed, in patient-id order: what a snapshot is
-        made of, cheap to hand to another process."""
+        made of, cheap to hand to another process. ``only_wanted``: DuckDB selects them (for a few patients)."""
         fetched = frozenset(self.retrieval.types)
         skipped = {"Bundle", *self.retrieval.shared_types}
         names = ", ".join(_sql_string(t) for t in sorted(skipped))
+        among = ""
+        if only_wanted and wanted is not None:
+            self._con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS pid",
+                              [sorted(wanted)])
+            among = "AND pid IN (SELECT pid FROM wanted) "
         cursor = self._con.execute(
             f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND rtype NOT IN ({names}) "
-            "ORDER BY pid, f, n"
+            f"{among}ORDER BY pid, f, n"
         )
-        current: str | None = None
-        rows: list[tuple[str, str]] = []
         seen: set[str] = set()
         from_bundles = set(self._memory.patient_ids())  # usually none: only they need remembering
         with_resources = set(self._memory.resource_patient_ids())  # likewise: the others have no extra to look up
@@ -281,18 +314,9 @@ class DuckDbSource:
             extra = {t: list(found) for t in fetched if (found := self._memory.resources(pid, t))}
             return PatientRows(pid, lines, self._memory.patient(pid), extra)
 
-        while True:
-            chunk = cursor.fetchmany(_FETCH_ROWS)
-            if not chunk:
-                break
-            for pid, rtype, line in chunk:
-                if pid != current:
-                    if current is not None and (found := patient(current, rows)) is not None:
-                        yield found
-                    current, rows = pid, []
-                rows.append((rtype, line))
-        if current is not None and (found := patient(current, rows)) is not None:
-            yield found
+        for pid, lines in _grouped(cursor):
+            if (found := patient(pid, lines)) is not None:
+                yield found
         for pid in self._memory.patient_ids():
             if pid not in seen and (found := patient(pid, [])) is not None:
                 yield found
@@ -309,3 +333,18 @@ class DuckDbSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _grouped(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """``(pid, [(rtype, line)...])`` per patient from rows ``(pid, rtype, line)`` ordered by patient."""
+    current: str | None = None
+    rows: list[tuple[str, str]] = []
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        for pid, rtype, line in chunk:
+            if pid != current:
+                if current is not None:
+                    yield current, rows
+                current, rows = pid, []
+            rows.append((rtype, line))
+    if current is not None:
+        yield current, rows
