@@ -29,6 +29,7 @@ from fhir_adapter.errors import InputError
 from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
+from fhir_adapter.matching.memo import EarlyMemo
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
 from fhir_adapter.matching.record import FilteredOut, trusted
@@ -90,6 +91,7 @@ class PopulationEvaluator:
         """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
         for position, atom in enumerate(self.matcher.atoms):
             self._positions.setdefault(atom.id, []).append(position)
+        self._early = EarlyMemo(self._settle)
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
@@ -125,6 +127,9 @@ class PopulationEvaluator:
         the whole: the lines left out carry none of the codes these atoms look for."""
         if not self.has_index:
             return None
+        return self._early.result(snapshot)  # most patients' snapshots are alike: see matching/memo.py
+
+    def _settle(self, snapshot: PatientSnapshot) -> PatientResult | None:
         try:
             found = self._decisive(snapshot, snapshot.patient_id)
         except FilteredOut:

@@ -77,3 +77,51 @@ def test_patients_settled_early_get_the_whole_records_result(trial: Path) -> Non
         assert expected is not None and found.contract() == expected.contract()
     assert all(whole[pid] is None or whole[pid].reason_code != "not-a-candidate"  # type: ignore[union-attr]
                for pid, found in early.items() if found is None)
+
+
+def test_remembered_results_are_each_patients_own(tmp_path: Path) -> None:
+    """Patients with the same Patient fields and no coded evidence share one evaluation (matching/memo.py): each
+    still gets exactly the result evaluating it gives, its own id written in (in memory: no memo)."""
+    import json
+    import shutil
+
+    from fhir_adapter.engines import screen_files
+
+    criteria = load_compiled(TRIALS[0])[1]
+    folder = tmp_path / "data"
+    shutil.copytree(SAMPLES, folder)
+    patients = [json.loads(line) for line in (SAMPLES / "Patient.ndjson").read_text(encoding="utf-8").splitlines()]
+    copies = []
+    for n, patient in enumerate(patients):
+        copies.append({**patient, "id": f"copy-{n}"})
+        copies.append({**patient, "id": f"third-{n}"})
+        copies.append({**patient, "id": f"again-{n}", "deceasedBoolean": n % 2 == 0})
+        copies.append({k: v for k, v in patient.items() if k != "birthDate"} | {"id": f"unborn-{n}"})
+    copies.append({**patients[0], "id": "with space"})
+    copies.append({**patients[0], "id": "nul\u0000id"})
+    copies.append({**patients[0], "id": "odd-date", "birthDate": "19\u00007-01-01"})
+    with (folder / "Patient.ndjson").open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps(c) + "\n" for c in copies)
+    memory = screen_files(criteria, [folder], as_of=AS_OF, engine="memory")
+    duck = screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb")
+    assert duck.result.contract() == memory.result.contract()
+    codes = {p.patient: p.reason_code for p in duck.result.patients}
+    assert codes["Patient/copy-0"] == "not-a-candidate" and codes["Patient/again-0"] == "deceased"
+
+
+def test_the_memo_gives_each_patient_what_evaluating_it_gives() -> None:
+    criteria = load_compiled(TRIALS[0])[1]
+    evaluator = PopulationEvaluator(criteria, as_of=AS_OF)
+    fetched = frozenset({"Condition"})
+    born = {"resourceType": "Patient", "birthDate": "1960-05-01", "gender": "female"}
+    snapshots = [
+        PatientSnapshot(pid, {**born, "id": pid, **extra}, {}, fetched, complete_types=fetched)
+        for pid, extra in [("a", {}), ("b", {}), ("c", {"name": [{"family": "X"}]}), ("d", {}),
+                           ("e", {"deceasedBoolean": True}), ("f", {"birthDate": "1990-01-01"})]
+    ]
+    direct = [evaluator._settle(s) for s in snapshots]
+    remembered = [evaluator.settled_early(s) for s in snapshots]
+    assert evaluator._early.hits == 3  # b, c, d: a learnt the fields read (names are not among them)
+    assert [r and r.contract() for r in remembered] == [r and r.contract() for r in direct]
+    assert [r and r.patient for r in remembered] == ["Patient/a", "Patient/b", "Patient/c", "Patient/d", None,
+                                                     "Patient/f"]
