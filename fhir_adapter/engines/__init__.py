@@ -27,10 +27,11 @@ from fhir_adapter.errors import InputError, UsageError
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
 from fhir_adapter.matching.local import LocalData
-from fhir_adapter.matching.model import MatchOptions, ScreenResult
+from fhir_adapter.matching.model import MatchOptions, PatientResult, ScreenResult
 from fhir_adapter.matching.retrieval import narrowed_evidence, retrieval_for
 from fhir_adapter.matching.screen import (
     PatientStream,
+    PopulationEvaluator,
     Progress,
     ScreenStats,
     decisive_atoms,
@@ -149,15 +150,29 @@ class ScreenRun:
                              progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
 
     def screen_in_workers(self, criteria: CompiledCriteria, source: DuckDbSource, workers: int) -> ScreenResult:
-        """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results)."""
+        """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results). The first
+        pass (:meth:`DuckDbSource.narrowed_snapshots`, little to read and mostly remembered results) stays in this
+        process; the patients it leaves go to the workers when there are enough of them to be worth starting."""
         setup = WorkerSetup(criteria, self.as_of, self.options, source.snapshot_context())
+        evaluator = PopulationEvaluator(criteria, as_of=self.as_of, options=self.options)
 
-        def evaluate(todo: set[str]) -> Iterator[EncodedResult]:
-            return evaluate_in_workers(setup, source.patient_rows(todo), workers)
+        def evaluate(todo: set[str]) -> Iterator[PatientResult | EncodedResult | None]:
+            left = set(todo)
+            for snapshot in source.narrowed_snapshots(todo):
+                found = evaluator.settled_early(snapshot)
+                if found is not None:
+                    left.discard(snapshot.patient_id)
+                    yield found
+            narrowed = len(left) < len(todo)
+            if left and use_workers(workers, len(left)) > 1:
+                yield from evaluate_in_workers(setup, source.patient_rows(left, only_wanted=narrowed), workers)
+                return
+            for snapshot in source.snapshots(left, only_wanted=narrowed):
+                yield evaluator.evaluate_fetched(snapshot)
 
         return screen_evaluated(criteria, source.patient_ids(), evaluate, as_of=self.as_of, limit=self.limit,
                                 options=self.options, progress=self.progress, checkpoint=self.checkpoint,
-                                stats=self.stats)
+                                stats=self.stats, evaluator=evaluator)
 
 
 def require_patients(

@@ -108,9 +108,11 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
         numbered = f"SELECT row_number() OVER () AS n, line FROM {source}"
     # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
     # tests/engines pins it with a file whose lines carry their own numbers.
-    # One JSON parse per line: try() is NULL for a malformed line. Blank lines are dropped, but trim() copies
-    # the line (it took more time than the JSON parse): only the lines without a JSON type are trimmed.
-    # Only the few kept lines are parsed again,
+    # One JSON parse per line: try() is NULL for a malformed line. It is unnested from a one-element list
+    # because DuckDB copies a column's expression into the filters above at each mention of the column: the
+    # line would be parsed again for every mention of its type. Blank lines are dropped, but trim() copies the
+    # line (it took more time than the JSON parse): only the lines without a JSON type are trimmed, in a CASE
+    # (an OR evaluated it for every line). Only the few kept lines are parsed again,
     # for their patient (the projection above the filter), not the hundreds of thousands dropped; doing it
     # here rather than by an UPDATE of the whole table afterwards keeps a million patients' evidence within
     # DuckDB's memory limit (the UPDATE's join ran out of memory there).
@@ -120,9 +122,9 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
     WITH numbered AS ({numbered}),
     typed AS (
         SELECT * FROM (
-            SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
+            SELECT n, line, unnest([try(json_extract_string(line, '$.resourceType'))]) AS rtype
             FROM numbered WHERE line IS NOT NULL)
-        WHERE rtype IS NOT NULL OR trim(line) <> ''),
+        WHERE CASE WHEN rtype IS NOT NULL THEN true ELSE trim(line) <> '' END),
     kept AS (
         SELECT n, ok, rtype, line FROM (
             SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
