@@ -14,6 +14,7 @@ the one evaluator, :mod:`fhir_adapter.matching.evaluate`.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -122,6 +123,10 @@ def screen_files(
         narrowed = narrowed_evidence(decisive, context) if any(a.index for a in decisive) else None
         with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note, narrowed=narrowed) as source:
             require_patients(source.files, len(source), files, source.errors)
+            # what is loaded now (the lexicon, the plans) lives as long as the screen: out of the cyclic garbage
+            # collector's reach, it is not traversed again at every collection (about 15 % of the evaluation);
+            # process-wide, as the memory engine's (LocalData freeze_gc)
+            gc.freeze()
             used = use_workers(workers, len(source))
             result = run.screen_in_workers(criteria, source, used) if used > 1 else run.screen_stream(criteria, source)
             return FileScreen(result, chosen, source.files, source.errors)

@@ -14,9 +14,10 @@ read are recorded while evaluating (:class:`_ReadFields`); an evaluation that lo
 (:data:`_TOKEN`; patients whose id or read values contain its NUL character, or whose id has white space, which the
 reason's white-space folding would change, are evaluated directly), then the token by each patient's id.
 
-Only what the Patient resource decides is shared: in the benchmark population (clones of a cohort with shifted
-birth dates) about one patient in six at 10,000 patients has a birth date seen before; a real population repeats
-birth dates as often at a size of tens of thousands (BENCHMARKS.md gives figures with and without).
+What the evaluator reads of a Patient here is its birth date and deceased fields (and gender with a sex
+criterion): in a population of tens of thousands most birth dates recur, but in one of 10,000 most do not (the
+benchmark's 10,000 patients have 8,192 birth dates; its larger populations are copies of them, so nearly all
+recur: BENCHMARKS.md gives figures with and without). The memory it takes is bounded (:data:`MAX_TEMPLATES`).
 """
 
 from __future__ import annotations
