@@ -36,7 +36,7 @@ from fhir_adapter.matching.server import PatientSnapshot
 MAX_TEMPLATES = 10_000
 """Results remembered at most (about 2 KB each: the criteria they share with every patient are shared objects);
 0: none, every patient evaluated (``benchmarks/population.py --no-memo``)."""
-_MAX_SEEN = 200_000
+_MAX_SEEN = 100_000
 """Values noted as seen once at most (a few hundred bytes each)."""
 _TOKEN = "\x00patient-id\x00"
 _MISSING = object()
