@@ -13,7 +13,8 @@ Trial: the seed trial's compiled criteria (``samples/NCT06577194.txt``), as the 
 
 Each engine runs in a fresh process (``screen_files``, the path ``fhir-adapter screen --data DIR --engine E``
 takes), so its figures include loading, and its peak RSS is the child's, including writing the JSON report
-(``contract_json``, digested rather than written; its seconds are the "JSON s" column, not in patients/s). The
+(``contract_json``, digested rather than written; its seconds are the "JSON s" column, not in patients/s); "CPU s"
+is the screen's CPU time (the process's and its worker processes', DuckDB's threads included). The
 results of every engine are compared with the first engine's (a digest of the whole result contract): identical
 or not.
 """
@@ -47,12 +48,23 @@ except ImportError:  # an older checkout (BENCH_PYTHONPATH): count by iterating
     from collections import Counter
     def count_by(patients, field):
         return Counter(getattr(p, field) for p in patients)
-folder, engine, as_of, trial, workers = sys.argv[1:6]
+folder, engine, as_of, trial, workers, no_memo = sys.argv[1:7]
+if no_memo:
+    try:
+        import fhir_adapter.matching.memo as memo
+        memo.MAX_TEMPLATES = 0
+    except ImportError:  # an older checkout: no memo
+        pass
 criteria = load_compiled(Path(trial))[1]
+def cpu():  # this process's CPU seconds and its finished children's (worker processes)
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 compiled = time.perf_counter()
+cpu_start = cpu()
 extra = {"workers": int(workers)} if workers else {}  # an older checkout (--code) has no workers option
 found = screen_files(criteria, [Path(folder)], as_of=date.fromisoformat(as_of), engine=engine, **extra)
 done = time.perf_counter()
+cpu_screen = cpu() - cpu_start
 screen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 digest = hashlib.sha256()
 for chunk in found.result.contract_json():  # the report as the CLI writes it, never one string
@@ -60,7 +72,8 @@ for chunk in found.result.contract_json():  # the report as the CLI writes it, n
 reported = time.perf_counter()
 verdicts = dict(count_by(found.result.patients, "reason_code"))
 print(json.dumps({
-    "patients": len(found.result.patients), "seconds": done - compiled, "startup": compiled - started,
+    "patients": len(found.result.patients), "seconds": done - compiled, "cpu": cpu_screen,
+    "startup": compiled - started,
     "report_seconds": reported - done, "screen_rss_mb": screen_rss,
     "digest": digest.hexdigest()[:16], "reasons": verdicts,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -115,7 +128,9 @@ def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
-def run(folder: Path, engine: str, code: Path | None = None, workers: int | None = None) -> dict[str, object]:
+def run(
+    folder: Path, engine: str, code: Path | None = None, workers: int | None = None, no_memo: bool = False
+) -> dict[str, object]:
     """One engine in a fresh process; ``code``: a directory holding another version of ``fhir_adapter`` (and
     ``mappings``) to measure instead of this checkout's; ``workers``: the DuckDB engine's worker processes
     (None: its default, one per core)."""
@@ -124,7 +139,8 @@ def run(folder: Path, engine: str, code: Path | None = None, workers: int | None
         env["PYTHONPATH"] = str(code)
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL), "" if workers is None else str(workers)],
+        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL), "" if workers is None else str(workers),
+         "1" if no_memo else ""],
         capture_output=True, text=True, env=env, check=False, cwd=code,
     )
     if out.returncode != 0:
@@ -144,16 +160,19 @@ def main() -> None:
                         "(e.g. a previous commit: git archive COMMIT fhir_adapter mappings | tar -x -C DIR)")
     parser.add_argument("--workers", type=int, help="the DuckDB engine's worker processes (default 1: evaluate in "
                         "the screen's process; not passed to an older --code)")
+    parser.add_argument("--no-memo", action="store_true", help="evaluate every patient: no result remembered for "
+                        "patients with the same evidence (fhir_adapter/matching/memo.py)")
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
-          f"{'peak RSS MB':>12} {'JSON s':>7} {'vs first':>9}  result (largest child process's RSS: Spark's JVM)")
+          f"{'CPU s':>6} {'peak RSS MB':>12} {'JSON s':>7} {'vs first':>9}  "
+          "result (largest child process's RSS: Spark's JVM)")
     for size in (int(s) for s in args.patients.split(",")):
         folder = build(size, args.format)
         disk = disk_mb(folder)
         baseline: dict[str, object] | None = None
         for engine in args.engines.split(","):
-            figures = run(folder, engine, args.code, args.workers)
+            figures = run(folder, engine, args.code, args.workers, args.no_memo)
             fmt = args.format
             if "error" in figures:
                 print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")
@@ -170,6 +189,7 @@ def main() -> None:
             )
             child = float(figures.get("children_rss_mb", 0.0))  # type: ignore[arg-type]
             print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} {seconds:>8.1f} {patients / seconds:>11,.0f} "
+                  f"{float(figures.get('cpu', 0.0)):>6.1f} "  # type: ignore[arg-type]
                   f"{float(figures['rss_mb']):>12,.0f} {float(figures['report_seconds']):>7.1f} "  # type: ignore[arg-type]
                   f"{ratio:>9}  {same} {figures['reasons']}"
                   + (f" (child {child:,.0f} MB)" if child > 50 else ""))

@@ -39,10 +39,11 @@ from fhir_adapter.engines.evidence import (
     engine_files,
     kept_types,
     line_problem,
+    snapshot_of,
 )
 from fhir_adapter.errors import InputError
 from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold
-from fhir_adapter.matching.retrieval import Retrieval
+from fhir_adapter.matching.retrieval import NarrowedEvidence, Retrieval
 
 _FETCH_ROWS = 20_000
 MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -63,7 +64,11 @@ as a list."""
 
 def _patient_expr() -> str:
     """The patient a line is about, as :meth:`LocalData._patient_of` decides it: the first of ``subject``,
-    ``patient``... whose reference (or first reference, for a list) names a Patient, ``urn:uuid:<id>`` included."""
+    ``patient``... whose reference (or first reference, for a list) names a Patient, ``urn:uuid:<id>`` included.
+
+    Almost every line says ``"subject": {"reference": "Patient/<id>"}``: that case is answered first with plain
+    string functions (what the regular expression would give: the rest, when it holds no ``/``); the five
+    regular expressions, which cost more than the JSON parse of the line, only run for the others."""
     pattern = PATIENT_REFERENCE
     parts = []
     for i in range(len(PATIENT_FIELDS)):
@@ -72,7 +77,9 @@ def _patient_expr() -> str:
             f"CASE WHEN {ref} LIKE 'urn:uuid:%' THEN substr({ref}, 10) "
             f"ELSE nullif(regexp_extract({ref}, {_sql_string(pattern)}, 1), '') END"
         )
-    return "coalesce(" + ", ".join(parts) + ")"
+    first = "coalesce(x[3], x[4])"
+    plain = f"starts_with({first}, 'Patient/') AND length({first}) > 8 AND strpos(substr({first}, 9), '/') = 0"
+    return f"CASE WHEN {plain} THEN substr({first}, 9) ELSE coalesce({', '.join(parts)}) END"
 
 
 def _wanted(retrieval: Retrieval) -> str:
@@ -101,9 +108,11 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
         numbered = f"SELECT row_number() OVER () AS n, line FROM {source}"
     # row_number() over an unordered one-file scan follows the file (DuckDB preserves insertion order);
     # tests/engines pins it with a file whose lines carry their own numbers.
-    # One JSON parse per line: try() is NULL for a malformed line. Blank lines are dropped, but trim() copies
-    # the line (it took more time than the JSON parse): only the lines without a JSON type are trimmed.
-    # Only the few kept lines are parsed again,
+    # One JSON parse per line: try() is NULL for a malformed line. It is unnested from a one-element list
+    # because DuckDB copies a column's expression into the filters above at each mention of the column: the
+    # line would be parsed again for every mention of its type. Blank lines are dropped, but trim() copies the
+    # line (it took more time than the JSON parse): only the lines without a JSON type are trimmed, in a CASE
+    # (an OR evaluated it for every line). Only the few kept lines are parsed again,
     # for their patient (the projection above the filter), not the hundreds of thousands dropped; doing it
     # here rather than by an UPDATE of the whole table afterwards keeps a million patients' evidence within
     # DuckDB's memory limit (the UPDATE's join ran out of memory there).
@@ -113,9 +122,9 @@ def _scan_sql(file_index: int, path: Path, retrieval: Retrieval) -> str:
     WITH numbered AS ({numbered}),
     typed AS (
         SELECT * FROM (
-            SELECT n, line, try(json_extract_string(line, '$.resourceType')) AS rtype
+            SELECT n, line, unnest([try(json_extract_string(line, '$.resourceType'))]) AS rtype
             FROM numbered WHERE line IS NOT NULL)
-        WHERE rtype IS NOT NULL OR trim(line) <> ''),
+        WHERE CASE WHEN rtype IS NOT NULL THEN true ELSE trim(line) <> '' END),
     kept AS (
         SELECT n, ok, rtype, line FROM (
             SELECT n, line, regexp_full_match(coalesce(rtype, ''), {_sql_string(RESOURCE_TYPE)}) AS ok,
@@ -143,9 +152,12 @@ class DuckDbSource:
         memory_limit: str = "1GB",
         threads: int | None = None,
         note: Callable[[str], None] | None = None,
+        narrowed: NarrowedEvidence | None = None,
     ) -> None:
-        """``note`` receives a line per file scanned and one at the end (counts and file names only)."""
+        """``note`` receives a line per file scanned and one at the end (counts and file names only);
+        ``narrowed``: the evidence of the atoms that settle most patients, for :meth:`narrowed_snapshots`."""
         self.retrieval = retrieval
+        self.narrowed = narrowed
         self.strict = strict
         self.errors: list[InputError] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-adapter-duckdb-")
@@ -234,10 +246,11 @@ class DuckDbSource:
         """As for a local export: complete unless a skipped record could have been of this type."""
         return not any(could_hold(e.source, resource_type) for e in self.errors)
 
-    def snapshots(self, wanted: set[str] | None = None) -> Iterator[LazySnapshot]:
-        """Every patient (or those in ``wanted``) with its evidence, in patient-id order."""
+    def snapshots(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[LazySnapshot]:
+        """Every patient (or those in ``wanted``) with its evidence, in patient-id order (``only_wanted``: see
+        :meth:`patient_rows`)."""
         context = self.snapshot_context()
-        for rows in self.patient_rows(wanted):
+        for rows in self.patient_rows(wanted, only_wanted=only_wanted):
             if (found := rows.snapshot(context)) is not None:
                 yield found
 
@@ -249,18 +262,46 @@ class DuckDbSource:
             shared={**self._shared, **self._memory_shared()},
         )
 
-    def patient_rows(self, wanted: set[str] | None = None) -> Iterator[PatientRows]:
+    def narrowed_snapshots(self, wanted: set[str]) -> Iterator[LazySnapshot]:
+        """The patients of ``wanted`` with only the :attr:`narrowed` evidence (their Patient and the lines of the
+        narrowed types with one of its codes), in patient-id order: a first pass that reads little for the many
+        patients the decisive atoms settle. Patients with resources in Bundle files are left to :meth:`snapshots`."""
+        if self.narrowed is None:
+            return
+        kept = ["rtype = 'Patient'"]
+        for rtype in self.narrowed.types:
+            pattern = self.narrowed.pattern(rtype)
+            where = f" AND regexp_matches(line, {_sql_string(pattern)})" if pattern else ""
+            kept.append(f"(rtype = {_sql_string(rtype)}{where})")
+        full = self.snapshot_context()
+        fetched = frozenset(self.narrowed.types)
+        in_bundles = {*self._memory.patient_ids(), *self._memory.resource_patient_ids()}
+        cursor = self._con.execute(
+            f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND ({' OR '.join(kept)}) "
+            "ORDER BY pid, f, n"
+        )
+        for pid, lines in _grouped(cursor):
+            if pid in wanted and pid not in in_bundles:
+                found = snapshot_of(pid, lines, fetched=fetched, complete=full.complete, shared=full.shared,
+                                    narrowed=self.narrowed.code_sets)
+                if found is not None:
+                    yield found
+
+    def patient_rows(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[PatientRows]:
         """Every patient's (or those in ``wanted``) kept lines, unparsed, in patient-id order: what a snapshot is
-        made of, cheap to hand to another process."""
+        made of, cheap to hand to another process. ``only_wanted``: DuckDB selects them (for a few patients)."""
         fetched = frozenset(self.retrieval.types)
         skipped = {"Bundle", *self.retrieval.shared_types}
         names = ", ".join(_sql_string(t) for t in sorted(skipped))
+        among = ""
+        if only_wanted and wanted is not None:
+            self._con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS pid",
+                              [sorted(wanted)])
+            among = "AND pid IN (SELECT pid FROM wanted) "
         cursor = self._con.execute(
             f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND rtype NOT IN ({names}) "
-            "ORDER BY pid, f, n"
+            f"{among}ORDER BY pid, f, n"
         )
-        current: str | None = None
-        rows: list[tuple[str, str]] = []
         seen: set[str] = set()
         from_bundles = set(self._memory.patient_ids())  # usually none: only they need remembering
         with_resources = set(self._memory.resource_patient_ids())  # likewise: the others have no extra to look up
@@ -275,18 +316,9 @@ class DuckDbSource:
             extra = {t: list(found) for t in fetched if (found := self._memory.resources(pid, t))}
             return PatientRows(pid, lines, self._memory.patient(pid), extra)
 
-        while True:
-            chunk = cursor.fetchmany(_FETCH_ROWS)
-            if not chunk:
-                break
-            for pid, rtype, line in chunk:
-                if pid != current:
-                    if current is not None and (found := patient(current, rows)) is not None:
-                        yield found
-                    current, rows = pid, []
-                rows.append((rtype, line))
-        if current is not None and (found := patient(current, rows)) is not None:
-            yield found
+        for pid, lines in _grouped(cursor):
+            if (found := patient(pid, lines)) is not None:
+                yield found
         for pid in self._memory.patient_ids():
             if pid not in seen and (found := patient(pid, [])) is not None:
                 yield found
@@ -303,3 +335,18 @@ class DuckDbSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _grouped(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """``(pid, [(rtype, line)...])`` per patient from rows ``(pid, rtype, line)`` ordered by patient."""
+    current: str | None = None
+    rows: list[tuple[str, str]] = []
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        for pid, rtype, line in chunk:
+            if pid != current:
+                if current is not None:
+                    yield current, rows
+                current, rows = pid, []
+            rows.append((rtype, line))
+    if current is not None:
+        yield current, rows

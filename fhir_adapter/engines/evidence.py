@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fhir_adapter.matching.local import PATIENT_FIELDS, data_files
+from fhir_adapter.matching.record import CodeSet
 from fhir_adapter.matching.retrieval import Retrieval
 from fhir_adapter.matching.server import PatientSnapshot
 
@@ -88,6 +89,12 @@ class LazySnapshot(PatientSnapshot):
     raw: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Resources of the type from Bundle files (indexed in memory), after the lines."""
+    narrowed: dict[str, frozenset[CodeSet]] = field(default_factory=dict)
+    """Types holding only the lines with a code of these sets (a population's first pass: the decisive atoms'
+    evidence); :class:`~fhir_adapter.matching.record.PatientRecord` reads them by those sets only."""
+
+    def holds_only_patient(self) -> bool:
+        return not self.raw and not any(self.extra.values()) and super().holds_only_patient()
 
     def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
         if patient_id == self.patient_id and resource_type in self.fetched and resource_type not in self.by_type:
@@ -105,6 +112,7 @@ def snapshot_of(
     shared: dict[str, dict[str, Any]],
     patient: dict[str, Any] | None = None,
     extra: dict[str, list[dict[str, Any]]] | None = None,
+    narrowed: dict[str, frozenset[CodeSet]] | None = None,
 ) -> LazySnapshot | None:
     """A patient's snapshot from its ``(resourceType, line)`` pairs in file order; None without a Patient
     (evidence about a patient the files do not list is not in the population, as in memory)."""
@@ -117,7 +125,8 @@ def snapshot_of(
     if patient is None:
         return None
     return LazySnapshot(
-        pid, patient, {}, fetched, shared=shared, complete_types=complete, raw=raw, extra=dict(extra or {})
+        pid, patient, {}, fetched, shared=shared, complete_types=complete, raw=raw, extra=dict(extra or {}),
+        narrowed=narrowed or {},
     )
 
 

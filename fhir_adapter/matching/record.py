@@ -394,12 +394,22 @@ def _components(observation: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**inherited, **part} for part in parts if isinstance(part, dict)]
 
 
+class FilteredOut(Exception):
+    """The evaluator read a type the data source cut to the lines of some code sets
+    (:class:`~fhir_adapter.matching.retrieval.NarrowedEvidence`) otherwise than by one of them: the result could
+    differ on the whole record, so the caller evaluates the patient on it instead."""
+
+
 class PatientRecord:
-    """One patient's resources, fetched once per type and indexed by coding."""
+    """One patient's resources, fetched once per type and indexed by coding.
+
+    A source may hold some types cut to the resources with a code of some code sets (``data.narrowed``: type →
+    those sets): such a type is then only read through :meth:`find` with one of them, else :class:`FilteredOut`."""
 
     def __init__(self, data: PatientData, patient_id: str) -> None:
         self.data = data
         self.patient_id = patient_id
+        self._narrowed: dict[str, frozenset[CodeSet]] = getattr(data, "narrowed", None) or {}
         self._types: dict[str, Sequence[dict[str, Any]]] = {}
         self._index: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
         self._meds: list[tuple[dict[str, Any], list[tuple[str, str, str | None]], str]] | None = None
@@ -415,6 +425,11 @@ class PatientRecord:
         return self._patient
 
     def get(self, resource_type: str) -> Sequence[dict[str, Any]]:
+        if resource_type in self._narrowed:
+            raise FilteredOut(resource_type)
+        return self._get(resource_type)
+
+    def _get(self, resource_type: str) -> Sequence[dict[str, Any]]:
         found = self._types.get(resource_type)
         if found is None:
             found = self.data.resources(self.patient_id, resource_type)
@@ -426,7 +441,7 @@ class PatientRecord:
         if found is None:
             found = {}
             code_field = _CODE_FIELD.get(resource_type, "code")
-            for resource in self.get(resource_type):
+            for resource in self._get(resource_type):
                 for system, code, _display in codings(resource.get(code_field)):
                     found.setdefault((system, code), []).append(resource)
                 for part in _components(resource) if resource_type == "Observation" else ():
@@ -439,6 +454,9 @@ class PatientRecord:
         """Resources of the type with a coding in ``codes`` (each once, in a deterministic order)."""
         if not codes:
             return []
+        narrowed = self._narrowed.get(resource_type)
+        if narrowed is not None and codes not in narrowed:
+            raise FilteredOut(resource_type)
         hits: dict[int, dict[str, Any]] = {}
         index = self.index(resource_type)
         keys = codes.lookup_keys(aliases)

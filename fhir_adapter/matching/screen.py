@@ -19,19 +19,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.criteria.model import Atom, CompiledCriteria
 from fhir_adapter.errors import InputError
 from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
+from fhir_adapter.matching.memo import EarlyMemo
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
-from fhir_adapter.matching.record import trusted
+from fhir_adapter.matching.record import FilteredOut, trusted
 from fhir_adapter.matching.server import AsyncServerData, PatientDataLimit, PatientSnapshot, over_cap_result
 from fhir_adapter.matching.spill import EncodedResult, ResultStore
 from fhir_adapter.matching.spill import rank as rank  # re-exported
@@ -90,6 +91,7 @@ class PopulationEvaluator:
         """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
         for position, atom in enumerate(self.matcher.atoms):
             self._positions.setdefault(atom.id, []).append(position)
+        self._early = EarlyMemo(self._settle)
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
@@ -117,11 +119,30 @@ class PopulationEvaluator:
             return None
         return self._compact(found, "not fetched: the server pre-filter ruled the patient out")
 
+    def settled_early(self, snapshot: PatientSnapshot) -> PatientResult | None:
+        """:meth:`evaluate_fetched`'s result for a patient who is not a candidate, from a snapshot of only the
+        evidence the decisive atoms read (:func:`~fhir_adapter.matching.retrieval.narrowed_evidence`); None when
+        that does not settle the patient (a candidate, or the atoms read more than the snapshot holds): evaluate the
+        patient on the whole evidence then. A patient who is not a candidate on the narrowed evidence is not one on
+        the whole: the lines left out carry none of the codes these atoms look for."""
+        if not self.has_index:
+            return None
+        return self._early.result(snapshot)  # most patients' snapshots are alike: see matching/memo.py
+
+    def _settle(self, snapshot: PatientSnapshot) -> PatientResult | None:
+        try:
+            found = self._decisive(snapshot, snapshot.patient_id)
+        except FilteredOut:
+            return None
+        if snapshot.missed or found is None or found.reason_code != "not-a-candidate":
+            return None
+        return self._compact(found, "not evaluated: not a candidate for the trial")
+
     def _decisive(self, data: PatientData, pid: str) -> PatientResult | None:
         """The verdict from the atoms that can rule a patient out on their own: age, sex, index conditions."""
         if self.prefilter_matcher is None:
-            decisive = [a for a in self.matcher.atoms if a.computable and (a.category == "demographic" or a.index)]
-            self.prefilter_matcher = Matcher(decisive, as_of=self.as_of, context=self.matcher.context)
+            self.prefilter_matcher = Matcher(decisive_atoms(self.matcher.atoms), as_of=self.as_of,
+                                             context=self.matcher.context)
         return evaluate_or_skip(self.prefilter_matcher, data, pid)
 
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
@@ -157,6 +178,12 @@ class PopulationEvaluator:
             ]
             self._not_evaluated[reason] = found
         return found
+
+
+def decisive_atoms(atoms: Sequence[Atom]) -> list[Atom]:
+    """The atoms that can rule a patient out on their own: age, sex, index conditions (:meth:`PopulationEvaluator.
+    evaluate` evaluates a patient further only when they do not make the patient "not a candidate")."""
+    return [a for a in atoms if a.computable and (a.category == "demographic" or a.index)]
 
 
 class _Run:
@@ -262,11 +289,18 @@ def screen(
 
 
 class PatientStream(Protocol):
-    """A source that hands out each patient's evidence once, in patient order (the population engines)."""
+    """A source that hands out each patient's evidence once, in patient order (the population engines).
+
+    :meth:`narrowed_snapshots` is a first pass over the patients of ``wanted`` with only the evidence of the
+    decisive atoms (:func:`decisive_atoms`, :func:`~fhir_adapter.matching.retrieval.narrowed_evidence`; none when
+    the source was not given it); :meth:`snapshots` then gives those it did not settle with all their evidence
+    (``only_wanted``: the source selects them itself, for a few)."""
 
     def patient_ids(self) -> list[str]: ...
 
-    def snapshots(self, wanted: set[str] | None = None) -> Iterator[PatientSnapshot]: ...
+    def narrowed_snapshots(self, wanted: set[str]) -> Iterator[PatientSnapshot]: ...
+
+    def snapshots(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[PatientSnapshot]: ...
 
 
 def screen_stream(
@@ -288,7 +322,13 @@ def screen_stream(
     evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
 
     def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
-        for snapshot in source.snapshots(todo):
+        left = set(todo)
+        for snapshot in source.narrowed_snapshots(todo):  # most patients are settled here, reading little
+            found = evaluator.settled_early(snapshot)
+            if found is not None:
+                left.discard(snapshot.patient_id)
+                yield found
+        for snapshot in source.snapshots(left, only_wanted=len(left) < len(todo)):
             yield evaluator.evaluate_fetched(snapshot)
 
     return screen_evaluated(

@@ -37,6 +37,9 @@ SPILL_AFTER = 5_000
 when a screen starts (tests lower it)."""
 
 _RANK = {"eligible": 0, "needs-review": 1, "ineligible": 2}
+_RESULT_FIELDS = PatientResult.model_fields.keys()
+_HEAD_FIELDS = tuple(name for name in PatientResult.model_fields if name != "criteria")
+"""A result's fields but its criteria, in the order ``model_dump`` gives them (texts and lists of texts)."""
 _BATCH = 1_000
 _READ_ROWS = 1_000
 Tallied = Literal["verdict", "reason_code"]
@@ -88,7 +91,11 @@ class Codec:
         self._undrained: list[int] = []
 
     def encode(self, result: PatientResult) -> bytes:
-        head = result.model_dump(exclude={"criteria"})
+        values = result.__dict__
+        if values.keys() == _RESULT_FIELDS:  # every field set (a result is never mutated): model_dump's dict
+            head = {name: values[name] for name in _HEAD_FIELDS}
+        else:  # pragma: no cover - results are built with every field
+            head = result.model_dump(exclude={"criteria"})
         kept = self._kept.get  # the evaluator's own shared results, most of a population's: one lookup, no call
         head["criteria"] = [
             found if (found := kept(id(c))) is not None else self._criterion(c) for c in result.criteria

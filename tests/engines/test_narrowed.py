@@ -1,0 +1,127 @@
+"""The DuckDB engine's first pass: the decisive atoms (age, sex, index condition) on only the lines that carry
+one of their codes. A patient it settles must get exactly the result the whole record gives."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from fhir_adapter.criteria.model import CompiledCriteria
+from fhir_adapter.engines.duckdb_engine import DuckDbSource
+from fhir_adapter.matching.evaluate import Matcher
+from fhir_adapter.matching.record import CodeSet, FilteredOut, PatientRecord
+from fhir_adapter.matching.retrieval import code_set_pattern, narrowed_evidence, retrieval_for
+from fhir_adapter.matching.screen import PopulationEvaluator, decisive_atoms
+from fhir_adapter.matching.server import PatientSnapshot
+from fhir_adapter.pipeline import load_compiled
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples" / "patients" / "data"
+AS_OF = date(2025, 1, 1)
+TRIALS = [ROOT / "samples" / "NCT06577194.txt", *sorted((ROOT / "samples" / "ctgov").glob("*.json"))]
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _coded(code: str) -> str:
+    return f'{{"resourceType": "Condition", "code": {{"coding": [{{"system": "{ICD}", "code": "{code}"}}]}}}}'
+
+
+def test_the_pattern_finds_exact_dotted_and_prefixed_codes() -> None:
+    sets = [
+        CodeSet(frozenset({(ICD, "C20")})),
+        CodeSet(frozenset({(ICD, "C19")}), dotted=True),
+        CodeSet(prefixes=((ICD, "C18"),)),
+    ]
+    pattern = code_set_pattern(sets)
+    assert pattern is not None
+    found = {code: bool(re.search(pattern, _coded(code))) for code in ("C20", "C19.1", "C18.7", "C189", "C19")}
+    assert found == {"C20": True, "C19.1": True, "C18.7": True, "C189": True, "C19": True}
+    missed = {code: bool(re.search(pattern, _coded(code))) for code in ("C200", "C20.1", "C21", "X20")}
+    assert missed == {"C200": False, "C20.1": False, "C21": False, "X20": False}
+    assert code_set_pattern([CodeSet(frozenset({(ICD, 'C20"x')}))]) is None  # not plain: keep every line
+    assert code_set_pattern([]) is None
+
+
+def test_a_narrowed_type_is_read_only_by_its_code_sets() -> None:
+    kept = CodeSet(frozenset({(ICD, "C20")}))
+    snapshot = PatientSnapshot("p", {"resourceType": "Patient", "id": "p"}, {"Condition": []}, frozenset({"Condition"}))
+    snapshot.narrowed = {"Condition": frozenset({kept})}  # type: ignore[attr-defined]
+    record = PatientRecord(snapshot, "p")
+    assert record.find("Condition", CodeSet(frozenset({(ICD, "C20")})), {}) == []  # equal by value
+    with pytest.raises(FilteredOut):
+        record.find("Condition", CodeSet(frozenset({(ICD, "I10")})), {})
+    with pytest.raises(FilteredOut):
+        record.get("Condition")
+
+
+@pytest.mark.parametrize("trial", TRIALS, ids=lambda p: p.stem)
+def test_patients_settled_early_get_the_whole_records_result(trial: Path) -> None:
+    criteria: CompiledCriteria = load_compiled(trial)[1]
+    context = Matcher(criteria.atoms, as_of=AS_OF).context
+    decisive = decisive_atoms(criteria.atoms)
+    if not any(a.index for a in decisive):
+        pytest.skip("no index condition: nothing is settled early")
+    narrowed = narrowed_evidence(decisive, context)
+    evaluator = PopulationEvaluator(criteria, as_of=AS_OF)
+    with DuckDbSource(SAMPLES, retrieval=retrieval_for(criteria.atoms, context), narrowed=narrowed) as source:
+        whole = {s.patient_id: evaluator.evaluate_fetched(s) for s in source.snapshots()}
+        early = {s.patient_id: evaluator.settled_early(s) for s in source.narrowed_snapshots(set(whole))}
+    assert set(early) == set(whole)
+    settled = {pid: found for pid, found in early.items() if found is not None}
+    assert settled, "the sample patients include some who are not candidates"
+    for pid, found in settled.items():
+        expected = whole[pid]
+        assert expected is not None and found.contract() == expected.contract()
+    assert all(whole[pid] is None or whole[pid].reason_code != "not-a-candidate"  # type: ignore[union-attr]
+               for pid, found in early.items() if found is None)
+
+
+def test_remembered_results_are_each_patients_own(tmp_path: Path) -> None:
+    """Patients with the same Patient fields and no coded evidence share one evaluation (matching/memo.py): each
+    still gets exactly the result evaluating it gives, its own id written in (in memory: no memo)."""
+    import json
+    import shutil
+
+    from fhir_adapter.engines import screen_files
+
+    criteria = load_compiled(TRIALS[0])[1]
+    folder = tmp_path / "data"
+    shutil.copytree(SAMPLES, folder)
+    patients = [json.loads(line) for line in (SAMPLES / "Patient.ndjson").read_text(encoding="utf-8").splitlines()]
+    copies = []
+    for n, patient in enumerate(patients):
+        copies.append({**patient, "id": f"copy-{n}"})
+        copies.append({**patient, "id": f"third-{n}"})
+        copies.append({**patient, "id": f"again-{n}", "deceasedBoolean": n % 2 == 0})
+        copies.append({k: v for k, v in patient.items() if k != "birthDate"} | {"id": f"unborn-{n}"})
+    copies.append({**patients[0], "id": "with space"})
+    copies.append({**patients[0], "id": "nul\u0000id"})
+    copies.append({**patients[0], "id": "odd-date", "birthDate": "19\u00007-01-01"})
+    with (folder / "Patient.ndjson").open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps(c) + "\n" for c in copies)
+    memory = screen_files(criteria, [folder], as_of=AS_OF, engine="memory")
+    duck = screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb")
+    assert duck.result.contract() == memory.result.contract()
+    codes = {p.patient: p.reason_code for p in duck.result.patients}
+    assert codes["Patient/copy-0"] == "not-a-candidate" and codes["Patient/again-0"] == "deceased"
+
+
+def test_the_memo_gives_each_patient_what_evaluating_it_gives() -> None:
+    criteria = load_compiled(TRIALS[0])[1]
+    evaluator = PopulationEvaluator(criteria, as_of=AS_OF)
+    fetched = frozenset({"Condition"})
+    born = {"resourceType": "Patient", "birthDate": "1960-05-01", "gender": "female"}
+    snapshots = [
+        PatientSnapshot(pid, {**born, "id": pid, **extra}, {}, fetched, complete_types=fetched)
+        for pid, extra in [("a", {}), ("b", {}), ("c", {"name": [{"family": "X"}]}), ("d", {}),
+                           ("e", {"deceasedBoolean": True}), ("f", {"birthDate": "1990-01-01"})]
+    ]
+    direct = [evaluator._settle(s) for s in snapshots]
+    remembered = [evaluator.settled_early(s) for s in snapshots]
+    assert evaluator._early.hits == 3  # b, c, d: a learnt the fields read (names are not among them)
+    assert [r and r.contract() for r in remembered] == [r and r.contract() for r in direct]
+    assert [r and r.patient for r in remembered] == ["Patient/a", "Patient/b", "Patient/c", "Patient/d", None,
+                                                     "Patient/f"]
