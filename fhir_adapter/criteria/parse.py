@@ -332,11 +332,27 @@ def _allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
     contrast, iodine or opioids", "ketamine allergy")."""
     if head.concept.category != "medication":
         return False
-    before = work[max(0, head.start - 80) : head.start]
-    found = list(vocab.allergy_words.finditer(before))
-    if found and not re.search(r"[.;]\s", before[found[-1].end() :]):
+    if _allergy_words_before(work, head.start, vocab):
+        return True
+    # "sensitivity or contraindication to drug used in the study (local anesthetics, opioids)": a list in
+    # parentheses names the objects of the allergy written before it
+    paren = open_paren_before(work, head.start, max(0, head.start - 120))
+    listed = paren is not None and _ALLERGEN_LIST.fullmatch(work[paren + 1 : head.start]) is not None
+    if listed and paren is not None and _allergy_words_before(work, paren, vocab):
         return True
     return bool(vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")))
+
+
+_ALLERGEN_LIST = re.compile(r"\s*(?:[\w-]+(?:\s+[\w-]+){0,3}\s*(?:,|/|\bor\b|\band\b)\s*){0,4}")
+"""The start of a parenthesised list up to the concept ("local anesthetics, "), not a clause ("and approved
+therapies must have included all the following a fluoropyrimidine, ")."""
+
+
+def _allergy_words_before(work: str, at: int, vocab: Phrases) -> bool:
+    before = work[max(0, at - 80) : at]
+    found = list(vocab.allergy_words.finditer(before))
+    between = before[found[-1].end() :] if found else ""
+    return bool(found) and not re.search(r"[.;]\s", between) and not vocab.medication_use.search(between)
 
 
 NEGATED_EXCLUSION_REASON = (

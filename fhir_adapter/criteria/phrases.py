@@ -224,6 +224,8 @@ class Phrases:
     site_specific_nouns: frozenset[str] = frozenset()
     generic_modifiers: frozenset[str] = frozenset()
     allergy_words: re.Pattern[str] = _NEVER
+    medication_use: re.Pattern[str] = _NEVER
+    """ "use of", "taking": between an allergy and a drug, the drug is one the patient uses."""
     any_qualifier: re.Pattern[str] = re.compile("")
     """Any qualifier word (a quick test before trying the qualifiers one by one)."""
     any_topic: re.Pattern[str] = re.compile("")
@@ -422,6 +424,7 @@ def phrases() -> Phrases:
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
         allergy_words=_compile(_words(t, "allergy_words")),
+        medication_use=_compile(_words(t, "medication_use_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),

@@ -342,3 +342,24 @@ def test_a_conditional_permission_is_a_residue() -> None:
     allowed = "Exclusion Criteria:\n- Hypothyroidism on stable replacement is allowed\n"
     plain = _by_key(allowed, "condition.hypothyroidism")
     assert not plain.computable
+
+
+def test_allergens_listed_in_parentheses_and_drugs_in_use() -> None:
+    """NCT06322316: the drugs in parentheses are the allergy's objects (opioids were excluded as medication use);
+    Chia NCT03323047: a drug the patient is "receiving" after an allergy is in use; a clause in parentheses
+    (Chia NCT03761914, "(and approved therapies must have included … irinotecan)") names no allergen."""
+    listed = (
+        "Exclusion Criteria:\n- Known sensitivity or contraindication to drug used in the study (local anesthetics, "
+        "opioids).\n"
+    )
+    assert [(a.concept_key, a.category) for a in _atoms(listed)] == [
+        ("medication.local-anesthetics", "allergy"),
+        ("medication.opioids", "allergy"),
+    ]
+    used = "Exclusion Criteria:\n- Allergy to contrast (iodine) or current use of anticoagulants (warfarin)\n"
+    assert [a.category for a in _atoms(used) if a.concept_key == "medication.warfarin"] == ["medication"]
+    clause = (
+        "Inclusion Criteria:\n- intolerance to standard therapies (and approved therapies must have included all the "
+        "following a fluoropyrimidine, oxaliplatin, irinotecan, bevacizumab)\n"
+    )
+    assert [a.category for a in _atoms(clause) if a.concept_key == "medication.irinotecan"] == ["medication"]
