@@ -101,28 +101,10 @@ _OPEN_PAREN = re.compile(r"\s*\(\s*")
 _CLOSE_PAREN = re.compile(r"\s*\)\s*")
 
 
-def defined_abbreviations(text: str, toks: Sequence[tuple[int, int, str]]) -> set[int]:
-    """Tokens that are an abbreviation defined in parentheses right after its expansion: ``(CT)`` after
-    ``computed tomography``. A phrase may run across such a token as if it were not there."""
-    defined: set[int] = set()
-    if "(" not in text:
-        return defined  # the abbreviation must sit in parentheses
-    for k in range(1, len(toks) - 1):
-        abbreviation = toks[k][2]
-        n = len(abbreviation)
-        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
-            continue
-        opened = _OPEN_PAREN.fullmatch(text, toks[k - 1][1], toks[k][0])
-        if not (opened and _CLOSE_PAREN.fullmatch(text, toks[k][1], toks[k + 1][0])):
-            continue
-        if "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
-            defined.add(k)
-    return defined
-
-
 def abbreviations_defined(raw: Sequence[str], gaps: Sequence[str]) -> set[int]:
-    """:func:`defined_abbreviations` from :func:`split_tokens`' tokens and gaps (the gaps are the texts the
-    parentheses are looked for in)."""
+    """Tokens that are an abbreviation defined in parentheses right after its expansion: ``(CT)`` after
+    ``computed tomography`` (a phrase may run across such a token as if it were not there), from
+    :func:`split_tokens`' tokens and gaps (the gaps are the texts the parentheses are looked for in)."""
     defined: set[int] = set()
     for k in range(1, len(raw) - 1):
         abbreviation = raw[k]
@@ -134,19 +116,3 @@ def abbreviations_defined(raw: Sequence[str], gaps: Sequence[str]) -> set[int]:
         if "".join(t[0] for t in raw[k - n : k]).upper() == abbreviation:
             defined.add(k)
     return defined
-
-
-def joinable_gap(text: str, start: int, end: int) -> bool:
-    """The text between two tokens (``text[start:end]``) may sit inside one phrase. Most gaps are one space,
-    which is joinable: the regex is asked only about the others."""
-    return (end - start == 1 and text[start] == " ") or JOINABLE.fullmatch(text, start, end) is not None
-
-
-def joinable_tokens(text: str, toks: Sequence[tuple[int, int, str]]) -> list[bool]:
-    """``joinable[j]``: token j may continue a phrase that reached token j - 1 (computed once per text)."""
-    out = [False]
-    previous_end = toks[0][1] if toks else 0
-    for start, end, _ in toks[1:]:
-        out.append(joinable_gap(text, previous_end, start))
-        previous_end = end
-    return out

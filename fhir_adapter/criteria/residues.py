@@ -185,9 +185,7 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
 def _relative_before(work: str, head: Head, vocab: Phrases) -> re.Match[str] | None:
     """ "family history of diabetes, hypertension or stroke": the last relative's words before the finding, in its
     clause and sentence."""
-    found = None
-    for found in vocab.relative_markers.finditer(work, 0, head.start):  # noqa: B007
-        continue
+    found = _last_match(vocab.relative_markers, work, 0, head.start)
     if found is None or re.search(r"[;.]", work[found.end() : head.start]):
         return None
     return found
@@ -197,11 +195,15 @@ _DEFINED = re.compile(r"\s*(?:\([^)]{0,40}\)\s*)?((?:is|are|will be|shall be)\s+
 """A term followed by "is defined (as/by)": the sentence defines it (the criterion names it elsewhere)."""
 
 
+def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:
+    """The last match of ``pattern`` in ``text[start:end]`` (the words nearest before a finding)."""
+    found = list(pattern.finditer(text, start, end))
+    return found[-1] if found else None
+
+
 def _risk_before(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "high risk of thrombosis", "known to predispose to ileus": the words that make the finding a risk."""
-    found = None
-    for found in vocab.risk_of_finding.finditer(work, max(head.seg_start, head.start - 40), head.start):  # noqa: B007
-        continue  # the last one before the finding
+    found = _last_match(vocab.risk_of_finding, work, max(head.seg_start, head.start - 40), head.start)
     if found is None or SEPARATOR.search(work, found.end(), head.start):
         return None
     if len(word_tokens(work[found.end() : head.start])) > 3:  # far from the words: a statement of its own

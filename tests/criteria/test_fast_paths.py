@@ -35,10 +35,8 @@ from fhir_adapter.phrase_keys import (
     JOINABLE,
     TOKEN,
     abbreviations_defined,
-    defined_abbreviations,
     fold,
     folded_words,
-    joinable_tokens,
     split_tokens,
     tokens,
 )
@@ -119,15 +117,12 @@ def test_open_paren_before_reads_the_nesting_back() -> None:
         assert open_paren_before(text, index, floor) == _plain_open_paren_before(text, index, floor)
 
 
-def test_tokens_folded_and_joinable_as_read_one_by_one() -> None:
+def test_tokens_folded_as_read_one_by_one() -> None:
     texts = ["PD-1 / PD-L1", "Crohn's  disease", "İstanbul ÉCOG", "a_b", "x10^9/L", "", "computed tomography (CT)"]
     texts += _strings("aB1 -/'’_,(é", 2000, 12)
     for text in texts:
         toks = tokens(text)
         assert folded_words(text) == [fold(t) for _, _, t in toks]
-        gaps = [(toks[j - 1][1], toks[j][0]) for j in range(1, len(toks))]
-        plain = [False] + [JOINABLE.fullmatch(text, a, b) is not None for a, b in gaps]
-        assert joinable_tokens(text, toks) == (plain if toks else [False])
         assert [t for _, _, t in toks] == TOKEN.findall(text)
 
 
@@ -142,6 +137,25 @@ def test_split_tokens_are_the_tokens_with_their_gaps() -> None:
         edges = [0, *(x for a, b, _ in toks for x in (a, b)), len(text)]
         assert gaps == [text[edges[2 * k] : edges[2 * k + 1]] for k in range(len(toks) + 1)]
         assert abbreviations_defined(raw, gaps) == defined_abbreviations(text, toks)
+
+
+_OPEN = re.compile(r"\s*\(\s*")
+_CLOSE = re.compile(r"\s*\)\s*")
+
+
+def defined_abbreviations(text: str, toks: list[tuple[int, int, str]]) -> set[int]:
+    """:func:`abbreviations_defined` read plainly, from each token's offsets in the text."""
+    defined: set[int] = set()
+    for k in range(1, len(toks) - 1):
+        abbreviation = toks[k][2]
+        n = len(abbreviation)
+        if not (2 <= n <= k and abbreviation.isupper() and abbreviation.isalpha()):
+            continue
+        opened = _OPEN.fullmatch(text, toks[k - 1][1], toks[k][0])
+        closed = _CLOSE.fullmatch(text, toks[k][1], toks[k + 1][0])
+        if opened and closed and "".join(t[0] for _, _, t in toks[k - n : k]).upper() == abbreviation:
+            defined.add(k)
+    return defined
 
 
 def _plain_find(text: str) -> list[tuple[int, int, str]]:
