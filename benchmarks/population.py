@@ -48,13 +48,7 @@ except ImportError:  # an older checkout (BENCH_PYTHONPATH): count by iterating
     from collections import Counter
     def count_by(patients, field):
         return Counter(getattr(p, field) for p in patients)
-folder, engine, as_of, trial, workers, no_memo = sys.argv[1:7]
-if no_memo:
-    try:
-        import fhir_adapter.matching.memo as memo
-        memo.MAX_TEMPLATES = 0
-    except ImportError:  # an older checkout: no memo
-        pass
+folder, engine, as_of, trial, workers = sys.argv[1:6]
 criteria = load_compiled(Path(trial))[1]
 def cpu():  # this process's CPU seconds and its finished children's (worker processes)
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -129,7 +123,7 @@ def disk_mb(folder: Path) -> float:
 
 
 def run(
-    folder: Path, engine: str, code: Path | None = None, workers: int | None = None, no_memo: bool = False
+    folder: Path, engine: str, code: Path | None = None, workers: int | None = None
 ) -> dict[str, object]:
     """One engine in a fresh process; ``code``: a directory holding another version of ``fhir_adapter`` (and
     ``mappings``) to measure instead of this checkout's; ``workers``: the DuckDB engine's worker processes
@@ -139,8 +133,7 @@ def run(
         env["PYTHONPATH"] = str(code)
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL), "" if workers is None else str(workers),
-         "1" if no_memo else ""],
+        [sys.executable, "-c", _CHILD, str(folder), engine, AS_OF, str(TRIAL), "" if workers is None else str(workers)],
         capture_output=True, text=True, env=env, check=False, cwd=code,
     )
     if out.returncode != 0:
@@ -160,8 +153,6 @@ def main() -> None:
                         "(e.g. a previous commit: git archive COMMIT fhir_adapter mappings | tar -x -C DIR)")
     parser.add_argument("--workers", type=int, help="the DuckDB engine's worker processes (default 1: evaluate in "
                         "the screen's process; not passed to an older --code)")
-    parser.add_argument("--no-memo", action="store_true", help="evaluate every patient: no result remembered for "
-                        "patients with the same evidence (fhir_adapter/matching/memo.py)")
     args = parser.parse_args()
     print(f"cpu: {os.cpu_count()} cores; trial: {TRIAL.name} (compiled); as of {AS_OF}")
     print(f"{'patients':>10} {'format':<8} {'disk MB':>9} {'engine':<7} {'seconds':>8} {'patients/s':>11} "
@@ -172,7 +163,7 @@ def main() -> None:
         disk = disk_mb(folder)
         baseline: dict[str, object] | None = None
         for engine in args.engines.split(","):
-            figures = run(folder, engine, args.code, args.workers, args.no_memo)
+            figures = run(folder, engine, args.code, args.workers)
             fmt = args.format
             if "error" in figures:
                 print(f"{size:>10} {fmt:<8} {disk:>9.0f} {engine:<7} failed: {figures['error']}")

@@ -36,6 +36,7 @@ from fhir_adapter.matching.screen import (
     Progress,
     ScreenStats,
     decisive_atoms,
+    first_pass,
     screen,
     screen_evaluated,
     screen_stream,
@@ -156,18 +157,14 @@ class ScreenRun:
 
     def screen_in_workers(self, criteria: CompiledCriteria, source: DuckDbSource, workers: int) -> ScreenResult:
         """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results). The first
-        pass (:meth:`DuckDbSource.narrowed_snapshots`, little to read and mostly remembered results) stays in this
-        process; the patients it leaves go to the workers when there are enough of them to be worth starting."""
+        pass (:meth:`DuckDbSource.narrowed_snapshots`, little to read) stays in this process; the patients it leaves
+        go to the workers when there are enough of them to be worth starting."""
         setup = WorkerSetup(criteria, self.as_of, self.options, source.snapshot_context())
         evaluator = PopulationEvaluator(criteria, as_of=self.as_of, options=self.options)
 
         def evaluate(todo: set[str]) -> Iterator[PatientResult | EncodedResult | None]:
             left = set(todo)
-            for snapshot in source.narrowed_snapshots(todo):
-                found = evaluator.settled_early(snapshot)
-                if found is not None:
-                    left.discard(snapshot.patient_id)
-                    yield found
+            yield from first_pass(evaluator, source, left)
             narrowed = len(left) < len(todo)
             if left and use_workers(workers, len(left)) > 1:
                 yield from evaluate_in_workers(setup, source.patient_rows(left, only_wanted=narrowed), workers)

@@ -93,9 +93,6 @@ class LazySnapshot(PatientSnapshot):
     """Types holding only the lines with a code of these sets (a population's first pass: the decisive atoms'
     evidence); :class:`~fhir_adapter.matching.record.PatientRecord` reads them by those sets only."""
 
-    def holds_only_patient(self) -> bool:
-        return not self.raw and not any(self.extra.values()) and super().holds_only_patient()
-
     def resources(self, patient_id: str, resource_type: str) -> Sequence[dict[str, Any]]:
         if patient_id == self.patient_id and resource_type in self.fetched and resource_type not in self.by_type:
             parsed = [json.loads(line) for line in self.raw.pop(resource_type, ())]

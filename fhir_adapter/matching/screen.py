@@ -29,7 +29,6 @@ from fhir_adapter.errors import InputError
 from fhir_adapter.fhir.client import AsyncFhirClient
 from fhir_adapter.matching.checkpoint import Checkpoint
 from fhir_adapter.matching.evaluate import Matcher
-from fhir_adapter.matching.memo import EarlyMemo
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, ScreenResult
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
 from fhir_adapter.matching.record import FilteredOut, trusted
@@ -91,7 +90,6 @@ class PopulationEvaluator:
         """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
         for position, atom in enumerate(self.matcher.atoms):
             self._positions.setdefault(atom.id, []).append(position)
-        self._early = EarlyMemo(self._settle)
 
     def evaluate(self, data: PatientData, pid: str) -> PatientResult | None:
         """The patient's verdict; a patient who is not a candidate (no record of the trial's condition, decided
@@ -127,9 +125,6 @@ class PopulationEvaluator:
         the whole: the lines left out carry none of the codes these atoms look for."""
         if not self.has_index:
             return None
-        return self._early.result(snapshot)  # most patients' snapshots are alike: see matching/memo.py
-
-    def _settle(self, snapshot: PatientSnapshot) -> PatientResult | None:
         try:
             found = self._decisive(snapshot, snapshot.patient_id)
         except FilteredOut:
@@ -178,6 +173,16 @@ class PopulationEvaluator:
             ]
             self._not_evaluated[reason] = found
         return found
+
+
+def first_pass(evaluator: PopulationEvaluator, source: PatientStream, left: set[str]) -> Iterator[PatientResult]:
+    """The results of the patients of ``left`` that the first pass settles (:meth:`PatientStream.narrowed_snapshots`,
+    :meth:`PopulationEvaluator.settled_early`), each removed from ``left``: the rest need their whole evidence."""
+    for snapshot in source.narrowed_snapshots(set(left)):
+        found = evaluator.settled_early(snapshot)
+        if found is not None:
+            left.discard(snapshot.patient_id)
+            yield found
 
 
 def decisive_atoms(atoms: Sequence[Atom]) -> list[Atom]:
@@ -323,11 +328,7 @@ def screen_stream(
 
     def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
         left = set(todo)
-        for snapshot in source.narrowed_snapshots(todo):  # most patients are settled here, reading little
-            found = evaluator.settled_early(snapshot)
-            if found is not None:
-                left.discard(snapshot.patient_id)
-                yield found
+        yield from first_pass(evaluator, source, left)  # most patients are settled here, reading little
         for snapshot in source.snapshots(left, only_wanted=len(left) < len(todo)):
             yield evaluator.evaluate_fetched(snapshot)
 

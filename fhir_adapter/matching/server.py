@@ -119,10 +119,6 @@ class PatientSnapshot:
     def patient_ids(self) -> list[str]:
         return [self.patient_id]
 
-    def holds_only_patient(self) -> bool:
-        """No resource of any type besides the Patient."""
-        return not any(self.by_type.values())
-
     def resolve(self, reference: str) -> dict[str, Any] | None:
         key = reference_key(reference)
         return self.shared.get(f"{key[0]}/{key[1]}") if key else None
