@@ -81,6 +81,12 @@ class Concept(BaseModel):
         return any(p.system == system and code.startswith(p.prefix) for p in self.code_prefixes)
 
     @property
+    def is_presence_test(self) -> bool:
+        """A test whose result is read as present or absent (serology, pregnancy test): a lab of a finding
+        category."""
+        return self.key.startswith("lab.") and self.category != "lab"
+
+    @property
     def is_class(self) -> bool:
         """A group of member concepts (drug class, disease group) rather than a single thing."""
         return bool(self.members)

@@ -55,6 +55,44 @@ def _in_compound(work: str, match: ConceptMatch) -> bool:
     return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
 
 
+_CAPITALISED_RUN = re.compile(
+    r"[A-Z][\w'’]*(?:-[\w'’]+)*(?:\s+(?:(?:of|and|for|in|the|on|&)\s+)*[A-Z][\w'’]*(?:-[\w'’]+)*)+"
+)
+_CAPITALISED_WORD = re.compile(r"[A-Z][\w'’]*(?:-[\w'’]+)*")
+_FUNCTION_WORD_NEXT = re.compile(r"\s+(?:of|for|on|in)\s")
+_LETTERED_WORD = re.compile(r"[A-Za-z][\w'’-]*")
+_NAMED_CATEGORIES = frozenset({"condition", "infection", "medication", "procedure", "pregnancy", "allergy"})
+"""What a name's words may look like ("Hospital Anxiety and Depression Scale"); a score or lab named by the name
+itself ("Body Mass Index") is the concept, not a part of the name."""
+
+
+def _capitalised_name_spans(cased: str, p: Phrases) -> list[tuple[int, int]]:
+    """Where the words of a capitalised name lie that are part of it (``name_nouns`` in criteria_phrases.yaml)."""
+    words = _LETTERED_WORD.findall(cased)
+    if not words or sum(w[0].isupper() for w in words) >= 0.8 * len(words):
+        return []  # a criterion written all in capitals: its capitals are no name
+    spans: list[tuple[int, int]] = []
+    for run in _CAPITALISED_RUN.finditer(cased):
+        nouns = list(_CAPITALISED_WORD.finditer(run.group(0)))
+        if len(nouns) < 3:
+            continue
+        for noun in nouns:
+            word = noun.group(0).lower()
+            if word in p.name_nouns or word in p.organisation_nouns:
+                spans.append((run.start(), run.start() + noun.start()))
+            if word in p.organisation_nouns and _FUNCTION_WORD_NEXT.match(run.group(0), noun.end()):
+                spans.append((run.start() + noun.end(), run.end()))  # "Institute of ...", not "Group I PAH"
+    return spans
+
+
+def _outside_names(found: list[ConceptMatch], spans: list[tuple[int, int]]) -> list[ConceptMatch]:
+    return [
+        m
+        for m in found
+        if m.concept.category not in _NAMED_CATEGORIES or not any(a <= m.start and m.end <= b for a, b in spans)
+    ]
+
+
 def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
     """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
     ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
@@ -71,6 +109,8 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
     names = [m.span() for m in p.proper_names.finditer(work)] if found else []  # (no match to drop: no scan)
     if names:  # "Modification of Diet in Renal Disease": an equation's name, not kidney disease
         found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
+    if found and cased and source is cased:  # "Hospital Anxiety and Depression Scale": a scale, not depression
+        found = _outside_names(found, _capitalised_name_spans(cased, p))
     found = _drop_overlaps(found)
     shared = shared_head_matches(work, found, lexicon, p)
     if shared:

@@ -82,6 +82,11 @@ def _negated(window: str, vocab: Phrases) -> bool:
     return bool(vocab.negation.search(cleaned))
 
 
+def _negative_result(window: str, concept: Concept, vocab: Phrases) -> bool:
+    """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it."""
+    return concept.is_presence_test and vocab.result_negation.search(window) is not None
+
+
 _COMPOUND_LINK = re.compile(
     r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due|eluting|coated)\s*", re.IGNORECASE
 )
@@ -275,7 +280,7 @@ def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: P
         after = work[head.end : head.end + 14]
         if vocab.postfix_negation.match(after.lstrip(" -")) or vocab.postfix_negation.match(after):
             head.negated = True
-        head.negated = head.negated or head.absent
+        head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
         head.qualifiers = own + [q for q in inherent if q not in own]
         if "recurrent" in inherent:
             head.modifiers.append("inherent:recurrent")

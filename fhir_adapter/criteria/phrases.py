@@ -208,6 +208,8 @@ class Phrases:
     qualifiers: tuple[tuple[Qualifier, re.Pattern[str]], ...]
     negation: re.Pattern[str]
     postfix_negation: re.Pattern[str]
+    result_negation: re.Pattern[str]
+    """A result word at most three words before the end of the text before a test ("negative serum or urine ")."""
     list_connector: frozenset[str]
     modifier: re.Pattern[str]
     except_words: re.Pattern[str]
@@ -235,6 +237,7 @@ class Phrases:
     topic_filter: TopicFilter = TopicFilter({}, frozenset(), ())
     """Which topics a text's words allow (a quick test before trying their regexes)."""
     neutral_before_finding: frozenset[str] = frozenset()
+    test_results: frozenset[str] = frozenset()
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
@@ -293,6 +296,10 @@ class Phrases:
     abbreviation_end: re.Pattern[str] = _NEVER
     """A text ending in an abbreviation ("e.g", "vs") or a single letter, whose full stop ends no sentence."""
     proper_names: re.Pattern[str] = _NEVER
+    name_nouns: frozenset[str] = frozenset()
+    """Nouns that end a capitalised name of an instrument ("Scale"): concepts before them belong to the name."""
+    organisation_nouns: frozenset[str] = frozenset()
+    """Nouns of organisations' names ("Institute", "Group"): concepts before or after them belong to the name."""
     """Organisations, classifications, equations and instruments named with a disease word ("MDRD")."""
     stage_pair: re.Pattern[str] = _NEVER
     """ "advanced or ": a stage adjective joined to another one that follows."""
@@ -404,6 +411,9 @@ def phrases() -> Phrases:
         qualifiers=tuple((q, _compile(words)) for q, words in _by_name(t, "qualifiers").items()),  # type: ignore[misc]
         negation=_compile(_words(t, "negations")),
         postfix_negation=_compile(_words(t, "postfix_negations")),
+        result_negation=re.compile(
+            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})(?:[\s,/]+[\w-]+){{0,3}}[\s,/]*$", re.IGNORECASE
+        ),
         list_connector=frozenset(_words(t, "list_connectors")),
         modifier=_compile(_words(t, "modifier_words")),
         except_words=_except_words(t),
@@ -426,6 +436,7 @@ def phrases() -> Phrases:
         allergy_words=_compile(_words(t, "allergy_words")),
         medication_use=_compile(_words(t, "medication_use_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
+        test_results=frozenset(_words(t, "test_results")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
@@ -468,6 +479,8 @@ def phrases() -> Phrases:
         ),
         withdrawn=_compile(_words(t, "withdrawn_markers")),
         proper_names=_compile(_words(t, "proper_names")),
+        name_nouns=frozenset(_words(t, "name_nouns")),
+        organisation_nouns=frozenset(_words(t, "organisation_nouns")),
         subject_markers=_compile(_words(t, "subject_markers")),
         requirement_modals=_compile(_words(t, "requirement_modals")),
         stage_pair=re.compile(

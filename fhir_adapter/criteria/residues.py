@@ -177,6 +177,8 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
     word = found.group(1).strip("-'")
     if word in vocab.neutral_before_finding or len(word) < 3 or vocab.list_connector.__contains__(word):
         return None
+    if word in vocab.test_results and head.concept.is_presence_test:
+        return None
     if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
         return None
     return found.start(1)

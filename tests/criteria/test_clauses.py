@@ -363,3 +363,47 @@ def test_allergens_listed_in_parentheses_and_drugs_in_use() -> None:
         "following a fluoropyrimidine, oxaliplatin, irinotecan, bevacizumab)\n"
     )
     assert [a.category for a in _atoms(clause) if a.concept_key == "medication.irinotecan"] == ["medication"]
+
+
+def test_a_negative_result_before_a_test_asks_for_its_absence() -> None:
+    """Chia NCT00094861, NCT01846507 and corpus NCT00364754: "Negative pregnancy test" read as a test present (a
+    positive one) required a pregnant patient. A negative result written before a test read as present/absent
+    asks for its absence, also with words between; before another concept the word names a kind."""
+    text = (
+        "Inclusion Criteria:\n* Negative pregnancy test\n* Negative serum or urine pregnancy test within 72 hours\n"
+        "* Negative HIV test\n* positive anti-HBc\n* HER2 negative breast cancer\n"
+    )
+    atoms = [a for a in _atoms(text) if a.computable]
+    assert [(a.concept_key, a.comparator) for a in atoms] == [
+        ("lab.pregnancy-test", "absent"),
+        ("lab.pregnancy-test", "absent"),
+        ("lab.hiv-antibody", "absent"),
+        ("lab.anti-hbc", "present"),
+        ("condition.her2-negative-breast-cancer", "present"),
+    ]
+    # the result is not a narrower kind of the test
+    assert [r.text for a in atoms[:4] for r in a.residues] == []
+
+
+def test_a_disease_word_inside_a_capitalised_name_is_part_of_the_name() -> None:
+    """Chia NCT00312429, NCT00500500, NCT01497639: "Cancer and Leukemia Group B" excluded nothing but became
+    cancer and leukemia, the NINCDS/ADRDA criteria became stroke. A concept before an instrument's or
+    organisation's noun, or after an organisation's noun and "of", belongs to the name; after an instrument's noun
+    it is the diagnosis."""
+    text = (
+        "Inclusion Criteria:\n* Cancer and Leukemia Group B (CALGB) performance status 0-1\n"
+        "* Probable Alzheimer's disease according to National Institute of Neurological and Communicative Disorders "
+        "and Stroke criteria\n* meets DSM-5 Criteria for Major Depressive Disorder\n* Group I PAH\n"
+        "* Body Mass Index (BMI) > 30\nExclusion Criteria:\n* Mattis Dementia Rating Scale score below 120\n"
+    )
+    keys = [a.concept_key for a in _atoms(text) if a.computable]
+    assert keys == [
+        "performance.ecog",
+        "condition.alzheimers-disease",
+        "condition.major-depressive-disorder",
+        "condition.pulmonary-hypertension",
+        "lab.bmi",
+    ]
+    # a criterion written all in capitals has no names in it
+    shouted = "Exclusion Criteria:\n* History Of Congestive Heart Failure Requiring Evaluation\n"
+    assert [a.concept_key for a in _atoms(shouted) if a.computable] == ["condition.heart-failure"]
