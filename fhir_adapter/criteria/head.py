@@ -43,8 +43,13 @@ class Head:
     inherits: bool = False
     absent: bool = False
     """Written as "non-X" with nothing broader after it ("non-pregnant"): the absence of X."""
+    narrowed_exception: bool = False
+    """An exception names a narrower kind of a concept ("excluding in-situ cervical cancer"): a residue."""
     modifier_end: int | None = None
     """End of the last concept that restricts this head ("stroke *due to atrial fibrillation*")."""
+    site_end: int | None = None
+    """End of a site written after the finding that no lexicon concept combines with it ("infection *in the breast
+    region*"): a residue."""
 
 
 def word_tokens(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from itertools import pairwise
 from fhir_adapter.criteria.ellipsis import shared_head_matches, shared_lead_matches, shared_tail_matches
 from fhir_adapter.criteria.lexicon import Lexicon
 from fhir_adapter.criteria.phrases import Phrases
+from fhir_adapter.criteria.sites import with_sites
 from fhir_adapter.terminology import ConceptMatch
 
 
@@ -116,4 +117,5 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
     if shared:
         found = _drop_overlaps(found + shared)
     more = shared_tail_matches(work, found, lexicon) + shared_lead_matches(work, found, lexicon)
-    return _drop_overlaps(found + more) if more else found
+    found = _drop_overlaps(found + more) if more else found
+    return _drop_overlaps(with_sites(work, found, lexicon, p))

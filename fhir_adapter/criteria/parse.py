@@ -50,8 +50,10 @@ from fhir_adapter.criteria.residues import (
     clause_source,
     item_residues,
     lab_residues,
+    narrowing_word,
     presence_residues,
 )
+from fhir_adapter.criteria.sites import site_after
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import normalise
 from fhir_adapter.criteria.topics import apply_topic, topic_of, topic_reason, unnoted
@@ -97,6 +99,7 @@ _LEAD_IN_CHARS = re.compile(r"[():]")
 _NON_BEFORE = re.compile(r"(?<![a-z])non[- ]?$")
 _WITH_OR_WITHOUT = re.compile(r"with or without(?:\s+[a-z-]+){0,2}\s*$")
 _OR = re.compile(r"\bor\b|/")
+_CLAUSE_BREAK = re.compile(r";|\.\s")
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -140,8 +143,19 @@ def _heads(
                 prev.end = m.end  # "PD-1 or PD-L1", "HIV or AIDS": one concept
                 continue
             excepted = search_exception(vocab, gap)
-            if excepted and not gap_has_threshold and not SEPARATOR.search(gap[: excepted.start()]):
-                prev.excluded.append(m.concept)  # "malignancy other than basal cell carcinoma"
+            if (
+                excepted
+                and not gap_has_threshold
+                and not SEPARATOR.search(gap[: excepted.start()].rstrip(" ,"))  # "malignancies, except ..."
+                and not _CLAUSE_BREAK.search(gap, excepted.end())
+            ):
+                # "malignancy other than basal cell carcinoma", "malignancies, except in situ carcinoma of the
+                # cervix, or basal cell carcinoma": each listed concept is an exception, unless a word before it
+                # names a narrower kind ("excluding in-situ cervical cancer"): that exception stays a residue
+                if narrowing_word(work, m.start, prev.end + excepted.end(), m.concept, vocab) is None:
+                    prev.excluded.append(m.concept)
+                else:
+                    prev.narrowed_exception = True
                 continue
             if _COMPOUND_LINK.fullmatch(gap) and not gap_has_threshold:
                 # "breast cancer related lymphedema", "chemotherapy-induced neuropathy": the last concept is
@@ -461,6 +475,9 @@ def parse_clause(
         return Draft(span.start + a, span.start + b, fields)
 
     heads = _heads(work, matches, thresholds, p, item.kind)
+    for head in heads:
+        site = site_after(work, head.concept, head.phrase, head.end, lexicon, p)
+        head.site_end = site.end if site is not None and site.concept is None else None
     if not heads:
         fields: dict[str, object] = {"category": _category_hint(context, p), "computable": False}
         age = age_fields(work, thresholds, p) if p.age_words.search(context) else None

@@ -238,6 +238,8 @@ class Phrases:
     """Which topics a text's words allow (a quick test before trying their regexes)."""
     neutral_before_finding: frozenset[str] = frozenset()
     test_results: frozenset[str] = frozenset()
+    site_stop_words: frozenset[str] = frozenset()
+    site_probe_nouns: tuple[str, ...] = ()
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
@@ -437,6 +439,8 @@ def phrases() -> Phrases:
         medication_use=_compile(_words(t, "medication_use_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         test_results=frozenset(_words(t, "test_results")),
+        site_stop_words=frozenset(_words(t, "site_stop_words")),
+        site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),

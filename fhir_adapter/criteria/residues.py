@@ -159,6 +159,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         kind_text = src.clause(narrower, head.end)
         codes = tuple(narrower_codings(work[narrower : head.end]))
         residues.append(Residue(text=kind_text, effect="narrows", reason="a narrower kind", codes=codes))
+    if head.site_end is not None:
+        text = src.clause(head.end, head.site_end)
+        residues.append(Residue(text=text, effect="narrows", reason="a site that the finding's codes do not name"))
     if head.modifier_end is not None and concept.category in {"condition", "infection"}:
         text = src.clause(head.end, head.modifier_end)
         if text:
@@ -170,14 +173,19 @@ _WORD_END = re.compile(r"([a-z][a-z'\-]*)\s*$")
 
 
 def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
-    """Where a word before the finding that narrows it starts ("arterial thrombosis", "twin pregnancy")."""
-    found = _WORD_END.search(work, max(head.seg_start, head.start - 30), head.start)
-    if found is None or found.end() < head.start - 2:
+    return narrowing_word(work, head.start, head.seg_start, head.concept, vocab)
+
+
+def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: Phrases) -> int | None:
+    """Where a word before the finding at ``start`` that narrows it starts ("arterial thrombosis", "twin
+    pregnancy"), looking no further back than ``floor``."""
+    found = _WORD_END.search(work, max(floor, start - 30), start)
+    if found is None or found.end() < start - 2:
         return None
     word = found.group(1).strip("-'")
     if word in vocab.neutral_before_finding or len(word) < 3 or vocab.list_connector.__contains__(word):
         return None
-    if word in vocab.test_results and head.concept.is_presence_test:
+    if word in vocab.test_results and concept.is_presence_test:
         return None
     if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
         return None
@@ -252,7 +260,9 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
         (permission, _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
         (
-            src.item_facts.exception if not head.excluded or head.concept in head.excluded else None,
+            src.item_facts.exception
+            if not head.excluded or head.concept in head.excluded or head.narrowed_exception
+            else None,
             "narrows",
             "an exception not coded in the lexicon",
         ),

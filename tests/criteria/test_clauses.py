@@ -407,3 +407,40 @@ def test_a_disease_word_inside_a_capitalised_name_is_part_of_the_name() -> None:
     # a criterion written all in capitals has no names in it
     shouted = "Exclusion Criteria:\n* History Of Congestive Heart Failure Requiring Evaluation\n"
     assert [a.concept_key for a in _atoms(shouted) if a.computable] == ["condition.heart-failure"]
+
+
+def test_a_site_after_a_finding_names_the_finding_at_that_site() -> None:
+    """Corpus NCT03727126 and NCT01026116: "adenocarcinoma of the breast" was adenocarcinoma at
+    any site, "squamous cell carcinoma of the skin" excluded lung squamous cell carcinoma. The lexicon's "<site>
+    <finding>" is the concept; findings joined by "or" share the site; a site with no such concept is a residue."""
+    text = (
+        "Inclusion Criteria:\n* either squamous cell carcinoma or adenocarcinoma in the middle or lower part the "
+        "esophagus\n* adenocarcinoma of the prostate\n* stroke in the past 6 months\n"
+        "Exclusion Criteria:\n* squamous cell carcinoma of the skin\n"
+        "* Prior history of infection in the breast region in the preceding 12 months\n"
+    )
+    atoms = [a for a in _atoms(text) if a.computable]
+    assert [a.concept_key for a in atoms] == [
+        "condition.esophagus-squamous-cell-carcinoma",
+        "condition.esophagus-adenocarcinoma",
+        "condition.prostate-adenocarcinoma",
+        "condition.stroke",
+        "condition.skin-squamous-cell-carcinoma",
+        "condition.infection",
+    ]
+    assert atoms[3].residues == []  # "in the past 6 months" is no site
+    infection = atoms[-1]
+    assert [(r.text, r.effect) for r in infection.residues] == [("in the breast", "narrows")]
+    assert infection.within_days == 360
+
+
+def test_every_concept_listed_after_a_comma_and_except_is_an_exception() -> None:
+    """Corpus NCT03518606: "Other concurrent malignancies, except ... in situ carcinoma of the cervix, or basal cell
+    or squamous cell carcinoma of the skin" made the three exceptions exclusions of their own."""
+    text = (
+        "Exclusion Criteria:\n* Other concurrent malignancies, except adequately treated cone-biopsied in situ "
+        "carcinoma of the cervix, or basal cell or squamous cell carcinoma of the skin\n"
+        "* Other malignancy except basal cell carcinoma; diabetes\n"
+    )
+    atoms = [a for a in _atoms(text) if a.computable]
+    assert [a.concept_key for a in atoms] == ["condition.malignancy", "condition.malignancy", "condition.diabetes"]
