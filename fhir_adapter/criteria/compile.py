@@ -38,10 +38,10 @@ from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, defau
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
 from fhir_adapter.criteria.parse import (
     introduces_exceptions,
-    lead_in_qualifiers,
     lead_in_window,
     parse_item,
 )
+from fhir_adapter.criteria.qualifiers import lead_in_qualifiers
 from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.criteria.setting import planned_procedures
 from fhir_adapter.criteria.split import split_items

@@ -31,10 +31,11 @@ from fhir_adapter.criteria.head import (
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
-from fhir_adapter.criteria.model import Atom, Category, Kind, Qualifier, Residue
+from fhir_adapter.criteria.model import Atom, Category, Kind, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
+from fhir_adapter.criteria.qualifiers import attach_qualifiers
 from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
@@ -64,30 +65,6 @@ from fhir_adapter.criteria.values import (
     score_fields,
 )
 from fhir_adapter.terminology import Concept, ConceptMatch
-
-
-def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
-    if not vocab.any_qualifier.search(window):
-        return []
-    found: list[Qualifier] = []
-    for qualifier, pattern in vocab.qualifiers:
-        if pattern.search(window) and qualifier not in found:
-            found.append(qualifier)
-    return found
-
-
-def _negated(window: str, vocab: Phrases) -> bool:
-    cleaned = vocab.not_exception.sub(" ", window)  # "including, but not limited to" negates nothing
-    for qualifier, pattern in vocab.qualifiers:
-        if qualifier == "uncontrolled":
-            cleaned = pattern.sub(" ", cleaned)
-    return bool(vocab.negation.search(cleaned))
-
-
-def _negative_result(window: str, concept: Concept, vocab: Phrases) -> bool:
-    """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it."""
-    return concept.is_presence_test and vocab.result_negation.search(window) is not None
-
 
 _COMPOUND_LINK = re.compile(
     r"\s*-?\s*(?:related|associated|induced|caused|mediated|dependent|due|eluting|coated)\s*", re.IGNORECASE
@@ -273,33 +250,6 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
     return None
 
 
-def _attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Phrases) -> None:
-    for i, head in enumerate(heads):
-        window = work[head.seg_start : head.start]
-        if i > 0 and head.seg_start >= head.start:
-            # no separator before this head ("hemoglobin >= 9 g/dL independent of transfusion"): its words are
-            # those after the previous head's statement
-            previous = heads[i - 1]
-            window = work[max([previous.end, *(t.end for t in previous.thresholds)]) : head.start]
-        paren = open_paren_before(work, head.start, clause_start)
-        if paren is not None:
-            window = work[max(clause_start, paren - 80) : paren] + " " + window
-        own = _qualifiers(window, vocab)
-        inherent = _qualifiers(head.phrase, vocab)
-        if i > 0 and head.inherits and not own:
-            own = list(heads[i - 1].qualifiers)
-            head.negated = heads[i - 1].negated
-        else:
-            head.negated = _negated(window, vocab)
-        after = work[head.end : head.end + 14]
-        if vocab.postfix_negation.match(after.lstrip(" -")) or vocab.postfix_negation.match(after):
-            head.negated = True
-        head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
-        head.qualifiers = own + [q for q in inherent if q not in own]
-        if "recurrent" in inherent:
-            head.modifiers.append("inherent:recurrent")
-
-
 # The lead-in readings are asked for every sub-item (and every atom) under the same line: cached by its text.
 
 
@@ -316,16 +266,6 @@ def introduces_exceptions(text: str) -> bool:
     tail = normalise(text).text.rstrip(" :.")[-60:]
     found = list(phrases().except_words.finditer(tail))
     return bool(found) and len(tail[found[-1].end() :].split()) <= 4
-
-
-def lead_in_qualifiers(text: str) -> list[Qualifier]:
-    """The qualifiers a lead-in line states ("History of any of the following:")."""
-    return list(_lead_in_qualifiers(text))
-
-
-@lru_cache(maxsize=1024)
-def _lead_in_qualifiers(text: str) -> tuple[Qualifier, ...]:
-    return tuple(_qualifiers(normalise(text).text, phrases()))
 
 
 def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:
@@ -502,7 +442,7 @@ def parse_clause(
             if shared:
                 head.shared_threshold = shared[0]
                 head.seg_end = max(head.seg_end, shared[0].end)
-    _attach_qualifiers(work, heads, lead, p)
+    attach_qualifiers(work, heads, lead, p)
     switch_by_unit(raw, norm, heads, lexicon, units)
     drop_time_thresholds(raw, norm, heads, units)
     heads = split_components(work, trailing_components(work, heads), lexicon, item.kind)

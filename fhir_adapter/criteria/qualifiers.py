@@ -1,0 +1,73 @@
+"""The qualifiers and negation of a concept, read from the words around it ("no history of", "active",
+"HIV negative", "Negative pregnancy test"), and the qualifiers a lead-in line states for its sub-items."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from fhir_adapter.criteria.head import Head, open_paren_before
+from fhir_adapter.criteria.model import Qualifier
+from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.criteria.text import normalise
+from fhir_adapter.terminology import Concept
+
+
+def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
+    if not vocab.any_qualifier.search(window):
+        return []
+    found: list[Qualifier] = []
+    for qualifier, pattern in vocab.qualifiers:
+        if pattern.search(window) and qualifier not in found:
+            found.append(qualifier)
+    return found
+
+
+def _negated(window: str, vocab: Phrases) -> bool:
+    cleaned = vocab.not_exception.sub(" ", window)  # "including, but not limited to" negates nothing
+    for qualifier, pattern in vocab.qualifiers:
+        if qualifier == "uncontrolled":
+            cleaned = pattern.sub(" ", cleaned)
+    return bool(vocab.negation.search(cleaned))
+
+
+def _negative_result(window: str, concept: Concept, vocab: Phrases) -> bool:
+    """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it."""
+    return concept.is_presence_test and vocab.result_negation.search(window) is not None
+
+
+def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Phrases) -> None:
+    """Each head's qualifiers ("active", "history of") and negation, from the words before it in its segment."""
+    for i, head in enumerate(heads):
+        window = work[head.seg_start : head.start]
+        if i > 0 and head.seg_start >= head.start:
+            # no separator before this head ("hemoglobin >= 9 g/dL independent of transfusion"): its words are
+            # those after the previous head's statement
+            previous = heads[i - 1]
+            window = work[max([previous.end, *(t.end for t in previous.thresholds)]) : head.start]
+        paren = open_paren_before(work, head.start, clause_start)
+        if paren is not None:
+            window = work[max(clause_start, paren - 80) : paren] + " " + window
+        own = _qualifiers(window, vocab)
+        inherent = _qualifiers(head.phrase, vocab)
+        if i > 0 and head.inherits and not own:
+            own = list(heads[i - 1].qualifiers)
+            head.negated = heads[i - 1].negated
+        else:
+            head.negated = _negated(window, vocab)
+        after = work[head.end : head.end + 14]
+        if vocab.postfix_negation.match(after.lstrip(" -")) or vocab.postfix_negation.match(after):
+            head.negated = True
+        head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
+        head.qualifiers = own + [q for q in inherent if q not in own]
+        if "recurrent" in inherent:
+            head.modifiers.append("inherent:recurrent")
+
+
+def lead_in_qualifiers(text: str) -> list[Qualifier]:
+    """The qualifiers a lead-in line states ("History of any of the following:")."""
+    return list(_lead_in_qualifiers(text))
+
+
+@lru_cache(maxsize=1024)
+def _lead_in_qualifiers(text: str) -> tuple[Qualifier, ...]:
+    return tuple(_qualifiers(normalise(text).text, phrases()))
