@@ -124,7 +124,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
     risk = _risk_before(work, head, vocab)
     if risk is not None:
-        return f"'{risk}' before the finding: a risk of the finding is not the finding", []
+        return f"'{risk}' before the finding: a risk or a cause of the finding is not the finding", []
     residues: list[Residue] = []
     relative = _relative_before(work, head, vocab)
     if relative is not None and not vocab.personal_history.search(work, 0, head.start):
@@ -214,9 +214,10 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
 def _risk_before(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "high risk of thrombosis", "known to predispose to ileus": the words that make the finding a risk."""
     found = _last_match(vocab.risk_of_finding, work, max(head.seg_start, head.start - 40), head.start)
-    if found is None or SEPARATOR.search(work, found.end(), head.start):
+    gap = work[found.end() : head.start] if found is not None else ""
+    if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
-    if len(word_tokens(work[found.end() : head.start])) > 3:  # far from the words: a statement of its own
+    if len(word_tokens(gap)) > 3:  # far from the words: a statement of its own
         return None
     return found.group(0)
 

@@ -227,7 +227,7 @@ def test_a_risk_of_a_finding_is_not_the_finding() -> None:
     text = "Exclusion Criteria:\n- History of pulmonary embolism or high risk of thrombosis\n"
     assert _computable(text) == [("condition.pulmonary-embolism", "present", None)]
     risk = _by_key(text, "condition.thrombosis")
-    assert risk.reason == "'risk of' before the finding: a risk of the finding is not the finding"
+    assert risk.reason == "'risk of' before the finding: a risk or a cause of the finding is not the finding"
     inclusion = _by_key("Inclusion Criteria:\n- High risk for HIV infection\n", "condition.hiv")
     assert not inclusion.computable
     factors = _by_key("Exclusion Criteria:\n- risk factors for torsades de pointes\n", "condition.torsades-de-pointes")
@@ -444,3 +444,21 @@ def test_every_concept_listed_after_a_comma_and_except_is_an_exception() -> None
     )
     atoms = [a for a in _atoms(text) if a.computable]
     assert [a.concept_key for a in atoms] == ["condition.malignancy", "condition.malignancy", "condition.diabetes"]
+
+
+def test_a_cause_of_a_finding_and_a_justification_are_not_the_finding() -> None:
+    """Chia NCT01803438 "reversible causes for AF", NCT02745704 "other factors causing liver diseases", corpus
+    NCT05437757 "other cause for secondary/primary immunodeficiency": the cause of a finding is not the finding.
+    Chia NCT02231892: a "Justification:" explains the criterion before it and states none of its own."""
+    text = (
+        "Exclusion Criteria:\n* Subject has a reversible causes for AF like hyperthyroidism\n"
+        "* synchronous haematological malignancy or other cause for secondary/primary immunodeficiency\n"
+        "* Patients with other factors causing liver diseases\n"
+        "* Personal history of stroke. \nJustification: Stroke or head trauma can lower the seizure threshold.\n"
+    )
+    atoms = _atoms(text)
+    assert [a.concept_key for a in atoms if a.computable] == ["condition.hyperthyroidism", "condition.stroke"]
+    af = next(a for a in atoms if a.concept_key == "condition.atrial-fibrillation")
+    assert af.reason == "'causes for' before the finding: a risk or a cause of the finding is not the finding"
+    note = next(a for a in atoms if a.text.startswith("Stroke or head trauma"))
+    assert note.reason == "a note explaining the criterion, not a criterion of its own"
