@@ -243,6 +243,7 @@ class Phrases:
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
+    about_the_drug: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
@@ -444,6 +445,7 @@ def phrases() -> Phrases:
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
+        about_the_drug=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_drug")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),

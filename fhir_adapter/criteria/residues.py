@@ -114,8 +114,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if not concept.codings and not concept.code_prefixes:
         return f"concept has no codes: {concept.key}", []
     work = src.norm.text
-    about = vocab.about_the_finding.match(work, head.end)
-    if about is not None and concept.category in {"condition", "infection"}:
+    about_words = vocab.about_the_drug if concept.category == "medication" else vocab.about_the_finding
+    about = about_words.match(work, head.end)
+    if about is not None and concept.category in {"condition", "infection", "medication"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
     # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
     # defines a term the criteria require elsewhere (an exclusion's definition may be all it states of the term)

@@ -462,3 +462,17 @@ def test_a_cause_of_a_finding_and_a_justification_are_not_the_finding() -> None:
     assert af.reason == "'causes for' before the finding: a risk or a cause of the finding is not the finding"
     note = next(a for a in atoms if a.text.startswith("Stroke or head trauma"))
     assert note.reason == "a note explaining the criterion, not a criterion of its own"
+
+
+def test_a_drug_named_for_its_deficiency_level_or_reaction_is_no_drug_use() -> None:
+    """Chia NCT03228498 "folic acid deficiency", NCT02318446 "inborn errors of cobalamin metabolism", NCT03056287
+    "frequent insulin reactions", NCT02396420 "known immunosuppression" (a state, not a drug) excluded patients
+    taking the drug."""
+    text = (
+        "Exclusion Criteria:\n* vitamine B12 and folic acid deficiency\n* inborn errors of cobalamin metabolism\n"
+        "* frequent insulin reactions\n* known immunosuppression\n* warfarin use\n"
+    )
+    atoms = _atoms(text)
+    assert [a.concept_key for a in atoms if a.computable] == ["medication.warfarin"]
+    insulin = next(a for a in atoms if a.concept_key == "medication.insulins")
+    assert insulin.reason == "'reactions' after the finding: the statement is about something else"
