@@ -166,7 +166,10 @@ def concept_from_entry(key: str, raw: dict[str, Any]) -> Concept:
             "resource_types": tuple(raw.get("resource_types", ())),
             "unit": raw.get("unit"),
             "answers": {},
-            "site_codings": (),
+            "site_codings": [
+                {"system": c["system"], "code": c["code"], "display": c.get("display")}
+                for c in raw.get("site_codings", ())
+            ],
             "morphology_codings": (),
             "systemic_only": bool(raw.get("systemic_only", False)),
             "members": tuple(raw.get("members", ())),

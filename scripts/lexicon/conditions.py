@@ -64,6 +64,21 @@ ICD_NAME = "ICD-10-CM April 2026 (simple-icd-10-cm 1.5.0)"
 GPS_NAME = "SNOMED CT GPS 2020"
 OUTSIDE_GPS = "outside SNOMED CT GPS: identifier only"
 
+CANCER_ROOT = "DOID:162"
+"""DO 'cancer'. ICD-10-CM codes a malignant neoplasm by its site, not its histology, so a cancer term with no
+ICD-10-CM code of its own ("esophagus adenocarcinoma") takes its site's codes from its nearest DO ancestors
+that have some ("esophagus cancer": C15) as ``site_codings``: a record coded with the site alone leaves the
+histology to confirm."""
+SITE_ANCESTOR_LEVELS = 3
+ILL_DEFINED_SITES = ("C76", "C77", "C78", "C79", "C80", *(f"C{n}" for n in range(81, 97)))
+"""Ill-defined, secondary and unspecified sites, and the lymphoid and haematopoietic neoplasms (C81-C96, coded
+by type, not site): no site of a histology."""
+MAX_SITE_CATEGORIES = 4
+"""More ICD-10-CM categories than this are an organ system (C15-C26 for the digestive organs), not a site."""
+HEMATOLOGIC_CANCER = "DOID:2531"
+"""DO 'hematologic cancer': coded by type in ICD-10-CM, so its terms take no site codes."""
+CODED_BY_TYPE = re.compile(r"\b(?:lymphomas?|leuka?emias?|myelomas?)\b")
+"""Terms so named are coded by type wherever they are ("breast lymphoma" is C83-C85, not C50)."""
 INFECTIOUS_ROOT = "DOID:0050117"
 """DO 'disease by infectious agent': its subtree (and the infectious slim) are category ``infection``."""
 MAX_WORDS = 8
@@ -330,6 +345,9 @@ class Hierarchy:
         self._up: dict[str, frozenset[str]] = {}
         self._down: dict[str, frozenset[str]] = {}
 
+    def parents(self, term_id: str) -> frozenset[str]:
+        return frozenset(self._parents.get(term_id, ()))
+
     def ancestors(self, term_id: str) -> frozenset[str]:
         if term_id not in self._up:
             self._up[term_id] = self._closure(term_id, self._parents)
@@ -485,6 +503,8 @@ class Draft:
     valuesets: list[ValueSet] = field(default_factory=list)
     prefixes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     """ICD-10-CM prefixes given by hand, with their sources."""
+    site_codes: dict[str, set[str]] = field(default_factory=dict)
+    """ICD-10-CM codes of the site of a cancer histology (see ``CANCER_ROOT``), with their sources."""
     key: str = ""
     display: str = ""
 
@@ -633,11 +653,40 @@ def _term_drafts(src: Sources, curation: dict[str, Any], rules: Rules) -> dict[s
         draft.book.merge(src.books.get(term_id, CodeBook()))
         draft.book.merge(_subclass_codes(term_id, src, max_descendants, max_subclass_codes), note=" (subclass)")
         _add_hand_codes(draft, hand, src)
+        draft.site_codes = _site_codes(term_id, draft, src)
         drafts[term_id] = draft
     missing = set(hand_all) - set(drafts)
     if missing:
         raise ValueError(f"curation: unknown or dropped terms {sorted(missing)}")
     return drafts
+
+
+def _site_codes(term_id: str, draft: Draft, src: Sources) -> dict[str, set[str]]:
+    """The ICD-10-CM codes of a cancer term's site, from its nearest DO ancestors with codes, when the term has no
+    ICD-10-CM code of its own (see ``CANCER_ROOT``); none when they are not all malignant neoplasms of a
+    defined site."""
+    ancestors = src.hierarchy.ancestors(term_id)
+    if CANCER_ROOT not in ancestors or HEMATOLOGIC_CANCER in ancestors or CODED_BY_TYPE.search(draft.label):
+        return {}
+    if any(system == ICD for system, _ in draft.book.origins):
+        return {}
+    if draft.prefixes:
+        return {}
+    level = src.hierarchy.parents(term_id)
+    seen: set[str] = set()
+    for _ in range(SITE_ANCESTOR_LEVELS):
+        found: dict[str, set[str]] = defaultdict(set)
+        for ancestor in sorted(level):
+            for (system, code), origins in src.books.get(ancestor, CodeBook()).origins.items():
+                if system == ICD:
+                    found[code] |= {f"{origin} (site of {term_id})" for origin in origins}
+        if found:
+            defined = all(c.startswith("C") and not c.startswith(ILL_DEFINED_SITES) for c in found)
+            one_site = len({c[:3] for c in found}) <= MAX_SITE_CATEGORIES  # not an organ system's cancers
+            return dict(found) if defined and one_site else {}
+        seen |= level
+        level = frozenset(p for t in level for p in src.hierarchy.parents(t)) - seen
+    return {}
 
 
 def _subclass_codes(term_id: str, src: Sources, max_descendants: int, max_codes: int) -> CodeBook:
@@ -848,6 +897,11 @@ def _emit(draft: Draft, gps: dict[str, str]) -> dict[str, Any]:
         concept["abbreviations"] = sorted(draft.abbreviations)
     if prefixes:
         concept["code_prefixes"] = prefixes
+    if draft.site_codes:
+        concept["site_codings"] = [
+            {"system": ICD, "code": c, "display": _icd_description(c), "source": _joined(o, ICD_NAME)}
+            for c, o in sorted(draft.site_codes.items())
+        ]
     return concept
 
 

@@ -136,3 +136,21 @@ def test_an_ifcc_hba1c_value_is_compared_with_a_percent_threshold() -> None:
     assert met.result == "met"
     failed = evaluate_atom(limit, MemData(obs("59261-8", 64, "mmol/mol")), "p1", real_units)  # 8.0 %
     assert failed.result == "not-met"
+
+
+def test_a_cancer_named_with_its_site_is_unknown_on_a_site_code_alone() -> None:
+    """"Adenocarcinoma of the esophagus" (the shipped lexicon's esophageal adenocarcinoma): a record coded C15.5
+    (the site only, as ICD-10-CM codes cancers) leaves the histology to confirm; no record leaves it unknown too,
+    and a lung adenocarcinoma does not meet it."""
+    from fhir_adapter.criteria.compile import compile_text
+    from fhir_adapter.terminology import lexicon
+
+    compiled = compile_text("Inclusion Criteria:\n* adenocarcinoma of the esophagus\n").atoms
+    assert [a.concept_key for a in compiled] == ["condition.esophagus-adenocarcinoma"]
+    shipped = EvalContext(
+        as_of=ctx().as_of, options=MatchOptions(), vocabulary=lexicon(), convert=convert, normalize_unit=lambda t: t
+    )
+    site_only = evaluate_atom(compiled[0], MemData(cond(ICD10CM, "C15.5")), "p1", shipped)
+    assert site_only.result == "unknown" and site_only.reason == "diagnosis code carries no histology (Condition/c1)"
+    lung = evaluate_atom(compiled[0], MemData(cond(ICD10CM, "C34.90")), "p1", shipped)
+    assert lung.result == "unknown" and "no documented" in lung.reason

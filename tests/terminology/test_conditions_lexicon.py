@@ -255,7 +255,7 @@ def test_generated_keys_and_phrases_are_clean() -> None:
 
 def test_every_generated_code_has_a_source() -> None:
     for key, concept in generated().items():
-        for coding in concept["codings"]:
+        for coding in [*concept["codings"], *concept.get("site_codings", [])]:
             assert coding.get("source"), (key, coding)
         for prefix in concept.get("code_prefixes", []):
             assert prefix.get("source") and len(prefix["prefix"]) >= 3, (key, prefix)
@@ -290,7 +290,7 @@ def test_gps_names_are_the_gps_names() -> None:
 def test_icd10cm_codes_are_valid() -> None:
     cm = pytest.importorskip("simple_icd_10_cm")
     for key, concept in generated().items():
-        for coding in concept["codings"]:
+        for coding in [*concept["codings"], *concept.get("site_codings", [])]:
             if coding["system"] == ICD:
                 assert cm.is_valid_item(coding["code"]), (key, coding["code"])
         for prefix in concept.get("code_prefixes", []):
@@ -332,3 +332,19 @@ def test_contrast_media_carry_their_snomed_substance_codes() -> None:
     assert matches("medication.iodinated-contrast", SCT, "426722004")
     assert matches("medication.contrast-media", SCT, "385420005")
     assert matches("medication.contrast-media", SCT, "426722004")  # iodinated contrast is a member
+
+
+def test_a_cancer_histology_takes_its_sites_icd10cm_codes_as_site_codes() -> None:
+    """ICD-10-CM codes a malignant neoplasm by site: a record of "esophageal adenocarcinoma" is often C15.5 only.
+    The histology at a site carries its site's codes as site codes (met as unknown: the histology to confirm);
+    a cancer coded by type (lymphoma, leukemia) or an organ system's class takes none."""
+    esophagus = lexicon().get("condition.esophagus-adenocarcinoma")
+    assert [c.code for c in esophagus.site_codings][:1] == ["C15"]
+    assert not any(c.system == ICD for c in esophagus.codings)
+    assert [c.code for c in lexicon().get("condition.prostate-adenocarcinoma").site_codings] == ["C61"]
+    for key, concept in generated().items():
+        codes = [c["code"] for c in concept.get("site_codings", [])]
+        assert all(c.startswith("C") and not c.startswith(("C77", "C78", "C79", "C80")) for c in codes), key
+        assert len({c[:3] for c in codes}) <= 4, key
+        if "lymphoma" in key or "leukemia" in key:
+            assert not codes, key
