@@ -164,6 +164,12 @@ FOUND = [
     ("Distant metastases", "condition.metastatic-disease", (ICD, "C78.7")),  # liver metastasis is a member
     ("imminent spinal cord compression", "condition.spinal-cord-compression", (ICD, "G95.20")),
     ("severe hypoproteinemia", "condition.hypoproteinemia", (SCT, "8900005")),
+    # a kind's ICD-10-CM category given by hand (corpus NCT05437757: breast implant-associated ALCL is C84.7A)
+    (
+        "Breast Implant-Associated Anaplastic Large Cell Lymphoma (BIA-ALCL)",
+        "condition.anaplastic-large-cell-lymphoma",
+        (ICD, "C84.7A"),
+    ),
 ]
 
 
