@@ -209,6 +209,8 @@ class Phrases:
     negation: re.Pattern[str]
     postfix_negation: re.Pattern[str]
     result_negation: re.Pattern[str]
+    negative_result_after: re.Pattern[str]
+    """A verb and a negative result after a test ("pregnancy test must be negative")."""
     """A result word at most three words before the end of the text before a test ("negative serum or urine ")."""
     list_connector: frozenset[str]
     modifier: re.Pattern[str]
@@ -415,7 +417,12 @@ def phrases() -> Phrases:
         negation=_compile(_words(t, "negations")),
         postfix_negation=_compile(_words(t, "postfix_negations")),
         result_negation=re.compile(
-            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})(?:[\s,/]+[\w-]+){{0,3}}[\s,/]*$", re.IGNORECASE
+            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})(?:[\s,/()]+[\w-]+){{0,3}}[\s,/()]*$", re.IGNORECASE
+        ),
+        negative_result_after=re.compile(
+            rf"\s*(?:{phrase_pattern(_words(t, 'negative_result_verbs'))})\s+"
+            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})",
+            re.IGNORECASE,
         ),
         list_connector=frozenset(_words(t, "list_connectors")),
         modifier=_compile(_words(t, "modifier_words")),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from fhir_adapter.criteria.head import Head, open_paren_before
@@ -30,6 +31,23 @@ def _negated(window: str, vocab: Phrases) -> bool:
     return bool(vocab.negation.search(cleaned))
 
 
+_ABBREVIATION_AFTER = re.compile(r"\s*\([^()]{1,15}\)")
+"""An abbreviation in parentheses right after a concept ("Hepatitis B e antigen (HBeAg)-negative")."""
+
+
+def _negated_after(work: str, head: Head, vocab: Phrases) -> bool:
+    """ "HIV negative", "HBsAg-negative", "(HBeAg)-negative"; for a test read as present/absent also "pregnancy
+    test must be negative"."""
+    end = head.end
+    abbreviation = _ABBREVIATION_AFTER.match(work, end)
+    if abbreviation is not None:
+        end = abbreviation.end()
+    after = work[end : end + 14]
+    if vocab.postfix_negation.match(after.lstrip(" -)")) or vocab.postfix_negation.match(after):
+        return True
+    return head.concept.is_presence_test and vocab.negative_result_after.match(work, end) is not None
+
+
 def _negative_result(window: str, concept: Concept, vocab: Phrases) -> bool:
     """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it."""
     return concept.is_presence_test and vocab.result_negation.search(window) is not None
@@ -54,8 +72,7 @@ def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Ph
             head.negated = heads[i - 1].negated
         else:
             head.negated = _negated(window, vocab)
-        after = work[head.end : head.end + 14]
-        if vocab.postfix_negation.match(after.lstrip(" -")) or vocab.postfix_negation.match(after):
+        if _negated_after(work, head, vocab):
             head.negated = True
         head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
         head.qualifiers = own + [q for q in inherent if q not in own]

@@ -383,6 +383,18 @@ def test_a_negative_result_before_a_test_asks_for_its_absence() -> None:
     ]
     # the result is not a narrower kind of the test
     assert [r.text for a in atoms[:4] for r in a.residues] == []
+    # after the test, with a verb or an abbreviation between (corpus NCT02513394, Chia NCT00650312, NCT02745704)
+    after = (
+        "Inclusion Criteria:\n* Serum or urine pregnancy test must be negative in premenopausal women\n"
+        "* must have negative serum (Beta HCG) pregnancy tests\n* Hepatitis B e antigen (HBeAg)-negative\n"
+        "* HIV test is positive\n"
+    )
+    assert [(a.concept_key, a.comparator) for a in _atoms(after) if a.computable] == [
+        ("lab.pregnancy-test", "absent"),
+        ("lab.pregnancy-test", "absent"),
+        ("lab.hbeag", "absent"),
+        ("lab.hiv-antibody", "present"),
+    ]
 
 
 def test_a_disease_word_inside_a_capitalised_name_is_part_of_the_name() -> None:
