@@ -53,6 +53,7 @@ from fhir_adapter.criteria.residues import (
     lab_residues,
     narrowing_word,
     presence_residues,
+    prohibited_in_inclusion,
 )
 from fhir_adapter.criteria.sites import site_after
 from fhir_adapter.criteria.split import Item, Span, split_clauses
@@ -362,6 +363,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         extra, reason = score_fields(src.norm.text, head, vocab, src.norm.cased or src.norm.text)
         fields.update(extra)
     elif concept.category in PRESENCE_CATEGORIES:
+        if not head.negated and prohibited_in_inclusion(head, kind, src):
+            head.negated = fields["negated"] = True  # "use of warfarin is not permitted" among the inclusions
         fields["comparator"] = "absent" if head.negated else "present"
         if _allergy_before(head, src.norm.text, vocab):
             fields.update(category="allergy", resource_types=["AllergyIntolerance"])

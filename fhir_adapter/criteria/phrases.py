@@ -247,6 +247,7 @@ class Phrases:
     about_the_finding: re.Pattern[str] = _NEVER
     about_the_drug: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
+    exposure_to_finding: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
     """ "pending assessment", "at the discretion of": a permission that is only conditional."""
@@ -454,6 +455,7 @@ def phrases() -> Phrases:
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
         about_the_drug=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_drug")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
+        exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),
         setting_markers=re.compile(

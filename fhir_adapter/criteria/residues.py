@@ -123,9 +123,12 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
     if defined is not None:
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
-    risk = _risk_before(work, head, vocab)
+    risk = _marker_before(vocab.risk_of_finding, work, head, max_words=3)
     if risk is not None:
         return f"'{risk}' before the finding: a risk or a cause of the finding is not the finding", []
+    exposure = _marker_before(vocab.exposure_to_finding, work, head, max_words=5)
+    if exposure is not None and concept.category in {"condition", "infection"}:
+        return f"'{exposure}' before the finding: an exposure or a vaccination is not the finding", []
     residues: list[Residue] = []
     relative = _relative_before(work, head, vocab)
     if relative is not None and not vocab.personal_history.search(work, 0, head.start):
@@ -212,13 +215,14 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
     return found[-1] if found else None
 
 
-def _risk_before(work: str, head: Head, vocab: Phrases) -> str | None:
-    """ "high risk of thrombosis", "known to predispose to ileus": the words that make the finding a risk."""
-    found = _last_match(vocab.risk_of_finding, work, max(head.seg_start, head.start - 40), head.start)
+def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words: int) -> str | None:
+    """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
+    in its list element and at most ``max_words`` words before it."""
+    found = _last_match(markers, work, max(head.seg_start, head.start - 60), head.start)
     gap = work[found.end() : head.start] if found is not None else ""
     if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
-    if len(word_tokens(gap)) > 3:  # far from the words: a statement of its own
+    if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
         return None
     return found.group(0)
 
@@ -304,6 +308,27 @@ def _sentence(text: str, pos: int) -> tuple[int, int]:
     start = max(stop_before + 2 if stop_before >= 0 else 0, text.rfind(";", 0, pos) + 1)
     stop = re.search(r"\.\s|\.$|;", text[pos:])
     return start, pos + stop.start() if stop else len(text)
+
+
+def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
+    """ "Concomitant use of warfarin is not permitted" among the inclusions: the concept must be absent. The
+    concept is the prohibition's subject: right before its words, or the first words of its sentence ("Use of X in
+    subjects without Y, except for Z, was not permitted")."""
+    permission = src.item_facts.permission
+    if kind != "inclusion" or permission is None or not _negated_permission(src.item_norm.text, permission):
+        return False
+    item_work = src.item_norm.text
+    if _permitted_concept(item_work, permission.start(), head, src):
+        return True
+    start = _head_offset(head, src)
+    sentence_start = max(item_work.rfind(". ", 0, permission.start()) + 1, 0)
+    lead = item_work[sentence_start:start]
+    return (
+        sentence_start <= start < permission.start()
+        and _same_sentence(item_work, start, permission.start())
+        and len(word_tokens(lead)) <= 3  # the sentence's subject ("Prophylactic use of X")
+        and not SEPARATOR.search(lead)
+    )
 
 
 def _negated_permission(text: str, marker: re.Match[str]) -> bool:

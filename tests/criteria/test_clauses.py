@@ -488,3 +488,26 @@ def test_a_drug_named_for_its_deficiency_level_or_reaction_is_no_drug_use() -> N
     assert [a.concept_key for a in atoms if a.computable] == ["medication.warfarin"]
     insulin = next(a for a in atoms if a.concept_key == "medication.insulins")
     assert insulin.reason == "'reactions' after the finding: the statement is about something else"
+
+
+def test_an_exposure_a_vaccination_and_a_prohibition_among_inclusions() -> None:
+    """Chia NCT02689089 "close contact with a case of active TB disease" required TB; NCT01824537 "must not have
+    been vaccinated against HPV" excluded HPV infection; corpus NCT00709761 "... use of bisphosphonates ... was not
+    permitted" among the inclusions required bisphosphonates."""
+    text = (
+        "Inclusion Criteria:\n* Children with negative TSTs who have been in close contact with a case of active TB "
+        "disease recently\n* Concomitant use of warfarin is not permitted\n"
+        "* Prophylactic use of bisphosphonates in subjects without bone disease, except for the treatment of "
+        "osteoporosis, was not permitted\n"
+        "Exclusion Criteria:\n* Volunteers must not have been vaccinated against HPV-Gardasil-9\n"
+        "* Concomitant use of warfarin is not permitted\n"
+    )
+    atoms = _atoms(text)
+    tb = next(a for a in atoms if a.concept_key == "condition.tuberculosis")
+    assert tb.reason == "'contact with' before the finding: an exposure or a vaccination is not the finding"
+    hpv = next(a for a in atoms if a.concept_key == "condition.human-papillomavirus-infectious-disease")
+    assert not hpv.computable
+    computable = [(a.kind, a.concept_key, a.comparator) for a in atoms if a.computable]
+    assert ("inclusion", "medication.warfarin", "absent") in computable
+    assert ("inclusion", "medication.bisphosphonates", "absent") in computable
+    assert ("exclusion", "medication.warfarin", "present") in computable
