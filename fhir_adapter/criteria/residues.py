@@ -41,6 +41,8 @@ class ItemFacts:
     """A minimum time since an event that is not part of an exception or permission ("unless stable for 4
     weeks" belongs to the exception, which is a residue)."""
     permission: re.Match[str] | None
+    permissions: tuple[re.Match[str], ...]
+    """Every permission of the item, in order (one item may prohibit one thing and allow others)."""
     exception: re.Match[str] | None
     condition: re.Match[str] | None
 
@@ -54,13 +56,15 @@ def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
     vocab = phrases()
     work = item_norm.text
     elapsed = find_min_elapsed(work)
-    permission = vocab.permission.search(work)
+    permissions = tuple(vocab.permission.finditer(work))
+    permission = permissions[0] if permissions else None
     exception = search_exception(vocab, work)
     condition = _ITEM_CONDITION.search(work)
     residue_starts = [m.start() for m in (permission, exception, condition) if m is not None]
     facts = ItemFacts(
         min_elapsed=elapsed is not None and not any(start < elapsed[0] for start in residue_starts),
         permission=permission,
+        permissions=permissions,
         exception=exception,
         condition=condition,
     )
@@ -253,7 +257,11 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         # the requirement
         return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
     residues: list[Residue] = []
-    permission = src.item_facts.permission
+    listed = _listed_as_allowed(head, src)
+    if listed is not None:
+        # "... is not allowed; however, the following are allowed: a. endocrine therapy ...": a listed concept
+        return f"a permission ('{listed.group(0)}'): the listed concept is allowed, not required or excluded", []
+    permission = _permission_for(head, src)
     if permission is not None and _negated_permission(item_work, permission):
         permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
     if (
@@ -310,6 +318,32 @@ def _sentence(text: str, pos: int) -> tuple[int, int]:
     return start, pos + stop.start() if stop else len(text)
 
 
+_LIST_OPENS = re.compile(r"\s*:")
+_NEGATION_WORD = re.compile(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])")
+
+
+def _listed_as_allowed(head: Head, src: Source) -> re.Match[str] | None:
+    """The permission that opens a list the head is in ("however, the following are allowed: a. ...")."""
+    item_work = src.item_norm.text
+    start = _head_offset(head, src)
+    for permission in src.item_facts.permissions:
+        if permission.end() > start:
+            break
+        clause_start = max(item_work.rfind(mark, 0, permission.start()) for mark in (". ", ";", ",")) + 1
+        negated = _NEGATION_WORD.search(item_work, clause_start, permission.start())  # in its own clause
+        if _LIST_OPENS.match(item_work, permission.end()) and negated is None:
+            return permission
+    return None
+
+
+def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
+    """The permission of the head's own sentence, else the item's first."""
+    start = _head_offset(head, src)
+    item_work = src.item_norm.text
+    own = [m for m in src.item_facts.permissions if _same_sentence(item_work, start, m.start())]
+    return own[0] if own else src.item_facts.permission
+
+
 def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
     """ "Concomitant use of warfarin is not permitted" among the inclusions: the concept must be absent. The
     concept is the prohibition's subject: right before its words, or the first words of its sentence ("Use of X in
@@ -334,8 +368,7 @@ def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
 def _negated_permission(text: str, marker: re.Match[str]) -> bool:
     """ "not allowed", "No concomitant treatment is allowed", "is not permitted": a prohibition."""
     sentence_start = max(text.rfind(". ", 0, marker.start()) + 1, 0)
-    before = text[sentence_start : marker.start()]
-    return bool(re.search(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])", before))
+    return _NEGATION_WORD.search(text, sentence_start, marker.start()) is not None
 
 
 def _same_sentence(text: str, a: int, b: int) -> bool:

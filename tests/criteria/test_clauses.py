@@ -511,3 +511,20 @@ def test_an_exposure_a_vaccination_and_a_prohibition_among_inclusions() -> None:
     assert ("inclusion", "medication.warfarin", "absent") in computable
     assert ("inclusion", "medication.bisphosphonates", "absent") in computable
     assert ("exclusion", "medication.warfarin", "present") in computable
+
+
+def test_concepts_listed_after_the_following_are_allowed_are_not_excluded() -> None:
+    """Corpus NCT03202316: "Any approved anticancer therapy ... is not allowed ...; however, the following are
+    allowed: a. endocrine therapy (..., aromatase inhibitor, fulvestrant) b. palliative radiotherapy ... c. stable
+    brain metastasis ..." excluded every allowed treatment: the item's first permission (a prohibition) was read
+    for all of them. A permission that opens a list allows what it lists; each sentence has its own."""
+    text = (
+        "Exclusion Criteria:\n* Any approved anticancer therapy for treatment purpose is not allowed, or need to be "
+        "stopped at least 2 weeks prior to initiation of study treatment; however, the following are allowed: a. "
+        "endocrine therapy, aromatase inhibitor, fulvestrant b. palliative radiotherapy for bone metastases c. stable "
+        "brain metastasis\n* Hypothyroidism on stable hormone replacement is allowed. Known HIV infection\n"
+    )
+    atoms = _atoms(text)
+    assert [a.concept_key for a in atoms if a.computable] == ["medication.antineoplastic-agents", "condition.hiv"]
+    fulvestrant = next(a for a in atoms if a.concept_key == "medication.fulvestrant")
+    assert fulvestrant.reason == "a permission ('allowed'): the listed concept is allowed, not required or excluded"
