@@ -248,6 +248,7 @@ class Phrases:
     about_the_drug: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
+    dose_reference_before: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
     """ "pending assessment", "at the discretion of": a permission that is only conditional."""
@@ -353,6 +354,14 @@ def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
     return None
 
 
+def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
+    """A preposition of time and a point of a treatment ("following the last dose of")."""
+    table = _by_name(t, "dose_reference_before")
+    return re.compile(
+        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}", re.IGNORECASE
+    )
+
+
 def _abbreviation_end(t: dict[str, Any]) -> re.Pattern[str]:
     """A text ending in an abbreviation ("e.g"), a single letter ("U.S") or a dotted word, before a full stop."""
     listed = "|".join(re.escape(a) for a in _words(t, "sentence_abbreviations"))
@@ -456,6 +465,7 @@ def phrases() -> Phrases:
         about_the_drug=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_drug")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
+        dose_reference_before=_dose_reference(t),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),
         setting_markers=re.compile(

@@ -130,6 +130,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     risk = _marker_before(vocab.risk_of_finding, work, head, max_words=3)
     if risk is not None:
         return f"'{risk}' before the finding: a risk or a cause of the finding is not the finding", []
+    reference = _marker_before(vocab.dose_reference_before, work, head, max_words=1)
+    if reference is not None and concept.category in {"medication", "procedure"}:
+        return f"'{reference}' before the treatment: a point in time of the trial, not its use", []
     exposure = _marker_before(vocab.exposure_to_finding, work, head, max_words=5)
     if exposure is not None and concept.category in {"condition", "infection"}:
         return f"'{exposure}' before the finding: an exposure or a vaccination is not the finding", []
@@ -303,8 +306,8 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     if len(word_tokens(work[subject.end() : head.start])) > 6:
         return None
     modal = vocab.requirement_modals.search(work, head.end)
-    if modal is None or re.search(r"[;.]", work[head.end : modal.start()]):
-        return None
+    if modal is None or re.search(r"[;.(]", work[head.end : modal.start()]):
+        return None  # "... lactating (though the possibility ... should be very low)": not the requirement's modal
     if vocab.criterion_statement.match(work, modal.end()):
         return None
     return work[subject.start() : modal.end()]

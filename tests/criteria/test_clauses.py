@@ -528,3 +528,23 @@ def test_concepts_listed_after_the_following_are_allowed_are_not_excluded() -> N
     assert [a.concept_key for a in atoms if a.computable] == ["medication.antineoplastic-agents", "condition.hiv"]
     fulvestrant = next(a for a in atoms if a.concept_key == "medication.fulvestrant")
     assert fulvestrant.reason == "a permission ('allowed'): the listed concept is allowed, not required or excluded"
+
+
+def test_a_dose_as_a_point_in_time_and_a_requirement_of_patients_who_are() -> None:
+    """Corpus NCT03202316 "within 5 months following the last dose of atezolizumab" excluded the trial's own drug;
+    NCT01503372 "Female subjects who are lactating should discontinue nursing" required lactation. Without a
+    preposition of time the dose dates the use itself; a modal inside a parenthesis is not the requirement's."""
+    text = (
+        "Inclusion Criteria:\n* Female subjects who are lactating should discontinue nursing prior to the first dose\n"
+        "Exclusion Criteria:\n* during treatment or within 5 months following the last dose of atezolizumab\n"
+        "* Patients who have received the last administration of an anticancer therapy </= 2 weeks prior to starting "
+        "the study drug\n* Women who are pregnant, or who are lactating (though the possibility should be very low)\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.kind, a.concept_key) for a in atoms if a.computable] == [
+        ("exclusion", "medication.antineoplastic-agents"),
+        ("exclusion", "condition.pregnancy"),
+        ("exclusion", "condition.breastfeeding"),
+    ]
+    atezolizumab = next(a for a in atoms if a.concept_key == "medication.atezolizumab")
+    assert atezolizumab.reason is not None and atezolizumab.reason.startswith("'following the last dose of'")
