@@ -237,6 +237,8 @@ def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None
 def score_fields(work: str, head: Head, vocab: Phrases, cased: str = "") -> tuple[dict[str, object], str | None]:
     scale = head.concept.scale or vocab.score_scales.get(head.concept.key)
     t = head.thresholds[0] if head.thresholds else None
+    if t is not None and t.value is not None and scale and not scale[0] <= t.value <= scale[1]:
+        t = None  # "Child-Pugh Score C, ICGR15 > 30%": a number off the scale is another measure's
     if t is not None and t.uln is None and t.lln is None and t.value is not None:
         if t.comparator == "between" and scale and t.high is not None:
             if t.value <= scale[0]:

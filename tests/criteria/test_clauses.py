@@ -548,3 +548,17 @@ def test_a_dose_as_a_point_in_time_and_a_requirement_of_patients_who_are() -> No
     ]
     atezolizumab = next(a for a in atoms if a.concept_key == "medication.atezolizumab")
     assert atezolizumab.reason is not None and atezolizumab.reason.startswith("'following the last dose of'")
+
+
+def test_what_may_lead_to_a_finding_and_a_score_off_its_scale() -> None:
+    """Chia NCT03120533 "other clinical condition that may lead to bleeding" excluded bleeding; NCT02321202
+    "Child-Pugh Score C, ICGR15 > 30%" read Child-Pugh > 30 (off its 5-15 scale): the class decides."""
+    text = (
+        "Exclusion Criteria:\n* recent trauma or other clinical condition that may lead to bleeding\n"
+        "* overt ascites, Child-Pugh Score C, indocyanine green retention rate at 15min (ICGR15)>30%\n"
+    )
+    atoms = _atoms(text)
+    bleeding = next(a for a in atoms if a.concept_key == "condition.bleeding")
+    assert bleeding.reason == "'may lead to' before the finding: a risk or a cause of the finding is not the finding"
+    child_pugh = next(a for a in atoms if a.concept_key == "performance.child-pugh")
+    assert (child_pugh.comparator, child_pugh.value) == ("ge", 10.0)
