@@ -249,6 +249,7 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     dose_reference_before: re.Pattern[str] = _NEVER
+    contraindication_before: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
     """ "pending assessment", "at the discretion of": a permission that is only conditional."""
@@ -466,6 +467,7 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         dose_reference_before=_dose_reference(t),
+        contraindication_before=_compile(_words(t, "contraindication_before")),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),
         setting_markers=re.compile(

@@ -127,15 +127,12 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
     if defined is not None:
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
-    risk = _marker_before(vocab.risk_of_finding, work, head, max_words=3)
-    if risk is not None:
-        return f"'{risk}' before the finding: a risk or a cause of the finding is not the finding", []
-    reference = _marker_before(vocab.dose_reference_before, work, head, max_words=1)
-    if reference is not None and concept.category in {"medication", "procedure"}:
-        return f"'{reference}' before the treatment: a point in time of the trial, not its use", []
-    exposure = _marker_before(vocab.exposure_to_finding, work, head, max_words=5)
-    if exposure is not None and concept.category in {"condition", "infection"}:
-        return f"'{exposure}' before the finding: an exposure or a vaccination is not the finding", []
+    for markers, categories, max_words, why in _NOT_THE_CONCEPT:
+        if categories and concept.category not in categories:
+            continue
+        marker = _marker_before(getattr(vocab, markers), work, head, max_words=max_words)
+        if marker is not None:
+            return f"'{marker}' before the {why}", []
     residues: list[Residue] = []
     relative = _relative_before(work, head, vocab)
     if relative is not None and not vocab.personal_history.search(work, 0, head.start):
@@ -222,6 +219,19 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
     return found[-1] if found else None
 
 
+_TREATMENTS = frozenset({"medication", "procedure"})
+_INCLUDING = re.compile(r"(?<![a-z])includ(?:ing|es)(?![a-z])")
+_FINDINGS = frozenset({"condition", "infection"})
+_NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
+    # (the vocabulary's markers, the categories they apply to (all when empty), their reach in words, why)
+    ("risk_of_finding", frozenset(), 3, "finding: a risk or a cause of the finding is not the finding"),
+    ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
+    ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it is not its use"),
+    ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
+)
+"""Words before a concept that make the statement about something else than the concept."""
+
+
 def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words: int) -> str | None:
     """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
     in its list element and at most ``max_words`` words before it."""
@@ -231,6 +241,8 @@ def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words
         return None
     if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
         return None
+    if _INCLUDING.search(gap) or phrases().example_markers.search(gap):
+        return None  # "contraindications to MRI including cardiac pacemaker", "risk factors such as diabetes"
     return found.group(0)
 
 

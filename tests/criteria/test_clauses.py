@@ -562,3 +562,17 @@ def test_what_may_lead_to_a_finding_and_a_score_off_its_scale() -> None:
     assert bleeding.reason == "'may lead to' before the finding: a risk or a cause of the finding is not the finding"
     child_pugh = next(a for a in atoms if a.concept_key == "performance.child-pugh")
     assert (child_pugh.comparator, child_pugh.value) == ("ge", 10.0)
+
+
+def test_a_contraindication_to_a_treatment_is_not_its_use() -> None:
+    """Corpus NCT01929395 "Contraindication to use of gadolinium based intravenous contrast" excluded patients given
+    gadolinium; Chia NCT01728194 "Contraindications to MRI scanning including cardiac pacemaker": the example is
+    the finding."""
+    text = (
+        "Exclusion Criteria:\n* Contraindication to use of gadolinium based intravenous contrast\n"
+        "* Contraindications to MRI scanning including cardiac pacemaker\n"
+    )
+    atoms = _atoms(text)
+    assert [a.concept_key for a in atoms if a.computable] == ["procedure.pacemaker"]
+    gadolinium = next(a for a in atoms if a.concept_key == "medication.gadolinium")
+    assert gadolinium.reason == "'contraindication to' before the treatment: a contraindication to it is not its use"
