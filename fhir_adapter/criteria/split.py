@@ -192,13 +192,18 @@ def _item_cohort(text: str, line: _Line) -> str | None:
     return " ".join(found.group(1).lower().split()) if found else None
 
 
-def _is_subheading(text: str, line: _Line, vocab: Phrases) -> bool:
+def _is_subheading(text: str, line: _Line, vocab: Phrases, following: _Line | None = None) -> bool:
+    """A short non-bullet line ending with a colon, or a bare name of at most four words over a bullet list
+    ("PRIOR CONCURRENT THERAPY: / Endocrine therapy / * Not specified")."""
+    if line.bullet:
+        return False
     body = text[line.start : line.end].rstrip()
-    return (
-        not line.bullet
-        and body.rstrip("*_ ").endswith((":", "："))
-        and len(normalise_heading(body).split()) <= vocab.subheading_max_words
-    )
+    if body.rstrip("*_ ").endswith((":", "：")):
+        return len(normalise_heading(body).split()) <= vocab.subheading_max_words
+    return following is not None and following.bullet and _BARE_NAME.fullmatch(body.strip("*_ ")) is not None
+
+
+_BARE_NAME = re.compile(r"[A-Za-z][\w'’/-]*(?:\s+[A-Za-z][\w'’/-]*){0,3}")
 
 
 def _continues(text: str, prev_end: int, line: _Line, last: _Line | None) -> bool:
@@ -269,7 +274,7 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
             cohort, cohort_indent = _section_cohort(body, kind, p, roles_seen), 0
             block += 1
             continue
-        if _is_subheading(text, line, p):
+        if _is_subheading(text, line, p, lines[index + 1] if index + 1 < len(lines) else None):
             block += 1
             context, stack, last = normalise_heading(body), [], None
             label = _section_cohort(body, kind, p, roles_seen, subheading=True)

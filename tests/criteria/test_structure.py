@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fhir_adapter.criteria.compile import compile_text, compile_trial
 from fhir_adapter.criteria.lint import lint
 from fhir_adapter.criteria.model import Atom, CompiledCriteria
+from fhir_adapter.criteria.split import split_items
 from fhir_adapter.trial import Eligibility, TrialRecord
 
 
@@ -284,3 +285,17 @@ def test_allergens_that_are_not_drugs_only_in_an_allergy_clause() -> None:
     assert ("allergen.shellfish", "allergy", ["AllergyIntolerance"]) in found
     assert ("allergen.nickel", "allergy", ["AllergyIntolerance"]) in found
     assert not any(key == "allergen.egg" for key, _, _ in found)
+
+
+def test_a_bare_name_over_a_bullet_list_is_a_subheading() -> None:
+    """Corpus NCT00109785 (PDQ style): "PRIOR CONCURRENT THERAPY: / Chemotherapy / * Not specified" required
+    chemotherapy, endocrine therapy and radiotherapy. A bare name of at most four words over bullets heads them."""
+    text = (
+        "Inclusion Criteria:\n\nPRIOR CONCURRENT THERAPY:\n\nChemotherapy\n\n* Not specified\n\nEndocrine therapy\n\n"
+        "* No prior endocrine therapy\n\nRadiotherapy\n\n* Not specified\n"
+    )
+    atoms = compile_text(text).atoms
+    assert [(a.concept_key, a.comparator) for a in atoms if a.computable] == [
+        ("medication.hormonal-therapy", "absent")
+    ]
+    assert [item.context for item in split_items(text)] == ["chemotherapy", "endocrine therapy", "radiotherapy"]
