@@ -49,6 +49,7 @@ from fhir_adapter.criteria.readings import (
 from fhir_adapter.criteria.residues import (
     Source,
     clause_source,
+    disqualifying_in_inclusion,
     item_residues,
     lab_residues,
     narrowing_word,
@@ -373,6 +374,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
             reason = _negated_exclusion(fields, head, src.norm.text, vocab)
     else:
         reason = f"no presence or threshold semantics for category {concept.category}"
+    if reason is None:
+        reason = disqualifying_in_inclusion(head, kind, src, vocab)
     if reason is None:
         reason, more = item_residues(head, kind, src, vocab)
         residues += [r for r in more if r not in residues]

@@ -250,6 +250,7 @@ class Phrases:
     exposure_to_finding: re.Pattern[str] = _NEVER
     dose_reference_before: re.Pattern[str] = _NEVER
     contraindication_before: re.Pattern[str] = _NEVER
+    disqualifying: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
     """ "pending assessment", "at the discretion of": a permission that is only conditional."""
@@ -468,6 +469,7 @@ def phrases() -> Phrases:
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         dose_reference_before=_dose_reference(t),
         contraindication_before=_compile(_words(t, "contraindication_before")),
+        disqualifying=_compile(_words(t, "disqualifying_words")),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),
         setting_markers=re.compile(

@@ -359,6 +359,19 @@ def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
     return own[0] if own else src.item_facts.permission
 
 
+def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phrases) -> str | None:
+    """ "The following individual laboratory results will independently disqualify individuals: Cholesterol >250
+    mg/dl": among the inclusions, the words that make a concept after them in their sentence an exclusion."""
+    if kind != "inclusion":
+        return None
+    item_work = src.item_norm.text
+    start = _head_offset(head, src)
+    found = _last_match(vocab.disqualifying, item_work, 0, start)
+    if found is None or not _same_sentence(item_work, found.start(), start):
+        return None
+    return f"'{found.group(0)}': an exclusion written among the inclusions, left for review"
+
+
 def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
     """ "Concomitant use of warfarin is not permitted" among the inclusions: the concept must be absent. The
     concept is the prohibition's subject: right before its words, or the first words of its sentence ("Use of X in

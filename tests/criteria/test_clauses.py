@@ -576,3 +576,18 @@ def test_a_contraindication_to_a_treatment_is_not_its_use() -> None:
     assert [a.concept_key for a in atoms if a.computable] == ["procedure.pacemaker"]
     gadolinium = next(a for a in atoms if a.concept_key == "medication.gadolinium")
     assert gadolinium.reason == "'contraindication to' before the treatment: a contraindication to it is not its use"
+
+
+def test_what_disqualifies_among_the_inclusions_is_left_for_review() -> None:
+    """Chia NCT02231892: "The following individual laboratory results will independently disqualify individuals:
+    Cholesterol >250 mg/dl, Hemoglobin < 10.5 g/dl, ... HCG positive" among the inclusions required a cholesterol
+    above 250 and a positive pregnancy test."""
+    text = (
+        "Inclusion Criteria:\n* Screening tools: blood sample. The following individual laboratory results will "
+        "independently disqualify individuals: Cholesterol >250 mg/dl, Hemoglobin < 10.5 g/dl, HCG positive. The MAI "
+        "will retain discretion.\n* Hemoglobin >= 9 g/dL\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.concept_key, a.comparator, a.value) for a in atoms if a.computable] == [("lab.hemoglobin", "ge", 9.0)]
+    cholesterol = next(a for a in atoms if a.concept_key == "lab.total-cholesterol")
+    assert cholesterol.reason == "'disqualify': an exclusion written among the inclusions, left for review"
