@@ -180,6 +180,19 @@ class SpilledPatients(Sequence[PatientResult]):
     def add(self, result: PatientResult) -> None:
         self._write(rank_key(result), result.verdict, result.reason_code, self._codec.encode(result))
 
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    def discard(self, patients: Iterable[str]) -> None:
+        """Forget the results of these patients (``Patient/<id>``), as if they had never been added."""
+        if self._frozen:
+            raise RuntimeError("the spilled results are frozen: no patient can be discarded")
+        self._flush()
+        self._db.executemany("DELETE FROM keys WHERE pid = ?", ((p,) for p in patients))
+        row = self._db.execute("SELECT count(*) FROM keys").fetchone()
+        self.added = int(row[0]) if row else 0
+
     def add_encoded(self, result: EncodedResult) -> None:
         """A result a worker encoded (its shared results learnt first): written as it is, never decoded."""
         if result.shared:
@@ -305,6 +318,12 @@ class ResultStore:
         for held in self._memory.values():
             self._spilled.add(held)
         self._memory = {}
+
+    def adopt(self, spilled: SpilledPatients) -> None:
+        """Hold these results (with their codec) as the spill: for a store that holds none yet."""
+        if self._memory or self._spilled is not None:
+            raise RuntimeError("only an empty result store adopts spilled results")
+        self._spilled, self.codec = spilled, spilled.codec
 
     def add_encoded(self, pid: str, result: EncodedResult) -> None:
         """A result a worker encoded: to the spill as it is. Workers serve large populations, which spill anyway:
