@@ -262,16 +262,16 @@ class _Run:
         self._tick()
         return todo
 
-    def adopt(self, early: EarlyResults) -> set[str]:
-        """Take over the results settled while the engine read its files; the patients left to evaluate. Only a
-        whole population's first results are taken over so (no ``limit``, no checkpoint, nothing finished yet)."""
-        chosen = set(self.start_ids)
-        if self.checkpoint is not None or len(self.results) or not early.patients <= chosen:
+    def adopt(self, early: EarlyResults, todo: set[str]) -> None:
+        """Take over the results settled while the engine read its files, their patients removed from ``todo``
+        (in place: a million ids are not copied). Only a whole population's first results are taken over so (no
+        ``limit``, no checkpoint, nothing finished yet)."""
+        if self.checkpoint is not None or len(self.results) or not early.patients <= todo:
             raise RuntimeError("early results are for a whole population screened from the start")
         self.results.adopt(early.spill)
         self.stats.evaluated += len(early.patients)
+        todo -= early.patients
         self._tick()
-        return chosen - early.patients
 
     def _tick(self) -> None:
         if self.progress is not None:
@@ -401,7 +401,7 @@ def screen_evaluated(
                evaluator=evaluator)
     todo = set(run.start(patient_ids, limit))
     if early is not None and early.patients:
-        todo = run.adopt(early)
+        run.adopt(early, todo)
     for result in evaluate(set(todo)):
         if result is None:
             continue
