@@ -162,7 +162,7 @@ def test_a_first_pass_run_while_other_files_are_read_stands_only_where_it_saw_ev
         assert {"stays", "late-condition", "late-patient", "late-among-observations"} <= set(seen)
     (folder / "other.ndjson").write_text('{"resourceType": "Condition", "id": \n', encoding="utf-8")
     with DuckDbSource(folder, retrieval=retrieval, narrowed=narrowed, meanwhile=meanwhile, strict=False) as source:
-        assert source.unconfirmed is None  # the bad line may have been anyone's Condition: the problem list is not whole
+        assert source.unconfirmed is None  # the bad line may have been anyone's Condition: no problem list is whole
 
 
 def test_the_screen_with_a_first_pass_during_the_scan_equals_memory(tmp_path: Path) -> None:
