@@ -57,7 +57,7 @@ from fhir_adapter.matching.demographics import age_on, evaluate_demographic, is_
 from fhir_adapter.matching.findings import evaluate_condition, evaluate_medication, evaluate_procedure
 from fhir_adapter.matching.measurements import evaluate_measurement
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, retrieved_completely
-from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, parse_date
+from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, labelled, parse_date
 from fhir_adapter.matching.verdict import decide
 from fhir_adapter.words import open_item
 
@@ -176,7 +176,7 @@ def closed_world(
         label = results[i].label or atoms[i].id
         reason = f"no record of {label} in the patient's complete problem list"
         decided[i] = atom_result(atoms[i], "not-met", reason)
-        decided[i].label = label
+        labelled(decided[i], label)
     return decided
 
 
@@ -233,7 +233,7 @@ class Matcher:
         patient = record.patient  # raises InputError for an unknown patient
         results = [_evaluate(atom, record, self.context) for atom in self.atoms]
         for result, label in zip(results, self.labels, strict=True):
-            result.label = label
+            labelled(result, label)
         results = closed_world(self.atoms, results, self.context, data, self.index)
         return decide(self.atoms, results, patient, patient_id, self.context.as_of)
 

@@ -521,6 +521,13 @@ def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     return obj
 
 
+def labelled(result: AtomResult, label: str | None) -> None:
+    """``result.label = label`` as pydantic assigns a field without validation (its ``__dict__`` and fields set),
+    without its ``__setattr__``'s dispatch: done for every atom of every patient."""
+    result.__dict__["label"] = label
+    result.__pydantic_fields_set__.add("label")
+
+
 def atom_result(
     atom: Atom, outcome: AtomOutcome, reason: str, evidence: list[Evidence] | None = None, *, need: str | None = None
 ) -> AtomResult:

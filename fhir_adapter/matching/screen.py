@@ -85,6 +85,8 @@ class PopulationEvaluator:
         self.prefilter_matcher: Matcher | None = None
         self.has_index = any(a.computable and a.index for a in criteria.atoms)
         self._not_evaluated: dict[str, list[AtomResult]] = {}
+        self._reviews: dict[str, list[str]] = {}
+        """The ids of the review results among :meth:`_placeholders` (the reason's), in order."""
         self._shared: dict[tuple[str, str, str, str | None, str | None], AtomResult] = {}
         self._positions: dict[str, list[int]] = {}
         """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
@@ -143,15 +145,20 @@ class PopulationEvaluator:
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
         """``found`` with every criterion it did not evaluate listed as such (unknown, or review when not
         computable), so that each patient's result names every criterion of the trial."""
-        compacted = list(self._placeholders(reason))  # then the few results found, at their atoms' places
+        placeholders = self._placeholders(reason)
+        compacted = list(placeholders)  # then the few results found, at their atoms' places
         alive: list[AtomResult] = []
+        same_reviews = True  # the criteria to confirm are the placeholders' (the few results found change none)
         for result in found.criteria:
             if result.id == ALIVE:
                 alive.append(result)
+                same_reviews &= result.result != "review"
             for position in self._positions.get(result.id, ()):
                 compacted[position] = self._interned(result)  # a later result of the same id wins, as in a dict
+                same_reviews &= (result.result == "review") == (placeholders[position].result == "review")
         criteria = alive + compacted
-        to_confirm = [r.id for r in criteria if r.result == "review"]
+        reviews = self._reviews[reason] if same_reviews else [r.id for r in criteria if r.result == "review"]
+        to_confirm = list(reviews)
         return trusted(PatientResult, {**found.__dict__, "criteria": criteria, "to_confirm": to_confirm})
 
     def _interned(self, result: AtomResult) -> AtomResult:
@@ -172,6 +179,7 @@ class PopulationEvaluator:
                 for a in self.matcher.atoms
             ]
             self._not_evaluated[reason] = found
+            self._reviews[reason] = [r.id for r in found if r.result == "review"]
         return found
 
 
