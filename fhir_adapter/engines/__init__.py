@@ -116,14 +116,15 @@ def screen_files(
         local = LocalData(*files, strict=strict, freeze_gc=True)
         require_patients(local.files, len(local), files, local.errors)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
-    context = Matcher(criteria.atoms, as_of=as_of, options=options).context
-    retrieval = retrieval_for(criteria.atoms, context)
     if chosen == "duckdb":
         from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
+        evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
+        # the evaluator's own plans: the first pass's code sets are then the very objects it looks resources up by
+        context = evaluator.matcher.context
+        retrieval = retrieval_for(criteria.atoms, context)
         decisive = decisive_atoms(criteria.atoms)
         narrowed = narrowed_evidence(decisive, context) if any(a.index for a in decisive) else None
-        evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
         # what is loaded now (the lexicon, the plans) lives as long as the screen: out of the cyclic garbage
         # collector's reach, it is not traversed again at every collection (about 15 % of the evaluation);
         # process-wide, as the memory engine's (LocalData freeze_gc)
@@ -144,6 +145,7 @@ def screen_files(
             return FileScreen(result, chosen, source.files, source.errors)
     from fhir_adapter.engines.spark_engine import screen_spark
 
+    retrieval = retrieval_for(criteria.atoms, Matcher(criteria.atoms, as_of=as_of, options=options).context)
     return screen_spark(criteria, files, retrieval=retrieval, strict=strict, master=spark_master, run=run)
 
 
