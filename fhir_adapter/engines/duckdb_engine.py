@@ -223,7 +223,8 @@ class DuckDbSource:
         """The files a Bulk export names after the Patient or a type of the first pass (``Patient.ndjson``,
         ``Condition.002.parquet``): read first, so that the first pass runs while DuckDB reads the others, most of
         the bytes (Observations). None when no file is named so, or all are, or the first pass reads medications
-        (their references resolve against Medications of any file)."""
+        (their references resolve against Medications of any file). Which files come first changes only how much
+        runs at once: :meth:`_unconfirmed` finds what a first pass on them did not see."""
         if self.narrowed is None or MEDICATION_TYPES & set(self.narrowed.types):
             return []
         named = {"Patient", *self.narrowed.types}
@@ -251,6 +252,9 @@ class DuckDbSource:
         scanner.start()
         try:
             meanwhile(self._first_pass_snapshots(files=early, complete=self._assumed))
+        except BaseException:
+            cursor.interrupt()  # the screen is abandoned (an error, Ctrl-C): stop reading rather than wait
+            raise
         finally:
             scanner.join()
             cursor.close()
