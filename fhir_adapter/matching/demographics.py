@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Any
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomResult, Evidence
@@ -61,11 +60,13 @@ def _requirement(code: str | None, value: float, high: float | None, unit: str) 
     return f"{comparator(code)} {target} {unit_text(unit)}"
 
 
-def _patient_evidence(patient_id: str, **values: Any) -> Evidence:
+def _patient_evidence(
+    patient_id: str, value: float | str | None = None, unit: str | None = None, on: str | None = None
+) -> Evidence:
     """The Patient as evidence (valid by construction: built as :func:`~fhir_adapter.matching.record.trusted`
     results are, without pydantic's validation, which cost as much as the rest of the age rule)."""
-    fields = {"reference": f"Patient/{patient_id}", "value": None, "unit": None, "date": None, "reference_range": None}
-    return trusted(Evidence, {**fields, **values})
+    return trusted(Evidence, {"reference": f"Patient/{patient_id}", "value": value, "unit": unit, "date": on,
+                              "reference_range": None})
 
 
 def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
@@ -88,7 +89,7 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
         outcome = flip("met" if ok else "not-met", atom)
         unit = atom.unit or "a"
         on = ctx.as_of.isoformat()
-        evidence = [_patient_evidence(record.patient_id, value=age, unit=unit, date=on)]
+        evidence = [_patient_evidence(record.patient_id, age, unit, on)]
         required = _requirement(atom.comparator, float(atom.value), atom.high, unit)
         reason = f"{quantity(age, unit)} old on {on}; required {required} → {outcome}"
         return atom_result(atom, outcome, reason, evidence)
