@@ -31,6 +31,7 @@ from fhir_adapter.matching.local import LocalData
 from fhir_adapter.matching.model import MatchOptions, PatientResult, ScreenResult
 from fhir_adapter.matching.retrieval import narrowed_evidence, retrieval_for
 from fhir_adapter.matching.screen import (
+    EarlyResults,
     PatientStream,
     PopulationEvaluator,
     Progress,
@@ -115,24 +116,36 @@ def screen_files(
         local = LocalData(*files, strict=strict, freeze_gc=True)
         require_patients(local.files, len(local), files, local.errors)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
-    context = Matcher(criteria.atoms, as_of=as_of, options=options).context
-    retrieval = retrieval_for(criteria.atoms, context)
     if chosen == "duckdb":
         from fhir_adapter.engines.duckdb_engine import DuckDbSource
 
+        evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
+        # the evaluator's own plans: the first pass's code sets are then the very objects it looks resources up by
+        context = evaluator.matcher.context
+        retrieval = retrieval_for(criteria.atoms, context)
         decisive = decisive_atoms(criteria.atoms)
         narrowed = narrowed_evidence(decisive, context) if any(a.index for a in decisive) else None
-        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note, narrowed=narrowed) as source:
+        # what is loaded now (the lexicon, the plans) lives as long as the screen: out of the cyclic garbage
+        # collector's reach, it is not traversed again at every collection (about 15 % of the evaluation);
+        # process-wide, as the memory engine's (LocalData freeze_gc)
+        gc.freeze()
+        # a whole population's first pass runs while DuckDB reads the files it does not need (two cores busy)
+        early = EarlyResults(evaluator) if narrowed is not None and limit is None and checkpoint is None else None
+        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note, narrowed=narrowed,
+                          meanwhile=early.settle if early is not None else None) as source:
+            if early is not None:
+                early.withdraw(source.unconfirmed)
             require_patients(source.files, len(source), files, source.errors)
-            # what is loaded now (the lexicon, the plans) lives as long as the screen: out of the cyclic garbage
-            # collector's reach, it is not traversed again at every collection (about 15 % of the evaluation);
-            # process-wide, as the memory engine's (LocalData freeze_gc)
             gc.freeze()
             used = use_workers(workers, len(source))
-            result = run.screen_in_workers(criteria, source, used) if used > 1 else run.screen_stream(criteria, source)
+            if used > 1:
+                result = run.screen_in_workers(criteria, source, used, evaluator, early)
+            else:
+                result = run.screen_stream(criteria, source, evaluator, early)
             return FileScreen(result, chosen, source.files, source.errors)
     from fhir_adapter.engines.spark_engine import screen_spark
 
+    retrieval = retrieval_for(criteria.atoms, Matcher(criteria.atoms, as_of=as_of, options=options).context)
     return screen_spark(criteria, files, retrieval=retrieval, strict=strict, master=spark_master, run=run)
 
 
@@ -151,20 +164,27 @@ class ScreenRun:
         return screen(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
                       progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
 
-    def screen_stream(self, criteria: CompiledCriteria, source: PatientStream) -> ScreenResult:
+    def screen_stream(
+        self, criteria: CompiledCriteria, source: PatientStream, evaluator: PopulationEvaluator | None = None,
+        early: EarlyResults | None = None,
+    ) -> ScreenResult:
         return screen_stream(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
-                             progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
+                             progress=self.progress, checkpoint=self.checkpoint, stats=self.stats,
+                             evaluator=evaluator, early=early)
 
-    def screen_in_workers(self, criteria: CompiledCriteria, source: DuckDbSource, workers: int) -> ScreenResult:
+    def screen_in_workers(
+        self, criteria: CompiledCriteria, source: DuckDbSource, workers: int,
+        evaluator: PopulationEvaluator | None = None, early: EarlyResults | None = None,
+    ) -> ScreenResult:
         """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results). The first
         pass (:meth:`DuckDbSource.narrowed_snapshots`, little to read) stays in this process; the patients it leaves
         go to the workers when there are enough of them to be worth starting."""
         setup = WorkerSetup(criteria, self.as_of, self.options, source.snapshot_context())
-        evaluator = PopulationEvaluator(criteria, as_of=self.as_of, options=self.options)
+        evaluator = evaluator or PopulationEvaluator(criteria, as_of=self.as_of, options=self.options)
 
         def evaluate(todo: set[str]) -> Iterator[PatientResult | EncodedResult | None]:
             left = set(todo)
-            yield from first_pass(evaluator, source, left)
+            yield from first_pass(evaluator, source, left, few=early is not None and len(todo) < len(early.patients))
             narrowed = len(left) < len(todo)
             if left and use_workers(workers, len(left)) > 1:
                 yield from evaluate_in_workers(setup, source.patient_rows(left, only_wanted=narrowed), workers)
@@ -174,7 +194,7 @@ class ScreenRun:
 
         return screen_evaluated(criteria, source.patient_ids(), evaluate, as_of=self.as_of, limit=self.limit,
                                 options=self.options, progress=self.progress, checkpoint=self.checkpoint,
-                                stats=self.stats, evaluator=evaluator)
+                                stats=self.stats, evaluator=evaluator, early=early)
 
 
 def require_patients(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,17 @@ from fhir_adapter.engines.evidence import (
     snapshot_of,
 )
 from fhir_adapter.errors import InputError
-from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, could_hold
-from fhir_adapter.matching.retrieval import NarrowedEvidence, Retrieval
+from fhir_adapter.matching.local import PATIENT_FIELDS, LocalData, bulk_type, could_hold
+from fhir_adapter.matching.retrieval import MEDICATION_TYPES, NarrowedEvidence, Retrieval
 
 _FETCH_ROWS = 20_000
 MAX_LINE_BYTES = 32 * 1024 * 1024
 """Longest NDJSON line DuckDB reads (a longer one makes its file unreadable: use the memory engine). Its read
 buffer is twice this; sixteen times, DuckDB's default, would not fit the memory limit for gzipped files."""
-_TABLE = """CREATE TEMP TABLE evidence (
+_TABLE = """CREATE TABLE evidence (
     f INTEGER, n BIGINT, ok BOOLEAN, rtype VARCHAR, pid VARCHAR, line VARCHAR)"""
+"""In the connection's own in-memory database (not TEMP, which only its connection sees): a cursor scanning in
+another thread writes to it too (:meth:`DuckDbSource._scan_meanwhile`); it spills under the memory limit alike."""
 
 
 def _sql_string(value: str) -> str:
@@ -153,13 +156,17 @@ class DuckDbSource:
         threads: int | None = None,
         note: Callable[[str], None] | None = None,
         narrowed: NarrowedEvidence | None = None,
+        meanwhile: Callable[[Iterator[LazySnapshot]], None] | None = None,
     ) -> None:
         """``note`` receives a line per file scanned and one at the end (counts and file names only);
-        ``narrowed``: the evidence of the atoms that settle most patients, for :meth:`narrowed_snapshots`."""
+        ``narrowed``: the evidence of the atoms that settle most patients, for :meth:`narrowed_snapshots`;
+        ``meanwhile``: given the first pass's snapshots of the files named after its types while DuckDB reads the
+        others (:meth:`_scan_meanwhile`); :attr:`unconfirmed` then says which of them stand."""
         self.retrieval = retrieval
         self.narrowed = narrowed
         self.strict = strict
         self.errors: list[InputError] = []
+        self._note = note
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-adapter-duckdb-")
         self._con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": self._tmp.name})
         self._con.execute("SET enable_progress_bar = false")  # DuckDB draws it on stdout, which carries the report
@@ -170,14 +177,24 @@ class DuckDbSource:
         self.files = len(self._ndjson) + len(bundles)
         self._memory = LocalData(*bundles, strict=strict)
         self.errors.extend(self._memory.errors)
-        for index, path in enumerate(self._ndjson):
-            self._scan(index, path)
-            if note is not None:
-                note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON/Parquet files)")
+        failed: dict[int, str] = {}
+        early = self._early_files() if meanwhile is not None else []
+        self._early = early
+        self._assumed: frozenset[str] = frozenset()
+        if early:
+            self._scan_files(early, self._con, failed)
+            self._scan_meanwhile(early, failed, meanwhile)  # type: ignore[arg-type]  # not None when early
+        else:
+            self._scan_files(range(len(self._ndjson)), self._con, failed)
+        for index in sorted(failed):  # in file order, whichever was read first
+            self._fail(f"cannot read: {failed[index]}", str(self._ndjson[index]))
         self._check_lines()
         self._shared = self._shared_resources()
         self._ids = self._patient_ids()
         self.resource_count = self._count() + self._memory.resource_count
+        self.unconfirmed: set[str] | None = self._unconfirmed() if early else None
+        """After a ``meanwhile`` pass: the patients whose early snapshot may differ from the one
+        :meth:`narrowed_snapshots` gives now (their results do not stand); None: any may (none stands)."""
         if note is not None:
             note(f"{self.resource_count:,} resources kept as evidence for {len(self._ids):,} patients")
 
@@ -190,11 +207,74 @@ class DuckDbSource:
             raise error
         self.errors.append(error)
 
-    def _scan(self, index: int, path: Path) -> None:
+    def _scan_files(self, indexes: Iterable[int], con: duckdb.DuckDBPyConnection, failed: dict[int, str]) -> None:
+        """These files' lines into the evidence table through ``con``; a file DuckDB cannot read goes to
+        ``failed`` (reported in file order once every file is read)."""
+        for index in indexes:
+            path = self._ndjson[index]
+            try:
+                con.execute(_scan_sql(index, path, self.retrieval))
+            except duckdb.Error as exc:
+                failed[index] = str(exc).splitlines()[0]
+            if self._note is not None:
+                self._note(f"scanned {path.name} ({index + 1}/{len(self._ndjson)} NDJSON/Parquet files)")
+
+    def _early_files(self) -> list[int]:
+        """The files a Bulk export names after the Patient or a type of the first pass (``Patient.ndjson``,
+        ``Condition.002.parquet``): read first, so that the first pass runs while DuckDB reads the others, most of
+        the bytes (Observations). None when no file is named so, or all are, or the first pass reads medications
+        (their references resolve against Medications of any file). Which files come first changes only how much
+        runs at once: :meth:`_unconfirmed` finds what a first pass on them did not see."""
+        if self.narrowed is None or MEDICATION_TYPES & set(self.narrowed.types):
+            return []
+        named = {"Patient", *self.narrowed.types}
+        early = [i for i, path in enumerate(self._ndjson) if bulk_type(path.name) in named]
+        return early if len(early) < len(self._ndjson) else []
+
+    def _scan_meanwhile(
+        self, early: list[int], failed: dict[int, str], meanwhile: Callable[[Iterator[LazySnapshot]], None]
+    ) -> None:
+        """The other files scanned in a thread of their own (DuckDB works without the GIL) while this one hands
+        ``meanwhile`` the first pass's snapshots from the files read so far, as if no other file held anything
+        about those patients and no line were bad. :meth:`_unconfirmed` tells afterwards whose snapshot that is."""
+        late = [i for i in range(len(self._ndjson)) if i not in early]
+        cursor = self._con.cursor()  # a connection of its own to the same database
+        crashed: list[BaseException] = []
+
+        def scan() -> None:
+            try:
+                self._scan_files(late, cursor, failed)
+            except BaseException as exc:  # re-raised in this thread: never a screen on files half read
+                crashed.append(exc)
+
+        scanner = threading.Thread(target=scan, name="fhir-adapter-duckdb-scan", daemon=True)
+        self._assumed = self._complete_types()
+        scanner.start()
         try:
-            self._con.execute(_scan_sql(index, path, self.retrieval))
-        except duckdb.Error as exc:
-            self._fail(f"cannot read: {str(exc).splitlines()[0]}", str(path))
+            meanwhile(self._first_pass_snapshots(files=early, complete=self._assumed))
+        except BaseException:
+            cursor.interrupt()  # the screen is abandoned (an error, Ctrl-C): stop reading rather than wait
+            raise
+        finally:
+            scanner.join()
+            cursor.close()
+        if crashed:
+            raise crashed[0]
+
+    def _unconfirmed(self) -> set[str] | None:
+        """The patients of the early snapshots (:meth:`_scan_meanwhile`) whose snapshot may differ from the one
+        :meth:`narrowed_snapshots` gives now that every file is read: those with a first-pass line in another file,
+        or with resources in Bundles; None (all of them) when a bad line makes a type incomplete after all."""
+        if self._complete_types() != self._assumed:
+            return None
+        late = ", ".join(str(i) for i in range(len(self._ndjson)) if i not in self._early)
+        found = self._con.execute(
+            f"SELECT DISTINCT pid FROM evidence WHERE ok AND pid IS NOT NULL AND f IN ({late}) AND ({self._kept()})"
+        ).fetchall()
+        return {str(pid) for (pid,) in found} | self._in_bundles()
+
+    def _in_bundles(self) -> set[str]:
+        return {*self._memory.patient_ids(), *self._memory.resource_patient_ids()}
 
     def _check_lines(self) -> None:
         """Lines DuckDB found unusable: the same error as the in-memory engine, or kept when Python reads them."""
@@ -256,36 +336,67 @@ class DuckDbSource:
 
     def snapshot_context(self) -> SnapshotContext:
         """What every patient's snapshot shares: the types fetched, those complete, the shared resources."""
-        fetched = frozenset(self.retrieval.types)
         return SnapshotContext(
-            fetched=fetched, complete=frozenset(t for t in fetched if self.complete(t)),
+            fetched=frozenset(self.retrieval.types), complete=self._complete_types(),
             shared={**self._shared, **self._memory_shared()},
         )
 
-    def narrowed_snapshots(self, wanted: set[str]) -> Iterator[LazySnapshot]:
+    def _complete_types(self) -> frozenset[str]:
+        return frozenset(t for t in self.retrieval.types if self.complete(t))
+
+    def narrowed_snapshots(self, wanted: set[str], *, only_wanted: bool = False) -> Iterator[LazySnapshot]:
         """The patients of ``wanted`` with only the :attr:`narrowed` evidence (their Patient and the lines of the
         narrowed types with one of its codes), in patient-id order: a first pass that reads little for the many
-        patients the decisive atoms settle. Patients with resources in Bundle files are left to :meth:`snapshots`."""
+        patients the decisive atoms settle. Patients with resources in Bundle files are left to :meth:`snapshots`.
+        ``only_wanted``: DuckDB selects them (for a few patients)."""
         if self.narrowed is None:
             return
+        full = self.snapshot_context()
+        only = wanted if only_wanted else None
+        for found in self._first_pass_snapshots(complete=full.complete, shared=full.shared, only=only):
+            if found.patient_id in wanted:
+                yield found
+
+    def _kept(self) -> str:
+        """The SQL condition of the first pass's lines: Patients, and the narrowed types' lines with their codes."""
+        assert self.narrowed is not None
         kept = ["rtype = 'Patient'"]
         for rtype in self.narrowed.types:
             pattern = self.narrowed.pattern(rtype)
             where = f" AND regexp_matches(line, {_sql_string(pattern)})" if pattern else ""
             kept.append(f"(rtype = {_sql_string(rtype)}{where})")
-        full = self.snapshot_context()
+        return " OR ".join(kept)
+
+    def _first_pass_snapshots(
+        self,
+        *,
+        complete: frozenset[str],
+        shared: dict[str, dict[str, Any]] | None = None,
+        files: list[int] | None = None,
+        only: set[str] | None = None,
+    ) -> Iterator[LazySnapshot]:
+        """The first pass's snapshots of every patient with a Patient line (of ``files``; of ``only``), bar those
+        in Bundle files."""
+        assert self.narrowed is not None
+        among = f"AND f IN ({', '.join(str(i) for i in files)}) " if files is not None else ""
+        if only is not None:
+            among += f"AND pid IN (SELECT pid FROM {self._wanted_table(only)}) "
         fetched = frozenset(self.narrowed.types)
-        in_bundles = {*self._memory.patient_ids(), *self._memory.resource_patient_ids()}
+        in_bundles = self._in_bundles()
         cursor = self._con.execute(
-            f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND ({' OR '.join(kept)}) "
+            f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL {among}AND ({self._kept()}) "
             "ORDER BY pid, f, n"
         )
         for pid, lines in _grouped(cursor):
-            if pid in wanted and pid not in in_bundles:
-                found = snapshot_of(pid, lines, fetched=fetched, complete=full.complete, shared=full.shared,
+            if pid not in in_bundles:
+                found = snapshot_of(pid, lines, fetched=fetched, complete=complete, shared=shared or {},
                                     narrowed=self.narrowed.code_sets)
                 if found is not None:
                     yield found
+
+    def _wanted_table(self, wanted: set[str]) -> str:
+        self._con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS pid", [sorted(wanted)])
+        return "wanted"
 
     def patient_rows(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[PatientRows]:
         """Every patient's (or those in ``wanted``) kept lines, unparsed, in patient-id order: what a snapshot is
@@ -295,9 +406,7 @@ class DuckDbSource:
         names = ", ".join(_sql_string(t) for t in sorted(skipped))
         among = ""
         if only_wanted and wanted is not None:
-            self._con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS pid",
-                              [sorted(wanted)])
-            among = "AND pid IN (SELECT pid FROM wanted) "
+            among = f"AND pid IN (SELECT pid FROM {self._wanted_table(wanted)}) "
         cursor = self._con.execute(
             f"SELECT pid, rtype, line FROM evidence WHERE ok AND pid IS NOT NULL AND rtype NOT IN ({names}) "
             f"{among}ORDER BY pid, f, n"

@@ -4,10 +4,20 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomResult, Evidence
-from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, compare, flip, fmt_number, parse_date
+from fhir_adapter.matching.record import (
+    EvalContext,
+    PatientRecord,
+    atom_result,
+    compare,
+    flip,
+    fmt_number,
+    parse_date,
+    trusted,
+)
 from fhir_adapter.words import comparator, open_item, quantity, unit_text
 
 # -- demographics ------------------------------------------------------------------------------------------------
@@ -41,9 +51,26 @@ def is_sex(atom: Atom) -> bool:
     return atom.id == "sex" or key in ("sex", "gender", "demographic.sex", "demographic.gender")
 
 
+@lru_cache(maxsize=256)
+def _requirement(code: str | None, value: float, high: float | None, unit: str) -> str:
+    """What an age atom requires, in its reason's words ("between 18–75 years"): the same for every patient, so
+    it is written once per atom rather than for each of a population's patients."""
+    low = fmt_number(value)
+    target = f"{low}–{fmt_number(high)}" if high is not None else low
+    return f"{comparator(code)} {target} {unit_text(unit)}"
+
+
+def _patient_evidence(
+    patient_id: str, value: float | str | None = None, unit: str | None = None, on: str | None = None
+) -> Evidence:
+    """The Patient as evidence (valid by construction: built as :func:`~fhir_adapter.matching.record.trusted`
+    results are, without pydantic's validation, which cost as much as the rest of the age rule)."""
+    return trusted(Evidence, {"reference": f"Patient/{patient_id}", "value": value, "unit": unit, "date": on,
+                              "reference_range": None})
+
+
 def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     patient = record.patient
-    evidence = [Evidence(reference=f"Patient/{record.patient_id}")]
     if is_age(atom):
         birth = parse_date(patient.get("birthDate"))
         if birth is None or not isinstance(atom.value, int | float):
@@ -60,26 +87,22 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
                 atom, "unknown", f"age comparator {atom.comparator} not supported", need=open_item("no-birth-date")
             )
         outcome = flip("met" if ok else "not-met", atom)
-        low = fmt_number(float(atom.value))
-        target = f"{low}–{fmt_number(atom.high)}" if atom.high is not None else low
-        evidence[0] = Evidence(
-            reference=evidence[0].reference, value=age, unit=atom.unit or "a", date=ctx.as_of.isoformat()
-        )
         unit = atom.unit or "a"
-        reason = (
-            f"{quantity(age, unit)} old on {ctx.as_of.isoformat()}; required {comparator(atom.comparator)} "
-            f"{target} {unit_text(unit)} → {outcome}"
-        )
+        on = ctx.as_of.isoformat()
+        evidence = [_patient_evidence(record.patient_id, age, unit, on)]
+        required = _requirement(atom.comparator, float(atom.value), atom.high, unit)
+        reason = f"{quantity(age, unit)} old on {on}; required {required} → {outcome}"
         return atom_result(atom, outcome, reason, evidence)
     if is_sex(atom):
         wanted = str(atom.value or "all").lower()
         gender = patient.get("gender")
         if wanted in ("all", "any", "both"):
-            return atom_result(atom, "met", "all sexes eligible", evidence)
+            return atom_result(atom, "met", "all sexes eligible", [_patient_evidence(record.patient_id)])
         if gender not in ("male", "female"):
             need = open_item("no-sex")
+            evidence = [_patient_evidence(record.patient_id)]
             return atom_result(atom, "unknown", f"sex recorded as {gender or 'nothing'}", evidence, need=need)
-        evidence[0] = Evidence(reference=evidence[0].reference, value=gender)
         outcome = flip("met" if gender == wanted else "not-met", atom)
+        evidence = [_patient_evidence(record.patient_id, value=gender)]
         return atom_result(atom, outcome, f"sex {gender} (criterion {wanted}) → {outcome}", evidence)
     return atom_result(atom, "review", "not evaluated: demographic criterion not recognised")

@@ -49,6 +49,7 @@ for inclusions and exclusions alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from fhir_adapter.criteria.model import Atom, Coding
@@ -56,7 +57,7 @@ from fhir_adapter.matching.demographics import age_on, evaluate_demographic, is_
 from fhir_adapter.matching.findings import evaluate_condition, evaluate_medication, evaluate_procedure
 from fhir_adapter.matching.measurements import evaluate_measurement
 from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, PatientResult, retrieved_completely
-from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, parse_date
+from fhir_adapter.matching.record import EvalContext, PatientRecord, atom_result, labelled, parse_date
 from fhir_adapter.matching.verdict import decide
 from fhir_adapter.words import open_item
 
@@ -134,28 +135,48 @@ def atom_label(atom: Atom, ctx: EvalContext) -> str:
     return text if len(text) <= 60 else text[:59].rstrip() + "…"
 
 
+@dataclass(frozen=True)
+class IndexAtoms:
+    """The trial's index conditions for :func:`closed_world`: their places among the atoms, and the types whose
+    completeness it needs (worked out once per trial, not for each patient)."""
+
+    positions: tuple[int, ...]
+    types: frozenset[str]
+
+    @classmethod
+    def of(cls, atoms: Sequence[Atom]) -> IndexAtoms:
+        positions = tuple(i for i, a in enumerate(atoms) if a.index and a.computable)
+        types = {t for i in positions for t in ("Condition", *atoms[i].resource_types)}
+        return cls(positions, frozenset(types & {"Condition", "Observation"}))
+
+
 def closed_world(
-    atoms: Sequence[Atom], results: list[AtomResult], ctx: EvalContext, data: PatientData
+    atoms: Sequence[Atom],
+    results: list[AtomResult],
+    ctx: EvalContext,
+    data: PatientData,
+    index: IndexAtoms | None = None,
 ) -> list[AtomResult]:
     """The results with the trial's index conditions decided closed-world (see :mod:`fhir_adapter.criteria.index`).
 
     When the source returned the patient's problem list completely and none of the index conditions is
     documented at all (no evidence, not even a site code without histology), each of them is ``not-met``:
-    the patient is not a candidate. A documented index condition, or an incomplete source, changes nothing."""
-    index = [i for i, a in enumerate(atoms) if a.index and a.computable]
-    if not index or ctx.options.open_world_diagnosis:
+    the patient is not a candidate. A documented index condition, or an incomplete source, changes nothing.
+    ``index``: :meth:`IndexAtoms.of` the atoms, when the caller keeps it."""
+    positions = (index or IndexAtoms.of(atoms)).positions
+    if not positions or ctx.options.open_world_diagnosis:
         return results
-    types = {t for i in index for t in ("Condition", *atoms[i].resource_types) if t in ("Condition", "Observation")}
+    if any(results[i].result != "unknown" or results[i].evidence for i in positions):
+        return results
+    types = (index or IndexAtoms.of(atoms)).types
     if not all(retrieved_completely(data, t) for t in types):
         return results
-    if any(results[i].result != "unknown" or results[i].evidence for i in index):
-        return results
     decided = list(results)
-    for i in index:
+    for i in positions:
         label = results[i].label or atoms[i].id
         reason = f"no record of {label} in the patient's complete problem list"
         decided[i] = atom_result(atoms[i], "not-met", reason)
-        decided[i].label = label
+        labelled(decided[i], label)
     return decided
 
 
@@ -205,14 +226,15 @@ class Matcher:
             if atom.computable and atom.category != "demographic":
                 self.context.plan(atom)
         self.labels = [atom_label(atom, self.context) for atom in self.atoms]
+        self.index = IndexAtoms.of(self.atoms)
 
     def evaluate(self, data: PatientData, patient_id: str) -> PatientResult:
         record = PatientRecord(data, patient_id)
         patient = record.patient  # raises InputError for an unknown patient
         results = [_evaluate(atom, record, self.context) for atom in self.atoms]
         for result, label in zip(results, self.labels, strict=True):
-            result.label = label
-        results = closed_world(self.atoms, results, self.context, data)
+            labelled(result, label)
+        results = closed_world(self.atoms, results, self.context, data, self.index)
         return decide(self.atoms, results, patient, patient_id, self.context.as_of)
 
 

@@ -47,12 +47,19 @@ def data_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise InputError("no such file or directory", source=str(path))
 
 
+def bulk_type(source: str | Path | None) -> str | None:
+    """The type a file is named after, as Bulk export files are (``Observation.ndjson``, ``Observation.002.ndjson``;
+    ``source`` may end in ``:line``); None for any other name."""
+    name = Path(str(source or "").split(":")[0]).name
+    head = name.split(".")[0]
+    return head if head[:1].isupper() and head.isalpha() else None
+
+
 def could_hold(source: str | None, resource_type: str) -> bool:
     """Whether a file may hold resources of the type: Bulk export files are named after theirs
     (``Observation.ndjson``, ``Observation.002.ndjson``); any other file may hold anything."""
-    name = Path((source or "").split(":")[0]).name
-    head = name.split(".")[0]
-    return not (head[:1].isupper() and head.isalpha()) or head == resource_type
+    named = bulk_type(source)
+    return named is None or named == resource_type
 
 
 class LocalData:

@@ -507,23 +507,33 @@ class PatientRecord:
 # -- results ----------------------------------------------------------------------------------------------------
 
 
+_set = object.__setattr__
+
+
 def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     """A model instance from already valid values with every field given (``model_construct`` without
     its per-field default handling: it dominated screening time)."""
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
+
+
+def labelled(result: AtomResult, label: str | None) -> None:
+    """``result.label = label`` as pydantic assigns a field without validation (its ``__dict__`` and fields set),
+    without its ``__setattr__``'s dispatch: done for every atom of every patient."""
+    result.__dict__["label"] = label
+    result.__pydantic_fields_set__.add("label")
 
 
 def atom_result(
     atom: Atom, outcome: AtomOutcome, reason: str, evidence: list[Evidence] | None = None, *, need: str | None = None
 ) -> AtomResult:
     """One atom's result; ``need`` says what a coordinator has to obtain when the outcome is unknown."""
-    values = {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [], "need": need}
-    return trusted(AtomResult, values)
+    return trusted(AtomResult, {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [],
+                                "need": need})
 
 
 def wants_present(atom: Atom) -> bool:

@@ -33,7 +33,7 @@ from fhir_adapter.matching.model import AtomResult, MatchOptions, PatientData, P
 from fhir_adapter.matching.prefilter import candidate_ids, ruled_out_patients
 from fhir_adapter.matching.record import FilteredOut, trusted
 from fhir_adapter.matching.server import AsyncServerData, PatientDataLimit, PatientSnapshot, over_cap_result
-from fhir_adapter.matching.spill import EncodedResult, ResultStore
+from fhir_adapter.matching.spill import EncodedResult, ResultStore, SpilledPatients
 from fhir_adapter.matching.spill import rank as rank  # re-exported
 from fhir_adapter.matching.spill import rank_key as rank_key  # re-exported
 from fhir_adapter.matching.verdict import ALIVE
@@ -85,6 +85,8 @@ class PopulationEvaluator:
         self.prefilter_matcher: Matcher | None = None
         self.has_index = any(a.computable and a.index for a in criteria.atoms)
         self._not_evaluated: dict[str, list[AtomResult]] = {}
+        self._reviews: dict[str, list[str]] = {}
+        """The ids of the review results among :meth:`_placeholders` (the reason's), in order."""
         self._shared: dict[tuple[str, str, str, str | None, str | None], AtomResult] = {}
         self._positions: dict[str, list[int]] = {}
         """Each atom id's places among the atoms (built once: :meth:`_compact` runs for most patients)."""
@@ -143,15 +145,20 @@ class PopulationEvaluator:
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
         """``found`` with every criterion it did not evaluate listed as such (unknown, or review when not
         computable), so that each patient's result names every criterion of the trial."""
-        compacted = list(self._placeholders(reason))  # then the few results found, at their atoms' places
+        placeholders = self._placeholders(reason)
+        compacted = list(placeholders)  # then the few results found, at their atoms' places
         alive: list[AtomResult] = []
+        same_reviews = True  # the criteria to confirm are the placeholders' (the few results found change none)
         for result in found.criteria:
             if result.id == ALIVE:
                 alive.append(result)
+                same_reviews &= result.result != "review"
             for position in self._positions.get(result.id, ()):
                 compacted[position] = self._interned(result)  # a later result of the same id wins, as in a dict
+                same_reviews &= (result.result == "review") == (placeholders[position].result == "review")
         criteria = alive + compacted
-        to_confirm = [r.id for r in criteria if r.result == "review"]
+        reviews = self._reviews[reason] if same_reviews else [r.id for r in criteria if r.result == "review"]
+        to_confirm = list(reviews)
         return trusted(PatientResult, {**found.__dict__, "criteria": criteria, "to_confirm": to_confirm})
 
     def _interned(self, result: AtomResult) -> AtomResult:
@@ -172,17 +179,45 @@ class PopulationEvaluator:
                 for a in self.matcher.atoms
             ]
             self._not_evaluated[reason] = found
+            self._reviews[reason] = [r.id for r in found if r.result == "review"]
         return found
 
 
-def first_pass(evaluator: PopulationEvaluator, source: PatientStream, left: set[str]) -> Iterator[PatientResult]:
+def first_pass(
+    evaluator: PopulationEvaluator, source: PatientStream, left: set[str], *, few: bool = False
+) -> Iterator[PatientResult]:
     """The results of the patients of ``left`` that the first pass settles (:meth:`PatientStream.narrowed_snapshots`,
-    :meth:`PopulationEvaluator.settled_early`), each removed from ``left``: the rest need their whole evidence."""
-    for snapshot in source.narrowed_snapshots(set(left)):
+    :meth:`PopulationEvaluator.settled_early`), each removed from ``left``: the rest need their whole evidence.
+    ``few``: ``left`` is a small part of the population (the source selects them itself)."""
+    for snapshot in source.narrowed_snapshots(set(left), only_wanted=few):
         found = evaluator.settled_early(snapshot)
         if found is not None:
             left.discard(snapshot.patient_id)
             yield found
+
+
+class EarlyResults:
+    """The results a first pass settles while the engine is still reading its files (``DuckDbSource(meanwhile=
+    settle)``), spilled as they come; the screen takes them over (:meth:`_Run.adopt`) but for the patients whose
+    snapshot turned out not to be their whole first-pass evidence (:meth:`withdraw`), evaluated again."""
+
+    def __init__(self, evaluator: PopulationEvaluator) -> None:
+        self.evaluator = evaluator
+        self.spill = SpilledPatients()
+        self.patients: set[str] = set()
+
+    def settle(self, snapshots: Iterable[PatientSnapshot]) -> None:
+        for snapshot in snapshots:
+            found = self.evaluator.settled_early(snapshot)
+            if found is not None:
+                self.spill.add(found)
+                self.patients.add(snapshot.patient_id)
+
+    def withdraw(self, patients: set[str] | None) -> None:
+        """Forget the results of these patients (None: of all)."""
+        dropped = self.patients & patients if patients is not None else set(self.patients)
+        self.spill.discard(patient_ref(pid) for pid in dropped)
+        self.patients -= dropped
 
 
 def decisive_atoms(atoms: Sequence[Atom]) -> list[Atom]:
@@ -234,6 +269,17 @@ class _Run:
         self.stats.resumed = len(self.results)
         self._tick()
         return todo
+
+    def adopt(self, early: EarlyResults, todo: set[str]) -> None:
+        """Take over the results settled while the engine read its files, their patients removed from ``todo``
+        (in place: a million ids are not copied). Only a whole population's first results are taken over so (no
+        ``limit``, no checkpoint, nothing finished yet)."""
+        if self.checkpoint is not None or len(self.results) or not early.patients <= todo:
+            raise RuntimeError("early results are for a whole population screened from the start")
+        self.results.adopt(early.spill)
+        self.stats.evaluated += len(early.patients)
+        todo -= early.patients
+        self._tick()
 
     def _tick(self) -> None:
         if self.progress is not None:
@@ -303,7 +349,7 @@ class PatientStream(Protocol):
 
     def patient_ids(self) -> list[str]: ...
 
-    def narrowed_snapshots(self, wanted: set[str]) -> Iterator[PatientSnapshot]: ...
+    def narrowed_snapshots(self, wanted: set[str], *, only_wanted: bool = False) -> Iterator[PatientSnapshot]: ...
 
     def snapshots(self, wanted: set[str] | None = None, *, only_wanted: bool = False) -> Iterator[PatientSnapshot]: ...
 
@@ -318,23 +364,27 @@ def screen_stream(
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
     stats: ScreenStats | None = None,
+    evaluator: PopulationEvaluator | None = None,
+    early: EarlyResults | None = None,
 ) -> ScreenResult:
-    """Screen every patient of a streaming source, each evaluated as its evidence arrives.
+    """Screen every patient of a streaming source, each evaluated as its evidence arrives (``early``: results
+    settled while the source read its files, by ``evaluator``).
 
     The source fetched what :func:`~fhir_adapter.matching.retrieval.retrieval_for` declares; a patient whose
     evaluation asked for a type it did not fetch is an engine defect, raised rather than judged on less data.
     """
-    evaluator = PopulationEvaluator(criteria, as_of=as_of, options=options)
+    evaluator = evaluator or PopulationEvaluator(criteria, as_of=as_of, options=options)
 
     def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
         left = set(todo)
-        yield from first_pass(evaluator, source, left)  # most patients are settled here, reading little
-        for snapshot in source.snapshots(left, only_wanted=len(left) < len(todo)):
+        few = early is not None and len(todo) < len(early.patients)
+        yield from first_pass(evaluator, source, left, few=few)  # most patients are settled here, reading little
+        for snapshot in source.snapshots(left, only_wanted=few or len(left) < len(todo)):
             yield evaluator.evaluate_fetched(snapshot)
 
     return screen_evaluated(
         criteria, source.patient_ids(), evaluate, as_of=as_of, limit=limit, options=options, progress=progress,
-        checkpoint=checkpoint, stats=stats, evaluator=evaluator,
+        checkpoint=checkpoint, stats=stats, evaluator=evaluator, early=early,
     )
 
 
@@ -350,13 +400,16 @@ def screen_evaluated(
     checkpoint: Checkpoint | None = None,
     stats: ScreenStats | None = None,
     evaluator: PopulationEvaluator | None = None,
+    early: EarlyResults | None = None,
 ) -> ScreenResult:
     """Screen a population whose patients an engine evaluates itself: ``evaluate(todo)`` yields the result of
-    each patient of ``todo`` (the patients left after ``limit`` and the checkpoint), in any order; worker
-    processes may yield them encoded (:class:`~fhir_adapter.matching.spill.EncodedResult`)."""
+    each patient of ``todo`` (the patients left after ``limit``, the checkpoint and the ``early`` results), in any
+    order; worker processes may yield them encoded (:class:`~fhir_adapter.matching.spill.EncodedResult`)."""
     run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats,
                evaluator=evaluator)
     todo = set(run.start(patient_ids, limit))
+    if early is not None and early.patients:
+        run.adopt(early, todo)
     for result in evaluate(set(todo)):
         if result is None:
             continue

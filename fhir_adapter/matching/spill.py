@@ -30,6 +30,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import IO, Any, Literal, NamedTuple, overload
 
+from pydantic_core import to_json
+
 from fhir_adapter.matching.model import AtomResult, PatientResult
 
 SPILL_AFTER = 5_000
@@ -96,18 +98,24 @@ class Codec:
             head = {name: values[name] for name in _HEAD_FIELDS}
         else:  # pragma: no cover - results are built with every field
             head = result.model_dump(exclude={"criteria"})
-        kept = self._kept.get  # the evaluator's own shared results, most of a population's: one lookup, no call
-        head["criteria"] = [
-            found if (found := kept(id(c))) is not None else self._criterion(c) for c in result.criteria
-        ]
-        return json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+        criteria = result.criteria
+        # the evaluator's own shared results, most of a population's: looked up in C, the few others one by one
+        numbers: list[Any] = list(map(self._kept.get, map(id, criteria)))
+        position = -1
+        for _ in range(numbers.count(None)):
+            position = numbers.index(None, position + 1)
+            numbers[position] = self._criterion(criteria[position])
+        head["criteria"] = numbers
+        # pydantic's JSON writer: the text json.dumps(ensure_ascii=False) gives but for how numbers are spelt (the
+        # same values back, NaN included), in half the time; an AtomResult is written as its model_dump
+        return to_json(head, inf_nan_mode="constants")
 
     def encoded(self, result: PatientResult) -> EncodedResult:
         """The result encoded, with the shared results it introduced (:meth:`drain`)."""
         body = self.encode(result)
         return EncodedResult(result.patient, rank_key(result), result.verdict, result.reason_code, body, self.drain())
 
-    def _criterion(self, criterion: AtomResult) -> int | dict[str, Any]:
+    def _criterion(self, criterion: AtomResult) -> int | AtomResult:
         found = self._kept.get(id(criterion))  # the evaluator's own shared results: one lookup
         if found is not None:
             return found
@@ -122,7 +130,7 @@ class Codec:
                 self._kept[id(criterion)] = found  # kept alive in _shared: its id() names it for good
             if found is not None:
                 return found
-        return criterion.model_dump()
+        return criterion
 
     def drain(self) -> dict[int, dict[str, Any]] | None:
         """The shared results numbered since the last call (None if none), for another codec to :meth:`learn`."""
@@ -171,6 +179,19 @@ class SpilledPatients(Sequence[PatientResult]):
 
     def add(self, result: PatientResult) -> None:
         self._write(rank_key(result), result.verdict, result.reason_code, self._codec.encode(result))
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    def discard(self, patients: Iterable[str]) -> None:
+        """Forget the results of these patients (``Patient/<id>``), as if they had never been added."""
+        if self._frozen:
+            raise RuntimeError("the spilled results are frozen: no patient can be discarded")
+        self._flush()
+        self._db.executemany("DELETE FROM keys WHERE pid = ?", ((p,) for p in patients))
+        row = self._db.execute("SELECT count(*) FROM keys").fetchone()
+        self.added = int(row[0]) if row else 0
 
     def add_encoded(self, result: EncodedResult) -> None:
         """A result a worker encoded (its shared results learnt first): written as it is, never decoded."""
@@ -297,6 +318,12 @@ class ResultStore:
         for held in self._memory.values():
             self._spilled.add(held)
         self._memory = {}
+
+    def adopt(self, spilled: SpilledPatients) -> None:
+        """Hold these results (with their codec) as the spill: for a store that holds none yet."""
+        if self._memory or self._spilled is not None:
+            raise RuntimeError("only an empty result store adopts spilled results")
+        self._spilled, self.codec = spilled, spilled.codec
 
     def add_encoded(self, pid: str, result: EncodedResult) -> None:
         """A result a worker encoded: to the spill as it is. Workers serve large populations, which spill anyway:

@@ -18,9 +18,8 @@ by hand. ``reason`` is one line naming the deciding atoms and their first eviden
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.matching.model import AtomOutcome, AtomResult, Evidence, PatientResult, ReasonCode, Verdict
@@ -52,6 +51,8 @@ def _group_outcome(outcomes: Sequence[AtomOutcome]) -> AtomOutcome:
 def decisive_results(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[tuple[Atom, AtomResult]]:
     """The computable atoms with the result that decides the verdict. An any-of group counts once, at its
     first member, with the group's outcome (its reason names every member)."""
+    if not any(a.any_of for a in atoms):  # most trials: each computable atom counts on its own
+        return [(a, r) for a, r in zip(atoms, results, strict=True) if a.computable]
     groups: dict[str, list[AtomResult]] = {}
     for a, r in zip(atoms, results, strict=True):
         if a.computable and a.any_of:
@@ -104,8 +105,7 @@ def open_items(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> list[str
 _RANK: dict[str, int] = {"eligible": 0, "needs-review": 1, "ineligible": 2}
 
 
-@dataclass(frozen=True)
-class _Decision:
+class _Decision(NamedTuple):  # a tuple: built for every patient, cheaper than a frozen dataclass
     verdict: Verdict
     code: ReasonCode
     reason: str

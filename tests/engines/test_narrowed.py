@@ -117,3 +117,82 @@ def test_patients_settled_early_with_alike_fields_keep_their_own_results(tmp_pat
     assert duck.result.contract() == memory.result.contract()
     codes = {p.patient: p.reason_code for p in duck.result.patients}
     assert codes["Patient/copy-0"] == "not-a-candidate" and codes["Patient/again-0"] == "deceased"
+
+
+def _split_first_pass_folder(folder: Path) -> Path:
+    """The sample patients plus copies of a non-candidate whose first-pass lines are not all in the files named
+    after their types: an index diagnosis in a file of any name, or among the Observations, a second Patient line."""
+    import json
+    import shutil
+
+    shutil.copytree(SAMPLES, folder)
+    patients = [json.loads(line) for line in (SAMPLES / "Patient.ndjson").read_text(encoding="utf-8").splitlines()]
+    model = next(p for p in patients if p["id"] == "smp-no-diagnosis")
+    ids = ("late-condition", "late-patient", "late-among-observations", "stays")
+    with (folder / "Patient.ndjson").open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps({**model, "id": pid}) + "\n" for pid in ids)
+    lines = (SAMPLES / "Condition.ndjson").read_text(encoding="utf-8").splitlines()
+    index = json.loads(next(line for line in lines if '"C20"' in line or "363351006" in line))
+
+    def diagnosis(pid: str) -> str:
+        return json.dumps({**index, "id": f"dx-{pid}", "subject": {"reference": f"Patient/{pid}"}})
+
+    more = [diagnosis("late-condition"), json.dumps({**model, "id": "late-patient", "deceasedBoolean": True})]
+    (folder / "more.ndjson").write_text("\n".join(more) + "\n", encoding="utf-8")
+    with (folder / "Observation.ndjson").open("a", encoding="utf-8") as out:
+        out.write(diagnosis("late-among-observations") + "\n")
+    return folder
+
+
+def test_a_first_pass_run_while_other_files_are_read_stands_only_where_it_saw_everything(tmp_path: Path) -> None:
+    """The first pass runs on the files named after its types while DuckDB reads the others: a patient with a
+    first-pass line in another file, or a bad line that might have been a Condition, makes its result not stand."""
+    criteria = load_compiled(TRIALS[0])[1]
+    context = Matcher(criteria.atoms, as_of=AS_OF).context
+    narrowed = narrowed_evidence(decisive_atoms(criteria.atoms), context)
+    retrieval = retrieval_for(criteria.atoms, context)
+    folder = _split_first_pass_folder(tmp_path / "data")
+    seen: list[str] = []
+
+    def meanwhile(snapshots: object) -> None:
+        seen.extend(s.patient_id for s in snapshots)  # type: ignore[attr-defined]
+
+    with DuckDbSource(folder, retrieval=retrieval, narrowed=narrowed, meanwhile=meanwhile) as source:
+        assert source.unconfirmed == {"late-condition", "late-patient", "late-among-observations"}
+        assert {"stays", "late-condition", "late-patient", "late-among-observations"} <= set(seen)
+    (folder / "other.ndjson").write_text('{"resourceType": "Condition", "id": \n', encoding="utf-8")
+    with DuckDbSource(folder, retrieval=retrieval, narrowed=narrowed, meanwhile=meanwhile, strict=False) as source:
+        assert source.unconfirmed is None  # the bad line may have been anyone's Condition: no problem list is whole
+
+
+def test_the_screen_with_a_first_pass_during_the_scan_equals_memory(tmp_path: Path) -> None:
+    from fhir_adapter.engines import screen_files
+
+    criteria = load_compiled(TRIALS[0])[1]
+    folder = _split_first_pass_folder(tmp_path / "data")
+    memory = screen_files(criteria, [folder], as_of=AS_OF, engine="memory")
+    duck = screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb")
+    assert duck.result.contract() == memory.result.contract()
+    codes = {p.patient: p.reason_code for p in duck.result.patients}
+    assert codes["Patient/stays"] == "not-a-candidate" and codes["Patient/late-patient"] == "deceased"
+    assert codes["Patient/late-condition"] != "not-a-candidate" != codes["Patient/late-among-observations"]
+
+
+def test_unreadable_files_are_reported_in_file_order_whichever_is_read_first(tmp_path: Path) -> None:
+    """The files of the first pass are read first; an unreadable file is still reported in file order."""
+    from fhir_adapter.engines import screen_files
+    from fhir_adapter.errors import InputError
+
+    criteria = load_compiled(TRIALS[0])[1]
+    folder = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(SAMPLES, folder)
+    for name in ("AllergyIntolerance.ndjson.gz", "Patient.ndjson.gz"):  # not gzip: DuckDB cannot read them
+        (folder / name).write_text("not gzipped\n", encoding="utf-8")
+    found = screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb")
+    assert [e.source for e in found.errors] == [str(folder / n) for n in ("AllergyIntolerance.ndjson.gz",
+                                                                        "Patient.ndjson.gz")]
+    with pytest.raises(InputError) as first:
+        screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb", strict=True)
+    assert first.value.source == str(folder / "AllergyIntolerance.ndjson.gz")
