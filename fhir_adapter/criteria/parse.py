@@ -81,6 +81,22 @@ _OR = re.compile(r"\bor\b|/")
 _CLAUSE_BREAK = re.compile(r";|\.\s")
 
 
+def _excepted_right_before(work: str, start: int, vocab: Phrases) -> bool:
+    """An exception word right before ``start`` with no list separator between them, or at the start of the
+    parenthesis ``start`` is in ("(with the exception of Gilbert's syndrome or asymptomatic gallstones)")."""
+    window = work[max(0, start - 25) : start]
+    found = search_exception(vocab, window)
+    if found is not None and not SEPARATOR.search(window, found.end()):
+        return True
+    paren = open_paren_before(work, start, max(0, start - 120))
+    if paren is None or ";" in work[paren:start]:
+        return False
+    opening = search_exception(vocab, work[paren + 1 : paren + 30])
+    if opening is None:
+        return False
+    return len(work[paren + 1 : paren + 1 + opening.start()].split()) <= 2  # "(except", "(with the exception of"
+
+
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
     """Skip "Adequate organ function:" before a list of tests (when a concept follows the colon)."""
     if ":" not in work:
@@ -163,8 +179,10 @@ def _heads(
             continue  # an allergen counts only where the clause speaks of an allergy ("egg retrieval" is not one)
         if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
             continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
-        if not heads and search_exception(vocab, work[max(0, m.start - 25) : m.start]):
-            continue  # "infection other than COVID-19": an exception of a concept the lexicon does not name
+        if _excepted_right_before(work, m.start, vocab):
+            # "infection other than COVID-19", "during nucleos(t)ide analogue (except Telbivudine) treatment": an
+            # exception of a concept the lexicon does not name
+            continue
         before = work[max(0, m.start - 40) : m.start]
         context = vocab.neutral_context.search(work[max(0, m.start - 25) : m.start])
         neutral = context is not None and (

@@ -246,10 +246,13 @@ class Phrases:
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
     about_the_drug: re.Pattern[str] = _NEVER
+    about_the_test: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     dose_reference_before: re.Pattern[str] = _NEVER
     contraindication_before: re.Pattern[str] = _NEVER
+    test_nouns: re.Pattern[str] = _NEVER
+    positive_results: re.Pattern[str] = _NEVER
     disqualifying: re.Pattern[str] = _NEVER
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
@@ -465,10 +468,13 @@ def phrases() -> Phrases:
         substance_test=_compile(_words(t, "substance_test_context")),
         about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
         about_the_drug=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_drug")), re.IGNORECASE),
+        about_the_test=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_test")), re.IGNORECASE),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         dose_reference_before=_dose_reference(t),
         contraindication_before=_compile(_words(t, "contraindication_before")),
+        test_nouns=_compile(_words(t, "test_nouns")),
+        positive_results=_compile(_words(t, "positive_results")),
         disqualifying=_compile(_words(t, "disqualifying_words")),
         participant_roles=_compile(_words(t, "participant_roles")),
         permission_conditions=_compile(_words(t, "permission_conditions")),

@@ -119,7 +119,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         return f"concept has no codes: {concept.key}", []
     work = src.norm.text
     about_words = vocab.about_the_drug if concept.category == "medication" else vocab.about_the_finding
-    about = about_words.match(work, head.end)
+    about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
     if about is not None and concept.category in {"condition", "infection", "medication"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
     # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
@@ -127,6 +127,8 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
     if defined is not None:
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
+    if concept.is_presence_test and not head.negated and _test_without_result(work, head, vocab):
+        return "a test named without its result: that it is done is not the criterion", []
     for markers, categories, max_words, why in _NOT_THE_CONCEPT:
         if categories and concept.category not in categories:
             continue
@@ -220,6 +222,23 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
 
 
 _TREATMENTS = frozenset({"medication", "procedure"})
+_COORDINATED_SIBLING = re.compile(r"\s+(?:and|or)((?:\s+[\w'-]+){1,3})")
+
+
+def _about_after_sibling(about_words: re.Pattern[str], work: str, head: Head) -> re.Match[str] | None:
+    """ "hepatitis B and hepatitis C tests": the words after a sibling joined by "and"/"or" that repeats the head's
+    first word, whose noun the two share."""
+    sibling = _COORDINATED_SIBLING.match(work, head.end)
+    if sibling is None:
+        return None
+    words = list(re.finditer(r"[\w'-]+", sibling.group(1)))
+    if words[0].group(0).lower() != head.phrase.split()[0].lower():
+        return None
+    for word in words:
+        about = about_words.match(work, sibling.start(1) + word.end())
+        if about is not None:
+            return about
+    return None
 _INCLUDING = re.compile(r"(?<![a-z])includ(?:ing|es)(?![a-z])")
 _FINDINGS = frozenset({"condition", "infection"})
 _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
@@ -230,6 +249,13 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
 )
 """Words before a concept that make the statement about something else than the concept."""
+
+
+def _test_without_result(work: str, head: Head, vocab: Phrases) -> bool:
+    """ "must have a pregnancy test within 7 days": the test named as a test, no positive result in its segment."""
+    named_as_test = vocab.test_nouns.search(work, head.start, min(len(work), head.end + 12)) is not None
+    segment = work[head.seg_start : max(head.seg_end, head.end)]
+    return named_as_test and vocab.positive_results.search(segment) is None
 
 
 def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words: int) -> str | None:
@@ -434,6 +460,9 @@ def lab_residues(
     condition elsewhere in the item ("for patients with Gilbert's syndrome: ...") a residue without one."""
     work, item_work = src.norm.text, src.item_norm.text
     residues: list[Residue] = []
+    about = vocab.about_the_test.match(work, head.end)
+    if about is not None:  # "diastolic dysfunction showing E/E' > 10": not the diastolic blood pressure
+        return f"'{about.group(0).strip(' -')}' after the test: the statement is about something else", []
     first = head.thresholds[0] if head.thresholds else head.shared_threshold
     if first is None:
         return None, []

@@ -591,3 +591,30 @@ def test_what_disqualifies_among_the_inclusions_is_left_for_review() -> None:
     assert [(a.concept_key, a.comparator, a.value) for a in atoms if a.computable] == [("lab.hemoglobin", "ge", 9.0)]
     cholesterol = next(a for a in atoms if a.concept_key == "lab.total-cholesterol")
     assert cholesterol.reason == "'disqualify': an exclusion written among the inclusions, left for review"
+
+
+def test_a_test_named_without_its_result_and_exceptions_in_a_parenthesis() -> None:
+    """Chia NCT00650312 "hepatitis B and hepatitis C tests, HIV test" among what a pre-study evaluation comprises
+    required hepatitis B and positive tests; corpus NCT03518606 "serum pregnancy test within 14 days" required a
+    positive one. Chia NCT02201316 "(with the exception of Gilbert's syndrome or asymptomatic gallstones)" and
+    NCT01373684 "(except Telbivudine)" made the exceptions criteria; NCT02973035 "diastolic dysfunction showing
+    E/E' > 10" was a diastolic blood pressure."""
+    text = (
+        "Inclusion Criteria:\n* All subjects should be judged normal and healthy during a pre-study medical "
+        "evaluation (physical examination, hepatitis B and hepatitis C tests, HIV test)\n"
+        "* Women of childbearing potential: serum pregnancy test within 14 days prior to enrolment\n"
+        "* HBV DNA < 200 IU/ml during nucleos(t)ide analogue (except Telbivudine) treatment\n"
+        "* Evidence of diastolic dysfunction showing E/E' > 10\n"
+        "Exclusion Criteria:\n* Current or chronic history of liver disease, or known hepatic or biliary "
+        "abnormalities (with the exception of Gilbert's syndrome or asymptomatic gallstones)\n"
+        "* Positive HIV test\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.concept_key, a.comparator) for a in atoms if a.computable] == [
+        ("lab.hbv-dna", "lt"),
+        ("condition.liver-disease", "present"),
+        ("lab.hiv-antibody", "present"),
+    ]
+    hiv_test = next(a for a in atoms if a.concept_key == "lab.hiv-antibody")
+    assert hiv_test.reason == "a test named without its result: that it is done is not the criterion"
+    assert not any(a.concept_key in ("medication.telbivudine", "condition.gallstones") for a in atoms)
