@@ -21,8 +21,11 @@ _SPACED_THOUSANDS = (
     r"(?=\s*(?:$|[,;)]|(?!(?:or|and|to)(?![a-z]))[a-z%°/µμ]))"
 )
 """``1 500/µL``, ``100 000/mm3``: thousands set off by spaces (SI style), before a unit or at the end."""
+_WEEKS_AND_DAYS = r"\d{1,2}[ \u00a0][0-6]/7(?=\s*(?:$|[,;)]|(?:weeks?|wks?|to|and|or|through)(?![a-z])|[-–]))"
+"""``27 0/7 weeks``, ``36 6/7``: the obstetric notation of a gestational age, weeks and sevenths (days)."""
 NUM = (
-    r"(?:(?:" + _DECIMAL_COMMA + "|" + _SPACED_THOUSANDS + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?:" + _WEEKS_AND_DAYS + "|"
+    r"(?:" + _DECIMAL_COMMA + "|" + _SPACED_THOUSANDS + r"|\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
     r"(?![\d,.]*\d)(?!\s*(?:st|nd|rd|th)(?![a-z]))"
 )
 """A number; not an ordinal (``85th percentile``)."""
@@ -132,6 +135,9 @@ def patterns() -> Patterns:
 
 
 def to_number(text: str) -> float:
+    weeks_and_days = re.fullmatch(r"(\d{1,2})[ \u00a0]([0-6])/7", text)
+    if weeks_and_days:  # "27 0/7" (weeks) is 27 weeks, "36 6/7" 36 weeks and 6 days
+        return round(int(weeks_and_days.group(1)) + int(weeks_and_days.group(2)) / 7, 6)
     if text.lower() in _WORD_VALUES:
         return float(_WORD_VALUES[text.lower()])
     if re.fullmatch(r"\d+,\d{1,2}", text):
