@@ -623,4 +623,5 @@ def test_a_test_named_without_its_result_and_exceptions_in_a_parenthesis() -> No
 def test_a_gestational_age_in_weeks_and_sevenths() -> None:
     """Chia NCT02164734 "Gestational age 27 0/7 to 36 6/7 weeks" read 7 to 36 weeks: the lower bound was lost."""
     atom = _atoms("Inclusion Criteria:\n* Gestational age 27 0/7 to 36 6/7 weeks\n")[0]
-    assert (atom.concept_key, atom.comparator, atom.value, atom.high) == ("lab.gestational-age", "between", 27.0, 36.857143)
+    expected = ("lab.gestational-age", "between", 27.0, 36.857143)
+    assert (atom.concept_key, atom.comparator, atom.value, atom.high) == expected
