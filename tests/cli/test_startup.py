@@ -1,4 +1,5 @@
-"""Start-up: a command imports what it needs, not the whole project (``convert`` paid for every command)."""
+"""Start-up and process settings: a command imports what it needs, not the whole project (``convert`` paid for every
+command); ``convert`` runs the garbage collector less often."""
 
 from __future__ import annotations
 
@@ -35,3 +36,14 @@ def test_converting_does_not_import_the_fhir_clients_or_the_matcher() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_trials_convert_with_fewer_collections_and_the_setting_is_restored() -> None:
+    import gc
+
+    from fhir_adapter.cli.convert_cmd import fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold()[0] == 10_000
+    assert gc.get_threshold() == before
