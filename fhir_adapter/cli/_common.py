@@ -97,11 +97,15 @@ def note(message: str) -> None:
         err_console.print(f"[dim]info:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
-def write_text(text: str, output: Path) -> None:
-    """Write ``text`` to ``output`` (parents created); an OSError becomes one InputError naming the file."""
+def write_text(text: str | bytes, output: Path) -> None:
+    """Write ``text`` (or bytes, as they are) to ``output`` (parents created); an OSError becomes one InputError
+    naming the file."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            output.write_bytes(text)
+        else:
+            output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", source=str(output)) from exc
 

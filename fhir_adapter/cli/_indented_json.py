@@ -34,17 +34,26 @@ class _NotPlain(Exception):
 
 def dumps_indented(data: Any) -> str:
     """The text of ``json.dumps(data, indent=2, ensure_ascii=False)``."""
-    try:
-        if _plain(data):
-            return to_json(data, indent=2).decode()
-    except (PydanticSerializationError, RecursionError):  # a lone surrogate, deep nesting: the writers below
-        pass
+    encoded = plain_indented_utf8(data)
+    if encoded is not None:
+        return encoded.decode()
     parts: list[str] = []
     try:
         _write(data, "\n", parts.append)
     except (_NotPlain, RecursionError):
         return json.dumps(data, indent=2, ensure_ascii=False)
     return "".join(parts)
+
+
+def plain_indented_utf8(data: Any) -> bytes | None:
+    """The UTF-8 bytes of :func:`dumps_indented` for plain JSON (see the module doc), else None. A writer of UTF-8
+    saves decoding the text and encoding it again (a third of the writing time of a Bundle)."""
+    try:
+        if _plain(data):
+            return to_json(data, indent=2)
+    except (PydanticSerializationError, RecursionError):  # a lone surrogate, deep nesting: dumps_indented's writers
+        pass
+    return None
 
 
 def _write(value: Any, newline: str, out: Callable[[str], None]) -> None:

@@ -12,7 +12,9 @@ Ingest warnings (unknown enum values kept as given...) go to stderr.
 
 from __future__ import annotations
 
+import codecs
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +44,7 @@ from fhir_adapter.cli._common import (
     with_output_options,
     write_text,
 )
-from fhir_adapter.cli._indented_json import dumps_indented
+from fhir_adapter.cli._indented_json import dumps_indented, plain_indented_utf8
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
 from fhir_adapter.ingest import iter_trials
 from fhir_adapter.mapping.versions import flavor
@@ -64,12 +66,28 @@ def _bundle(record: TrialRecord | InputError, fhir_version: str, with_criteria: 
 
 def print_bundle(bundle: dict[str, Any], output: Path | None = None) -> None:
     """``print_json`` of a Bundle, with the faster writer of the same text (printing was a fifth of a trial's
-    conversion)."""
+    conversion), as UTF-8 bytes where they are what the text would be written as."""
+    encoded = plain_indented_utf8(bundle) if os.linesep == "\n" else None  # else text mode translates newlines
+    if encoded is not None and output is not None:
+        write_text(encoded + b"\n", output)
+        return
+    stdout_bytes = getattr(sys.stdout, "buffer", None)
+    if encoded is not None and stdout_bytes is not None and _is_utf8(sys.stdout.encoding):
+        sys.stdout.flush()  # what is already written as text goes first
+        stdout_bytes.write(encoded + b"\n")
+        return
     text = dumps_indented(bundle) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         write_text(text, output)
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "").name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _output_name(label: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_adapter.cli._indented_json import dumps_indented
+from fhir_adapter.cli._indented_json import dumps_indented, plain_indented_utf8
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.pipeline import trial_bundle
 
@@ -73,3 +73,10 @@ def test_a_converted_trial_prints_the_same(version: str) -> None:
     bundle = trial_bundle(load_trial(REPO / "samples" / "NCT06577194.txt"), version)  # type: ignore[arg-type]
     assert len(bundle["entry"]) > 5
     assert dumps_indented(bundle) == json.dumps(bundle, indent=2, ensure_ascii=False)
+
+
+def test_the_utf8_bytes_are_the_text_s_or_none() -> None:
+    bundle = trial_bundle(load_trial(REPO / "samples" / "NCT06577194.txt"), "R4")
+    assert plain_indented_utf8(bundle) == dumps_indented(bundle).encode("utf-8")
+    for not_plain in ({"x": 1e-7}, {"x": (1, 2)}, {1: "key"}, {"x": "\ud800"}, {"x": Code.A}):
+        assert plain_indented_utf8(not_plain) is None
