@@ -118,13 +118,19 @@ def fewer_collections() -> Iterator[None]:
     Why: a trial's conversion allocates tens of thousands of short-lived dicts and lists, all freed by reference
     counting, yet at the default threshold (a young collection every 700 allocations, and full collections
     through the lexicon and models) the collector took about 15 % of the conversion. A young collection every
-    10,000 allocations still collects cycles, for a few megabytes at most.
+    10,000 allocations still collects cycles, for a few megabytes at most; what start-up loaded (modules, the
+    command line) is frozen, so that a full collection does not walk it again (gc.freeze, undone after).
     """
     before = gc.get_threshold()
+    freezing = gc.get_freeze_count() == 0  # not when someone else froze objects already: theirs to undo
     gc.set_threshold(_YOUNG_COLLECTION_EVERY, *before[1:])
+    if freezing:
+        gc.freeze()
     try:
         yield
     finally:
+        if freezing:
+            gc.unfreeze()
         gc.set_threshold(*before)
 
 
