@@ -139,18 +139,17 @@ def bundles(
     progress: ProgressCallback | None = None,
 ) -> Iterator[tuple[TrialRecord, dict[str, Any]]]:
     """(record, Bundle) of each good record; each failure is reported on stderr and counted in ``tally``."""
-    with fewer_collections():
-        for record in records:
-            try:
-                bundle = _bundle(record, fhir_version, with_criteria)
-            except FhirAdapterError as exc:
-                tally.fail(exc)
-            else:
-                assert isinstance(record, TrialRecord)
-                tally.done += 1
-                yield record, bundle
-            if progress is not None:
-                progress(tally.done + tally.failed, None)
+    for record in records:
+        try:
+            bundle = _bundle(record, fhir_version, with_criteria)
+        except FhirAdapterError as exc:
+            tally.fail(exc)
+        else:
+            assert isinstance(record, TrialRecord)
+            tally.done += 1
+            yield record, bundle
+        if progress is not None:
+            progress(tally.done + tally.failed, None)
 
 
 def convert_many(
@@ -212,7 +211,7 @@ def register(app: typer.Typer) -> None:
         records = _records(inputs, input_format)
         bar = show_progress(progress) and not one_file_input(inputs)  # a bar over many trials, not one
         if output_format == "ndjson":
-            with progress_bar(bar, "converting trials") as update:
+            with progress_bar(bar, "converting trials") as update, fewer_collections():
                 convert_ndjson(inputs, records, output, fhir_version, with_criteria, update)
             return
         if not (output and output.is_dir()):
@@ -229,7 +228,7 @@ def register(app: typer.Typer) -> None:
             records = chain(head, records)
         if output is None or (output.exists() and not output.is_dir()):
             raise UsageError("several trials need -o DIR (one <NCT id>.json per trial)", field="--output")
-        with progress_bar(bar, "converting trials") as update:
+        with progress_bar(bar, "converting trials") as update, fewer_collections():
             done, failed = convert_many(records, output, fhir_version, with_criteria, update)
         if not done + failed:
             raise InputError("no trial records found", source=", ".join(str(i) for i in inputs))
