@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fhir_adapter.errors import UsageError
-from fhir_adapter.fhir._core import without_userinfo
+from fhir_adapter.redact import without_userinfo
 
 CONFIG_ENV = "FHIR_ADAPTER_CONFIG"
 PROFILE_ENV = "FHIR_ADAPTER_PROFILE"

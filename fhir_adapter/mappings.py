@@ -14,11 +14,13 @@ from typing import Any
 
 import yaml
 
+from fhir_adapter import table_cache
 from fhir_adapter.errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # The C safe loader parses the lexicon tables ten times faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSER_TAG = f"PyYAML {yaml.__version__} {_YAML_LOADER.__name__}"
 
 
 @cache
@@ -31,10 +33,11 @@ def mappings_dir() -> Path:
 
 @cache
 def load_table(name: str) -> dict[str, Any]:
-    """The table ``mappings/<name>.yaml`` as a dict (cached; treat it as read-only)."""
+    """The table ``mappings/<name>.yaml`` as a dict (cached in memory, and parsed once per edit of the file: see
+    :mod:`fhir_adapter.table_cache`; treat it as read-only)."""
     path = mappings_dir() / f"{name}.yaml"
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        data = table_cache.parsed(name, path.read_bytes(), _PARSER_TAG, _parse_yaml)
     except FileNotFoundError as exc:
         raise ConfigError("mapping table missing", source=str(path)) from exc
     except yaml.YAMLError as exc:
@@ -42,6 +45,11 @@ def load_table(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("a mapping table must be a YAML mapping", source=str(path))
     return data
+
+
+def _parse_yaml(raw: bytes) -> Any:
+    text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # the newlines read_text() gives
+    return yaml.load(text, Loader=_YAML_LOADER)
 
 
 def table_names() -> list[str]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fhir_adapter.criteria import compile_criteria
 from fhir_adapter.criteria.model import CompiledCriteria
 from fhir_adapter.errors import InputError
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.mapping import to_bundle
-from fhir_adapter.matching import MatchOptions, PatientData, PatientResult, ScreenResult, evaluate_patient
-from fhir_adapter.matching.screen import screen as screen_source
 from fhir_adapter.trial import TrialRecord
+
+if TYPE_CHECKING:  # matching is imported when a patient is matched: converting a trial does not need it
+    from fhir_adapter.matching import MatchOptions, PatientData, PatientResult, ScreenResult
 
 
 def load_compiled(path_or_text: str | Path, format: str | None = None) -> tuple[TrialRecord, CompiledCriteria]:
@@ -61,6 +62,8 @@ def match(
 ) -> PatientResult:
     """One patient (``X`` or ``Patient/X``) against a trial's compiled criteria (``as_of``: a date or an ISO
     string, default today)."""
+    from fhir_adapter.matching import evaluate_patient
+
     return evaluate_patient(
         criteria.atoms, data, patient_id_of(patient_id), as_of=as_of_date(as_of), options=options
     )
@@ -75,4 +78,6 @@ def screen(
     options: MatchOptions | None = None,
 ) -> ScreenResult:
     """Every patient of a data source, ranked (``as_of``: a date or an ISO string, default today)."""
+    from fhir_adapter.matching.screen import screen as screen_source
+
     return screen_source(criteria, data, as_of=as_of_date(as_of), limit=limit, options=options)

@@ -42,3 +42,14 @@ def redact(text: str) -> str:
     text = _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     text = _PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (safe to print)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"

@@ -10,6 +10,7 @@ environment variables.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from pathlib import Path
@@ -80,27 +81,50 @@ def profile_defaults(command: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in names and name not in skipped}
 
 
-def _register_commands() -> None:
-    """Add every command to :data:`app`, once (``main`` may run many times in one process, e.g. in tests)."""
-    if app.registered_commands:
-        return
-    from fhir_adapter.cli import (
-        config_cmd,
-        convert_cmd,
-        criteria_cmd,
-        export_cmd,
-        fetch_cmd,
-        inspect_cmd,
-        match_cmd,
-        push_cmd,
-        screen_cmd,
-        serve_cmd,
-        sync_cmd,
-    )
+_COMMANDS = {
+    "inspect": "inspect_cmd", "fetch": "fetch_cmd", "convert": "convert_cmd", "criteria": "criteria_cmd",
+    "push": "push_cmd", "sync": "sync_cmd", "match": "match_cmd", "screen": "screen_cmd", "serve": "serve_cmd",
+    "export": "export_cmd", "config": "config_cmd",
+}
+"""Each command and the module (``fhir_adapter.cli.<module>``) that registers it, in the order of the help."""
+_NEEDS_EVERY_COMMAND = frozenset({"config"})
+"""Commands that read the others (``config show`` names the commands that use each setting)."""
+_registered: list[str] = []
 
-    for module in (inspect_cmd, fetch_cmd, convert_cmd, criteria_cmd, push_cmd, sync_cmd, match_cmd, screen_cmd,
-                   serve_cmd, export_cmd, config_cmd):
-        module.register(app)
+
+def _register_commands(args: list[str] | None = None) -> None:
+    """Add the command that ``args`` run to :data:`app`, or every command when they run none or the help.
+
+    Why only one: each command module imports what its command needs (the FHIR clients, DuckDB, the matcher), and
+    importing every one of them was most of a ``convert``'s start-up. ``main`` may run many times in one process
+    (e.g. in tests): a command is registered once, and the commands keep the order of :data:`_COMMANDS`.
+    """
+    wanted = _command_of(args or [])
+    wanted_names = list(_COMMANDS) if wanted is None else [wanted]
+    if all(name in _registered for name in wanted_names):
+        return
+    names = [name for name in _COMMANDS if name in wanted_names or name in _registered]
+    app.registered_commands.clear()
+    app.registered_groups.clear()
+    for name in names:
+        importlib.import_module(f"fhir_adapter.cli.{_COMMANDS[name]}").register(app)
+    _registered[:] = names
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command name ``args`` (hoisted: root options first) run, or None when that is not certain."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in _HOISTED:
+            index += 2
+        elif arg == "--debug" or arg.split("=", 1)[0] in _HOISTED:
+            index += 1
+        elif arg.startswith("-"):
+            return None  # --help, --version, a completion option...: every command
+        else:
+            return arg if arg in _COMMANDS and arg not in _NEEDS_EVERY_COMMAND else None
+    return None
 
 
 def _is(exc: BaseException, *names: str) -> bool:
@@ -156,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     args = hoist(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
     reset_session()
-    _register_commands()
+    _register_commands(args)
     command = typer.main.get_command(app)
     try:
         # not standalone: usage errors come here and are printed as one line like every other error

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import typer
@@ -24,11 +24,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from fhir_adapter.config import Config
 from fhir_adapter.errors import FhirAdapterError, InputError, UsageError
-from fhir_adapter.fhir._core import without_userinfo
 from fhir_adapter.ingest import DIRECTORY_SUFFIXES, FORMATS
-from fhir_adapter.matching.model import ScreenResult
-from fhir_adapter.redact import redact
+from fhir_adapter.redact import redact, without_userinfo
 from fhir_adapter.trial import TrialRecord
+
+if TYPE_CHECKING:  # matching is imported by the commands that match, not by every command
+    from fhir_adapter.matching.model import ScreenResult
 
 StrictFlag = Annotated[
     bool, typer.Option("--strict", help="A malformed --data line or resource is an error, not skipped.")
@@ -96,11 +97,15 @@ def note(message: str) -> None:
         err_console.print(f"[dim]info:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
-def write_text(text: str, output: Path) -> None:
-    """Write ``text`` to ``output`` (parents created); an OSError becomes one InputError naming the file."""
+def write_text(text: str | bytes, output: Path) -> None:
+    """Write ``text`` (or bytes, as they are) to ``output`` (parents created); an OSError becomes one InputError
+    naming the file."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            output.write_bytes(text)
+        else:
+            output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", source=str(output)) from exc
 

@@ -17,7 +17,7 @@ import typer
 
 from fhir_adapter.cli._common import check_choice, current_config, print_json, with_output_options
 from fhir_adapter.config import Config, Effective, effective
-from fhir_adapter.fhir._core import without_userinfo
+from fhir_adapter.redact import without_userinfo
 
 config_app = typer.Typer(
     name="config",

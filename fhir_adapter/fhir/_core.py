@@ -24,6 +24,7 @@ from fhir_adapter.http import (
     is_certificate_error,
     reached_server,
 )
+from fhir_adapter.redact import without_userinfo as without_userinfo  # defined here before: still importable
 
 log = logging.getLogger("fhir_adapter.fhir")
 
@@ -129,17 +130,6 @@ def _describe_body(response: httpx.Response) -> tuple[str, dict[str, Any] | None
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         return f"JSON without resourceType ({content_type})", None
     return content_type, data
-
-
-def without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@`` (safe to print)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 class ClientCore:

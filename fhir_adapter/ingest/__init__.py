@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fhir_adapter.errors import InputError
 from fhir_adapter.ingest.ctgov_json import iter_document, iter_ndjson
@@ -24,9 +25,11 @@ from fhir_adapter.ingest.detect import (
     is_ndjson,
     read_text,
 )
-from fhir_adapter.ingest.registry_api import fetch_trials, normalize_ids, records_from_studies
 from fhir_adapter.ingest.registry_page import parse_registry_page
 from fhir_adapter.trial import TrialRecord
+
+if TYPE_CHECKING:
+    from fhir_adapter.ingest.registry_api import fetch_trials, normalize_ids, records_from_studies
 
 __all__ = [
     "DIRECTORY_SUFFIXES",
@@ -42,6 +45,18 @@ __all__ = [
 DIRECTORY_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml", ".txt")
 """Files read from a directory (others, and hidden files, are skipped: READMEs, provenance tables)."""
 _TEXT_SOURCE = "<text>"
+_REGISTRY_API = frozenset({"fetch_trials", "normalize_ids", "records_from_studies"})
+
+
+def __getattr__(name: str) -> Any:
+    """The registry client's names, imported on first use: reading files does not need its HTTP stack (httpx)."""
+    if name not in _REGISTRY_API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from fhir_adapter.ingest import registry_api
+
+    value = getattr(registry_api, name)
+    globals()[name] = value
+    return value
 
 
 def load_trial(path_or_text: str | Path, format: str | None = None) -> TrialRecord:

@@ -90,13 +90,26 @@ def _has_page_heading(text: str) -> bool:
 
 def is_ndjson(text: str) -> bool:
     """More than one JSON value, one per line (a single document spanning lines is not NDJSON)."""
-    # Only the first two non-blank lines matter: a pretty-printed record has thousands, not stripped one by one.
-    non_blank = (line for line in text.splitlines() if line.strip())
-    first = next(non_blank, None)
-    if first is None or next(non_blank, None) is None:
+    lines = _first_lines(text, 2)
+    if len(lines) < 2:
         return False
     try:
-        json.loads(first)
+        json.loads(lines[0])
     except json.JSONDecodeError:
         return False
     return True
+
+
+def _first_lines(text: str, count: int) -> list[str]:
+    """The first ``count`` non-blank lines of ``text`` as ``splitlines`` finds them, without splitting all of it
+    (a pretty-printed record has thousands of lines, and only two matter)."""
+    size = 4096
+    while True:
+        head = text[:size]
+        lines = head.splitlines()
+        if len(head) < len(text):
+            lines = lines[:-1]  # the last line of a prefix may go on past it
+        found = [line for line in lines if line.strip()][:count]
+        if len(found) == count or len(head) == len(text):
+            return found
+        size *= 4

@@ -49,8 +49,9 @@ def prune(value: Any) -> Any:
 
 
 # The two loops below are prune's hot path (every node of every resource): they dispatch on the exact type of
-# the commonest items (a string is stripped, a dict or list pruned, and kept when not empty) without going through
-# prune; anything else (a subclass, a number) goes through prune and _kept.
+# the commonest items (a string is stripped, a dict or list pruned, and kept when not empty; a number or boolean
+# kept as it is) without going through prune; anything else (a subclass) goes through prune and _kept.
+_KEPT_AS_IS = frozenset({bool, int, float})
 
 
 def _prune_dict(value: dict[Any, Any]) -> JSON:
@@ -64,6 +65,9 @@ def _prune_dict(value: dict[Any, Any]) -> JSON:
         elif kind is list:
             item = _prune_list(item)
         elif item is None:
+            continue
+        elif kind in _KEPT_AS_IS:
+            cleaned[key] = item
             continue
         else:
             item = prune(item)
@@ -86,6 +90,9 @@ def _prune_list(value: list[Any]) -> list[Any]:
         elif kind is list:
             item = _prune_list(item)
         elif item is None:
+            continue
+        elif kind in _KEPT_AS_IS:
+            cleaned.append(item)
             continue
         else:
             item = prune(item)

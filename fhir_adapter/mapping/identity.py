@@ -33,6 +33,7 @@ from fhir_adapter.trial import TrialRecord
 _URN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, IDENTIFIER_SYSTEM)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9\-.]+")
 _MAX_ID = 64
+_SEARCH_SPECIAL = re.compile(r"[\\|,$]")
 
 
 def trial_key(trial: TrialRecord) -> str:
@@ -61,7 +62,21 @@ def stable_id(resource_type: str, business_identifier_value: str) -> str:
 def full_url(resource_type: str, business_identifier_value: str) -> str:
     """``urn:uuid:`` derived (uuid5) from the type and business identifier: no randomness."""
     name = f"{resource_type}|{IDENTIFIER_SYSTEM}|{business_identifier_value}"
-    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, name)}"
+    return f"urn:uuid:{_uuid5_text(name)}"
+
+
+_URN_NAMESPACE_BYTES = _URN_NAMESPACE.bytes
+_UUID5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID5_SET = (0x8000 << 48) | (5 << 76)
+
+
+def _uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(_URN_NAMESPACE, name))`` without building a UUID object (a third of the time; every
+    resource and reference of a trial needs one): the same SHA-1, variant and version bits, and text."""
+    digest = hashlib.sha1(_URN_NAMESPACE_BYTES + name.encode("utf-8"), usedforsecurity=False).digest()
+    value = (int.from_bytes(digest[:16], "big") & _UUID5_CLEAR) | _UUID5_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def identifier(value: str) -> dict[str, str]:
@@ -70,6 +85,8 @@ def identifier(value: str) -> dict[str, str]:
 
 def escape_search_value(value: str) -> str:
     """Escape ``\\``, ``|``, ``,`` and ``$`` as FHIR search token values require."""
+    if _SEARCH_SPECIAL.search(value) is None:  # the usual case: one search instead of four replacements
+        return value
     for char in ("\\", "|", ",", "$"):
         value = value.replace(char, "\\" + char)
     return value

@@ -17,16 +17,19 @@ from fhir_adapter.mapping.datatypes import JSON
 
 XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">'
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPECIAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f&<>]")
 _MAX_ITEMS = 8
 _MAX_CHARS = 300
 
 
 def safe_text(text: Any, limit: int | None = None) -> str:
     """``text`` escaped for XHTML, without the control characters XML forbids, cut at ``limit`` characters."""
-    value = _CONTROL.sub("", str(text)).strip()
+    value = text if type(text) is str else str(text)
+    plain = _SPECIAL.search(value) is None  # most texts: nothing to remove or escape (one search, not four passes)
+    value = value.strip() if plain else _CONTROL.sub("", value).strip()
     if limit is not None and len(value) > limit:
         value = value[: limit - 1] + "…"
-    return escape(value, quote=False)
+    return value if plain else escape(value, quote=False)
 
 
 def _safe(text: Any) -> str:

@@ -18,6 +18,7 @@ from fhir_adapter.mapping.interventions import components, regimen_of
 
 _FORWARD = re.compile(r"\bfollowed by\b|\bthen\b|\bsubsequently\b|\bafter which\b|\bprior to\b|\bbefore\b", re.I)
 _BACKWARD = re.compile(r"\bafter\b|\bfollowing\b", re.I)
+_ORDERING = re.compile(f"{_FORWARD.pattern}|{_BACKWARD.pattern}", re.I)
 _SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _GENERIC = frozenset(
@@ -70,6 +71,8 @@ def _best_segment(vocabulary: frozenset[str], parts: list[str]) -> int | None:
 def _ordering_sentences(text: str) -> tuple[list[str], ...]:
     """The segments of each sentence of ``text`` that orders something (cached: the trial's title, summary and
     description are read again for every arm). Treat the lists as read-only."""
+    if _ORDERING.search(text) is None:  # most texts order nothing: no sentence to split
+        return ()
     found = (segments(sentence) for sentence in _SENTENCE.split(text))
     return tuple(parts for parts in found if len(parts) >= 2)
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fhir_adapter.cli._indented_json import dumps_indented
+from fhir_adapter.cli._indented_json import dumps_indented, plain_indented_utf8
 from fhir_adapter.ingest import load_trial
 from fhir_adapter.pipeline import trial_bundle
 
@@ -33,11 +35,26 @@ CASES: list[Any] = [
     {1: "int key", None: "null key", 2.5: "float key", False: "bool key"},  # json.dumps turns them to strings
     {"tuple": (1, 2), "ordered": OrderedDict([("b", 1), ("a", 2)])},
     {"enum": Code.A, "keys": {Code.A: 1}},
+    {"floats": [1e-4, 9.99e-5, 1e-5, -2.5e-6, 1e15, 9999999999999998.0, 1e16, 1e22, 5e-324, 0.3333333333333333]},
+    {"ints": [-(2**70), 2**63, -(2**63) - 1], "bool in list": [True, 1, 0, False]},
+    {"lone surrogate": "\ud800 x"},
+    {"deep": json.loads("[" * 300 + "]" * 300)},
 ]
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
 
 
 @pytest.mark.parametrize("value", CASES, ids=range(len(CASES)))
 def test_the_same_text_as_json_dumps(value: Any) -> None:
+    assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@given(_JSON)
+def test_any_json_value_prints_as_json_dumps_does(value: Any) -> None:
     assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -56,3 +73,10 @@ def test_a_converted_trial_prints_the_same(version: str) -> None:
     bundle = trial_bundle(load_trial(REPO / "samples" / "NCT06577194.txt"), version)  # type: ignore[arg-type]
     assert len(bundle["entry"]) > 5
     assert dumps_indented(bundle) == json.dumps(bundle, indent=2, ensure_ascii=False)
+
+
+def test_the_utf8_bytes_are_the_text_s_or_none() -> None:
+    bundle = trial_bundle(load_trial(REPO / "samples" / "NCT06577194.txt"), "R4")
+    assert plain_indented_utf8(bundle) == dumps_indented(bundle).encode("utf-8")
+    for not_plain in ({"x": 1e-7}, {"x": (1, 2)}, {1: "key"}, {"x": "\ud800"}, {"x": Code.A}):
+        assert plain_indented_utf8(not_plain) is None

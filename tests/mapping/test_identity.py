@@ -50,3 +50,16 @@ def test_business_identifier_reads_the_project_identifier() -> None:
     assert business_identifier(resource) == (IDENTIFIER_SYSTEM, "NCT1")
     assert entry_business_identifier({"resource": resource}) == ("ResearchStudy", IDENTIFIER_SYSTEM, "NCT1")
     assert business_identifier({"resourceType": "Group"}) is None
+
+
+def test_full_urls_are_uuid5_of_the_type_system_and_value() -> None:
+    import random
+    import uuid
+
+    from fhir_adapter.mapping import identity
+
+    rng = random.Random(1)
+    for _ in range(2000):
+        value = "".join(rng.choice("abcXYZ019|:-_ é日\u2028") for _ in range(rng.randint(0, 30)))
+        name = f"Location|{identity.IDENTIFIER_SYSTEM}|{value}"
+        assert identity.full_url("Location", value) == f"urn:uuid:{uuid.uuid5(identity._URN_NAMESPACE, name)}"
