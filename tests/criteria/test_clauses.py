@@ -570,7 +570,7 @@ def test_a_contraindication_to_a_treatment_is_not_its_use() -> None:
     the finding."""
     text = (
         "Exclusion Criteria:\n* Contraindication to use of gadolinium based intravenous contrast\n"
-        "* Contraindications to MRI scanning including cardiac pacemaker\n"
+        "* Contraindications to MRI scanning including cardiac pacemaker\n* Patient is unable to take warfarin\n"
     )
     atoms = _atoms(text)
     assert [a.concept_key for a in atoms if a.computable] == ["procedure.pacemaker"]
