@@ -265,6 +265,8 @@ def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words
     gap = work[found.end() : head.start] if found is not None else ""
     if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
+    if "(" in gap:  # "causing symptoms (symptomatic bradycardia)": the parenthesis names the finding itself
+        return None
     if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
         return None
     if _INCLUDING.search(gap) or phrases().example_markers.search(gap):

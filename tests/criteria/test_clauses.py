@@ -625,3 +625,15 @@ def test_a_gestational_age_in_weeks_and_sevenths() -> None:
     atom = _atoms("Inclusion Criteria:\n* Gestational age 27 0/7 to 36 6/7 weeks\n")[0]
     expected = ("lab.gestational-age", "between", 27.0, 36.857143)
     assert (atom.concept_key, atom.comparator, atom.value, atom.high) == expected
+
+
+def test_a_vaccine_against_a_disease_and_a_drug_that_causes_it() -> None:
+    """Chia NCT02429583 "History of previous Hepatitis B vaccination(s)" excluded hepatitis B; NCT03373669 "oral
+    cholera vaccine" cholera; corpus NCT06974604 "drugs that ... cause Torsades de Pointes" the arrhythmia. Chia
+    NCT03026088: "causing symptoms (symptomatic bradycardia)" names the finding in its parenthesis."""
+    text = (
+        "Exclusion Criteria:\n* History of previous Hepatitis B vaccination(s)\n"
+        "* Ever having received oral cholera vaccine\n* Use of drugs known to cause Torsades de Pointes\n"
+        "* Slowed heart rate, causing symptoms (symptomatic bradycardia)\n"
+    )
+    assert [a.concept_key for a in _atoms(text) if a.computable] == ["condition.bradycardia"]
