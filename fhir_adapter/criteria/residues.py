@@ -408,16 +408,20 @@ def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
     if kind != "inclusion" or permission is None or not _negated_permission(src.item_norm.text, permission):
         return False
     item_work = src.item_norm.text
-    if _permitted_concept(item_work, permission.start(), head, src):
-        return True
-    start = _head_offset(head, src)
-    sentence_start = max(item_work.rfind(". ", 0, permission.start()) + 1, 0)
+    return _permitted_concept(item_work, permission.start(), head, src)
+
+
+def _sentence_subject(item_work: str, start: int, marker: int) -> bool:
+    """Whether the concept at ``start`` opens the sentence whose verb is at ``marker`` ("Prophylactic use of X in
+    subjects without Y, except for Z, was not permitted"): at most three words before it, none a separator."""
+    sentence_start = max(item_work.rfind(". ", 0, marker) + 1, 0)
     lead = item_work[sentence_start:start]
     return (
-        sentence_start <= start < permission.start()
-        and _same_sentence(item_work, start, permission.start())
-        and len(word_tokens(lead)) <= 3  # the sentence's subject ("Prophylactic use of X")
+        sentence_start <= start < marker
+        and _same_sentence(item_work, start, marker)
+        and len(word_tokens(lead)) <= 3
         and not SEPARATOR.search(lead)
+        and "(" not in item_work[start:marker]  # "Uncontrolled hypertension (Patients ... are eligible)": its own
     )
 
 
@@ -443,6 +447,8 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
     gap = item_work[end:marker]
     if not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6:
         return True
+    if _sentence_subject(item_work, start, marker):
+        return True  # "Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted"
     # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
     # and no clause of its own between the concept and the permission is its subject
     return "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12

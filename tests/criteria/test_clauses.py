@@ -637,3 +637,18 @@ def test_a_vaccine_against_a_disease_and_a_drug_that_causes_it() -> None:
         "* Slowed heart rate, causing symptoms (symptomatic bradycardia)\n"
     )
     assert [a.concept_key for a in _atoms(text) if a.computable] == ["condition.bradycardia"]
+
+
+def test_the_patients_on_a_drug_a_permitted_subject_and_an_enhancing_lesion() -> None:
+    """Chia NCT01219907 "Patients on trastuzumab must have a baseline LVEF ..." required trastuzumab; corpus
+    NCT00709761 "Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted"
+    too; Chia NCT03589105 "at least one T1 gadolinium-enhancing lesion" required gadolinium."""
+    text = (
+        "Inclusion Criteria:\n* Patients on trastuzumab must have a baseline LVEF >= the lower limit of normal\n"
+        "* Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted\n"
+        "* at least one T1 gadolinium-enhancing lesion\n* Prior trastuzumab\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.concept_key, a.text) for a in atoms if a.computable and a.category == "medication"] == [
+        ("medication.trastuzumab", "Prior trastuzumab")
+    ]
