@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol, cast
 
 from fhir_adapter import terminology, units
@@ -57,6 +58,8 @@ def default_lexicon() -> Lexicon:
     return cast(Lexicon, terminology.lexicon())
 
 
+@cache
 def default_units() -> Units:
-    """The project unit tables (``fhir_adapter.units``)."""
+    """The project unit tables (``fhir_adapter.units``): one object for every compile, since the compiler caches
+    per-concept unit factors by the identity of its unit table (a new one per trial recomputed them every time)."""
     return ModuleUnits(units.normalize_unit, units.convert)
