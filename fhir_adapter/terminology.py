@@ -36,6 +36,7 @@ with a trailing ``s`` (``platelet`` -> ``platelets``).
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Sequence
@@ -523,9 +524,14 @@ def load_generated(name: str) -> GeneratedTable | None:
 
 @cache
 def lexicon() -> Lexicon:
-    """The lexicon of the shipped tables (loaded once)."""
+    """The lexicon of the shipped tables (loaded once, kept for the life of the process)."""
     generated = {name: table for name in GENERATED_TABLES if (table := load_generated(name)) is not None}
-    return build_lexicon({name: load_table(name) for name in CONCEPT_TABLES}, dict(generated))
+    loaded = build_lexicon({name: load_table(name) for name in CONCEPT_TABLES}, dict(generated))
+    # The lexicon and the modules loaded before it are never freed: moved out of the cyclic garbage collector's
+    # generations, so that the full collections a compile triggers no longer walk them again (each walk took
+    # about 0.08 s, some 8 % of a corpus pass).
+    gc.freeze()
+    return loaded
 
 
 def find_drug(name: str) -> Concept | None:
