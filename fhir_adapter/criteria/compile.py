@@ -300,6 +300,17 @@ def _prefixes_of(lexicon: Lexicon, key: str | None) -> tuple[CodePrefix, ...]:
     return concept.code_prefixes if concept else ()
 
 
+@lru_cache(maxsize=1)
+def _positive_answers() -> tuple[Coding, ...]:
+    """The coded answers that mean positive (matching table), built once."""
+    listed = _matching_table().get("positive_answers")
+    return tuple(
+        Coding(system=str(a["system"]), code=str(a["code"]))
+        for a in (listed if isinstance(listed, list) else [])
+        if isinstance(a, dict)
+    )
+
+
 def _observed_finding(atom: Atom, concept: Concept) -> bool:
     """A finding also shown by a positive test (HBsAg reactive, pregnancy test positive)."""
     return atom.category in ("infection", "pregnancy") and "Observation" in concept.resource_types
@@ -309,15 +320,9 @@ def _positive_observation(atom: Atom, concept: Concept, codes: str | None) -> st
     """Observations of the concept whose coded value or interpretation means positive."""
     if not _observed_finding(atom, concept) or codes is None:
         return None
-    table = _matching_table()
-    listed = table.get("positive_answers")
-    answers = [
-        Coding(system=str(a["system"]), code=str(a["code"]))
-        for a in (listed if isinstance(listed, list) else [])
-        if isinstance(a, dict)
-    ]
-    answers += [Coding(system=k.split("|", 1)[0], code=k.split("|", 1)[1]) for k, v in concept.answers.items() if v > 0]
-    positive = coding_filter(answers)
+    own = tuple(Coding(system=k.split("|", 1)[0], code=k.split("|", 1)[1]) for k, v in concept.answers.items() if v > 0)
+    # the table's answers alone (most concepts have no answers of their own) are one tuple, whose filter is remembered
+    positive = coding_filter(_positive_answers() + own if own else _positive_answers())
     if positive is None:
         return None
     return (

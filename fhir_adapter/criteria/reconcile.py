@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 
 from fhir_adapter.criteria.model import Atom, Residue
-from fhir_adapter.terminology import Lexicon
+from fhir_adapter.terminology import Concept, Lexicon
 
 
 def _required(atoms: Sequence[Atom]) -> list[Atom]:
@@ -53,33 +53,45 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
     """``narrow`` lies inside ``broad`` (an ICD-10-CM prefix such as C covers C20): in every hierarchical code
     system where ``broad`` has prefixes, each code of ``narrow`` belongs to ``broad``, so every included patient
     would have the excluded finding. (A class that merely contains the excluded drug is not inside it.)"""
-    codes, prefixes = _value_set(broad, lex)
+    prefixes = _value_set_prefixes(broad, lex)
+    if not prefixes:
+        return False  # no hierarchical system: no code of ``narrow`` to test (most concepts)
     systems = {s for s, _ in prefixes}
     shared = [c for c in lex.get(narrow).codings if c.system in systems]
-    return bool(shared) and all(
+    if not shared:
+        return False
+    codes = _value_set_codes(broad, lex)
+    return all(
         (c.system, c.code) in codes or any(c.system == s and c.code.startswith(p) for s, p in prefixes)
         for c in shared
     )
 
 
-def _value_set(key: str, lex: Lexicon) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
-    """The codes and code prefixes of a concept with its members (a class's value set), cached on the lexicon."""
-    cache: dict[str, tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]]
-    cache = vars(lex).setdefault("_reconcile_value_sets", {})
+# The value set of a class (a concept with its members, recursively), cached on the lexicon in two parts: the
+# code prefixes, which every test reads, and the codes, which only a test with a shared system reads.
+
+
+def _value_set_prefixes(key: str, lex: Lexicon) -> tuple[tuple[str, str], ...]:
+    cache: dict[str, tuple[tuple[str, str], ...]] = vars(lex).setdefault("_reconcile_prefixes", {})
     found = cache.get(key)
     if found is None:
-        found = cache[key] = _compute_value_set(key, lex)
+        found = cache[key] = tuple(
+            dict.fromkeys((p.system, p.prefix) for k in _with_members(key, lex) for p in k.code_prefixes)
+        )
     return found
 
 
-def _compute_value_set(
-    key: str, lex: Lexicon
-) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
+def _value_set_codes(key: str, lex: Lexicon) -> frozenset[tuple[str, str]]:
+    cache: dict[str, frozenset[tuple[str, str]]] = vars(lex).setdefault("_reconcile_codes", {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = frozenset((c.system, c.code) for k in _with_members(key, lex) for c in k.codings)
+    return found
+
+
+def _with_members(key: str, lex: Lexicon) -> list[Concept]:
     concept = lex.get(key)
-    concepts = [concept, *lex.members(concept)]
-    codes = frozenset((c.system, c.code) for k in concepts for c in k.codings)
-    prefixes = tuple(dict.fromkeys((p.system, p.prefix) for k in concepts for p in k.code_prefixes))
-    return codes, prefixes
+    return [concept, *lex.members(concept)]
 
 
 _YEARS_PER_UNIT = {"a": 1.0, "mo": 1 / 12, "wk": 7 / 365.25, "d": 1 / 365.25}
