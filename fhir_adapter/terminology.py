@@ -399,9 +399,14 @@ class Lexicon:
         if not raw or gaps[0] or gaps[-1]:
             return None  # the text starts or ends outside a token: no match spans it
         last = len(raw) - 1
+        readings = self._readings(phrase, raw, gaps)
+        # a phrase spanning every token (with no defined abbreviation among them to skip) is keyed by all of them
+        # joined: when neither index has that key, no walk can end at the last token (most look-ups)
+        if not any(defined or "".join(words) in index.keys for index, words, defined in readings):
+            return None
         keys = [
             key
-            for index, words, defined in self._readings(phrase, raw, gaps)
+            for index, words, defined in readings
             for _, j, key in phrases_from(index, words, gaps, defined, (0,))
             if j == last
         ]
