@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_adapter.criteria.model import Category, Comparator, Qualifier
 from fhir_adapter.errors import ConfigError
@@ -365,6 +365,22 @@ def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
     return re.compile(
         rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}", re.IGNORECASE
     )
+
+
+_MEMO_SIZE = 4096
+_T = TypeVar("_T")
+
+
+def remembered(vocab: Phrases, name: str, text: str, read: Callable[[str, Phrases], _T]) -> _T:
+    """``read(text, vocab)``, remembered on the vocabulary by text in a bounded memo per reading (``name``): half
+    the qualifier and negation readings repeat a text (a concept's phrase, the words before a head)."""
+    memo: dict[str, _T] = vars(vocab).setdefault(f"_remembered_{name}", {})
+    if text in memo:
+        return memo[text]
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()  # a service reads arbitrary texts
+    found = memo[text] = read(text, vocab)
+    return found
 
 
 def _abbreviation_end(t: dict[str, Any]) -> re.Pattern[str]:

@@ -8,22 +8,30 @@ from functools import lru_cache
 
 from fhir_adapter.criteria.head import Head, open_paren_before
 from fhir_adapter.criteria.model import Qualifier
-from fhir_adapter.criteria.phrases import Phrases, phrases
+from fhir_adapter.criteria.phrases import Phrases, phrases, remembered
 from fhir_adapter.criteria.text import normalise
 from fhir_adapter.terminology import Concept
 
 
 def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
+    return list(remembered(vocab, "qualifiers", window, _read_qualifiers))
+
+
+def _read_qualifiers(window: str, vocab: Phrases) -> tuple[Qualifier, ...]:
     if not vocab.any_qualifier.search(window):
-        return []
+        return ()
     found: list[Qualifier] = []
     for qualifier, pattern in vocab.qualifiers:
         if pattern.search(window) and qualifier not in found:
             found.append(qualifier)
-    return found
+    return tuple(found)
 
 
 def _negated(window: str, vocab: Phrases) -> bool:
+    return remembered(vocab, "negated", window, _read_negation)
+
+
+def _read_negation(window: str, vocab: Phrases) -> bool:
     cleaned = vocab.not_exception.sub(" ", window)  # "including, but not limited to" negates nothing
     for qualifier, pattern in vocab.qualifiers:
         if qualifier == "uncontrolled":
