@@ -338,6 +338,10 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
 def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "Patients with a positive HBsAg must have a negative viral load": the words naming the patients a
     requirement applies to, when the head is in them ("... must be excluded" states the criterion itself)."""
+    # the modal after the head first: most heads have none, and then the subject's words need no scan
+    modal = vocab.requirement_modals.search(work, head.end)
+    if modal is None or re.search(r"[;.(]", work[head.end : modal.start()]):
+        return None  # "... lactating (though the possibility ... should be very low)": not the requirement's modal
     subject = None
     for found in vocab.subject_markers.finditer(work, 0, head.start):
         subject = found
@@ -345,9 +349,6 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
         return None
     if len(word_tokens(work[subject.end() : head.start])) > 6:
         return None
-    modal = vocab.requirement_modals.search(work, head.end)
-    if modal is None or re.search(r"[;.(]", work[head.end : modal.start()]):
-        return None  # "... lactating (though the possibility ... should be very low)": not the requirement's modal
     if vocab.criterion_statement.match(work, modal.end()):
         return None
     return work[subject.start() : modal.end()]
