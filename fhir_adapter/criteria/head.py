@@ -93,11 +93,15 @@ class Draft:
 
 
 _LEADING_CONNECTOR = re.compile(r"(?:[\s,:;/)]+|(?:or|and|and/or|nor)\b)+")
+_CONNECTOR_STARTS = frozenset(",:;/)oan")
 
 
 def trim_span(work: str, start: int, end: int) -> tuple[int, int]:
     """No leading connectors ("or", ","), no trailing punctuation, no unbalanced closing parenthesis."""
-    lead = _LEADING_CONNECTOR.match(work, start, end)
+    # a connector starts with a blank, one of ",:;/)" or the "o", "a" or "n" of a word: most spans start otherwise
+    at = max(start, 0)  # where ``match`` starts reading
+    first = work[at : at + 1] if at < end else ""
+    lead = _LEADING_CONNECTOR.match(work, start, end) if first.isspace() or first in _CONNECTOR_STARTS else None
     if lead:
         start = lead.end()
     while end > start and (work[end - 1].isspace() or work[end - 1] in ",:;/(."):

@@ -53,7 +53,8 @@ names something else ("non-" is handled apart: "non-colorectal cancer" is an exc
 
 def _in_compound(work: str, match: ConceptMatch) -> bool:
     before = work[max(0, match.start - 12) : match.start]
-    return bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
+    # the hyphen ends the text (``$`` also allows a last newline): most matches have none before them
+    return before.endswith(("-", "-\n")) and bool(_HYPHEN_PREFIX.search(before)) and not before.endswith("non-")
 
 
 _CAPITALISED_RUN = re.compile(

@@ -123,7 +123,8 @@ def _heads(
     pending_matches: list[ConceptMatch] = []
     neutral_end: int | None = None
     for m in matches:
-        is_non = bool(_NON_BEFORE.search(work[max(0, m.start - 4) : m.start]))
+        close_before = work[max(0, m.start - 4) : m.start]
+        is_non = "non" in close_before and bool(_NON_BEFORE.search(close_before))  # (the test is quicker)
         if heads:
             prev = heads[-1]
             gap = work[prev.end : m.start]
@@ -188,7 +189,7 @@ def _heads(
         neutral = context is not None and (
             not heads or "with or without" in before or _cause_of(heads[-1], work, m.start, context.group(0), vocab)
         )
-        neutral = neutral or bool(_WITH_OR_WITHOUT.search(before))
+        neutral = neutral or ("with or without" in before and bool(_WITH_OR_WITHOUT.search(before)))
         # an excluded effect does not exclude its causes; a required one requires them ("impairment due to
         # macular edema"), so an inclusion keeps them
         neutral = neutral or (kind == "exclusion" and not heads and _after_cause(work, m.start, vocab))

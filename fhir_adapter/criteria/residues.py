@@ -155,7 +155,10 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     count = vocab.count_re.search(work, head.seg_start, max(head.seg_end, head.end))
     if count is not None:
         return f"a count ('{count.group(0)}') is not decided from coded data", []
-    year = _CALENDAR_YEAR.search(work, head.seg_start, max(head.seg_end, head.end))
+    seg_start, seg_end = max(head.seg_start, 0), max(head.seg_end, head.end)
+    # a year starts with 19 or 20: most segments have neither, and need no scan
+    has_century = work.find("19", seg_start, seg_end) >= 0 or work.find("20", seg_start, seg_end) >= 0
+    year = _CALENDAR_YEAR.search(work, seg_start, seg_end) if has_century else None
     if year is not None and not vocab.citation_year.match(work, year.start()):
         return f"a calendar period ('{year.group(0)}') is not checked", []
     if concept.category == "medication" and head.thresholds:

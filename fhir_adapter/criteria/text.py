@@ -59,7 +59,7 @@ class Normalised:
 @lru_cache(maxsize=4096)
 def normalise(raw: str) -> Normalised:
     """Markdown escapes removed, unicode look-alikes folded (``×``→``x``, ``10⁹``→``10^9``, ``µ``→``u``)."""
-    if "\\" not in raw and not _HAS_SUPERSCRIPT.search(raw):
+    if "\\" not in raw and (raw.isascii() or not _HAS_SUPERSCRIPT.search(raw)):  # superscripts are not ASCII
         # one character for one: fold with a table, offsets are the identity
         folded = raw if raw.isascii() else raw.translate(_TABLE)
         lowered = folded.lower()
