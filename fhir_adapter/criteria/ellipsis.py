@@ -62,6 +62,9 @@ _MAX_SHARED_WORDS = 3
 def _multiword(work: str, found: list[ConceptMatch]) -> Iterator[tuple[ConceptMatch, list[str]]]:
     """The matches of two words or more, with their words: only they can share some with a neighbour."""
     for m in found:
+        piece = work[m.start : m.end]
+        if piece.isascii() and piece.isalnum() and piece.islower():
+            continue  # one word of [a-z0-9] ("diabetes"), the most common match: no scan
         words = _WORD.findall(work, m.start, m.end)
         if len(words) >= 2:
             yield m, words

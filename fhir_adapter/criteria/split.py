@@ -106,7 +106,8 @@ def _lines(text: str) -> list[_Line]:
 
 def normalise_heading(line: str) -> str:
     """Lower case, markdown, bullets and the trailing colon removed, spaces collapsed."""
-    text = _BULLET.sub("", line, count=1) if _BULLET.match(line) else line
+    bullet = _BULLET.match(line)
+    text = line[bullet.end() :] if bullet else line  # (the first match is this one: no second scan by ``sub``)
     text = _MARKDOWN.sub(" ", text).strip().rstrip(":：.").strip()
     return " ".join(text.lower().split())
 
