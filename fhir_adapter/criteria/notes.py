@@ -29,6 +29,8 @@ def note_spans(work: str, p: Phrases) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     if p.note_markers.match(work) and not work.startswith("("):
         return [(0, len(work))]
+    # a study procedure is stated with "will" (in any case): an ASCII text without it needs no scan for one
+    procedures = not work.isascii() or "will" in work.lower()
     paren = work.find("(")
     while paren != -1:
         close = work.find(")", paren)
@@ -36,11 +38,11 @@ def note_spans(work: str, p: Phrases) -> list[tuple[int, int]]:
         if (
             p.note_markers.match(work, paren)
             or p.explanation_markers.match(work, paren)
-            or p.procedure_statement.search(work, paren, end)
+            or (procedures and p.procedure_statement.search(work, paren, end))
         ):
             spans.append((paren, end))
         paren = work.find("(", paren + 1)
-    procedure = p.procedure_statement.search(work)
+    procedure = p.procedure_statement.search(work) if procedures else None
     if procedure is not None and not in_note(spans, procedure.start()):
         return [(0, len(work))]  # "Pregnancy will not be routinely tested in female patients"
     return spans
