@@ -79,7 +79,7 @@ def shared_tail_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) 
     taken = [(m.start, m.end) for m in found]
     for m, words in _multiword(work, found):
         tail, pos = words[-1], m.start
-        while (connector := _CONNECTOR_BEFORE.search(work, max(0, pos - 12), pos)) is not None:
+        while (connector := _connector_before(work, pos)) is not None:
             named = _named_before(work, connector.start(), tail, lexicon)
             if named is None or any(a < named.end and named.start < b for a, b in taken):
                 break
@@ -87,6 +87,14 @@ def shared_tail_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) 
             taken.append((named.start, named.end))
             pos = named.start
     return extra
+
+
+def _connector_before(work: str, pos: int) -> re.Match[str] | None:
+    """The list connector that ends at ``pos`` (", ", " or ", "/"), read only when the text before ``pos`` ends
+    with one (most matches follow no connector)."""
+    if not work[max(0, pos - 12) : pos].rstrip().endswith((",", "or", "and", "/")):
+        return None
+    return _CONNECTOR_BEFORE.search(work, max(0, pos - 12), pos)
 
 
 def _named_before(work: str, end: int, tail: str, lexicon: Lexicon) -> ConceptMatch | None:

@@ -104,7 +104,7 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
         for m in lexicon.find(source)
         if 0 <= m.start < m.end <= len(work) and not _names_a_specific_disease(work, m, p) and not _in_compound(work, m)
     ]
-    starts = {m.end() for m in _NON.finditer(work)}
+    starts = {m.end() for m in _NON.finditer(work)} if "non-" in work else set()  # (the test is quicker)
     if starts:
         spaced = _NON.sub("non ", work) if source is work else _NON_CASED.sub(r"\1 ", source)
         found.extend(m for m in lexicon.find(spaced) if m.start in starts and 0 <= m.start < m.end <= len(work))
