@@ -38,7 +38,8 @@ _BULLET = re.compile(
     [ \t]+""",
     re.VERBOSE | re.IGNORECASE,
 )
-_MARKDOWN = re.compile(r"[\\*_#`>]+")
+_MARKDOWN_CHARS = "\\*_#`>"
+_MARKDOWN = re.compile(f"[{re.escape(_MARKDOWN_CHARS)}]+")
 _CLAUSE_CHARS = re.compile(r"[()\[\];；.]")
 """What a clause split looks at: parentheses (no split inside them), semicolons and full stops."""
 _MID_PHRASE = re.compile(
@@ -108,7 +109,9 @@ def normalise_heading(line: str) -> str:
     """Lower case, markdown, bullets and the trailing colon removed, spaces collapsed."""
     bullet = _BULLET.match(line)
     text = line[bullet.end() :] if bullet else line  # (the first match is this one: no second scan by ``sub``)
-    text = _MARKDOWN.sub(" ", text).strip().rstrip(":：.").strip()
+    if any(map(text.__contains__, _MARKDOWN_CHARS)):  # most lines have no markdown: no substitution
+        text = _MARKDOWN.sub(" ", text)
+    text = text.strip().rstrip(":：.").strip()
     return " ".join(text.lower().split())
 
 
