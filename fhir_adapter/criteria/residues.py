@@ -132,7 +132,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     for markers, categories, max_words, why in _NOT_THE_CONCEPT:
         if categories and concept.category not in categories:
             continue
-        marker = _marker_before(getattr(vocab, markers), work, head, max_words=max_words)
+        marker = _marker_before(getattr(vocab, markers), work, head, vocab, max_words=max_words)
         if marker is not None:
             return f"'{marker}' before the {why}", []
     residues: list[Residue] = []
@@ -242,6 +242,8 @@ def _about_after_sibling(about_words: re.Pattern[str], work: str, head: Head) ->
         if about is not None:
             return about
     return None
+
+
 _INCLUDING = re.compile(r"(?<![a-z])includ(?:ing|es)(?![a-z])")
 _FINDINGS = frozenset({"condition", "infection"})
 _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
@@ -261,7 +263,9 @@ def _test_without_result(work: str, head: Head, vocab: Phrases) -> bool:
     return named_as_test and vocab.positive_results.search(segment) is None
 
 
-def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words: int) -> str | None:
+def _marker_before(
+    markers: re.Pattern[str], work: str, head: Head, vocab: Phrases, *, max_words: int
+) -> str | None:
     """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
     in its list element and at most ``max_words`` words before it."""
     found = _last_match(markers, work, max(head.seg_start, head.start - 60), head.start)
@@ -272,7 +276,7 @@ def _marker_before(markers: re.Pattern[str], work: str, head: Head, *, max_words
         return None
     if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
         return None
-    if _INCLUDING.search(gap) or phrases().example_markers.search(gap):
+    if _INCLUDING.search(gap) or vocab.example_markers.search(gap):
         return None  # "contraindications to MRI including cardiac pacemaker", "risk factors such as diabetes"
     return found.group(0)
 
