@@ -214,7 +214,9 @@ def _relative_before(work: str, head: Head, vocab: Phrases) -> re.Match[str] | N
     return found
 
 
-_DEFINED = re.compile(r"\s*(?:\([^)]{0,40}\)\s*)?((?:is|are|will be|shall be)\s+defined)\b", re.IGNORECASE)
+_DEFINED = re.compile(
+    r"\s*(?:\([^)]{0,40}\)\s*)?(?:status\s+|disease\s+)?((?:is|are|will be|shall be)\s+defined)\b", re.IGNORECASE
+)
 """A term followed by "is defined (as/by)": the sentence defines it (the criterion names it elsewhere)."""
 
 

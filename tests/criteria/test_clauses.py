@@ -652,3 +652,9 @@ def test_the_patients_on_a_drug_a_permitted_subject_and_an_enhancing_lesion() ->
     assert [(a.concept_key, a.text) for a in atoms if a.computable and a.category == "medication"] == [
         ("medication.trastuzumab", "Prior trastuzumab")
     ]
+
+
+def test_a_status_defined_in_an_inclusion_is_no_criterion() -> None:
+    """Corpus NCT03761914: "TNBC status is defined as estrogen receptor ... negative" required TNBC a second time."""
+    atom = _atoms("Inclusion Criteria:\n* TNBC status is defined as estrogen receptor negative\n")[0]
+    assert not atom.computable
