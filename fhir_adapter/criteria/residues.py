@@ -493,7 +493,10 @@ def lab_residues(
             continue
         context = work[first.end : min(len(work), t.end + 60)]
         marker = vocab.conditional.search(context) or vocab.lab_condition.search(context)
-        in_paren = open_paren_before(work, t.start, first.end) is not None
+        # "(5.6 mmol/L)", "[<147 picomole per liter]": in brackets after the first limit
+        in_paren = open_paren_before(work, t.start, first.end) is not None or (
+            work.rfind("[", first.end, t.start) > work.rfind("]", first.end, t.start)
+        )
         if marker is None and in_paren and t.comparator == first.comparator:
             continue  # the same limit restated in other units
         if marker is None and not in_paren:
