@@ -663,5 +663,6 @@ def test_a_status_defined_in_an_inclusion_is_no_criterion() -> None:
 def test_a_limit_restated_in_square_brackets() -> None:
     """Chia NCT02201316: "estradiol < 40 picograms per mililiter (pg/mL) [<147 picomole per liter]" was left for
     review as several thresholds; the bracket restates the limit in other units."""
-    atom = _atoms("Inclusion Criteria:\n* estradiol < 40 picograms per mililiter (pg/mL) [<147 picomole per liter]\n")[0]
+    text = "Inclusion Criteria:\n* estradiol < 40 picograms per mililiter (pg/mL) [<147 picomole per liter]\n"
+    atom = _atoms(text)[0]
     assert (atom.computable, atom.comparator, atom.value, atom.unit) == (True, "lt", 40.0, "pg/mL")
