@@ -93,7 +93,9 @@ def patterns() -> Patterns:
     glued = rf"(?P<uln>{p.uln_re.replace(boundary, '')})|(?P<lln>{p.lln_re.replace(boundary, '')})"
     return Patterns(
         limit=re.compile(
-            rf"(?:(?P<cmp>{cmp})\s*)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?(?:institutional\s+|normal\s+)?(?:{glued})"
+            # a multiplication sign may come before the multiple too ("AST/ALT > x3 upper normal limit")
+            rf"(?:(?P<cmp>{cmp})\s*(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?"
+            rf"(?:institutional\s+|normal\s+)?(?:{glued})"
             rf"(?:\s*(?P<post>{p.postfix_re}))?",
             re.IGNORECASE,
         ),

@@ -288,10 +288,7 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     a minimum time since an event still leaves the atom for review."""
     work, item_work = src.norm.text, src.item_norm.text
     if head.concept.category == "lab":
-        before = work[head.seg_start : head.thresholds[0].start] if head.thresholds else ""
-        if vocab.negation.search(before):
-            return "negated threshold ('may not', 'not'): left for review", []
-        return None, []
+        return _lab_statement(head, src, vocab), []
     if head.concept.category not in PRESENCE_CATEGORIES:
         return None, []
     if src.item_facts.min_elapsed:
@@ -344,6 +341,35 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     return None, residues
 
 
+_FOR_PATIENTS_WITH = re.compile(
+    r"(?<![a-z])for\s+(?:the\s+)?(?:patients?|subjects?|participants?|those|women|men|individuals)\s+with\s+$"
+)
+
+
+def _lab_statement(head: Head, src: Source, vocab: Phrases) -> str | None:
+    """Why a lab's threshold is not the criterion: negated ("Alkaline phosphatase and AST/ALT may not both be >
+    the ULN"), the patients a requirement applies to ("Patients with AST/ALT > ULN must have liver imaging"), or
+    allowed ("bilirubin > 1.5 x ULN is acceptable if ...", "with PT-INR <= 1.5 x ULN is permitted")."""
+    work, item_work = src.norm.text, src.item_norm.text
+    first = head.thresholds[0] if head.thresholds else head.shared_threshold
+    if first is not None and vocab.negation.search(work, head.seg_start, max(head.seg_start, first.start)):
+        return "negated threshold ('may not', 'not'): left for review"
+    subject = _requirement_subject(work, head, vocab)
+    if subject is not None:
+        return f"names the patients a requirement applies to ('{subject}'): the threshold is not the criterion"
+    named_for = _FOR_PATIENTS_WITH.search(work, max(0, head.start - 40), head.start)
+    if named_for is not None:  # "Creatinine clearance >= 30 mL/min for subject with creatinine levels > 1.5 x ULN"
+        return f"names the patients another threshold applies to ('{named_for.group(0).strip()}')"
+    permission = _permission_for(head, src)
+    if (
+        permission is not None
+        and not _negated_permission(item_work, permission)
+        and _permitted_concept(item_work, permission.start(), head, src)
+    ):
+        return f"a permission ('{permission.group(0)}'): the threshold is allowed, not required or excluded"
+    return None
+
+
 def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "Patients with a positive HBsAg must have a negative viral load": the words naming the patients a
     requirement applies to, when the head is in them ("... must be excluded" states the criterion itself)."""
@@ -354,7 +380,8 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     subject = None
     for found in vocab.subject_markers.finditer(work, 0, head.start):
         subject = found
-    if subject is None or SEPARATOR.search(work, subject.end(), head.start):
+    # "Patients with AST/ALT or alkaline phosphatase > ULN must ...": a list may name them, not a clause
+    if subject is None or re.search(r"[;.]", work[subject.end() : head.start]):
         return None
     if len(word_tokens(work[subject.end() : head.start])) > 6:
         return None

@@ -666,3 +666,24 @@ def test_a_limit_restated_in_square_brackets() -> None:
     text = "Inclusion Criteria:\n* estradiol < 40 picograms per mililiter (pg/mL) [<147 picomole per liter]\n"
     atom = _atoms(text)[0]
     assert (atom.computable, atom.comparator, atom.value, atom.unit) == (True, "lt", 40.0, "pg/mL")
+
+
+def test_a_lab_threshold_negated_named_for_patients_or_allowed() -> None:
+    """Corpus NCT01147016: "Alkaline phosphatase and AST/ALT may not both be > the ULN" and "Patients with AST/ALT or
+    alkaline phosphatase > ULN must have liver imaging ..." required the enzymes above normal; NCT01724606 "Low dose
+    warfarin ... with PT-INR <= 1.5 x ULN is permitted" excluded a normal INR; Chia NCT03059069 "AST/ALT > x3 upper
+    normal limit" was read as at most three times the limit."""
+    text = (
+        "Inclusion Criteria:\n* Alkaline phosphatase and AST/ALT may not both be > the ULN\n"
+        "* Patients with AST/ALT or alkaline phosphatase > ULN must have liver imaging\n"
+        "* Creatinine clearance >= 30 mL/min for subject with creatinine levels > 1.5 x institutional upper limit of "
+        "normal (ULN)\n"
+        "Exclusion Criteria:\n* Abnormal liver function (AST/ALT > x3 upper normal limit)\n"
+        "* Low dose warfarin (1 mg once daily) with PT-INR ≤ 1.5 x ULN is permitted\n"
+    )
+    labs = [(a.kind, a.concept_key, a.comparator, a.value, a.uln_multiple) for a in _atoms(text) if a.computable]
+    assert [x for x in labs if x[1] != "medication.warfarin"] == [
+        ("inclusion", "lab.creatinine-clearance", "ge", 30.0, None),
+        ("exclusion", "lab.ast", "gt", None, 3.0),
+        ("exclusion", "lab.alt", "gt", None, 3.0),
+    ]
