@@ -359,6 +359,11 @@ def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
     return None
 
 
+def _right_after(t: dict[str, Any], key: str) -> re.Pattern[str]:
+    """The words of ``key`` right after a concept, a hyphen allowed between ("gadolinium-enhancing")."""
+    return re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, key)), re.IGNORECASE)
+
+
 def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
     """A preposition of time and a point of a treatment ("following the last dose of")."""
     table = _by_name(t, "dose_reference_before")
@@ -482,9 +487,9 @@ def phrases() -> Phrases:
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
-        about_the_finding=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_finding")), re.IGNORECASE),
-        about_the_drug=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_drug")), re.IGNORECASE),
-        about_the_test=re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, "about_the_test")), re.IGNORECASE),
+        about_the_finding=_right_after(t, "about_the_finding"),
+        about_the_drug=_right_after(t, "about_the_drug"),
+        about_the_test=_right_after(t, "about_the_test"),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         dose_reference_before=_dose_reference(t),
