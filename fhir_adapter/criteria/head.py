@@ -41,6 +41,9 @@ class Head:
     modifiers: list[str] = field(default_factory=list)
     or_sibling: bool = False
     inherits: bool = False
+    list_start: int | None = None
+    """Start of the first head of the list this head is joined to by connectors only: words before the list apply
+    to every member ("high risk of thrombosis, bleeding or stroke")."""
     absent: bool = False
     """Written as "non-X" with nothing broader after it ("non-pregnant"): the absence of X."""
     narrowed_exception: bool = False

@@ -10,8 +10,18 @@ from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.units import unit_prefix
 
-_WORD_VALUES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                "ten": 10}
+_WORD_VALUES = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 _WORD_NUMBER = r"(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
 """A multiple written as a word ("two times the upper limit of normal")."""
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
@@ -165,7 +175,14 @@ def _unit_span(m: re.Match[str], *groups: str) -> tuple[int, int] | None:
 
 
 _REVERSED: dict[str, Comparator] = {
-    "<=": "ge", "=<": "ge", "≤": "ge", "<": "gt", ">=": "le", "=>": "le", "≥": "le", ">": "lt"
+    "<=": "ge",
+    "=<": "ge",
+    "≤": "ge",
+    "<": "gt",
+    ">=": "le",
+    "=>": "le",
+    "≥": "le",
+    ">": "lt",
 }
 
 
@@ -184,8 +201,13 @@ def _limit(m: re.Match[str], comp: Comparator, multiple: float) -> Threshold:
 def _single(m: re.Match[str], comp: Comparator) -> Threshold:
     """One value with its comparator: ``num`` and an optional ``unit``."""
     return Threshold(
-        m.start(), m.end(), comp, to_number(m.group("num")), unit_raw=_unit(m.group("unit")),
-        unit_span=_unit_span(m, "unit"), num_end=m.end("num"),
+        m.start(),
+        m.end(),
+        comp,
+        to_number(m.group("num")),
+        unit_raw=_unit(m.group("unit")),
+        unit_span=_unit_span(m, "unit"),
+        num_end=m.end("num"),
     )
 
 

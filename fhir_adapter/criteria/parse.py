@@ -29,6 +29,7 @@ from fhir_adapter.criteria.head import (
     trim_span,
     word_tokens,
 )
+from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import Atom, Category, Kind, Residue
@@ -51,7 +52,6 @@ from fhir_adapter.criteria.residues import (
     clause_source,
     disqualifying_in_inclusion,
     item_residues,
-    lab_residues,
     narrowing_word,
     presence_residues,
     prohibited_in_inclusion,
@@ -226,6 +226,11 @@ def _after_cause(work: str, start: int, vocab: Phrases) -> bool:
     return not re.search(r"[,;]", work[cause.end() : start])
 
 
+_EXAMPLE_LINK = re.compile(r"\(|(?<![a-z])(?:including|includes?|like|i\.\s?e\.?)(?![a-z])", re.IGNORECASE)
+"""Words that make the next concept an example of the one before ("drugs known to cause depression, e.g.,
+reserpine", "reversible causes for AF like hyperthyroidism"), not a member of its list."""
+
+
 def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: int, vocab: Phrases) -> int | None:
     """Cut the clause into one segment per head; returns where a trailing concept-less sibling starts."""
     for i, head in enumerate(heads):
@@ -253,6 +258,8 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
             heads[i + 1].seg_start = after + sep.end() if sep else heads[i + 1].start
             heads[i + 1].or_sibling = bool(_OR.search(gap))
             heads[i + 1].inherits = connector_only(work[head.end : heads[i + 1].start], vocab)
+            if heads[i + 1].inherits and not _EXAMPLE_LINK.search(gap) and not vocab.example_markers.search(gap):
+                heads[i + 1].list_start = head.start if head.list_start is None else head.list_start
         else:
             head.seg_end = len(work)
             tail = work[after:]
@@ -377,6 +384,7 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
     if concept.category == "lab":
         extra, reason = lab_fields(raw, src.norm, head, units)
         fields.update(extra)
+        reason = not_the_value(src.norm.text, head, vocab) or reason  # the truer reason of the two
         if reason is None:
             reason, residues = lab_residues(head, kind, src, units, vocab)
     elif concept.category == "performance-status":

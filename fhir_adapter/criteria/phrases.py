@@ -249,6 +249,10 @@ class Phrases:
     about_the_test: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
+    prevention_of_finding: re.Pattern[str] = _NEVER
+    interaction_with_drug: re.Pattern[str] = _NEVER
+    change_before_test: re.Pattern[str] = _NEVER
+    change_after_test: re.Pattern[str] = _NEVER
     dose_reference_before: re.Pattern[str] = _NEVER
     contraindication_before: re.Pattern[str] = _NEVER
     test_nouns: re.Pattern[str] = _NEVER
@@ -359,9 +363,9 @@ def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
     return None
 
 
-def _right_after(t: dict[str, Any], key: str) -> re.Pattern[str]:
-    """The words of ``key`` right after a concept, a hyphen allowed between ("gadolinium-enhancing")."""
-    return re.compile(r"\s*-?\s*" + phrase_pattern(_words(t, key)), re.IGNORECASE)
+def _right_after(words: Iterable[str]) -> re.Pattern[str]:
+    """These words right after a concept, a hyphen allowed between ("gadolinium-enhancing")."""
+    return re.compile(r"\s*-?\s*" + phrase_pattern(words), re.IGNORECASE)
 
 
 def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
@@ -487,11 +491,15 @@ def phrases() -> Phrases:
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
         criterion_if=_compile(_words(t, "criterion_if")),
         substance_test=_compile(_words(t, "substance_test_context")),
-        about_the_finding=_right_after(t, "about_the_finding"),
-        about_the_drug=_right_after(t, "about_the_drug"),
-        about_the_test=_right_after(t, "about_the_test"),
+        about_the_finding=_right_after(_words(t, "about_the_finding")),
+        about_the_drug=_right_after(_words(t, "about_the_drug")),
+        about_the_test=_right_after(_words(t, "about_the_test")),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
+        prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
+        interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
+        change_before_test=_compile(_by_name(t, "change_of_measurement")["before"]),
+        change_after_test=_right_after(_by_name(t, "change_of_measurement")["after"]),
         dose_reference_before=_dose_reference(t),
         contraindication_before=_compile(_words(t, "contraindication_before")),
         test_nouns=_compile(_words(t, "test_nouns")),
@@ -540,8 +548,11 @@ def phrases() -> Phrases:
         subject_markers=_compile(_words(t, "subject_markers")),
         requirement_modals=_compile(_words(t, "requirement_modals")),
         stage_pair=re.compile(
-            "(?:" + phrase_pattern(_words(t, "stage_adjectives")) + r")\s*,?\s*(?:and/or|or|and|/)\s*(?="
-            + phrase_pattern(_words(t, "stage_adjectives")) + ")",
+            "(?:"
+            + phrase_pattern(_words(t, "stage_adjectives"))
+            + r")\s*,?\s*(?:and/or|or|and|/)\s*(?="
+            + phrase_pattern(_words(t, "stage_adjectives"))
+            + ")",
             re.IGNORECASE,
         ),
         shared_head_words=frozenset(_words(dict(t.get("shared_head") or {}), "words")),

@@ -62,8 +62,7 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
         return False
     codes = _value_set_codes(broad, lex)
     return all(
-        (c.system, c.code) in codes or any(c.system == s and c.code.startswith(p) for s, p in prefixes)
-        for c in shared
+        (c.system, c.code) in codes or any(c.system == s and c.code.startswith(p) for s, p in prefixes) for c in shared
     )
 
 
@@ -154,8 +153,10 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
             continue
         # "chemotherapy within 4 weeks" can be decided for patients who must have had chemotherapy; a narrowing
         # residue could not (every included patient would be "to confirm")
-        same = None if atom.within_days is not None else next(
-            (r for r in required if r.concept_key == atom.concept_key), None
+        same = (
+            None
+            if atom.within_days is not None
+            else next((r for r in required if r.concept_key == atom.concept_key), None)
         )
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
@@ -17,16 +16,12 @@ from fhir_adapter.criteria.head import (
     trim_span,
     word_tokens,
 )
-from fhir_adapter.criteria.lexicon import Units
 from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
-from fhir_adapter.criteria.numbers import Threshold, find_min_elapsed, find_thresholds
+from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.split import Item
 from fhir_adapter.criteria.text import Normalised, normalise
-from fhir_adapter.criteria.values import (
-    threshold_fields,
-)
 from fhir_adapter.terminology import Concept
 
 _CALENDAR_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?:\s*(?:-|to|and)\s*(?:19|20)\d\d)?(?!\d)")
@@ -96,7 +91,7 @@ class Source:
         return self.text[self.item_start + a : self.item_start + b]
 
 
-def _extent(work: str, start: int) -> tuple[int, int]:
+def extent(work: str, start: int) -> tuple[int, int]:
     """The residue around a marker at ``start``: the rest of its parenthesis, else of its sentence or clause."""
     paren = open_paren_before(work, start, 0)
     if paren is not None:
@@ -106,7 +101,7 @@ def _extent(work: str, start: int) -> tuple[int, int]:
     return start, start + stop.start() if stop else len(work)
 
 
-def _widening(kind: Kind) -> ResidueEffect:
+def widening(kind: Kind) -> ResidueEffect:
     """A permission or a condition on who must meet the criterion: more patients pass an inclusion, fewer are
     excluded by an exclusion."""
     return "widens" if kind == "inclusion" else "narrows"
@@ -132,7 +127,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     for markers, categories, max_words, why in _NOT_THE_CONCEPT:
         if categories and concept.category not in categories:
             continue
-        marker = _marker_before(getattr(vocab, markers), work, head, vocab, max_words=max_words)
+        marker = marker_before(getattr(vocab, markers), work, head, vocab, max_words=max_words)
         if marker is not None:
             return f"'{marker}' before the {why}", []
     residues: list[Residue] = []
@@ -246,7 +241,7 @@ def _about_after_sibling(about_words: re.Pattern[str], work: str, head: Head) ->
     return None
 
 
-_INCLUDING = re.compile(r"(?<![a-z])includ(?:ing|es)(?![a-z])")
+_INCLUDING = re.compile(r"(?<![a-z])(?:includ(?:ing|es)|like)(?![a-z])")
 _FINDINGS = frozenset({"condition", "infection"})
 _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     # (the vocabulary's markers, the categories they apply to (all when empty), their reach in words, why)
@@ -254,6 +249,8 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
     ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it is not its use"),
     ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
+    ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
+    ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
 )
 """Words before a concept that make the statement about something else than the concept."""
 
@@ -265,13 +262,13 @@ def _test_without_result(work: str, head: Head, vocab: Phrases) -> bool:
     return named_as_test and vocab.positive_results.search(segment) is None
 
 
-def _marker_before(
-    markers: re.Pattern[str], work: str, head: Head, vocab: Phrases, *, max_words: int
-) -> str | None:
+def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrases, *, max_words: int) -> str | None:
     """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
     in its list element and at most ``max_words`` words before it."""
-    found = _last_match(markers, work, max(head.seg_start, head.start - 60), head.start)
-    gap = work[found.end() : head.start] if found is not None else ""
+    # a list's members share the words before its first one ("vaccinated against hepatitis B, influenza or measles")
+    start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
+    found = _last_match(markers, work, max(floor, start - 60), start)
+    gap = work[found.end() : start] if found is not None else ""
     if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
     if "(" in gap:  # "causing symptoms (symptomatic bradycardia)": the parenthesis names the finding itself
@@ -321,7 +318,7 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
         return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
     markers: list[tuple[re.Match[str] | None, ResidueEffect, str]] = [
-        (permission, _widening(kind), "a permission ('allowed', 'eligible') to confirm"),
+        (permission, widening(kind), "a permission ('allowed', 'eligible') to confirm"),
         (
             src.item_facts.exception
             if not head.excluded or head.concept in head.excluded or head.narrowed_exception
@@ -329,12 +326,12 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
             "narrows",
             "an exception not coded in the lexicon",
         ),
-        (src.item_facts.condition, _widening(kind), "a condition to confirm"),
+        (src.item_facts.condition, widening(kind), "a condition to confirm"),
     ]
     for found, effect, why in markers:
         if found is None:
             continue
-        span = _sentence(item_work, found.start()) if found is permission else _extent(item_work, found.start())
+        span = _sentence(item_work, found.start()) if found is permission else extent(item_work, found.start())
         text = src.item(*span)
         if text and all(r.text != text for r in residues):
             residues.append(Residue(text=text, effect=effect, reason=why))
@@ -495,108 +492,3 @@ def _head_offset(head: Head, src: Source) -> int:
     """The head's position in the item's normalised text (the clause sits at its offset in the item)."""
     clause_in_item = src.item_norm.text.find(src.norm.text)
     return (clause_in_item if clause_in_item >= 0 else 0) + head.start
-
-
-def lab_residues(
-    head: Head, kind: Kind, src: Source, units: Units, vocab: Phrases
-) -> tuple[str | None, list[Residue]]:
-    """A lab's thresholds after the first: a conditional alternative ("(<= 5 x ULN with liver metastases)")
-    becomes a residue with its own threshold; a restatement in other units ("(5.6 mmol/L)") is dropped; a
-    condition elsewhere in the item ("for patients with Gilbert's syndrome: ...") a residue without one."""
-    work, item_work = src.norm.text, src.item_norm.text
-    residues: list[Residue] = []
-    about = vocab.about_the_test.match(work, head.end)
-    if about is not None:  # "diastolic dysfunction showing E/E' > 10": not the diastolic blood pressure
-        return f"'{about.group(0).strip(' -')}' after the test: the statement is about something else", []
-    first = head.thresholds[0] if head.thresholds else head.shared_threshold
-    if first is None:
-        return None, []
-    for t in head.thresholds[1:]:
-        repeated = _REPEATED.match(work, t.end)
-        if repeated is not None:
-            # "fasting glucose > 126 mg/dL on at least 2 occasions": the number of measurements is not checked
-            text = src.clause(t.start, repeated.end())
-            residues.append(Residue(text=text, effect="narrows", reason="the number of measurements is not checked"))
-            continue
-        context = work[first.end : min(len(work), t.end + 60)]
-        marker = vocab.conditional.search(context) or vocab.lab_condition.search(context)
-        # "(5.6 mmol/L)", "[<147 picomole per liter]": in brackets after the first limit
-        in_paren = open_paren_before(work, t.start, first.end) is not None or (
-            work.rfind("[", first.end, t.start) > work.rfind("]", first.end, t.start)
-        )
-        if marker is None and in_paren and t.comparator == first.comparator:
-            continue  # the same limit restated in other units
-        if marker is None and not in_paren:
-            return "several thresholds for one test", []
-        fields, reason = _residue_threshold(src, t, head.concept, units)
-        start, end = _extent(work, t.start) if in_paren else (t.start, _extent(work, t.start)[1])
-        residues.append(
-            Residue(
-                text=src.clause(start, end) or src.clause(t.start, t.end),
-                effect=_widening(kind),
-                reason="an alternative threshold for some patients",
-                **(fields if reason is None else {}),
-            )
-        )
-    clause_marker = (
-        vocab.conditional.search(work, 0, first.start)
-        or vocab.lab_condition.search(work, 0, first.start)
-        or vocab.conditional.search(work, first.end)
-        or vocab.lab_condition.search(work, first.end)
-    )
-    before = _condition_before(work, first.start, vocab)
-    subject = vocab.lab_condition.search(work, 0, first.start)
-    if (
-        before is None
-        and subject is not None
-        and re.search(r"\b(?:with|who|for)\b", subject.group(0))
-        and ":" in work[subject.end() : first.start]
-    ):
-        before = subject  # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL" (not "patients with X (Y < 2)")
-    if before is not None and not residues:
-        # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
-        # item's main threshold carries it as a residue
-        return f"the threshold applies only to some patients ('{before.group(0)}'): to confirm", []
-    if clause_marker is not None and not residues:
-        residues.append(
-            Residue(
-                text=src.clause(*_extent(work, clause_marker.start())),
-                effect=_widening(kind),
-                reason="the threshold applies to some patients only",
-            )
-        )
-    elif not residues:
-        clause_span = (src.clause_start - src.item_start, src.clause_start - src.item_start + len(work))
-        for found in vocab.lab_condition.finditer(item_work):
-            if not clause_span[0] <= found.start() < clause_span[1]:
-                residues.append(
-                    Residue(
-                        text=src.item(*_extent(item_work, found.start())),
-                        effect=_widening(kind),
-                        reason="another threshold applies to some patients",
-                    )
-                )
-                break
-    return None, residues
-
-
-_REPEATED = re.compile(
-    r"\s*(?:separate\s+|different\s+|consecutive\s+)?(?:occasions?|times|measurements?|readings?|visits?)\b"
-)
-
-
-def _condition_before(work: str, end: int, vocab: Phrases) -> re.Match[str] | None:
-    """A conditional marker before ``end`` that makes what follows apply to some patients only; "excluded if
-    they have", "if applicable" state the criterion itself."""
-    for found in vocab.conditional.finditer(work, 0, end):
-        if not vocab.criterion_if.search(work[max(0, found.start() - 30) : found.end() + 12]):
-            return found
-    return None
-
-
-def _residue_threshold(src: Source, t: Threshold, concept: Concept, units: Units) -> tuple[dict[str, Any], str | None]:
-    """A residue's own threshold, in the fields a :class:`Residue` takes."""
-    raw = src.text[src.clause_start : src.clause_start + src.norm.origin[-1]]
-    fields, reason = threshold_fields(raw, src.norm, t, concept, units)
-    keep = ("comparator", "value", "high", "uln_multiple", "lln_multiple")
-    return {k: fields[k] for k in keep if fields.get(k) is not None}, reason

@@ -300,9 +300,7 @@ def test_a_relatives_finding_is_not_the_patients() -> None:
         "Exclusion Criteria:\n- Family history of breast cancer\n",
     ):
         assert _computable(text) == [], text
-    assert _computable("Exclusion Criteria:\n- BMI > 30 and family history of diabetes\n") == [
-        ("lab.bmi", "gt", 30.0)
-    ]
+    assert _computable("Exclusion Criteria:\n- BMI > 30 and family history of diabetes\n") == [("lab.bmi", "gt", 30.0)]
     assert _computable("Exclusion Criteria:\n- Familial adenomatous polyposis\n") == [
         ("condition.familial-adenomatous-polyposis", "present", None)
     ]
@@ -687,3 +685,67 @@ def test_a_lab_threshold_negated_named_for_patients_or_allowed() -> None:
         ("exclusion", "lab.ast", "gt", None, 3.0),
         ("exclusion", "lab.alt", "gt", None, 3.0),
     ]
+
+
+def test_a_prevented_finding_is_not_required() -> None:
+    """Chia NCT01313676 "Female subjects must be post-menopausal or using a highly effective method for avoidance of
+    pregnancy" required a pregnancy, and so cancelled the trial's exclusion of pregnant women."""
+    text = (
+        "Inclusion Criteria:\n* Female subjects must be post-menopausal or using a highly effective method for "
+        "avoidance of pregnancy\nExclusion Criteria:\n* Women who are pregnant\n"
+    )
+    atoms = _atoms(text)
+    avoided = next(a for a in atoms if a.kind == "inclusion")
+    assert avoided.reason == "'avoidance of' before the finding: its prevention is not the finding"
+    assert _computable(text) == [("condition.pregnancy", "present", None)]
+    assert next(a for a in atoms if a.kind == "exclusion").computable
+
+
+def test_an_interaction_with_a_drug_is_not_its_use() -> None:
+    """Chia NCT02810704: "... another trial testing a drug ... known to interact with aspirin, warfarin, or
+    rivaroxaban" excluded every patient on warfarin or rivaroxaban."""
+    text = (
+        "Exclusion Criteria:\n* Patients who are concurrently enrolled in another active interventional clinical "
+        "trial testing a drug or intervention known or believed to interact with aspirin, warfarin, or rivaroxaban\n"
+    )
+    atoms = _atoms(text)
+    assert not any(a.computable for a in atoms)
+    warfarin = next(a for a in atoms if a.concept_key == "medication.warfarin")
+    assert warfarin.reason == "'interact with' before the treatment: an interaction with it is not its use"
+
+
+def test_words_before_a_list_apply_to_every_member() -> None:
+    """ "High risk of thrombosis, bleeding or stroke": the risk is of all three; before, only the first was left
+    for review and the others excluded every patient with a bleeding or a stroke."""
+    text = (
+        "Exclusion Criteria:\n* High risk of thrombosis, bleeding or stroke\n"
+        "* Vaccinated against hepatitis B, influenza or measles\n* History of stroke, myocardial infarction, or heart "
+        "failure\n"
+    )
+    assert _computable(text) == [
+        ("condition.stroke", "present", None),
+        ("condition.myocardial-infarction", "present", None),
+        ("condition.heart-failure", "present", None),
+    ]
+
+
+def test_an_example_after_a_marker_is_the_patients_own() -> None:
+    """Chia NCT01728194 "use of drugs known to cause depression, e.g., reserpine" excludes reserpine's use, and
+    NCT01803438 "a reversible causes for AF like hyperthyroidism and alcoholism" the patient's own hyperthyroidism
+    and alcoholism: the examples are not members of the caused finding's list."""
+    text = (
+        "Exclusion Criteria:\n* use of drugs known to cause depression, e.g., reserpine, steroids\n"
+        "* Subject has a reversible causes for AF like hyperthyroidism and alcoholism.\n"
+    )
+    keys = [key for key, _, _ in _computable(text)]
+    assert "medication.reserpine" in keys
+    assert {"condition.hyperthyroidism", "condition.alcohol-dependence"} <= set(keys)
+    assert "condition.depression" not in keys
+
+
+def test_an_intent_to_become_pregnant_is_a_plan() -> None:
+    """Chia NCT03328052 "Known pregnancy and/or lactation, or intent to become pregnant during this study"."""
+    text = "Exclusion Criteria:\n* Known pregnancy and/or lactation, or intent to become pregnant during this study.\n"
+    atoms = _atoms(text)
+    assert [a.text for a in atoms if a.computable] == ["Known pregnancy", "lactation"]
+    assert atoms[-1].reason == "future plans are not coded"
