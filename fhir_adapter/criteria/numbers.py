@@ -93,6 +93,10 @@ def _multiple(vocab: Phrases) -> str:
     return rf"(?:\s*(?:{body})\s*|\s+)"
 
 
+_RESTATED_SYMBOL = r"(?:\(\s*(?:[<>]=?|=<|=>|≤|≥)\s*\)\s*)?"
+"""A comparator's symbol restated in brackets after its words ("less than or equal to (=<) 40 percent")."""
+
+
 @cache
 def patterns() -> Patterns:
     p = phrases()
@@ -104,14 +108,14 @@ def patterns() -> Patterns:
     return Patterns(
         limit=re.compile(
             # a multiplication sign may come before the multiple too ("AST/ALT > x3 upper normal limit")
-            rf"(?:(?P<cmp>{cmp})\s*(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?"
+            rf"(?:(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?"
             rf"(?:institutional\s+|normal\s+)?(?:{glued})"
             rf"(?:\s*(?P<post>{p.postfix_re}))?",
             re.IGNORECASE,
         ),
         bare_limit=re.compile(rf"(?P<cmp>{cmp})\s*(?:the\s+)?(?:institutional\s+)?(?:{limit})", re.IGNORECASE),
         prefix=re.compile(
-            rf"(?P<cmp>{cmp})\s*(?:(?:a|the)\s+)?(?P<num>{NUM})(?P<unit>{UNIT})?"
+            rf"(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:(?:a|the)\s+)?(?P<num>{NUM})(?P<unit>{UNIT})?"
             rf"(?:\s*(?:{p.range_separator_re})\s*(?P<high>{NUM})(?P<unit2>{UNIT})?)?",
             re.IGNORECASE,
         ),
