@@ -290,10 +290,14 @@ def lead_in_window(text: str) -> int | None:
 
 @lru_cache(maxsize=1024)
 def introduces_exceptions(text: str) -> bool:
-    """A lead-in whose sub-items are exceptions ("... with the exception of:", "except the following:")."""
+    """A lead-in whose sub-items are exceptions ("... with the exception of:", "except the following:", "The
+    following are exceptions to this criterion:")."""
+    p = phrases()
     tail = normalise(text).text.rstrip(" :.")[-60:]
-    found = list(phrases().except_words.finditer(tail))
-    return bool(found) and len(tail[found[-1].end() :].split()) <= 4
+    found = list(p.except_words.finditer(tail))
+    if found and len(tail[found[-1].end() :].split()) <= 4:
+        return True
+    return any(word.strip(",;()") in p.exception_nouns for word in tail.split()[-4:])
 
 
 def _shown_by_sub_items(work: str, head: Head, p: Phrases) -> int | None:

@@ -240,6 +240,7 @@ class Phrases:
     """Which topics a text's words allow (a quick test before trying their regexes)."""
     neutral_before_finding: frozenset[str] = frozenset()
     test_results: frozenset[str] = frozenset()
+    exception_nouns: frozenset[str] = frozenset()
     site_stop_words: frozenset[str] = frozenset()
     site_probe_nouns: tuple[str, ...] = ()
     criterion_if: re.Pattern[str] = _NEVER
@@ -487,6 +488,7 @@ def phrases() -> Phrases:
         medication_use=_compile(_words(t, "medication_use_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         test_results=frozenset(_words(t, "test_results")),
+        exception_nouns=frozenset(_words(t, "exception_nouns")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
         criterion_if=_compile(_words(t, "criterion_if")),

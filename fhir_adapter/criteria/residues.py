@@ -455,7 +455,8 @@ def _sentence_subject(item_work: str, start: int, marker: int) -> bool:
         and _same_sentence(item_work, start, marker)
         and len(word_tokens(lead)) <= 3
         and not SEPARATOR.search(lead)
-        and "(" not in item_work[start:marker]  # "Uncontrolled hypertension (Patients ... are eligible)": its own
+        # "Uncontrolled hypertension (Patients ... are eligible)": a permission of its own inside the parenthesis
+        and item_work.count("(", start, marker) <= item_work.count(")", start, marker)
     )
 
 
@@ -478,11 +479,18 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
     end = start + (head.end - head.start)
     if not _same_sentence(item_work, marker, start) or end > marker:
         return False
+    close = item_work.find(")", end, marker)
+    if close >= 0 and item_work.count("(", end, close) == 0:
+        end = close + 1  # "(such as zolpidem, eszopiclone, or zaleplon) during this period is allowable"
     gap = item_work[end:marker]
     if not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6:
         return True
-    if _sentence_subject(item_work, start, marker):
-        return True  # "Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted"
+    # "Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted"; "Occasional
+    # use of benzodiazepines or non-benzodiazepine sedatives (...) during this period is allowable": a list
+    # opening the sentence is its subject
+    list_start = start if head.list_start is None else start - (head.start - head.list_start)
+    if _sentence_subject(item_work, list_start, marker):
+        return True
     # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
     # and no clause of its own between the concept and the permission is its subject
     return "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12

@@ -85,7 +85,10 @@ class Shape:
     __slots__ = ("choices", "fields", "required", "resource_type")
 
     def __init__(
-        self, resource_type: str, fields: dict[str, Field], required: tuple[str, ...],
+        self,
+        resource_type: str,
+        fields: dict[str, Field],
+        required: tuple[str, ...],
         choices: tuple[tuple[frozenset[str], bool], ...],
     ) -> None:
         self.resource_type = resource_type

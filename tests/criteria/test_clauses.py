@@ -749,3 +749,34 @@ def test_an_intent_to_become_pregnant_is_a_plan() -> None:
     atoms = _atoms(text)
     assert [a.text for a in atoms if a.computable] == ["Known pregnancy", "lactation"]
     assert atoms[-1].reason == "future plans are not coded"
+
+
+def test_sub_items_under_the_following_are_exceptions_are_exceptions() -> None:
+    """Corpus NCT03518606: the steroids listed under "The following are exceptions to this criterion:" were each an
+    exclusion; the lead-in's immunosuppressants keep the exceptions as a residue to confirm."""
+    text = (
+        "Exclusion Criteria:\n10. Current or prior use of immunosuppressive medication within 14 days before the first "
+        "dose of durvalumab. The following are exceptions to this criterion:\n\n"
+        "    * Intranasal, inhaled, topical steroids, or local steroid injections\n"
+        "    * Steroids as premedication for hypersensitivity reactions (e.g., CT scan premedication)\n"
+        "11. Pregnancy\n"
+    )
+    atoms = _atoms(text)
+    subs = [a for a in atoms if a.id.startswith("exc-1.")]
+    assert subs and all(a.reason == "an exception to criterion exc-1: to confirm by hand" for a in subs)
+    lead = _by_key(text, "medication.immunosuppressants")
+    assert lead.computable and lead.within_days == 14
+    assert [r.reason for r in lead.residues] == ["the exceptions listed below it"]
+
+
+def test_an_allowable_list_opening_its_sentence_is_allowed() -> None:
+    """Chia NCT02332291: "Occasional use of benzodiazepines or non-benzodiazepine sedatives (such as zolpidem,
+    eszopiclone, or zaleplon) during this period is allowable" excluded every one of them."""
+    text = (
+        "Exclusion Criteria:\n* Use of antidepressant medications in the last 4 weeks. Occasional use of "
+        "benzodiazepines or non-benzodiazepine sedatives (such as zolpidem, eszopiclone, or zaleplon) during this "
+        "period is allowable.\n"
+    )
+    assert [key for key, _, _ in _computable(text)] == ["medication.antidepressants"]
+    eszopiclone = _by_key(text, "medication.eszopiclone")
+    assert eszopiclone.reason is not None and eszopiclone.reason.startswith("a permission ('allowable')")

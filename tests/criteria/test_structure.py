@@ -40,7 +40,8 @@ def _one(text: str, key: str) -> Atom:
         ("Inclusion Criteria:\n- Platelets >150,000", "lab.platelets", "gt", 150.0, None, "10*9/L"),
         # Chia NCT03026088: the symbol restated in brackets hid the threshold
         (
-            "Inclusion Criteria:\n- Left ventricular ejection fraction (LVEF) less than or equal to (=<) 40 percent (%).",
+            "Inclusion Criteria:\n- Left ventricular ejection fraction (LVEF) less than or equal to (=<) 40 percent "
+            "(%).",
             "lab.lvef",
             "le",
             40.0,
