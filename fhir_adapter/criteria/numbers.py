@@ -363,10 +363,16 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 
 
 def find_window(text: str) -> tuple[int, int, int] | None:
     """(start, end, days) of the first time window ("within 28 days", "in the past 6 months", "4 weeks prior to")."""
+    windows = find_windows(text)
+    return windows[0] if windows else None
+
+
+def find_windows(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, days) of every time window, in text order."""
     p = phrases()
     pats = patterns()
     if not pats.any_time_unit.search(text):
-        return None  # most clauses name no time unit
+        return []  # most clauses name no time unit
     candidates: list[tuple[int, int, int]] = []
     for m in pats.window.finditer(text):
         raw = m.group("num")
@@ -376,7 +382,7 @@ def find_window(text: str) -> tuple[int, int, int] | None:
         candidates.append((m.start(), m.end(), number * p.time_units[m.group("unit").lower()]))
     for m in pats.window_after.finditer(text):
         candidates.append((m.start(), m.end(), int(m.group("num")) * p.time_units[m.group("unit").lower()]))
-    return min(candidates) if candidates else None
+    return sorted(candidates)
 
 
 def find_min_elapsed(text: str) -> tuple[int, int] | None:

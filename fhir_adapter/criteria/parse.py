@@ -34,7 +34,7 @@ from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import Atom, Category, Kind, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
-from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window
+from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.qualifiers import attach_qualifiers
 from fhir_adapter.criteria.readings import (
@@ -66,6 +66,7 @@ from fhir_adapter.criteria.values import (
     lab_fields,
     score_fields,
 )
+from fhir_adapter.criteria.windows import head_windows
 from fhir_adapter.terminology import Concept, ConceptMatch
 
 _COMPOUND_LINK = re.compile(
@@ -439,8 +440,8 @@ def parse_clause(
         for t in find_thresholds(work)
         if t.start >= lead and not _in_count(work, t, p) and not in_note(notes, t.start)
     ]
-    window = find_window(work)
-    within_days = window[2] if window else None
+    windows = find_windows(work)
+    within_days = windows[0][2] if windows else None  # a clause without a concept: its first window
     context = f"{item.context or ''} {work}"
     item_text = text[item.start : item.end]
     intro = item.has_children and item_text.rstrip().endswith((":", "：")) and not introduces_exceptions(item_text)
@@ -488,11 +489,12 @@ def parse_clause(
     src = clause_source(text, span.start, norm, item)
     groups = any_of_groups(work, heads) if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
-    for index, head in enumerate(heads):
+    for index, (head, head_days) in enumerate(zip(heads, head_windows(work, heads, windows, p), strict=True)):
         seg_end = head.seg_end
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
         fields = _head_fields(head, item.kind, units, p, src)
+        fields["within_days"] = head_days
         prefix_text = unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
         shown_by = _shown_by_sub_items(work, head, p) if intro else None
         if intro and shown_by is None:
@@ -500,7 +502,7 @@ def parse_clause(
         else:
             # a finding the sub-items only show: its words end where the evidence starts
             end = min(seg_end, shown_by) if shown_by is not None else seg_end
-            apply_topic(fields, head, (head.seg_start, end), prefix_text, src, within_days, p, notes)
+            apply_topic(fields, head, (head.seg_start, end), prefix_text, src, head_days, p, notes)
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if index in groups:

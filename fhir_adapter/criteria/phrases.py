@@ -241,6 +241,8 @@ class Phrases:
     neutral_before_finding: frozenset[str] = frozenset()
     test_results: frozenset[str] = frozenset()
     exception_nouns: frozenset[str] = frozenset()
+    clause_verbs: frozenset[str] = frozenset()
+    subordinate_words: frozenset[str] = frozenset()
     site_stop_words: frozenset[str] = frozenset()
     site_probe_nouns: tuple[str, ...] = ()
     criterion_if: re.Pattern[str] = _NEVER
@@ -252,6 +254,8 @@ class Phrases:
     exposure_to_finding: re.Pattern[str] = _NEVER
     prevention_of_finding: re.Pattern[str] = _NEVER
     interaction_with_drug: re.Pattern[str] = _NEVER
+    other_person_before: re.Pattern[str] = _NEVER
+    dose_change_before: re.Pattern[str] = _NEVER
     change_before_test: re.Pattern[str] = _NEVER
     change_after_test: re.Pattern[str] = _NEVER
     dose_reference_before: re.Pattern[str] = _NEVER
@@ -489,6 +493,8 @@ def phrases() -> Phrases:
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         test_results=frozenset(_words(t, "test_results")),
         exception_nouns=frozenset(_words(t, "exception_nouns")),
+        clause_verbs=frozenset(_words(t, "clause_verbs")),
+        subordinate_words=frozenset(_words(t, "subordinate_words")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
         criterion_if=_compile(_words(t, "criterion_if")),
@@ -500,6 +506,8 @@ def phrases() -> Phrases:
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
         interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
+        other_person_before=_compile(_words(t, "other_person_before")),
+        dose_change_before=_compile(_words(t, "dose_change_before")),
         change_before_test=_compile(_by_name(t, "change_of_measurement")["before"]),
         change_after_test=_right_after(_by_name(t, "change_of_measurement")["after"]),
         dose_reference_before=_dose_reference(t),

@@ -130,6 +130,10 @@ def threshold_fields(
 ) -> tuple[dict[str, object], str | None]:
     """Comparator, value(s) in the concept's canonical unit or a ULN/LLN multiple; a reason when unsure."""
     fields: dict[str, object] = {"comparator": t.comparator}
+    if t.comparator == "eq" and concept.category == "lab":
+        # "Neutrophils=1.5x10^9/L", "DBP =90 mmHg": no limit on a measured value is an equality; the sign is a
+        # "≥" or "≤" lost in the registry's encoding
+        return fields, "'=' before a measured value: the comparator (≥ or ≤?) was lost, to confirm"
     if t.uln is not None or t.lln is not None:
         fields.update(uln_multiple=t.uln, lln_multiple=t.lln, unit=concept.unit)
         return fields, None

@@ -4,6 +4,8 @@ shared corpus (``../shared/data/ctgov``) or the Chia benchmark; the shipped lexi
 
 from __future__ import annotations
 
+import pytest
+
 from fhir_adapter.criteria.compile import compile_text
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.criteria.split import split_clauses, split_items
@@ -780,3 +782,42 @@ def test_an_allowable_list_opening_its_sentence_is_allowed() -> None:
     assert [key for key, _, _ in _computable(text)] == ["medication.antidepressants"]
     eszopiclone = _by_key(text, "medication.eszopiclone")
     assert eszopiclone.reason is not None and eszopiclone.reason.startswith("a permission ('allowable')")
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "reason"),
+    [
+        # Chia NCT03004261: the patient's own hepatitis B was excluded
+        ("Donor is sero-positive in HBV", "condition.hepatitis-b", "'donor' before the finding: another person's"),
+        # Chia NCT01793519: any DMARD in 6 months excluded every patient, in a trial that requires DMARDs
+        (
+            "Had dose increase of anti-TNF agent or DMARD in the last 6 months",
+            "medication.dmards",
+            "'dose increase of' before the treatment: a change in its dose or its stopping is not its use",
+        ),
+        # Chia NCT02284737 and NCT02481518: a planned treatment is no past one
+        ("Scheduled major surgery in the next 6 months", "procedure.major-surgery", "future plans are not coded"),
+        ("plan for treatment with cisplatin", "medication.cisplatin", "future plans are not coded"),
+    ],
+)
+def test_statements_about_another_person_a_dose_change_or_a_plan(item: str, key: str, reason: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable
+    assert atom.reason is not None and atom.reason.startswith(reason)
+
+
+def test_a_living_donor_transplant_is_the_patients_procedure() -> None:
+    """Chia NCT02509949 "admitted for living donor renal transplantation": "donor" names the graft's source."""
+    atom = _by_key(
+        "Inclusion Criteria:\n* admitted for living donor renal transplantation\n", "procedure.kidney-transplant"
+    )
+    assert atom.reason is None or "another person" not in atom.reason
+
+
+def test_an_equals_sign_before_a_measured_value_is_a_lost_comparator() -> None:
+    """Chia writes a lost "≥"/"≤" as "=" ("Neutrophils=1.5×109/L"): no limit on a measured value is an equality."""
+    atom = _by_key("Inclusion Criteria:\n* Neutrophils=1.5×109/L\n", "lab.neutrophils")
+    assert not atom.computable
+    assert atom.reason == "'=' before a measured value: the comparator (≥ or ≤?) was lost, to confirm"
+    spo2 = _by_key("Inclusion Criteria:\n* SpO2 < / = 94% on room air\n", "lab.spo2")
+    assert (spo2.computable, spo2.comparator, spo2.value) == (True, "le", 94.0)

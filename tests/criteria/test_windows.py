@@ -1,0 +1,90 @@
+"""Which concepts a time window dates (``criteria/windows.py``). Sentences from the corpus and the Chia benchmark,
+where a window of one statement used to date every concept of the clause."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_adapter.criteria.compile import compile_text
+
+
+def _windows(item: str) -> dict[str, int | None]:
+    atoms = compile_text(f"Exclusion Criteria:\n* {item}\n").atoms
+    return {a.concept_key: a.within_days for a in atoms if a.concept_key is not None}
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        # a window after a list dates all its members
+        (
+            "History of myocardial infarction, stroke or transient ischemic attack within 6 months",
+            {
+                "condition.myocardial-infarction": 180,
+                "condition.stroke": 180,
+                "condition.transient-cerebral-ischemia": 180,
+            },
+        ),
+        # corpus NCT00364754: the window is the myocardial infarction's; before, every condition of the list had it
+        (
+            "Clinical evidence of congestive heart failure, recent myocardial infarction within 6 months, uncontrolled "
+            "arterial hypertension, unstable angina",
+            {
+                "condition.heart-failure": None,
+                "condition.myocardial-infarction": 180,
+                "condition.hypertension": None,
+                "condition.intermediate-coronary-syndrome": None,
+            },
+        ),
+        # corpus NCT03761914: a verb starts the steroid statement, whose window does not date the immunodeficiency
+        (
+            "Has a diagnosis of immunodeficiency or is receiving systemic steroid therapy within 7 days prior to the "
+            "first dose",
+            {"condition.immunodeficiency": None, "medication.systemic-corticosteroids": 7},
+        ),
+        # each treatment its own window (corpus NCT03934567)
+        (
+            "Chemotherapy within 28 days, radiotherapy within 14 days before the first dose",
+            {"medication.antineoplastic-agents": 28, "procedure.radiotherapy": 14},
+        ),
+        # examples of a statement share its window (corpus NCT03202316)
+        (
+            "Severe infections within 4 weeks prior to initiation of study treatment, including hospitalization for "
+            "complications of infection, bacteremia, or severe pneumonia",
+            {"condition.infection": 28, "condition.pneumonia": 28},
+        ),
+        # Chia NCT02431559: a window opening a list dates all its members
+        (
+            "Within six months prior to Day 1 of this study, history of stroke, transient ischemic attack (TIA) or "
+            "subarachnoid hemorrhage",
+            {
+                "condition.stroke": 180,
+                "condition.transient-cerebral-ischemia": 180,
+                "condition.subarachnoid-hemorrhage": 180,
+            },
+        ),
+    ],
+)
+def test_a_window_dates_the_concepts_of_its_statement(item: str, expected: dict[str, int | None]) -> None:
+    found = _windows(item)
+    assert {key: found.get(key, "missing") for key in expected} == expected
+
+
+def test_a_window_on_another_line_of_the_item_dates_nothing_there() -> None:
+    """Chia NCT02862314 (lines of one item without bullets): "surgical interventions within the last 4 days,"
+    dated the pregnancy and the tuberculosis of the lines after it."""
+    item = "surgical interventions within the last 4 days,\r\ncardiorespiratory arrest,\r\npregnancy,\r\ntuberculosis"
+    found = _windows(item)
+    assert found.get("condition.pregnancy", "missing") is None
+    assert found.get("condition.tuberculosis", "missing") is None
+
+
+def test_measurements_take_the_clause_window() -> None:
+    """Corpus NCT03202316: "(obtained within 14 days prior to the first study treatment)" at the end of the item."""
+    item = (
+        "Aspartate aminotransferase (AST) and alanine aminotransferase (ALT) <= 2.5 x ULN with the exception: Patients "
+        "with liver involvement: AST and/or ALT <= 5 x ULN (obtained within 14 days prior to the first study "
+        "treatment)"
+    )
+    atoms = compile_text(f"Inclusion Criteria:\n* {item}\n").atoms
+    assert {a.within_days for a in atoms if a.concept_key in ("lab.ast", "lab.alt")} == {14}
