@@ -15,6 +15,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
+from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
 from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
@@ -319,34 +320,6 @@ def _category_hint(text: str, vocab: Phrases) -> Category:
     return "other"
 
 
-def _allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
-    """A drug named as the object of an allergy ("hypersensitivity to penicillin", "allergic reactions to
-    contrast, iodine or opioids", "ketamine allergy")."""
-    if head.concept.category != "medication":
-        return False
-    if _allergy_words_before(work, head.start, vocab):
-        return True
-    # "sensitivity or contraindication to drug used in the study (local anesthetics, opioids)": a list in
-    # parentheses names the objects of the allergy written before it
-    paren = open_paren_before(work, head.start, max(0, head.start - 120))
-    listed = paren is not None and _ALLERGEN_LIST.fullmatch(work[paren + 1 : head.start]) is not None
-    if listed and paren is not None and _allergy_words_before(work, paren, vocab):
-        return True
-    return bool(vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")))
-
-
-_ALLERGEN_LIST = re.compile(r"\s*(?:[\w-]+(?:\s+[\w-]+){0,3}\s*(?:,|/|\bor\b|\band\b)\s*){0,4}")
-"""The start of a parenthesised list up to the concept ("local anesthetics, "), not a clause ("and approved
-therapies must have included all the following a fluoropyrimidine, ")."""
-
-
-def _allergy_words_before(work: str, at: int, vocab: Phrases) -> bool:
-    before = work[max(0, at - 80) : at]
-    found = list(vocab.allergy_words.finditer(before))
-    between = before[found[-1].end() :] if found else ""
-    return bool(found) and not re.search(r"[.;]\s", between) and not vocab.medication_use.search(between)
-
-
 NEGATED_EXCLUSION_REASON = (
     "a negated exclusion ('no X', 'without X' among the exclusions) may restate the exclusion or ask for X: "
     "left for review"
@@ -399,7 +372,7 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         if not head.negated and prohibited_in_inclusion(head, kind, src):
             head.negated = fields["negated"] = True  # "use of warfarin is not permitted" among the inclusions
         fields["comparator"] = "absent" if head.negated else "present"
-        if _allergy_before(head, src.norm.text, vocab):
+        if allergy_before(head, src.norm.text, vocab):
             fields.update(category="allergy", resource_types=["AllergyIntolerance"])
         reason, residues = presence_residues(head, kind, src, vocab)
         if kind == "exclusion" and head.negated and reason is None and not _a_test(concept):

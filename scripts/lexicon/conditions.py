@@ -66,7 +66,7 @@ OUTSIDE_GPS = "outside SNOMED CT GPS: identifier only"
 
 CANCER_ROOT = "DOID:162"
 """DO 'cancer'. ICD-10-CM codes a malignant neoplasm by its site, not its histology, so a cancer term with no
-ICD-10-CM code of its own ("esophagus adenocarcinoma") takes its site's codes from its nearest DO ancestors
+ICD-10-CM code of its own ("esophagus adenocarcinoma"; codes of its subclasses do not count) takes its site's codes from its nearest DO ancestors
 that have some ("esophagus cancer": C15) as ``site_codings``: a record coded with the site alone leaves the
 histology to confirm."""
 SITE_ANCESTOR_LEVELS = 3
@@ -668,7 +668,9 @@ def _site_codes(term_id: str, draft: Draft, src: Sources) -> dict[str, set[str]]
     ancestors = src.hierarchy.ancestors(term_id)
     if CANCER_ROOT not in ancestors or HEMATOLOGIC_CANCER in ancestors or CODED_BY_TYPE.search(draft.label):
         return {}
-    if any(system == ICD for system, _ in draft.book.origins):
+    # its own ICD-10-CM codes, not those of its subclasses ("inflammatory breast carcinoma": C50.A names no site
+    # of "breast adenocarcinoma" as a whole)
+    if any(system == ICD for system, _ in src.books.get(term_id, CodeBook()).origins):
         return {}
     if draft.prefixes:
         return {}

@@ -354,3 +354,12 @@ def test_a_cancer_histology_takes_its_sites_icd10cm_codes_as_site_codes() -> Non
         assert len({c[:3] for c in codes}) <= 4, key
         if "lymphoma" in key or "leukemia" in key:
             assert not codes, key
+
+
+def test_a_histology_takes_its_site_although_a_subclass_has_an_icd_code() -> None:
+    """ "adenocarcinoma of the breast" had only the codes of three subtypes (C50.A from inflammatory carcinoma):
+    a record coded "malignant neoplasm of breast" did not match. The site is C50, and the histology is to confirm."""
+    from fhir_adapter.terminology import lexicon
+
+    concept = next(c for c in lexicon().concepts() if c.key == "condition.breast-adenocarcinoma")
+    assert [c.code for c in concept.site_codings] == ["C50"]
