@@ -33,7 +33,7 @@ from fhir_adapter.criteria.fhirpath import (
     token_list,
 )
 from fhir_adapter.criteria.head import AGE_CONCEPT
-from fhir_adapter.criteria.index import mark_index_conditions, trial_conditions
+from fhir_adapter.criteria.index import listed_concepts, mark_index_conditions, trial_conditions
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
 from fhir_adapter.criteria.parse import (
@@ -601,7 +601,8 @@ def compile_trial(
     atoms.extend(text_atoms(trial.eligibility.criteria or "", lexicon=lex, units=unit_table))
     if isinstance(lex, TerminologyLexicon):
         # exclusions read with the trial's required findings; the emitted queries follow the new exceptions
-        reconciled = reconcile(atoms, lex)
+        listed = listed_concepts(trial_conditions(trial.conditions, (trial.brief_title, trial.official_title)), lex)
+        reconciled = reconcile(atoms, lex, listed)
         atoms = [
             emit(new, lexicon=lex, units=unit_table) if new is not old and new.computable else new
             for old, new in zip(atoms, reconciled, strict=True)

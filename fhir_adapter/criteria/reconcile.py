@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from fhir_adapter.criteria.model import Atom, Residue
+from fhir_adapter.criteria.model import Atom, Coding, Residue
 from fhir_adapter.terminology import Concept, Lexicon
 
 
@@ -137,9 +137,16 @@ def left_for_review(atom: Atom, reason: str) -> Atom:
     return atom.model_copy(update={**update, "prefilter": None})
 
 
-def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
+_OTHER = re.compile(r"(?<![a-z])(?:other|another|second|additional)(?![a-z])", re.IGNORECASE)
+"""Words that make an exclusion about a finding besides the trial's own ("other types of malignant tumors",
+"Malignancies other than the disease under study")."""
+
+
+def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = ()) -> list[Atom]:
     """The atoms with exclusions made consistent with the trial's required findings, and text ages that
-    restate the structured age limits left to those (one criterion, stated once)."""
+    restate the structured age limits left to those (one criterion, stated once). ``listed``: the diagnoses of
+    the registry's conditions list, the trial's own condition for an exclusion of "other" findings when the
+    inclusions do not state it in coded form."""
     required = _required(atoms)
     structured_age = next((a for a in atoms if a.id == "age" and a.computable), None)
     out: list[Atom] = []
@@ -163,18 +170,26 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon) -> list[Atom]:
             out.append(left_for_review(atom, reason))
             continue
         broader_than = [r for r in required if r.concept_key and _covers(atom.concept_key, r.concept_key, lex)]
-        if not broader_than:
-            out.append(atom)
+        if broader_than:
+            codes = [c for r in broader_than for c in r.concepts]
+            out.append(_except(atom, codes, "(" + ", ".join(r.id for r in broader_than) + ")"))
             continue
-        excepted = list(atom.excluded_concepts)
-        excepted += [c for r in broader_than for c in r.concepts if c not in excepted]
-        residue = Residue(
-            text=atom.text,
-            effect="narrows",
-            reason="read as other than the trial's own condition (" + ", ".join(r.id for r in broader_than) + ")",
-        )
-        out.append(atom.model_copy(update={"excluded_concepts": excepted, "residues": [*atom.residues, residue]}))
+        own = [c for c in listed if _OTHER.search(atom.text) and _covers(atom.concept_key, c.key, lex)]
+        if own:
+            # "Past or present suffering from other types of malignant tumors" in a trial of solid tumours
+            codes = [c for concept in own for c in concept.codings]
+            out.append(_except(atom, codes, "listed by the registry: " + ", ".join(c.display for c in own)))
+            continue
+        out.append(atom)
     return _merge_restatements(out)
+
+
+def _except(atom: Atom, codes: Sequence[Coding], own: str) -> Atom:
+    """The exclusion with the trial's own condition excepted, and a residue saying so."""
+    excepted = list(atom.excluded_concepts)
+    excepted += [c for c in codes if c not in excepted]
+    residue = Residue(text=atom.text, effect="narrows", reason=f"read as other than the trial's own condition {own}")
+    return atom.model_copy(update={"excluded_concepts": excepted, "residues": [*atom.residues, residue]})
 
 
 _ITEM_ID = re.compile(r"[a-z]+$")  # "exc-13.5b" is atom b of item exc-13.5

@@ -117,3 +117,23 @@ def test_reasons_name_the_clause() -> None:
     wbc = next(a for a in atoms if a.concept_key == "lab.wbc")
     assert wbc.computable
     assert all((a.reason or "").strip() != "concept not in lexicon:" for a in atoms)
+
+
+def test_other_malignancy_excepts_the_trials_listed_condition() -> None:
+    """Corpus NCT05829057 "Past or present suffering from other types of malignant tumors": its inclusions name no
+    coded cancer ("advanced malignant solid tumor"), so the exclusion excluded every patient of the trial. The
+    registry's conditions list names the trial's own cancers: "other" malignancies are the rest."""
+    from fhir_adapter.criteria.compile import compile_trial
+    from fhir_adapter.trial import Eligibility, TrialRecord
+
+    text = "Inclusion Criteria:\n- Advanced solid tumour\nExclusion Criteria:\n- Other types of malignant tumors\n"
+    trial = TrialRecord(
+        nct_id="NCT00000001",
+        source_format="ctgov-json",
+        conditions=["Liver Cancer"],
+        eligibility=Eligibility(criteria=text),
+    )
+    (atom,) = [a for a in compile_trial(trial).atoms if a.concept_key == "condition.malignancy"]
+    liver = {(c.system, c.code) for c in lexicon().get("condition.liver-cancer").codings}
+    assert liver <= {(c.system, c.code) for c in atom.excluded_concepts}
+    assert [r.reason for r in atom.residues][-1].startswith("read as other than the trial's own condition listed")
