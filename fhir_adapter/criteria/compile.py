@@ -34,14 +34,12 @@ from fhir_adapter.criteria.fhirpath import (
 )
 from fhir_adapter.criteria.head import AGE_CONCEPT
 from fhir_adapter.criteria.index import listed_concepts, mark_index_conditions, trial_conditions
+from fhir_adapter.criteria.lead_ins import under_lead_in, with_listed_exceptions
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
-from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria, Residue
+from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.criteria.parse import (
-    introduces_exceptions,
-    lead_in_window,
     parse_item,
 )
-from fhir_adapter.criteria.qualifiers import lead_in_qualifiers
 from fhir_adapter.criteria.reconcile import reconcile
 from fhir_adapter.criteria.setting import planned_procedures
 from fhir_adapter.criteria.split import split_items
@@ -479,50 +477,10 @@ def text_atoms(text: str, *, lexicon: Lexicon | None = None, units: Units | None
         for atom in parse_item(text, item, lexicon=lex, units=unit_table):
             if item.has_children:
                 lead_ins[item.id] = atom
-            if parent is not None and introduces_exceptions(parent.item_text or parent.text):
-                atom = atom.model_copy(
-                    update={
-                        "computable": False,
-                        "reason": f"an exception to criterion {parent_id}: to confirm by hand",
-                        "residues": [],
-                    }
-                )
-            atoms.append(emit(inherit_from_lead_in(atom, parent), lexicon=lex, units=unit_table))
-    return _with_listed_exceptions(atoms, lead_ins)
-
-
-def _with_listed_exceptions(atoms: list[Atom], lead_ins: dict[str, Atom]) -> list[Atom]:
-    """A criterion whose lead-in lists exceptions below it ("Other malignancy, except:") keeps them as a
-    residue to confirm when the finding is present."""
-    parents = {item_id for item_id, atom in lead_ins.items() if introduces_exceptions(atom.item_text or atom.text)}
-    out = []
-    for atom in atoms:
-        item_id = atom.id.rstrip("abcdefghijklmnopqrstuvwxyz")
-        excepted = any(r.reason.startswith("an exception") for r in atom.residues)
-        if item_id in parents and atom.computable and atom.comparator == "present" and not excepted:
-            residue = Residue(text=atom.text, effect="narrows", reason="the exceptions listed below it")
-            atom = atom.model_copy(update={"residues": [*atom.residues, residue]})
-        out.append(atom)
-    return out
-
-
-_PASSED_QUALIFIERS = ("history", "prior", "current", "active", "known")
-
-
-def inherit_from_lead_in(atom: Atom, lead_in: Atom | None) -> Atom:
-    """A sub-item takes the time window and the history/current qualifiers of the line that introduces it
-    ("Any of the following within 6 months before enrolment:" / "- myocardial infarction")."""
-    if lead_in is None or not atom.computable:
-        return atom
-    window = lead_in_window(lead_in.text)
-    stated = lead_in_qualifiers(lead_in.text)
-    qualifiers = [q for q in _PASSED_QUALIFIERS if q in stated and q not in atom.qualifiers]
-    update: dict[str, object] = {}
-    if atom.within_days is None and window is not None and atom.category != "demographic":
-        update["within_days"] = window
-    if qualifiers and atom.comparator in ("present", "absent"):
-        update["qualifiers"] = [*atom.qualifiers, *qualifiers]
-    return atom.model_copy(update=update) if update else atom
+            if parent is not None and parent_id is not None:
+                atom = under_lead_in(atom, parent, parent_id)
+            atoms.append(emit(atom, lexicon=lex, units=unit_table))
+    return with_listed_exceptions(atoms, lead_ins)
 
 
 def compile_text(

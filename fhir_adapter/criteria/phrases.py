@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
@@ -241,6 +241,8 @@ class Phrases:
     neutral_before_finding: frozenset[str] = frozenset()
     test_results: frozenset[str] = frozenset()
     exception_nouns: frozenset[str] = frozenset()
+    alternative_openers: tuple[str, ...] = ()
+    number_words: dict[str, int] = field(default_factory=dict)
     clause_verbs: frozenset[str] = frozenset()
     subordinate_words: frozenset[str] = frozenset()
     site_stop_words: frozenset[str] = frozenset()
@@ -493,6 +495,8 @@ def phrases() -> Phrases:
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         test_results=frozenset(_words(t, "test_results")),
         exception_nouns=frozenset(_words(t, "exception_nouns")),
+        alternative_openers=tuple(_words(t, "alternative_openers")),
+        number_words={str(k).lower(): int(v) for k, v in dict(t["number_words"]).items()},
         clause_verbs=frozenset(_words(t, "clause_verbs")),
         subordinate_words=frozenset(_words(t, "subordinate_words")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),

@@ -174,7 +174,11 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
             codes = [c for r in broader_than for c in r.concepts]
             out.append(_except(atom, codes, "(" + ", ".join(r.id for r in broader_than) + ")"))
             continue
-        own = [c for c in listed if _OTHER.search(atom.text) and _covers(atom.concept_key, c.key, lex)]
+        own = [
+            c
+            for c in listed
+            if _OTHER.search(atom.text) and _covers(atom.concept_key, c.key, lex) and not _excepted(atom, c, lex)
+        ]
         if own:
             # "Past or present suffering from other types of malignant tumors" in a trial of solid tumours
             codes = [c for concept in own for c in concept.codings]
@@ -182,6 +186,15 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
             continue
         out.append(atom)
     return _merge_restatements(out)
+
+
+def _excepted(atom: Atom, concept: Concept, lex: Lexicon) -> bool:
+    """Whether the exclusion already excepts the concept ("other non-colorectal malignancy", rectal cancer)."""
+    key = atom.excluded_concept_key
+    if key is not None and (key == concept.key or _covers(key, concept.key, lex)):
+        return True
+    excepted = {(c.system, c.code) for c in atom.excluded_concepts}
+    return bool(concept.codings) and {(c.system, c.code) for c in concept.codings} <= excepted
 
 
 def _except(atom: Atom, codes: Sequence[Coding], own: str) -> Atom:
