@@ -299,6 +299,9 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     subject = _requirement_subject(work, head, vocab)
     if subject is not None:
         return f"names the patients a requirement applies to ('{subject}'): the concept is not the criterion", []
+    subject = _threshold_subject(work, head, vocab)
+    if subject is not None:  # "(patients with Gilbert's syndrome total bilirubin <= 2.5 x ULN)"
+        return f"names the patients a threshold applies to ('{subject}'): the concept is not the criterion", []
     condition = vocab.conditional.search(work, 0, head.start)
     if condition is not None and not find_thresholds(work[condition.end() : head.start]):
         # "If a patient is on corticosteroids, the dose must be stable": the concept is the condition, not
@@ -374,7 +377,8 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     requirement applies to, when the head is in them ("... must be excluded" states the criterion itself)."""
     # the modal after the head first: most heads have none, and then the subject's words need no scan
     modal = vocab.requirement_modals.search(work, head.end)
-    if modal is None or re.search(r"[;.(]", work[head.end : modal.start()]):
+    gap = work[head.end : modal.start()] if modal is not None else ""
+    if modal is None or re.search(r"[;.]", gap) or gap.count("(") > gap.count(")"):
         return None  # "... lactating (though the possibility ... should be very low)": not the requirement's modal
     subject = None
     for found in vocab.subject_markers.finditer(work, 0, head.start):
@@ -384,9 +388,29 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
         return None
     if len(word_tokens(work[subject.end() : head.start])) > 6:
         return None
+    if vocab.requirement_modals.search(work, subject.end(), head.start):
+        return None  # "Patients on ongoing hypertensive therapy must have a blood pressure >= 135/85": the object
     if vocab.criterion_statement.match(work, modal.end()):
         return None
     return work[subject.start() : modal.end()]
+
+
+def _threshold_subject(work: str, head: Head, vocab: Phrases) -> str | None:
+    """ "Total bilirubin <= 1.5 x ULN (patients with Gilbert's syndrome total bilirubin <= 2.5 x ULN)": after a
+    threshold, a finding right after the words naming patients, with a threshold right after it: the patients an
+    alternative threshold applies to."""
+    subject = _last_match(vocab.subject_markers, work, max(0, head.start - 40), head.start)
+    if subject is None or SEPARATOR.search(work, subject.end(), head.start):
+        return None
+    if not find_thresholds(work[: subject.start()]):
+        return None  # no threshold before: "Patients with HIV infection with CD4 count > 200" requires the HIV
+    if len(word_tokens(work[subject.end() : head.start])) > 2:
+        return None
+    after = work[head.end : head.end + 40]
+    threshold = next(iter(find_thresholds(after)), None)
+    if threshold is None or re.search(r"[;.,)]", after[: threshold.start]):
+        return None
+    return work[subject.start() : head.end]
 
 
 def _sentence(text: str, pos: int) -> tuple[int, int]:

@@ -821,3 +821,37 @@ def test_an_equals_sign_before_a_measured_value_is_a_lost_comparator() -> None:
     assert atom.reason == "'=' before a measured value: the comparator (≥ or ≤?) was lost, to confirm"
     spo2 = _by_key("Inclusion Criteria:\n* SpO2 < / = 94% on room air\n", "lab.spo2")
     assert (spo2.computable, spo2.comparator, spo2.value) == (True, "le", 94.0)
+
+
+def test_the_patients_an_alternative_threshold_applies_to() -> None:
+    """Chia NCT02384850 "(patients with Gilbert's syndrome total bilirubin ≤2.5 x ULN)" required Gilbert's
+    syndrome; corpus NCT03202316 "Patients receiving therapeutic anticoagulation (such as ... warfarin) should be on
+    a stable dose" required anticoagulants."""
+    gilbert = (
+        "Inclusion Criteria:\n* Total bilirubin ≤ 1.5 x ULN (patients with Gilbert's syndrome total bilirubin ≤2.5 x "
+        "ULN)\n"
+    )
+    assert "condition.gilbert-syndrome" not in [key for key, _, _ in _computable(gilbert)]
+    assert ("lab.total-bilirubin", "le", None) in _computable(gilbert)
+    anticoagulants = (
+        "Inclusion Criteria:\n* Patients receiving therapeutic anticoagulation (such as low-molecular-weight heparin "
+        "or warfarin) should be on a stable dose\n"
+    )
+    assert _computable(anticoagulants) == []
+    # the object of the requirement stays the criterion (Chia NCT00461136)
+    bp = "Inclusion Criteria:\n* Patients on ongoing hypertensive therapy must have a blood pressure ≥ 135/85 mm Hg\n"
+    assert ("lab.systolic-bp", "ge", 135.0) in _computable(bp)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "word"),
+    [
+        ("Patients who have a history of psychotropics abuse", "medication.psychotropics", "abuse"),
+        ("Known contact with an INH or rifampin resistant case", "medication.rifampin", "resistant"),
+        ("Presence of active AIDS-defining opportunistic infections within 12 weeks", "condition.hiv", "defining"),
+    ],
+)
+def test_words_after_a_concept_that_make_it_something_else(item: str, key: str, word: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable
+    assert atom.reason is not None and atom.reason.startswith(f"'{word}' after the finding")
