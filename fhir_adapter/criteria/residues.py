@@ -252,6 +252,7 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
     ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
     ("dose_change_before", _TREATMENTS, 3, "treatment: a change in its dose or its stopping is not its use"),
+    ("response_to_treatment", _TREATMENTS, 5, "treatment: the response to it is not recorded in coded data"),
     ("other_person_before", _FINDINGS, 5, "finding: another person's, not the patient's"),
 )
 """Words before a concept that make the statement about something else than the concept."""

@@ -855,3 +855,15 @@ def test_words_after_a_concept_that_make_it_something_else(item: str, key: str, 
     atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
     assert not atom.computable
     assert atom.reason is not None and atom.reason.startswith(f"'{word}' after the finding")
+
+
+def test_a_response_to_a_treatment_is_not_its_absence() -> None:
+    """Chia NCT02637453 "No response to more than one antiarrhythmic drug" (drug-refractory atrial fibrillation)
+    required that the patient never had an antiarrhythmic; corpus NCT05232006 "Prior platinum allowed as long as no
+    breast cancer progression" required no breast cancer, in a breast cancer trial."""
+    drug = _by_key(
+        "Inclusion Criteria:\n* No response to more than one antiarrhythmic drug\n", "medication.antiarrhythmics"
+    )
+    assert drug.reason == "'no response to' before the treatment: the response to it is not recorded in coded data"
+    text = "Inclusion Criteria:\n* Prior platinum allowed as long as no breast cancer progression on the platinum\n"
+    assert not _by_key(text, "condition.breast-cancer").computable
