@@ -108,7 +108,10 @@ def patterns() -> Patterns:
     return Patterns(
         limit=re.compile(
             # a multiplication sign may come before the multiple too ("AST/ALT > x3 upper normal limit")
-            rf"(?:(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}(?:the\s+)?"
+            rf"(?:(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}"
+            # "3 times higher than normal": the comparator between the multiple and the limit
+            rf"(?:(?P<mid>higher\s+than|greater\s+than|more\s+than|above|lower\s+than|less\s+than|below)\s+)?"
+            rf"(?:the\s+)?"
             rf"(?:institutional\s+|normal\s+)?(?:{glued})"
             rf"(?:\s*(?P<post>{p.postfix_re}))?",
             re.IGNORECASE,
@@ -251,6 +254,8 @@ def find_thresholds(text: str) -> list[Threshold]:
             continue
         if m.group("cmp"):
             comp = _comparator(m.group("cmp"), p)
+        elif m.group("mid"):
+            comp = _comparator(m.group("mid"), p)
         elif m.group("post"):
             comp = _comparator(m.group("post"), p)
         else:

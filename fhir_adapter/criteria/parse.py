@@ -80,6 +80,7 @@ _LEAD_IN_CHARS = re.compile(r"[():]")
 _NON_BEFORE = re.compile(r"(?<![a-z])non[- ]?$")
 _WITH_OR_WITHOUT = re.compile(r"with or without(?:\s+[a-z-]+){0,2}\s*$")
 _OR = re.compile(r"\bor\b|/")
+_WORD_OR = re.compile(r"\bor\b")
 _CLAUSE_BREAK = re.compile(r";|\.\s")
 
 
@@ -233,6 +234,12 @@ _EXAMPLE_LINK = re.compile(r"\(|(?<![a-z])(?:including|includes?|like|i\.\s?e\.?
 reserpine", "reversible causes for AF like hyperthyroidism"), not a member of its list."""
 
 
+def _shared_by_slash(head: Head, nxt: Head, gap: str) -> bool:
+    """ "AST/ALT <= 2.5 x ULN": tests written with a slash before one threshold must each meet it (not "or")."""
+    both_labs = head.concept.category == nxt.concept.category == "lab"
+    return both_labs and not head.thresholds and _WORD_OR.search(gap) is None
+
+
 def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: int, vocab: Phrases) -> int | None:
     """Cut the clause into one segment per head; returns where a trailing concept-less sibling starts."""
     for i, head in enumerate(heads):
@@ -258,7 +265,7 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
             cut = after + sep.start() if sep else heads[i + 1].start
             head.seg_end = cut
             heads[i + 1].seg_start = after + sep.end() if sep else heads[i + 1].start
-            heads[i + 1].or_sibling = bool(_OR.search(gap))
+            heads[i + 1].or_sibling = bool(_OR.search(gap)) and not _shared_by_slash(head, heads[i + 1], gap)
             heads[i + 1].inherits = connector_only(work[head.end : heads[i + 1].start], vocab)
             if heads[i + 1].inherits and not _EXAMPLE_LINK.search(gap) and not vocab.example_markers.search(gap):
                 heads[i + 1].list_start = head.start if head.list_start is None else head.list_start

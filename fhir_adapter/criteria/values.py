@@ -206,6 +206,10 @@ def lab_fields(raw: str, norm: Normalised, head: Head, units: Units) -> tuple[di
     return threshold_fields(raw, norm, thresholds[0], concept, units)
 
 
+_OR_HIGHER = re.compile(r"\s*(?:or|and)\s+(?:higher|more|greater|worse|above|over)(?![a-z])")
+_OR_LOWER = re.compile(r"\s*(?:or|and)\s+(?:lower|less|better|below|under)(?![a-z])")
+
+
 def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None) -> dict[str, object] | None:
     """A score written as classes ("NYHA class III or IV", "Child-Pugh A or B", "ASA >= II"): the union of the
     classes' bands, as a threshold on the score (a comparator before the first class applies to it)."""
@@ -216,12 +220,18 @@ def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None
         rf"|[-–/,:]|>=|<=|≥|≤|>|<|(?:{labels})(?![A-Za-z])))+",
         text,
     )
+    full = text
     text = run.group(0) if run else ""
     found = list(re.finditer(rf"(?<![A-Za-z])({labels})(?![A-Za-z])", text))
     if not found:
         return None
     low = min(concept.classes[m.group(1)][0] for m in found)
     high = max(concept.classes[m.group(1)][1] for m in found)
+    after = full[found[-1].end() :].lower()  # "NYHA Class II or higher"
+    if _OR_HIGHER.match(after):
+        high = scale[1] if scale else high
+    elif _OR_LOWER.match(after):
+        low = scale[0] if scale else low
     before = text[: found[0].start()].lower()
     if re.search(r"(?:>=|≥|at least|or (?:more|higher|worse|greater))\s*(?:class\s*)?$", before):
         high = scale[1] if scale else high
