@@ -273,7 +273,7 @@ def _resource_status(resource_type: str, atom: Atom) -> str | None:
         refuted = _list(table, "allergy", "excluded_verification_status", default=("refuted", "entered-in-error"))
         return f"verificationStatus.coding.where(code in {fp_in(refuted)}).empty()"
     if resource_type in MEDICATION_TYPES and "current" in atom.qualifiers:
-        return "status = 'active'"
+        return f"status in {fp_in(_list(_matching_table(), 'current_status', resource_type, default=('active',)))}"
     if resource_type == "Immunization":
         return "status = 'completed'"
     return _status_ok(resource_type)

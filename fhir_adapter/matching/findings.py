@@ -221,6 +221,11 @@ def _in_window(when: date | None, atom: Atom, ctx: EvalContext) -> bool:
     return atom.within_days is None or when >= ctx.as_of - timedelta(days=atom.within_days)
 
 
+def _current(resource: dict[str, Any], ctx: EvalContext) -> bool:
+    """ "Current use of X": the medication resource's status says it is going on (``current_status``)."""
+    return resource.get("status") in ctx.config.current_status.get(resource["resourceType"], frozenset())
+
+
 def evaluate_medication(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     atom, aliases = plan.atom, ctx.config.system_aliases
     found: list[Evidence] = []
@@ -233,6 +238,9 @@ def evaluate_medication(plan: AtomPlan, record: PatientRecord, ctx: EvalContext)
             continue
         when = resource_date(resource)
         if not _in_window(when, atom, ctx):
+            continue
+        if "current" in atom.qualifiers and not _current(resource, ctx):
+            skipped.append(f"{ref(resource)} {text} (status {resource.get('status')}: not current)")
             continue
         if plan.systemic_only:
             routes, route_text = _route_codings(resource)

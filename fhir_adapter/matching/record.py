@@ -56,6 +56,8 @@ class MatchingConfig:
     allergy_excluded_verification: frozenset[str]
     allergy_tentative_verification: frozenset[str]
     excluded_status: dict[str, frozenset[str]]
+    current_status: dict[str, frozenset[str]]
+    """Medication status values that count as current use ("current use of warfarin")."""
     medication_types: tuple[str, ...]
     histology_extension: str
     system_aliases: dict[str, tuple[str, ...]]
@@ -78,6 +80,7 @@ def matching_config() -> MatchingConfig:
         allergy_excluded_verification=frozenset(allergy["excluded_verification_status"]),
         allergy_tentative_verification=frozenset(allergy["tentative_verification_status"]),
         excluded_status={str(k): frozenset(v) for k, v in t["excluded_status"].items()},
+        current_status={str(k): frozenset(v) for k, v in t["current_status"].items()},
         medication_types=tuple(t["medication_resource_types"]),
         histology_extension=str(t["histology_extension"]),
         system_aliases={str(k): tuple(v) for k, v in t.get("system_aliases", {}).items()},

@@ -452,6 +452,17 @@ def test_medication_status_and_date_filters() -> None:
     assert run(recent_only, med("pembrolizumab", when="2024-05-15")).result == "met"
 
 
+def test_current_use_counts_only_a_medication_going_on() -> None:
+    """ "Current use of pembrolizumab": an order completed or stopped is no current use (the compiled FHIRPath asks
+    the same statuses, from ``current_status`` in mappings/matching.yaml)."""
+    current = atom("medication.pd1", kind="exclusion", qualifiers=["current"])
+    assert run(current, med("pembrolizumab", status="active")).result == "met"
+    stopped = run(current, med("pembrolizumab", status="stopped"))
+    assert stopped.result == "not-met"
+    assert "not current" in stopped.reason
+    assert run(atom("medication.pd1", kind="exclusion"), med("pembrolizumab", status="stopped")).result == "met"
+
+
 def test_systemic_only_class_ignores_topical_routes_and_dose_forms() -> None:
     steroids = atom("medication.steroids", kind="exclusion")
     cream = run(steroids, med("Hydrocortisone 10 MG/ML Topical Cream", coding=(RXNORM, "106258")))
