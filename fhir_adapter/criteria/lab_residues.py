@@ -15,6 +15,8 @@ from fhir_adapter.criteria.residues import Source, extent, marker_before, wideni
 from fhir_adapter.criteria.values import threshold_fields
 from fhir_adapter.terminology import Concept
 
+_RATIO_AFTER = re.compile(r"\s*\)?\s*/[^,;.]{0,40}?(?<![a-z])(?<!normalized )(?<!normalised )ratios?(?![a-z])")
+
 
 def not_the_value(work: str, head: Head, vocab: Phrases) -> str | None:
     """Why the test's thresholds are not limits on its value: the statement is about something else ("diastolic
@@ -22,6 +24,9 @@ def not_the_value(work: str, head: Head, vocab: Phrases) -> str | None:
     about = vocab.about_the_test.match(work, head.end)
     if about is not None:
         return f"'{about.group(0).strip(' -')}' after the test: the statement is about something else"
+    ratio = _RATIO_AFTER.match(work, head.end)
+    if ratio is not None:  # "FEV1/(forced vital capacity)FVC ratio of <= 0.70": neither test's own value
+        return "a ratio of two tests: not the value of either"
     change = _change_of_measurement(work, head, vocab)
     if change is not None:
         return f"'{change}': a change in the measurement is not its value, not compared"

@@ -22,7 +22,7 @@ _WORD_VALUES = {
     "nine": 9,
     "ten": 10,
 }
-_WORD_NUMBER = r"(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
+_WORD_NUMBER = r"(?<![a-z])(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
 """A multiple written as a word ("two times the upper limit of normal")."""
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""

@@ -234,6 +234,18 @@ _EXAMPLE_LINK = re.compile(r"\(|(?<![a-z])(?:including|includes?|like|i\.\s?e\.?
 reserpine", "reversible causes for AF like hyperthyroidism"), not a member of its list."""
 
 
+def _right_before(head: Head, t: Threshold, work: str) -> bool:
+    """The threshold ends right before the head, or in its first words ("30 to 32 *weeks* of gestation")."""
+    end = min(t.end, head.start)
+    return t.start < head.start and head.start - end <= 15 and not SEPARATOR.search(work[end : head.start])
+
+
+def _measures_next(prev: Head, head: Head, t: Threshold, work: str) -> bool:
+    """A threshold after a finding and right before a measured head is the measured head's."""
+    finding = prev.concept.category in PRESENCE_CATEGORIES and head.concept.category in THRESHOLD_CATEGORIES
+    return finding and prev.end <= t.start and _right_before(head, t, work)
+
+
 def _shared_by_slash(head: Head, nxt: Head, gap: str) -> bool:
     """ "AST/ALT <= 2.5 x ULN": tests written with a slash before one threshold must each meet it (not "or")."""
     both_labs = head.concept.category == nxt.concept.category == "lab"
@@ -245,19 +257,22 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
     for i, head in enumerate(heads):
         head.seg_start = start if i == 0 else head.seg_start
         limit = heads[i + 1].start if i + 1 < len(heads) else len(work)
-        # a threshold before the first head belongs to it only when it is right before it ("7.0 % <= HbA1c")
+        # a threshold before the first head belongs to it only when it is right before it ("7.0 % <= HbA1c"); so
+        # does one right before a measured head after a finding ("pregnant women in 30 to 32 weeks of gestation")
+        nxt = heads[i + 1] if i + 1 < len(heads) else None
         own = [
             t
             for t in thresholds
-            if head.end <= t.start < limit
+            if (head.end <= t.start < limit and not (nxt is not None and _measures_next(head, nxt, t, work)))
             or (
-                i == 0
-                and start <= t.start < head.start
-                and head.start - t.end <= 15
-                and not SEPARATOR.search(work[t.end : head.start])
+                (i == 0 and start <= t.start < head.start and _right_before(head, t, work))
+                or (i > 0 and _measures_next(heads[i - 1], head, t, work))
             )
         ]
         head.thresholds = own
+        if i > 0 and any(t.start < head.start for t in own):  # its statement starts at its threshold
+            head.seg_start = min(head.seg_start, *[t.start for t in own])
+            heads[i - 1].seg_end = min(heads[i - 1].seg_end, head.seg_start)
         after = max([head.end, *[t.end for t in own if t.start >= head.end]])
         if i + 1 < len(heads):
             gap = work[after : heads[i + 1].start]

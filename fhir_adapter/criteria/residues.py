@@ -424,6 +424,7 @@ def _sentence(text: str, pos: int) -> tuple[int, int]:
 
 _LIST_OPENS = re.compile(r"\s*:")
 _NEGATION_WORD = re.compile(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])")
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "neither"})
 
 
 def _listed_as_allowed(head: Head, src: Source) -> re.Match[str] | None:
@@ -490,7 +491,10 @@ def _sentence_subject(item_work: str, start: int, marker: int) -> bool:
 def _negated_permission(text: str, marker: re.Match[str]) -> bool:
     """ "not allowed", "No concomitant treatment is allowed", "is not permitted": a prohibition."""
     sentence_start = max(text.rfind(". ", 0, marker.start()) + 1, 0)
-    return _NEGATION_WORD.search(text, sentence_start, marker.start()) is not None
+    words = word_tokens(text[sentence_start : marker.start()])
+    # the sentence opens with the negation, or it stands right before the permission: "psoriasis not requiring
+    # systemic treatment ... are permitted" is a permission
+    return bool(words) and (words[0] in _NEGATIONS or any(w in _NEGATIONS for w in words[-3:]))
 
 
 def _same_sentence(text: str, a: int, b: int) -> bool:

@@ -34,3 +34,42 @@ def test_a_raised_value_is_still_the_value() -> None:
     """ "ALT increased" is the CTCAE name of a raised ALT: the threshold is its value."""
     atom = compile_text("Exclusion Criteria:\n* ALT increased > 3 x ULN\n").atoms[0]
     assert (atom.computable, atom.concept_key, atom.comparator, atom.uln_multiple) == (True, "lab.alt", "gt", 3.0)
+
+
+def test_tests_joined_by_a_slash_before_one_threshold_must_each_meet_it() -> None:
+    """ "AST/ALT <10x ULN" was an any-of group: one normal value was enough. Two thresholds stay alternatives."""
+    both = compile_text("Inclusion Criteria:\n* AST/ALT <10x ULN\n").atoms
+    assert [(a.concept_key, a.uln_multiple, a.any_of) for a in both] == [
+        ("lab.ast", 10.0, None),
+        ("lab.alt", 10.0, None),
+    ]
+    either = compile_text(
+        "Inclusion Criteria:\n* Serum creatinine ≤1.5 mg/dL / creatinine clearance ≥40 mL/min\n"
+    ).atoms
+    assert len({a.any_of for a in either}) == 1 and either[0].any_of is not None
+
+
+def test_a_ratio_of_two_tests_is_neither_value() -> None:
+    """Chia NCT01313676 "(FEV1)/(forced vital capacity)FVC ratio of <=0.70" asked FEV1 <= 0.7 L and FVC <= 0.7 L."""
+    text = (
+        "Inclusion Criteria:\n* forced expiratory volume in 1 second (FEV1)/(forced vital capacity)FVC ratio of "
+        "<=0.70\n"
+    )
+    assert not any(a.computable for a in compile_text(text).atoms)
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("NYHA Class II or higher", ("performance.nyha", "ge", 2.0, None)),
+        ("GGT 3 times higher than normal", ("lab.ggt", "gt", None, 3.0)),
+        (
+            "Serum creatinine below the upper limit of the institutional normal range",
+            ("lab.creatinine", "lt", None, 1.0),
+        ),
+    ],
+)
+def test_numbers_written_in_words(item: str, expected: tuple[object, ...]) -> None:
+    """Chia NCT02431559 and NCT03472508; "creatinine" holds the word "nine", which was read as a multiple."""
+    atom = compile_text(f"Exclusion Criteria:\n* {item}\n").atoms[0]
+    assert (atom.concept_key, atom.comparator, atom.value, atom.uln_multiple) == expected

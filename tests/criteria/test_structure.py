@@ -331,3 +331,18 @@ def test_a_bare_name_over_a_bullet_list_is_a_subheading() -> None:
     atoms = compile_text(text).atoms
     assert [(a.concept_key, a.comparator) for a in atoms if a.computable] == [("medication.hormonal-therapy", "absent")]
     assert [item.context for item in split_items(text)] == ["chemotherapy", "endocrine therapy", "radiotherapy"]
+
+
+def test_a_threshold_between_a_finding_and_a_measurement_is_the_measurements() -> None:
+    """Chia NCT01312012 "pregnant women in 30 to 32 weeks of gestation": the weeks were the pregnancy's, and the
+    gestational age had no threshold."""
+    atoms = _atoms("Inclusion Criteria:\n- pregnant women in 30 to 32 weeks of gestation, with positive HBsAg\n")
+    age = next(a for a in atoms if a.concept_key == "lab.gestational-age")
+    assert (age.computable, age.comparator, age.value, age.high, age.text) == (
+        True,
+        "between",
+        30.0,
+        32.0,
+        "30 to 32 weeks of gestation",
+    )
+    assert next(a for a in atoms if a.concept_key == "condition.pregnancy").comparator == "present"
