@@ -34,7 +34,7 @@ from fhir_adapter.criteria.fhirpath import (
 )
 from fhir_adapter.criteria.head import AGE_CONCEPT
 from fhir_adapter.criteria.index import listed_concepts, mark_index_conditions, trial_conditions
-from fhir_adapter.criteria.lead_ins import under_lead_in, with_listed_exceptions
+from fhir_adapter.criteria.lead_ins import joined_by_or_items, under_lead_in, with_listed_exceptions
 from fhir_adapter.criteria.lexicon import Lexicon, Units, default_lexicon, default_units
 from fhir_adapter.criteria.model import Atom, Coding, CompiledCriteria
 from fhir_adapter.criteria.parse import (
@@ -471,7 +471,8 @@ def text_atoms(text: str, *, lexicon: Lexicon | None = None, units: Units | None
     unit_table = units or default_units()
     atoms: list[Atom] = []
     lead_ins: dict[str, Atom] = {}
-    for item in split_items(text):
+    items = split_items(text)
+    for item in items:
         parent_id = item.id.rpartition(".")[0] if "." in item.id else None
         parent = lead_ins.get(parent_id) if parent_id else None
         for atom in parse_item(text, item, lexicon=lex, units=unit_table):
@@ -480,7 +481,7 @@ def text_atoms(text: str, *, lexicon: Lexicon | None = None, units: Units | None
             if parent is not None and parent_id is not None:
                 atom = under_lead_in(atom, parent, parent_id)
             atoms.append(emit(atom, lexicon=lex, units=unit_table))
-    return with_listed_exceptions(atoms, lead_ins)
+    return joined_by_or_items(with_listed_exceptions(atoms, lead_ins), text, items)
 
 
 def compile_text(

@@ -6,12 +6,14 @@ items is not evaluated."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from fhir_adapter.criteria.model import Atom, Residue
 from fhir_adapter.criteria.parse import introduces_exceptions, lead_in_window
 from fhir_adapter.criteria.phrases import phrases
 from fhir_adapter.criteria.qualifiers import lead_in_qualifiers
+from fhir_adapter.criteria.split import Item
 from fhir_adapter.criteria.text import normalise
 
 
@@ -93,3 +95,28 @@ def inherit_from_lead_in(atom: Atom, lead_in: Atom | None) -> Atom:
     if qualifiers and atom.comparator in ("present", "absent"):
         update["qualifiers"] = [*atom.qualifiers, *qualifiers]
     return atom.model_copy(update=update) if update else atom
+
+
+_OR_ITEM = re.compile(r"[\W_]*(?:or|and/or)[\W_]*", re.IGNORECASE)
+
+
+def joined_by_or_items(atoms: list[Atom], text: str, items: Sequence[Item]) -> list[Atom]:
+    """ "* Serum creatinine <= 1.5 mg/dL / * OR - / * Calculated creatinine clearance >= 40 mL/min": an inclusion
+    item that is only "or" makes the items before and after it alternatives (one any-of group)."""
+    groups: dict[str, str] = {}
+    for before, item, after in zip(items, items[1:], items[2:], strict=False):
+        if item.kind == "inclusion" and _OR_ITEM.fullmatch(text[item.start : item.end]):
+            group = groups.get(before.id, f"{item.id}-any")
+            groups[before.id] = groups[after.id] = group
+            groups[item.id] = ""
+    if not groups:
+        return atoms
+    out: list[Atom] = []
+    for atom in atoms:
+        joined = groups.get(atom.id.rstrip("abcdefghijklmnopqrstuvwxyz"))
+        if joined == "":
+            atom = atom.model_copy(update={"reason": "joins the items around it as alternatives", "residues": []})
+        elif joined is not None:
+            atom = atom.model_copy(update={"any_of": joined})
+        out.append(atom)
+    return out

@@ -228,6 +228,7 @@ def split_alternative_thresholds(work: str, heads: list[Head], vocab: Phrases, k
 
 
 _AND = re.compile(r"(?<![/\w])and(?![/\w])")
+_BRACKETED = re.compile(r"\([^()]*\)")
 
 
 def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
@@ -241,6 +242,8 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
             continue
         run = range(start, i)
         gaps = [work[heads[k - 1].end : heads[k].start] for k in run if k > start]
+        # an "and" inside brackets ("creatinine clearance (Cockcroft and Gault) >= 40 mL/min OR ...") joins nothing
+        gaps = [_BRACKETED.sub(" ", g) for g in gaps]
         if len(run) > 1 and any(heads[k].or_sibling for k in run) and not any(_AND.search(g) for g in gaps):
             groups.update({k: start for k in run})
         start = i

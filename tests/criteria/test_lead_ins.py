@@ -46,3 +46,23 @@ def test_any_of_the_following_among_the_exclusions_excludes_each() -> None:
     text = "Exclusion Criteria:\n* Any of the following within 6 months:\n  * Stroke\n  * Myocardial infarction\n"
     subs = [a for a in compile_text(text).atoms if a.id.startswith("exc-1.")]
     assert [(a.computable, a.any_of, a.within_days) for a in subs] == [(True, None, 180), (True, None, 180)]
+
+
+def test_an_item_that_is_only_or_joins_its_neighbours() -> None:
+    """Corpus NCT00709761: "* Serum creatinine ≤1.5 mg/dL / * OR - / * Calculated creatinine clearance ≥40 mL/min"
+    required both."""
+    text = (
+        "Inclusion Criteria:\n* Serum creatinine ≤1.5 mg/dL\n* OR -\n* Calculated creatinine clearance ≥40 mL/min\n"
+        "* Hemoglobin >= 9 g/dL\n"
+    )
+    atoms = {a.concept_key: a for a in compile_text(text).atoms if a.computable}
+    assert atoms["lab.creatinine"].any_of == atoms["lab.creatinine-clearance"].any_of == "inc-2-any"
+    assert atoms["lab.hemoglobin"].any_of is None
+
+
+def test_an_and_in_brackets_does_not_break_an_or() -> None:
+    """Corpus NCT03518606 "Measured Creatinine clearance (Cockcroft and Gault) ≥40 mL/min OR creatinine ≤1.5 times
+    ULN" required both."""
+    text = "Inclusion Criteria:\n* Creatinine clearance (Cockcroft and Gault) ≥40 mL/min OR creatinine ≤1.5 times ULN\n"
+    groups = {a.any_of for a in compile_text(text).atoms}
+    assert len(groups) == 1 and None not in groups
