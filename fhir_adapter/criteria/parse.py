@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from functools import lru_cache
+from typing import cast
 
 from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
@@ -511,6 +512,8 @@ def parse_clause(
         narrow_by_thresholds(heads, drafts, src)
     if tail_start is not None:
         tail = work[tail_start:]
+        if item.kind == "inclusion" and drafts:
+            _widen_by_uncoded_alternative(drafts[-1], work, heads[-1], tail_start, src)
         drafts.append(
             draft(
                 tail_start,
@@ -524,6 +527,17 @@ def parse_clause(
             )
         )
     return drafts
+
+
+def _widen_by_uncoded_alternative(last: Draft, work: str, head: Head, tail_start: int, src: Source) -> None:
+    """ "adenocarcinoma of the stomach or the gastroesophageal junction": an alternative after "or" that the
+    lexicon does not code widens the inclusion before it (a patient without the stomach cancer may have the
+    other): a residue to confirm."""
+    if not _WORD_OR.search(work, head.end, tail_start) or not last.fields.get("computable"):
+        return
+    text = src.clause(*trim_span(work, tail_start, len(work)))
+    residues = cast(list[Residue], last.fields.setdefault("residues", []))
+    residues.append(Residue(text=text, effect="widens", reason="an alternative the lexicon does not code"))
 
 
 def _in_count(work: str, t: Threshold, p: Phrases) -> bool:

@@ -185,7 +185,46 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
             out.append(_except(atom, codes, "listed by the registry: " + ", ".join(c.display for c in own)))
             continue
         out.append(atom)
-    return _merge_restatements(out)
+    return _merge_restatements(_cancer_alternatives(out, lex))
+
+
+_ITEM_OF = re.compile(r"[a-z]+$")
+
+
+def _cancer_alternatives(atoms: list[Atom], lex: Lexicon) -> list[Atom]:
+    """ "Gastroesophageal adenocarcinoma, pancreatic adenocarcinoma, hepatocellular carcinoma (HCC), ..." among the
+    inclusions: a list of primary cancers names the tumours a patient may have (a basket trial), not cancers every
+    patient has. Their atoms become one any-of group (metastases are not alternatives to their primary)."""
+    by_item: dict[str, list[int]] = {}
+    for index, atom in enumerate(atoms):
+        key = atom.concept_key
+        if (
+            atom.kind == "inclusion"
+            and atom.computable
+            and atom.comparator == "present"
+            and atom.any_of is None
+            and key is not None
+            and "metasta" not in key
+            and _primary_cancer(key, lex)
+        ):
+            by_item.setdefault(_ITEM_OF.sub("", atom.id), []).append(index)
+    out = list(atoms)
+    for item, members in by_item.items():
+        if len(members) > 1:
+            for index in members:
+                out[index] = out[index].model_copy(update={"any_of": f"{item}-cancers"})
+    return out
+
+
+_ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _primary_cancer(key: str, lex: Lexicon) -> bool:
+    """A concept coded (or sited) in ICD-10-CM's malignant neoplasms (C00-C96)."""
+    concept = lex.get(key)
+    codes = [c.code for c in (*concept.codings, *concept.site_codings) if c.system == _ICD10CM]
+    codes += [p.prefix for p in concept.code_prefixes if p.system == _ICD10CM]
+    return bool(codes) and all(code.startswith("C") for code in codes)
 
 
 def _excepted(atom: Atom, concept: Concept, lex: Lexicon) -> bool:

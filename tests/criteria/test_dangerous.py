@@ -137,3 +137,31 @@ def test_other_malignancy_excepts_the_trials_listed_condition() -> None:
     liver = {(c.system, c.code) for c in lexicon().get("condition.liver-cancer").codings}
     assert liver <= {(c.system, c.code) for c in atom.excluded_concepts}
     assert [r.reason for r in atom.residues][-1].startswith("read as other than the trial's own condition listed")
+
+
+def test_a_list_of_primary_cancers_among_the_inclusions_is_alternatives() -> None:
+    """Corpus NCT05070247 (a basket trial): "pancreatic adenocarcinoma, hepatocellular carcinoma (HCC),
+    mesothelioma and nasopharyngeal carcinoma" required every one of them."""
+    from fhir_adapter.criteria.compile import compile_trial
+    from fhir_adapter.trial import Eligibility, TrialRecord
+
+    text = (
+        "Inclusion Criteria:\n- Pancreatic adenocarcinoma, hepatocellular carcinoma (HCC), mesothelioma and "
+        "nasopharyngeal carcinoma (NPC).\n- Breast cancer with brain metastases\n"
+    )
+    trial = TrialRecord(nct_id="NCT00000001", source_format="ctgov-json", eligibility=Eligibility(criteria=text))
+    atoms = compile_trial(trial).atoms
+    assert {a.any_of for a in atoms if a.id.startswith("inc-1")} == {"inc-1-cancers"}
+    assert all(a.any_of is None for a in atoms if a.id.startswith("inc-2"))
+
+
+def test_an_uncoded_alternative_widens_an_inclusion() -> None:
+    """Corpus NCT01503372 "adenocarcinoma of the stomach or the gastroesophageal junction": a patient with the
+    junction's cancer failed the inclusion; the uncoded alternative is now a residue to confirm."""
+    text = (
+        "Inclusion Criteria:\n- Histologically confirmed adenocarcinoma of the stomach or the gastroesophageal "
+        "junction\n"
+    )
+    stomach = _atoms(text)[0]
+    assert stomach.computable
+    assert [(r.effect, r.reason) for r in stomach.residues] == [("widens", "an alternative the lexicon does not code")]
