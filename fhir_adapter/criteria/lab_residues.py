@@ -33,6 +33,26 @@ def not_the_value(work: str, head: Head, vocab: Phrases) -> str | None:
     return None
 
 
+def some_patients_only(work: str, start: int, vocab: Phrases, *, lead_in_subject: bool = True) -> str | None:
+    """ "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL", "For participants with HCC only: Child-Pugh <= 7":
+    words before a threshold (at ``start``) that make it apply to some patients only; the reason to leave it for
+    review. ``lead_in_subject``: also the patients a "with ...:" lead-in names (a score after "Patients with severe
+    cardiac conditions: heart failure (NYHA Class 3 or 4)" grades the listed finding)."""
+    before = _condition_before(work, start, vocab)
+    subject = vocab.lab_condition.search(work, 0, start)
+    if (
+        before is None
+        and lead_in_subject
+        and subject is not None
+        and re.search(r"\b(?:with|who|for)\b", subject.group(0))
+        and ":" in work[subject.end() : start]
+    ):
+        before = subject  # not "patients with X (Y < 2)"
+    if before is None:
+        return None
+    return f"the threshold applies only to some patients ('{before.group(0)}'): to confirm"
+
+
 def _change_of_measurement(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "change in weight of more than 5 kg", "an increase in serum creatinine of >= 0.3 mg/dL", "eGFR decline of
     more than 30%": the words that make the threshold a change in the measurement, not its value."""
@@ -84,19 +104,10 @@ def lab_residues(head: Head, kind: Kind, src: Source, units: Units, vocab: Phras
         or vocab.conditional.search(work, first.end)
         or vocab.lab_condition.search(work, first.end)
     )
-    before = _condition_before(work, first.start, vocab)
-    subject = vocab.lab_condition.search(work, 0, first.start)
-    if (
-        before is None
-        and subject is not None
-        and re.search(r"\b(?:with|who|for)\b", subject.group(0))
-        and ":" in work[subject.end() : first.start]
-    ):
-        before = subject  # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL" (not "patients with X (Y < 2)")
-    if before is not None and not residues:
-        # "Patients with Gilbert's syndrome: bilirubin < 5 mg/dL": a threshold for some patients only; the
-        # item's main threshold carries it as a residue
-        return f"the threshold applies only to some patients ('{before.group(0)}'): to confirm", []
+    some = some_patients_only(work, first.start, vocab)
+    if some is not None and not residues:
+        # the item's main threshold carries it as a residue
+        return some, []
     if clause_marker is not None and not residues:
         residues.append(
             Residue(

@@ -31,7 +31,7 @@ from fhir_adapter.criteria.head import (
     trim_span,
     word_tokens,
 )
-from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value
+from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value, some_patients_only
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import Atom, Category, Kind, Residue
@@ -391,6 +391,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
     elif concept.category == "performance-status":
         extra, reason = score_fields(src.norm.text, head, vocab, src.norm.cased or src.norm.text)
         fields.update(extra)
+        if reason is None:
+            reason = some_patients_only(src.norm.text, head.start, vocab, lead_in_subject=False)
     elif concept.category in PRESENCE_CATEGORIES:
         if not head.negated and prohibited_in_inclusion(head, kind, src):
             head.negated = fields["negated"] = True  # "use of warfarin is not permitted" among the inclusions

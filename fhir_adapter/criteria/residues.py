@@ -303,7 +303,10 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     subject = _threshold_subject(work, head, vocab)
     if subject is not None:  # "(patients with Gilbert's syndrome total bilirubin <= 2.5 x ULN)"
         return f"names the patients a threshold applies to ('{subject}'): the concept is not the criterion", []
-    condition = vocab.conditional.search(work, 0, head.start)
+    condition = next(
+        (c for c in vocab.conditional.finditer(work, 0, head.start) if not _in_closed_brackets(work, c.start(), head)),
+        None,
+    )
     if condition is not None and not find_thresholds(work[condition.end() : head.start]):
         # "If a patient is on corticosteroids, the dose must be stable": the concept is the condition, not
         # the requirement
@@ -394,6 +397,12 @@ def _requirement_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     if vocab.criterion_statement.match(work, modal.end()):
         return None
     return work[subject.start() : modal.end()]
+
+
+def _in_closed_brackets(work: str, at: int, head: Head) -> bool:
+    """ "Pregnancy (a negative test should be available for women of child-bearing potential) or lactation": words
+    in brackets closed before the head are no condition of it."""
+    return work.count(")", at, head.start) > work.count("(", at, head.start)
 
 
 def _threshold_subject(work: str, head: Head, vocab: Phrases) -> str | None:

@@ -73,3 +73,29 @@ def test_numbers_written_in_words(item: str, expected: tuple[object, ...]) -> No
     """Chia NCT02431559 and NCT03472508; "creatinine" holds the word "nine", which was read as a multiple."""
     atom = compile_text(f"Exclusion Criteria:\n* {item}\n").atoms[0]
     assert (atom.concept_key, atom.comparator, atom.value, atom.uln_multiple) == expected
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "marker"),
+    [
+        # corpus NCT05070247: Child-Pugh <= 7 was required of every participant of the basket trial
+        ("For participants with HCC only: Child-Pugh ≤7 (A or B7)", "performance.child-pugh", "for participants with"),
+        # Chia NCT02456129: FSH > 40 IU/L was required of every woman
+        ("In women < 65 years old, FSH > 40 IU/L", "lab.fsh", "in women"),
+    ],
+)
+def test_a_threshold_for_some_patients_only(item: str, key: str, marker: str) -> None:
+    atom = next(a for a in compile_text(f"Inclusion Criteria:\n* {item}\n").atoms if a.concept_key == key)
+    assert not atom.computable
+    assert atom.reason == f"the threshold applies only to some patients ('{marker}'): to confirm"
+
+
+def test_a_condition_in_closed_brackets_is_not_the_concepts() -> None:
+    """Chia NCT02596555 "Pregnancy (a negative ... test should be available for women of child-bearing potential)
+    or lactation": the lactation is excluded for everyone."""
+    text = (
+        "Exclusion Criteria:\n* Pregnancy (a negative serum or urine pregnancy test should be available in women of "
+        "child-bearing potential before study inclusion) or lactation\n"
+    )
+    lactation = next(a for a in compile_text(text).atoms if a.concept_key == "condition.breastfeeding")
+    assert lactation.computable
