@@ -235,6 +235,10 @@ _EXAMPLE_LINK = re.compile(r"\(|(?<![a-z])(?:including|includes?|like|i\.\s?e\.?
 reserpine", "reversible causes for AF like hyperthyroidism"), not a member of its list."""
 
 
+_CLASS_DEFINITION = re.compile(r"\s*(?:class\s*)?[ivx\d]{1,4}[ab]?\s*:\s*[a-z]{3,}")
+"""A class of a scale followed by a colon and its description: a line that defines the class."""
+
+
 def _right_before(head: Head, t: Threshold, work: str) -> bool:
     """The threshold ends right before the head, or in its first words ("30 to 32 *weeks* of gestation")."""
     end = min(t.end, head.start)
@@ -391,6 +395,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
     elif concept.category == "performance-status":
         extra, reason = score_fields(src.norm.text, head, vocab, src.norm.cased or src.norm.text)
         fields.update(extra)
+        if _CLASS_DEFINITION.match(src.norm.text, head.end):  # "NYHA II : Slight limitation of physical activity"
+            reason = "defines a class of the scale, not a criterion"
         if reason is None:
             reason = some_patients_only(src.norm.text, head.start, vocab, lead_in_subject=False)
     elif concept.category in PRESENCE_CATEGORIES:

@@ -257,6 +257,7 @@ class Phrases:
     prevention_of_finding: re.Pattern[str] = _NEVER
     interaction_with_drug: re.Pattern[str] = _NEVER
     response_to_treatment: re.Pattern[str] = _NEVER
+    unknown_status_before: re.Pattern[str] = _NEVER
     other_person_before: re.Pattern[str] = _NEVER
     dose_change_before: re.Pattern[str] = _NEVER
     change_before_test: re.Pattern[str] = _NEVER
@@ -512,6 +513,7 @@ def phrases() -> Phrases:
         prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
         interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
         response_to_treatment=_compile(_words(t, "response_to_treatment")),
+        unknown_status_before=_compile(_words(t, "unknown_status_before")),
         other_person_before=_compile(_words(t, "other_person_before")),
         dose_change_before=_compile(_words(t, "dose_change_before")),
         change_before_test=_compile(_by_name(t, "change_of_measurement")["before"]),

@@ -867,3 +867,23 @@ def test_a_response_to_a_treatment_is_not_its_absence() -> None:
     assert drug.reason == "'no response to' before the treatment: the response to it is not recorded in coded data"
     text = "Inclusion Criteria:\n* Prior platinum allowed as long as no breast cancer progression on the platinum\n"
     assert not _by_key(text, "condition.breast-cancer").computable
+
+
+def test_a_line_defining_a_class_is_no_criterion() -> None:
+    """Chia NCT03026088 lists "NYHA II : Slight limitation of physical activity ..." under "NYHA class II - IV":
+    each line required its class alone."""
+    text = (
+        "Inclusion Criteria:\n* NYHA class II-IV\n  * NYHA II : Slight limitation of physical activity.\n"
+        "  * NYHA III:Marked limitation of physical activity.\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.comparator, a.value) for a in atoms if a.computable] == [("ge", 2.0)]
+    assert {a.reason for a in atoms if a.id.startswith("inc-1.") and a.concept_key} == {
+        "defines a class of the scale, not a criterion"
+    }
+
+
+def test_an_unknown_status_is_not_the_finding() -> None:
+    """Chia NCT01815580 "Unaware of HIV status at enrollment" required a positive HIV antibody test."""
+    atom = _by_key("Inclusion Criteria:\n* Unaware of HIV status at enrollment\n", "lab.hiv-antibody")
+    assert atom.reason == "'unaware of' before the finding: its status is unknown, not present"
