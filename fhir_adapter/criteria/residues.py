@@ -247,7 +247,7 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     # (the vocabulary's markers, the categories they apply to (all when empty), their reach in words, why)
     ("risk_of_finding", frozenset(), 3, "finding: a risk or a cause of the finding is not the finding"),
     ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
-    ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it is not its use"),
+    ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it or its refusal is not its use"),
     ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
     ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
     ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
@@ -271,12 +271,16 @@ def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrase
     in its list element and at most ``max_words`` words before it."""
     # a list's members share the words before its first one ("vaccinated against hepatitis B, influenza or measles")
     start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
+    if work[:floor].rstrip().endswith(":"):  # a lead-in's words apply to its list ("contra-indication to: X, Y")
+        floor = 0
     found = _last_match(markers, work, max(floor, start - 60), start)
     gap = work[found.end() : start] if found is not None else ""
     if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
     if "(" in gap:  # "causing symptoms (symptomatic bradycardia)": the parenthesis names the finding itself
         return None
+    if ":" in gap and word_tokens(gap.split(":", 1)[0]):
+        return None  # "causes of liver disease: alcoholic liver disease, ...": the marker's object is before the colon
     if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
         return None
     if _INCLUDING.search(gap) or vocab.example_markers.search(gap):

@@ -575,7 +575,11 @@ def test_a_contraindication_to_a_treatment_is_not_its_use() -> None:
     atoms = _atoms(text)
     assert [a.concept_key for a in atoms if a.computable] == ["procedure.pacemaker"]
     gadolinium = next(a for a in atoms if a.concept_key == "medication.gadolinium")
-    assert gadolinium.reason == "'contraindication to' before the treatment: a contraindication to it is not its use"
+    assert gadolinium.reason == (
+        "'contraindication to' before the treatment: a contraindication to it or its refusal is not its use"
+    )
+    refused = _by_key("Exclusion Criteria:\n* refusal of insulin\n", "medication.insulins")
+    assert not refused.computable
 
 
 def test_what_disqualifies_among_the_inclusions_is_left_for_review() -> None:
@@ -887,3 +891,15 @@ def test_an_unknown_status_is_not_the_finding() -> None:
     """Chia NCT01815580 "Unaware of HIV status at enrollment" required a positive HIV antibody test."""
     atom = _by_key("Inclusion Criteria:\n* Unaware of HIV status at enrollment\n", "lab.hiv-antibody")
     assert atom.reason == "'unaware of' before the finding: its status is unknown, not present"
+
+
+def test_a_lead_in_marker_covers_its_list_but_not_its_own_object() -> None:
+    """Chia NCT03275584 "contra-indication to: dipyridamole, aminophylline" excluded dipyridamole's users; Chia
+    NCT01373684 "causes of liver disease: alcoholic liver disease, hemochromatosis" excludes those diseases."""
+    contra = "Exclusion Criteria:\n* Patient with contra-indication to: dipyridamole, aminophylline\n"
+    assert _computable(contra) == []
+    causes = "Exclusion Criteria:\n* Other acquired or inherited causes of liver disease: alcoholic liver disease, hemochromatosis\n"
+    assert [key for key, _, _ in _computable(causes)] == [
+        "condition.alcohol-associated-liver-disease",
+        "condition.hemochromatosis",
+    ]
