@@ -898,7 +898,10 @@ def test_a_lead_in_marker_covers_its_list_but_not_its_own_object() -> None:
     NCT01373684 "causes of liver disease: alcoholic liver disease, hemochromatosis" excludes those diseases."""
     contra = "Exclusion Criteria:\n* Patient with contra-indication to: dipyridamole, aminophylline\n"
     assert _computable(contra) == []
-    causes = "Exclusion Criteria:\n* Other acquired or inherited causes of liver disease: alcoholic liver disease, hemochromatosis\n"
+    causes = (
+        "Exclusion Criteria:\n* Other acquired or inherited causes of liver disease: alcoholic liver disease, "
+        "hemochromatosis\n"
+    )
     assert [key for key, _, _ in _computable(causes)] == [
         "condition.alcohol-associated-liver-disease",
         "condition.hemochromatosis",
