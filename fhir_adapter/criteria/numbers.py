@@ -383,6 +383,8 @@ def find_windows(text: str) -> list[tuple[int, int, int]]:
         raw = m.group("num")
         if raw is None and not m.group("open").startswith(("in the", "during", "over", "within the")):
             continue
+        if p.future_reference.match(text, m.end()):
+            continue  # "within 4 months after the final dose": a time after the trial's treatment, no look-back
         number = 1 if raw is None else (_WORD_NUMBERS.get(raw) or int(raw))
         candidates.append((m.start(), m.end(), number * p.time_units[m.group("unit").lower()]))
     for m in pats.window_after.finditer(text):

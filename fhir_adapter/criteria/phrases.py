@@ -258,6 +258,10 @@ class Phrases:
     interaction_with_drug: re.Pattern[str] = _NEVER
     response_to_treatment: re.Pattern[str] = _NEVER
     unknown_status_before: re.Pattern[str] = _NEVER
+    future_reference: re.Pattern[str] = _NEVER
+    mother_before: re.Pattern[str] = _NEVER
+    """Right after a time window, words that place it after the trial's treatment ("within 4 months *after the final
+    dose*"): no look-back."""
     other_person_before: re.Pattern[str] = _NEVER
     dose_change_before: re.Pattern[str] = _NEVER
     change_before_test: re.Pattern[str] = _NEVER
@@ -514,6 +518,8 @@ def phrases() -> Phrases:
         interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
         response_to_treatment=_compile(_words(t, "response_to_treatment")),
         unknown_status_before=_compile(_words(t, "unknown_status_before")),
+        mother_before=_compile(_words(t, "mother_before")),
+        future_reference=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "future_reference")) + ")", re.IGNORECASE),
         other_person_before=_compile(_words(t, "other_person_before")),
         dose_change_before=_compile(_words(t, "dose_change_before")),
         change_before_test=_compile(_by_name(t, "change_of_measurement")["before"]),

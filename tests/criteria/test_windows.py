@@ -88,3 +88,16 @@ def test_measurements_take_the_clause_window() -> None:
     )
     atoms = compile_text(f"Inclusion Criteria:\n* {item}\n").atoms
     assert {a.within_days for a in atoms if a.concept_key in ("lab.ast", "lab.alt")} == {14}
+
+
+def test_a_window_after_the_trials_treatment_is_no_look_back() -> None:
+    """Corpus NCT05581004: "Pregnant or breastfeeding, or intention of becoming pregnant ... within 4 months after the
+    final dose": the pregnancy was looked for in the last 120 days only."""
+    found = _windows("Pregnant or breastfeeding, or planning a pregnancy within 4 months after the final dose")
+    assert found.get("condition.breastfeeding", "missing") is None
+
+
+def test_an_exposure_in_utero_is_the_mothers() -> None:
+    """Chia NCT02851303 (infants): "Primary in-utero drug exposure was opioids" required the infant's opioids."""
+    atom = compile_text("Inclusion Criteria:\n* Primary in-utero drug exposure was opioids\n").atoms[0]
+    assert atom.reason == "'in-utero' before the finding: the mother's, not the patient's"
