@@ -906,3 +906,10 @@ def test_a_lead_in_marker_covers_its_list_but_not_its_own_object() -> None:
         "condition.alcohol-associated-liver-disease",
         "condition.hemochromatosis",
     ]
+
+
+def test_a_kind_of_a_finding_narrows_it() -> None:
+    """Chia NCT02315287 "secondary forms of diabetes" excluded every patient of a type 2 diabetes trial."""
+    atom = _by_key("Exclusion Criteria:\n* secondary forms of diabetes\n", "condition.diabetes")
+    assert [(r.effect, r.reason) for r in atom.residues] == [("narrows", "a narrower kind")]
+    assert _by_key("Exclusion Criteria:\n* any form of diabetes\n", "condition.diabetes").residues == []
