@@ -15,6 +15,9 @@ from fhir_adapter.criteria.residues import Source, extent, marker_before, wideni
 from fhir_adapter.criteria.values import threshold_fields
 from fhir_adapter.terminology import Concept
 
+_BLOOD_PRESSURES = frozenset(
+    {"lab.systolic-bp", "lab.diastolic-bp", "lab.blood-pressure", "lab.mean-arterial-pressure"}
+)
 _RATIO_AFTER = re.compile(r"\s*\)?\s*/[^,;.]{0,40}?(?<![a-z])(?<!normalized )(?<!normalised )ratios?(?![a-z])")
 
 
@@ -24,6 +27,10 @@ def not_the_value(work: str, head: Head, vocab: Phrases) -> str | None:
     about = vocab.about_the_test.match(work, head.end)
     if about is not None:
         return f"'{about.group(0).strip(' -')}' after the test: the statement is about something else"
+    if head.concept.key in _BLOOD_PRESSURES:
+        vessel = marker_before(vocab.other_pressure_before, work, head, vocab, max_words=1)
+        if vessel is not None:  # "Mean pulmonary arterial pressure >= 25 mmHg"
+            return f"'{vessel}' before the pressure: another vessel's pressure, not the blood pressure"
     ratio = _RATIO_AFTER.match(work, head.end)
     if ratio is not None:  # "FEV1/(forced vital capacity)FVC ratio of <= 0.70": neither test's own value
         return "a ratio of two tests: not the value of either"

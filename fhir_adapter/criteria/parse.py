@@ -245,6 +245,20 @@ def _right_before(head: Head, t: Threshold, work: str) -> bool:
     return t.start < head.start and head.start - end <= 15 and not SEPARATOR.search(work[end : head.start])
 
 
+_CHAIN = re.compile(r"\s*(?:,|and|or)?\s*", re.IGNORECASE)
+
+
+def _chained_before(head: Head, t: Threshold, thresholds: list[Threshold], work: str) -> bool:
+    """A threshold right before the head, or before another one joined to it by "and"/"or" ("<28 weeks and >34
+    weeks gestation", "< 18 or > 75 years of age")."""
+    if _right_before(head, t, work):
+        return True
+    following = [u for u in thresholds if t.end <= u.start < head.start]
+    if not following or _CHAIN.fullmatch(work[t.end : following[0].start]) is None:
+        return False
+    return _chained_before(head, following[0], thresholds, work)
+
+
 def _measures_next(prev: Head, head: Head, t: Threshold, work: str) -> bool:
     """A threshold after a finding and right before a measured head is the measured head's."""
     finding = prev.concept.category in PRESENCE_CATEGORIES and head.concept.category in THRESHOLD_CATEGORIES
@@ -270,7 +284,7 @@ def _segments(work: str, heads: list[Head], thresholds: list[Threshold], start: 
             for t in thresholds
             if (head.end <= t.start < limit and not (nxt is not None and _measures_next(head, nxt, t, work)))
             or (
-                (i == 0 and start <= t.start < head.start and _right_before(head, t, work))
+                (i == 0 and start <= t.start < head.start and _chained_before(head, t, thresholds, work))
                 or (i > 0 and _measures_next(heads[i - 1], head, t, work))
             )
         ]
@@ -438,6 +452,8 @@ def parse_clause(
     matches = find_concepts(work, lexicon, p, norm.cased)
     lead = _lead_in_end(work, matches)
     notes = note_spans(work, p)
+    # "Body mass index (BMI): 18 <= BMI <= 32 kg/m2": the lead-in names the test its statement then states
+    named_in_lead = {m.concept.key: m.start for m in reversed(matches) if m.start < lead}
     matches = [m for m in matches if m.start >= lead and not in_note(notes, m.start)]
     thresholds = [
         t
@@ -515,7 +531,8 @@ def parse_clause(
         if noun_end is None and index + 1 < len(heads):  # "prostate" in "prostate or breast cancer"
             following = [(h.start, h.end) for h in heads[index + 1 :]]
             noun_end = shared_tail_end(work, head.start, head.end, following, lexicon)
-        drafts.append(draft(head.seg_start, max(seg_end, noun_end or 0), fields))
+        start = min(named_in_lead.get(head.concept.key, head.seg_start), head.seg_start)
+        drafts.append(draft(start, max(seg_end, noun_end or 0), fields))
     if item.kind == "exclusion":
         narrow_by_thresholds(heads, drafts, src)
     if tail_start is not None:

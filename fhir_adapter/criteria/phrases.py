@@ -260,6 +260,8 @@ class Phrases:
     unknown_status_before: re.Pattern[str] = _NEVER
     future_reference: re.Pattern[str] = _NEVER
     mother_before: re.Pattern[str] = _NEVER
+    manifestation_before: re.Pattern[str] = _NEVER
+    other_pressure_before: re.Pattern[str] = _NEVER
     """Right after a time window, words that place it after the trial's treatment ("within 4 months *after the final
     dose*"): no look-back."""
     other_person_before: re.Pattern[str] = _NEVER
@@ -519,6 +521,8 @@ def phrases() -> Phrases:
         response_to_treatment=_compile(_words(t, "response_to_treatment")),
         unknown_status_before=_compile(_words(t, "unknown_status_before")),
         mother_before=_compile(_words(t, "mother_before")),
+        manifestation_before=_compile(_words(t, "manifestation_before")),
+        other_pressure_before=_compile(_words(t, "other_pressure_before")),
         future_reference=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "future_reference")) + ")", re.IGNORECASE),
         other_person_before=_compile(_words(t, "other_person_before")),
         dose_change_before=_compile(_words(t, "dose_change_before")),

@@ -288,6 +288,7 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("other_person_before", _FINDINGS, 5, "finding: another person's, not the patient's"),
     ("unknown_status_before", frozenset(), 2, "finding: its status is unknown, not present"),
     ("mother_before", frozenset(), 4, "finding: the mother's, not the patient's"),
+    ("manifestation_before", _FINDINGS, 6, "finding: a manifestation of another statement, not the criterion"),
 )
 """Words before a concept that make the statement about something else than the concept."""
 

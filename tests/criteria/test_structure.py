@@ -346,3 +346,15 @@ def test_a_threshold_between_a_finding_and_a_measurement_is_the_measurements() -
         "30 to 32 weeks of gestation",
     )
     assert next(a for a in atoms if a.concept_key == "condition.pregnancy").comparator == "present"
+
+
+def test_thresholds_chained_before_their_test() -> None:
+    """Chia NCT02632266 "Newborn infants <28 weeks and >34 weeks gestation" lost the lower limit."""
+    atoms = _atoms("Exclusion Criteria:\n- Newborn infants <28 weeks and >34 weeks gestation\n")
+    assert [(a.comparator, a.value) for a in atoms if a.computable] == [("lt", 28.0), ("gt", 34.0)]
+
+
+def test_a_lead_in_naming_the_test_is_in_the_atoms_text() -> None:
+    """Chia "Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²": the atoms' text starts with the test's name."""
+    atoms = _atoms("Inclusion Criteria:\n- Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²\n")
+    assert {a.text for a in atoms} == {"Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²"}
