@@ -48,8 +48,13 @@ def two_sided(work: str, heads: list[Head], kind: Kind) -> list[Head]:
             continue
         unit_from = high if high.unit_span is not None else low
         if kind == "inclusion":
+            # "between >140 mg and <400 mg/dL": a unit cut short is the other end's
+            cut_short = low.unit_raw and high.unit_raw and high.unit_raw.lower().startswith(low.unit_raw.lower() + "/")
+            keep = low.unit_span is not None and not cut_short
             low = replace(
-                low, unit_raw=low.unit_raw or unit_from.unit_raw, unit_span=low.unit_span or unit_from.unit_span
+                low,
+                unit_raw=low.unit_raw if keep else unit_from.unit_raw,
+                unit_span=low.unit_span if keep else unit_from.unit_span,
             )
             head.thresholds = [low]
             out.append(replace(head, thresholds=[high, *head.thresholds[2:]], inherits=True, or_sibling=False))

@@ -358,3 +358,12 @@ def test_a_lead_in_naming_the_test_is_in_the_atoms_text() -> None:
     """Chia "Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²": the atoms' text starts with the test's name."""
     atoms = _atoms("Inclusion Criteria:\n- Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²\n")
     assert {a.text for a in atoms} == {"Body mass index (BMI): 18 ≤ BMI ≤ 32 kg/m²"}
+
+
+def test_a_unit_cut_short_at_one_end_of_a_range_is_the_other_ends() -> None:
+    """Chia NCT02408120 "Blood glucose levels between >140 mg and <400 mg/dL": "mg" alone is no concentration."""
+    atoms = _atoms("Inclusion Criteria:\n- Blood glucose levels between >140 mg and <400 mg/dL\n")
+    assert [(a.computable, a.comparator, a.value, a.unit) for a in atoms] == [
+        (True, "gt", 140.0, "mg/dL"),
+        (True, "lt", 400.0, "mg/dL"),
+    ]
