@@ -139,12 +139,12 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     return root / USER_FILE
 
 
-def find_config(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> tuple[Path, str] | None:
+def find_config(
+    explicit: Path | None, environ: Mapping[str, str], cwd: Path
+) -> tuple[Path, str] | None:
     """The settings file to read and how it was found; a named one must exist (UsageError)."""
-    named = (
-        (explicit, "--config")
-        if explicit is not None
-        else ((Path(environ[CONFIG_ENV]), CONFIG_ENV) if environ.get(CONFIG_ENV) else None)
+    named = (explicit, "--config") if explicit is not None else (
+        (Path(environ[CONFIG_ENV]), CONFIG_ENV) if environ.get(CONFIG_ENV) else None
     )
     if named is not None:
         path, how = named
@@ -173,9 +173,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         if where is None:
             raise UsageError(f"invalid TOML: {message}", source=str(path)) from exc
         line, column = where.groups()
-        raise UsageError(
-            f"invalid TOML: {message[: where.start()]} (column {column})", source=f"{path}:{line}"
-        ) from exc
+        raise UsageError(f"invalid TOML: {message[: where.start()]} (column {column})",
+                         source=f"{path}:{line}") from exc
 
 
 def load_config(
@@ -193,8 +192,7 @@ def load_config(
         if wanted is not None:
             raise UsageError(
                 f"no settings file to take profile {wanted[0]!r} from: give --config FILE, or write ./{LOCAL_FILE} "
-                f"or {user_config_path(env)}",
-                field=wanted[1],
+                f"or {user_config_path(env)}", field=wanted[1],
             )
         return Config()
     path, found_by = found
@@ -208,11 +206,8 @@ def load_config(
     if name not in profiles:
         known = ", ".join(profiles) or "none"
         where = "default_profile" if selected_by == "default_profile" else None
-        raise UsageError(
-            f"no profile {name!r} in the settings file (profiles: {known}; selected by {selected_by})",
-            source=str(path),
-            field=where,
-        )
+        raise UsageError(f"no profile {name!r} in the settings file (profiles: {known}; selected by {selected_by})",
+                         source=str(path), field=where)
     values = check_profile(profiles[name], path, name)
     return Config(path, found_by, tuple(profiles), Profile(name, selected_by, values), values)
 
@@ -220,11 +215,8 @@ def load_config(
 def _profiles_table(document: dict[str, Any], path: Path) -> dict[str, Any]:
     for key in document:
         if key not in ("default_profile", "profiles"):
-            raise UsageError(
-                f"unknown key {key!r}: a settings file holds default_profile and [profiles.NAME] tables",
-                source=str(path),
-                field=key,
-            )
+            raise UsageError(f"unknown key {key!r}: a settings file holds default_profile and [profiles.NAME] "
+                             "tables", source=str(path), field=key)
     profiles = document.get("profiles", {})
     if not isinstance(profiles, dict):
         raise UsageError("must be a table of [profiles.NAME] tables", source=str(path), field="profiles")
@@ -251,9 +243,8 @@ def _not_a_setting(key: str, path: Path, where: str) -> UsageError:
     if hint is None and any(word in key.lower() for word in _SECRET_WORDS):
         hint = "a *_env or *_file setting"
     if hint is not None:  # the key goes in the sentence: "password: ..." would be masked as a credential
-        return UsageError(
-            f"{where} is an inline secret, which a settings file must not hold: use {hint}", source=str(path)
-        )
+        return UsageError(f"{where} is an inline secret, which a settings file must not hold: use {hint}",
+                          source=str(path))
     known = ", ".join(s.key for s in SETTINGS)
     return UsageError(f"unknown setting (known: {known})", source=str(path), field=where)
 
@@ -272,15 +263,11 @@ def _check_url(setting: Setting, value: Any, path: Path, where: str) -> str:
     url = _text(value, path, where)
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
-        raise UsageError(
-            f"must not carry credentials ({without_userinfo(url)}): use auth and a *_env setting",
-            source=str(path),
-            field=where,
-        )
+        raise UsageError(f"must not carry credentials ({without_userinfo(url)}): use auth and a *_env setting",
+                         source=str(path), field=where)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(
-            f"must be an http(s)://host/... URL, got {without_userinfo(url)!r}", source=str(path), field=where
-        )
+        raise UsageError(f"must be an http(s)://host/... URL, got {without_userinfo(url)!r}",
+                         source=str(path), field=where)
     return url
 
 
@@ -292,11 +279,8 @@ def _check_path(setting: Setting, value: Any, path: Path, where: str) -> Path:
 def _check_env_name(setting: Setting, value: Any, path: Path, where: str) -> str:
     name = _text(value, path, where)
     if not _ENV_NAME.fullmatch(name):
-        raise UsageError(
-            "must be the NAME of an environment variable (letters, digits, _), not the secret itself",
-            source=str(path),
-            field=where,
-        )
+        raise UsageError("must be the NAME of an environment variable (letters, digits, _), not the secret itself",
+                         source=str(path), field=where)
     return name
 
 
@@ -310,20 +294,16 @@ def _check_choice(setting: Setting, value: Any, path: Path, where: str) -> str:
 
 def _check_count(setting: Setting, value: Any, path: Path, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_CONCURRENCY:
-        raise UsageError(
-            f"must be a whole number from 1 to {_MAX_CONCURRENCY}, got {value!r}", source=str(path), field=where
-        )
+        raise UsageError(f"must be a whole number from 1 to {_MAX_CONCURRENCY}, got {value!r}",
+                         source=str(path), field=where)
     return value
 
 
 def _check_seconds(setting: Setting, value: Any, path: Path, where: str) -> float:
     """A duration in seconds (``deadline = 600``): more than 0, at most a week."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_SECONDS:
-        raise UsageError(
-            f"must be a number of seconds, more than 0 and at most {_MAX_SECONDS}, got {value!r}",
-            source=str(path),
-            field=where,
-        )
+        raise UsageError(f"must be a number of seconds, more than 0 and at most {_MAX_SECONDS}, got {value!r}",
+                         source=str(path), field=where)
     return float(value)
 
 

@@ -64,7 +64,9 @@ def match(
     string, default today)."""
     from fhir_adapter.matching import evaluate_patient
 
-    return evaluate_patient(criteria.atoms, data, patient_id_of(patient_id), as_of=as_of_date(as_of), options=options)
+    return evaluate_patient(
+        criteria.atoms, data, patient_id_of(patient_id), as_of=as_of_date(as_of), options=options
+    )
 
 
 def screen(

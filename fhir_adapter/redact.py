@@ -16,9 +16,8 @@ _SCHEMES = re.compile(
     r"\b(Bearer|Basic|Digest|Negotiate|DPoP)\s+(?=[A-Za-z0-9._~+/=-]*[0-9=+/._~-])[A-Za-z0-9._~+/=-]{8,}",
     re.IGNORECASE,
 )
-_HEADER = re.compile(
-    r"\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key)(\"?\s*[:=]\s*\"?)[^\s\",;]+", re.IGNORECASE
-)
+_HEADER = re.compile(r"\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key)(\"?\s*[:=]\s*\"?)[^\s\",;]+",
+                     re.IGNORECASE)
 _PARAMS = re.compile(
     r"\b(access_token|refresh_token|id_token|client_secret|client_assertion|password|passwd|api_key|apikey)"
     r"(\"?\s*[:=]\s*\"?)[^\s\"&,;]+",

@@ -74,19 +74,8 @@ from fhir_adapter.phrase_keys import (
 from fhir_adapter.phrase_keys import words as token_words
 
 __all__ = [  # the concept models live in fhir_adapter.concepts; every stage imports them from here
-    "CONCEPT_TABLES",
-    "GENERATED_TABLES",
-    "CodePrefix",
-    "Concept",
-    "ConceptMatch",
-    "Lexicon",
-    "UnitConversion",
-    "build_lexicon",
-    "find",
-    "find_drug",
-    "generated_path",
-    "lexicon",
-    "load_generated",
+    "CONCEPT_TABLES", "GENERATED_TABLES", "CodePrefix", "Concept", "ConceptMatch", "Lexicon", "UnitConversion",
+    "build_lexicon", "find", "find_drug", "generated_path", "lexicon", "load_generated",
 ]
 
 CONCEPT_TABLES: tuple[str, ...] = (

@@ -25,13 +25,8 @@ def test_every_public_name_has_its_own_docstring(name: str) -> None:
 
 def test_the_api_reference_builds_and_names_every_public_name(tmp_path: Path) -> None:
     out = tmp_path / "api"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_api_docs.py"), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_api_docs.py"), "-o", str(out)],
+                          capture_output=True, text=True, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     page = (out / "fhir_adapter.html").read_text(encoding="utf-8")
     for name in fhir_adapter.__all__:

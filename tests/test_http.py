@@ -39,7 +39,6 @@ def test_delay_honours_retry_after_up_to_the_cap_and_backs_off_without_it() -> N
 
 # -- answers bounded in time and size ----------------------------------------------------------------------------
 
-
 @pytest.fixture
 def dripping_server() -> Iterator[str]:
     """A loopback server that answers 200 and then sends one byte every 0.1 s, forever."""
@@ -101,7 +100,6 @@ def test_an_answer_too_large_after_decompression_is_refused() -> None:
 
 # -- the run's deadline, certificates, whether a request reached the server ----------------------------------------
 
-
 def test_no_attempt_starts_after_the_run_deadline() -> None:
     from fhir_adapter.http import DeadlineExceeded, reached_server, send_with_retries
 
@@ -120,9 +118,8 @@ def test_a_retry_wait_that_would_outlast_the_deadline_is_not_taken() -> None:
     waits: list[float] = []
     with respx.mock() as router, httpx.Client() as client:
         router.get("http://fhir.test/x").respond(503)
-        answer = send_with_retries(
-            client, client.build_request("GET", "http://fhir.test/x"), policy, idempotent=True, sleep=waits.append
-        )
+        answer = send_with_retries(client, client.build_request("GET", "http://fhir.test/x"), policy,
+                                   idempotent=True, sleep=waits.append)
     assert answer.status_code == 503 and waits == []
 
 
@@ -139,18 +136,12 @@ def test_a_certificate_error_is_never_retried_and_a_refused_connection_never_rea
     with respx.mock() as router, httpx.Client() as client:
         route = router.get("http://fhir.test/x").mock(side_effect=error)
         with pytest.raises(httpx.ConnectError) as caught:
-            send_with_retries(
-                client,
-                client.build_request("GET", "http://fhir.test/x"),
-                RetryPolicy(),
-                idempotent=True,
-                sleep=waits.append,
-            )
+            send_with_retries(client, client.build_request("GET", "http://fhir.test/x"), RetryPolicy(),
+                              idempotent=True, sleep=waits.append)
     assert route.call_count == 1 and waits == [] and not reached_server(caught.value)
     with respx.mock() as router, httpx.Client() as client:
         router.post("http://fhir.test/x").mock(side_effect=httpx.ReadTimeout("late"))
         with pytest.raises(httpx.ReadTimeout) as lost:
-            send_with_retries(
-                client, client.build_request("POST", "http://fhir.test/x"), RetryPolicy(), idempotent=False
-            )
+            send_with_retries(client, client.build_request("POST", "http://fhir.test/x"), RetryPolicy(),
+                              idempotent=False)
     assert reached_server(lost.value)  # sent, answer lost: the write's outcome is unknown

@@ -50,23 +50,15 @@ def _root(
     ),
     config: Annotated[
         Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            show_default=False,
-            help="Settings file with \\[profiles.NAME] tables (default: $FHIR_ADAPTER_CONFIG, "
-            "./fhir-adapter.toml, ~/.config/fhir-adapter/config.toml). Anywhere on the line.",
-        ),
+        typer.Option("--config", metavar="FILE", show_default=False,
+                     help="Settings file with \\[profiles.NAME] tables (default: $FHIR_ADAPTER_CONFIG, "
+                          "./fhir-adapter.toml, ~/.config/fhir-adapter/config.toml). Anywhere on the line."),
     ] = None,
     profile: Annotated[
         str | None,
-        typer.Option(
-            "--profile",
-            metavar="NAME",
-            show_default=False,
-            help="Profile of the settings file (default: $FHIR_ADAPTER_PROFILE, else its default_profile). "
-            "Anywhere on the line.",
-        ),
+        typer.Option("--profile", metavar="NAME", show_default=False,
+                     help="Profile of the settings file (default: $FHIR_ADAPTER_PROFILE, else its default_profile). "
+                          "Anywhere on the line."),
     ] = None,
 ) -> None:
     """fhir-adapter: clinical-trial registry records to FHIR and patient matching."""
@@ -90,17 +82,9 @@ def profile_defaults(command: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMMANDS = {
-    "inspect": "inspect_cmd",
-    "fetch": "fetch_cmd",
-    "convert": "convert_cmd",
-    "criteria": "criteria_cmd",
-    "push": "push_cmd",
-    "sync": "sync_cmd",
-    "match": "match_cmd",
-    "screen": "screen_cmd",
-    "serve": "serve_cmd",
-    "export": "export_cmd",
-    "config": "config_cmd",
+    "inspect": "inspect_cmd", "fetch": "fetch_cmd", "convert": "convert_cmd", "criteria": "criteria_cmd",
+    "push": "push_cmd", "sync": "sync_cmd", "match": "match_cmd", "screen": "screen_cmd", "serve": "serve_cmd",
+    "export": "export_cmd", "config": "config_cmd",
 }
 """Each command and the module (``fhir_adapter.cli.<module>``) that registers it, in the order of the help."""
 _NEEDS_EVERY_COMMAND = frozenset({"config"})
@@ -158,9 +142,8 @@ def _usage_error(exc: Exception) -> NoReturn:
         sys.exit(2)
     where = ctx.command_path if ctx is not None else "fhir-adapter"
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    alert_console.print(
-        f"[bold red]error:[/] {escape(message)} (see {escape(where)} --help)", highlight=False, soft_wrap=True
-    )
+    alert_console.print(f"[bold red]error:[/] {escape(message)} (see {escape(where)} --help)", highlight=False,
+                        soft_wrap=True)
     sys.exit(int(getattr(exc, "exit_code", 2)))
 
 
@@ -206,9 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     except FhirAdapterError as exc:
         if debug:
             traceback.print_exc()  # the traceback, and the same exit code as without --debug
-        alert_console.print(
-            f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True, soft_wrap=True
-        )
+        alert_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, markup=True,
+                            soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -308,11 +308,8 @@ def show_progress(flag: bool | None) -> bool:
 
 ProgressFlag = Annotated[
     bool | None,
-    typer.Option(
-        "--progress/--no-progress",
-        help="Progress bar on stderr (default: on when it is a terminal).",
-        show_default=False,
-    ),
+    typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on when it is a terminal).",
+                 show_default=False),
 ]
 """``--progress/--no-progress`` of the commands that may take long over many inputs."""
 
@@ -371,31 +368,20 @@ def with_parameters(
     its annotations resolved (typer reads them from the wrapper): (signature, annotations)."""
     signature = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
-    kept = [
-        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values() if p.name != drop
-    ]
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
-        for name, (kind, option) in added.items()
-    ]
+    kept = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+            if p.name != drop]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
+             for name, (kind, option) in added.items()]
     parameters = [*kept, *extra]
     new = signature.replace(parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))
     return new, {p.name: p.annotation for p in parameters}
 
 
 OUTPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "quiet": (
-        bool,
-        typer.Option(
-            False, "--quiet", "-q", help="Only the output, errors and warnings: no progress, summaries or notes."
-        ),
-    ),
-    "verbose": (
-        bool,
-        typer.Option(
-            False, "--verbose", "-v", help="Also the settings in effect and each HTTP request (ids masked) on stderr."
-        ),
-    ),
+    "quiet": (bool, typer.Option(False, "--quiet", "-q",
+                                 help="Only the output, errors and warnings: no progress, summaries or notes.")),
+    "verbose": (bool, typer.Option(False, "--verbose", "-v",
+                                   help="Also the settings in effect and each HTTP request (ids masked) on stderr.")),
 }
 """``--quiet`` and ``--verbose``, on every command."""
 

@@ -72,9 +72,8 @@ class FhirOptions:
         """The cheap option checks, done before the command reads anything (no file, no network)."""
         check_http_url(self.server, "--server")
         if self.deadline is not None and not 0 < self.deadline <= MAX_DEADLINE:
-            raise UsageError(
-                f"--deadline must be more than 0 and at most {MAX_DEADLINE:g} seconds, got {self.deadline:g}"
-            )
+            raise UsageError(f"--deadline must be more than 0 and at most {MAX_DEADLINE:g} seconds, "
+                             f"got {self.deadline:g}")
         if self.auth not in _AUTH_KINDS:
             raise UsageError(f"--auth must be one of {', '.join(_AUTH_KINDS)}, not {self.auth!r}")
         if self.alg not in _ALGS:
@@ -83,18 +82,10 @@ class FhirOptions:
     def make_auth(self) -> httpx.Auth | None:
         self.check()
         return auth_from_options(
-            cast(AuthKind, self.auth),
-            base_url=self.server,
-            token_env=self.token_env,
-            token_file=self.token_file,
-            username=self.username,
-            password_env=self.password_env,
-            client_id=self.client_id,
-            private_key=self.private_key,
-            key_id=self.key_id,
-            alg=cast(SigningAlg, self.alg),
-            token_url=self.token_url,
-            scope=self.scope,
+            cast(AuthKind, self.auth), base_url=self.server, token_env=self.token_env, token_file=self.token_file,
+            username=self.username, password_env=self.password_env, client_id=self.client_id,
+            private_key=self.private_key, key_id=self.key_id, alg=cast(SigningAlg, self.alg),
+            token_url=self.token_url, scope=self.scope,
         )
 
     def client(self, *, timeout: float = 30.0, retry: RetryPolicy | None = None) -> FhirClient:
@@ -137,79 +128,39 @@ MAX_DEADLINE = 7 * 24 * 3600.0
 # SERVER_ENV (imported above) is the server when --server is not given (for match/screen only when --data is not
 # given either); then the profile's server.
 _OPTIONS: dict[str, tuple[Any, Any]] = {
-    "server": (
-        str,
-        typer.Option(
-            ..., "--server", help="FHIR base URL, e.g. https://host/fhir.", envvar=SERVER_ENV, rich_help_panel=_HELP
-        ),
-    ),
-    "auth": (
-        str,
-        typer.Option("none", "--auth", help="none | bearer | basic | smart.", envvar=AUTH_ENV, rich_help_panel=_HELP),
-    ),
-    "token_env": (
-        str | None,
-        typer.Option(
-            None, "--token-env", help="Env var holding the bearer token.", envvar=TOKEN_ENV_ENV, rich_help_panel=_HELP
-        ),
-    ),
-    "token_file": (
-        Path | None,
-        typer.Option(None, "--token-file", help="File holding the bearer token.", rich_help_panel=_HELP),
-    ),
+    "server": (str, typer.Option(..., "--server", help="FHIR base URL, e.g. https://host/fhir.",
+                                 envvar=SERVER_ENV, rich_help_panel=_HELP)),
+    "auth": (str, typer.Option("none", "--auth", help="none | bearer | basic | smart.", envvar=AUTH_ENV,
+                               rich_help_panel=_HELP)),
+    "token_env": (str | None, typer.Option(None, "--token-env", help="Env var holding the bearer token.",
+                                           envvar=TOKEN_ENV_ENV, rich_help_panel=_HELP)),
+    "token_file": (Path | None, typer.Option(None, "--token-file", help="File holding the bearer token.",
+                                             rich_help_panel=_HELP)),
     "username": (str | None, typer.Option(None, "--username", help="Basic auth user name.", rich_help_panel=_HELP)),
-    "password_env": (
-        str | None,
-        typer.Option(None, "--password-env", help="Env var holding the basic password.", rich_help_panel=_HELP),
-    ),
+    "password_env": (str | None, typer.Option(None, "--password-env", help="Env var holding the basic password.",
+                                              rich_help_panel=_HELP)),
     "client_id": (str | None, typer.Option(None, "--client-id", help="SMART client id.", rich_help_panel=_HELP)),
-    "private_key": (
-        Path | None,
-        typer.Option(None, "--private-key", help="SMART signing key (JWK/JWKS JSON or PEM).", rich_help_panel=_HELP),
-    ),
-    "key_id": (
-        str | None,
-        typer.Option(None, "--key-id", help="kid of the SMART key (default: the JWK's).", rich_help_panel=_HELP),
-    ),
+    "private_key": (Path | None, typer.Option(None, "--private-key", help="SMART signing key (JWK/JWKS JSON or PEM).",
+                                              rich_help_panel=_HELP)),
+    "key_id": (str | None, typer.Option(None, "--key-id", help="kid of the SMART key (default: the JWK's).",
+                                        rich_help_panel=_HELP)),
     "alg": (str, typer.Option("RS384", "--alg", help="RS384 | ES384.", rich_help_panel=_HELP)),
-    "token_url": (
-        str | None,
-        typer.Option(None, "--token-url", help="Token endpoint (default: SMART discovery).", rich_help_panel=_HELP),
-    ),
+    "token_url": (str | None, typer.Option(None, "--token-url", help="Token endpoint (default: SMART discovery).",
+                                           rich_help_panel=_HELP)),
     "scope": (str, typer.Option(DEFAULT_SCOPE, "--scope", help="SMART scopes.", rich_help_panel=_HELP)),
-    "insecure": (
-        bool,
-        typer.Option(False, "--insecure", help="Do not verify TLS certificates.", rich_help_panel=_HELP),
-    ),
-    "verbose": (
-        bool,
-        typer.Option(False, "--verbose", "-v", help="Trace requests (ids masked) on stderr.", rich_help_panel=_HELP),
-    ),
-    "deadline": (
-        float | None,
-        typer.Option(
-            None,
-            "--deadline",
-            metavar="SECONDS",
-            rich_help_panel=_HELP,
-            help="Stop the whole command after this many seconds, with one line "
-            "and exit 5 (screen writes the patients done, marked incomplete).",
-        ),
-    ),
+    "insecure": (bool, typer.Option(False, "--insecure", help="Do not verify TLS certificates.",
+                                    rich_help_panel=_HELP)),
+    "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Trace requests (ids masked) on stderr.",
+                                   rich_help_panel=_HELP)),
+    "deadline": (float | None, typer.Option(None, "--deadline", metavar="SECONDS", rich_help_panel=_HELP,
+                                            help="Stop the whole command after this many seconds, with one line "
+                                                 "and exit 5 (screen writes the patients done, marked incomplete).")),
 }
 _PATIENT_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "max_patient_entries": (
-        int | None,
-        typer.Option(
-            None,
-            "--max-patient-entries",
-            min=1,
-            metavar="N",
-            rich_help_panel=_HELP,
-            help=f"Entries fetched for one patient at most (default {DEFAULT_MAX_PATIENT_ENTRIES:,}); past it that "
-            "patient is needs-review with the reason.",
-        ),
-    ),
+    "max_patient_entries": (int | None, typer.Option(
+        None, "--max-patient-entries", min=1, metavar="N", rich_help_panel=_HELP,
+        help=f"Entries fetched for one patient at most (default {DEFAULT_MAX_PATIENT_ENTRIES:,}); past it that "
+             "patient is needs-review with the reason.")),
 }
 """Options of the commands that read patients from the server (match, screen: those whose --server is optional)."""
 assert set(_OPTIONS) | set(_PATIENT_OPTIONS) == {f.name for f in fields(FhirOptions) if f.init}
@@ -217,10 +168,8 @@ assert set(_OPTIONS) | set(_PATIENT_OPTIONS) == {f.name for f in fields(FhirOpti
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-_OPTIONAL_SERVER = (
-    str | None,
-    typer.Option(None, "--server", help="FHIR base URL, e.g. https://host/fhir.", rich_help_panel=_HELP),
-)
+_OPTIONAL_SERVER = (str | None, typer.Option(None, "--server", help="FHIR base URL, e.g. https://host/fhir.",
+                                              rich_help_panel=_HELP))
 
 
 def with_fhir_options(func: F) -> F:

@@ -56,17 +56,14 @@ def shown_value(found: Effective, defaults: dict[str, dict[str, Any]]) -> str:
     value = found.value
     if value is None:
         per_command = {
-            command: params[found.setting.param]
-            for command, params in sorted(defaults.items())
+            command: params[found.setting.param] for command, params in sorted(defaults.items())
             if found.setting.param in params and _real(params[found.setting.param])
         }
         by_value: dict[str, list[str]] = {}
         for command, default in per_command.items():
             by_value.setdefault(str(default), []).append(command)
-        return (
-            "; ".join(f"{v} ({', '.join(c)})" for v, c in by_value.items())
-            if len(by_value) > 1
-            else (next(iter(by_value), "-"))
+        return "; ".join(f"{v} ({', '.join(c)})" for v, c in by_value.items()) if len(by_value) > 1 else (
+            next(iter(by_value), "-")
         )
     if found.setting.kind == "env-name":
         return f"{value} ({'set' if os.environ.get(str(value)) else 'not set'})"
@@ -83,12 +80,8 @@ def rows(config: Config, defaults: dict[str, dict[str, Any]]) -> list[Row]:
     """Every setting: value, where it comes from, and the commands that use it."""
     found = effective(config)
     return [
-        Row(
-            f.setting.key,
-            shown_value(f, defaults),
-            f.source,
-            tuple(sorted(c for c, params in defaults.items() if f.setting.param in params and c != "config show")),
-        )
+        Row(f.setting.key, shown_value(f, defaults), f.source,
+            tuple(sorted(c for c, params in defaults.items() if f.setting.param in params and c != "config show")))
         for f in found
     ]
 
@@ -96,10 +89,8 @@ def rows(config: Config, defaults: dict[str, dict[str, Any]]) -> list[Row]:
 def header(config: Config) -> list[str]:
     """The settings file and profile lines."""
     if config.path is None:
-        return [
-            "settings file: none (./fhir-adapter.toml, $XDG_CONFIG_HOME/fhir-adapter/config.toml, --config)",
-            "profile: none",
-        ]
+        return ["settings file: none (./fhir-adapter.toml, $XDG_CONFIG_HOME/fhir-adapter/config.toml, --config)",
+                "profile: none"]
     lines = [f"settings file: {config.path} ({config.found_by})"]
     known = ", ".join(config.profiles) or "none"
     if config.profile is None:
@@ -112,9 +103,8 @@ def header(config: Config) -> list[str]:
 def table_lines(found: list[Row]) -> list[str]:
     cells = [_COLUMNS, *((r.key, r.value, r.source, ", ".join(r.used_by)) for r in found)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS) - 1)]
-    return [
-        "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]]).rstrip() for row in cells
-    ]
+    return ["  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]]).rstrip()
+            for row in cells]
 
 
 def as_json(config: Config, found: list[Row]) -> dict[str, Any]:

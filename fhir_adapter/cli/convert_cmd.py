@@ -135,10 +135,7 @@ def fewer_collections() -> Iterator[None]:
 
 
 def bundles(
-    records: Iterator[TrialRecord | InputError],
-    fhir_version: str,
-    with_criteria: bool,
-    tally: Tally,
+    records: Iterator[TrialRecord | InputError], fhir_version: str, with_criteria: bool, tally: Tally,
     progress: ProgressCallback | None = None,
 ) -> Iterator[tuple[TrialRecord, dict[str, Any]]]:
     """(record, Bundle) of each good record; each failure is reported on stderr and counted in ``tally``."""
@@ -156,29 +153,21 @@ def bundles(
 
 
 def convert_many(
-    records: Iterator[TrialRecord | InputError],
-    out_dir: Path,
-    fhir_version: str,
-    with_criteria: bool,
+    records: Iterator[TrialRecord | InputError], out_dir: Path, fhir_version: str, with_criteria: bool,
     progress: ProgressCallback | None = None,
 ) -> tuple[int, int]:
     """Write one Bundle per record into ``out_dir``; report each failure and go on. (done, failed)"""
     tally = Tally()
     for record, bundle in bundles(records, fhir_version, with_criteria, tally, progress):
         print_bundle(bundle, out_dir / _output_name(record.label))
-    err_console.print(
-        f"converted {tally.done} of {tally.done + tally.failed} to {escape(str(out_dir))}", highlight=False
-    )
+    err_console.print(f"converted {tally.done} of {tally.done + tally.failed} to {escape(str(out_dir))}",
+                      highlight=False)
     return tally.done, tally.failed
 
 
 def convert_ndjson(
-    inputs: list[Path],
-    records: Iterator[TrialRecord | InputError],
-    output: Path | None,
-    fhir_version: str,
-    with_criteria: bool,
-    progress: ProgressCallback | None = None,
+    inputs: list[Path], records: Iterator[TrialRecord | InputError], output: Path | None, fhir_version: str,
+    with_criteria: bool, progress: ProgressCallback | None = None,
 ) -> None:
     """One Bundle per line to ``output`` or stdout; the exit code says whether some (1) or all (2...) failed."""
     tally = Tally()

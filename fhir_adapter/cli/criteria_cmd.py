@@ -177,9 +177,7 @@ def criteria(
         for trial in compiled:
             console.print(trial_table(trial))
     exit_after_failures(
-        failures,
-        FhirAdapterError.exit_code,
-        f"{failures} input(s) failed (see above)",
+        failures, FhirAdapterError.exit_code, f"{failures} input(s) failed (see above)",
         source=", ".join(str(i) for i in inputs),
     )
 

@@ -50,11 +50,8 @@ def summary_line(result: ExportResult, server: str) -> str:
         f"{human_bytes(result.bytes)}) from {server} to {result.out_dir}",
     ]
     if result.type_filters_requested:
-        parts.append(
-            "_typeFilter applied"
-            if result.type_filter_applied
-            else "_typeFilter NOT applied by the server (filter locally)"
-        )
+        parts.append("_typeFilter applied" if result.type_filter_applied
+                     else "_typeFilter NOT applied by the server (filter locally)")
     if result.resumed:
         parts.append(f"resumed ({len(result.downloaded)} file(s) fetched now)")
     else:
@@ -96,9 +93,8 @@ def export(
     ] = None,
     file_origins: Annotated[
         list[str] | None,
-        typer.Option(
-            "--bulk-file-origin", help="Another origin that may receive the access token for files (repeatable)."
-        ),
+        typer.Option("--bulk-file-origin", help="Another origin that may receive the access token for files "
+                     "(repeatable)."),
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Files downloaded at once.")] = 4,
     poll_deadline: Annotated[
@@ -115,29 +111,17 @@ def export(
         raise UsageError("give at most one of --group ID and --patient-level")
     check_output_path(output_dir, "--output-dir", directory=True)
     level: ExportLevel = "group" if group is not None else "patient" if patient_level else "system"
-    result = asyncio.run(
-        export_with(
-            fhir,
-            level=level,
-            group_id=group,
-            types=split_values(types),
-            type_filters=list(type_filters or []),
-            since=since,
-            out_dir=output_dir,
-            allowed_file_origins=split_values(file_origins),
-            concurrency=concurrency,
-            poll_deadline=poll_deadline,
-            restart=restart,
-        )
-    )
+    result = asyncio.run(export_with(
+        fhir, level=level, group_id=group, types=split_values(types), type_filters=list(type_filters or []),
+        since=since, out_dir=output_dir, allowed_file_origins=split_values(file_origins),
+        concurrency=concurrency, poll_deadline=poll_deadline, restart=restart,
+    ))
     if result.type_filters_requested and not result.type_filter_applied:
         warn("the server did not apply --type-filter: the files hold every resource of the filtered types")
     if result.errors.issues:
         first = f"; first: {result.errors.first_message}" if result.errors.first_message else ""
-        warn(
-            f"the server reported {result.errors.issues} issue(s) in {result.errors.files} error file(s) "
-            f"under {output_dir / 'errors'}{first}"
-        )
+        warn(f"the server reported {result.errors.issues} issue(s) in {result.errors.files} error file(s) "
+             f"under {output_dir / 'errors'}{first}")
     console.print(escape(summary_line(result, fhir.server)), highlight=False, soft_wrap=True)
 
 

@@ -127,10 +127,7 @@ def render_table(result: PatientResult, compiled: CompiledCriteria, as_of: date,
         style = _STYLE.get(atom.result, "")
         result_cell = f"[{style}]{escape(atom.result)}[/]"
         table.add_row(
-            escape(atom.id),
-            kinds.get(atom.id, ""),
-            result_cell,
-            escape(printable(atom.reason)),
+            escape(atom.id), kinds.get(atom.id, ""), result_cell, escape(printable(atom.reason)),
             escape(printable(evidence)),
         )
     console.print(table, highlight=False)

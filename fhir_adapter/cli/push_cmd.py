@@ -65,16 +65,8 @@ from fhir_adapter.pipeline import trial_bundle
 from fhir_adapter.redact import redact
 from fhir_adapter.trial import TrialRecord
 
-_STYLE = {
-    "created": "green",
-    "updated": "cyan",
-    "unchanged": "dim",
-    "failed": "bold red",
-    "skipped": "yellow",
-    "present": "cyan",
-    "retired": "magenta",
-    "kept": "yellow",
-}
+_STYLE = {"created": "green", "updated": "cyan", "unchanged": "dim", "failed": "bold red", "skipped": "yellow",
+          "present": "cyan", "retired": "magenta", "kept": "yellow"}
 
 
 def _strategy_table(strategies: dict[str, TypeStrategy]) -> Table:
@@ -111,11 +103,8 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
             continue
         warn_unread_files([path])
         try:
-            files = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in DIRECTORY_SUFFIXES
-            )
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in DIRECTORY_SUFFIXES)
         except OSError as exc:
             raise InputError(f"cannot read the directory: {exc.strerror or exc}", source=str(path)) from exc
         if not files:
@@ -157,32 +146,14 @@ def push(
     fhir: FhirOptions,
 ) -> None:
     """Push trials to a FHIR server: create, update or sync (default) per resource, strategy from its capabilities."""
-    run_push(
-        expand_inputs(inputs),
-        fhir_version,
-        dry_run,
-        validate,
-        output_format,
-        progress,
-        write_mode,
-        fhir=fhir,
-        with_definitions=with_definitions,
-    )
+    run_push(expand_inputs(inputs), fhir_version, dry_run, validate, output_format, progress, write_mode, fhir=fhir,
+             with_definitions=with_definitions)
 
 
 def run_push(
-    inputs: list[Path],
-    fhir_version: str,
-    dry_run: bool,
-    validate: bool,
-    output_format: str,
-    progress: bool | None,
-    write_mode: str,
-    *,
-    fhir: FhirOptions,
-    one_line: bool = False,
-    fetched: Sequence[tuple[Path, TrialRecord]] = (),
-    with_definitions: bool = False,
+    inputs: list[Path], fhir_version: str, dry_run: bool, validate: bool, output_format: str,
+    progress: bool | None, write_mode: str, *, fhir: FhirOptions, one_line: bool = False,
+    fetched: Sequence[tuple[Path, TrialRecord]] = (), with_definitions: bool = False,
 ) -> None:
     """``push`` and ``sync``: ``one_line`` prints only the summary line (no per-resource table); ``fetched`` are
     records already read (from the registry), pushed after ``inputs``; ``with_definitions`` first writes the
@@ -228,14 +199,8 @@ def run_push(
                     if dry_run:
                         plans.append(_dry_run(client, path, bundle, version, output_format, mode, from_record))
                     else:
-                        report = push_trial(
-                            client,
-                            bundle,
-                            from_record=from_record,
-                            source=str(path),
-                            validate=validate,
-                            write_mode=mode,
-                        )
+                        report = push_trial(client, bundle, from_record=from_record, source=str(path),
+                                            validate=validate, write_mode=mode)
                         reports.append(report)
                         _say_read_back(report)
                         if validate and not caps.has_operation("validate"):
@@ -250,14 +215,8 @@ def run_push(
         if output_format == "json":
             print_json(plans if len(plans) != 1 else plans[0])
     elif output_format == "json":
-        print_json(
-            {
-                "server": fhir.server,
-                "fhirVersion": version,
-                "summary": summary(reports),
-                "inputs": [r.to_json() for r in reports],
-            }
-        )
+        print_json({"server": fhir.server, "fhirVersion": version, "summary": summary(reports),
+                    "inputs": [r.to_json() for r in reports]})
     else:
         if reports and not one_line:
             console.print(_report_table(reports))
@@ -276,9 +235,8 @@ def _definitions(client: FhirClient, version: str, dry_run: bool, server: str) -
     """Write (or, in a dry run, plan) the project's conformance resources once; one line says what happened."""
     counts = push_definitions(client, version, dry_run=dry_run)
     said = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing"
-    err_console.print(
-        f"definitions ({version}) on {escape(server)}: {'would be ' if dry_run else ''}{said}", highlight=False
-    )
+    err_console.print(f"definitions ({version}) on {escape(server)}: {'would be ' if dry_run else ''}{said}",
+                      highlight=False)
 
 
 def _stop_reason(client: FhirClient, fhir: FhirOptions) -> str | None:
@@ -303,25 +261,10 @@ def _say_read_back(report: PushReport) -> None:
 
 
 def _plan_rows(plan: TrialPlan) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [
-        {
-            "type": p.resource_type,
-            "identifier": p.identifier,
-            "action": p.action,
-            "serverId": p.stored.server_id if p.stored else None,
-        }
-        for p in plan.writes
-    ]
-    rows += [
-        {
-            "type": r.resource_type,
-            "identifier": f"{IDENTIFIER_SYSTEM}|{r.identifier}",
-            "action": r.action,
-            "serverId": r.reference.split("/", 1)[1],
-            "reason": r.reason,
-        }
-        for r in plan.retires
-    ]
+    rows: list[dict[str, Any]] = [{"type": p.resource_type, "identifier": p.identifier, "action": p.action,
+                                   "serverId": p.stored.server_id if p.stored else None} for p in plan.writes]
+    rows += [{"type": r.resource_type, "identifier": f"{IDENTIFIER_SYSTEM}|{r.identifier}", "action": r.action,
+              "serverId": r.reference.split("/", 1)[1], "reason": r.reason} for r in plan.retires]
     return rows
 
 
@@ -331,13 +274,9 @@ def _plan_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(column, overflow="fold")
     styles = {"create": "green", "update": "cyan", "unchanged": "dim", "retire": "magenta", "keep": "yellow"}
     for row in rows:
-        table.add_row(
-            escape(row["type"]),
-            escape(row["identifier"].rsplit("|", 1)[-1]),
-            f"[{styles[row['action']]}]{row['action']}[/]",
-            escape(row["serverId"] or "-"),
-            escape(row.get("reason", "")),
-        )
+        table.add_row(escape(row["type"]), escape(row["identifier"].rsplit("|", 1)[-1]),
+                      f"[{styles[row['action']]}]{row['action']}[/]", escape(row["serverId"] or "-"),
+                      escape(row.get("reason", "")))
     return table
 
 
@@ -346,12 +285,7 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 
 def _dry_run(
-    client: PushClient,
-    path: Path,
-    bundle: dict[str, Any],
-    version: str,
-    output_format: str,
-    mode: WriteMode,
+    client: PushClient, path: Path, bundle: dict[str, Any], version: str, output_format: str, mode: WriteMode,
     from_record: bool,
 ) -> dict[str, Any]:
     """The plan of one input (what would be sent, what would be retired); printed at once as a table unless JSON
@@ -365,15 +299,9 @@ def _dry_run(
         console.print(_plan_table(rows))
         err_console.print(f"{escape(path.name)}: {_counts_line(counts)}", highlight=False)
         print_json(plan.bundle)
-    return {
-        "source": str(path),
-        "fhirVersion": version,
-        "writeMode": mode,
-        "strategies": {t: {"strategy": s.strategy, "reason": s.reason} for t, s in plan.strategies.items()},
-        "plan": rows,
-        "counts": counts,
-        "bundle": plan.bundle,
-    }
+    return {"source": str(path), "fhirVersion": version, "writeMode": mode, "strategies": {
+        t: {"strategy": s.strategy, "reason": s.reason} for t, s in plan.strategies.items()
+    }, "plan": rows, "counts": counts, "bundle": plan.bundle}
 
 
 def _failed(failed: int, total: int, exit_code: int) -> FhirAdapterError:

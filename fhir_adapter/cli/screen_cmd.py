@@ -76,7 +76,7 @@ def _partial(marker: Checkpoint, compiled: CompiledCriteria, day: date) -> Scree
 def _marked(chunks: Iterator[str], incomplete: str) -> Iterator[str]:
     """The JSON report with ``"incomplete": "<why>"`` right after the trial and date (its first chunk)."""
     yield next(chunks)
-    yield f'  "incomplete": {json.dumps(incomplete, ensure_ascii=False)},\n'
+    yield f"  \"incomplete\": {json.dumps(incomplete, ensure_ascii=False)},\n"
     yield from chunks
 
 
@@ -104,12 +104,7 @@ def _with_newline(chunks: Iterator[str]) -> Iterator[str]:
 
 
 def write_report(
-    result: ScreenResult,
-    compiled: CompiledCriteria,
-    output_format: str,
-    output: Path | None,
-    *,
-    about: str = "",
+    result: ScreenResult, compiled: CompiledCriteria, output_format: str, output: Path | None, *, about: str = "",
     incomplete: str | None = None,
 ) -> None:
     """The report to ``output`` (its path printed on stderr) or stdout; the verdict counts on stderr.
@@ -124,11 +119,8 @@ def write_report(
         chunks = result.contract_json()
         write_chunks(_with_newline(chunks if incomplete is None else _marked(chunks, incomplete)), output)
     elif output_format == "ndjson":
-        end = (
-            []
-            if incomplete is None
-            else [{"trial": result.trial, "as_of": result.as_of.isoformat(), "incomplete": incomplete}]
-        )
+        end = [] if incomplete is None else [
+            {"trial": result.trial, "as_of": result.as_of.isoformat(), "incomplete": incomplete}]
         print_ndjson(itertools.chain(patient_lines(result), end), output)
     elif output_format == "html":
         text = render_html(result, compiled.atoms, considered=about)
@@ -169,16 +161,10 @@ def bulk_export(
     request = bulk_request(compiled.atoms, Matcher(compiled.atoms, as_of=as_of).context)
     with contextlib.ExitStack() as stack:
         target = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fhir-adapter-bulk-")))
-        exported = asyncio.run(
-            export_with(
-                fhir,
-                level="system",
-                types=list(request.types),
-                type_filters=list(request.type_filters),
-                out_dir=target,
-                allowed_file_origins=split_values(origins),
-            )
-        )
+        exported = asyncio.run(export_with(
+            fhir, level="system", types=list(request.types), type_filters=list(request.type_filters),
+            out_dir=target, allowed_file_origins=split_values(origins),
+        ))
         if exported.type_filters_requested and not exported.type_filter_applied:
             warn("the server did not apply _typeFilter: every Observation was exported and is filtered here")
         err_console.print(escape(summary_line(exported, fhir.server)), highlight=False, soft_wrap=True)
@@ -234,11 +220,7 @@ def run_screen(
     try:
         with progress_bar(show_progress) as progress:
             common: dict[str, Any] = {
-                "as_of": day,
-                "limit": limit,
-                "progress": progress,
-                "checkpoint": marker,
-                "stats": stats,
+                "as_of": day, "limit": limit, "progress": progress, "checkpoint": marker, "stats": stats,
                 "options": MatchOptions(open_world_diagnosis=open_world_diagnosis),
             }
             if data is not None or bulk or bulk_dir is not None:
@@ -252,16 +234,8 @@ def run_screen(
                     else:
                         paths, origin = data, f"{len(data)} --data path(s)"
                     stack.enter_context(data_errors(paths))
-                    found = screen_files(
-                        compiled,
-                        paths,
-                        engine=engine,
-                        strict=strict,
-                        spark_master=spark_master,
-                        note=_engine_note,
-                        workers=workers,
-                        **common,
-                    )  # None: the default
+                    found = screen_files(compiled, paths, engine=engine, strict=strict, spark_master=spark_master,
+                                         note=_engine_note, workers=workers, **common)  # None: the default
                 report_skipped(found.errors)
                 result = found.result
                 skipped = f" ({len(found.errors)} malformed record(s) skipped)" if found.errors else ""
@@ -279,10 +253,8 @@ def run_screen(
                     if marker is None:
                         raise
                     result = _partial(marker, compiled, day)
-                    incomplete = (
-                        f"{fhir.deadline_line()} after {len(result.patients)} of {stats.population} "
-                        "patient(s); the others were not screened"
-                    )
+                    incomplete = (f"{fhir.deadline_line()} after {len(result.patients)} of {stats.population} "
+                                  "patient(s); the others were not screened")
     finally:
         if marker is not None:
             marker.close()
@@ -332,12 +304,8 @@ def _screen_command(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Processes evaluating the duckdb engine's patients (default: one per "
-            "core but one; 1: none; a small population uses none).",
-        ),
+        typer.Option("--workers", min=1, help="Processes evaluating the duckdb engine's patients (default: one per "
+                     "core but one; 1: none; a small population uses none)."),
     ] = None,
     bulk: Annotated[
         bool, typer.Option("--bulk", help="With --server: Bulk $export what the trial reads, then screen the files.")
@@ -355,27 +323,11 @@ def _screen_command(
 ) -> None:
     """Screen a population against a trial's criteria: eligible, needs-review, ineligible, explained."""
     run_screen(
-        trial,
-        data=data,
-        fhir=fhir,
-        output_format=output_format,
-        output=output,
-        limit=limit,
-        as_of=as_of,
-        checkpoint=checkpoint,
-        emit=emit,
-        fhir_version=fhir_version,
-        concurrency=concurrency,
-        prefilter=prefilter,
-        show_progress=show_progress or err_console.is_terminal,
-        strict=strict,
-        open_world_diagnosis=open_world_diagnosis,
-        engine=engine,
-        spark_master=spark_master,
-        workers=workers,
-        bulk=bulk,
-        bulk_dir=bulk_dir,
-        bulk_file_origins=bulk_file_origins,
+        trial, data=data, fhir=fhir, output_format=output_format, output=output,
+        limit=limit, as_of=as_of, checkpoint=checkpoint, emit=emit, fhir_version=fhir_version,
+        concurrency=concurrency, prefilter=prefilter, show_progress=show_progress or err_console.is_terminal,
+        strict=strict, open_world_diagnosis=open_world_diagnosis, engine=engine, spark_master=spark_master,
+        workers=workers, bulk=bulk, bulk_dir=bulk_dir, bulk_file_origins=bulk_file_origins,
     )
 
 

@@ -77,11 +77,8 @@ def _load(files: list[Path], server: FhirOptions | None) -> Any:
 def serve(
     trials: Annotated[
         list[str] | None,
-        typer.Option(
-            "--trials",
-            help="Trial record files or directories, or a FHIR base URL the trials were "
-            "pushed to (its active ResearchStudies).",
-        ),
+        typer.Option("--trials", help="Trial record files or directories, or a FHIR base URL the trials were "
+                                      "pushed to (its active ResearchStudies)."),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8090,
@@ -90,13 +87,8 @@ def serve(
     ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Serve the bundled sample trial, no token check.")] = False,
     show_unconfirmed: Annotated[
-        int,
-        typer.Option(
-            "--show-unconfirmed",
-            min=0,
-            help="Also show up to N trials without an index condition "
-            "whose conditions the record does not document (labelled).",
-        ),
+        int, typer.Option("--show-unconfirmed", min=0, help="Also show up to N trials without an index condition "
+                          "whose conditions the record does not document (labelled).")
     ] = 0,
     *,
     fhir: dict[str, Any],

@@ -53,11 +53,8 @@ def _fetched(ids: list[str], params: dict[str, str], base_url: str) -> list[tupl
     studies = fetch_trials(ids, base_url=base_url, on_retry=say_retrying) if ids else []
     if params:
         known = {s["protocolSection"]["identificationModule"]["nctId"] for s in studies}
-        studies += [
-            s
-            for s in search_studies(params, base_url=base_url, on_retry=say_retrying)
-            if s["protocolSection"]["identificationModule"]["nctId"] not in known
-        ]
+        studies += [s for s in search_studies(params, base_url=base_url, on_retry=say_retrying)
+                    if s["protocolSection"]["identificationModule"]["nctId"] not in known]
     return [(Path(r.nct_id or r.label), r) for r in records_from_studies(studies)]
 
 
@@ -110,28 +107,15 @@ def sync(
     since = read_since(state, key) if state is not None else None
     fetched = _fetched(ids, since_params(params, since), base_url) if ids or params else []
     if params and not paths and not fetched:
-        err_console.print(
-            f"no trial matched the query{f' since {since}' if since else ''}: nothing to sync", highlight=False
-        )
+        err_console.print(f"no trial matched the query{f' since {since}' if since else ''}: nothing to sync",
+                          highlight=False)
     else:
-        run_push(
-            expand_inputs(paths),
-            fhir_version,
-            dry_run,
-            False,
-            output_format,
-            progress,
-            "sync",
-            fhir=fhir,
-            one_line=True,
-            fetched=fetched,
-            with_definitions=with_definitions,
-        )
+        run_push(expand_inputs(paths), fhir_version, dry_run, False, output_format, progress, "sync", fhir=fhir,
+                 one_line=True, fetched=fetched, with_definitions=with_definitions)
     if state is not None and not dry_run:  # run_push raised on any failure: this run succeeded
         write_since(state, key, started, len(fetched))
-        err_console.print(
-            f"next --since-last-run fetches trials updated from {started} ({escape(str(state))})", highlight=False
-        )
+        err_console.print(f"next --since-last-run fetches trials updated from {started} ({escape(str(state))})",
+                          highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -111,10 +111,8 @@ def screen_files(
     if chosen == "memory":
         parquet = parquet_files(files)
         if parquet:
-            raise UsageError(
-                "the memory engine reads NDJSON and Bundles, not Parquet: use --engine duckdb or spark",
-                source=str(parquet[0]),
-            )
+            raise UsageError("the memory engine reads NDJSON and Bundles, not Parquet: use --engine duckdb or spark",
+                             source=str(parquet[0]))
         local = LocalData(*files, strict=strict, freeze_gc=True)
         require_patients(local.files, len(local), files, local.errors)
         return FileScreen(run.screen(criteria, local), chosen, local.files, local.errors)
@@ -133,14 +131,8 @@ def screen_files(
         gc.freeze()
         # a whole population's first pass runs while DuckDB reads the files it does not need (two cores busy)
         early = EarlyResults(evaluator) if narrowed is not None and limit is None and checkpoint is None else None
-        with DuckDbSource(
-            *files,
-            retrieval=retrieval,
-            strict=strict,
-            note=note,
-            narrowed=narrowed,
-            meanwhile=early.settle if early is not None else None,
-        ) as source:
+        with DuckDbSource(*files, retrieval=retrieval, strict=strict, note=note, narrowed=narrowed,
+                          meanwhile=early.settle if early is not None else None) as source:
             if early is not None:
                 early.withdraw(source.unconfirmed)
             require_patients(source.files, len(source), files, source.errors)
@@ -169,44 +161,20 @@ class ScreenRun:
     stats: ScreenStats | None = None
 
     def screen(self, criteria: CompiledCriteria, source: LocalData) -> ScreenResult:
-        return screen(
-            criteria,
-            source,
-            as_of=self.as_of,
-            limit=self.limit,
-            options=self.options,
-            progress=self.progress,
-            checkpoint=self.checkpoint,
-            stats=self.stats,
-        )
+        return screen(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
+                      progress=self.progress, checkpoint=self.checkpoint, stats=self.stats)
 
     def screen_stream(
-        self,
-        criteria: CompiledCriteria,
-        source: PatientStream,
-        evaluator: PopulationEvaluator | None = None,
+        self, criteria: CompiledCriteria, source: PatientStream, evaluator: PopulationEvaluator | None = None,
         early: EarlyResults | None = None,
     ) -> ScreenResult:
-        return screen_stream(
-            criteria,
-            source,
-            as_of=self.as_of,
-            limit=self.limit,
-            options=self.options,
-            progress=self.progress,
-            checkpoint=self.checkpoint,
-            stats=self.stats,
-            evaluator=evaluator,
-            early=early,
-        )
+        return screen_stream(criteria, source, as_of=self.as_of, limit=self.limit, options=self.options,
+                             progress=self.progress, checkpoint=self.checkpoint, stats=self.stats,
+                             evaluator=evaluator, early=early)
 
     def screen_in_workers(
-        self,
-        criteria: CompiledCriteria,
-        source: DuckDbSource,
-        workers: int,
-        evaluator: PopulationEvaluator | None = None,
-        early: EarlyResults | None = None,
+        self, criteria: CompiledCriteria, source: DuckDbSource, workers: int,
+        evaluator: PopulationEvaluator | None = None, early: EarlyResults | None = None,
     ) -> ScreenResult:
         """:meth:`screen_stream` with the patients evaluated in ``workers`` processes (the same results). The first
         pass (:meth:`DuckDbSource.narrowed_snapshots`, little to read) stays in this process; the patients it leaves
@@ -224,22 +192,14 @@ class ScreenRun:
             for snapshot in source.snapshots(left, only_wanted=narrowed):
                 yield evaluator.evaluate_fetched(snapshot)
 
-        return screen_evaluated(
-            criteria,
-            source.patient_ids(),
-            evaluate,
-            as_of=self.as_of,
-            limit=self.limit,
-            options=self.options,
-            progress=self.progress,
-            checkpoint=self.checkpoint,
-            stats=self.stats,
-            evaluator=evaluator,
-            early=early,
-        )
+        return screen_evaluated(criteria, source.patient_ids(), evaluate, as_of=self.as_of, limit=self.limit,
+                                options=self.options, progress=self.progress, checkpoint=self.checkpoint,
+                                stats=self.stats, evaluator=evaluator, early=early)
 
 
-def require_patients(files: int, patients: int, paths: Sequence[Path], errors: Sequence[InputError] = ()) -> None:
+def require_patients(
+    files: int, patients: int, paths: Sequence[Path], errors: Sequence[InputError] = ()
+) -> None:
     """An error naming the paths when there is no data file or no Patient at all; the records skipped as
     malformed or unreadable are named in it (they are why, most often, and must not go unsaid)."""
     where = ", ".join(str(p) for p in paths)

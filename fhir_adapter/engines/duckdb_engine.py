@@ -337,8 +337,7 @@ class DuckDbSource:
     def snapshot_context(self) -> SnapshotContext:
         """What every patient's snapshot shares: the types fetched, those complete, the shared resources."""
         return SnapshotContext(
-            fetched=frozenset(self.retrieval.types),
-            complete=self._complete_types(),
+            fetched=frozenset(self.retrieval.types), complete=self._complete_types(),
             shared={**self._shared, **self._memory_shared()},
         )
 
@@ -390,14 +389,8 @@ class DuckDbSource:
         )
         for pid, lines in _grouped(cursor):
             if pid not in in_bundles:
-                found = snapshot_of(
-                    pid,
-                    lines,
-                    fetched=fetched,
-                    complete=complete,
-                    shared=shared or {},
-                    narrowed=self.narrowed.code_sets,
-                )
+                found = snapshot_of(pid, lines, fetched=fetched, complete=complete, shared=shared or {},
+                                    narrowed=self.narrowed.code_sets)
                 if found is not None:
                     yield found
 

@@ -122,14 +122,7 @@ def snapshot_of(
     if patient is None:
         return None
     return LazySnapshot(
-        pid,
-        patient,
-        {},
-        fetched,
-        shared=shared,
-        complete_types=complete,
-        raw=raw,
-        extra=dict(extra or {}),
+        pid, patient, {}, fetched, shared=shared, complete_types=complete, raw=raw, extra=dict(extra or {}),
         narrowed=narrowed or {},
     )
 
@@ -153,12 +146,5 @@ class PatientRows(NamedTuple):
     extra: dict[str, list[dict[str, Any]]]
 
     def snapshot(self, context: SnapshotContext) -> LazySnapshot | None:
-        return snapshot_of(
-            self.pid,
-            self.lines,
-            fetched=context.fetched,
-            complete=context.complete,
-            shared=context.shared,
-            patient=self.patient,
-            extra=self.extra,
-        )
+        return snapshot_of(self.pid, self.lines, fetched=context.fetched, complete=context.complete,
+                           shared=context.shared, patient=self.patient, extra=self.extra)

@@ -97,13 +97,8 @@ def _evaluate_partition(task: _Task, groups: Iterable[Any]) -> Iterator[str]:
             continue
         rows = sorted((int(r["f"]), int(r["n"]), str(r["rtype"]), str(r["line"])) for r in group["rows"])
         snapshot = snapshot_of(
-            pid,
-            [(rtype, line) for _f, _n, rtype, line in rows],
-            fetched=task.fetched,
-            complete=task.complete,
-            shared=task.shared,
-            patient=task.patients.get(pid),
-            extra=task.extra.get(pid),
+            pid, [(rtype, line) for _f, _n, rtype, line in rows], fetched=task.fetched, complete=task.complete,
+            shared=task.shared, patient=task.patients.get(pid), extra=task.extra.get(pid),
         )
         if snapshot is None:
             continue
@@ -290,15 +285,10 @@ def screen_spark(
 
         def evaluate(todo: set[str]) -> Iterator[PatientResult | None]:
             task = _Task(
-                criteria_json=criteria.model_dump_json(),
-                as_of=run.as_of.isoformat(),
-                options_json=run.options.model_dump_json() if run.options else None,
-                fetched=fetched,
-                complete=frozenset(t for t in fetched if scan.complete(t)),
-                shared=scan.shared(retrieval),
-                extra=extra,
-                patients=patients,
-                wanted=frozenset(todo),
+                criteria_json=criteria.model_dump_json(), as_of=run.as_of.isoformat(),
+                options_json=run.options.model_dump_json() if run.options else None, fetched=fetched,
+                complete=frozenset(t for t in fetched if scan.complete(t)), shared=scan.shared(retrieval),
+                extra=extra, patients=patients, wanted=frozenset(todo),
             )
             seen: set[str] = set()
             if scan.kept is not None:
@@ -318,15 +308,8 @@ def screen_spark(
                 yield PatientResult.model_validate_json(text)
 
         result = screen_evaluated(
-            criteria,
-            ids,
-            evaluate,
-            as_of=run.as_of,
-            limit=run.limit,
-            options=run.options,
-            progress=run.progress,
-            checkpoint=run.checkpoint,
-            stats=run.stats,
+            criteria, ids, evaluate, as_of=run.as_of, limit=run.limit, options=run.options, progress=run.progress,
+            checkpoint=run.checkpoint, stats=run.stats,
         )
         return FileScreen(result, "spark", scan.files, scan.errors)
     finally:

@@ -190,11 +190,7 @@ class ClientCore:
             raise UsageError(f"a {kind} needs a Bundle, got {bundle.get('resourceType')!r}")
         body = {**bundle, "type": kind}
         return Call(
-            "POST",
-            self.base_url,
-            "Bundle",
-            headers=self._write_headers(),
-            body=self._body(body),
+            "POST", self.base_url, "Bundle", headers=self._write_headers(), body=self._body(body),
             idempotent=bundle_is_idempotent(body),
         )
 
@@ -204,11 +200,7 @@ class ClientCore:
         if if_none_exist:
             headers["If-None-Exist"] = if_none_exist
         return Call(
-            "POST",
-            self.url(resource_type),
-            resource_type,
-            headers=headers,
-            body=self._body(resource),
+            "POST", self.url(resource_type), resource_type, headers=headers, body=self._body(resource),
             idempotent=bool(if_none_exist),
         )
 
@@ -277,17 +269,13 @@ class ClientCore:
         elif is_certificate_error(exc):
             error = TransportFailure(
                 f"{self.base_url}: TLS certificate verification failed ({_certificate_reason(exc)}); not retried: "
-                "fix the server's certificate or trust its CA (SSL_CERT_FILE)",
-                kind="certificate",
-                reached=False,
+                "fix the server's certificate or trust its CA (SSL_CERT_FILE)", kind="certificate", reached=False,
                 **where,
             )
         else:
             error = TransportFailure(
                 f"cannot reach {self.base_url}: {type(exc).__name__}: {reason}",
-                kind="lost" if reached else "unreachable",
-                reached=reached,
-                **where,
+                kind="lost" if reached else "unreachable", reached=reached, **where,
             )
         # retried already (or hopeless): later requests fail fast. A write whose answer was lost does not say the
         # server is down (it may have hung up on that one request): its outcome is read back with the next requests.
@@ -298,13 +286,8 @@ class ClientCore:
     def fail_fast(self, call: Call) -> None:
         """Raise at once when this run already found the server down (no request, no retries)."""
         if self.down is not None:
-            raise TransportFailure(
-                f"{self.down} (earlier in this run; not retried)",
-                kind="unreachable",
-                reached=False,
-                method=call.method,
-                url=call.url,
-            )
+            raise TransportFailure(f"{self.down} (earlier in this run; not retried)", kind="unreachable",
+                                   reached=False, method=call.method, url=call.url)
 
     def note_answer(self, call: Call, response: httpx.Response, retried: bool) -> None:
         """A 502/503/504 still answered after every retry of a read: the server is down for this run (a write's
@@ -326,8 +309,7 @@ class ClientCore:
             raise self._error(
                 f"{call.method} {mask_url(call.label)}: refusing redirect to foreign origin "
                 f"{_origin_text(target)} (credentials are only sent to {_origin_text(self.base_url)})",
-                call,
-                response.status_code,
+                call, response.status_code,
             )
         if hops >= MAX_REDIRECTS:
             raise self._error(f"{call.method} {mask_url(call.label)}: more than {MAX_REDIRECTS} redirects", call, None)
@@ -337,13 +319,8 @@ class ClientCore:
 
     def log_exchange(self, call: Call, response: httpx.Response, elapsed_ms: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s → %s (%.0f ms)",
-                call.method,
-                mask_url(str(response.request.url)),
-                response.status_code,
-                elapsed_ms,
-            )
+            log.debug("%s %s → %s (%.0f ms)", call.method, mask_url(str(response.request.url)),
+                      response.status_code, elapsed_ms)
 
     def pager(self, resource_type: str) -> Pager:
         return Pager(self, resource_type)
@@ -416,9 +393,7 @@ class Pager:
         if origin(url) != self.core.origin:
             raise self.core._error(
                 f"GET {label}: refusing next link to foreign origin {_origin_text(url)} "
-                f"(searching {_origin_text(self.core.base_url)})",
-                call,
-                None,
+                f"(searching {_origin_text(self.core.base_url)})", call, None,
             )
         if page_key(url) in self.seen:
             raise self.core._error(f"GET {label}: page loop, the server sent the same next link twice", call, None)

@@ -109,8 +109,7 @@ def load_private_key(path: str | Path, alg: SigningAlg, key_id: str | None = Non
             data = json.loads(raw)
             candidates = data["keys"] if isinstance(data.get("keys"), list) else [data]
             chosen = [
-                k
-                for k in candidates
+                k for k in candidates
                 if k.get("kty") == key_type and "d" in k and (key_id is None or k.get("kid") == key_id)
             ]
             if not chosen:
@@ -172,12 +171,7 @@ class SmartBackendAuth(httpx.Auth):
 
     @classmethod
     def from_key_file(
-        cls,
-        path: str | Path,
-        *,
-        client_id: str,
-        alg: SigningAlg = "RS384",
-        key_id: str | None = None,
+        cls, path: str | Path, *, client_id: str, alg: SigningAlg = "RS384", key_id: str | None = None,
         **kwargs: Any,
     ) -> SmartBackendAuth:
         key, kid = load_private_key(path, alg, key_id)
@@ -313,12 +307,7 @@ def auth_from_options(
         if alg not in ("RS384", "ES384"):
             raise UsageError(f"--alg must be RS384 or ES384, not {alg}")
         return SmartBackendAuth.from_key_file(
-            private_key,
-            client_id=client_id,
-            alg=alg,
-            key_id=key_id,
-            token_url=token_url,
-            fhir_base_url=base_url,
-            scope=scope,
+            private_key, client_id=client_id, alg=alg, key_id=key_id,
+            token_url=token_url, fhir_base_url=base_url, scope=scope,
         )
     raise UsageError(f"unknown --auth {kind!r}: choose none, bearer, basic or smart")

@@ -236,10 +236,8 @@ class _Export:
         call, response = await self.client.send_call(call)
         if send_filters and type_filter_unsupported(response.status_code, outcome_of(response)):
             why = render_outcome(outcome_of(response) or {})
-            self.progress(
-                f"the server refused _typeFilter ({response.status_code}: {why[:_PROGRESS_LIMIT]}); "
-                "exporting without it: filter the files locally"
-            )
+            self.progress(f"the server refused _typeFilter ({response.status_code}: {why[:_PROGRESS_LIMIT]}); "
+                          "exporting without it: filter the files locally")
             send_filters = False
             call = kickoff_call(self.client.base_url, self.request, with_type_filters=False)
             call, response = await self.client.send_call(call)
@@ -247,30 +245,19 @@ class _Export:
             if response.is_success:
                 raise FhirServerError(
                     f"GET {call.label}: the server answered {response.status_code} to the kick-off, expected "
-                    "202 Accepted (is Bulk Data $export supported?)",
-                    status_code=response.status_code,
-                    method="GET",
-                    url=call.url,
+                    "202 Accepted (is Bulk Data $export supported?)", status_code=response.status_code,
+                    method="GET", url=call.url,
                 )
             self.client.parse_answer(call, response)  # raises the typed error with the OperationOutcome
         location = response.headers.get("content-location")
         if not location:
-            raise FhirServerError(
-                f"GET {call.label} → 202 without Content-Location: no status URL to poll",
-                status_code=202,
-                method="GET",
-                url=call.url,
-            )
-        status_url = check_status_url(
-            urljoin(str(response.request.url), location), server=self.server_origin, allowed=self.allowed
-        )
+            raise FhirServerError(f"GET {call.label} → 202 without Content-Location: no status URL to poll",
+                                  status_code=202, method="GET", url=call.url)
+        status_url = check_status_url(urljoin(str(response.request.url), location), server=self.server_origin,
+                                      allowed=self.allowed)
         self.progress(f"export started ({self.request.path}); status at {shown_url(status_url)}")
-        return ExportState(
-            server=self.client.base_url,
-            request=self.request.to_json(),
-            status_url=status_url,
-            type_filter_sent=send_filters,
-        )
+        return ExportState(server=self.client.base_url, request=self.request.to_json(), status_url=status_url,
+                           type_filter_sent=send_filters)
 
     # -- status -------------------------------------------------------------------------------------------------
     async def poll(self, status_url: str) -> Manifest:
@@ -285,28 +272,20 @@ class _Export:
                 try:
                     data = json.loads(response.content)
                 except (ValueError, RecursionError) as exc:
-                    raise FhirServerError(
-                        f"GET {status_url}: the manifest is not JSON", status_code=200, method="GET", url=status_url
-                    ) from exc
+                    raise FhirServerError(f"GET {status_url}: the manifest is not JSON", status_code=200,
+                                          method="GET", url=status_url) from exc
                 return parse_manifest(data, status_url)
             outcome = outcome_of(response)
             if status in (404, 410):
                 detail = f": {render_outcome(outcome)}" if outcome else ""
                 raise ExportGone(
                     f"GET {status_url} → {status}{detail}: the export job is gone (expired or deleted); "
-                    "rerun with --restart to start a new export",
-                    status_code=status,
-                    method="GET",
-                    url=status_url,
+                    "rerun with --restart to start a new export", status_code=status, method="GET", url=status_url,
                 )
             if status not in (202, 429, 503) and not transient_outcome(outcome):
                 if response.is_success:
-                    raise FhirServerError(
-                        f"GET {status_url}: unexpected status {status} while polling",
-                        status_code=status,
-                        method="GET",
-                        url=status_url,
-                    )
+                    raise FhirServerError(f"GET {status_url}: unexpected status {status} while polling",
+                                          status_code=status, method="GET", url=status_url)
                 self.client.parse_answer(used, response)  # the job failed: the server's OperationOutcome
             if status == 202:
                 text = response.headers.get("x-progress") or "in progress"
@@ -315,20 +294,14 @@ class _Export:
             if text != last_progress:
                 self.progress(mask_patients(text)[:_PROGRESS_LIMIT])
                 last_progress = text
-            delay = poll_delay(
-                response.headers.get("retry-after"),
-                attempt,
-                base=self.settings.min_poll_interval,
-                cap=self.settings.max_poll_interval,
-            )
+            delay = poll_delay(response.headers.get("retry-after"), attempt, base=self.settings.min_poll_interval,
+                               cap=self.settings.max_poll_interval)
             waited = self.settings.clock() - started
             if self.poll_deadline is not None and waited + delay > self.poll_deadline:
                 raise ExportStalled(
                     f"GET {status_url}: the export did not complete within {self.poll_deadline:g} s "
                     f"(last status {status}{': ' + last_progress if last_progress else ''}); the job was cancelled",
-                    status_code=status,
-                    method="GET",
-                    url=status_url,
+                    status_code=status, method="GET", url=status_url,
                 )
             await self.settings.sleep(delay)
             attempt += 1
@@ -337,9 +310,8 @@ class _Export:
         """``DELETE`` the job's status URL: best effort, one attempt, a short timeout, no error."""
         call = Call("DELETE", status_url, "$export status", headers={"Accept": FHIR_JSON})
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.client.send_call(call, retry=RetryPolicy(max_attempts=1)), self.settings.cancel_timeout
-            )
+            await asyncio.wait_for(self.client.send_call(call, retry=RetryPolicy(max_attempts=1)),
+                                   self.settings.cancel_timeout)
 
     async def cancel(self) -> None:
         """Delete the job on the server and record the export as cancelled."""
@@ -360,44 +332,26 @@ class _Export:
         if run.deadline_at is None or policy.deadline_at is not None:
             return policy
         return dataclasses.replace(policy, deadline_at=run.deadline_at, deadline_seconds=run.deadline_seconds)
-
     async def download(self, state: ExportState) -> list[str]:
         """Fetch the unfinished files; the names fetched."""
         manifest = parse_manifest(state.manifest, state.status_url or self.client.base_url)
         left = [f for f in state.files if not file_finished(self.out_dir, f)]
         # every token decision first: a forbidden origin fails before any file is requested
-        jobs = [
-            (
-                f,
-                token_allowed(
-                    f.url,
-                    requires_access_token=manifest.requires_access_token,
-                    server=self.server_origin,
-                    allowed=self.allowed,
-                ),
-            )
-            for f in left
-        ]
+        jobs = [(f, token_allowed(f.url, requires_access_token=manifest.requires_access_token,
+                                  server=self.server_origin, allowed=self.allowed)) for f in left]
         if not jobs:
             return []
         by_type = Counter(f.type for f in left)
         self.progress(f"downloading {len(left)} file(s): " + ", ".join(f"{t} ×{n}" for t, n in sorted(by_type.items())))
         auth = self.client.auth
         async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.download_timeout, connect=10.0),
-            verify=self.client.verify,
+            timeout=httpx.Timeout(self.settings.download_timeout, connect=10.0), verify=self.client.verify,
             # httpx drops Authorization on a redirect to another origin, so following redirects is safe
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT},
-            transport=self.settings.download_transport,
+            follow_redirects=True, headers={"User-Agent": USER_AGENT}, transport=self.settings.download_transport,
         ) as http:
             downloader = Downloader(
-                http=http,
-                out_dir=self.out_dir,
-                file_auth=FileAuth(auth, http) if auth is not None else None,
-                retry=self._download_retry(),
-                sleep=self.settings.sleep,
-                progress=self.progress,
+                http=http, out_dir=self.out_dir, file_auth=FileAuth(auth, http) if auth is not None else None,
+                retry=self._download_retry(), sleep=self.settings.sleep, progress=self.progress,
             )
             if any(token for _, token in jobs) and auth is None:
                 jobs = [(f, False) for f, _ in jobs]  # nothing to send: the server will say if it needs a token
@@ -407,13 +361,8 @@ class _Export:
     # -- the whole flow -----------------------------------------------------------------------------------------
     async def run(self, *, restart: bool) -> ExportResult:
         previous = load_state(self.out_dir)
-        plan, note = resume_plan(
-            previous,
-            server=self.client.base_url,
-            request=self.request.to_json(),
-            restart=restart,
-            finished=lambda f: file_finished(self.out_dir, f),
-        )
+        plan, note = resume_plan(previous, server=self.client.base_url, request=self.request.to_json(),
+                                 restart=restart, finished=lambda f: file_finished(self.out_dir, f))
         if note:
             self.progress(note)
         if plan == "complete" and previous is not None:
@@ -438,10 +387,8 @@ class _Export:
                 manifest = await self.poll(state.status_url)
                 state.manifest, state.files, state.status = manifest.raw, plan_files(manifest), "downloading"
                 self.save()
-                self.progress(
-                    f"export complete on the server: {len(manifest.output)} file(s), "
-                    f"{len(manifest.error)} error file(s)"
-                )
+                self.progress(f"export complete on the server: {len(manifest.output)} file(s), "
+                              f"{len(manifest.error)} error file(s)")
             downloaded = await self.download(state)
             state.status = "complete"
             self.save()
@@ -511,9 +458,8 @@ async def run_export(
             raise UsageError("give the auth to the AsyncFhirClient, not to run_export")
         else:
             client = server
-        job = _Export(
-            client, request, out_dir, allowed, settings, progress or _quiet, poll_deadline, concurrency=concurrency
-        )
+        job = _Export(client, request, out_dir, allowed, settings, progress or _quiet, poll_deadline,
+                      concurrency=concurrency)
         return await job.run(restart=restart)
     raise AssertionError("unreachable")  # pragma: no cover  (mypy: async with may swallow exceptions)
 

@@ -90,14 +90,10 @@ class FileState:
     def from_json(cls, data: dict[str, Any]) -> FileState:
         count = data.get("count")
         return cls(
-            url=str(data["url"]),
-            name=_safe_name(str(data["name"])),
-            type=str(data["type"]),
+            url=str(data["url"]), name=_safe_name(str(data["name"])), type=str(data["type"]),
             kind="error" if data.get("kind") == "error" else "output",
-            count=count if isinstance(count, int) else None,
-            bytes=int(data.get("bytes", 0)),
-            resources=int(data.get("resources", 0)),
-            done=bool(data.get("done", False)),
+            count=count if isinstance(count, int) else None, bytes=int(data.get("bytes", 0)),
+            resources=int(data.get("resources", 0)), done=bool(data.get("done", False)),
         )
 
 
@@ -124,8 +120,7 @@ class ExportState:
             server=str(data["server"]),
             request=dict(data["request"]),
             status_url=data.get("status_url") if isinstance(data.get("status_url"), str) else None,
-            status=cast(StateStatus, status)
-            if status in ("kicked-off", "downloading", "complete", "cancelled")
+            status=cast(StateStatus, status) if status in ("kicked-off", "downloading", "complete", "cancelled")
             else "kicked-off",
             type_filter_sent=bool(data.get("type_filter_sent", True)),
             manifest=data.get("manifest") if isinstance(data.get("manifest"), dict) else None,
@@ -271,11 +266,8 @@ class SignedRequest:
     """One file request inside its auth flow (see :class:`FileAuth`)."""
 
     def __init__(
-        self,
-        flow: AsyncGenerator[httpx.Request, httpx.Response],
-        request: httpx.Request,
-        http: httpx.AsyncClient,
-        lock: asyncio.Lock,
+        self, flow: AsyncGenerator[httpx.Request, httpx.Response], request: httpx.Request,
+        http: httpx.AsyncClient, lock: asyncio.Lock,
     ) -> None:
         self._flow = flow
         self.request = request
@@ -397,9 +389,7 @@ class Downloader:
                 if attempt >= self.retry.max_attempts:
                     raise FhirServerError(
                         f"GET {shown_url(file.url)}: {retry.reason}, still after {attempt} attempts; "
-                        "rerun the same command to resume",
-                        method="GET",
-                        url=shown_url(file.url),
+                        "rerun the same command to resume", method="GET", url=shown_url(file.url),
                     ) from retry
                 left = self.retry.remaining()
                 if left is not None and retry.delay >= left:
@@ -415,10 +405,7 @@ class Downloader:
         """The run's ``--deadline`` passed while downloading: files already done stay done (a rerun resumes)."""
         return DeadlineError(
             f"GET {shown_url(file.url)}: {deadline_message(self.retry)}; rerun the same command to resume",
-            kind="deadline",
-            reached=True,
-            method="GET",
-            url=shown_url(file.url),
+            kind="deadline", reached=True, method="GET", url=shown_url(file.url),
         )
 
     async def _attempt(self, file: FileState, temp: Path, send_token: bool, attempt: int) -> tuple[int, int]:
@@ -461,25 +448,16 @@ class Downloader:
         if status in self.retry.retry_statuses:
             raise _Retry(retry_delay(self.retry, attempt, response), f"status {status}")
         if status == 401:
-            raise AuthError(
-                f"{where} → 401{await _explain(response)}: the file needs an access token "
-                "although the manifest says requiresAccessToken false"
-            )
+            raise AuthError(f"{where} → 401{await _explain(response)}: the file needs an access token "
+                            "although the manifest says requiresAccessToken false")
         if status in (404, 410):
             raise FhirServerError(
                 f"{where} → {status}{await _explain(response)}: the file has expired or was removed; "
-                "rerun with --restart for a new export",
-                status_code=status,
-                method="GET",
-                url=shown_url(file.url),
+                "rerun with --restart for a new export", status_code=status, method="GET", url=shown_url(file.url),
             )
         if not response.is_success:
-            raise FhirServerError(
-                f"{where} → {status}{await _explain(response)}",
-                status_code=status,
-                method="GET",
-                url=shown_url(file.url),
-            )
+            raise FhirServerError(f"{where} → {status}{await _explain(response)}", status_code=status,
+                                  method="GET", url=shown_url(file.url))
         counter = _LineCounter()
         size = 0
         try:

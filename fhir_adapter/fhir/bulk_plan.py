@@ -60,18 +60,14 @@ class ExportRequest:
         for text in self.type_filters:
             kind, _, query = text.partition("?")
             if not _TYPE.fullmatch(kind) or not query:
-                raise UsageError(
-                    f"expected Type?search, e.g. Observation?code=4548-4, got {text!r}", field="--type-filter"
-                )
+                raise UsageError(f"expected Type?search, e.g. Observation?code=4548-4, got {text!r}",
+                                 field="--type-filter")
             if self.types and kind not in self.types:
-                raise UsageError(
-                    f"{text!r} filters {kind}, which is not among the exported types ({', '.join(self.types)})",
-                    field="--type-filter",
-                )
+                raise UsageError(f"{text!r} filters {kind}, which is not among the exported types "
+                                 f"({', '.join(self.types)})", field="--type-filter")
         if self.since is not None and not _INSTANT.fullmatch(self.since):
-            raise UsageError(
-                f"expected a FHIR instant such as 2024-01-31T00:00:00Z, got {self.since!r}", field="--since"
-            )
+            raise UsageError(f"expected a FHIR instant such as 2024-01-31T00:00:00Z, got {self.since!r}",
+                             field="--since")
 
     @property
     def path(self) -> str:
@@ -92,13 +88,8 @@ class ExportRequest:
         return tuple(items)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "group": self.group_id,
-            "types": list(self.types),
-            "typeFilters": list(self.type_filters),
-            "since": self.since,
-        }
+        return {"level": self.level, "group": self.group_id, "types": list(self.types),
+                "typeFilters": list(self.type_filters), "since": self.since}
 
 
 def encode_type_filter(text: str) -> str:
@@ -112,9 +103,7 @@ def encode_type_filter(text: str) -> str:
 
 def kickoff_call(base_url: str, request: ExportRequest, *, with_type_filters: bool = True) -> Call:
     return Call(
-        "GET",
-        f"{base_url.rstrip('/')}/{request.path}",
-        request.path,
+        "GET", f"{base_url.rstrip('/')}/{request.path}", request.path,
         params=request.params(with_type_filters=with_type_filters),
         headers={"Accept": FHIR_JSON, "Prefer": "respond-async"},
     )
@@ -153,11 +142,8 @@ def transient_outcome(outcome: dict[str, Any] | None) -> bool:
     if outcome is None:
         return False
     issues = [i for i in outcome.get("issue") or [] if isinstance(i, dict)]
-    return (
-        bool(issues)
-        and all(i.get("code") == "transient" or i.get("severity") in ("information", "warning") for i in issues)
-        and any(i.get("code") == "transient" for i in issues)
-    )
+    return bool(issues) and all(i.get("code") == "transient" or i.get("severity") in ("information", "warning")
+                                for i in issues) and any(i.get("code") == "transient" for i in issues)
 
 
 def outcome_of(response: httpx.Response) -> dict[str, Any] | None:
@@ -247,14 +233,10 @@ def local_names(files: Sequence[ManifestFile]) -> list[str]:
 
 def plan_files(manifest: Manifest) -> list[FileState]:
     """The state's file list: output files at the top of the directory, error files under ``errors/``."""
-    outputs = [
-        FileState(f.url, name, f.type, "output", f.count)
-        for f, name in zip(manifest.output, local_names(manifest.output), strict=True)
-    ]
-    errors = [
-        FileState(f.url, f"errors/{name}", f.type, "error", f.count)
-        for f, name in zip(manifest.error, local_names(manifest.error), strict=True)
-    ]
+    outputs = [FileState(f.url, name, f.type, "output", f.count)
+               for f, name in zip(manifest.output, local_names(manifest.output), strict=True)]
+    errors = [FileState(f.url, f"errors/{name}", f.type, "error", f.count)
+              for f, name in zip(manifest.error, local_names(manifest.error), strict=True)]
     return outputs + errors
 
 
@@ -273,13 +255,11 @@ def parse_origins(values: Sequence[str]) -> frozenset[Origin]:
     for value in values:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(
-                f"expected an origin such as https://files.example.org, got {value!r}", field="--bulk-file-origin"
-            )
+            raise UsageError(f"expected an origin such as https://files.example.org, got {value!r}",
+                             field="--bulk-file-origin")
         if "@" in parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise UsageError(
-                f"an origin is scheme://host[:port] only, got {shown_url(value)!r}", field="--bulk-file-origin"
-            )
+            raise UsageError(f"an origin is scheme://host[:port] only, got {shown_url(value)!r}",
+                             field="--bulk-file-origin")
         found.add(origin(value))
     return frozenset(found)
 
@@ -299,8 +279,7 @@ def token_allowed(url: str, *, requires_access_token: bool, server: Origin, allo
     raise FhirServerError(
         f"the export manifest puts files on {origin_text(target)} and requires the access token for them, but "
         f"the token is only sent to {origin_text(server)}; add --bulk-file-origin {origin_text(target)} if you "
-        "trust that origin (nothing was requested from it)",
-        url=shown_url(url),
+        "trust that origin (nothing was requested from it)", url=shown_url(url),
     )
 
 
@@ -313,8 +292,7 @@ def check_status_url(url: str, *, server: Origin, allowed: frozenset[Origin]) ->
     if target != server and target not in allowed:
         raise FhirServerError(
             f"the export status URL is on {origin_text(target)}, not the server's origin {origin_text(server)}: "
-            "refusing to send the credentials there (--bulk-file-origin allows an origin)",
-            url=shown_url(url),
+            "refusing to send the credentials there (--bulk-file-origin allows an origin)", url=shown_url(url),
         )
     return url
 
@@ -323,11 +301,7 @@ def check_status_url(url: str, *, server: Origin, allowed: frozenset[Origin]) ->
 
 
 def resume_plan(
-    state: ExportState | None,
-    *,
-    server: str,
-    request: dict[str, Any],
-    restart: bool,
+    state: ExportState | None, *, server: str, request: dict[str, Any], restart: bool,
     finished: Callable[[FileState], bool],
 ) -> tuple[Plan, str | None]:
     """What to do with the directory's previous state, and a line saying why (None: nothing to say).

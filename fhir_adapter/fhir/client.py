@@ -60,12 +60,8 @@ class FhirClient:
         self._sleep = sleep
         self._capabilities: Capabilities | None = None
         self._http = httpx.Client(
-            auth=auth,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,
-            headers=ClientCore.client_headers(),
+            auth=auth, timeout=timeout, verify=verify, transport=transport,
+            follow_redirects=False, headers=ClientCore.client_headers(),
         )
 
     @property
@@ -172,12 +168,8 @@ class AsyncFhirClient:
         self._verify = verify
         self._capabilities: Capabilities | None = None
         self._http = httpx.AsyncClient(
-            auth=auth,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,
-            headers=ClientCore.client_headers(),
+            auth=auth, timeout=timeout, verify=verify, transport=transport,
+            follow_redirects=False, headers=ClientCore.client_headers(),
         )
 
     @property
@@ -228,9 +220,8 @@ class AsyncFhirClient:
         exchange = self._core.exchange(call)
         policy = retry or self._retry
         if retry is not None and self._retry.deadline_at is not None:  # a call's own policy keeps the run's deadline
-            policy = dataclasses.replace(
-                retry, deadline_at=self._retry.deadline_at, deadline_seconds=self._retry.deadline_seconds
-            )
+            policy = dataclasses.replace(retry, deadline_at=self._retry.deadline_at,
+                                         deadline_seconds=self._retry.deadline_seconds)
         while True:
             request = exchange.request(self._http)
             try:

@@ -90,12 +90,8 @@ def build_hapi_server(
                 return jar
             try:
                 done = subprocess.run(
-                    [exe, "-q", "-B", "package", "-DskipTests"],
-                    cwd=project,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    timeout=timeout,
-                    check=False,
+                    [exe, "-q", "-B", "package", "-DskipTests"], cwd=project,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False,
                 )
             except subprocess.TimeoutExpired as exc:
                 output = (exc.stdout or b"").decode(errors="replace")
@@ -114,13 +110,8 @@ def build_hapi_server(
 
 
 def start_hapi_server(
-    jar: Path,
-    workdir: Path,
-    *,
-    java: str | None = None,
-    port: int | None = None,
-    heap: str = HEAP,
-    timeout: float = STARTUP_TIMEOUT,
+    jar: Path, workdir: Path, *, java: str | None = None, port: int | None = None,
+    heap: str = HEAP, timeout: float = STARTUP_TIMEOUT,
 ) -> LocalServer:
     """Start the jar on 127.0.0.1 (a free port unless given); return once ``/fhir/metadata`` answers 200.
 
@@ -132,15 +123,8 @@ def start_hapi_server(
         raise ServerStartError("java was not found (set JAVA_HOME or put java on PATH)")
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [
-        exe,
-        f"-Xmx{heap}",
-        "-Djava.io.tmpdir=" + str(workdir),
-        "-jar",
-        str(jar),
-        "--server.address=127.0.0.1",
-        f"--server.port={port}",
-    ]
+    command = [exe, f"-Xmx{heap}", "-Djava.io.tmpdir=" + str(workdir), "-jar", str(jar),
+               "--server.address=127.0.0.1", f"--server.port={port}"]
     return launch("the HAPI server", command, workdir, f"http://127.0.0.1:{port}/fhir", timeout=timeout, poll=0.5)
 
 
@@ -177,11 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     built = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix="fhir-adapter-hapi-") as tmp:
         server = start_hapi_server(jar, Path(tmp), port=args.port)
-        print(
-            f"HAPI FHIR {HAPI_VERSION} at {server.base_url} (build check {built:.1f} s, "
-            f"start {server.startup_seconds:.1f} s); Ctrl-C stops it",
-            flush=True,
-        )
+        print(f"HAPI FHIR {HAPI_VERSION} at {server.base_url} (build check {built:.1f} s, "
+              f"start {server.startup_seconds:.1f} s); Ctrl-C stops it", flush=True)
 
         def on_term(_signum: int, _frame: object) -> None:
             raise KeyboardInterrupt

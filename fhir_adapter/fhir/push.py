@@ -273,10 +273,7 @@ def classify(status: str, method: str, version: str | None = None, previous: str
 
 
 def _outcome(
-    index: int,
-    entry: dict[str, Any],
-    response_entry: dict[str, Any],
-    strategies: dict[str, TypeStrategy],
+    index: int, entry: dict[str, Any], response_entry: dict[str, Any], strategies: dict[str, TypeStrategy],
     previous: str | None = None,
 ) -> ResourceOutcome:
     resource_type = str(entry["resource"]["resourceType"])
@@ -287,15 +284,9 @@ def _outcome(
     outcome = classify(status, method, version, previous)
     detail = render_outcome(answer["outcome"]) if isinstance(answer.get("outcome"), dict) else None
     return ResourceOutcome(
-        index=index,
-        resource_type=resource_type,
-        identifier=identifier_text(entry_identifier(entry)),
-        strategy=strategies[resource_type].strategy,
-        outcome=outcome,
-        status=status,
-        server_id=server_id,
-        version=version,
-        detail=detail if outcome == "failed" else None,
+        index=index, resource_type=resource_type, identifier=identifier_text(entry_identifier(entry)),
+        strategy=strategies[resource_type].strategy, outcome=outcome, status=status,
+        server_id=server_id, version=version, detail=detail if outcome == "failed" else None,
     )
 
 
@@ -318,36 +309,20 @@ def merge_plan(
     for planned in plan:
         stored = planned.stored
         if planned.action == "unchanged" and stored is not None:
-            merged.append(
-                ResourceOutcome(
-                    planned.index,
-                    planned.resource_type,
-                    planned.identifier,
-                    strategies[planned.resource_type].strategy,
-                    "unchanged",
-                    "not sent (same content hash)",
-                    server_id=stored.server_id,
-                    version=stored.version,
-                )
-            )
+            merged.append(ResourceOutcome(
+                planned.index, planned.resource_type, planned.identifier,
+                strategies[planned.resource_type].strategy, "unchanged", "not sent (same content hash)",
+                server_id=stored.server_id, version=stored.version,
+            ))
             continue
         answer = next(answers)
         outcome = answer.outcome
         if outcome == "updated" and stored is not None and answer.version == stored.version:
             outcome = "unchanged"
-        merged.append(
-            ResourceOutcome(
-                planned.index,
-                answer.resource_type,
-                answer.identifier,
-                answer.strategy,
-                outcome,
-                answer.status,
-                answer.server_id,
-                answer.version,
-                answer.detail,
-            )
-        )
+        merged.append(ResourceOutcome(
+            planned.index, answer.resource_type, answer.identifier, answer.strategy, outcome, answer.status,
+            answer.server_id, answer.version, answer.detail,
+        ))
     return merged
 
 
@@ -369,7 +344,10 @@ def explain_transaction_failure(exc: FhirServerError, prepared: dict[str, Any]) 
         culprits = [i for i, e in enumerate(entries) if e["resource"]["resourceType"] in named]
     if len(culprits) == 1:
         entry = entries[culprits[0]]
-        where = f"entry #{culprits[0]} {entry['resource']['resourceType']} {identifier_text(entry_identifier(entry))}"
+        where = (
+            f"entry #{culprits[0]} {entry['resource']['resourceType']} "
+            f"{identifier_text(entry_identifier(entry))}"
+        )
     elif culprits:
         kind = entries[culprits[0]]["resource"]["resourceType"]
         where = f"one of entries {', '.join(f'#{i}' for i in culprits[:10])} ({kind})"
@@ -379,11 +357,7 @@ def explain_transaction_failure(exc: FhirServerError, prepared: dict[str, Any]) 
     detail = render_outcome(outcome) if outcome else exc.message
     return FhirServerError(
         f"transaction rejected{status}, nothing written (the server rolls back): {where}: {detail}",
-        source=exc.source,
-        status_code=exc.status_code,
-        method=exc.method,
-        url=exc.url,
-        outcome=exc.outcome,
+        source=exc.source, status_code=exc.status_code, method=exc.method, url=exc.url, outcome=exc.outcome,
     )
 
 
@@ -448,12 +422,8 @@ def _push_batches(
             for i in layer:
                 entry = entries[i]
                 results[i] = ResourceOutcome(
-                    i,
-                    entry["resource"]["resourceType"],
-                    identifier_text(entry_identifier(entry)),
-                    strategies[entry["resource"]["resourceType"]].strategy,
-                    "skipped",
-                    "-",
+                    i, entry["resource"]["resourceType"], identifier_text(entry_identifier(entry)),
+                    strategies[entry["resource"]["resourceType"]].strategy, "skipped", "-",
                     detail="not sent: an earlier batch failed",
                 )
             continue
@@ -489,24 +459,14 @@ def _send_layer(client: PushClient, batch: list[dict[str, Any]], use_batch: bool
         except FhirServerError as exc:
             if unknown_outcome(exc) is not None:
                 raise  # not a rejection: the caller reads back what the server holds
-            out.append(
-                {
-                    "response": {
-                        "status": str(exc.status_code or "?"),
-                        "outcome": exc.outcome
-                        or {
-                            "resourceType": "OperationOutcome",
-                            "issue": [{"severity": "error", "code": "exception", "diagnostics": exc.message}],
-                        },
-                    }
-                }
-            )
+            out.append({"response": {"status": str(exc.status_code or "?"), "outcome": exc.outcome or {
+                "resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
+                                                               "diagnostics": exc.message}]}}})
     return out
 
 
-def existing_for(
-    client: PushClient, prepared: dict[str, Any], strategies: dict[str, TypeStrategy]
-) -> dict[tuple[str, str], Stored]:
+def existing_for(client: PushClient, prepared: dict[str, Any], strategies: dict[str, TypeStrategy]
+                 ) -> dict[tuple[str, str], Stored]:
     """What the server holds for each entry (reads only): identifier search, or a read at the stable id."""
     keys = [lookup_key(entry, strategies) for entry in prepared.get("entry") or []]
     return lookup_existing(client, [k for k in keys if k is not None])
@@ -539,13 +499,8 @@ def _identifier_pair(entry: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def push_bundle(
-    client: PushClient,
-    bundle: dict[str, Any],
-    *,
-    source: str = "bundle",
-    validate: bool = False,
-    mode: PushMode = "auto",
-    write_mode: WriteMode = "sync",
+    client: PushClient, bundle: dict[str, Any], *, source: str = "bundle", validate: bool = False,
+    mode: PushMode = "auto", write_mode: WriteMode = "sync",
 ) -> PushReport:
     """Write one converted trial; the report lists every resource's outcome.
 
@@ -591,9 +546,7 @@ def _settle(
         raise FhirServerError(
             f"transaction outcome unknown ({reason}); reading it back failed too ({exc.message}): the trial may or "
             "may not be on the server; push it again once the server answers (a push is idempotent)",
-            status_code=exc.status_code,
-            method="POST",
-            url=getattr(client, "base_url", None),
+            status_code=exc.status_code, method="POST", url=getattr(client, "base_url", None),
         ) from exc
     report.outcomes = merge_plan(plan, [_read_outcome(c, report.strategies) for c in checks], report.strategies)
     report.note = verdict_line(reason, checks)
@@ -603,15 +556,9 @@ def _settle(
 def _read_outcome(check: ReadBack, strategies: dict[str, TypeStrategy]) -> ResourceOutcome:
     stored = check.stored
     return ResourceOutcome(
-        check.index,
-        check.resource_type,
-        check.identifier,
-        strategies[check.resource_type].strategy,
-        cast(Outcome, check.outcome),
-        "read back",
-        server_id=stored.server_id if stored else None,
-        version=stored.version if stored else None,
-        detail=check.detail,
+        check.index, check.resource_type, check.identifier, strategies[check.resource_type].strategy,
+        cast(Outcome, check.outcome), "read back", server_id=stored.server_id if stored else None,
+        version=stored.version if stored else None, detail=check.detail,
     )
 
 

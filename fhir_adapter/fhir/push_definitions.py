@@ -22,11 +22,8 @@ from fhir_adapter.mapping.definitions import definition_resources
 def _stored(client: PushClient, resource: dict[str, Any], by_url: bool) -> dict[str, Any] | None:
     resource_type = str(resource["resourceType"])
     if by_url:
-        found = [
-            r
-            for r in client.search(resource_type, {"url": str(resource["url"])})
-            if r.get("resourceType") == resource_type
-        ]
+        found = [r for r in client.search(resource_type, {"url": str(resource["url"])})
+                 if r.get("resourceType") == resource_type]
         return found[0] if found else None
     try:
         return client.read(resource_type, str(resource["id"]))
@@ -77,11 +74,8 @@ def push_definitions(client: PushClient, version: str, *, dry_run: bool = False)
     try:
         answer = client.transaction(bundle) if kind == "transaction" else client.batch(bundle)
     except FhirServerError as exc:
-        raise FhirServerError(
-            f"writing {len(entries)} definitions failed: {exc.message}",
-            status_code=exc.status_code,
-            outcome=exc.outcome,
-        ) from exc
+        raise FhirServerError(f"writing {len(entries)} definitions failed: {exc.message}",
+                              status_code=exc.status_code, outcome=exc.outcome) from exc
     for item in answer.get("entry") or []:
         status = str((item.get("response") or {}).get("status") or "")[:3]
         if status == "201":

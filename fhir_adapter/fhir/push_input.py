@@ -58,3 +58,5 @@ def bundle_for_input(path: str | Path, fhir_version: Literal["R4", "R5"]) -> tup
     if isinstance(found, TrialRecord):
         return trial_bundle(found, fhir_version), list(found.warnings)
     return found, []
+
+

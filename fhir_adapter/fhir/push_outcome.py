@@ -38,12 +38,12 @@ def check_transaction_answer(answer: dict[str, Any], entries: int) -> None:
     kind = answer.get("resourceType") or "an empty body"
     if kind != "Bundle" or answer.get("type") not in TRANSACTION_ANSWERS:
         shown = f"a {kind} Bundle of type {answer.get('type')!r}" if kind == "Bundle" else f"{kind}"
-        raise UnknownOutcome(
-            f"the server answered 200 with {shown} instead of a transaction-response Bundle", status_code=200
-        )
+        raise UnknownOutcome(f"the server answered 200 with {shown} instead of a transaction-response Bundle",
+                             status_code=200)
     answered = answer.get("entry") or []
     if len(answered) != entries:
-        raise UnknownOutcome(f"the server answered {len(answered)} entries for a bundle of {entries}", status_code=200)
+        raise UnknownOutcome(f"the server answered {len(answered)} entries for a bundle of {entries}",
+                             status_code=200)
 
 
 def unknown_outcome(exc: Exception) -> str | None:

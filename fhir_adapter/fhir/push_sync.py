@@ -103,7 +103,9 @@ def held(client: ReadClient, resource_type: str, system: str, value: str, stable
     return client.search(resource_type, {"identifier": token})
 
 
-def lookup_existing(client: ReadClient, keys: list[tuple[str, str, str, str | None]]) -> dict[tuple[str, str], Stored]:
+def lookup_existing(
+    client: ReadClient, keys: list[tuple[str, str, str, str | None]]
+) -> dict[tuple[str, str], Stored]:
     """What the server holds per ``(type, value)``: ``keys`` are ``(type, system, value, stable_id)``;
     searched by identifier, or read at the stable id when one is given (types without identifier
     search). Two matches for one identifier is an error (the server holds duplicates: fix it first)."""

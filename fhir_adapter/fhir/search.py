@@ -18,20 +18,8 @@ _ESCAPED = ("\\", ",", "|", "$")
 _PATIENT_PARAMS = frozenset({"patient", "subject", "beneficiary", "individual", "member", "requester", "performer"})
 # On a Patient search every value identifies someone, except these result-shaping parameters.
 _SAFE_PARAMS = frozenset(
-    {
-        "_count",
-        "_offset",
-        "_summary",
-        "_elements",
-        "_sort",
-        "_include",
-        "_revinclude",
-        "_total",
-        "_format",
-        "_getpagesoffset",
-        "_pretty",
-        "page",
-    }
+    {"_count", "_offset", "_summary", "_elements", "_sort", "_include", "_revinclude", "_total", "_format",
+     "_getpagesoffset", "_pretty", "page"}
 )
 _PATIENT_PATH = re.compile(r"(?<![A-Za-z])(Patient/)[^/?#]+")
 MASK = "***"

@@ -53,19 +53,8 @@ REFERRERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 """Per target type, the (referring type, search parameter) pairs the mapping can produce; ``List?item`` for all."""
 
-_DELETE_ORDER = (
-    "ResearchStudy",
-    "EvidenceReport",
-    "DiagnosticReport",
-    "EvidenceVariable",
-    "PractitionerRole",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "Group",
-    "Practitioner",
-    "Location",
-    "Organization",
-)
+_DELETE_ORDER = ("ResearchStudy", "EvidenceReport", "DiagnosticReport", "EvidenceVariable", "PractitionerRole",
+                 "PlanDefinition", "ActivityDefinition", "Group", "Practitioner", "Location", "Organization")
 
 
 @dataclass(frozen=True)
@@ -130,11 +119,8 @@ def with_member_list(bundle: dict[str, Any]) -> dict[str, Any]:
         resource_type = str((entry.get("resource") or {}).get("resourceType"))
         if ident is None or not entry.get("fullUrl"):
             continue
-        item: dict[str, Any] = {
-            "reference": str(entry["fullUrl"]),
-            "type": resource_type,
-            "identifier": {"system": ident[0] or IDENTIFIER_SYSTEM, "value": ident[1]},
-        }
+        item: dict[str, Any] = {"reference": str(entry["fullUrl"]), "type": resource_type,
+                                "identifier": {"system": ident[0] or IDENTIFIER_SYSTEM, "value": ident[1]}}
         items.append({"item": item})
     resource = {
         "resourceType": "List",
@@ -144,11 +130,8 @@ def with_member_list(bundle: dict[str, Any]) -> dict[str, Any]:
         "title": MEMBERS_TITLE.format(key=value.removesuffix(MEMBERS_SUFFIX)),
         "entry": items,
     }
-    member_entry = {
-        "fullUrl": full_url("List", value),
-        "resource": resource,
-        "request": {"method": "POST", "url": "List", "ifNoneExist": if_none_exist(value)},
-    }
+    member_entry = {"fullUrl": full_url("List", value), "resource": resource,
+                    "request": {"method": "POST", "url": "List", "ifNoneExist": if_none_exist(value)}}
     return {**copy.copy(bundle), "entry": [*entries, member_entry]}
 
 
@@ -184,7 +167,9 @@ def _references(resource: Any) -> set[str]:
     return {ref for raw in re.findall(r'"reference":\s*"([^"]+)"', blob) if (ref := local_reference(raw))}
 
 
-def referrers(client: PushClient, caps: Capabilities, targets: list[str], exclude: set[str]) -> dict[str, str]:
+def referrers(
+    client: PushClient, caps: Capabilities, targets: list[str], exclude: set[str]
+) -> dict[str, str]:
     """For each ``Type/id`` in ``targets`` still referenced from outside ``exclude``, one referrer (``Type/id``).
 
     Searches where the server declares the parameter; reads every resource of the referring type otherwise.
@@ -214,11 +199,8 @@ def plan_retire(
     when nothing outside this trial refers to it, ``keep`` (with the referrer) otherwise. Reads only."""
     if before is None:
         return []
-    now = {
-        (str(e["resource"]["resourceType"]), ident[1])
-        for e in bundle.get("entry") or []
-        if (ident := entry_identifier(e)) is not None
-    }
+    now = {(str(e["resource"]["resourceType"]), ident[1]) for e in bundle.get("entry") or []
+           if (ident := entry_identifier(e)) is not None}
     gone = [m for m in before.members if (m.resource_type, m.value) not in now and m.reference]
     if not gone:
         return []
@@ -248,11 +230,9 @@ def retire(client: PushClient, caps: Capabilities, plans: list[RetirePlan], firs
     answers: list[dict[str, Any]] = []
     error: str | None = None
     if doomed:
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "batch" if caps.supports_batch or not caps.supports_transaction else "transaction",
-            "entry": [{"request": {"method": "DELETE", "url": p.reference}} for p in doomed],
-        }
+        bundle = {"resourceType": "Bundle", "type": "batch" if caps.supports_batch or not caps.supports_transaction
+                  else "transaction",
+                  "entry": [{"request": {"method": "DELETE", "url": p.reference}} for p in doomed]}
         try:
             send = client.batch if bundle["type"] == "batch" else client.transaction
             answers = send(bundle).get("entry") or []
@@ -264,40 +244,19 @@ def retire(client: PushClient, caps: Capabilities, plans: list[RetirePlan], firs
         ident = f"{IDENTIFIER_SYSTEM}|{plan.identifier}"
         server_id = plan.reference.split("/", 1)[1]
         if plan.action == "keep":
-            outcomes.append(
-                ResourceOutcome(
-                    first_index + offset,
-                    plan.resource_type,
-                    ident,
-                    "delete",
-                    "kept",
-                    "-",
-                    server_id,
-                    detail=plan.reason,
-                )
-            )
+            outcomes.append(ResourceOutcome(first_index + offset, plan.resource_type, ident, "delete", "kept", "-",
+                                            server_id, detail=plan.reason))
             continue
         answer = next(answered, {}) if error is None else {}
         status = str((answer.get("response") or {}).get("status") or "?")
         code = status.strip()[:3]
         if error is None and (code.startswith("2") or code in ("404", "410")):
-            outcomes.append(
-                ResourceOutcome(first_index + offset, plan.resource_type, ident, "delete", "retired", status, server_id)
-            )
+            outcomes.append(ResourceOutcome(first_index + offset, plan.resource_type, ident, "delete", "retired",
+                                            status, server_id))
             continue
         outcome = (answer.get("response") or {}).get("outcome")
         why = error or (render_outcome(outcome) if isinstance(outcome, dict) else f"DELETE answered {status}")
         kept: Outcome = "kept" if code == "409" or "referen" in why.lower() else "failed"
-        outcomes.append(
-            ResourceOutcome(
-                first_index + offset,
-                plan.resource_type,
-                ident,
-                "delete",
-                kept,
-                status,
-                server_id,
-                detail=f"the server refused the DELETE: {why}",
-            )
-        )
+        outcomes.append(ResourceOutcome(first_index + offset, plan.resource_type, ident, "delete", kept,
+                                        status, server_id, detail=f"the server refused the DELETE: {why}"))
     return outcomes

@@ -38,14 +38,8 @@ def trial_bundle_for_push(bundle: dict[str, Any], from_record: bool, write_mode:
 
 
 def push_trial(
-    client: PushClient,
-    bundle: dict[str, Any],
-    *,
-    from_record: bool,
-    source: str = "bundle",
-    validate: bool = False,
-    mode: PushMode = "auto",
-    write_mode: WriteMode = "sync",
+    client: PushClient, bundle: dict[str, Any], *, from_record: bool, source: str = "bundle", validate: bool = False,
+    mode: PushMode = "auto", write_mode: WriteMode = "sync",
 ) -> PushReport:
     """Write one trial; in sync mode, then retire what it no longer has (outcomes ``retired`` / ``kept``)."""
     caps = client.capabilities()

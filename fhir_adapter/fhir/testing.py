@@ -90,7 +90,9 @@ def launch(
     """
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
+        )
     server = LocalServer(base_url, process, workdir, 0.0)
     started = time.monotonic()
     while time.monotonic() - started < timeout:

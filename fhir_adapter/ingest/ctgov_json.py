@@ -470,3 +470,4 @@ def _read_ipd_sharing(reader: _Reader, module: _Obj) -> IpdSharing | None:
         access_criteria=reader.text(module, "accessCriteria"),
         url=reader.text(module, "url"),
     )
+

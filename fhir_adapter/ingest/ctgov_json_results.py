@@ -28,7 +28,6 @@ from fhir_adapter.trial import (
 if TYPE_CHECKING:  # the reader's module imports this one
     from fhir_adapter.ingest.ctgov_json import _Obj, _Reader
 
-
 def read_results(reader: _Reader, section: _Obj) -> TrialResults | None:
     if not section.data:
         return None
@@ -43,19 +42,15 @@ def read_results(reader: _Reader, section: _Obj) -> TrialResults | None:
             for node in reader.objs(reader.obj(section, "outcomeMeasuresModule"), "outcomeMeasures")
         ],
         adverse_events=_read_adverse_events(reader, events) if events.data else None,
-        limitations=reader.text(
-            reader.obj(reader.obj(section, "moreInfoModule"), "limitationsAndCaveats"), "description"
-        ),
+        limitations=reader.text(reader.obj(reader.obj(section, "moreInfoModule"), "limitationsAndCaveats"),
+                                "description"),
     )
 
 
 def _groups(reader: _Reader, parent: _Obj, key: str = "groups") -> list[ResultGroup]:
     return [
-        ResultGroup(
-            id=reader.required_text(node, "id"),
-            title=reader.text(node, "title") or "",
-            description=reader.text(node, "description"),
-        )
+        ResultGroup(id=reader.required_text(node, "id"), title=reader.text(node, "title") or "",
+                    description=reader.text(node, "description"))
         for node in reader.objs(parent, key)
     ]
 
@@ -73,28 +68,24 @@ def _value(reader: _Reader, node: _Obj, key: str) -> GroupValue:
 
 def _denominators(reader: _Reader, parent: _Obj) -> list[Denominator]:
     return [
-        Denominator(
-            units=reader.text(node, "units"),
-            counts=[_value(reader, count, "value") for count in reader.objs(node, "counts")],
-        )
+        Denominator(units=reader.text(node, "units"),
+                    counts=[_value(reader, count, "value") for count in reader.objs(node, "counts")])
         for node in reader.objs(parent, "denoms")
     ]
 
 
 def _read_flow(reader: _Reader, module: _Obj) -> ParticipantFlow:
     def step(node: _Obj, label_key: str, list_key: str, value_key: str) -> FlowStep:
-        return FlowStep(
-            label=reader.text(node, label_key) or "",
-            counts=[_value(reader, item, value_key) for item in reader.objs(node, list_key)],
-        )
+        return FlowStep(label=reader.text(node, label_key) or "",
+                        counts=[_value(reader, item, value_key) for item in reader.objs(node, list_key)])
 
     periods = [
         FlowPeriod(
             title=reader.text(period, "title"),
-            milestones=[
-                step(node, "type", "achievements", "numSubjects") for node in reader.objs(period, "milestones")
-            ],
-            withdrawals=[step(node, "type", "reasons", "numSubjects") for node in reader.objs(period, "dropWithdraws")],
+            milestones=[step(node, "type", "achievements", "numSubjects")
+                        for node in reader.objs(period, "milestones")],
+            withdrawals=[step(node, "type", "reasons", "numSubjects")
+                         for node in reader.objs(period, "dropWithdraws")],
         )
         for period in reader.objs(module, "periods")
     ]

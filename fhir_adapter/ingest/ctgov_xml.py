@@ -65,10 +65,8 @@ def parse_clinical_study(text: str, source: str) -> TrialRecord:
     _read_references(reader, root, record)
     record.oversight = _read_oversight(reader, root.find("oversight_info"))
     record.ipd_sharing = _read_ipd_sharing(reader, root.find("patient_data"))
-    record.results = read_results(
-        root.find("clinical_results"),
-        lambda table, raw, path: _label_or_raw(reader, table, raw, path) if raw is not None else None,
-    )
+    record.results = read_results(root.find("clinical_results"), lambda table, raw, path: (
+        _label_or_raw(reader, table, raw, path) if raw is not None else None))
     record.warnings = reader.warnings
     return record
 
@@ -347,8 +345,7 @@ def _person(reader: _Reader, node: ET.Element, role: str | None = None) -> Perso
 def _read_people(reader: _Reader, root: ET.Element, record: TrialRecord) -> None:
     record.officials = [_person(reader, node) for node in root.findall("overall_official")]
     record.central_contacts = [
-        _person(reader, node, "CONTACT")
-        for tag in ("overall_contact", "overall_contact_backup")
+        _person(reader, node, "CONTACT") for tag in ("overall_contact", "overall_contact_backup")
         for node in root.findall(tag)
     ]
 
@@ -399,10 +396,8 @@ def _read_oversight(reader: _Reader, node: ET.Element | None) -> Oversight | Non
     """``<oversight_info>``: Yes/No flags; a label that is not Yes/No is reported and left out."""
     if node is None:
         return None
-    flags = {
-        name: reader.label("yes_no", node.find(element), f"oversight_info/{element}")
-        for name, element in _OVERSIGHT_ELEMENTS
-    }
+    flags = {name: reader.label("yes_no", node.find(element), f"oversight_info/{element}")
+             for name, element in _OVERSIGHT_ELEMENTS}
     return Oversight(**{name: value for name, value in flags.items() if isinstance(value, bool)})
 
 
@@ -410,10 +405,8 @@ def _read_ipd_sharing(reader: _Reader, node: ET.Element | None) -> IpdSharing | 
     """``<patient_data>``: the IPD sharing statement."""
     if node is None:
         return None
-    info_types = [
-        _label_or_raw(reader, "ipd_info_type", label, "patient_data/ipd_info_type")
-        for label in _texts(node, "ipd_info_type")
-    ]
+    info_types = [_label_or_raw(reader, "ipd_info_type", label, "patient_data/ipd_info_type")
+                  for label in _texts(node, "ipd_info_type")]
     return IpdSharing(
         sharing=reader.label("ipd_sharing", node.find("sharing_ipd"), "patient_data/sharing_ipd"),
         description=_text(node.find("ipd_description")),

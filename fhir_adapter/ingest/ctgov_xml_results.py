@@ -66,17 +66,13 @@ def read_results(node: ET.Element | None, label: Label) -> TrialResults | None:
 
 
 def _groups(node: ET.Element) -> list[ResultGroup]:
-    return [
-        ResultGroup(id=g.get("group_id", ""), title=_at(g, "title") or "", description=_at(g, "description"))
-        for g in node.findall("group_list/group")
-    ]
+    return [ResultGroup(id=g.get("group_id", ""), title=_at(g, "title") or "", description=_at(g, "description"))
+            for g in node.findall("group_list/group")]
 
 
 def _step(node: ET.Element) -> FlowStep:
-    counts = [
-        GroupValue(group_id=p.get("group_id", ""), value=p.get("count"), comment=_text(p))
-        for p in node.findall("participants_list/participants")
-    ]
+    counts = [GroupValue(group_id=p.get("group_id", ""), value=p.get("count"), comment=_text(p))
+              for p in node.findall("participants_list/participants")]
     return FlowStep(label=_at(node, "title") or "", counts=counts)
 
 
@@ -89,22 +85,14 @@ def _flow(node: ET.Element) -> ParticipantFlow:
         )
         for period in node.findall("period_list/period")
     ]
-    return ParticipantFlow(
-        groups=_groups(node),
-        periods=periods,
-        recruitment_details=_at(node, "recruitment_details"),
-        pre_assignment_details=_at(node, "pre_assignment_details"),
-    )
+    return ParticipantFlow(groups=_groups(node), periods=periods, recruitment_details=_at(node, "recruitment_details"),
+                           pre_assignment_details=_at(node, "pre_assignment_details"))
 
 
 def _denominators(node: ET.Element) -> list[Denominator]:
     return [
-        Denominator(
-            units=_at(a, "units"),
-            counts=[
-                GroupValue(group_id=c.get("group_id", ""), value=c.get("value")) for c in a.findall("count_list/count")
-            ],
-        )
+        Denominator(units=_at(a, "units"), counts=[GroupValue(group_id=c.get("group_id", ""), value=c.get("value"))
+                                                   for c in a.findall("count_list/count")])
         for a in node.findall("analyzed_list/analyzed")
     ]
 
@@ -114,17 +102,9 @@ def _rows(measure: ET.Element) -> list[ResultCategory]:
         ResultCategory(
             class_title=_at(klass, "title"),
             title=_at(category, "title"),
-            values=[
-                GroupValue(
-                    group_id=m.get("group_id", ""),
-                    value=m.get("value"),
-                    spread=m.get("spread"),
-                    lower_limit=m.get("lower_limit"),
-                    upper_limit=m.get("upper_limit"),
-                    comment=_text(m),
-                )
-                for m in category.findall("measurement_list/measurement")
-            ],
+            values=[GroupValue(group_id=m.get("group_id", ""), value=m.get("value"), spread=m.get("spread"),
+                               lower_limit=m.get("lower_limit"), upper_limit=m.get("upper_limit"), comment=_text(m))
+                    for m in category.findall("measurement_list/measurement")],
         )
         for klass in measure.findall("class_list/class")
         for category in klass.findall("category_list/category")
@@ -176,9 +156,7 @@ def _outcome(node: ET.Element, label: Label) -> ResultMeasure:
     measure = node.find("measure")
     # An outcome whose results are not posted has no measure: its own title and texts only.
     return _measure(
-        measure if measure is not None else ET.Element("measure"),
-        label,
-        f"{path}/measure",
+        measure if measure is not None else ET.Element("measure"), label, f"{path}/measure",
         title=_at(node, "title"),
         kind=label("outcome_type", _at(node, "type"), f"{path}/type"),
         description=_at(node, "description"),
@@ -197,21 +175,16 @@ def _totals(events: ET.Element | None) -> dict[str, tuple[int | None, int | None
     for category in events.findall("category_list/category"):
         if _at(category, "title") == _TOTAL_CATEGORY:
             counts = category.findall("event_list/event/counts")
-            return {
-                c.get("group_id", ""): (_int(c.get("subjects_affected")), _int(c.get("subjects_at_risk")))
-                for c in counts
-            }
+            return {c.get("group_id", ""): (_int(c.get("subjects_affected")), _int(c.get("subjects_at_risk")))
+                    for c in counts}
     return {}
 
 
 def _term_count(events: ET.Element | None) -> int:
     if events is None:
         return 0
-    return sum(
-        len(c.findall("event_list/event"))
-        for c in events.findall("category_list/category")
-        if _at(c, "title") != _TOTAL_CATEGORY
-    )
+    return sum(len(c.findall("event_list/event")) for c in events.findall("category_list/category")
+               if _at(c, "title") != _TOTAL_CATEGORY)
 
 
 def _events(node: ET.Element) -> AdverseEvents:
@@ -219,9 +192,7 @@ def _events(node: ET.Element) -> AdverseEvents:
     serious_totals, other_totals = _totals(serious), _totals(other)
     groups = [
         AdverseEventGroup(
-            id=g.id,
-            title=g.title,
-            description=g.description,
+            id=g.id, title=g.title, description=g.description,
             serious_affected=serious_totals.get(g.id, (None, None))[0],
             serious_at_risk=serious_totals.get(g.id, (None, None))[1],
             other_affected=other_totals.get(g.id, (None, None))[0],

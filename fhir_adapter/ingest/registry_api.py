@@ -139,11 +139,7 @@ def _nct_id_of(study: Any) -> str | None:
 
 class _Fetcher:
     def __init__(
-        self,
-        client: httpx.Client,
-        base_url: str,
-        policy: RetryPolicy,
-        sleep: Callable[[float], None] | None,
+        self, client: httpx.Client, base_url: str, policy: RetryPolicy, sleep: Callable[[float], None] | None,
         on_retry: OnRetry | None = None,
     ) -> None:
         self.client = client

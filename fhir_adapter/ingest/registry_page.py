@@ -86,11 +86,13 @@ HEADINGS: dict[str, str] = {
     "Sponsors": "Meet the organizations funding or collaborating on the study and learn about their roles.",
     "Responsible Party": "Identify the individual or organization who holds primary responsibility for the study "
     "information submitted to regulators.",
-    "Locations": "Explore where the study is taking place and check the recruitment status at each participating site.",
+    "Locations": "Explore where the study is taking place and check the recruitment status at each participating "
+    "site.",
     "Countries": "Review the countries where the study has at least one active or historical site.",
     "Central Contacts": "Reach out to these primary contacts for questions about participation or study logistics.",
     "Facility Contacts": "Find local site contact details for specific facilities participating in the trial.",
-    "Other Identifiers": "Review additional registry numbers or institutional identifiers associated with this trial.",
+    "Other Identifiers": "Review additional registry numbers or institutional identifiers associated with this "
+    "trial.",
     "More Related Trials": "Additional clinical trials that may be relevant based on similarity analysis.",
 }
 
@@ -277,7 +279,10 @@ def _read_design(context: _Context, lines: list[str]) -> None:
 
 def _is_eligibility_value(line: str) -> bool:
     return (
-        is_age(line) or is_token("sex", line) or is_token("standard_age", line) or line in registry_page_table("yes_no")
+        is_age(line)
+        or is_token("sex", line)
+        or is_token("standard_age", line)
+        or line in registry_page_table("yes_no")
     )
 
 
@@ -423,12 +428,8 @@ def _read_facility_contacts(context: _Context, lines: list[str]) -> None:
         )
 
 
-_IDENTIFIER_KEYS = {
-    "Identifier Type": "type",
-    "Identifier Source": "source",
-    "Identifier Domain": "domain",
-    "Identifier Link": "link",
-}
+_IDENTIFIER_KEYS = {"Identifier Type": "type", "Identifier Source": "source", "Identifier Domain": "domain",
+                    "Identifier Link": "link"}
 
 
 def _read_other_identifiers(context: _Context, lines: list[str]) -> None:

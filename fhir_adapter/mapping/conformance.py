@@ -85,10 +85,7 @@ class Shape:
     __slots__ = ("choices", "fields", "required", "resource_type")
 
     def __init__(
-        self,
-        resource_type: str,
-        fields: dict[str, Field],
-        required: tuple[str, ...],
+        self, resource_type: str, fields: dict[str, Field], required: tuple[str, ...],
         choices: tuple[tuple[frozenset[str], bool], ...],
     ) -> None:
         self.resource_type = resource_type

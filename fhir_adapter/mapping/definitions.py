@@ -47,32 +47,19 @@ def _differential(url: str, spec: JSON) -> list[JSON]:
         ]
     elements = [
         root,
-        {
-            "id": "Extension.extension",
-            "path": "Extension.extension",
-            "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"},
-        },
+        {"id": "Extension.extension", "path": "Extension.extension",
+         "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}},
     ]
     for part, part_spec in spec["parts"].items():
         slice_id = f"Extension.extension:{part}"
         elements += [
-            {
-                "id": slice_id,
-                "path": "Extension.extension",
-                "sliceName": part,
-                "short": part_spec["description"],
-                "definition": part_spec["description"],
-                "min": part_spec.get("min", 0),
-                "max": str(part_spec.get("max", "1")),
-            },
+            {"id": slice_id, "path": "Extension.extension", "sliceName": part, "short": part_spec["description"],
+             "definition": part_spec["description"], "min": part_spec.get("min", 0),
+             "max": str(part_spec.get("max", "1"))},
             *_value_elements("Extension.extension", slice_id, part_spec)[:1],
             {"id": f"{slice_id}.url", "path": "Extension.extension.url", "fixedUri": part},
-            {
-                "id": f"{slice_id}.value[x]",
-                "path": "Extension.extension.value[x]",
-                "min": 1,
-                "type": _types(part_spec["value"]),
-            },
+            {"id": f"{slice_id}.value[x]", "path": "Extension.extension.value[x]", "min": 1,
+             "type": _types(part_spec["value"])},
         ]
     return [
         *elements,
@@ -90,46 +77,42 @@ def _contexts(spec: JSON, version: str) -> list[str]:
 def extension_definition(key: str, spec: JSON, version: str) -> JSON:
     url = str(spec.get("url") or C.extension_url(key))
     sd_id = url.rsplit("/", 1)[-1]
-    return with_narrative(
-        {
-            "resourceType": "StructureDefinition",
-            "id": sd_id,
-            "url": url,
-            "name": _name(sd_id),
-            "title": spec["title"],
-            "status": "active",
-            "publisher": PUBLISHER,
-            "description": spec["description"],
-            "fhirVersion": FHIR_VERSIONS[version],
-            "kind": "complex-type",
-            "abstract": False,
-            "context": [{"type": "element", "expression": c} for c in _contexts(spec, version)],
-            "type": "Extension",
-            "baseDefinition": _EXTENSION,
-            "derivation": "constraint",
-            "differential": {"element": _differential(url, spec)},
-        }
-    )
+    return with_narrative({
+        "resourceType": "StructureDefinition",
+        "id": sd_id,
+        "url": url,
+        "name": _name(sd_id),
+        "title": spec["title"],
+        "status": "active",
+        "publisher": PUBLISHER,
+        "description": spec["description"],
+        "fhirVersion": FHIR_VERSIONS[version],
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": c} for c in _contexts(spec, version)],
+        "type": "Extension",
+        "baseDefinition": _EXTENSION,
+        "derivation": "constraint",
+        "differential": {"element": _differential(url, spec)},
+    })
 
 
 def _code_system(url: str, title: str, description: str, concepts: list[JSON]) -> JSON:
     sd_id = url.rsplit("/", 1)[-1]
-    return with_narrative(
-        {
-            "resourceType": "CodeSystem",
-            "id": sd_id,
-            "url": url,
-            "name": _name(sd_id),
-            "title": title,
-            "status": "active",
-            "publisher": PUBLISHER,
-            "description": description,
-            "caseSensitive": True,
-            "content": "complete",
-            "count": len(concepts),
-            "concept": concepts,
-        }
-    )
+    return with_narrative({
+        "resourceType": "CodeSystem",
+        "id": sd_id,
+        "url": url,
+        "name": _name(sd_id),
+        "title": title,
+        "status": "active",
+        "publisher": PUBLISHER,
+        "description": description,
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(concepts),
+        "concept": concepts,
+    })
 
 
 def code_systems() -> list[JSON]:
@@ -154,11 +137,8 @@ def code_systems() -> list[JSON]:
 def definition_resources(version: str) -> list[JSON]:
     """Every StructureDefinition and CodeSystem the ``version`` Bundles rely on, in a fixed order."""
     specs: dict[str, Any] = section("extensions", "extensions")
-    found = [
-        extension_definition(key, spec, version)
-        for key, spec in specs.items()
-        if version in spec.get("versions", FHIR_VERSIONS)
-    ]
+    found = [extension_definition(key, spec, version) for key, spec in specs.items()
+             if version in spec.get("versions", FHIR_VERSIONS)]
     return found + code_systems()
 
 

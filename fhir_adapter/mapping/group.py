@@ -123,10 +123,8 @@ def criterion_extensions(atom: Atom, *, with_text: bool, query_media_type: str |
         for r in atom.residues
     ]
     if query_media_type:
-        found += [
-            extension(C.EXT_CRITERION_EXPRESSION, valueExpression=e)
-            for e in criterion_expressions(atom, query_media_type)
-        ]
+        found += [extension(C.EXT_CRITERION_EXPRESSION, valueExpression=e)
+                  for e in criterion_expressions(atom, query_media_type)]
     return [e for e in found if e]
 
 

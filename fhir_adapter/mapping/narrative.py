@@ -82,21 +82,16 @@ def _study(resource: JSON) -> list[tuple[str, Any]]:
         ("Phase", _concept_text(resource.get("phase"))),
         ("Purpose", _concept_text(resource.get("primaryPurposeType"))),
         ("Conditions", _concepts(resource.get("condition"))),
-        (
-            "Interventions",
-            _concepts(resource.get("focus"))
-            or _concepts([f.get("concept") for f in resource.get("focus") or [] if isinstance(f, dict)]),
-        ),
+        ("Interventions", _concepts(resource.get("focus")) or _concepts(
+            [f.get("concept") for f in resource.get("focus") or [] if isinstance(f, dict)])),
         ("Period", _period(resource.get("period"))),
         ("Sites", [d for s in resource.get("site") or [] if (d := _display(s))]),
     ]
 
 
 def _plan(resource: JSON) -> list[tuple[str, Any]]:
-    return [
-        ("Type", _concept_text(resource.get("type"))),
-        ("Arms", [a.get("title") for a in resource.get("action") or [] if a.get("title")]),
-    ]
+    return [("Type", _concept_text(resource.get("type"))),
+            ("Arms", [a.get("title") for a in resource.get("action") or [] if a.get("title")])]
 
 
 def _activity(resource: JSON) -> list[tuple[str, Any]]:
@@ -106,10 +101,8 @@ def _activity(resource: JSON) -> list[tuple[str, Any]]:
 
 
 def _group(resource: JSON) -> list[tuple[str, Any]]:
-    return [
-        ("Summary", resource.get("description")),
-        ("Characteristics", len(resource.get("characteristic") or []) or None),
-    ]
+    return [("Summary", resource.get("description")),
+            ("Characteristics", len(resource.get("characteristic") or []) or None)]
 
 
 def _variable(resource: JSON) -> list[tuple[str, Any]]:
@@ -121,11 +114,9 @@ def _location(resource: JSON) -> list[tuple[str, Any]]:
 
 
 def _role(resource: JSON) -> list[tuple[str, Any]]:
-    return [
-        ("Practitioner", _display(resource.get("practitioner"))),
-        ("Organization", _display(resource.get("organization"))),
-        ("Role", _concepts(resource.get("code"))),
-    ]
+    return [("Practitioner", _display(resource.get("practitioner"))),
+            ("Organization", _display(resource.get("organization"))),
+            ("Role", _concepts(resource.get("code")))]
 
 
 _FACTS: dict[str, Callable[[JSON], list[tuple[str, Any]]]] = {

@@ -60,7 +60,9 @@ def _sequence_texts(trial: TrialRecord, arm: Arm | None) -> list[str | None]:
     return texts + [i.description for i in trial.interventions]
 
 
-def _intervention_action(ctx: MappingContext, link_id: str, mapped: MappedIntervention, related: list[JSON]) -> JSON:
+def _intervention_action(
+    ctx: MappingContext, link_id: str, mapped: MappedIntervention, related: list[JSON]
+) -> JSON:
     version = ctx.version
     return {
         **version.action_id(link_id),
@@ -68,11 +70,8 @@ def _intervention_action(ctx: MappingContext, link_id: str, mapped: MappedInterv
         "relatedAction": related,
         "definitionCanonical": ctx.canonical("ActivityDefinition", mapped.role),
         "action": [
-            {
-                **version.action_id(f"{link_id}-component-{n}"),
-                "title": name,
-                "definitionCanonical": ctx.canonical("ActivityDefinition", role),
-            }
+            {**version.action_id(f"{link_id}-component-{n}"), "title": name,
+             "definitionCanonical": ctx.canonical("ActivityDefinition", role)}
             for n, (role, name) in enumerate(mapped.component_roles, 1)
         ],
     }
@@ -115,10 +114,8 @@ def plan_definition(ctx: MappingContext, mapped: list[MappedIntervention]) -> En
     body: JSON = {
         "url": ctx.canonical("PlanDefinition", PLAN_ROLE),
         "title": f"Protocol of {trial.brief_title or trial.official_title or ctx.key}",
-        "type": concept(
-            None,
-            [{"system": C.PLAN_DEFINITION_TYPE_SYSTEM, "code": "clinical-protocol", "display": "Clinical Protocol"}],
-        ),
+        "type": concept(None, [{"system": C.PLAN_DEFINITION_TYPE_SYSTEM, "code": "clinical-protocol",
+                                "display": "Clinical Protocol"}]),
         "status": "active",
         "description": f"Arms and interventions of {ctx.key} as registered (no dose or schedule is added).",
         "action": actions,

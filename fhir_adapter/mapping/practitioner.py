@@ -58,11 +58,9 @@ def person_entries(ctx: MappingContext, role: str, person: Person, location: JSO
     value = practitioner_value(ctx, role, person)
     found: list[Entry] = []
     if value is not None:
-        found.append(
-            ctx.shared_entry(
-                "Practitioner", value, {"active": True, "name": [{"text": person.name or "Unnamed contact"}]}
-            )
-        )
+        found.append(ctx.shared_entry(
+            "Practitioner", value, {"active": True, "name": [{"text": person.name or "Unnamed contact"}]}
+        ))
     role_body: JSON = {
         "active": True,
         "practitioner": ctx.shared_ref("Practitioner", value, person.name) if value is not None else None,

@@ -44,23 +44,15 @@ def identifiers(trial: TrialRecord) -> list[JSON]:
         found.append({"use": "official", "system": C.NCT_SYSTEM, "value": trial.nct_id})
     found += [{"use": "old", "system": C.NCT_SYSTEM, "value": alias} for alias in trial.nct_id_aliases]
     if trial.org_study_id:
-        found.append(
-            {
-                "use": "secondary",
-                "type": text_concept("Org study id"),
-                "value": trial.org_study_id,
-                "assigner": {"display": sponsor},
-            }
-        )
+        found.append({"use": "secondary", "type": text_concept("Org study id"), "value": trial.org_study_id,
+                      "assigner": {"display": sponsor}})
     for secondary in trial.secondary_ids:
-        found.append(
-            {
-                "use": "secondary",
-                "type": text_concept(secondary.type) if secondary.type else None,
-                "value": secondary.id,
-                "assigner": {"display": secondary.domain} if secondary.domain else None,
-            }
-        )
+        found.append({
+            "use": "secondary",
+            "type": text_concept(secondary.type) if secondary.type else None,
+            "value": secondary.id,
+            "assigner": {"display": secondary.domain} if secondary.domain else None,
+        })
     return found
 
 
@@ -102,10 +94,8 @@ def primary_purpose(trial: TrialRecord, version: FhirFlavor) -> JSON | None:
     if entry and "code" in entry:
         return concept(None, [coding(version.purpose_system, entry)])
     if token:
-        return {
-            "extension": [extension(C.EXT_REGISTRY_VALUE, valueString=token)],
-            "text": entry["text"] if entry else f"Registry purpose: {token}",
-        }
+        return {"extension": [extension(C.EXT_REGISTRY_VALUE, valueString=token)],
+                "text": entry["text"] if entry else f"Registry purpose: {token}"}
     return None
 
 
@@ -132,19 +122,15 @@ def arm_views(ctx: MappingContext, mapped: list[MappedIntervention]) -> list[Arm
     views = []
     for index, arm in enumerate(ctx.trial.arms, 1):
         entry = lookup("arm_types", "arm_types", arm.type)
-        views.append(
-            ArmView(
-                link_id=arm_role(index),
-                name=arm.label,
-                type_coding=coding(system, entry) if entry else None,
-                type_text=None if entry else arm.type,
-                description=arm.description,
-                interventions=[
-                    ctx.ref("ActivityDefinition", mapped[i].role, mapped[i].name)
-                    for i in interventions_of_arm(ctx.trial, arm)
-                ],
-            )
-        )
+        views.append(ArmView(
+            link_id=arm_role(index),
+            name=arm.label,
+            type_coding=coding(system, entry) if entry else None,
+            type_text=None if entry else arm.type,
+            description=arm.description,
+            interventions=[ctx.ref("ActivityDefinition", mapped[i].role, mapped[i].name)
+                           for i in interventions_of_arm(ctx.trial, arm)],
+        ))
     return views
 
 
@@ -152,21 +138,11 @@ def parties(ctx: MappingContext) -> Parties:
     trial = ctx.trial
     sponsor = trial.lead_sponsor
     return Parties(
-        sponsor=Party(
-            organization_ref(ctx, sponsor_role(), sponsor),
-            sponsor.name,
-            "LEAD_SPONSOR",
-            agency_class_text(sponsor.agency_class),
-        )
-        if sponsor
-        else None,
+        sponsor=Party(organization_ref(ctx, sponsor_role(), sponsor), sponsor.name, "LEAD_SPONSOR",
+                      agency_class_text(sponsor.agency_class)) if sponsor else None,
         collaborators=[
-            Party(
-                organization_ref(ctx, collaborator_role(i), c),
-                c.name,
-                "COLLABORATOR",
-                agency_class_text(c.agency_class),
-            )
+            Party(organization_ref(ctx, collaborator_role(i), c), c.name, "COLLABORATOR",
+                  agency_class_text(c.agency_class))
             for i, c in enumerate(trial.collaborators, 1)
         ],
         officials=[
@@ -174,12 +150,8 @@ def parties(ctx: MappingContext) -> Parties:
             for i, p in enumerate(trial.officials, 1)
         ],
         contacts=[
-            Party(
-                ctx.ref("PractitionerRole", f"{contact_role(i)}-role", p.name),
-                p.name,
-                p.role or "CONTACT",
-                telecom=[t for t in telecom(p) if t],
-            )
+            Party(ctx.ref("PractitionerRole", f"{contact_role(i)}-role", p.name), p.name, p.role or "CONTACT",
+                  telecom=[t for t in telecom(p) if t])
             for i, p in enumerate(trial.central_contacts, 1)
         ],
     )
@@ -216,7 +188,9 @@ def _unique_refs(refs: list[JSON]) -> list[JSON]:
     return unique
 
 
-def research_study(ctx: MappingContext, mapped: list[MappedIntervention], *, with_criteria_variable: bool) -> Entry:
+def research_study(
+    ctx: MappingContext, mapped: list[MappedIntervention], *, with_criteria_variable: bool
+) -> Entry:
     trial, version = ctx.trial, ctx.version
     group_ref = ctx.ref("Group", GROUP_ROLE)
     criteria_ref = ctx.ref("EvidenceVariable", CRITERIA_ROLE) if with_criteria_variable else None

@@ -97,12 +97,8 @@ def measure_section(measure: ResultMeasure, groups: list[ResultGroup], focus: JS
     # A single untitled row (a continuous measure such as age) is the measure itself: no extra level.
     if len(rows) == 1 and rows[0].title is None:
         rows = rows[0].sections
-    return Section(
-        measure.title,
-        html=T.measure_table(measure, groups),
-        focus=focus,
-        sections=_analysed(measure.denominators, groups) + rows,
-    )
+    return Section(measure.title, html=T.measure_table(measure, groups), focus=focus,
+                   sections=_analysed(measure.denominators, groups) + rows)
 
 
 def report_sections(results: TrialResults, outcome_refs: list[JSON | None]) -> list[Section]:
@@ -111,18 +107,11 @@ def report_sections(results: TrialResults, outcome_refs: list[JSON | None]) -> l
     flow = results.participant_flow
     if flow is not None:
         periods = tuple(
-            Section(
-                p.title,
-                html=T.period_table(p, flow.groups),
-                sections=tuple(
-                    Section(
-                        T.token_label(step.label) if not withdrawn else f"Not completed: {step.label}",
-                        sections=_leaves(step.counts, flow.groups, unit),
-                    )
-                    for steps, withdrawn in ((p.milestones, False), (p.withdrawals, True))
-                    for step in steps
-                ),
-            )
+            Section(p.title, html=T.period_table(p, flow.groups), sections=tuple(
+                Section(T.token_label(step.label) if not withdrawn else f"Not completed: {step.label}",
+                        sections=_leaves(step.counts, flow.groups, unit))
+                for steps, withdrawn in ((p.milestones, False), (p.withdrawals, True)) for step in steps
+            ))
             for p in flow.periods
         )
         details = T.flow_details(flow)
@@ -132,17 +121,11 @@ def report_sections(results: TrialResults, outcome_refs: list[JSON | None]) -> l
         measures = tuple(measure_section(m, baseline.groups) for m in baseline.measures)
         intro = T.baseline_denominators(baseline.denominators, baseline.groups)
         intro = T.paragraph("Population", baseline.population_description) + intro
-        found.append(
-            Section(
-                "Baseline characteristics",
-                html=intro or None,
-                sections=_analysed(baseline.denominators, baseline.groups) + measures,
-            )
-        )
+        found.append(Section("Baseline characteristics", html=intro or None,
+                             sections=_analysed(baseline.denominators, baseline.groups) + measures))
     if results.outcome_measures:
-        outcomes = tuple(
-            measure_section(m, m.groups, ref) for m, ref in zip(results.outcome_measures, outcome_refs, strict=True)
-        )
+        outcomes = tuple(measure_section(m, m.groups, ref)
+                         for m, ref in zip(results.outcome_measures, outcome_refs, strict=True))
         found.append(Section("Outcome measures", sections=outcomes))
     if results.adverse_events is not None:
         found.append(Section("Adverse events", html=T.adverse_events_text(results.adverse_events)))
@@ -158,10 +141,8 @@ def readable(results: TrialResults, title: str, note: str | None) -> str:
         baseline = results.baseline
         tables = "".join(f"<h4>{T.safe(m.title)}</h4>{T.measure_table(m, baseline.groups)}" for m in baseline.measures)
         intro = T.paragraph("Population", baseline.population_description)
-        parts.append(
-            f"<h3>Baseline characteristics</h3>{intro}"
-            f"{T.baseline_denominators(baseline.denominators, baseline.groups)}{tables}"
-        )
+        parts.append(f"<h3>Baseline characteristics</h3>{intro}"
+                     f"{T.baseline_denominators(baseline.denominators, baseline.groups)}{tables}")
     if results.outcome_measures:
         tables = "".join(f"<h4>{T.safe(m.title)}</h4>{T.measure_table(m, m.groups)}" for m in results.outcome_measures)
         parts.append(f"<h3>Outcome measures</h3>{tables}")
@@ -198,7 +179,8 @@ def _variable_refs(ctx: MappingContext) -> list[JSON | None]:
         return []
     if not ctx.version.outcome_variables:
         return [None] * len(results.outcome_measures)
-    return [ctx.ref("EvidenceVariable", outcome_role(i), m.title) for i, m in enumerate(results.outcome_measures, 1)]
+    return [ctx.ref("EvidenceVariable", outcome_role(i), m.title)
+            for i, m in enumerate(results.outcome_measures, 1)]
 
 
 def outcome_references(ctx: MappingContext) -> list[JSON | None]:
@@ -228,10 +210,8 @@ def _date_text(label: str, date: PartialDate | str | None) -> str | None:
 
 def posting_note(trial: TrialRecord) -> str | None:
     """``Results first submitted 2022-02-01; first posted 2022-04-13 (actual) on ClinicalTrials.gov.``"""
-    parts = [
-        _date_text("Results first submitted", trial.results_first_submitted_date),
-        _date_text("results first posted", trial.results_first_posted_date),
-    ]
+    parts = [_date_text("Results first submitted", trial.results_first_submitted_date),
+             _date_text("results first posted", trial.results_first_posted_date)]
     shown = "; ".join(p for p in parts if p)
     return f"{shown[:1].upper()}{shown[1:]} on ClinicalTrials.gov." if shown else None
 
@@ -249,12 +229,10 @@ def _r5_section(found: Section) -> JSON:
 def _summary(results: TrialResults) -> str:
     measures = results.outcome_measures
     primary = sum(1 for m in measures if m.kind == "PRIMARY")
-    parts = [
-        f"{len(measures)} outcome measures ({primary} primary)" if measures else None,
-        "participant flow" if results.participant_flow else None,
-        f"{len(results.baseline.measures)} baseline characteristics" if results.baseline else None,
-        "adverse-event totals" if results.adverse_events else None,
-    ]
+    parts = [f"{len(measures)} outcome measures ({primary} primary)" if measures else None,
+             "participant flow" if results.participant_flow else None,
+             f"{len(results.baseline.measures)} baseline characteristics" if results.baseline else None,
+             "adverse-event totals" if results.adverse_events else None]
     return "Posted results: " + ", ".join(p for p in parts if p) + "."
 
 
@@ -271,13 +249,8 @@ def _evidence_report(ctx: MappingContext, results: TrialResults, note: str | Non
         # No reference back to the ResearchStudy (it references this report): a cycle cannot be deleted
         # resource by resource on a server that keeps referential integrity.
         "relatedArtifact": [
-            {
-                "type": "documentation",
-                "display": f"Results of {trial.nct_id} on ClinicalTrials.gov",
-                "document": {"url": page},
-            }
-            if page
-            else None,
+            {"type": "documentation", "display": f"Results of {trial.nct_id} on ClinicalTrials.gov",
+             "document": {"url": page}} if page else None,
         ],
         "subject": {"note": [{"text": f"{_summary(results)} {study}"}]},
         "section": [_r5_section(s) for s in report_sections(results, _variable_refs(ctx))],

@@ -114,10 +114,8 @@ def measure_table(measure: ResultMeasure, groups: list[ResultGroup]) -> str:
         paragraph("Time frame", measure.time_frame),
         paragraph("Population", measure.population_description),
         paragraph("Statistic", measure_summary(measure)),
-        paragraph(
-            "Reporting status",
-            token_label(measure.reporting_status) if measure.reporting_status == "NOT_POSTED" else None,
-        ),
+        paragraph("Reporting status", token_label(measure.reporting_status)
+                   if measure.reporting_status == "NOT_POSTED" else None),
     ]
     rows = _denominator_rows(measure.denominators, groups)
     rows += [_row(row_label(r.class_title, r.title) or measure.title, r.values, groups) for r in measure.rows]
@@ -149,20 +147,13 @@ def adverse_events_text(events: AdverseEvents) -> str:
         ("Serious adverse events", [_of(g.serious_affected, g.serious_at_risk) for g in events.groups]),
         ("Other adverse events", [_of(g.other_affected, g.other_at_risk) for g in events.groups]),
     )
-    rows = "".join(
-        f"<tr><th>{label}</th>{''.join(f'<td>{safe(v)}</td>' for v in values)}</tr>" for label, values in lines
-    )
-    terms = (
-        f"<p>{events.serious_event_terms} serious and {events.other_event_terms} other adverse event terms "
-        "are listed on the registry.</p>"
-    )
-    return (
-        paragraph("Time frame", events.time_frame)
-        + paragraph("Description", events.description)
-        + "<p>Participants affected of participants at risk:</p>"
-        + f"<table><tr><th/>{head}</tr>{rows}</table>"
-        + terms
-    )
+    rows = "".join(f"<tr><th>{label}</th>{''.join(f'<td>{safe(v)}</td>' for v in values)}</tr>"
+                   for label, values in lines)
+    terms = (f"<p>{events.serious_event_terms} serious and {events.other_event_terms} other adverse event terms "
+             "are listed on the registry.</p>")
+    return (paragraph("Time frame", events.time_frame) + paragraph("Description", events.description)
+            + "<p>Participants affected of participants at risk:</p>"
+            + f"<table><tr><th/>{head}</tr>{rows}</table>" + terms)
 
 
 def div(body: str) -> str:

@@ -43,16 +43,11 @@ def registry_dates(trial: TrialRecord) -> list[JSON]:
         if value is None:
             continue
         date = value if isinstance(value, PartialDate) else PartialDate(date=str(value))
-        found.append(
-            extension(
-                C.EXT_REGISTRY_DATE,
-                extension=[
-                    {"url": "milestone", "valueCode": entry["code"]},
-                    {"url": "date", "valueDate": date.date},
-                    {"url": "type", "valueCode": date.type} if date.type else None,
-                ],
-            )
-        )
+        found.append(extension(C.EXT_REGISTRY_DATE, extension=[
+            {"url": "milestone", "valueCode": entry["code"]},
+            {"url": "date", "valueDate": date.date},
+            {"url": "type", "valueCode": date.type} if date.type else None,
+        ]))
     return found
 
 
@@ -63,11 +58,8 @@ def milestone_display(code: str) -> str:
 def oversight_extension(oversight: Oversight | None) -> JSON | None:
     if oversight is None:
         return None
-    flags = [
-        {"url": url, "valueBoolean": getattr(oversight, name)}
-        for url, name in _OVERSIGHT_FLAGS
-        if getattr(oversight, name) is not None
-    ]
+    flags = [{"url": url, "valueBoolean": getattr(oversight, name)}
+             for url, name in _OVERSIGHT_FLAGS if getattr(oversight, name) is not None]
     return extension(C.EXT_OVERSIGHT, extension=flags) if flags else None
 
 
@@ -77,11 +69,8 @@ def classifier_concepts(trial: TrialRecord) -> list[JSON]:
     if oversight is None:
         return []
     system = section("registry_facts", "classifier_system")
-    return [
-        concept(None, [coding(system, entry)])
-        for flag, entry in _table("classifiers").items()
-        if getattr(oversight, flag) is True
-    ]
+    return [concept(None, [coding(system, entry)]) for flag, entry in _table("classifiers").items()
+            if getattr(oversight, flag) is True]
 
 
 def ipd_sharing_extension(trial: TrialRecord) -> JSON | None:

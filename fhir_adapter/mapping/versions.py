@@ -394,12 +394,8 @@ class R5(FhirFlavor):
         refs = references or [None] * len(outcomes)
         return {
             "outcomeMeasure": [
-                {
-                    "name": o.measure,
-                    "type": [_objective_type(self.name, o.kind)],
-                    "description": _outcome_description(o),
-                    "reference": ref,
-                }
+                {"name": o.measure, "type": [_objective_type(self.name, o.kind)],
+                 "description": _outcome_description(o), "reference": ref}
                 for o, ref in zip(outcomes, refs, strict=True)
             ]
         }

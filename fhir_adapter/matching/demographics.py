@@ -65,10 +65,8 @@ def _patient_evidence(
 ) -> Evidence:
     """The Patient as evidence (valid by construction: built as :func:`~fhir_adapter.matching.record.trusted`
     results are, without pydantic's validation, which cost as much as the rest of the age rule)."""
-    return trusted(
-        Evidence,
-        {"reference": f"Patient/{patient_id}", "value": value, "unit": unit, "date": on, "reference_range": None},
-    )
+    return trusted(Evidence, {"reference": f"Patient/{patient_id}", "value": value, "unit": unit, "date": on,
+                              "reference_range": None})
 
 
 def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
@@ -77,9 +75,7 @@ def evaluate_demographic(atom: Atom, record: PatientRecord, ctx: EvalContext) ->
         birth = parse_date(patient.get("birthDate"))
         if birth is None or not isinstance(atom.value, int | float):
             return atom_result(
-                atom,
-                "unknown",
-                "no birth date recorded" if birth is None else "no age threshold",
+                atom, "unknown", "no birth date recorded" if birth is None else "no age threshold",
                 need=open_item("no-birth-date"),
             )
         age = _age_in(atom.unit, birth, ctx.as_of)

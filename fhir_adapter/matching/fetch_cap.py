@@ -48,8 +48,7 @@ class EntryBudget:
         if self.taken > self.limit:
             raise PatientDataLimit(
                 f"the server holds more than {self.limit:,} entries for one patient (at {what}); not judged on part "
-                "of the record: review by hand or raise --max-patient-entries",
-                field="max-patient-entries",
+                "of the record: review by hand or raise --max-patient-entries", field="max-patient-entries",
             )
 
 
@@ -61,13 +60,8 @@ def over_cap_result(atoms: Sequence[Atom], patient_id: str, reason: str) -> Pati
         for a in atoms
     ]
     return PatientResult(
-        patient=f"Patient/{patient_id}",
-        verdict="needs-review",
-        reason=reason,
-        reason_code="needs-review",
-        open_items=[reason],
-        to_confirm=[c.id for c in criteria if c.result == "review"],
-        criteria=criteria,
+        patient=f"Patient/{patient_id}", verdict="needs-review", reason=reason, reason_code="needs-review",
+        open_items=[reason], to_confirm=[c.id for c in criteria if c.result == "review"], criteria=criteria,
     )
 
 

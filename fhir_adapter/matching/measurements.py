@@ -178,7 +178,9 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
     obs, when, value, unit = latest
     window = ctx.window(atom, category)
     shown_range = _range_text(obs, ctx)
-    evidence = Evidence(reference=ref(obs), value=value, unit=unit, date=when.isoformat(), reference_range=shown_range)
+    evidence = Evidence(
+        reference=ref(obs), value=value, unit=unit, date=when.isoformat(), reference_range=shown_range
+    )
     shown = f"{plan.label} {quantity(value, unit)} on {when.isoformat()}"
     if window is not None and when < ctx.as_of - timedelta(days=window):
         need = open_item("stale", label=plan.label, days=window)
@@ -200,10 +202,7 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
         return atom_result(atom, flip(outcome, atom), reason, [evidence])
     if not isinstance(atom.value, int | float):
         return atom_result(
-            atom,
-            "unknown",
-            f"{shown}: the criterion has no numeric threshold",
-            [evidence],
+            atom, "unknown", f"{shown}: the criterion has no numeric threshold", [evidence],
             need=open_item("other", label=plan.label),
         )
     if atom.unit and unit and unit != atom.unit:
@@ -211,16 +210,15 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
         if converted is None:
             need = open_item("unit", label=plan.label, unit=unit_text(atom.unit))
             return atom_result(
-                atom,
-                "unknown",
-                f"{shown}: cannot convert {unit_text(unit)} to {unit_text(atom.unit)}",
-                [evidence],
+                atom, "unknown", f"{shown}: cannot convert {unit_text(unit)} to {unit_text(atom.unit)}", [evidence],
                 need=need,
             )
         evidence = Evidence(
             reference=ref(obs), value=converted, unit=atom.unit, date=when.isoformat(), reference_range=shown_range
         )
-        shown = f"{plan.label} {quantity(converted, atom.unit)} ({quantity(value, unit)}) on {when.isoformat()}"
+        shown = (
+            f"{plan.label} {quantity(converted, atom.unit)} ({quantity(value, unit)}) on {when.isoformat()}"
+        )
         value = converted
     elif atom.unit and unit is None and category == "lab":
         need = open_item("no-unit", label=plan.label)
@@ -228,10 +226,7 @@ def evaluate_measurement(plan: AtomPlan, record: PatientRecord, ctx: EvalContext
     ok = compare(value, atom.comparator, float(atom.value), atom.high)
     if ok is None:
         return atom_result(
-            atom,
-            "unknown",
-            f"{shown}: comparator {atom.comparator} not supported",
-            [evidence],
+            atom, "unknown", f"{shown}: comparator {atom.comparator} not supported", [evidence],
             need=open_item("other", label=plan.label),
         )
     outcome = "met" if ok else "not-met"

@@ -79,7 +79,9 @@ def _index_prefilter(atoms: Sequence[Atom]) -> list[tuple[str, str]]:
     codes: list[str] = []
     for atom in index:
         found = [
-            value for name, value in parse_qsl((atom.prefilter or "").partition("?")[2]) if name == _HAS_CONDITION_CODE
+            value
+            for name, value in parse_qsl((atom.prefilter or "").partition("?")[2])
+            if name == _HAS_CONDITION_CODE
         ]
         if not found or any(t != "Condition" for t in atom.resource_types):
             return []

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called once at the start and after every finished patient."""
 
-
 def patient_ref(patient_id: str) -> str:
     return f"Patient/{patient_id}"
 
@@ -139,9 +138,8 @@ class PopulationEvaluator:
     def _decisive(self, data: PatientData, pid: str) -> PatientResult | None:
         """The verdict from the atoms that can rule a patient out on their own: age, sex, index conditions."""
         if self.prefilter_matcher is None:
-            self.prefilter_matcher = Matcher(
-                decisive_atoms(self.matcher.atoms), as_of=self.as_of, context=self.matcher.context
-            )
+            self.prefilter_matcher = Matcher(decisive_atoms(self.matcher.atoms), as_of=self.as_of,
+                                             context=self.matcher.context)
         return evaluate_or_skip(self.prefilter_matcher, data, pid)
 
     def _compact(self, found: PatientResult, reason: str) -> PatientResult:
@@ -385,17 +383,8 @@ def screen_stream(
             yield evaluator.evaluate_fetched(snapshot)
 
     return screen_evaluated(
-        criteria,
-        source.patient_ids(),
-        evaluate,
-        as_of=as_of,
-        limit=limit,
-        options=options,
-        progress=progress,
-        checkpoint=checkpoint,
-        stats=stats,
-        evaluator=evaluator,
-        early=early,
+        criteria, source.patient_ids(), evaluate, as_of=as_of, limit=limit, options=options, progress=progress,
+        checkpoint=checkpoint, stats=stats, evaluator=evaluator, early=early,
     )
 
 
@@ -416,15 +405,8 @@ def screen_evaluated(
     """Screen a population whose patients an engine evaluates itself: ``evaluate(todo)`` yields the result of
     each patient of ``todo`` (the patients left after ``limit``, the checkpoint and the ``early`` results), in any
     order; worker processes may yield them encoded (:class:`~fhir_adapter.matching.spill.EncodedResult`)."""
-    run = _Run(
-        criteria,
-        as_of=as_of,
-        options=options,
-        progress=progress,
-        checkpoint=checkpoint,
-        stats=stats,
-        evaluator=evaluator,
-    )
+    run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats,
+               evaluator=evaluator)
     todo = set(run.start(patient_ids, limit))
     if early is not None and early.patients:
         run.adopt(early, todo)
@@ -467,10 +449,7 @@ async def ascreen_server(
     """Screen the patients of a FHIR server (the client is not closed)."""
     run = _Run(criteria, as_of=as_of, options=options, progress=progress, checkpoint=checkpoint, stats=stats)
     source = AsyncServerData(
-        client,
-        criteria.atoms,
-        context=run.evaluator.matcher.context,
-        concurrency=concurrency,
+        client, criteria.atoms, context=run.evaluator.matcher.context, concurrency=concurrency,
         filter_observations=filter_observations,
     )
     found = await candidate_ids(source, use_prefilter=prefilter)
@@ -531,16 +510,8 @@ def screen_server(
     async def run() -> ScreenResult:
         async with client:
             return await ascreen_server(
-                criteria,
-                client,
-                as_of=as_of,
-                limit=limit,
-                options=options,
-                progress=progress,
-                checkpoint=checkpoint,
-                concurrency=concurrency,
-                prefilter=prefilter,
-                stats=stats,
+                criteria, client, as_of=as_of, limit=limit, options=options, progress=progress,
+                checkpoint=checkpoint, concurrency=concurrency, prefilter=prefilter, stats=stats,
             )
 
     return asyncio.run(run())

@@ -299,9 +299,7 @@ class ServerData:
     def plan(self) -> FetchPlan:
         if self._plan is None:
             self._plan = plan_fetch(
-                self.atoms,
-                self.client.capabilities(),
-                context=self.context,
+                self.atoms, self.client.capabilities(), context=self.context,
                 filter_observations=self.filter_observations,
             )
         return self._plan
@@ -492,7 +490,9 @@ class AsyncServerData:
             more_plan = plan_fetch(self.atoms, caps, context=self.context, extra_types=extra)
             kept = tuple(s for s in more_plan.searches if s.resource_type in plan.types | set(extra))
             kept_types = {s.resource_type for s in kept}
-            plan = FetchPlan(plan.mode, kept, more_plan.declared & kept_types, more_plan.revincluded & kept_types)
+            plan = FetchPlan(
+                plan.mode, kept, more_plan.declared & kept_types, more_plan.revincluded & kept_types
+            )
         collector = _Collector(patient_id, plan.types, plan.complete)
         budget = EntryBudget(self.max_entries)
         if plan.mode == "batch":
@@ -515,11 +515,8 @@ class AsyncServerData:
                     self._plan = self._plan.with_mode("per-type")
                 return await self.fetch(patient_id, extra_types=extra_types)
             if self.revinclude_check.needed(collector):
-                found = [
-                    r
-                    for s in plan.searches
-                    for r in await self.search_all(s.resource_type, s.items(patient_id), budget)
-                ]
+                found = [r for s in plan.searches
+                         for r in await self.search_all(s.resource_type, s.items(patient_id), budget)]
                 if self.revinclude_check.ignored(found) and self._plan is not None:
                     self._plan = self._plan.with_mode("per-type")
                 collector.add(found)

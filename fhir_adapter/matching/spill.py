@@ -266,9 +266,9 @@ class SpilledPatients(Sequence[PatientResult]):
         """How many patients have each verdict (or reason code), without reading a result."""
         column = {"verdict": "verdict", "reason_code": "reason"}[field]
         self._require_frozen()
-        return Counter(
-            {str(k): int(n) for k, n in self._db.execute(f"SELECT {column}, count(*) FROM ranked GROUP BY {column}")}
-        )
+        return Counter({str(k): int(n) for k, n in self._db.execute(
+            f"SELECT {column}, count(*) FROM ranked GROUP BY {column}"
+        )})
 
     def with_verdicts(self, verdicts: Collection[str]) -> Iterator[PatientResult]:
         """The patients with one of ``verdicts``, in rank order; only theirs are read."""

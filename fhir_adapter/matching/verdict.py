@@ -174,16 +174,13 @@ def decide(
     if deceased is not None:
         evidence = [Evidence(reference=f"Patient/{patient_id}")]
         criteria.insert(0, AtomResult(id=ALIVE, result="not-met", reason=deceased, evidence=evidence))
-    return trusted(
-        PatientResult,
-        {  # every field given, valid by construction (model_construct costs more)
-            "patient": f"Patient/{patient_id}",
-            "verdict": decision.verdict,
-            "reason": " ".join(decision.reason.split()),
-            "reason_code": decision.code,
-            "open_items": decision.open_items,
-            "to_confirm": to_confirm,
-            "criteria": criteria,
-            "cohorts": cohorts,
-        },
-    )
+    return trusted(PatientResult, {  # every field given, valid by construction (model_construct costs more)
+        "patient": f"Patient/{patient_id}",
+        "verdict": decision.verdict,
+        "reason": " ".join(decision.reason.split()),
+        "reason_code": decision.code,
+        "open_items": decision.open_items,
+        "to_confirm": to_confirm,
+        "criteria": criteria,
+        "cohorts": cohorts,
+    })

@@ -71,10 +71,8 @@ def _columns(result: ScreenResult, atoms: Sequence[Atom]) -> list[Atom]:
 
 
 def _evidence(evidence: Evidence, strings: _Strings) -> list[Any]:
-    value = (
-        evidence.value
-        if isinstance(evidence.value, int | float)
-        else (strings(evidence.value) if evidence.value is not None else None)
+    value = evidence.value if isinstance(evidence.value, int | float) else (
+        strings(evidence.value) if evidence.value is not None else None
     )
     return [
         strings(evidence.reference),
@@ -146,6 +144,8 @@ def _embed(data: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+
+
 @cache
 def _asset(name: str) -> str:
     """The page's own stylesheet and script (package files, inlined: the page loads nothing)."""
@@ -159,9 +159,7 @@ def render_html(result: ScreenResult, atoms: Sequence[Atom], *, considered: str 
     legend = "".join(
         f'<span class="{k}">{sym} {word}</span>'
         for k, sym, word in (
-            ("p", "✓", "passes"),
-            ("f", "✗", "fails"),
-            ("u", "?", "unknown: data missing"),
+            ("p", "✓", "passes"), ("f", "✗", "fails"), ("u", "?", "unknown: data missing"),
             ("r", "…", "not computable: a person decides"),
         )
     )

@@ -200,3 +200,4 @@ def _candidates(
 
 def _requests(server: ServerData | None) -> int:
     return server.requests if server is not None else 0
+

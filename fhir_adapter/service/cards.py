@@ -59,10 +59,8 @@ def _notes(found: Candidate) -> list[str]:
     if found.excluded_by:
         return ["**This order would exclude the patient:** " + "; ".join(found.excluded_by)]
     if not found.confirmed:
-        return [
-            "**Diagnosis not confirmed:** the record documents none of this trial's conditions; confirm the "
-            "patient has one before screening."
-        ]
+        return ["**Diagnosis not confirmed:** the record documents none of this trial's conditions; confirm the "
+                "patient has one before screening."]
     if found.anchors:
         return ["**Shown because the record documents:** " + ", ".join(dict.fromkeys(found.anchors))]
     return []
@@ -92,11 +90,9 @@ def card_for(found: Candidate, today: date) -> Card:
     config = settings()["card"]
     patient_ref = result.patient
     subject = candidate_subject("R4", trial.id, patient_ref, today.isoformat())
-    links = (
-        [Link(label=f"{trial.id} on ClinicalTrials.gov", url=config["registry_url"] + trial.id)]
-        if (trial.id.startswith("NCT"))
-        else []
-    )
+    links = [Link(label=f"{trial.id} on ClinicalTrials.gov", url=config["registry_url"] + trial.id)] if (
+        trial.id.startswith("NCT")
+    ) else []
     return Card(
         uuid=str(uuid.uuid5(_NAMESPACE, f"{trial.id}|{patient_ref}|{today.isoformat()}")),
         summary=_summary(found),

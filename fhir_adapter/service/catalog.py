@@ -154,9 +154,7 @@ def load_server_catalog(client: FhirClient, *, active_only: bool = True) -> Cata
         found = server_trials(client, active_only=active_only)
     except FhirServerError as exc:
         raise FhirServerError(
-            f"loading the trials (ResearchStudy search): {exc.message}",
-            source=exc.source,
-            field=exc.field,
+            f"loading the trials (ResearchStudy search): {exc.message}", source=exc.source, field=exc.field,
             status_code=exc.status_code,
         ) from None
     if found.ours == 0:
@@ -169,7 +167,6 @@ def load_server_catalog(client: FhirClient, *, active_only: bool = True) -> Cata
     if not trials:
         raise InputError(
             f"no active trial among the {found.ours} ResearchStudy resources pushed by fhir-adapter "
-            "(registry-overall-status)",
-            source=client.base_url,
+            "(registry-overall-status)", source=client.base_url,
         )
     return Catalog(trials, skipped)

@@ -17,19 +17,10 @@ from fhir_adapter.criteria.model import Atom
 from fhir_adapter.fhir.references import reference_key
 from fhir_adapter.matching.model import PatientData, PatientResult, retrieved_completely
 
-ORDER_TYPES = frozenset(
-    {
-        "MedicationRequest",
-        "ServiceRequest",
-        "ProcedureRequest",
-        "NutritionOrder",
-        "DeviceRequest",
-        "VisionPrescription",
-        "CommunicationRequest",
-        "SupplyRequest",
-        "ImmunizationRecommendation",
-    }
-)
+ORDER_TYPES = frozenset({
+    "MedicationRequest", "ServiceRequest", "ProcedureRequest", "NutritionOrder", "DeviceRequest",
+    "VisionPrescription", "CommunicationRequest", "SupplyRequest", "ImmunizationRecommendation",
+})
 """Resource types an order-select ``draftOrders`` Bundle may hold."""
 _AS_PLACED = {"MedicationRequest": "authoredOn", "ServiceRequest": "authoredOn", "DeviceRequest": "authoredOn"}
 
@@ -95,12 +86,8 @@ def excluded_by(atoms: Sequence[Atom], now: PatientResult, ordered: PatientResul
     before = {r.id: r.result for r in now.criteria}
     kinds = {a.id: a.kind for a in atoms}
     failing = {"exclusion": "met", "inclusion": "not-met"}
-    return list(
-        dict.fromkeys(
-            r.label or r.id
-            for r in ordered.criteria
-            if (fails := failing.get(kinds.get(r.id, ""))) is not None
-            and r.result == fails
-            and before.get(r.id) != fails
-        )
-    )
+    return list(dict.fromkeys(
+        r.label or r.id
+        for r in ordered.criteria
+        if (fails := failing.get(kinds.get(r.id, ""))) is not None and r.result == fails and before.get(r.id) != fails
+    ))

@@ -60,14 +60,8 @@ def registry_atoms(record: TrialRecord, atoms: Sequence[Atom]) -> list[Atom]:
     names = trial_conditions(record.conditions, (record.brief_title, record.official_title))
     return [
         Atom(
-            id=f"{REGISTRY_PREFIX}{n}",
-            kind="inclusion",
-            text=concept.display,
-            category=concept.category,
-            concept_key=concept.key,
-            comparator="present",
-            computable=True,
-            resource_types=["Condition"],
+            id=f"{REGISTRY_PREFIX}{n}", kind="inclusion", text=concept.display, category=concept.category,
+            concept_key=concept.key, comparator="present", computable=True, resource_types=["Condition"],
         )
         for n, concept in enumerate(listed_concepts(names, default_lexicon()), 1)
     ]
@@ -80,10 +74,8 @@ def documented(result: AtomResult) -> bool:
 def anchor_labels(atoms: Sequence[Atom], result: PatientResult) -> list[str]:
     """What of the trial's anchors the patient's record documents (labels), in criteria order."""
     by_id = {a.id: a for a in atoms}
-    return list(
-        dict.fromkeys(
-            r.label or r.id
-            for r in result.criteria
-            if (atom := by_id.get(r.id)) is not None and is_anchor(atom) and documented(r)
-        )
-    )
+    return list(dict.fromkeys(
+        r.label or r.id
+        for r in result.criteria
+        if (atom := by_id.get(r.id)) is not None and is_anchor(atom) and documented(r)
+    ))

@@ -38,7 +38,7 @@ def load_keyset(path: str | Path) -> KeySet:
     except OSError as exc:
         raise InputError(f"cannot read the JWKS: {exc.strerror or exc}", source=str(path)) from exc
     except (ValueError, TypeError, KeyError, JoseError) as exc:
-        raise InputError(f'not a JWKS ({{"keys": [...]}}): {type(exc).__name__}', source=str(path)) from exc
+        raise InputError(f"not a JWKS ({{\"keys\": [...]}}): {type(exc).__name__}", source=str(path)) from exc
 
 
 @dataclass

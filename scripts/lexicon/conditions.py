@@ -66,9 +66,9 @@ OUTSIDE_GPS = "outside SNOMED CT GPS: identifier only"
 
 CANCER_ROOT = "DOID:162"
 """DO 'cancer'. ICD-10-CM codes a malignant neoplasm by its site, not its histology, so a cancer term with no
-ICD-10-CM code of its own ("esophagus adenocarcinoma"; codes of its subclasses do not count) takes its site's codes from its nearest DO ancestors
-that have some ("esophagus cancer": C15) as ``site_codings``: a record coded with the site alone leaves the
-histology to confirm."""
+ICD-10-CM code of its own ("esophagus adenocarcinoma"; codes of its subclasses do not count) takes its site's
+codes from its nearest DO ancestors that have some ("esophagus cancer": C15) as ``site_codings``: a record coded
+with the site alone leaves the histology to confirm."""
 SITE_ANCESTOR_LEVELS = 3
 ILL_DEFINED_SITES = ("C76", "C77", "C78", "C79", "C80", *(f"C{n}" for n in range(81, 97)))
 """Ill-defined, secondary and unspecified sites, and the lymphoid and haematopoietic neoplasms (C81-C96, coded

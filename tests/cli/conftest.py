@@ -24,18 +24,10 @@ def empty_server_reads(router: respx.MockRouter, base: str) -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.query:
-            return httpx.Response(
-                200,
-                json={"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []},
-                headers={"content-type": "application/fhir+json"},
-            )
-        return httpx.Response(
-            404,
-            json={
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": "not-found", "diagnostics": "not found"}],
-            },
-            headers={"content-type": "application/fhir+json"},
-        )
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []},
+                                  headers={"content-type": "application/fhir+json"})
+        return httpx.Response(404, json={"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "not-found", "diagnostics": "not found"}]},
+            headers={"content-type": "application/fhir+json"})
 
     router.get(url__regex=rf"^{re.escape(base)}/(?!metadata)[A-Z][A-Za-z]+.*").mock(side_effect=answer)

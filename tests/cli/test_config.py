@@ -21,11 +21,8 @@ PROFILE_SERVER = "http://profile.test/fhir"
 ENV_SERVER = "http://env.test/fhir"
 FLAG_SERVER = "http://flag.test/fhir"
 FHIR = {"Content-Type": "application/fhir+json"}
-STATEMENT = {
-    "resourceType": "CapabilityStatement",
-    "fhirVersion": "4.0.1",
-    "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
-}
+STATEMENT = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+             "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}]}
 SETTINGS = f"""\
 default_profile = "test"
 
@@ -102,11 +99,8 @@ def test_a_flag_beats_the_environment_which_beats_the_profile(
     monkeypatch.setenv("FHIR_ADAPTER_AUTH", "none")
     assert dry_run(capsys)[0] == 0
     asked = [(str(c.request.url), c.request.headers.get("Authorization")) for c in servers.calls]
-    assert asked == [
-        (f"{ENV_SERVER}/metadata", "Bearer t"),
-        (f"{FLAG_SERVER}/metadata", "Bearer t"),
-        (f"{ENV_SERVER}/metadata", None),
-    ]
+    assert asked == [(f"{ENV_SERVER}/metadata", "Bearer t"), (f"{FLAG_SERVER}/metadata", "Bearer t"),
+                     (f"{ENV_SERVER}/metadata", None)]
 
 
 def test_config_show_names_the_source_of_every_setting(
@@ -117,15 +111,10 @@ def test_config_show_names_the_source_of_every_setting(
     monkeypatch.setenv("FHIR_ADAPTER_AUTH", "basic")
     monkeypatch.setenv("TEST_FHIR_TOKEN", "tok-SECRET-2")
     document = show(capsys)
-    assert (document["settings_file"], document["found_by"]) == (
-        str(tmp_path / "fhir-adapter.toml"),
-        "./fhir-adapter.toml",
-    )
-    assert (document["profile"], document["selected_by"], document["profiles"]) == (
-        "test",
-        "default_profile",
-        ["test", "prod"],
-    )
+    assert (document["settings_file"], document["found_by"]) == (str(tmp_path / "fhir-adapter.toml"),
+                                                                  "./fhir-adapter.toml")
+    assert (document["profile"], document["selected_by"], document["profiles"]) == ("test", "default_profile",
+                                                                                    ["test", "prod"])
     assert setting(document, "server") == (PROFILE_SERVER, "profile test")
     assert setting(document, "auth") == ("basic", "env FHIR_ADAPTER_AUTH")
     assert setting(document, "token_env") == ("TEST_FHIR_TOKEN (set)", "profile test")  # the name, never the value
@@ -134,16 +123,11 @@ def test_config_show_names_the_source_of_every_setting(
     assert setting(document, "alg") == ("RS384", "default")
     code, out, _ = run_cli(capsys, "config", "show")
     assert code == 0 and "tok-SECRET-2" not in out
-    assert out.splitlines()[:2] == [
-        f"settings file: {tmp_path / 'fhir-adapter.toml'} (./fhir-adapter.toml)",
-        "profile: test (default_profile; profiles: test, prod)",
-    ]
+    assert out.splitlines()[:2] == [f"settings file: {tmp_path / 'fhir-adapter.toml'} (./fhir-adapter.toml)",
+                                    "profile: test (default_profile; profiles: test, prod)"]
     rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in out.splitlines()[3:-1]}
     assert rows["token_env"] == [
-        "token_env",
-        "TEST_FHIR_TOKEN (set)",
-        "profile test",
-        "export, match, push, screen, serve, sync",
+        "token_env", "TEST_FHIR_TOKEN (set)", "profile test", "export, match, push, screen, serve, sync"
     ]
     assert rows["auth"] == ["auth", "basic", "env FHIR_ADAPTER_AUTH", "export, match, push, screen, serve, sync"]
 
@@ -167,10 +151,7 @@ def test_profile_selection_flag_then_env_then_default_profile(
     monkeypatch.setenv("FHIR_ADAPTER_PROFILE", "prod")
     document = show(capsys)
     assert (document["found_by"], document["profile"], document["selected_by"]) == (
-        "FHIR_ADAPTER_CONFIG",
-        "prod",
-        "FHIR_ADAPTER_PROFILE",
-    )
+        "FHIR_ADAPTER_CONFIG", "prod", "FHIR_ADAPTER_PROFILE")
     assert setting(document, "server") == ("http://prod.test/fhir", "profile prod")
     # --profile wins, and is accepted after the command name too, also as --profile=NAME
     for args in (["--profile", "test", "config", "show"], ["config", "show", "--profile=test"]):
@@ -188,10 +169,7 @@ def test_the_current_folder_comes_before_the_user_settings(
     monkeypatch.chdir(tmp_path)
     document = show(capsys)
     assert (document["settings_file"], document["found_by"], document["profile"]) == (
-        str(user),
-        "$XDG_CONFIG_HOME",
-        None,
-    )
+        str(user), "$XDG_CONFIG_HOME", None)
     write(tmp_path)
     assert show(capsys)["settings_file"] == str(tmp_path / "fhir-adapter.toml")
 
@@ -201,9 +179,8 @@ def test_screen_with_data_ignores_the_profile_server(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path)
-    code, out, err = run_cli(
-        capsys, "screen", str(TRIAL), "--data", str(DATA), "--format", "json", "--as-of", "2025-01-01"
-    )
+    code, out, err = run_cli(capsys, "screen", str(TRIAL), "--data", str(DATA), "--format", "json", "--as-of",
+                             "2025-01-01")
     assert code == 0, err
     assert json.loads(out)["trial"] == "NCT06577194"
 
@@ -228,30 +205,19 @@ INLINE = "is an inline secret, which a settings file must not hold: use "
     [
         ('token = "tok-SECRET-3"', f"profiles.bad.token {INLINE}token_env (the name of a variable) or token_file"),
         ('password = "tok-SECRET-3"', f"profiles.bad.password {INLINE}password_env (the name of a variable)"),
-        (
-            'client_secret = "tok-SECRET-3"',
-            f"profiles.bad.client_secret {INLINE}SMART Backend Services signs with a key: private_key_file",
-        ),
-        (
-            'private_key = "-----BEGIN PRIVATE KEY-----tok-SECRET-3"',
-            f"profiles.bad.private_key {INLINE}private_key_file (a JWK or PEM file)",
-        ),
-        (
-            'token_env = "eyJ.tok-SECRET-3"',
-            "profiles.bad.token_env: must be the NAME of an environment variable (letters, digits, _), not the secret "
-            "itself",
-        ),
-        (
-            'server = "http://alice:tok-SECRET-3@127.0.0.1/fhir"',
-            "profiles.bad.server: must not carry credentials (http://***@127.0.0.1/fhir): use auth and a *_env setting",
-        ),
+        ('client_secret = "tok-SECRET-3"',
+         f"profiles.bad.client_secret {INLINE}SMART Backend Services signs with a key: private_key_file"),
+        ('private_key = "-----BEGIN PRIVATE KEY-----tok-SECRET-3"',
+         f"profiles.bad.private_key {INLINE}private_key_file (a JWK or PEM file)"),
+        ('token_env = "eyJ.tok-SECRET-3"',
+         "profiles.bad.token_env: must be the NAME of an environment variable (letters, digits, _), not the secret "
+         "itself"),
+        ('server = "http://alice:tok-SECRET-3@127.0.0.1/fhir"',
+         "profiles.bad.server: must not carry credentials (http://***@127.0.0.1/fhir): use auth and a *_env setting"),
         ("concurrency = 0", "profiles.bad.concurrency: must be a whole number from 1 to 64, got 0"),
-        (
-            'colour = "blue"',
-            "profiles.bad.colour: unknown setting (known: server, auth, token_env, token_file, "
-            "username, password_env, client_id, private_key_file, key_id, alg, token_url, scope, "
-            "fhir_version, concurrency, deadline, max_patient_entries)",
-        ),
+        ('colour = "blue"', "profiles.bad.colour: unknown setting (known: server, auth, token_env, token_file, "
+                            "username, password_env, client_id, private_key_file, key_id, alg, token_url, scope, "
+                            "fhir_version, concurrency, deadline, max_patient_entries)"),
     ],
 )
 def test_a_bad_profile_is_one_line_naming_the_file_and_key(
@@ -266,22 +232,14 @@ def test_a_bad_profile_is_one_line_naming_the_file_and_key(
 def test_settings_file_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.toml"
     assert run_cli(capsys, "--config", str(missing), "inspect", str(TRIAL)) == (
-        2,
-        "",
-        f"error: {missing}: cannot read the settings file (--config): no such file\n",
-    )
+        2, "", f"error: {missing}: cannot read the settings file (--config): no such file\n")
     broken = write(tmp_path, '[profiles.a]\nserver = "http://x.test"\nauth =\n')
     assert run_cli(capsys, "inspect", str(TRIAL), "--config", str(broken)) == (
-        2,
-        "",
-        f"error: {broken}:3: invalid TOML: Invalid value (column 7)\n",
-    )
+        2, "", f"error: {broken}:3: invalid TOML: Invalid value (column 7)\n")
     good = write(tmp_path, SETTINGS, "good.toml")
     assert run_cli(capsys, "--config", str(good), "--profile", "staging", "config", "show") == (
-        2,
-        "",
-        f"error: {good}: no profile 'staging' in the settings file (profiles: test, prod; selected by --profile)\n",
-    )
+        2, "", f"error: {good}: no profile 'staging' in the settings file (profiles: test, prod; selected by "
+               "--profile)\n")
 
 
 def test_a_profile_without_a_settings_file_is_an_error(
@@ -311,7 +269,8 @@ def test_match_without_data_or_server_asks_the_profile_server(
     monkeypatch.chdir(tmp_path)
     write(tmp_path, SETTINGS.replace('auth = "bearer"\n', ""))
     with respx.mock(assert_all_called=False) as router:
-        route = router.route(host="profile.test").respond(404, json={"resourceType": "OperationOutcome"}, headers=FHIR)
+        route = router.route(host="profile.test").respond(404, json={"resourceType": "OperationOutcome"},
+                                                           headers=FHIR)
         code, out, err = run_cli(capsys, "match", str(TRIAL), "--patient", "p1", *["--as-of", "2025-01-01"])
     assert route.call_count >= 1 and all(c.request.url.host == "profile.test" for c in router.calls)
     assert (code, out, err) == (5, "", "error: GET metadata → 404: OperationOutcome without issues\n")

@@ -33,9 +33,8 @@ def test_short_and_long_help(capsys: pytest.CaptureFixture[str], args: list[str]
 
 
 def test_python_dash_m_runs_the_same_command_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "fhir_adapter", "--version"], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, "-m", "fhir_adapter", "--version"], capture_output=True, text=True,
+                          check=False)
     assert (done.returncode, done.stdout.strip()) == (0, f"fhir-adapter {__version__}")
 
 
@@ -44,10 +43,8 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     [
         (["--frobnicate"], "error: No such option: --frobnicate (see fhir-adapter --help)"),
         (["screen"], "error: Missing argument 'trial'. (see fhir-adapter screen --help)"),
-        (
-            ["screen", str(TRIAL), "--data", "x", "--format", "pdf"],
-            "error: --format must be one of table, json, ndjson, html, got 'pdf'",
-        ),
+        (["screen", str(TRIAL), "--data", "x", "--format", "pdf"],
+         "error: --format must be one of table, json, ndjson, html, got 'pdf'"),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(
@@ -62,19 +59,8 @@ def test_choices_are_case_insensitive(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _err = run(capsys, "inspect", str(TRIAL), "--format", "JSON")
     assert code == 0 and out.lstrip().startswith("{")
     data = ROOT / "samples" / "patients" / "data"
-    code, out, _err = run(
-        capsys,
-        "screen",
-        str(TRIAL),
-        "--data",
-        str(data),
-        "--format",
-        "Json",
-        "--as-of",
-        "2025-01-01",
-        "--fhir-version",
-        "r5",
-    )
+    code, out, _err = run(capsys, "screen", str(TRIAL), "--data", str(data), "--format", "Json", "--as-of",
+                          "2025-01-01", "--fhir-version", "r5")
     assert code == 0 and '"trial": "NCT06577194"' in out
 
 
@@ -128,14 +114,12 @@ def test_shell_completion_is_typers() -> None:
     import subprocess
     import sys
 
-    script = subprocess.run(
-        [sys.executable, "-m", "fhir_adapter", "--show-completion", "bash"], capture_output=True, text=True, check=False
-    )
+    script = subprocess.run([sys.executable, "-m", "fhir_adapter", "--show-completion", "bash"],
+                            capture_output=True, text=True, check=False)
     assert script.returncode == 0 and "COMP_WORDS" in script.stdout, script.stderr
     env = {**os.environ, "_FHIR_ADAPTER_COMPLETE": "complete_bash", "COMP_WORDS": "fhir-adapter scr", "COMP_CWORD": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "fhir_adapter"], capture_output=True, text=True, env=env, check=False
-    )
+    completed = subprocess.run([sys.executable, "-m", "fhir_adapter"], capture_output=True, text=True, env=env,
+                               check=False)
     assert completed.stdout.split() == ["screen"], completed.stdout + completed.stderr
 
 
@@ -150,12 +134,9 @@ def test_exit_codes_are_the_readme_table() -> None:
     table = readme.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
     codes = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) \| (.+?) \|$", table, re.MULTILINE)}
     expected = {
-        errors.InputError: "bad input or options",
-        errors.UsageError: "bad input or options",
-        errors.RegistryError: "registry API",
-        errors.MappingError: "mapping produced invalid FHIR (a bug)",
-        errors.FhirServerError: "FHIR server error",
-        errors.AuthError: "authentication",
+        errors.InputError: "bad input or options", errors.UsageError: "bad input or options",
+        errors.RegistryError: "registry API", errors.MappingError: "mapping produced invalid FHIR (a bug)",
+        errors.FhirServerError: "FHIR server error", errors.AuthError: "authentication",
         errors.ConfigError: "broken mapping table",
     }
     for cls, meaning in expected.items():

@@ -98,11 +98,8 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # --data sources
     paths["nodata"] = root / "nodata"
     folder("pempty", "pempty")
-    put(
-        "pmalformed",
-        "pmalformed/Patient.ndjson",
-        _patient("p1") + "\n" + '{"resourceType": "Patient", "id": "p2", "name": [{"family": "Secretname"}], \n',
-    )
+    put("pmalformed", "pmalformed/Patient.ndjson",
+        _patient("p1") + "\n" + '{"resourceType": "Patient", "id": "p2", "name": [{"family": "Secretname"}], \n')
     put("pbundle", "pbundle/bundle.json", '{"resourceType": "Bundle", "type": "collection"}')
     put("pnoid", "pnoid/Patient.ndjson", _patient(None) + "\n")
     put("pmixed", "pmixed/Patient.ndjson", _patient("p1") + "\n" + _patient(None) + "\n")
@@ -174,22 +171,14 @@ def _trial_cases() -> list[Any]:
     cases = []
     for command, (extra, code) in TRIAL_COMMANDS.items():
         for name, words in BAD_TRIALS.items():
-            cases.append(
-                pytest.param(Case([command, ph(name), *extra], [ph(name), *words], code), id=f"{command}-{name}")
-            )
+            cases.append(pytest.param(Case([command, ph(name), *extra], [ph(name), *words], code),
+                                      id=f"{command}-{name}"))
         directory_words = ["is a directory"] if command in ("match", "screen") else ["no trial files"]
-        cases.append(
-            pytest.param(
-                Case([command, "{emptydir}", *extra], ["{emptydir}", *directory_words], code),
-                id=f"{command}-dir-without-trial-files",
-            )
-        )
+        cases.append(pytest.param(Case([command, "{emptydir}", *extra], ["{emptydir}", *directory_words], code),
+                                  id=f"{command}-dir-without-trial-files"))
     for command in ("inspect", "convert", "criteria"):
-        cases.append(
-            pytest.param(
-                Case([command, "{nostudies}"], ["{nostudies}", "no trial records"], 2), id=f"{command}-no-records"
-            )
-        )
+        cases.append(pytest.param(Case([command, "{nostudies}"], ["{nostudies}", "no trial records"], 2),
+                                  id=f"{command}-no-records"))
     return cases
 
 
@@ -201,67 +190,44 @@ FETCH_OUT = ["-o", "{emptydir}/fetched"]
 CASES: list[Any] = [
     *_trial_cases(),
     # options with a wrong value: our own one-line UsageError naming the option
-    pytest.param(
-        Case(["inspect", str(CTGOV), "--input-format", "foo"], ["--input-format", "'foo'"], 2),
-        id="inspect-input-format",
-    ),
-    pytest.param(
-        Case(["convert", str(CTGOV), "--input-format", "foo"], ["--input-format", "'foo'"], 2),
-        id="convert-input-format",
-    ),
-    pytest.param(
-        Case(["convert", str(CTGOV), "--fhir-version", "R6"], ["--fhir-version", "R6"], 2), id="convert-fhir-version"
-    ),
-    pytest.param(
-        Case(["screen", str(SEED), "--data", str(DATA), "--fhir-version", "R6"], ["--fhir-version", "R6"], 2),
-        id="screen-fhir-version",
-    ),
-    pytest.param(
-        Case([*PUSH, "--server", MOCK, "--fhir-version", "R6"], ["--fhir-version", "R6"], 2), id="push-fhir-version"
-    ),
+    pytest.param(Case(["inspect", str(CTGOV), "--input-format", "foo"], ["--input-format", "'foo'"], 2),
+                 id="inspect-input-format"),
+    pytest.param(Case(["convert", str(CTGOV), "--input-format", "foo"], ["--input-format", "'foo'"], 2),
+                 id="convert-input-format"),
+    pytest.param(Case(["convert", str(CTGOV), "--fhir-version", "R6"], ["--fhir-version", "R6"], 2),
+                 id="convert-fhir-version"),
+    pytest.param(Case(["screen", str(SEED), "--data", str(DATA), "--fhir-version", "R6"], ["--fhir-version", "R6"], 2),
+                 id="screen-fhir-version"),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--fhir-version", "R6"], ["--fhir-version", "R6"], 2),
+                 id="push-fhir-version"),
     pytest.param(Case([*MATCH, "--data", str(DATA), "--format", "yaml"], ["--format", "yaml"], 2), id="match-format"),
-    pytest.param(Case([*SCREEN, "--data", str(DATA), "--format", "yaml"], ["--format", "yaml"], 2), id="screen-format"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--format", "yaml"], ["--format", "yaml"], 2),
+                 id="screen-format"),
     pytest.param(Case([*PUSH, "--server", MOCK, "--format", "yaml"], ["--format", "yaml"], 2), id="push-format"),
-    pytest.param(
-        Case([*MATCH, "--data", str(DATA), "--as-of", "2025-13-45"], ["--as-of", "2025-13-45"], 2), id="match-as-of"
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--as-of", "2025-13-45"], ["--as-of", "2025-13-45"], 2), id="screen-as-of"
-    ),
+    pytest.param(Case([*MATCH, "--data", str(DATA), "--as-of", "2025-13-45"], ["--as-of", "2025-13-45"], 2),
+                 id="match-as-of"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--as-of", "2025-13-45"], ["--as-of", "2025-13-45"], 2),
+                 id="screen-as-of"),
     # options click itself refuses: its usage error (exit 2) names the option
     pytest.param(Case(["inspect", str(CTGOV), "--format", "yaml"], ["--format"], 2, "usage"), id="inspect-format"),
     pytest.param(Case(["criteria", str(CTGOV), "--format", "yaml"], ["--format"], 2, "usage"), id="criteria-format"),
     pytest.param(Case([*SCREEN, "--data", str(DATA), "--limit", "0"], ["--limit"], 2, "usage"), id="screen-limit-0"),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--concurrency", "0"], ["--concurrency"], 2, "usage"),
-        id="screen-concurrency-0",
-    ),
-    pytest.param(
-        Case([*MATCH, "--data", str(DATA), "--recency-days", "-1"], ["--recency-days"], 2, "usage"),
-        id="match-recency-days",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--recency-days", "-1"], ["--recency-days"], 2, "usage"),
-        id="screen-recency-days-unknown",
-    ),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--concurrency", "0"], ["--concurrency"], 2, "usage"),
+                 id="screen-concurrency-0"),
+    pytest.param(Case([*MATCH, "--data", str(DATA), "--recency-days", "-1"], ["--recency-days"], 2, "usage"),
+                 id="match-recency-days"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--recency-days", "-1"], ["--recency-days"], 2, "usage"),
+                 id="screen-recency-days-unknown"),
     pytest.param(Case(["fetch"], ["Missing argument 'ids'"], 2, "usage"), id="fetch-no-ids"),
     # output paths: refused before any work
-    pytest.param(
-        Case(["convert", str(CTGOV), "-o", "{underfile}"], ["--output", str(CTGOV), "not a directory"], 2),
-        id="convert-output-under-a-file",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "-o", "{underfile}"], ["--output", "not a directory"], 2),
-        id="screen-output-under-a-file",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--emit-fhir", "{underfile}"], ["--emit-fhir"], 2),
-        id="screen-emit-under-a-file",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--checkpoint", "{emptydir}"], ["--checkpoint", "{emptydir}"], 2),
-        id="screen-checkpoint-is-a-directory",
-    ),
+    pytest.param(Case(["convert", str(CTGOV), "-o", "{underfile}"], ["--output", str(CTGOV), "not a directory"], 2),
+                 id="convert-output-under-a-file"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "-o", "{underfile}"], ["--output", "not a directory"], 2),
+                 id="screen-output-under-a-file"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--emit-fhir", "{underfile}"], ["--emit-fhir"], 2),
+                 id="screen-emit-under-a-file"),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--checkpoint", "{emptydir}"], ["--checkpoint", "{emptydir}"], 2),
+                 id="screen-checkpoint-is-a-directory"),
     pytest.param(Case(["convert", str(CTGOV), str(SEED)], ["-o DIR"], 2), id="convert-several-without-o"),
     # --data
     *[
@@ -276,175 +242,88 @@ CASES: list[Any] = [
             ("pcorruptgz", ["{pcorruptgz}", "corrupt"], "corrupt-gz"),
         )
     ],
-    pytest.param(
-        Case(
-            ["match", str(SEED), "--patient", "p1", "--data", "{pmalformed}", "--strict"],
-            ["{pmalformed_file}:2", "malformed JSON"],
-            2,
-            absent=["Secretname"],
-        ),
-        id="match-data-malformed-line",
-    ),
-    pytest.param(
-        Case(
-            [*SCREEN, "--data", "{pmalformed}", "--strict"],
-            ["{pmalformed_file}:2", "malformed JSON"],
-            2,
-            absent=["Secretname"],
-        ),
-        id="screen-data-malformed-line",
-    ),
-    pytest.param(
-        Case(["match", str(SEED), "--data", str(DATA), "--patient", "nobody"], ["Patient/nobody"], 2),
-        id="match-unknown-patient",
-    ),
-    pytest.param(
-        Case([*MATCH, "--data", str(DATA), "--server", MOCK], ["--data", "--server"], 2), id="match-data-and-server"
-    ),
+    pytest.param(Case(["match", str(SEED), "--patient", "p1", "--data", "{pmalformed}", "--strict"],
+                      ["{pmalformed_file}:2", "malformed JSON"], 2, absent=["Secretname"]),
+                 id="match-data-malformed-line"),
+    pytest.param(Case([*SCREEN, "--data", "{pmalformed}", "--strict"], ["{pmalformed_file}:2", "malformed JSON"], 2,
+                      absent=["Secretname"]), id="screen-data-malformed-line"),
+    pytest.param(Case(["match", str(SEED), "--data", str(DATA), "--patient", "nobody"], ["Patient/nobody"], 2),
+                 id="match-unknown-patient"),
+    pytest.param(Case([*MATCH, "--data", str(DATA), "--server", MOCK], ["--data", "--server"], 2),
+                 id="match-data-and-server"),
     pytest.param(Case(MATCH, ["--data", "--server"], 2), id="match-neither-data-nor-server"),
-    pytest.param(
-        Case([*SCREEN, "--data", str(DATA), "--server", MOCK], ["--data", "--server"], 2), id="screen-data-and-server"
-    ),
+    pytest.param(Case([*SCREEN, "--data", str(DATA), "--server", MOCK], ["--data", "--server"], 2),
+                 id="screen-data-and-server"),
     pytest.param(Case(SCREEN, ["--data", "--server"], 2), id="screen-neither-data-nor-server"),
-    pytest.param(
-        Case([*SCREEN, "--data", "{pmixed}", "--as-of", "2025-01-01", "--strict"], ["{pmixed_file}:2", "id"], 2),
-        id="screen-data-patient-without-id-among-others",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", "{ptruncgz}", "--strict"], ["{ptruncgz_file}"], 2), id="screen-truncated-gz-names-file"
-    ),
-    pytest.param(
-        Case([*SCREEN, "--data", "{pcorruptgz}", "--strict"], ["{pcorruptgz_file}"], 2),
-        id="screen-corrupt-gz-names-file",
-    ),
+    pytest.param(Case([*SCREEN, "--data", "{pmixed}", "--as-of", "2025-01-01", "--strict"],
+                      ["{pmixed_file}:2", "id"], 2),
+                 id="screen-data-patient-without-id-among-others"),
+    pytest.param(Case([*SCREEN, "--data", "{ptruncgz}", "--strict"], ["{ptruncgz_file}"], 2),
+                 id="screen-truncated-gz-names-file"),
+    pytest.param(Case([*SCREEN, "--data", "{pcorruptgz}", "--strict"], ["{pcorruptgz_file}"], 2),
+                 id="screen-corrupt-gz-names-file"),
     # servers and credentials
-    pytest.param(
-        Case([*PUSH, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused", requests_allowed=True),
-        id="push-server-refused",
-    ),
-    pytest.param(
-        Case(
-            [*MATCH, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused", requests_allowed=True
-        ),
-        id="match-server-refused",
-    ),
-    pytest.param(
-        Case(
-            [*SCREEN, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused", requests_allowed=True
-        ),
-        id="screen-server-refused",
-    ),
+    pytest.param(Case([*PUSH, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused",
+                      requests_allowed=True), id="push-server-refused"),
+    pytest.param(Case([*MATCH, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused",
+                      requests_allowed=True), id="match-server-refused"),
+    pytest.param(Case([*SCREEN, "--server", REFUSED], ["127.0.0.1:1", "cannot reach"], 5, server="refused",
+                      requests_allowed=True), id="screen-server-refused"),
     *[
-        pytest.param(
-            Case([*base, "--server", "not a url"], ["--server", "'not a url'"], 2), id=f"{base[0]}-server-not-a-url"
-        )
+        pytest.param(Case([*base, "--server", "not a url"], ["--server", "'not a url'"], 2),
+                     id=f"{base[0]}-server-not-a-url")
         for base in (PUSH, MATCH, SCREEN)
     ],
     pytest.param(Case([*PUSH, "--server", "ftp://127.0.0.1:1/fhir"], ["--server", "ftp://"], 2), id="push-server-ftp"),
-    pytest.param(
-        Case([*PUSH, "--server", MOCK, "--auth", "bearer"], ["--token-env", "--token-file"], 2),
-        id="push-bearer-without-token",
-    ),
-    pytest.param(
-        Case(
-            [*PUSH, "--server", MOCK, "--auth", "bearer", "--token-env", "FA_TEST_UNSET_TOKEN"],
-            ["FA_TEST_UNSET_TOKEN"],
-            2,
-        ),
-        id="push-bearer-token-env-unset",
-    ),
-    pytest.param(
-        Case(
-            [*PUSH, "--server", MOCK, "--auth", "bearer", "--token-file", "{missing}"], ["{missing}", "token file"], 2
-        ),
-        id="push-bearer-token-file-missing",
-    ),
-    pytest.param(
-        Case([*PUSH, "--server", MOCK, "--auth", "smart"], ["--client-id", "--private-key"], 2),
-        id="push-smart-without-key",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--server", MOCK, "--auth", "smart"], ["--client-id", "--private-key"], 2),
-        id="screen-smart-without-key",
-    ),
-    pytest.param(
-        Case(
-            [*PUSH, "--server", MOCK, "--auth", "smart", "--client-id", "c", "--private-key", "{emptykey}"],
-            ["{emptykey}"],
-            2,
-        ),
-        id="push-smart-empty-key",
-    ),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "bearer"], ["--token-env", "--token-file"], 2),
+                 id="push-bearer-without-token"),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "bearer", "--token-env", "FA_TEST_UNSET_TOKEN"],
+                      ["FA_TEST_UNSET_TOKEN"], 2), id="push-bearer-token-env-unset"),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "bearer", "--token-file", "{missing}"],
+                      ["{missing}", "token file"], 2), id="push-bearer-token-file-missing"),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "smart"], ["--client-id", "--private-key"], 2),
+                 id="push-smart-without-key"),
+    pytest.param(Case([*SCREEN, "--server", MOCK, "--auth", "smart"], ["--client-id", "--private-key"], 2),
+                 id="screen-smart-without-key"),
+    pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "smart", "--client-id", "c", "--private-key", "{emptykey}"],
+                      ["{emptykey}"], 2), id="push-smart-empty-key"),
     pytest.param(Case([*PUSH, "--server", MOCK, "--auth", "kerberos"], ["--auth", "kerberos"], 2), id="push-auth-kind"),
     pytest.param(Case([*PUSH, "--server", MOCK, "--alg", "HS256"], ["--alg", "HS256"], 2), id="push-alg"),
-    pytest.param(
-        Case(["push", "{searchset}", "--server", MOCK], ["{searchset}", "Bundle.type", "searchset"], 2),
-        id="push-searchset-bundle",
-    ),
-    pytest.param(
-        Case(
-            ["push", "{enum}", "--server", MOCK, "--auth", "bearer", "--token-env", "FA_TEST_TOKEN"],
-            ["401"],
-            6,
-            server="unauthorized",
-            requests_allowed=True,
-            absent=[TOKEN],
-        ),
-        id="push-401-never-prints-the-token",
-    ),
+    pytest.param(Case(["push", "{searchset}", "--server", MOCK], ["{searchset}", "Bundle.type", "searchset"], 2),
+                 id="push-searchset-bundle"),
+    pytest.param(Case(["push", "{enum}", "--server", MOCK, "--auth", "bearer", "--token-env",
+                       "FA_TEST_TOKEN"], ["401"], 6, server="unauthorized", requests_allowed=True, absent=[TOKEN]),
+                 id="push-401-never-prints-the-token"),
     # hostile server answers
-    pytest.param(
-        Case([*PUSH, "--server", MOCK], ["metadata", "text/html"], 5, server="html", requests_allowed=True),
-        id="push-metadata-html",
-    ),
-    pytest.param(
-        Case([*PUSH, "--server", MOCK], ["metadata", "rest"], None, server="rest-not-a-list", requests_allowed=True),
-        id="push-capabilities-rest-not-a-list",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--server", MOCK], ["Bundle"], 5, server="search-not-bundle", requests_allowed=True),
-        id="screen-search-answer-not-a-bundle",
-    ),
-    pytest.param(
-        Case([*SCREEN, "--server", MOCK], ["entry"], 5, server="search-entry-not-a-list", requests_allowed=True),
-        id="screen-search-entry-not-a-list",
-    ),
+    pytest.param(Case([*PUSH, "--server", MOCK], ["metadata", "text/html"], 5, server="html", requests_allowed=True),
+                 id="push-metadata-html"),
+    pytest.param(Case([*PUSH, "--server", MOCK], ["metadata", "rest"], None, server="rest-not-a-list",
+                      requests_allowed=True), id="push-capabilities-rest-not-a-list"),
+    pytest.param(Case([*SCREEN, "--server", MOCK], ["Bundle"], 5, server="search-not-bundle", requests_allowed=True),
+                 id="screen-search-answer-not-a-bundle"),
+    pytest.param(Case([*SCREEN, "--server", MOCK], ["entry"], 5, server="search-entry-not-a-list",
+                      requests_allowed=True), id="screen-search-entry-not-a-list"),
     # fetch
     pytest.param(Case(["fetch", "NCTBOGUS", *FETCH_OUT], ["'NCTBOGUS'", "not an NCT id"], 2), id="fetch-bogus-id"),
-    pytest.param(
-        Case(["fetch", "NCT06577194", "--base-url", "not a url", *FETCH_OUT], ["--base-url", "'not a url'"], 2),
-        id="fetch-base-url-not-a-url",
-    ),
-    pytest.param(
-        Case(
-            ["fetch", "NCT06577194", "--base-url", "http://127.0.0.1:1/api/v2", *FETCH_OUT],
-            ["127.0.0.1:1", "NCT06577194"],
-            3,
-            server="refused",
-            requests_allowed=True,
-        ),
-        id="fetch-refused",
-    ),
-    pytest.param(
-        Case(["fetch", "NCT06577194", "-o", str(CTGOV)], ["--output-dir", str(CTGOV)], 2),
-        id="fetch-output-dir-is-a-file",
-    ),
-    pytest.param(
-        Case(["screen", str(SEED), "--data", "{phostile}", "--as-of", "2025-01-01"], [], 0),
-        id="screen-table-with-markup-in-patient-id",
-    ),
+    pytest.param(Case(["fetch", "NCT06577194", "--base-url", "not a url", *FETCH_OUT],
+                      ["--base-url", "'not a url'"], 2), id="fetch-base-url-not-a-url"),
+    pytest.param(Case(["fetch", "NCT06577194", "--base-url", "http://127.0.0.1:1/api/v2", *FETCH_OUT],
+                      ["127.0.0.1:1", "NCT06577194"], 3, server="refused", requests_allowed=True),
+                 id="fetch-refused"),
+    pytest.param(Case(["fetch", "NCT06577194", "-o", str(CTGOV)], ["--output-dir", str(CTGOV)], 2),
+                 id="fetch-output-dir-is-a-file"),
+    pytest.param(Case(["screen", str(SEED), "--data", "{phostile}", "--as-of", "2025-01-01"], [], 0),
+                 id="screen-table-with-markup-in-patient-id"),
 ]
 
 SERVERS: dict[str, httpx.Response | None] = {
     "html": httpx.Response(200, text="<html>hi</html>", headers={"Content-Type": "text/html"}),
     "unauthorized": httpx.Response(401, text="no"),
-    "rest-not-a-list": httpx.Response(
-        200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": "x"}, headers=FHIR
-    ),
+    "rest-not-a-list": httpx.Response(200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+                                                 "rest": "x"}, headers=FHIR),
     "search-not-bundle": httpx.Response(200, json={"resourceType": "Patient", "id": "x"}, headers=FHIR),
-    "search-entry-not-a-list": httpx.Response(
-        200, json={"resourceType": "Bundle", "type": "searchset", "entry": "x"}, headers=FHIR
-    ),
+    "search-entry-not-a-list": httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": "x"},
+                                              headers=FHIR),
 }
 
 
@@ -472,10 +351,8 @@ def run_case(case: Case, fx: dict[str, str], capsys: pytest.CaptureFixture[str])
         answer = SERVERS.get(case.server)
         if answer is not None:
             router.get(f"{MOCK}/metadata").mock(
-                return_value=answer
-                if case.server in ("html", "unauthorized", "rest-not-a-list")
-                else httpx.Response(200, json=STATEMENT, headers=FHIR)
-            )
+                return_value=answer if case.server in ("html", "unauthorized", "rest-not-a-list")
+                else httpx.Response(200, json=STATEMENT, headers=FHIR))
             router.route(host="fhir.test").mock(return_value=answer)
         code, out, err = run(argv, capsys)
         return code, out, err, len(router.calls)

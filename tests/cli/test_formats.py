@@ -51,7 +51,9 @@ def test_trial_commands_json_is_one_object_for_one_file_and_a_list_otherwise(
 
 
 @pytest.mark.parametrize(("command", "key"), [("inspect", "nct_id"), ("criteria", "trial")])
-def test_trial_commands_ndjson_is_one_trial_a_line(capsys: pytest.CaptureFixture[str], command: str, key: str) -> None:
+def test_trial_commands_ndjson_is_one_trial_a_line(
+    capsys: pytest.CaptureFixture[str], command: str, key: str
+) -> None:
     one = ok(capsys, command, str(TWO[0]), "--format", "ndjson")
     assert [d[key] for d in lines(one)] == ["NCT00109785"] and one.count("\n") == 1
     two = ok(capsys, command, *map(str, TWO), "--format", "NDJSON")
@@ -62,9 +64,8 @@ def test_trial_commands_ndjson_is_one_trial_a_line(capsys: pytest.CaptureFixture
 
 def test_criteria_summary_ndjson_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     summary = lines(ok(capsys, "criteria", *map(str, TWO), "--summary", "--format", "ndjson"))
-    assert len(summary) == 1 and summary[0] == json.loads(
-        ok(capsys, "criteria", *map(str, TWO), "--summary", "--format", "json")
-    )
+    assert len(summary) == 1 and summary[0] == json.loads(ok(capsys, "criteria", *map(str, TWO), "--summary",
+                                                              "--format", "json"))
 
 
 def test_convert_ndjson_is_one_bundle_a_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -112,20 +113,8 @@ def test_match_json_is_one_contract_and_ndjson_a_patient_a_line(
 
 
 def test_match_checks_every_patient_before_the_first(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(
-        capsys,
-        "match",
-        str(SEED),
-        "--data",
-        str(DATA),
-        "--patient",
-        "smp-eligible",
-        "--patient",
-        "nobody",
-        *AS_OF,
-        "--format",
-        "ndjson",
-    )
+    code, out, err = run_cli(capsys, "match", str(SEED), "--data", str(DATA), "--patient", "smp-eligible",
+                             "--patient", "nobody", *AS_OF, "--format", "ndjson")
     assert (code, out, err) == (2, "", "error: Patient/nobody: no such patient in the data source\n")
 
 
@@ -139,8 +128,7 @@ def test_screen_json_is_one_contract_and_ndjson_a_patient_a_line(capsys: pytest.
 
 def test_screen_ndjson_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "screen.ndjson"
-    code, out, err = run_cli(
-        capsys, "screen", str(SEED), "--data", str(DATA), *AS_OF, "--format", "ndjson", "-o", str(target)
-    )
+    code, out, err = run_cli(capsys, "screen", str(SEED), "--data", str(DATA), *AS_OF, "--format", "ndjson",
+                             "-o", str(target))
     assert (code, out) == (0, "") and f"report written to {target}" in err
     assert all(line["trial"] == "NCT06577194" for line in lines(target.read_text(encoding="utf-8")))

@@ -62,10 +62,8 @@ def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(patient) == {"patient", "verdict", "reason_code", "reason", "open_items", "to_confirm", "criteria"}
     assert patient["reason_code"] == "exclusion-met"
     optional = {"values", "need"}  # values: the raw evidence values; need: what to obtain when unknown
-    assert all(
-        {"id", "result", "reason", "evidence"} <= set(c) <= {"id", "result", "reason", "evidence", *optional}
-        for c in patient["criteria"]
-    )
+    assert all({"id", "result", "reason", "evidence"} <= set(c) <= {"id", "result", "reason", "evidence", *optional}
+               for c in patient["criteria"])
     assert any(c["result"] == "met" and c["evidence"][0].startswith("Condition/smp-hiv") for c in patient["criteria"])
 
 
@@ -124,11 +122,8 @@ def test_match_cli_api_and_screen_give_one_answer(capsys: pytest.CaptureFixture[
     from fhir_adapter import screen as api_screen
 
     criteria = compile_criteria(load_trial(TRIAL))
-    folders = [
-        SAMPLES,
-        ROOT / "tests" / "matching" / "data" / "synthea-smart-r4",
-        ROOT / "tests" / "matching" / "data" / "mii-kds-testdata",
-    ]
+    folders = [SAMPLES, ROOT / "tests" / "matching" / "data" / "synthea-smart-r4",
+               ROOT / "tests" / "matching" / "data" / "mii-kds-testdata"]
     data = LocalData(*folders)
     screened = {p.patient: p.contract() for p in api_screen(criteria, data, as_of="2025-01-01").patients}
     assert len(screened) == 25 + 14
@@ -138,9 +133,8 @@ def test_match_cli_api_and_screen_give_one_answer(capsys: pytest.CaptureFixture[
         assert_same_answer(api_match(criteria, data, patient, as_of="2025-01-01").contract(), expected)
     data_args = [a for f in folders for a in ("--data", str(f))]
     for patient in sorted(screened)[::6]:  # the CLI for a sample of them (each run reads every file)
-        code, out, _err = run(
-            capsys, str(TRIAL), *data_args, "--patient", patient, "--as-of", "2025-01-01", "--format", "json"
-        )
+        code, out, _err = run(capsys, str(TRIAL), *data_args, "--patient", patient, "--as-of", "2025-01-01",
+                              "--format", "json")
         assert code == 0
         (found,) = json.loads(out)["patients"]
         assert_same_answer(found, screened[patient])
@@ -161,17 +155,8 @@ def assert_same_answer(matched: dict[str, Any], screened: dict[str, Any]) -> Non
 
 def test_output_file_and_forced_input_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     needs_compiler()
-    common = [
-        str(TRIAL),
-        "--data",
-        str(SAMPLES),
-        "--patient",
-        "smp-hiv",
-        "--as-of",
-        "2025-01-01",
-        "--input-format",
-        "REGISTRY-PAGE",
-    ]
+    common = [str(TRIAL), "--data", str(SAMPLES), "--patient", "smp-hiv", "--as-of", "2025-01-01",
+              "--input-format", "REGISTRY-PAGE"]
     out_json, out_table = tmp_path / "r.json", tmp_path / "r.txt"
     code, out, err = run(capsys, *common, "--format", "json", "-o", str(out_json))
     assert code == 0 and out == "" and f"result written to {out_json}" in err

@@ -23,18 +23,8 @@ SEED = ROOT / "samples" / "NCT06577194.txt"
 TWO = [str(ROOT / "samples" / "ctgov" / "NCT00109785.json"), str(ROOT / "samples" / "ctgov" / "NCT00184067.json")]
 DATA = ROOT / "samples" / "patients" / "data"
 AS_OF = ["--as-of", "2025-01-01"]
-COMMANDS = [
-    ["inspect"],
-    ["fetch"],
-    ["convert"],
-    ["criteria"],
-    ["push"],
-    ["match"],
-    ["screen"],
-    ["serve"],
-    ["export"],
-    ["config", "show"],
-]
+COMMANDS = [["inspect"], ["fetch"], ["convert"], ["criteria"], ["push"], ["match"], ["screen"], ["serve"],
+            ["export"], ["config", "show"]]
 COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[0-9;]+)m")
 """An SGR sequence that sets a foreground colour (bold and italic are not colours)."""
 REGISTRY = "https://registry.test/api/v2"
@@ -57,11 +47,9 @@ def test_a_bar_on_a_terminal_with_counts_only(terminal: None, capsys: pytest.Cap
 
 @pytest.mark.parametrize(
     ("args", "label"),
-    [
-        (["inspect", *TWO, "--format", "ndjson"], "reading trials"),
-        (["criteria", *TWO, "--format", "ndjson"], "compiling trials"),
-        (["convert", *TWO, "--format", "ndjson"], "converting trials"),
-    ],
+    [(["inspect", *TWO, "--format", "ndjson"], "reading trials"),
+     (["criteria", *TWO, "--format", "ndjson"], "compiling trials"),
+     (["convert", *TWO, "--format", "ndjson"], "converting trials")],
 )
 def test_trial_commands_show_a_bar_and_keep_stdout_clean(
     terminal: None, capsys: pytest.CaptureFixture[str], args: list[str], label: str
@@ -75,11 +63,8 @@ def test_trial_commands_show_a_bar_and_keep_stdout_clean(
 
 @pytest.mark.parametrize(
     "args",
-    [
-        ["screen", str(SEED), "--data", str(DATA), *AS_OF, "--format", "json"],
-        ["inspect", *TWO],
-        ["criteria", *TWO, "--format", "json"],
-    ],
+    [["screen", str(SEED), "--data", str(DATA), *AS_OF, "--format", "json"], ["inspect", *TWO],
+     ["criteria", *TWO, "--format", "json"]],
 )
 def test_progress_on_a_redirected_stderr_prints_nothing_not_even_a_blank_line(
     capsys: pytest.CaptureFixture[str], args: list[str]
@@ -93,10 +78,9 @@ def test_progress_on_a_redirected_stderr_prints_nothing_not_even_a_blank_line(
 def _created(request: httpx.Request) -> httpx.Response:
     """A transaction answered with one 201 per entry."""
     entries = json.loads(request.content)["entry"]
-    answers = [
-        {"response": {"status": "201 Created", "location": f"{e['request']['url'].split('?')[0]}/{n}/_history/1"}}
-        for n, e in enumerate(entries)
-    ]
+    answers = [{"response": {"status": "201 Created",
+                             "location": f"{e['request']['url'].split('?')[0]}/{n}/_history/1"}}
+               for n, e in enumerate(entries)]
     return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": answers})
 
 
@@ -105,11 +89,8 @@ def test_push_and_fetch_of_several_show_a_bar(
     terminal: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = "http://fhir.test/fhir"
-    statement = {
-        "resourceType": "CapabilityStatement",
-        "fhirVersion": "4.0.1",
-        "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
-    }
+    statement = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+                 "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}]}
     respx.get(f"{base}/metadata").respond(200, json=statement)
     respx.post(base).mock(side_effect=_created)
     code, _, err = run_cli(capsys, "push", *TWO, "--server", base, "--mode", "create")
@@ -142,8 +123,7 @@ def test_quiet_leaves_the_output_errors_and_warnings(capsys: pytest.CaptureFixtu
         "error: missing.json: cannot read: No such file or directory",
     ]
     assert run_cli(capsys, "inspect", str(SEED), "-q", "-v")[2] == (
-        "error: give at most one of --quiet and --verbose\n"
-    )
+        "error: give at most one of --quiet and --verbose\n")
 
 
 def test_verbose_says_which_settings_apply_and_traces_requests(
@@ -156,9 +136,9 @@ def test_verbose_says_which_settings_apply_and_traces_requests(
     assert f"info: settings file {settings} (--config), profile test (--profile)" in err
     with respx.mock:
         respx.get(f"{REGISTRY}/studies/NCT00000001").respond(
-            json={"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}}
-        )
-        code, _, err = run_cli(capsys, "fetch", "NCT00000001", "-o", str(tmp_path), "--base-url", REGISTRY, "--verbose")
+            json={"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}})
+        code, _, err = run_cli(capsys, "fetch", "NCT00000001", "-o", str(tmp_path), "--base-url", REGISTRY,
+                               "--verbose")
     assert code == 0
     assert re.search(rf"trace: GET {REGISTRY}/studies/NCT00000001 -> 200 \(\d+ ms\)", err), err
     code, _, err = run_cli(capsys, "inspect", str(SEED))
@@ -167,23 +147,9 @@ def test_verbose_says_which_settings_apply_and_traces_requests(
 
 def _colours(env: dict[str, str]) -> list[Any]:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fhir_adapter",
-            "match",
-            str(SEED),
-            "--data",
-            str(DATA),
-            "--patient",
-            "smp-eligible",
-            *AS_OF,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **env},
-        cwd=ROOT,
+        [sys.executable, "-m", "fhir_adapter", "match", str(SEED), "--data", str(DATA), "--patient",
+         "smp-eligible", *AS_OF],
+        capture_output=True, text=True, check=False, env={**os.environ, **env}, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
     return COLOUR.findall(done.stdout)

@@ -19,27 +19,10 @@ LOINC = "http://loinc.org"
 CRITERIA = CompiledCriteria(
     trial="NCT00000003",
     atoms=[
-        Atom(
-            id="age",
-            kind="inclusion",
-            text="Age 18 or older",
-            category="demographic",
-            comparator="ge",
-            value=18,
-            unit="a",
-            computable=True,
-        ),
-        Atom(
-            id="inc-1",
-            kind="inclusion",
-            text="Platelets >= 100 <x>",
-            category="lab",
-            comparator="ge",
-            value=100,
-            unit="10*9/L",
-            concepts=[Coding(system=LOINC, code="777-3")],
-            computable=True,
-        ),
+        Atom(id="age", kind="inclusion", text="Age 18 or older", category="demographic", comparator="ge",
+             value=18, unit="a", computable=True),
+        Atom(id="inc-1", kind="inclusion", text="Platelets >= 100 <x>", category="lab", comparator="ge", value=100,
+             unit="10*9/L", concepts=[Coding(system=LOINC, code="777-3")], computable=True),
     ],
 )
 
@@ -59,17 +42,10 @@ def data(tmp_path: Path) -> Path:
     for pid, value in (("a", 250), ("b", 50), ("c", None)):
         rows.append({"resourceType": "Patient", "id": pid, "birthDate": "1970-01-01", "name": [{"family": "Secret"}]})
         if value is not None:
-            rows.append(
-                {
-                    "resourceType": "Observation",
-                    "id": f"o-{pid}",
-                    "status": "final",
-                    "subject": {"reference": f"Patient/{pid}"},
-                    "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
-                    "effectiveDateTime": "2024-05-01",
-                    "valueQuantity": {"value": value, "unit": "10*9/L"},
-                }
-            )
+            rows.append({"resourceType": "Observation", "id": f"o-{pid}", "status": "final",
+                         "subject": {"reference": f"Patient/{pid}"},
+                         "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
+                         "effectiveDateTime": "2024-05-01", "valueQuantity": {"value": value, "unit": "10*9/L"}})
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "p.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -87,9 +63,7 @@ def test_json_is_exactly_the_contract(data: Path) -> None:
     assert set(body) == {"trial", "as_of", "patients"}
     assert body["trial"] == "NCT00000003" and body["as_of"] == "2024-06-01"
     assert [(p["patient"], p["verdict"]) for p in body["patients"]] == [
-        ("Patient/a", "eligible"),
-        ("Patient/c", "needs-review"),
-        ("Patient/b", "ineligible"),
+        ("Patient/a", "eligible"), ("Patient/c", "needs-review"), ("Patient/b", "ineligible")
     ]
     for patient in body["patients"]:
         assert set(patient) == {"patient", "verdict", "reason_code", "reason", "open_items", "to_confirm", "criteria"}
@@ -111,32 +85,15 @@ def test_table_to_stdout(data: Path) -> None:
 
 def test_html_file_emit_and_checkpoint(data: Path, tmp_path: Path) -> None:
     page, emitted, marker = tmp_path / "out" / "report.html", tmp_path / "subjects.json", tmp_path / "run.jsonl"
-    result = _run(
-        "--data",
-        str(data),
-        "--format",
-        "html",
-        "-o",
-        str(page),
-        "--as-of",
-        "2024-06-01",
-        "--emit-fhir",
-        str(emitted),
-        "--fhir-version",
-        "R5",
-        "--checkpoint",
-        str(marker),
-    )
+    result = _run("--data", str(data), "--format", "html", "-o", str(page), "--as-of", "2024-06-01",
+                  "--emit-fhir", str(emitted), "--fhir-version", "R5", "--checkpoint", str(marker))
     assert result.exit_code == 0, result.output
     assert f"report written to {page}" in result.stderr.replace("\n", "")
     html = page.read_text()
     assert "Platelets >= 100 \\u003cx>" in html and "eligible" in html  # in the JSON, "<" escaped
     bundle = json.loads(emitted.read_text())
-    subjects = [
-        e["resource"]["subject"]["reference"]
-        for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "ResearchSubject"
-    ]
+    subjects = [e["resource"]["subject"]["reference"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "ResearchSubject"]
     assert subjects == ["Patient/a", "Patient/c"]
     assert len(marker.read_text().splitlines()) == 3
 
@@ -196,10 +153,8 @@ def test_workers_print_the_same_report(data: Path, monkeypatch: pytest.MonkeyPat
 def test_engine_and_bulk_usage_errors(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fhir_adapter.cli import main
 
-    for extra, message in (
-        (["--engine", "postgres"], "--engine must be one of auto, memory, duckdb, spark"),
-        (["--bulk"], "--bulk exports from a server: give --server URL"),
-    ):
+    for extra, message in ((["--engine", "postgres"], "--engine must be one of auto, memory, duckdb, spark"),
+                           (["--bulk"], "--bulk exports from a server: give --server URL")):
         with pytest.raises(SystemExit) as exited:
             main(["screen", "trial.json", "--data", str(data), *extra])
         assert exited.value.code == 2

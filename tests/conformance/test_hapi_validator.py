@@ -294,16 +294,8 @@ def validation_runs(validator_jar: Path, tmp_path_factory: pytest.TempPathFactor
     for version, (sample_out, corpus_out, canary) in layout.items():
         targets = [sample_out, *([corpus_out] if corpus_out else []), canary]
         validations[version] = subprocess.Popen(
-            [
-                "java",
-                "-jar",
-                str(validator_jar),
-                "--version",
-                version,
-                "--definitions",
-                str(DEFINITIONS / version),
-                *map(str, targets),
-            ],
+            ["java", "-jar", str(validator_jar), "--version", version, "--definitions", str(DEFINITIONS / version),
+             *map(str, targets)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -447,11 +439,8 @@ def test_every_extension_is_defined(validation_runs: dict[str, VersionRun], vers
     """With the shipped definitions loaded, no extension is unknown to the validator (project ones and the
     HL7 cross-version ones), and no resource lacks a narrative (dom-6)."""
     run = validation_runs[version]
-    unknown = [
-        (f, i)
-        for f, i in run.issues("information", "warning", "error", "fatal")
-        if re.search(r"Unknown extension|is not valid \(invalid Version|dom-6", i.get("message") or "")
-    ]
+    unknown = [(f, i) for f, i in run.issues("information", "warning", "error", "fatal")
+               if re.search(r"Unknown extension|is not valid \(invalid Version|dom-6", i.get("message") or "")]
     assert not unknown, _describe(_group(unknown))
 
 

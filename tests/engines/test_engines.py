@@ -91,9 +91,8 @@ def bad_lines_folder(folder: Path) -> Path:
         '{"resourceType": "Observation", "id": "nan", "subject": {"reference": "Patient/extra-1"}, '
         '"status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]}, '
         '"valueQuantity": {"value": NaN, "unit": "g/dL"}}',  # 7: only Python's JSON reads it
-        json.dumps(
-            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {**patient, "id": "extra-2"}}]}
-        ),  # 8: a Bundle line
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": {**patient, "id": "extra-2"}}]}),  # 8: a Bundle line
     ]
     (folder / "mixed.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
@@ -256,11 +255,8 @@ def test_spark_equals_memory(
     shutil.copytree(real_ndjson, folder / "real")
     with (folder / "Observation.extra.ndjson").open("w", encoding="utf-8") as out:  # about 20 partitions
         for number in range(1, 20_001):
-            out.write(
-                '{"broken": \n'
-                if number in (4_321, 17_777)
-                else json.dumps({"resourceType": "Observation", "id": f"x{number}", "status": "final"}) + "\n"
-            )
+            out.write('{"broken": \n' if number in (4_321, 17_777) else json.dumps(
+                {"resourceType": "Observation", "id": f"x{number}", "status": "final"}) + "\n")
     memory = screen_files(seed, [folder], as_of=AS_OF, engine="memory")
     spark = screen_files(seed, [folder], as_of=AS_OF, engine="spark")
     assert spark.engine == "spark"
@@ -270,6 +266,8 @@ def test_spark_equals_memory(
     assert len(spark.result.patients) == 27 + 14  # 14 patients in the 13 real bundles
     from_parquet = screen_files(seed, [parquet_copy(SAMPLES, tmp_path / "parquet")], as_of=AS_OF, engine="spark")
     assert contract(from_parquet) == contract(screen_files(seed, [SAMPLES], as_of=AS_OF, engine="memory"))
+
+
 
 
 def test_duckdb_never_draws_on_stdout() -> None:
@@ -307,9 +305,8 @@ def test_parquet_reads_like_ndjson(seed: CompiledCriteria, tmp_path: Path) -> No
     assert resolve_engine("auto", [folder]) == "duckdb"
     found = screen_files(seed, [folder], as_of=AS_OF, engine="duckdb")
     expected = screen_files(seed, [SAMPLES], as_of=AS_OF, engine="memory")
-    assert errors(found) == [
-        f"{folder / 'Broken.parquet'}:2: malformed JSON: Expecting property name enclosed in double quotes"
-    ]
+    assert errors(found) == [f"{folder / 'Broken.parquet'}:2: malformed JSON: Expecting property name enclosed in "
+                             "double quotes"]
     ours = contract(found)
     ours["patients"] = [p for p in ours["patients"] if p["patient"] != "Patient/pq"]
     assert ours == contract(expected)

@@ -85,11 +85,8 @@ def test_patients_settled_early_get_the_whole_records_result(trial: Path) -> Non
     for pid, found in settled.items():
         expected = whole[pid]
         assert expected is not None and found.contract() == expected.contract()
-    assert all(
-        whole[pid] is None or whole[pid].reason_code != "not-a-candidate"  # type: ignore[union-attr]
-        for pid, found in early.items()
-        if found is None
-    )
+    assert all(whole[pid] is None or whole[pid].reason_code != "not-a-candidate"  # type: ignore[union-attr]
+               for pid, found in early.items() if found is None)
 
 
 def test_patients_settled_early_with_alike_fields_keep_their_own_results(tmp_path: Path) -> None:
@@ -194,9 +191,8 @@ def test_unreadable_files_are_reported_in_file_order_whichever_is_read_first(tmp
     for name in ("AllergyIntolerance.ndjson.gz", "Patient.ndjson.gz"):  # not gzip: DuckDB cannot read them
         (folder / name).write_text("not gzipped\n", encoding="utf-8")
     found = screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb")
-    assert [e.source for e in found.errors] == [
-        str(folder / n) for n in ("AllergyIntolerance.ndjson.gz", "Patient.ndjson.gz")
-    ]
+    assert [e.source for e in found.errors] == [str(folder / n) for n in ("AllergyIntolerance.ndjson.gz",
+                                                                        "Patient.ndjson.gz")]
     with pytest.raises(InputError) as first:
         screen_files(criteria, [folder], as_of=AS_OF, engine="duckdb", strict=True)
     assert first.value.source == str(folder / "AllergyIntolerance.ndjson.gz")

@@ -15,16 +15,8 @@ def capability_statement(
     types: dict[str, list[str]] | None = None,
     operations: list[str] | None = None,
 ) -> dict[str, Any]:
-    types = (
-        {
-            "Organization": ["identifier", "name"],
-            "Location": ["identifier"],
-            "Group": ["identifier"],
-            "Patient": ["identifier", "birthdate"],
-        }
-        if types is None
-        else types
-    )
+    types = {"Organization": ["identifier", "name"], "Location": ["identifier"], "Group": ["identifier"],
+             "Patient": ["identifier", "birthdate"]} if types is None else types
     interactions = [{"code": c} for c, on in (("transaction", transaction), ("batch", batch)) if on]
     return {
         "resourceType": "CapabilityStatement",
@@ -32,25 +24,18 @@ def capability_statement(
         "kind": "instance",
         "fhirVersion": version,
         "format": ["json"],
-        "rest": [
-            {
-                "mode": "server",
-                "interaction": interactions,
-                "operation": [
-                    {"name": o, "definition": f"http://hl7.org/fhir/OperationDefinition/{o}"} for o in operations or []
-                ],
-                "resource": [
-                    {
-                        "type": t,
-                        "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}],
-                        "conditionalCreate": True,
-                        "conditionalUpdate": True,
-                        "searchParam": [{"name": p, "type": "token"} for p in params],
-                    }
-                    for t, params in types.items()
-                ],
-            }
-        ],
+        "rest": [{
+            "mode": "server",
+            "interaction": interactions,
+            "operation": [{"name": o, "definition": f"http://hl7.org/fhir/OperationDefinition/{o}"}
+                          for o in operations or []],
+            "resource": [
+                {"type": t, "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}],
+                 "conditionalCreate": True, "conditionalUpdate": True,
+                 "searchParam": [{"name": p, "type": "token"} for p in params]}
+                for t, params in types.items()
+            ],
+        }],
     }
 
 
@@ -59,3 +44,5 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+

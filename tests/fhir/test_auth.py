@@ -51,7 +51,8 @@ def ec_key() -> ECKey:
 def smart(key: RSAKey | ECKey, clock: Clock, **kwargs: object) -> SmartBackendAuth:
     alg = "RS384" if isinstance(key, RSAKey) else "ES384"
     args: dict[str, object] = {"token_url": TOKEN_URL, **kwargs}
-    return SmartBackendAuth(client_id="my-app", key=key, key_id=str(key.kid), alg=alg, clock=clock, **args)  # type: ignore[arg-type]
+    return SmartBackendAuth(client_id="my-app", key=key, key_id=str(key.kid), alg=alg, clock=clock,
+                            **args)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
@@ -105,24 +106,19 @@ def test_smart_discovers_token_endpoint(mock: respx.MockRouter, sleeps: Sleeps, 
         fhir.read("Patient", "p1")
     assert discovery.call_count == 1 and token.call_count == 1
     assert "Authorization" not in discovery.calls[0].request.headers
-    assert (
-        jwt.decode(form(token.calls[0].request)["client_assertion"], rsa_key, algorithms=["RS384"]).claims["aud"]
-        == TOKEN_URL
-    )
+    assert jwt.decode(form(token.calls[0].request)["client_assertion"], rsa_key,
+                      algorithms=["RS384"]).claims["aud"] == TOKEN_URL
 
 
-def test_expired_token_refreshed_once_then_auth_error(mock: respx.MockRouter, sleeps: Sleeps, rsa_key: RSAKey) -> None:
-    token = mock.post(TOKEN_URL).mock(
-        side_effect=[token_reply("old"), token_reply("new"), token_reply("newer"), token_reply("newest")]
-    )
-    api = mock.get(f"{BASE}/Patient/p1").mock(
-        side_effect=[
-            httpx.Response(401),
-            httpx.Response(200, json=PATIENT, headers=FHIR),  # revoked, then fine
-            httpx.Response(401),
-            httpx.Response(401),  # refused even with a fresh token
-        ]
-    )
+def test_expired_token_refreshed_once_then_auth_error(
+    mock: respx.MockRouter, sleeps: Sleeps, rsa_key: RSAKey
+) -> None:
+    token = mock.post(TOKEN_URL).mock(side_effect=[token_reply("old"), token_reply("new"), token_reply("newer"),
+                                                   token_reply("newest")])
+    api = mock.get(f"{BASE}/Patient/p1").mock(side_effect=[
+        httpx.Response(401), httpx.Response(200, json=PATIENT, headers=FHIR),  # revoked, then fine
+        httpx.Response(401), httpx.Response(401),  # refused even with a fresh token
+    ])
     with FhirClient(BASE, auth=smart(rsa_key, Clock()), sleep=sleeps) as fhir:
         assert fhir.read("Patient", "p1") == PATIENT
         assert [c.request.headers["Authorization"] for c in api.calls] == ["Bearer old", "Bearer new"]
@@ -135,9 +131,8 @@ def test_expired_token_refreshed_once_then_auth_error(mock: respx.MockRouter, sl
 
 
 def test_token_endpoint_error_is_explained(mock: respx.MockRouter, sleeps: Sleeps, rsa_key: RSAKey) -> None:
-    mock.post(TOKEN_URL).mock(
-        return_value=httpx.Response(400, json={"error": "invalid_client", "error_description": "unknown kid"})
-    )
+    mock.post(TOKEN_URL).mock(return_value=httpx.Response(
+        400, json={"error": "invalid_client", "error_description": "unknown kid"}))
     with FhirClient(BASE, auth=smart(rsa_key, Clock()), sleep=sleeps) as fhir, pytest.raises(AuthError) as err:
         fhir.read("Patient", "p1")
     assert err.value.one_line() == f"token request to {TOKEN_URL} failed (400): invalid_client: unknown kid"

@@ -63,14 +63,8 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 PATIENTS = [{"resourceType": "Patient", "id": f"p{i}", "gender": "female"} for i in range(1, 4)]
 OBSERVATIONS = [
-    {
-        "resourceType": "Observation",
-        "id": f"o{i}",
-        "status": "final",
-        "code": {"text": "HbA1c"},
-        "subject": {"reference": f"Patient/p{i % 3 + 1}"},
-    }
-    for i in range(1, 6)
+    {"resourceType": "Observation", "id": f"o{i}", "status": "final", "code": {"text": "HbA1c"},
+     "subject": {"reference": f"Patient/p{i % 3 + 1}"}} for i in range(1, 6)
 ]
 
 
@@ -108,10 +102,7 @@ def settings(fake: FakeTime, **kwargs: Any) -> BulkSettings:
 
 
 def manifest(
-    output: Sequence[tuple[str, str]],
-    *,
-    errors: Sequence[str] = (),
-    requires: bool = True,
+    output: Sequence[tuple[str, str]], *, errors: Sequence[str] = (), requires: bool = True,
     counts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     counts = counts or {}
@@ -133,21 +124,14 @@ def done(body: dict[str, Any]) -> httpx.Response:
 
 
 def export(
-    fake: FakeTime,
-    out_dir: Path,
-    *,
-    auth: httpx.Auth | None = None,
-    progress: list[str] | None = None,
+    fake: FakeTime, out_dir: Path, *, auth: httpx.Auth | None = None, progress: list[str] | None = None,
     **kwargs: Any,
 ) -> ExportResult:
     async def go() -> ExportResult:
         async with AsyncFhirClient(BASE, auth=auth, sleep=fake.sleep) as client:
             return await run_export(
-                client,
-                out_dir=out_dir,
-                progress=progress.append if progress is not None else None,
-                settings=kwargs.pop("settings", None) or settings(fake),
-                **kwargs,
+                client, out_dir=out_dir, progress=progress.append if progress is not None else None,
+                settings=kwargs.pop("settings", None) or settings(fake), **kwargs,
             )
 
     return asyncio.run(go())
@@ -161,12 +145,8 @@ def state_text(out_dir: Path) -> str:
 
 
 def test_request_paths_and_parameters() -> None:
-    system = ExportRequest(
-        "system",
-        types=("Patient", "Observation"),
-        since="2024-01-31T00:00:00Z",
-        type_filters=("Observation?code=http://loinc.org|4548-4,http://loinc.org|17856-6",),
-    )
+    system = ExportRequest("system", types=("Patient", "Observation"), since="2024-01-31T00:00:00Z",
+                           type_filters=("Observation?code=http://loinc.org|4548-4,http://loinc.org|17856-6",))
     assert system.path == "$export"
     assert system.params() == (
         ("_outputFormat", "application/fhir+ndjson"),
@@ -184,18 +164,15 @@ def test_type_filter_commas_escaped_once_more() -> None:
     assert encoded == "Condition?code=a%2Cb&clinical-status=active"
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"level": "group"}, "group id"),
-        ({"level": "system", "group_id": "g1"}, "group id"),
-        ({"level": "group", "group_id": "../x"}, "not a FHIR id"),
-        ({"types": ("patient",)}, "not a resource type"),
-        ({"types": ("Patient",), "type_filters": ("Observation?code=1",)}, "not among the exported types"),
-        ({"type_filters": ("code=1234",)}, r"expected Type\?search"),
-        ({"since": "2024-01-31"}, "FHIR instant"),
-    ],
-)
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"level": "group"}, "group id"),
+    ({"level": "system", "group_id": "g1"}, "group id"),
+    ({"level": "group", "group_id": "../x"}, "not a FHIR id"),
+    ({"types": ("patient",)}, "not a resource type"),
+    ({"types": ("Patient",), "type_filters": ("Observation?code=1",)}, "not among the exported types"),
+    ({"type_filters": ("code=1234",)}, r"expected Type\?search"),
+    ({"since": "2024-01-31"}, "FHIR instant"),
+])
 def test_request_checks(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         ExportRequest(**kwargs)
@@ -228,43 +205,30 @@ def test_manifest_parsed_and_hostile_entries_refused() -> None:
 
 
 def test_local_names_follow_the_bulk_convention() -> None:
-    files = [
-        ManifestFile("Observation", "u1"),
-        ManifestFile("Patient", "u2"),
-        ManifestFile("Observation", "u3"),
-        ManifestFile("Observation", "u4"),
-    ]
-    assert local_names(files) == [
-        "Observation.ndjson",
-        "Patient.ndjson",
-        "Observation.002.ndjson",
-        "Observation.003.ndjson",
-    ]
+    files = [ManifestFile("Observation", "u1"), ManifestFile("Patient", "u2"), ManifestFile("Observation", "u3"),
+             ManifestFile("Observation", "u4")]
+    assert local_names(files) == ["Observation.ndjson", "Patient.ndjson", "Observation.002.ndjson",
+                                  "Observation.003.ndjson"]
     planned = plan_files(Manifest("t", "r", True, tuple(files[:1]), (ManifestFile("OperationOutcome", "e1"),), {}))
-    assert [(f.name, f.kind) for f in planned] == [
-        ("Observation.ndjson", "output"),
-        ("errors/OperationOutcome.ndjson", "error"),
-    ]
+    assert [(f.name, f.kind) for f in planned] == [("Observation.ndjson", "output"),
+                                                  ("errors/OperationOutcome.ndjson", "error")]
 
 
 def test_token_goes_only_to_trusted_origins() -> None:
     allowed = parse_origins([FOREIGN])
-    assert not token_allowed(
-        f"{FOREIGN}/f.ndjson?sig=1", requires_access_token=False, server=SERVER_ORIGIN, allowed=frozenset()
-    )
+    assert not token_allowed(f"{FOREIGN}/f.ndjson?sig=1", requires_access_token=False, server=SERVER_ORIGIN,
+                             allowed=frozenset())
     assert token_allowed(f"{FILES}/a.ndjson", requires_access_token=True, server=SERVER_ORIGIN, allowed=frozenset())
-    assert token_allowed(f"{FOREIGN}:443/a.ndjson", requires_access_token=True, server=SERVER_ORIGIN, allowed=allowed)
+    assert token_allowed(f"{FOREIGN}:443/a.ndjson", requires_access_token=True, server=SERVER_ORIGIN,
+                         allowed=allowed)
     with pytest.raises(FhirServerError, match=r"files on https://files\.elsewhere\.test and requires") as err:
-        token_allowed(
-            f"{FOREIGN}/a.ndjson?X-Amz-Signature=abc",
-            requires_access_token=True,
-            server=SERVER_ORIGIN,
-            allowed=frozenset(),
-        )
+        token_allowed(f"{FOREIGN}/a.ndjson?X-Amz-Signature=abc", requires_access_token=True, server=SERVER_ORIGIN,
+                      allowed=frozenset())
     assert "--bulk-file-origin https://files.elsewhere.test" in str(err.value)
     assert "X-Amz-Signature" not in str(err.value)
     with pytest.raises(FhirServerError):  # another port is another origin
-        token_allowed("http://fhir.test:8080/a", requires_access_token=True, server=SERVER_ORIGIN, allowed=frozenset())
+        token_allowed("http://fhir.test:8080/a", requires_access_token=True, server=SERVER_ORIGIN,
+                      allowed=frozenset())
 
 
 @pytest.mark.parametrize("value", ["files.test", "https://files.test/path", "https://u:p@files.test", "ftp://f.test"])
@@ -308,26 +272,15 @@ def test_resume_plan() -> None:
 
 def test_line_counter_across_chunks() -> None:
     counter = _LineCounter()
-    for chunk in (b'{"a":1}\n{"b"', b":2}\n\n", b"\n", b'{"c":3}'):
+    for chunk in (b'{"a":1}\n{"b"', b':2}\n\n', b"\n", b'{"c":3}'):
         counter.feed(chunk)
     assert counter.close() == 3
 
 
 def test_capabilities_cannot_declare_export_parameters() -> None:
     """Why the kick-off answer decides about _typeFilter: the CapabilityStatement only names the operation."""
-    caps = Capabilities.from_statement(
-        {
-            "resourceType": "CapabilityStatement",
-            "rest": [
-                {
-                    "mode": "server",
-                    "operation": [
-                        {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
-                    ],
-                }
-            ],
-        }
-    )
+    caps = Capabilities.from_statement({"resourceType": "CapabilityStatement", "rest": [{"mode": "server",
+        "operation": [{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}]}]})
     assert caps.has_operation("export") and not hasattr(caps, "operation_parameters")
 
 
@@ -342,41 +295,26 @@ def test_happy_path_polls_then_downloads_three_files(
         f"{FILES}/Patient-1.ndjson": httpx.Response(200, content=ndjson(PATIENTS)),
         f"{FILES}/Observation-1.ndjson": httpx.Response(200, content=ndjson(OBSERVATIONS[:2])),
         f"{FILES}/Observation-2.ndjson": httpx.Response(
-            200,
-            content=gzip.compress(ndjson(OBSERVATIONS[2:])),
+            200, content=gzip.compress(ndjson(OBSERVATIONS[2:])),
             headers={"Content-Encoding": "gzip", "Content-Type": "application/fhir+ndjson"},
         ),
     }
-    order = [
-        ("Observation", f"{FILES}/Observation-1.ndjson"),
-        ("Patient", f"{FILES}/Patient-1.ndjson"),
-        ("Observation", f"{FILES}/Observation-2.ndjson"),
-    ]
-    status = mock.get(STATUS).mock(
-        side_effect=[
-            httpx.Response(202, headers={"Retry-After": "2", "X-Progress": "10% (Patient)"}),
-            httpx.Response(202, headers={"Retry-After": "3", "X-Progress": "60% (Observation)"}),
-            done(manifest(order, counts={f"{FILES}/Patient-1.ndjson": 3})),
-        ]
-    )
+    order = [("Observation", f"{FILES}/Observation-1.ndjson"), ("Patient", f"{FILES}/Patient-1.ndjson"),
+             ("Observation", f"{FILES}/Observation-2.ndjson")]
+    status = mock.get(STATUS).mock(side_effect=[
+        httpx.Response(202, headers={"Retry-After": "2", "X-Progress": "10% (Patient)"}),
+        httpx.Response(202, headers={"Retry-After": "3", "X-Progress": "60% (Observation)"}),
+        done(manifest(order, counts={f"{FILES}/Patient-1.ndjson": 3})),
+    ])
     routes = {url: mock.get(url).mock(return_value=reply) for url, reply in files.items()}
     progress: list[str] = []
-    result = export(
-        fake_time,
-        tmp_path,
-        auth=BearerAuth(TOKEN),
-        progress=progress,
-        types=["Patient", "Observation"],
-        since="2024-01-01T00:00:00Z",
-    )
+    result = export(fake_time, tmp_path, auth=BearerAuth(TOKEN), progress=progress,
+                    types=["Patient", "Observation"], since="2024-01-01T00:00:00Z")
 
     sent = kickoff.calls[0].request
     assert sent.headers["Accept"] == "application/fhir+json" and sent.headers["Prefer"] == "respond-async"
-    assert dict(sent.url.params) == {
-        "_outputFormat": "application/fhir+ndjson",
-        "_type": "Patient,Observation",
-        "_since": "2024-01-01T00:00:00Z",
-    }
+    assert dict(sent.url.params) == {"_outputFormat": "application/fhir+ndjson", "_type": "Patient,Observation",
+                                     "_since": "2024-01-01T00:00:00Z"}
     assert status.call_count == 3 and fake_time.slept == [2.0, 3.0]
     assert "10% (Patient)" in progress and "60% (Observation)" in progress
     for route in routes.values():
@@ -389,10 +327,8 @@ def test_happy_path_polls_then_downloads_three_files(
     assert (tmp_path / "Observation.002.ndjson").read_bytes() == ndjson(OBSERVATIONS[2:])  # gzip decoded
     assert (tmp_path / "Patient.ndjson").read_bytes() == ndjson(PATIENTS)
     assert [(f.type, f.path.name, f.resources) for f in result.files] == [
-        ("Observation", "Observation.ndjson", 2),
-        ("Patient", "Patient.ndjson", 3),
-        ("Observation", "Observation.002.ndjson", 3),
-    ]
+        ("Observation", "Observation.ndjson", 2), ("Patient", "Patient.ndjson", 3),
+        ("Observation", "Observation.002.ndjson", 3)]
     assert result.resources == 8 and result.bytes == sum(p.stat().st_size for p in tmp_path.glob("*.ndjson"))
     assert result.paths("Observation") == [tmp_path / "Observation.ndjson", tmp_path / "Observation.002.ndjson"]
     assert not result.resumed and result.type_filter_applied and not result.type_filters_requested
@@ -404,29 +340,19 @@ def test_happy_path_polls_then_downloads_three_files(
     assert not any(TOKEN in line for line in progress)
 
 
-def test_type_filter_rejected_then_retried_without(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
-    kickoff = mock.get(f"{BASE}/Patient/$export").mock(
-        side_effect=[
-            httpx.Response(
-                400,
-                json=outcome(
-                    {"severity": "error", "code": "not-supported", "diagnostics": "_typeFilter is not supported"}
-                ),
-            ),
-            kickoff_accepted(),
-        ]
-    )
+def test_type_filter_rejected_then_retried_without(
+    mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
+) -> None:
+    kickoff = mock.get(f"{BASE}/Patient/$export").mock(side_effect=[
+        httpx.Response(400, json=outcome({"severity": "error", "code": "not-supported",
+                                          "diagnostics": "_typeFilter is not supported"})),
+        kickoff_accepted(),
+    ])
     mock.get(STATUS).mock(return_value=done(manifest([("Observation", f"{FILES}/Observation-1.ndjson")])))
     mock.get(f"{FILES}/Observation-1.ndjson").mock(return_value=httpx.Response(200, content=ndjson(OBSERVATIONS)))
     progress: list[str] = []
-    result = export(
-        fake_time,
-        tmp_path,
-        progress=progress,
-        level="patient",
-        types=["Observation"],
-        type_filters=["Observation?code=4548-4"],
-    )
+    result = export(fake_time, tmp_path, progress=progress, level="patient", types=["Observation"],
+                    type_filters=["Observation?code=4548-4"])
     first, second = (c.request.url.params for c in kickoff.calls)
     assert first.get_list("_typeFilter") == ["Observation?code=4548-4"]
     assert "_typeFilter" not in second and second["_type"] == "Observation"
@@ -439,9 +365,8 @@ def test_type_filter_ignored_by_a_lenient_server_is_not_applied(
     mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
 ) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=done(manifest([("Observation", f"{FILES}/o.ndjson")], errors=[f"{FILES}/errors.ndjson"]))
-    )
+    mock.get(STATUS).mock(return_value=done(manifest([("Observation", f"{FILES}/o.ndjson")],
+                                                     errors=[f"{FILES}/errors.ndjson"])))
     mock.get(f"{FILES}/o.ndjson").mock(return_value=httpx.Response(200, content=ndjson(OBSERVATIONS)))
     warning = outcome({"severity": "warning", "code": "not-supported", "diagnostics": "Ignored parameter _typeFilter"})
     mock.get(f"{FILES}/errors.ndjson").mock(return_value=httpx.Response(200, content=ndjson([warning])))
@@ -466,14 +391,12 @@ def test_stalled_job_cancelled_at_the_deadline(mock: respx.MockRouter, fake_time
 
 def test_429_and_503_on_status_wait_and_retry(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        side_effect=[
-            httpx.Response(429, headers={"Retry-After": "7"}),
-            httpx.Response(503, json=outcome({"severity": "error", "code": "transient"}), headers={"Retry-After": "4"}),
-            httpx.Response(500, json=outcome({"severity": "error", "code": "transient", "diagnostics": "busy"})),
-            done(manifest([("Patient", f"{FILES}/p.ndjson")])),
-        ]
-    )
+    mock.get(STATUS).mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(503, json=outcome({"severity": "error", "code": "transient"}), headers={"Retry-After": "4"}),
+        httpx.Response(500, json=outcome({"severity": "error", "code": "transient", "diagnostics": "busy"})),
+        done(manifest([("Patient", f"{FILES}/p.ndjson")])),
+    ])
     mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
     progress: list[str] = []
     result = export(fake_time, tmp_path, progress=progress)
@@ -484,23 +407,18 @@ def test_429_and_503_on_status_wait_and_retry(mock: respx.MockRouter, fake_time:
 
 def test_failed_job_reports_the_outcome(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=httpx.Response(
-            500, json=outcome({"severity": "error", "code": "processing", "diagnostics": "Failed to parse match URL"})
-        )
-    )
+    mock.get(STATUS).mock(return_value=httpx.Response(500, json=outcome(
+        {"severity": "error", "code": "processing", "diagnostics": "Failed to parse match URL"})))
     with pytest.raises(FhirServerError, match=r"→ 500: error processing: Failed to parse match URL"):
         export(fake_time, tmp_path)
 
 
 def test_kickoff_errors_are_one_clear_line(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
-    mock.get(f"{BASE}/$export").mock(
-        side_effect=[
-            httpx.Response(404, json=outcome({"severity": "error", "code": "not-found", "diagnostics": "Unknown op"})),
-            httpx.Response(200, json={"resourceType": "Bundle"}),
-            httpx.Response(202),
-        ]
-    )
+    mock.get(f"{BASE}/$export").mock(side_effect=[
+        httpx.Response(404, json=outcome({"severity": "error", "code": "not-found", "diagnostics": "Unknown op"})),
+        httpx.Response(200, json={"resourceType": "Bundle"}),
+        httpx.Response(202),
+    ])
     with pytest.raises(FhirServerError, match=r"GET \$export → 404: error not-found: Unknown op"):
         export(fake_time, tmp_path)
     with pytest.raises(FhirServerError, match="answered 200 to the kick-off, expected 202"):
@@ -525,20 +443,16 @@ def rsa_key() -> RSAKey:
 def test_expired_token_mid_download_refreshed_once(
     mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path, rsa_key: RSAKey
 ) -> None:
-    token = mock.post(TOKEN_URL).mock(
-        side_effect=[
-            httpx.Response(200, json={"access_token": "tok-1", "expires_in": 3600}),
-            httpx.Response(200, json={"access_token": "tok-2", "expires_in": 3600}),
-        ]
-    )
+    token = mock.post(TOKEN_URL).mock(side_effect=[
+        httpx.Response(200, json={"access_token": "tok-1", "expires_in": 3600}),
+        httpx.Response(200, json={"access_token": "tok-2", "expires_in": 3600}),
+    ])
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
     mock.get(STATUS).mock(return_value=done(manifest([("Patient", f"{FILES}/p.ndjson")])))
-    file = mock.get(f"{FILES}/p.ndjson").mock(
-        side_effect=[
-            httpx.Response(401, json=outcome({"severity": "error", "code": "login", "diagnostics": "token expired"})),
-            httpx.Response(200, content=ndjson(PATIENTS)),
-        ]
-    )
+    file = mock.get(f"{FILES}/p.ndjson").mock(side_effect=[
+        httpx.Response(401, json=outcome({"severity": "error", "code": "login", "diagnostics": "token expired"})),
+        httpx.Response(200, content=ndjson(PATIENTS)),
+    ])
     auth = SmartBackendAuth(client_id="bulk-app", key=rsa_key, key_id="bulk-1", token_url=TOKEN_URL)
     result = export(fake_time, tmp_path, auth=auth)
     assert token.call_count == 2
@@ -573,11 +487,8 @@ def test_foreign_file_origin_with_token_required_is_refused(
     mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
 ) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=done(
-            manifest([("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FOREIGN}/o.ndjson?X-Amz-Signature=sig")])
-        )
-    )
+    mock.get(STATUS).mock(return_value=done(manifest(
+        [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FOREIGN}/o.ndjson?X-Amz-Signature=sig")])))
     own = mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
     foreign = mock.get(f"{FOREIGN}/o.ndjson").mock(return_value=httpx.Response(200, content=b""))
     with pytest.raises(FhirServerError, match=r"https://files\.elsewhere\.test") as err:
@@ -598,14 +509,9 @@ def test_no_token_sent_when_the_manifest_needs_none(
     mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
 ) -> None:
     kickoff = mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=done(
-            manifest(
-                [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FOREIGN}/o.ndjson?X-Amz-Signature=sig")],
-                requires=False,
-            )
-        )
-    )
+    mock.get(STATUS).mock(return_value=done(manifest(
+        [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FOREIGN}/o.ndjson?X-Amz-Signature=sig")],
+        requires=False)))
     own = mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
     foreign = mock.get(f"{FOREIGN}/o.ndjson").mock(return_value=httpx.Response(200, content=ndjson(OBSERVATIONS)))
     result = export(fake_time, tmp_path, auth=BearerAuth(TOKEN))
@@ -628,13 +534,10 @@ def test_401_on_a_presigned_file_is_explained(mock: respx.MockRouter, fake_time:
 def test_transient_file_failures_retried(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
     mock.get(STATUS).mock(return_value=done(manifest([("Patient", f"{FILES}/p.ndjson")])))
-    file = mock.get(f"{FILES}/p.ndjson").mock(
-        side_effect=[
-            httpx.Response(503, headers={"Retry-After": "3"}),
-            httpx.ConnectError("reset"),
-            httpx.Response(200, content=ndjson(PATIENTS)),
-        ]
-    )
+    file = mock.get(f"{FILES}/p.ndjson").mock(side_effect=[
+        httpx.Response(503, headers={"Retry-After": "3"}), httpx.ConnectError("reset"),
+        httpx.Response(200, content=ndjson(PATIENTS)),
+    ])
     result = export(fake_time, tmp_path)
     assert file.call_count == 3 and fake_time.slept == [3.0, 0.5]
     assert result.files[0].resources == 3 and not list(tmp_path.glob(".*.part"))
@@ -644,17 +547,11 @@ def test_one_failed_file_leaves_the_others_done_and_resumable(
     mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path
 ) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=done(
-            manifest([("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson?sig=secret-signature")])
-        )
-    )
+    mock.get(STATUS).mock(return_value=done(manifest(
+        [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson?sig=secret-signature")])))
     mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
-    broken = mock.get(f"{FILES}/o.ndjson").mock(
-        return_value=httpx.Response(
-            500, json=outcome({"severity": "error", "code": "exception", "diagnostics": "disk on fire"})
-        )
-    )
+    broken = mock.get(f"{FILES}/o.ndjson").mock(return_value=httpx.Response(500, json=outcome(
+        {"severity": "error", "code": "exception", "diagnostics": "disk on fire"})))
     with pytest.raises(FhirServerError) as err:
         export(fake_time, tmp_path)
     assert err.value.one_line() == f"GET {FILES}/o.ndjson → 500: error exception: disk on fire"
@@ -805,39 +702,20 @@ def test_cancel_while_downloading_sends_delete_and_next_run_starts_afresh(
 
 def test_error_files_reported_not_dropped(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        return_value=done(
-            manifest([("Patient", f"{FILES}/p.ndjson")], errors=[f"{FILES}/err-1.ndjson", f"{FILES}/err-2.ndjson"])
-        )
-    )
+    mock.get(STATUS).mock(return_value=done(manifest([("Patient", f"{FILES}/p.ndjson")],
+                                                     errors=[f"{FILES}/err-1.ndjson", f"{FILES}/err-2.ndjson"])))
     mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
-    mock.get(f"{FILES}/err-1.ndjson").mock(
-        return_value=httpx.Response(
-            200,
-            content=ndjson(
-                [
-                    outcome(
-                        {"severity": "error", "code": "processing", "diagnostics": "Patient/p9 could not be read"},
-                        {"severity": "warning", "code": "informational", "diagnostics": "second"},
-                    ),
-                ]
-            ),
-        )
-    )
-    mock.get(f"{FILES}/err-2.ndjson").mock(
-        return_value=httpx.Response(
-            200,
-            content=ndjson([outcome({"severity": "error", "code": "exception", "diagnostics": "third"})])
-            + b"not json\n",
-        )
-    )
+    mock.get(f"{FILES}/err-1.ndjson").mock(return_value=httpx.Response(200, content=ndjson([
+        outcome({"severity": "error", "code": "processing", "diagnostics": "Patient/p9 could not be read"},
+                {"severity": "warning", "code": "informational", "diagnostics": "second"}),
+    ])))
+    mock.get(f"{FILES}/err-2.ndjson").mock(return_value=httpx.Response(200, content=ndjson([
+        outcome({"severity": "error", "code": "exception", "diagnostics": "third"})]) + b"not json\n"))
     result = export(fake_time, tmp_path)
     assert (result.errors.files, result.errors.outcomes, result.errors.issues) == (2, 2, 4)
     assert result.errors.first_message == "error processing: Patient/*** could not be read"
     assert [p.relative_to(tmp_path).as_posix() for p in result.error_files] == [
-        "errors/OperationOutcome.ndjson",
-        "errors/OperationOutcome.002.ndjson",
-    ]
+        "errors/OperationOutcome.ndjson", "errors/OperationOutcome.002.ndjson"]
     assert [f.type for f in result.files] == ["Patient"]  # error files are not data files
     assert summarize_error_files([]).issues == 0
 
@@ -845,9 +723,8 @@ def test_error_files_reported_not_dropped(mock: respx.MockRouter, fake_time: Fak
 def test_secrets_stay_out_of_state_and_errors(mock: respx.MockRouter, fake_time: FakeTime, tmp_path: Path) -> None:
     mock.get(f"{BASE}/$export").mock(return_value=kickoff_accepted())
     mock.get(STATUS).mock(return_value=done(manifest([("Patient", f"{FILES}/p.ndjson")])))
-    echo = outcome(
-        {"severity": "error", "code": "exception", "diagnostics": f"bad header Authorization: Bearer {TOKEN}"}
-    )
+    echo = outcome({"severity": "error", "code": "exception",
+                    "diagnostics": f"bad header Authorization: Bearer {TOKEN}"})
     mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(500, json=echo))
     with pytest.raises(FhirServerError) as err:
         export(fake_time, tmp_path, auth=BearerAuth(TOKEN))
@@ -864,44 +741,20 @@ def test_cli_export_summary_and_progress(
 ) -> None:
     monkeypatch.setenv("BULK_TOKEN", TOKEN)
     kickoff = mock.get(f"{BASE}/Group/trial-1/$export").mock(return_value=kickoff_accepted())
-    mock.get(STATUS).mock(
-        side_effect=[
-            httpx.Response(202, headers={"Retry-After": "0", "X-Progress": "half way"}),
-            done(
-                manifest(
-                    [("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson")],
-                    errors=[f"{FILES}/e.ndjson"],
-                )
-            ),
-        ]
-    )
+    mock.get(STATUS).mock(side_effect=[
+        httpx.Response(202, headers={"Retry-After": "0", "X-Progress": "half way"}),
+        done(manifest([("Patient", f"{FILES}/p.ndjson"), ("Observation", f"{FILES}/o.ndjson")],
+                      errors=[f"{FILES}/e.ndjson"])),
+    ])
     mock.get(f"{FILES}/p.ndjson").mock(return_value=httpx.Response(200, content=ndjson(PATIENTS)))
     mock.get(f"{FILES}/o.ndjson").mock(return_value=httpx.Response(200, content=ndjson(OBSERVATIONS)))
-    mock.get(f"{FILES}/e.ndjson").mock(
-        return_value=httpx.Response(
-            200, content=ndjson([outcome({"severity": "error", "code": "processing", "diagnostics": "one failed"})])
-        )
-    )
+    mock.get(f"{FILES}/e.ndjson").mock(return_value=httpx.Response(200, content=ndjson(
+        [outcome({"severity": "error", "code": "processing", "diagnostics": "one failed"})])))
     out_dir = tmp_path / "export"
     code, out, err = run_cli(
-        capsys,
-        "export",
-        "--server",
-        BASE,
-        "--auth",
-        "bearer",
-        "--token-env",
-        "BULK_TOKEN",
-        "--group",
-        "trial-1",
-        "--type",
-        "Patient,Observation",
-        "--type-filter",
-        "Observation?code=4548-4",
-        "--concurrency",
-        "2",
-        "-o",
-        str(out_dir),
+        capsys, "export", "--server", BASE, "--auth", "bearer", "--token-env", "BULK_TOKEN", "--group", "trial-1",
+        "--type", "Patient,Observation", "--type-filter", "Observation?code=4548-4", "--concurrency", "2",
+        "-o", str(out_dir),
     )
     assert code == 0, err
     params = kickoff.calls[0].request.url.params
@@ -914,37 +767,18 @@ def test_cli_export_summary_and_progress(
     assert TOKEN not in out + err
 
     code, out, err = run_cli(
-        capsys,
-        "export",
-        "--server",
-        BASE,
-        "--auth",
-        "bearer",
-        "--token-env",
-        "BULK_TOKEN",
-        "--group",
-        "trial-1",
-        "--type",
-        "Patient",
-        "--type",
-        "Observation",
-        "--type-filter",
-        "Observation?code=4548-4",
-        "-o",
-        str(out_dir),
+        capsys, "export", "--server", BASE, "--auth", "bearer", "--token-env", "BULK_TOKEN", "--group", "trial-1",
+        "--type", "Patient", "--type", "Observation", "--type-filter", "Observation?code=4548-4", "-o", str(out_dir),
     )
     assert code == 0 and "resumed (0 file(s) fetched now)" in out and "already complete" in err
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--group", "g", "--patient-level"], "at most one of --group ID and --patient-level"),
-        (["--since", "yesterday"], "--since: expected a FHIR instant"),
-        (["--bulk-file-origin", "https://files.test/path"], "an origin is scheme://host[:port] only"),
-        (["--type", "Patient", "--type-filter", "Observation?code=1"], "not among the exported types"),
-    ],
-)
+@pytest.mark.parametrize(("args", "message"), [
+    (["--group", "g", "--patient-level"], "at most one of --group ID and --patient-level"),
+    (["--since", "yesterday"], "--since: expected a FHIR instant"),
+    (["--bulk-file-origin", "https://files.test/path"], "an origin is scheme://host[:port] only"),
+    (["--type", "Patient", "--type-filter", "Observation?code=1"], "not among the exported types"),
+])
 def test_cli_usage_errors(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str, mock: respx.MockRouter
 ) -> None:
@@ -953,12 +787,11 @@ def test_cli_usage_errors(
     assert len(mock.calls) == 0
 
 
-def test_cli_server_error_exit_code(mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mock.get(f"{BASE}/$export").mock(
-        return_value=httpx.Response(
-            400, json=outcome({"severity": "error", "code": "invalid", "diagnostics": "Unknown _outputFormat"})
-        )
-    )
+def test_cli_server_error_exit_code(
+    mock: respx.MockRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mock.get(f"{BASE}/$export").mock(return_value=httpx.Response(
+        400, json=outcome({"severity": "error", "code": "invalid", "diagnostics": "Unknown _outputFormat"})))
     code, _out, err = run_cli(capsys, "export", "--server", BASE, "-o", str(tmp_path))
     assert code == 5
     assert err.strip() == "error: GET $export → 400: error invalid: Unknown _outputFormat"

@@ -19,10 +19,7 @@ def test_release_of(raw: str | None, release: str | None) -> None:
 
 def test_capabilities_parsing() -> None:
     statement = capability_statement(
-        version="4.3.0",
-        transaction=False,
-        batch=True,
-        operations=["validate"],
+        version="4.3.0", transaction=False, batch=True, operations=["validate"],
         types={"Organization": ["identifier"], "Patient": ["birthdate"]},
     )
     statement["rest"][0]["searchParam"] = [{"name": "_id", "type": "token"}]
@@ -60,9 +57,7 @@ def test_escape_search_value() -> None:
 
 def test_query_items_repeats_sequences() -> None:
     assert query_items({"date": ["ge2020", "lt2021"], "code": "a"}) == [
-        ("date", "ge2020"),
-        ("date", "lt2021"),
-        ("code", "a"),
+        ("date", "ge2020"), ("date", "lt2021"), ("code", "a")
     ]
     assert query_items(None) == []
 

@@ -33,12 +33,8 @@ def searchset(*ids: str, next_url: str | None = None) -> dict[str, object]:
     links = [{"relation": "self", "url": f"{BASE}/Patient"}]
     if next_url:
         links.append({"relation": "next", "url": next_url})
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "link": links,
-        "entry": [{"resource": {"resourceType": "Patient", "id": i}} for i in ids],
-    }
+    return {"resourceType": "Bundle", "type": "searchset", "link": links,
+            "entry": [{"resource": {"resourceType": "Patient", "id": i}} for i in ids]}
 
 
 def client(sleeps: Sleeps, **kwargs: object) -> FhirClient:
@@ -86,9 +82,8 @@ def test_connection_reset_retried_then_explained(mock: respx.MockRouter, sleeps:
 
 
 def test_plain_post_is_not_retried(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    route = mock.post(f"{BASE}/Patient").mock(
-        return_value=fhir_response(503, outcome({"severity": "error", "code": "transient", "diagnostics": "busy"}))
-    )
+    route = mock.post(f"{BASE}/Patient").mock(return_value=fhir_response(503, outcome(
+        {"severity": "error", "code": "transient", "diagnostics": "busy"})))
     with client(sleeps) as fhir, pytest.raises(FhirServerError) as err:
         fhir.create({"resourceType": "Patient"})
     assert route.call_count == 1
@@ -97,7 +92,9 @@ def test_plain_post_is_not_retried(mock: respx.MockRouter, sleeps: Sleeps) -> No
 
 
 def test_conditional_create_is_retried(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    route = mock.post(f"{BASE}/Patient").mock(side_effect=[fhir_response(503, outcome()), fhir_response(201, PATIENT)])
+    route = mock.post(f"{BASE}/Patient").mock(
+        side_effect=[fhir_response(503, outcome()), fhir_response(201, PATIENT)]
+    )
     with client(sleeps) as fhir:
         fhir.create({"resourceType": "Patient"}, if_none_exist="identifier=urn:x|1")
     assert route.call_count == 2
@@ -105,27 +102,15 @@ def test_conditional_create_is_retried(mock: respx.MockRouter, sleeps: Sleeps) -
 
 
 def test_transaction_retried_only_when_every_entry_is_idempotent(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    conditional = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": {"resourceType": "Organization"},
-                "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=a|b"},
-            },
-            {
-                "resource": {"resourceType": "ResearchStudy", "id": "s"},
-                "request": {"method": "PUT", "url": "ResearchStudy/s"},
-            },
-        ],
-    }
-    plain = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": {"resourceType": "Organization"}, "request": {"method": "POST", "url": "Organization"}},
-        ],
-    }
+    conditional = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Organization"}, "request": {"method": "POST", "url": "Organization",
+                                                                   "ifNoneExist": "identifier=a|b"}},
+        {"resource": {"resourceType": "ResearchStudy", "id": "s"}, "request": {"method": "PUT",
+                                                                              "url": "ResearchStudy/s"}},
+    ]}
+    plain = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Organization"}, "request": {"method": "POST", "url": "Organization"}},
+    ]}
     answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
     route = mock.post(BASE).mock(side_effect=[fhir_response(503, outcome()), fhir_response(200, answer)])
     with client(sleeps) as fhir:
@@ -143,12 +128,8 @@ def test_transaction_retried_only_when_every_entry_is_idempotent(mock: respx.Moc
 
 def test_operation_outcome_rendered_and_kept(mock: respx.MockRouter, sleeps: Sleeps) -> None:
     body = outcome(
-        {
-            "severity": "error",
-            "code": "invalid",
-            "diagnostics": "unknown code 'robot'",
-            "expression": ["Patient.gender"],
-        },
+        {"severity": "error", "code": "invalid", "diagnostics": "unknown code 'robot'",
+         "expression": ["Patient.gender"]},
         {"severity": "warning", "code": "informational", "details": {"text": "check the profile"}},
     )
     mock.post(BASE).mock(return_value=fhir_response(400, body))
@@ -194,11 +175,8 @@ def test_empty_body_on_get(mock: respx.MockRouter, sleeps: Sleeps) -> None:
 
 
 def test_401_without_auth_is_an_auth_error(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    mock.get(f"{BASE}/metadata").mock(
-        return_value=fhir_response(
-            401, outcome({"severity": "error", "code": "login", "diagnostics": "authentication required"})
-        )
-    )
+    mock.get(f"{BASE}/metadata").mock(return_value=fhir_response(401, outcome(
+        {"severity": "error", "code": "login", "diagnostics": "authentication required"})))
     with client(sleeps) as fhir, pytest.raises(AuthError, match="authentication required"):
         fhir.capabilities()
 
@@ -305,14 +283,15 @@ def test_same_origin_redirect_followed_with_auth(mock: respx.MockRouter, sleeps:
 
 
 def test_page_loop_detected(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    mock.get(f"{BASE}/Patient").mock(return_value=fhir_response(200, searchset("a", next_url=f"{BASE}/Patient?page=2")))
+    mock.get(f"{BASE}/Patient").mock(
+        return_value=fhir_response(200, searchset("a", next_url=f"{BASE}/Patient?page=2"))
+    )
     with client(sleeps) as fhir, pytest.raises(FhirServerError, match="page loop"):
         fhir.search("Patient")
 
 
 def test_a_page_loop_spelled_differently_is_still_a_loop(mock: respx.MockRouter, sleeps: Sleeps) -> None:
     """The next link names the page it came from with other percent-encoding and parameter order."""
-
     def page(request: httpx.Request) -> httpx.Response:
         n = len(mock.calls)
         spelled = ["code=a%7Cb&page=2", "page=2&code=a%7cb", "page=%32&code=a|b"][min(n, 3) - 1]
@@ -366,9 +345,8 @@ def test_async_client_shares_the_core(mock: respx.MockRouter) -> None:
     )
     mock.get(f"{BASE}/Patient", params={"page": "2"}).mock(return_value=fhir_response(200, searchset("b")))
     mock.get(f"{BASE}/Patient/p1").mock(side_effect=[fhir_response(503, outcome()), fhir_response(200, PATIENT)])
-    mock.post(BASE).mock(
-        return_value=fhir_response(422, outcome({"severity": "error", "code": "processing", "diagnostics": "nope"}))
-    )
+    mock.post(BASE).mock(return_value=fhir_response(422, outcome(
+        {"severity": "error", "code": "processing", "diagnostics": "nope"})))
     delays: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:

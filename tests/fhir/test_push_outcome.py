@@ -46,9 +46,8 @@ class FakeServer:
     """A store by (type, identifier value); ``answer`` decides what the transaction's sender gets back after the
     store was (or was not) changed."""
 
-    def __init__(
-        self, router: respx.MockRouter, answer: Callable[[httpx.Request], httpx.Response], *, commits: bool
-    ) -> None:
+    def __init__(self, router: respx.MockRouter, answer: Callable[[httpx.Request], httpx.Response],
+                 *, commits: bool) -> None:
         self.store: dict[tuple[str, str], dict[str, Any]] = {}
         self.ids = itertools.count(1)
         self.commits = commits
@@ -63,7 +62,8 @@ class FakeServer:
         value = token.split("|", 1)[1].replace("\\", "")
         found = self.store.get((resource_type, value))
         entries = [{"resource": found, "search": {"mode": "match"}}] if found else []
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries}, headers=FHIR)
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries},
+                              headers=FHIR)
 
     def transaction(self, request: httpx.Request) -> httpx.Response:
         if self.commits:
@@ -83,10 +83,8 @@ def _html(request: httpx.Request) -> httpx.Response:
 
 
 def _outcome_200(request: httpx.Request) -> httpx.Response:
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "information", "code": "informational", "diagnostics": "all good"}],
-    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational",
+                                                              "diagnostics": "all good"}]}
     return httpx.Response(200, json=outcome, headers=FHIR)
 
 
@@ -95,13 +93,9 @@ def _gateway_502(request: httpx.Request) -> httpx.Response:
 
 
 def _committed_4xx(request: httpx.Request) -> httpx.Response:
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {"severity": "error", "code": "processing", "diagnostics": "entry 1 failed after commit"},
-            {"severity": "information", "code": "informational", "diagnostics": "entry 0 created and committed"},
-        ],
-    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "processing", "diagnostics": "entry 1 failed after commit"},
+        {"severity": "information", "code": "informational", "diagnostics": "entry 0 created and committed"}]}
     return httpx.Response(409, json=outcome, headers=FHIR)
 
 
@@ -109,11 +103,8 @@ def _client(sleeps: Sleeps) -> FhirClient:
     return FhirClient(BASE, sleep=sleeps, retry=RetryPolicy(max_attempts=2, jitter=False))
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [_lost, _html, _outcome_200, _gateway_502, _committed_4xx],
-    ids=["reset", "html-200", "operation-outcome-200", "502-after-send", "4xx-committed"],
-)
+@pytest.mark.parametrize("answer", [_lost, _html, _outcome_200, _gateway_502, _committed_4xx],
+                         ids=["reset", "html-200", "operation-outcome-200", "502-after-send", "4xx-committed"])
 def test_written_despite_the_answer_is_reported_from_what_the_server_holds(
     mock: respx.MockRouter, sleeps: Sleeps, answer: Callable[[httpx.Request], httpx.Response]
 ) -> None:
@@ -122,9 +113,7 @@ def test_written_despite_the_answer_is_reported_from_what_the_server_holds(
         report = push_bundle(client, trial(), source="NCT01.json")
     assert report.ok
     assert [(o.resource_type, o.outcome, o.status) for o in report.outcomes] == [
-        ("ResearchStudy", "created", "read back"),
-        ("Organization", "created", "read back"),
-    ]
+        ("ResearchStudy", "created", "read back"), ("Organization", "created", "read back")]
     assert report.outcomes[0].server_id == server.store[("ResearchStudy", "NCT01")]["id"]
     assert report.note is not None and report.note.startswith("transaction outcome unknown (")
     assert "read back from the server: 2 of 2 resources on the server as sent" in report.note
@@ -132,11 +121,8 @@ def test_written_despite_the_answer_is_reported_from_what_the_server_holds(
     assert report.to_json()["outcomeUnknown"] == report.note
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [_lost, _html, _outcome_200, _gateway_502],
-    ids=["reset", "html-200", "operation-outcome-200", "502-after-send"],
-)
+@pytest.mark.parametrize("answer", [_lost, _html, _outcome_200, _gateway_502],
+                         ids=["reset", "html-200", "operation-outcome-200", "502-after-send"])
 def test_not_written_is_verified_before_it_is_said(
     mock: respx.MockRouter, sleeps: Sleeps, answer: Callable[[httpx.Request], httpx.Response]
 ) -> None:
@@ -146,8 +132,7 @@ def test_not_written_is_verified_before_it_is_said(
     assert not report.ok
     assert {o.outcome for o in report.outcomes} == {"failed"}
     assert report.note is not None and "none of the 2 resources on the server as sent: nothing was written" in (
-        report.note
-    )
+        report.note)
     assert report.outcomes[0].detail == "not on the server (read back after the unknown outcome)"
 
 
@@ -193,10 +178,8 @@ def test_reading_back_that_fails_too_never_says_nothing_written(mock: respx.Mock
 
 
 def test_a_certain_rejection_still_says_nothing_written(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "invalid", "diagnostics": "Organization.name: too long"}],
-    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid",
+                                                              "diagnostics": "Organization.name: too long"}]}
     FakeServer(mock, lambda r: httpx.Response(422, json=outcome, headers=FHIR), commits=False)
     with _client(sleeps) as client, pytest.raises(FhirServerError) as failed:
         push_bundle(client, trial(), source="NCT01.json")
@@ -206,13 +189,11 @@ def test_a_certain_rejection_still_says_nothing_written(mock: respx.MockRouter, 
 def test_which_failures_leave_the_outcome_unknown() -> None:
     from fhir_adapter.fhir._core import TransportFailure
 
-    refused = TransportFailure(
-        "cannot reach x: ConnectError", kind="unreachable", reached=False, method="POST", url=BASE
-    )
+    refused = TransportFailure("cannot reach x: ConnectError", kind="unreachable", reached=False, method="POST",
+                               url=BASE)
     lost = TransportFailure("cannot reach x: ReadTimeout", kind="lost", reached=True, method="POST", url=BASE)
     assert unknown_outcome(refused) is None  # never arrived: nothing written, for certain
     assert unknown_outcome(lost) == "the answer was lost (cannot reach x: ReadTimeout)"
     assert unknown_outcome(FhirServerError("x", status_code=503)) == (
-        "the server answered 503 after receiving the transaction (x)"
-    )
+        "the server answered 503 after receiving the transaction (x)")
     assert unknown_outcome(FhirServerError("x", status_code=400)) is not None  # no OperationOutcome to trust

@@ -38,13 +38,8 @@ def entry(resource_type: str, value: str, **fields: Any) -> dict[str, Any]:
 def trial_bundle() -> dict[str, Any]:
     org = entry("Organization", "NCT1-sponsor", name="Sponsor")
     plan = entry("PlanDefinition", "NCT1-plan", status="active")
-    study = entry(
-        "ResearchStudy",
-        "NCT1",
-        status="active",
-        sponsor={"reference": org["fullUrl"]},
-        protocol=[{"reference": plan["fullUrl"]}],
-    )
+    study = entry("ResearchStudy", "NCT1", status="active", sponsor={"reference": org["fullUrl"]},
+                  protocol=[{"reference": plan["fullUrl"]}])
     return {"resourceType": "Bundle", "type": "transaction", "entry": [study, plan, org]}
 
 
@@ -52,15 +47,9 @@ CAPS = Capabilities.from_statement(capability_statement())
 
 
 def test_strategy_follows_capabilities() -> None:
-    caps = Capabilities.from_statement(
-        capability_statement(
-            types={
-                "Organization": ["identifier"],
-                "Location": ["name"],
-                "Group": ["identifier"],
-            }
-        )
-    )
+    caps = Capabilities.from_statement(capability_statement(types={
+        "Organization": ["identifier"], "Location": ["name"], "Group": ["identifier"],
+    }))
     no_conditional = capability_statement(types={"Group": ["identifier"]})
     no_conditional["rest"][0]["resource"][0]["conditionalCreate"] = False
     caps_no_cc = Capabilities.from_statement(no_conditional)
@@ -96,14 +85,9 @@ def test_entry_identifier_reads_escaped_if_none_exist() -> None:
 
 @pytest.mark.parametrize(
     ("status", "method", "version", "previous", "expected"),
-    [
-        ("201 Created", "POST", "1", None, "created"),
-        ("201", "PUT", "1", None, "created"),
-        ("200 OK", "POST", "1", None, "unchanged"),
-        ("200 OK", "PUT", "3", None, "updated"),
-        ("200 OK", "PUT", "3", "3", "unchanged"),
-        ("400 Bad Request", "PUT", None, None, "failed"),
-    ],
+    [("201 Created", "POST", "1", None, "created"), ("201", "PUT", "1", None, "created"),
+     ("200 OK", "POST", "1", None, "unchanged"), ("200 OK", "PUT", "3", None, "updated"),
+     ("200 OK", "PUT", "3", "3", "unchanged"), ("400 Bad Request", "PUT", None, None, "failed")],
 )
 def test_classify(status: str, method: str, version: str | None, previous: str | None, expected: str) -> None:
     assert classify(status, method, version, previous) == expected
@@ -111,17 +95,9 @@ def test_classify(status: str, method: str, version: str | None, previous: str |
 
 def test_transaction_failure_names_the_entry() -> None:
     _, prepared = plan_push(trial_bundle(), CAPS)
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {
-                "severity": "error",
-                "code": "structure",
-                "expression": ["Organization.name"],
-                "diagnostics": "Transaction rolled back: Input should be a valid string (Organization.name)",
-            }
-        ],
-    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "structure", "expression": ["Organization.name"],
+        "diagnostics": "Transaction rolled back: Input should be a valid string (Organization.name)"}]}
     exc = FhirServerError("POST Bundle → 400: ...", status_code=400, method="POST", url=BASE, outcome=outcome)
     explained = explain_transaction_failure(exc, prepared)
     assert explained.one_line().startswith(
@@ -129,36 +105,27 @@ def test_transaction_failure_names_the_entry() -> None:
         f"entry #2 Organization {SYS}|NCT1-sponsor:"
     )
     assert explained.outcome == outcome and explained.status_code == 400
-    by_index = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "invalid", "expression": ["Bundle.entry[1].resource.status"]}],
-    }
+    by_index = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "invalid", "expression": ["Bundle.entry[1].resource.status"]}]}
     explained = explain_transaction_failure(FhirServerError("x", outcome=by_index), prepared)
     assert "entry #1 PlanDefinition" in explained.one_line()
 
 
 def test_push_reports_transaction_outcomes(mock: respx.MockRouter, sleeps: Sleeps) -> None:
     mock.get(f"{BASE}/metadata").mock(return_value=httpx.Response(200, json=capability_statement(), headers=FHIR))
-    answer = {
-        "resourceType": "Bundle",
-        "type": "transaction-response",
-        "entry": [
-            {"response": {"status": "201 Created", "location": "ResearchStudy/NCT1/_history/1"}},
-            {"response": {"status": "200 OK", "location": "PlanDefinition/NCT1-plan/_history/4"}},
-            {
-                "response": {"status": "200 OK", "etag": 'W/"1"'},
-                "resource": {"resourceType": "Organization", "id": "org-9", "meta": {"versionId": "1"}},
-            },
-        ],
-    }
+    answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": "201 Created", "location": "ResearchStudy/NCT1/_history/1"}},
+        {"response": {"status": "200 OK", "location": "PlanDefinition/NCT1-plan/_history/4"}},
+        {"response": {"status": "200 OK", "etag": 'W/"1"'},
+         "resource": {"resourceType": "Organization", "id": "org-9", "meta": {"versionId": "1"}}},
+    ]}
     tx = mock.post(BASE).mock(return_value=httpx.Response(200, json=answer, headers=FHIR))
     with FhirClient(BASE, sleep=sleeps) as fhir:
         report = push_bundle(fhir, trial_bundle(), source="NCT1.json", write_mode="create")
     sent = json.loads(tx.calls[0].request.content)
     assert [e["request"]["method"] for e in sent["entry"]] == ["PUT", "PUT", "POST"]
     assert [(o.resource_type, o.outcome, o.server_id, o.version) for o in report.outcomes] == [
-        ("ResearchStudy", "created", "NCT1", "1"),
-        ("PlanDefinition", "updated", "NCT1-plan", "4"),
+        ("ResearchStudy", "created", "NCT1", "1"), ("PlanDefinition", "updated", "NCT1-plan", "4"),
         ("Organization", "unchanged", "org-9", "1"),
     ]
     assert report.mode == "transaction" and report.ok
@@ -166,9 +133,8 @@ def test_push_reports_transaction_outcomes(mock: respx.MockRouter, sleeps: Sleep
 
 
 def test_no_transaction_support_uses_batches_in_dependency_order(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    mock.get(f"{BASE}/metadata").mock(
-        return_value=httpx.Response(200, json=capability_statement(transaction=False), headers=FHIR)
-    )
+    mock.get(f"{BASE}/metadata").mock(return_value=httpx.Response(
+        200, json=capability_statement(transaction=False), headers=FHIR))
     batches: list[dict[str, Any]] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -179,9 +145,8 @@ def test_no_transaction_support_uses_batches_in_dependency_order(mock: respx.Moc
             rtype = e["resource"]["resourceType"]
             rid = e["resource"].get("id") or f"srv-{rtype.lower()}"
             entries.append({"response": {"status": "201 Created", "location": f"{rtype}/{rid}/_history/1"}})
-        return httpx.Response(
-            200, json={"resourceType": "Bundle", "type": "batch-response", "entry": entries}, headers=FHIR
-        )
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": entries},
+                              headers=FHIR)
 
     mock.post(BASE).mock(side_effect=answer)
     with FhirClient(BASE, sleep=sleeps) as fhir:
@@ -197,18 +162,13 @@ def test_no_transaction_support_uses_batches_in_dependency_order(mock: respx.Moc
 
 
 def test_batch_failure_reports_what_was_written(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    mock.get(f"{BASE}/metadata").mock(
-        return_value=httpx.Response(200, json=capability_statement(transaction=False), headers=FHIR)
-    )
+    mock.get(f"{BASE}/metadata").mock(return_value=httpx.Response(
+        200, json=capability_statement(transaction=False), headers=FHIR))
     oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": "no"}]}
-    first = {
-        "resourceType": "Bundle",
-        "type": "batch-response",
-        "entry": [
-            {"response": {"status": "201 Created", "location": "PlanDefinition/NCT1-plan/_history/1"}},
-            {"response": {"status": "400 Bad Request", "outcome": oo}},
-        ],
-    }
+    first = {"resourceType": "Bundle", "type": "batch-response", "entry": [
+        {"response": {"status": "201 Created", "location": "PlanDefinition/NCT1-plan/_history/1"}},
+        {"response": {"status": "400 Bad Request", "outcome": oo}},
+    ]}
     route = mock.post(BASE).mock(return_value=httpx.Response(200, json=first, headers=FHIR))
     with FhirClient(BASE, sleep=sleeps) as fhir:
         report = push_bundle(fhir, trial_bundle(), source="NCT1.json", write_mode="create")
@@ -219,23 +179,14 @@ def test_batch_failure_reports_what_was_written(mock: respx.MockRouter, sleeps: 
 
 
 def test_validate_stops_on_error(mock: respx.MockRouter, sleeps: Sleeps) -> None:
-    mock.get(f"{BASE}/metadata").mock(
-        return_value=httpx.Response(200, json=capability_statement(operations=["validate"]), headers=FHIR)
-    )
+    mock.get(f"{BASE}/metadata").mock(return_value=httpx.Response(
+        200, json=capability_statement(operations=["validate"]), headers=FHIR))
     ok = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}
-    bad = {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {"severity": "error", "code": "structure", "diagnostics": "status required", "expression": ["X.status"]}
-        ],
-    }
-    mock.post(url__regex=r".*/\$validate$").mock(
-        side_effect=[
-            httpx.Response(200, json=bad, headers=FHIR),
-            httpx.Response(200, json=ok, headers=FHIR),
-            httpx.Response(200, json=ok, headers=FHIR),
-        ]
-    )
+    bad = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "structure", "diagnostics": "status required", "expression": ["X.status"]}]}
+    mock.post(url__regex=r".*/\$validate$").mock(side_effect=[
+        httpx.Response(200, json=bad, headers=FHIR), httpx.Response(200, json=ok, headers=FHIR),
+        httpx.Response(200, json=ok, headers=FHIR)])
     tx = mock.post(BASE)
     with FhirClient(BASE, sleep=sleeps) as fhir, pytest.raises(FhirServerError) as err:
         push_bundle(fhir, trial_bundle(), validate=True, write_mode="create")
@@ -247,7 +198,6 @@ def test_validate_stops_on_error(mock: respx.MockRouter, sleeps: Sleeps) -> None
 
 
 # -- write modes (pure planning) ---------------------------------------------------------------
-
 
 def test_content_hash_ignores_id_meta_and_itself() -> None:
     from fhir_adapter.fhir.push_sync import CONTENT_HASH_SYSTEM, content_hash, stored_hash, with_content_hash
@@ -272,10 +222,7 @@ def test_plan_writes_sync_update_create() -> None:
 
     sent, plan = plan_writes(prepared, "sync", CAPS, existing, entry_identifier)
     assert [(p.resource_type, p.action) for p in plan] == [
-        ("ResearchStudy", "update"),
-        ("PlanDefinition", "create"),
-        ("Organization", "unchanged"),
-    ]
+        ("ResearchStudy", "update"), ("PlanDefinition", "create"), ("Organization", "unchanged")]
     assert [e["resource"]["resourceType"] for e in sent["entry"]] == ["ResearchStudy", "PlanDefinition"]
     sent_study = sent["entry"][0]
     assert sent_study["resource"]["sponsor"]["reference"] == "Organization/org-7"  # unchanged: stored id
@@ -296,19 +243,13 @@ def test_merge_plan_reports_unsent_as_unchanged() -> None:
     from fhir_adapter.fhir.push import ResourceOutcome, merge_plan
     from fhir_adapter.fhir.push_sync import PlannedWrite, Stored
 
-    strategies = {
-        "Organization": TypeStrategy("Organization", "conditional-create", "x"),
-        "ResearchStudy": TypeStrategy("ResearchStudy", "conditional-create", "x"),
-    }
-    plan = [
-        PlannedWrite(0, "ResearchStudy", "NCT1", "update", Stored("s", "2", "a")),
-        PlannedWrite(1, "Organization", "org:a", "unchanged", Stored("o", "5", "b")),
-    ]
+    strategies = {"Organization": TypeStrategy("Organization", "conditional-create", "x"),
+                  "ResearchStudy": TypeStrategy("ResearchStudy", "conditional-create", "x")}
+    plan = [PlannedWrite(0, "ResearchStudy", "NCT1", "update", Stored("s", "2", "a")),
+            PlannedWrite(1, "Organization", "org:a", "unchanged", Stored("o", "5", "b"))]
     answer = ResourceOutcome(0, "ResearchStudy", "NCT1", "conditional-create", "updated", "200 OK", "s", "3")
     merged = merge_plan(plan, [answer], strategies)
     assert [(o.resource_type, o.outcome, o.server_id, o.version) for o in merged] == [
-        ("ResearchStudy", "updated", "s", "3"),
-        ("Organization", "unchanged", "o", "5"),
-    ]
+        ("ResearchStudy", "updated", "s", "3"), ("Organization", "unchanged", "o", "5")]
     same_version = ResourceOutcome(0, "ResearchStudy", "NCT1", "conditional-create", "updated", "200 OK", "s", "2")
     assert merge_plan(plan, [same_version], strategies)[0].outcome == "unchanged"

@@ -51,23 +51,9 @@ class FakeServer:
             ref = entry["request"]["url"]
             assert entry["request"]["method"] == "DELETE"
             if ref in self.refuse:
-                answers.append(
-                    {
-                        "response": {
-                            "status": "409 Conflict",
-                            "outcome": {
-                                "resourceType": "OperationOutcome",
-                                "issue": [
-                                    {
-                                        "severity": "error",
-                                        "code": "processing",
-                                        "diagnostics": f"{ref} is referenced by Encounter/e1",
-                                    }
-                                ],
-                            },
-                        }
-                    }
-                )
+                answers.append({"response": {"status": "409 Conflict", "outcome": {"resourceType": "OperationOutcome",
+                                "issue": [{"severity": "error", "code": "processing",
+                                           "diagnostics": f"{ref} is referenced by Encounter/e1"}]}}})
                 continue
             self.store.pop(ref, None)
             answers.append({"response": {"status": "204 No Content"}})
@@ -81,17 +67,10 @@ def ident(value: str) -> list[dict[str, str]]:
 
 
 def trial_bundle(sites: list[str]) -> dict[str, Any]:
-    study = {
-        "fullUrl": "urn:uuid:rs",
-        "resource": {
-            "resourceType": "ResearchStudy",
-            "identifier": ident("NCT1"),
-            "site": [{"reference": f"urn:uuid:{s}"} for s in sites],
-        },
-    }
-    locations = [
-        {"fullUrl": f"urn:uuid:{s}", "resource": {"resourceType": "Location", "identifier": ident(s)}} for s in sites
-    ]
+    study = {"fullUrl": "urn:uuid:rs", "resource": {"resourceType": "ResearchStudy", "identifier": ident("NCT1"),
+                                                    "site": [{"reference": f"urn:uuid:{s}"} for s in sites]}}
+    locations = [{"fullUrl": f"urn:uuid:{s}", "resource": {"resourceType": "Location", "identifier": ident(s)}}
+                 for s in sites]
     return {"resourceType": "Bundle", "type": "transaction", "entry": [study, *locations]}
 
 
@@ -113,23 +92,16 @@ def test_member_list_names_every_other_entry_by_reference_type_and_identifier() 
 
 
 def _before() -> StoredMembers:
-    return StoredMembers(
-        "List/m1",
-        (
-            Member("ResearchStudy", "NCT1", "ResearchStudy/r1"),
-            Member("Location", "site:a", "Location/a"),
-            Member("Location", "site:b", "Location/b"),
-            Member("Location", "site:c", "Location/c"),
-        ),
-    )
+    return StoredMembers("List/m1", (Member("ResearchStudy", "NCT1", "ResearchStudy/r1"),
+                                     Member("Location", "site:a", "Location/a"),
+                                     Member("Location", "site:b", "Location/b"),
+                                     Member("Location", "site:c", "Location/c")))
 
 
 def test_a_dropped_site_is_retired_unless_another_trial_refers_to_it() -> None:
     other_trial = {"resourceType": "ResearchStudy", "id": "r2", "site": [{"reference": "Location/b"}]}
-    server = FakeServer(
-        {"Location": ["identifier"]},
-        [other_trial, {"resourceType": "Location", "id": "b"}, {"resourceType": "Location", "id": "c"}],
-    )
+    server = FakeServer({"Location": ["identifier"]}, [other_trial, {"resourceType": "Location", "id": "b"},
+                                                       {"resourceType": "Location", "id": "c"}])
     plans = plan_retire(server, server.caps, trial_bundle(["site:a"]), _before())
     assert [(p.identifier, p.action, p.reason) for p in plans] == [
         ("site:b", "keep", "still referenced by ResearchStudy/r2"),
@@ -139,22 +111,14 @@ def test_a_dropped_site_is_retired_unless_another_trial_refers_to_it() -> None:
     assert ("ResearchStudy", None) in server.searches and ("List", None) in server.searches
     outcomes = retire(server, server.caps, plans, 5)
     assert [(o.index, o.identifier.rsplit("|", 1)[-1], o.outcome) for o in outcomes] == [
-        (5, "site:b", "kept"),
-        (6, "site:c", "retired"),
-    ]
+        (5, "site:b", "kept"), (6, "site:c", "retired")]
     assert "Location/c" not in server.store and "Location/b" in server.store
 
 
 def test_declared_search_is_used_and_the_trials_own_resources_do_not_count() -> None:
     own_role = {"resourceType": "PractitionerRole", "id": "p1", "location": [{"reference": "Location/c"}]}
-    server = FakeServer(
-        {
-            "PractitionerRole": ["identifier", "location"],
-            "List": ["identifier", "item"],
-            "ResearchStudy": ["identifier", "site"],
-        },
-        [own_role],
-    )
+    server = FakeServer({"PractitionerRole": ["identifier", "location"], "List": ["identifier", "item"],
+                         "ResearchStudy": ["identifier", "site"]}, [own_role])
     found = referrers(server, server.caps, ["Location/c"], exclude={"PractitionerRole/p1"})
     assert found == {}
     assert ("PractitionerRole", {"location": "Location/c"}) in server.searches
@@ -176,6 +140,5 @@ def test_a_refused_delete_is_kept_with_the_servers_reason() -> None:
     assert [(p.identifier, p.action) for p in plans] == [("site:c", "retire")]
     [outcome] = retire(server, server.caps, plans, 0)
     assert outcome.outcome == "kept" and outcome.status == "409 Conflict"
-    assert outcome.detail == (
-        "the server refused the DELETE: error processing: Location/c is referenced by Encounter/e1"
-    )
+    assert outcome.detail == ("the server refused the DELETE: error processing: Location/c is referenced by "
+                              "Encounter/e1")

@@ -108,9 +108,8 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     # -- writing ------------------------------------------------------------------------------------------------
-    def send(
-        self, status: int, body: bytes, content_type: str = FHIR_JSON, headers: dict[str, str] | None = None
-    ) -> None:
+    def send(self, status: int, body: bytes, content_type: str = FHIR_JSON, headers: dict[str, str] | None = None
+             ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -129,62 +128,26 @@ class Handler(BaseHTTPRequestHandler):
 
 # -- the honest server --------------------------------------------------------------------------------------------
 
-
 def capability_statement(batch: bool) -> dict[str, Any]:
-    types = [
-        "ResearchStudy",
-        "Organization",
-        "Location",
-        "Practitioner",
-        "PractitionerRole",
-        "PlanDefinition",
-        "ActivityDefinition",
-        "EvidenceVariable",
-        "Group",
-        "Patient",
-        "Condition",
-        "Observation",
-        "MedicationRequest",
-        "MedicationStatement",
-        "Procedure",
-        "AllergyIntolerance",
-    ]
+    types = ["ResearchStudy", "Organization", "Location", "Practitioner", "PractitionerRole", "PlanDefinition",
+             "ActivityDefinition", "EvidenceVariable", "Group", "Patient", "Condition", "Observation",
+             "MedicationRequest", "MedicationStatement", "Procedure", "AllergyIntolerance"]
     interactions = [{"code": "transaction"}] + ([{"code": "batch"}] if batch else [])
     return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "kind": "instance",
-        "fhirVersion": "4.0.1",
+        "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [
-            {
-                "mode": "server",
-                "interaction": interactions,
-                "resource": [
-                    {
-                        "type": t,
-                        "conditionalCreate": True,
-                        "conditionalUpdate": False,
-                        "interaction": [{"code": c} for c in ("read", "create", "update", "search-type")],
-                        "searchParam": [
-                            {"name": p, "type": "token"} for p in ("identifier", "patient", "subject", "_id")
-                        ],
-                        "searchRevInclude": [f"{r}:patient" for r in types] + [f"{r}:subject" for r in types],
-                    }
-                    for t in types
-                ],
-            }
-        ],
+        "rest": [{"mode": "server", "interaction": interactions, "resource": [
+            {"type": t, "conditionalCreate": True, "conditionalUpdate": False,
+             "interaction": [{"code": c} for c in ("read", "create", "update", "search-type")],
+             "searchParam": [{"name": p, "type": "token"} for p in ("identifier", "patient", "subject", "_id")],
+             "searchRevInclude": [f"{r}:patient" for r in types] + [f"{r}:subject" for r in types]}
+            for t in types]}],
     }
 
 
 def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [{"resource": r} for r in resources],
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+                              "entry": [{"resource": r} for r in resources]}
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
     return bundle
@@ -203,14 +166,8 @@ def commit(hostile: Hostile, body: bytes) -> dict[str, Any]:
         version = str(int(before["meta"]["versionId"]) + 1) if before else "1"
         request = entry.get("request") or {}
         if before is not None and request.get("method") == "POST":
-            entries.append(
-                {
-                    "response": {
-                        "status": "200 OK",
-                        "location": f"{rtype}/{before['id']}/_history/{before['meta']['versionId']}",
-                    }
-                }
-            )
+            entries.append({"response": {"status": "200 OK", "location": f"{rtype}/{before['id']}/_history/"
+                                         f"{before['meta']['versionId']}"}})
             continue
         resource["id"] = before["id"] if before else (resource.get("id") or f"h{next(hostile.ids)}")
         resource["meta"] = {"versionId": version}
@@ -245,24 +202,15 @@ def honest(handler: Handler, seen: Seen) -> None:
         if found:
             handler.json(200, found[0])
         else:
-            handler.json(
-                404,
-                {
-                    "resourceType": "OperationOutcome",
-                    "issue": [{"severity": "error", "code": "not-found", "diagnostics": f"{rtype}/{rid} is not known"}],
-                },
-            )
+            handler.json(404, {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-found", "diagnostics": f"{rtype}/{rid} is not known"}]})
     else:
-        handler.json(
-            405,
-            {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "not supported"}],
-            },
-        )
+        handler.json(405, {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "not-supported", "diagnostics": "not supported"}]})
 
 
-def _search(hostile: Hostile, rtype: str, params: dict[str, str], query: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _search(hostile: Hostile, rtype: str, params: dict[str, str], query: list[tuple[str, str]]
+            ) -> list[dict[str, Any]]:
     if "identifier" in params:
         value = params["identifier"].split("|", 1)[-1].replace("\\", "")
         found = hostile.store.get((rtype, value))
@@ -282,7 +230,6 @@ def _search(hostile: Hostile, rtype: str, params: dict[str, str], query: list[tu
 
 # -- hostile behaviours -------------------------------------------------------------------------------------------
 
-
 def answer_json(status: int, data: Any, headers: dict[str, str] | None = None) -> Behaviour:
     return lambda handler, seen: handler.json(status, data, headers)
 
@@ -293,14 +240,12 @@ def html_200(handler: Handler, seen: Seen) -> None:
 
 def drip(interval: float = 0.2) -> Behaviour:
     """A 200 whose body comes one byte per ``interval``: the read timeout never fires, the answer never ends."""
-
     def behaviour(handler: Handler, seen: Seen) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", FHIR_JSON)
         handler.send_header("Content-Length", "100000000")
         handler.end_headers()
         _stream(handler, lambda: b" ", interval)
-
     return behaviour
 
 
@@ -348,49 +293,29 @@ def _stream(handler: Handler, piece: Callable[[], bytes], interval: float) -> No
 
 def reset(*, commit_first: bool) -> Behaviour:
     """Read the request, optionally commit the transaction, then reset the connection (RST, no answer)."""
-
     def behaviour(handler: Handler, seen: Seen) -> None:
         if commit_first:
             commit(handler.hostile, seen.body)
         handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         handler.close_connection = True
         handler.connection.close()
-
     return behaviour
 
 
 def echo_authorization(status: int = 422) -> Behaviour:
     """An OperationOutcome that repeats the request's Authorization header in its diagnostics."""
-
     def behaviour(handler: Handler, seen: Seen) -> None:
         header = seen.headers.get("Authorization", "(none)")
-        handler.json(
-            status,
-            {
-                "resourceType": "OperationOutcome",
-                "issue": [
-                    {
-                        "severity": "error",
-                        "code": "security",
-                        "diagnostics": f"rejected; request had Authorization: {header} and header dump {seen.headers}",
-                    }
-                ],
-            },
-        )
-
+        handler.json(status, {"resourceType": "OperationOutcome", "issue": [{
+            "severity": "error", "code": "security",
+            "diagnostics": f"rejected; request had Authorization: {header} and header dump {seen.headers}"}]})
     return behaviour
 
 
 def storm(status: int = 503) -> Behaviour:
     """Always ``status`` with ``Retry-After: 0`` (retries come at once: the storm is short in wall time)."""
-    return lambda handler, seen: handler.json(
-        status,
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "transient", "diagnostics": "try later"}],
-        },
-        {"Retry-After": "0"},
-    )
+    return lambda handler, seen: handler.json(status, {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "transient", "diagnostics": "try later"}]}, {"Retry-After": "0"})
 
 
 def next_to(url: Callable[[Hostile], str], resources: list[dict[str, Any]] | None = None) -> Behaviour:
@@ -401,18 +326,17 @@ def next_to(url: Callable[[Hostile], str], resources: list[dict[str, Any]] | Non
 def redirect(url: Callable[[Hostile], str], status: int = 307) -> Behaviour:
     def behaviour(handler: Handler, seen: Seen) -> None:
         handler.send(status, b"", "text/plain", {"Location": url(handler.hostile)})
-
     return behaviour
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------------
 
-
 @pytest.fixture
 def hostile() -> Iterator[Hostile]:
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2)]
     ports = (servers[0].server_address[1], servers[1].server_address[1])
-    state = Hostile(f"http://127.0.0.1:{ports[0]}/fhir", f"http://127.0.0.1:{ports[1]}/fhir", ports, threading.Event())
+    state = Hostile(f"http://127.0.0.1:{ports[0]}/fhir", f"http://127.0.0.1:{ports[1]}/fhir", ports,
+                    threading.Event())
     threads = []
     for server in servers:
         server.daemon_threads = True
@@ -446,35 +370,19 @@ RUNS: list[Run] = []
 """Every scenario run of the session (the canary scan reads them all)."""
 
 
-def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT) -> Run:
+def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None,
+            timeout: float = CLI_TIMEOUT) -> Run:
     """The real command line in a subprocess (bounded by ``timeout``), with the canary secrets in its environment;
     the files it wrote under ``tmp_path/out`` are read back for the scan."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_ADAPTER_")}
-    environment.update(
-        {
-            "CANARY_TOKEN": CANARY_TOKEN,
-            "CANARY_PASSWORD": CANARY_PASSWORD,
-            "NO_COLOR": "1",
-            "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-            "COLUMNS": "200",
-            **(env or {}),
-        }
-    )
+    environment.update({"CANARY_TOKEN": CANARY_TOKEN, "CANARY_PASSWORD": CANARY_PASSWORD, "NO_COLOR": "1",
+                        "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "COLUMNS": "200", **(env or {})})
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "fhir_adapter", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-        cwd=tmp_path,
-    )
+    done = subprocess.run([sys.executable, "-m", "fhir_adapter", *args], capture_output=True, text=True,
+                          timeout=timeout, env=environment, cwd=tmp_path)
     outputs = tmp_path / "out"
-    files = (
-        {str(p): p.read_text(errors="replace") for p in sorted(outputs.rglob("*")) if p.is_file()}
-        if (outputs.is_dir())
-        else {}
-    )
+    files = {str(p): p.read_text(errors="replace") for p in sorted(outputs.rglob("*")) if p.is_file()} if (
+        outputs.is_dir()) else {}
     run = Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started, files)
     RUNS.append(run)
     return run

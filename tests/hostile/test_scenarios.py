@@ -52,26 +52,14 @@ PATIENTS = REPO / "samples" / "patients" / "data"
 
 def trial_bundle(nct: str) -> dict[str, Any]:
     """A small transaction Bundle of one trial: its ResearchStudy and sponsor."""
-    org = {
-        "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{int(nct[3:]):012d}",
-        "resource": {
-            "resourceType": "Organization",
-            "name": "Sponsor",
-            "identifier": [{"system": SYS, "value": "org:sponsor"}],
-        },
-        "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier={SYS}|org:sponsor"},
-    }
-    study = {
-        "fullUrl": f"urn:uuid:10000000-0000-4000-8000-{int(nct[3:]):012d}",
-        "resource": {
-            "resourceType": "ResearchStudy",
-            "status": "active",
-            "title": f"Trial {nct}",
-            "identifier": [{"system": SYS, "value": nct}],
-            "sponsor": {"reference": org["fullUrl"]},
-        },
-        "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{nct}"},
-    }
+    org = {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{int(nct[3:]):012d}",
+           "resource": {"resourceType": "Organization", "name": "Sponsor",
+                        "identifier": [{"system": SYS, "value": "org:sponsor"}]},
+           "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier={SYS}|org:sponsor"}}
+    study = {"fullUrl": f"urn:uuid:10000000-0000-4000-8000-{int(nct[3:]):012d}",
+             "resource": {"resourceType": "ResearchStudy", "status": "active", "title": f"Trial {nct}",
+                          "identifier": [{"system": SYS, "value": nct}], "sponsor": {"reference": org["fullUrl"]}},
+             "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{nct}"}}
     return {"resourceType": "Bundle", "type": "transaction", "entry": [study, org]}
 
 
@@ -101,7 +89,6 @@ def one_error_line(err: str) -> str:
 
 # -- answers that never end -----------------------------------------------------------------------------------
 
-
 def test_drip_feed_is_cut_by_the_deadline(hostile: Hostile, tmp_path: Path) -> None:
     hostile.on("GET", r"/metadata", drip(0.2))
     run = run_cli(["push", str(trial_file(tmp_path)), "--server", hostile.base, *BEARER, "--deadline", "3"], tmp_path)
@@ -127,12 +114,10 @@ def test_gzip_bomb_stops_at_the_size_cap(hostile: Hostile, tmp_path: Path) -> No
 
 # -- writes whose answer is lost or wrong ---------------------------------------------------------------------
 
-
 def test_reset_after_commit_is_read_back_as_created(hostile: Hostile, tmp_path: Path) -> None:
     hostile.on("POST", r"^/fhir/?$", reset(commit_first=True))
-    run = run_cli(
-        ["push", str(trial_file(tmp_path)), "--server", hostile.base, *BEARER, "--format", "json", "-q"], tmp_path
-    )
+    run = run_cli(["push", str(trial_file(tmp_path)), "--server", hostile.base, *BEARER, "--format", "json",
+                   "-q"], tmp_path)
     assert run.code == 0, run.err
     assert "rejected" not in run.err and "nothing written" not in run.err
     assert "transaction outcome unknown (the answer was lost (" in run.err
@@ -156,17 +141,13 @@ def test_html_200_to_a_transaction_is_an_unknown_outcome_not_a_rejection(hostile
     run = run_cli(["push", str(trial_file(tmp_path)), "--server", hostile.base, *BASIC], tmp_path)
     assert run.code == 5
     assert "rejected" not in run.err and "→ 200" not in run.err
-    assert (
-        "transaction outcome unknown (the server answered 200 without a transaction-response Bundle (server "
-        "answered text/html instead of FHIR JSON (status 200)))"
-    ) in run.err
+    assert ("transaction outcome unknown (the server answered 200 without a transaction-response Bundle (server "
+            "answered text/html instead of FHIR JSON (status 200)))") in run.err
 
 
 def test_operation_outcome_200_is_an_unknown_outcome(hostile: Hostile, tmp_path: Path) -> None:
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "information", "code": "informational", "diagnostics": "accepted for processing"}],
-    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational",
+                                                              "diagnostics": "accepted for processing"}]}
     hostile.on("POST", r"^/fhir/?$", answer_json(200, outcome))
     run = run_cli(["push", str(trial_file(tmp_path)), "--server", hostile.base, *BEARER], tmp_path)
     assert run.code == 5
@@ -174,27 +155,19 @@ def test_operation_outcome_200_is_an_unknown_outcome(hostile: Hostile, tmp_path:
 
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
-def test_an_outcome_echoing_the_authorization_header_leaks_nothing(hostile: Hostile, tmp_path: Path, auth: str) -> None:
+def test_an_outcome_echoing_the_authorization_header_leaks_nothing(
+    hostile: Hostile, tmp_path: Path, auth: str
+) -> None:
     hostile.on("POST", r"^/fhir/?$", echo_authorization(422))
     hostile.on("GET", r"/ResearchStudy\?", echo_authorization(400))
     for extra in ([], ["--verbose"], ["--debug"]):
-        run = run_cli(
-            [
-                "push",
-                str(trial_file(tmp_path)),
-                "--server",
-                hostile.base,
-                *(BEARER if auth == "bearer" else BASIC),
-                *extra,
-            ],
-            tmp_path,
-        )
+        run = run_cli(["push", str(trial_file(tmp_path)), "--server", hostile.base,
+                       *(BEARER if auth == "bearer" else BASIC), *extra], tmp_path)
         assert run.code != 0 and "request had Authorization" in run.err
         assert "***" in run.err
 
 
 # -- servers that are down --------------------------------------------------------------------------------------
-
 
 def test_503_storm_is_retried_then_one_line(hostile: Hostile, tmp_path: Path) -> None:
     hostile.on("GET", r"/metadata", storm(503))
@@ -218,9 +191,8 @@ def test_a_refused_port_fails_once(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run = run_cli(
-        ["push", str(trial_dir(tmp_path, 13)), "--server", f"http://127.0.0.1:{port}/fhir", *BEARER], tmp_path
-    )
+    run = run_cli(["push", str(trial_dir(tmp_path, 13)), "--server", f"http://127.0.0.1:{port}/fhir", *BEARER],
+                  tmp_path)
     assert run.code == 5 and run.seconds < 30
     assert one_error_line(run.err).startswith(f"error: cannot reach http://127.0.0.1:{port}/fhir: ConnectError")
 
@@ -234,22 +206,15 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
     return cert_file, key_file
 
 
@@ -298,11 +263,8 @@ SCREEN = ["screen", str(SAMPLE), "--as-of", "2025-01-01", "--no-prefilter", "--f
 
 def test_a_next_loop_is_stopped(hostile: Hostile, tmp_path: Path) -> None:
     hostile.load(patients())
-    hostile.on(
-        "GET",
-        r"^/fhir/Patient\?.*_elements=id",
-        next_to(lambda h: f"{h.base}/Patient?_elements=id&_count=1000", [{"resourceType": "Patient", "id": "p1"}]),
-    )
+    hostile.on("GET", r"^/fhir/Patient\?.*_elements=id", next_to(lambda h: f"{h.base}/Patient?_elements=id&_count=1000",
+                                                               [{"resourceType": "Patient", "id": "p1"}]))
     run = run_cli([*SCREEN, "--server", hostile.base, *BEARER], tmp_path)
     assert run.code == 5
     assert "page loop, the server sent the same next link twice" in one_error_line(run.err)
@@ -310,11 +272,8 @@ def test_a_next_loop_is_stopped(hostile: Hostile, tmp_path: Path) -> None:
 
 def test_a_foreign_next_link_is_refused_and_gets_no_token(hostile: Hostile, tmp_path: Path) -> None:
     hostile.load(patients())
-    hostile.on(
-        "GET",
-        r"^/fhir/Patient\?.*_elements=id",
-        next_to(lambda h: f"{h.other}/Patient?page=2", [{"resourceType": "Patient", "id": "p1"}]),
-    )
+    hostile.on("GET", r"^/fhir/Patient\?.*_elements=id", next_to(lambda h: f"{h.other}/Patient?page=2",
+                                                               [{"resourceType": "Patient", "id": "p1"}]))
     run = run_cli([*SCREEN, "--server", hostile.base, *BEARER], tmp_path)
     assert run.code == 5
     assert f"refusing next link to foreign origin http://127.0.0.1:{hostile.ports[1]}" in one_error_line(run.err)
@@ -331,19 +290,15 @@ def test_a_foreign_redirect_is_refused_and_gets_no_token(hostile: Hostile, tmp_p
 
 # -- screening: a deadline, a flood of data for one patient -------------------------------------------------------
 
-
 def test_screen_deadline_writes_the_partial_report_marked_incomplete(hostile: Hostile, tmp_path: Path) -> None:
     hostile.load(patients())
     hostile.on("GET", r"^/fhir/Patient\?.*_id=smp-unit-variants", drip(0.2))  # the last patient never comes
     output = tmp_path / "out" / "screen.json"
-    run = run_cli(
-        [*SCREEN, "--server", hostile.base, *BEARER, "--concurrency", "1", "--deadline", "12", "-o", str(output)],
-        tmp_path,
-    )
+    run = run_cli([*SCREEN, "--server", hostile.base, *BEARER, "--concurrency", "1", "--deadline", "12",
+                   "-o", str(output)], tmp_path)
     assert run.code == 5, run.err
     assert one_error_line(run.err).startswith(
-        "error: screening stopped: the deadline of 12 s (--deadline) was reached after "
-    )
+        "error: screening stopped: the deadline of 12 s (--deadline) was reached after ")
     report = json.loads(output.read_text())
     assert report["incomplete"].startswith("the deadline of 12 s (--deadline) was reached after ")
     assert 0 < len(report["patients"]) < 25
@@ -351,42 +306,26 @@ def test_screen_deadline_writes_the_partial_report_marked_incomplete(hostile: Ho
 
 
 def test_a_patient_over_the_entry_cap_is_needs_review_and_the_others_go_on(hostile: Hostile, tmp_path: Path) -> None:
-    flood = [
-        {
-            "resourceType": "Observation",
-            "id": f"flood-{n}",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": "Patient/smp-zz-flood"},
-            "valueQuantity": {"value": 70 + n % 5},
-        }
-        for n in range(60)
-    ]
-    hostile.load(
-        [
-            *patients(),
-            {"resourceType": "Patient", "id": "smp-zz-flood", "birthDate": "1970-01-01", "gender": "female"},
-            *flood,
-        ]
-    )
+    flood = [{"resourceType": "Observation", "id": f"flood-{n}", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+              "subject": {"reference": "Patient/smp-zz-flood"}, "valueQuantity": {"value": 70 + n % 5}}
+             for n in range(60)]
+    hostile.load([*patients(), {"resourceType": "Patient", "id": "smp-zz-flood", "birthDate": "1970-01-01",
+                                "gender": "female"}, *flood])
     output = tmp_path / "out" / "screen.json"
-    run = run_cli(
-        [*SCREEN, "--server", hostile.base, *BEARER, "--max-patient-entries", "30", "-o", str(output)], tmp_path
-    )
+    run = run_cli([*SCREEN, "--server", hostile.base, *BEARER, "--max-patient-entries", "30", "-o", str(output)],
+                  tmp_path)
     assert run.code == 0, run.err
     by_patient = {p["patient"]: p for p in json.loads(output.read_text())["patients"]}
     assert len(by_patient) == 26
     flooded = by_patient["Patient/smp-zz-flood"]
     assert flooded["verdict"] == "needs-review"
     assert flooded["reason"].startswith("the server holds more than 30 entries for one patient")
-    assert (
-        by_patient["Patient/smp-eligible"]["verdict"] != "needs-review"
-        or "30 entries" not in (by_patient["Patient/smp-eligible"]["reason"])
-    )
+    assert by_patient["Patient/smp-eligible"]["verdict"] != "needs-review" or "30 entries" not in (
+        by_patient["Patient/smp-eligible"]["reason"])
 
 
 # -- push DIR -----------------------------------------------------------------------------------------------------
-
 
 def test_push_a_directory_with_a_bad_file(hostile: Hostile, tmp_path: Path) -> None:
     folder = trial_dir(tmp_path, 3)
@@ -399,17 +338,12 @@ def test_push_a_directory_with_a_bad_file(hostile: Hostile, tmp_path: Path) -> N
 
 # -- the canary scan: must stay last ----------------------------------------------------------------------------
 
-
 def test_zz_no_canary_secret_in_any_output() -> None:
     """Every run above carried the canary token and password; none of them, nor the basic credentials' base64,
     appears in any stdout, stderr or written file."""
     basic = base64.b64encode(f"canary-user:{CANARY_PASSWORD}".encode()).decode()
     assert RUNS, "run the whole module: the scan reads the runs of the scenarios above"
-    leaks = [
-        (n, secret)
-        for n, run in enumerate(RUNS)
-        for secret in (CANARY_TOKEN, CANARY_PASSWORD, basic)
-        if secret in run.text()
-    ]
+    leaks = [(n, secret) for n, run in enumerate(RUNS) for secret in (CANARY_TOKEN, CANARY_PASSWORD, basic)
+             if secret in run.text()]
     assert leaks == []
     assert len(RUNS) >= 23  # every scenario ran in this session

@@ -29,14 +29,9 @@ def test_pallas_results() -> None:
     assert flow is not None and [g.id for g in flow.groups] == ["FG000", "FG001"]
     [period] = flow.periods
     assert [(m.label, [c.value for c in m.counts]) for m in period.milestones] == [
-        ("STARTED", ["2896", "2900"]),
-        ("COMPLETED", ["2884", "2877"]),
-        ("NOT COMPLETED", ["12", "23"]),
-    ]
+        ("STARTED", ["2896", "2900"]), ("COMPLETED", ["2884", "2877"]), ("NOT COMPLETED", ["12", "23"])]
     assert (period.withdrawals[0].label, [c.value for c in period.withdrawals[0].counts]) == (
-        "Withdrawal by Subject",
-        ["11", "23"],
-    )
+        "Withdrawal by Subject", ["11", "23"])
     baseline = results.baseline
     assert baseline is not None and [g.title for g in baseline.groups][-1] == "Total"
     assert [c.value for c in baseline.denominators[0].counts] == ["2884", "2877", "5761"]
@@ -45,18 +40,11 @@ def test_pallas_results() -> None:
     assert [(r.title, [v.value for v in r.values]) for r in sex.rows][1] == ("Male", ["17", "19", "36"])
     primary = results.outcome_measures[0]
     assert (primary.kind, primary.title, primary.reporting_status) == (
-        "PRIMARY",
-        "Invasive Disease Free Survival (iDFS)",
-        "POSTED",
-    )
+        "PRIMARY", "Invasive Disease Free Survival (iDFS)", "POSTED")
     assert [v.value for v in primary.rows[0].values] == ["84.2", "84.5"]
     [analysis] = primary.analyses
     assert (analysis.param_type, analysis.param_value, analysis.p_value, analysis.group_ids) == (
-        "Hazard Ratio (HR)",
-        "0.96",
-        "0.65",
-        ["OG000", "OG001"],
-    )
+        "Hazard Ratio (HR)", "0.96", "0.65", ["OG000", "OG001"])
     events = results.adverse_events
     assert events is not None
     assert (events.groups[0].deaths_affected, events.groups[0].deaths_at_risk) == (99, 2841)
@@ -73,23 +61,14 @@ def _with_results(results: Any) -> dict[str, Any]:
     return study
 
 
-@pytest.mark.parametrize(
-    ("results", "field"),
-    [
-        (
-            {"participantFlowModule": {"periods": [{"milestones": [{"achievements": [{"numSubjects": "3"}]}]}]}},
-            "resultsSection.participantFlowModule.periods[0].milestones[0].achievements[0].groupId",
-        ),
-        (
-            {"adverseEventsModule": {"eventGroups": [{"id": "EG000", "deathsNumAffected": "one"}]}},
-            "resultsSection.adverseEventsModule.eventGroups[0].deathsNumAffected",
-        ),
-        (
-            {"outcomeMeasuresModule": {"outcomeMeasures": [{"title": 7}]}},
-            "resultsSection.outcomeMeasuresModule.outcomeMeasures[0].title",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("results", "field"), [
+    ({"participantFlowModule": {"periods": [{"milestones": [{"achievements": [{"numSubjects": "3"}]}]}]}},
+     "resultsSection.participantFlowModule.periods[0].milestones[0].achievements[0].groupId"),
+    ({"adverseEventsModule": {"eventGroups": [{"id": "EG000", "deathsNumAffected": "one"}]}},
+     "resultsSection.adverseEventsModule.eventGroups[0].deathsNumAffected"),
+    ({"outcomeMeasuresModule": {"outcomeMeasures": [{"title": 7}]}},
+     "resultsSection.outcomeMeasuresModule.outcomeMeasures[0].title"),
+])
 def test_wrong_result_types_name_the_path(results: Any, field: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_study(_with_results(results), "bad.json")

@@ -58,9 +58,8 @@ def test_combined_phase_and_masking_labels() -> None:
 
 
 def test_unknown_label_kept_with_warning() -> None:
-    text = XML_TEXT.replace(
-        "<overall_status>Active, not recruiting</overall_status>", "<overall_status>Paused</overall_status>"
-    )
+    text = XML_TEXT.replace("<overall_status>Active, not recruiting</overall_status>",
+                            "<overall_status>Paused</overall_status>")
     record = parse_clinical_study(text, "x.xml")
     assert record.overall_status == "Paused"
     assert record.warnings == ["overall_status: unknown value 'Paused' kept as given"]
@@ -160,32 +159,21 @@ def test_xml_oversight_ipd_sampling_and_results_dates() -> None:
     start = XML_TEXT.index("  <oversight_info>")
     end = XML_TEXT.index("</oversight_info>") + len("</oversight_info>\n")
     text = XML_TEXT[:start] + _FACTS_XML.lstrip("\n") + XML_TEXT[end:]
-    text = text.replace(
-        "<responsible_party_type>Sponsor</responsible_party_type>",
-        "<responsible_party_type>Principal Investigator</responsible_party_type>"
-        "<investigator_full_name>Erica Mayer</investigator_full_name>"
-        "<investigator_title>Associate Professor</investigator_title>",
-    )
-    text = text.replace(
-        "<gender>All</gender>", "<sampling_method>Non-Probability Sample</sampling_method><gender>All</gender>"
-    )
+    text = text.replace("<responsible_party_type>Sponsor</responsible_party_type>",
+                        "<responsible_party_type>Principal Investigator</responsible_party_type>"
+                        "<investigator_full_name>Erica Mayer</investigator_full_name>"
+                        "<investigator_title>Associate Professor</investigator_title>")
+    text = text.replace("<gender>All</gender>", "<sampling_method>Non-Probability Sample</sampling_method>"
+                        "<gender>All</gender>")
     record = parse_clinical_study(text, "facts.xml")
     assert record.oversight is not None
-    assert (
-        record.oversight.has_dmc,
-        record.oversight.fda_regulated_drug,
-        record.oversight.fda_regulated_device,
-        record.oversight.us_export,
-    ) == (False, True, False, None)
+    assert (record.oversight.has_dmc, record.oversight.fda_regulated_drug, record.oversight.fda_regulated_device,
+            record.oversight.us_export) == (False, True, False, None)
     assert record.warnings == ["oversight_info/is_us_export: unknown value 'Maybe' kept as given"]
     ipd = record.ipd_sharing
     assert ipd is not None
     assert (ipd.sharing, ipd.info_types, ipd.time_frame, ipd.url) == (
-        "YES",
-        ["STUDY_PROTOCOL", "SAP"],
-        "After publication",
-        "https://example.org/ipd",
-    )
+        "YES", ["STUDY_PROTOCOL", "SAP"], "After publication", "https://example.org/ipd")
     assert ipd.description == "De-identified data on request."
     assert record.results_first_submitted_date == "2022-02-01"
     assert record.results_first_posted_date is not None
@@ -193,32 +181,14 @@ def test_xml_oversight_ipd_sampling_and_results_dates() -> None:
     assert record.has_results is True
     assert record.responsible_party is not None
     assert (record.responsible_party.role, record.responsible_party.name, record.responsible_party.title) == (
-        "PRINCIPAL_INVESTIGATOR",
-        "Erica Mayer",
-        "Associate Professor",
-    )
+        "PRINCIPAL_INVESTIGATOR", "Erica Mayer", "Associate Professor")
     assert record.eligibility.sampling_method == "NON_PROBABILITY_SAMPLE"
 
 
 # Fields whose value did not change between the XML download (2020) and the JSON record (2023) of PALLAS.
-_STABLE_FIELDS = (
-    "nct_id",
-    "org_study_id",
-    "acronym",
-    "first_posted_date",
-    "start_date",
-    "completion_date",
-    "oversight",
-    "ipd_sharing",
-    "responsible_party",
-    "study_type",
-    "phases",
-    "enrollment_count",
-    "enrollment_type",
-    "conditions",
-    "keywords",
-    "lead_sponsor",
-)
+_STABLE_FIELDS = ("nct_id", "org_study_id", "acronym", "first_posted_date", "start_date", "completion_date",
+                  "oversight", "ipd_sharing", "responsible_party", "study_type", "phases", "enrollment_count",
+                  "enrollment_type", "conditions", "keywords", "lead_sponsor")
 
 
 def test_same_trial_in_xml_and_json_gives_the_same_fields() -> None:
@@ -231,10 +201,8 @@ def test_same_trial_in_xml_and_json_gives_the_same_fields() -> None:
     assert [m.term for m in xml.condition_mesh_terms] == [m.term for m in json_record.condition_mesh_terms]
     assert [i.other_names for i in xml.interventions] == [i.other_names for i in json_record.interventions]
     assert xml.eligibility.sampling_method == json_record.eligibility.sampling_method
-    assert (xml.eligibility.sex, xml.eligibility.minimum_age) == (
-        json_record.eligibility.sex,
-        json_record.eligibility.minimum_age,
-    )
+    assert (xml.eligibility.sex, xml.eligibility.minimum_age) == (json_record.eligibility.sex,
+                                                                  json_record.eligibility.minimum_age)
 
 
 # A small <clinical_results> in the legacy format (element names of the legacy public.xsd), holding the same
@@ -286,66 +254,26 @@ _RESULTS_XML = """<clinical_results>
 _RESULTS_JSON = {
     "participantFlowModule": {
         "groups": [{"id": "FG000", "title": "Treated", "description": "Single group"}],
-        "periods": [
-            {
-                "title": "Overall Study",
-                "milestones": [
-                    {"type": "STARTED", "achievements": [{"groupId": "FG000", "numSubjects": "8"}]},
-                    {"type": "COMPLETED", "achievements": [{"groupId": "FG000", "numSubjects": "7"}]},
-                ],
-                "dropWithdraws": [{"type": "Adverse Event", "reasons": [{"groupId": "FG000", "numSubjects": "1"}]}],
-            }
-        ],
+        "periods": [{"title": "Overall Study", "milestones": [
+            {"type": "STARTED", "achievements": [{"groupId": "FG000", "numSubjects": "8"}]},
+            {"type": "COMPLETED", "achievements": [{"groupId": "FG000", "numSubjects": "7"}]}],
+            "dropWithdraws": [{"type": "Adverse Event", "reasons": [{"groupId": "FG000", "numSubjects": "1"}]}]}],
     },
     "baselineCharacteristicsModule": {
         "groups": [{"id": "BG000", "title": "Treated"}],
         "denoms": [{"units": "Participants", "counts": [{"groupId": "BG000", "value": "8"}]}],
-        "measures": [
-            {
-                "title": "Age, Continuous",
-                "paramType": "MEDIAN",
-                "dispersionType": "INTER_QUARTILE_RANGE",
-                "unitOfMeasure": "years",
-                "classes": [
-                    {
-                        "categories": [
-                            {
-                                "measurements": [
-                                    {"groupId": "BG000", "value": "44.5", "lowerLimit": "39", "upperLimit": "52"}
-                                ]
-                            }
-                        ]
-                    }
-                ],
-            }
-        ],
+        "measures": [{"title": "Age, Continuous", "paramType": "MEDIAN", "dispersionType": "INTER_QUARTILE_RANGE",
+                      "unitOfMeasure": "years", "classes": [{"categories": [{"measurements": [
+                          {"groupId": "BG000", "value": "44.5", "lowerLimit": "39", "upperLimit": "52"}]}]}]}],
     },
-    "outcomeMeasuresModule": {
-        "outcomeMeasures": [
-            {
-                "type": "PRIMARY",
-                "title": "Progression-free Survival",
-                "timeFrame": "7 years",
-                "reportingStatus": "POSTED",
-                "paramType": "MEDIAN",
-                "dispersionType": "CONFIDENCE_95",
-                "unitOfMeasure": "months",
-                "groups": [{"id": "OG000", "title": "Treated"}],
-                "denoms": [{"units": "Participants", "counts": [{"groupId": "OG000", "value": "8"}]}],
-                "classes": [
-                    {
-                        "categories": [
-                            {
-                                "measurements": [
-                                    {"groupId": "OG000", "value": "43", "lowerLimit": "2", "upperLimit": "NA"}
-                                ]
-                            }
-                        ]
-                    }
-                ],
-            }
-        ]
-    },
+    "outcomeMeasuresModule": {"outcomeMeasures": [{
+        "type": "PRIMARY", "title": "Progression-free Survival", "timeFrame": "7 years", "reportingStatus": "POSTED",
+        "paramType": "MEDIAN", "dispersionType": "CONFIDENCE_95", "unitOfMeasure": "months",
+        "groups": [{"id": "OG000", "title": "Treated"}],
+        "denoms": [{"units": "Participants", "counts": [{"groupId": "OG000", "value": "8"}]}],
+        "classes": [{"categories": [{"measurements": [
+            {"groupId": "OG000", "value": "43", "lowerLimit": "2", "upperLimit": "NA"}]}]}],
+    }]},
 }
 
 

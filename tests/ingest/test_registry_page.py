@@ -40,10 +40,7 @@ def test_seed_page_design_and_groups() -> None:
     record = _seed()
     design = record.design
     assert (design.allocation, design.intervention_model, design.primary_purpose, design.masking) == (
-        "NA",
-        "SINGLE_GROUP",
-        "TREATMENT",
-        "NONE",
+        "NA", "SINGLE_GROUP", "TREATMENT", "NONE",
     )
     # One study group (a SINGLE_GROUP design) whose lines list the two interventions.
     assert [(arm.label, arm.type) for arm in record.arms] == [("Experimental group", "EXPERIMENTAL")]
@@ -64,8 +61,7 @@ def test_seed_page_eligibility() -> None:
     assert "Exclusion Criteria" in eligibility.criteria_raw
     assert eligibility.criteria_raw.rstrip().endswith("any drugs used in the trial.")
     assert eligibility.minimum_age is not None and (eligibility.minimum_age.value, eligibility.minimum_age.unit) == (
-        18,
-        "a",
+        18, "a",
     )
     assert eligibility.maximum_age is not None and eligibility.maximum_age.raw == "75 Years"
     assert eligibility.sex == "ALL"
@@ -76,25 +72,17 @@ def test_seed_page_sponsor_locations_identifiers_related() -> None:
     record = _seed()
     assert record.lead_sponsor is not None
     assert (record.lead_sponsor.name, record.lead_sponsor.agency_class) == (
-        "The First Affiliated Hospital with Nanjing Medical University",
-        "OTHER",
+        "The First Affiliated Hospital with Nanjing Medical University", "OTHER",
     )
     (location,) = record.locations
     assert (location.facility, location.city, location.state, location.country) == (
-        "Jiangsu Province Hospital",
-        "Nanjing",
-        "Jiangsu",
-        "China",
+        "Jiangsu Province Hospital", "Nanjing", "Jiangsu", "China",
     )
     assert [(c.name, c.role) for c in location.contacts] == [("Yueming Sun", "CONTACT")]
     assert record.org_study_id == "PRSYM20240827"
     assert record.secondary_ids == []
     assert [t.nct_id for t in record.related_trials] == [
-        "NCT06108596",
-        "NCT06204094",
-        "NCT06493240",
-        "NCT06504875",
-        "NCT04663763",
+        "NCT06108596", "NCT06204094", "NCT06493240", "NCT06504875", "NCT04663763",
     ]
     assert all(t.title for t in record.related_trials)
 
@@ -150,70 +138,68 @@ def test_reordered_sections_parse_the_same() -> None:
 
 
 def test_general_shapes_not_specific_to_the_seed() -> None:
-    text = "\n".join(
-        [
-            "Another trial",
-            "NCT ID: nct01234567",
-            "Basic Information",
-            "COMPLETED",
-            "PHASE1, PHASE2",
-            "1,200 participants",
-            "INTERVENTIONAL",
-            "2019-03",
-            "ACTUAL",
-            "2020-01",
-            "2021-06",
-            "Study Design",
-            "RANDOMIZED",
-            "PARALLEL",
-            "PREVENTION",
-            "DOUBLE",
-            "PARTICIPANT, INVESTIGATOR",
-            "Study Groups",
-            "Arm A",
-            "Active Comparator arm",
-            "Drug A",
-            "Drug A tablets",
-            "Arm B",
-            "PLACEBO_COMPARATOR",
-            "Placebo",
-            "Placebo tablets",
-            "Interventions",
-            "Drug A",
-            "Drug A tablets",
-            "Placebo",
-            "Placebo tablets",
-            "Eligibility Criteria",
-            "Inclusion Criteria",
-            "* age \\>= 6 months",
-            "6 Months",
-            "N/A",
-            "FEMALE",
-            "Yes",
-            "Sponsors",
-            "Lead Org",
-            "INDUSTRY",
-            "Helper Org",
-            "NIH",
-            "Locations",
-            "Site One",
-            "Boston, Massachusetts, 02115, United States",
-            "RECRUITING",
-            "Site Two",
-            "Lyon, France",
-            "Facility Contacts",
-            "Site Two",
-            "Jeanne Doe",
-            "Role: backup",
-            "Email: j@example.org",
-            "Other Identifiers",
-            "ORG-1",
-            "Identifier Source: org_study_id",
-            "2020-000001-11",
-            "Identifier Type: EUDRACT_NUMBER",
-            "Identifier Source: secondary_id",
-        ]
-    )
+    text = "\n".join([
+        "Another trial",
+        "NCT ID: nct01234567",
+        "Basic Information",
+        "COMPLETED",
+        "PHASE1, PHASE2",
+        "1,200 participants",
+        "INTERVENTIONAL",
+        "2019-03",
+        "ACTUAL",
+        "2020-01",
+        "2021-06",
+        "Study Design",
+        "RANDOMIZED",
+        "PARALLEL",
+        "PREVENTION",
+        "DOUBLE",
+        "PARTICIPANT, INVESTIGATOR",
+        "Study Groups",
+        "Arm A",
+        "Active Comparator arm",
+        "Drug A",
+        "Drug A tablets",
+        "Arm B",
+        "PLACEBO_COMPARATOR",
+        "Placebo",
+        "Placebo tablets",
+        "Interventions",
+        "Drug A",
+        "Drug A tablets",
+        "Placebo",
+        "Placebo tablets",
+        "Eligibility Criteria",
+        "Inclusion Criteria",
+        "* age \\>= 6 months",
+        "6 Months",
+        "N/A",
+        "FEMALE",
+        "Yes",
+        "Sponsors",
+        "Lead Org",
+        "INDUSTRY",
+        "Helper Org",
+        "NIH",
+        "Locations",
+        "Site One",
+        "Boston, Massachusetts, 02115, United States",
+        "RECRUITING",
+        "Site Two",
+        "Lyon, France",
+        "Facility Contacts",
+        "Site Two",
+        "Jeanne Doe",
+        "Role: backup",
+        "Email: j@example.org",
+        "Other Identifiers",
+        "ORG-1",
+        "Identifier Source: org_study_id",
+        "2020-000001-11",
+        "Identifier Type: EUDRACT_NUMBER",
+        "Identifier Source: secondary_id",
+    ])
     record = parse_registry_page(text, "other.txt")
     assert record.nct_id == "NCT01234567"
     assert record.phases == ["PHASE1", "PHASE2"] and record.enrollment_count == 1200
@@ -233,11 +219,7 @@ def test_general_shapes_not_specific_to_the_seed() -> None:
     assert [(c.name, c.agency_class) for c in record.collaborators] == [("Helper Org", "NIH")]
     site_one, site_two = record.locations
     assert (site_one.city, site_one.state, site_one.zip, site_one.country, site_one.status) == (
-        "Boston",
-        "Massachusetts",
-        "02115",
-        "United States",
-        "RECRUITING",
+        "Boston", "Massachusetts", "02115", "United States", "RECRUITING",
     )
     assert (site_two.city, site_two.state, site_two.country) == ("Lyon", None, "France")
     assert [(c.name, c.role, c.email) for c in site_two.contacts] == [("Jeanne Doe", "CONTACT", "j@example.org")]
@@ -264,27 +246,9 @@ def test_not_a_page() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(
-            [
-                *HEADINGS,
-                "NCT ID: NCT00000001",
-                "RECRUITING",
-                "18 Years",
-                "x, y, z",
-                "Role: a",
-                "NCT01234567",
-                "ALL",
-                "No",
-                "Identifier Source: org_study_id",
-                "OTHER",
-            ]
-        )
-        | st.text(max_size=40),
-        max_size=40,
-    ).map(lambda parts: parts if isinstance(parts, list) else [parts])
-)
+@given(st.lists(st.sampled_from([*HEADINGS, "NCT ID: NCT00000001", "RECRUITING", "18 Years", "x, y, z", "Role: a",
+                                 "NCT01234567", "ALL", "No", "Identifier Source: org_study_id", "OTHER"])
+                | st.text(max_size=40), max_size=40).map(lambda parts: parts if isinstance(parts, list) else [parts]))
 def test_arbitrary_page_text_raises_only_project_errors(lines: list[str]) -> None:
     try:
         record = parse_registry_page("\n".join(lines), "fuzz.txt")

@@ -22,15 +22,8 @@ def test_unescape_markdown(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value", "unit"),
-    [
-        ("18 Years", 18, "a"),
-        ("1 Year", 1, "a"),
-        ("6 Months", 6, "mo"),
-        ("2 Weeks", 2, "wk"),
-        ("30 Days", 30, "d"),
-        ("12 Hours", 12, "h"),
-        ("15 Minutes", 15, "min"),
-    ],
+    [("18 Years", 18, "a"), ("1 Year", 1, "a"), ("6 Months", 6, "mo"), ("2 Weeks", 2, "wk"), ("30 Days", 30, "d"),
+     ("12 Hours", 12, "h"), ("15 Minutes", 15, "min")],
 )
 def test_parse_age_gives_ucum_quantity(raw: str, value: float, unit: str) -> None:
     age = parse_age(raw)

@@ -49,33 +49,14 @@ def cohort(prefix: str, patients: int = 3) -> list[dict[str, Any]]:
     for n in range(1, patients + 1):
         pid = f"{prefix}-p{n}"
         subject = {"reference": f"Patient/{pid}"}
-        items.append(
-            {
-                "resourceType": "Patient",
-                "id": pid,
-                "gender": "female" if n % 2 else "male",
-                "birthDate": f"19{60 + n}-01-01",
-            }
-        )
-        items.append(
-            {
-                "resourceType": "Condition",
-                "id": f"{prefix}-c{n}",
-                "subject": subject,
-                "code": {"coding": [{"system": BULK_CODES, "code": "bulk-condition"}]},
-            }
-        )
+        items.append({"resourceType": "Patient", "id": pid, "gender": "female" if n % 2 else "male",
+                      "birthDate": f"19{60 + n}-01-01"})
+        items.append({"resourceType": "Condition", "id": f"{prefix}-c{n}", "subject": subject,
+                      "code": {"coding": [{"system": BULK_CODES, "code": "bulk-condition"}]}})
         for status in ("final", "preliminary"):
-            items.append(
-                {
-                    "resourceType": "Observation",
-                    "id": f"{prefix}-o{n}-{status}",
-                    "status": status,
-                    "subject": subject,
-                    "valueQuantity": {"value": 7.1 + n, "unit": "%"},
-                    "code": {"coding": [{"system": BULK_CODES, "code": "bulk-observation"}]},
-                }
-            )
+            items.append({"resourceType": "Observation", "id": f"{prefix}-o{n}-{status}", "status": status,
+                          "subject": subject, "valueQuantity": {"value": 7.1 + n, "unit": "%"},
+                          "code": {"coding": [{"system": BULK_CODES, "code": "bulk-observation"}]}})
     return items
 
 
@@ -101,9 +82,8 @@ def exported_ids(result: ExportResult) -> dict[str, set[str]]:
 
 def export(base_url: str, out_dir: Path, **kwargs: Any) -> ExportResult:
     progress: list[str] = []
-    result = asyncio.run(
-        run_export(base_url, out_dir=out_dir, settings=FAST, poll_deadline=DEADLINE, progress=progress.append, **kwargs)
-    )
+    result = asyncio.run(run_export(base_url, out_dir=out_dir, settings=FAST, poll_deadline=DEADLINE,
+                                    progress=progress.append, **kwargs))
     assert not any('"resourceType"' in line for line in progress)  # progress never carries content
     return result
 
@@ -143,11 +123,8 @@ def test_system_export_holds_exactly_the_loaded_resources(
     result = export(fhir_base, tmp_path, types=["Patient", "Condition", "Observation"], since=since)
     elapsed = time.monotonic() - started
     assert exported_ids(result) == ids_by_type(items)
-    assert sorted(p.name for p in tmp_path.glob("*.ndjson")) == [
-        "Condition.ndjson",
-        "Observation.ndjson",
-        "Patient.ndjson",
-    ]
+    assert sorted(p.name for p in tmp_path.glob("*.ndjson")) == ["Condition.ndjson", "Observation.ndjson",
+                                                                 "Patient.ndjson"]
     assert result.resources == len(items) and not result.resumed and result.errors.issues == 0
     assert result.transaction_time and elapsed < DEADLINE
     state = load_state(tmp_path)
@@ -163,14 +140,8 @@ def test_patient_level_export_with_type_and_type_filter(
     since = server_now(fhir)
     items = cohort(prefix)
     load_into(fhir, items)
-    result = export(
-        fhir_base,
-        tmp_path,
-        level="patient",
-        types=["Condition", "Observation"],
-        since=since,
-        type_filters=["Observation?status=final"],
-    )
+    result = export(fhir_base, tmp_path, level="patient", types=["Condition", "Observation"], since=since,
+                    type_filters=["Observation?status=final"])
     expected = ids_by_type(items)
     assert result.type_filter_applied  # both servers take _typeFilter
     assert sorted(f.path.name for f in result.files) == ["Condition.ndjson", "Observation.ndjson"]
@@ -184,31 +155,24 @@ def test_patient_level_export_with_type_and_type_filter(
         assert json.loads(line)["status"] == "final"
 
 
-def test_group_export_holds_only_the_members(fhir_base: str, fhir: FhirClient, prefix: str, tmp_path: Path) -> None:
+def test_group_export_holds_only_the_members(
+    fhir_base: str, fhir: FhirClient, prefix: str, tmp_path: Path
+) -> None:
     since = server_now(fhir)
     items = cohort(prefix, patients=3)
-    group = {
-        "resourceType": "Group",
-        "id": f"{prefix}-g",
-        "type": "person",
-        "actual": True,
-        "member": [{"entity": {"reference": f"Patient/{prefix}-p{n}"}} for n in (1, 3)],
-    }
+    group = {"resourceType": "Group", "id": f"{prefix}-g", "type": "person", "actual": True,
+             "member": [{"entity": {"reference": f"Patient/{prefix}-p{n}"}} for n in (1, 3)]}
     load_into(fhir, [*items, group])
-    result = export(
-        fhir_base,
-        tmp_path,
-        level="group",
-        group_id=group["id"],
-        types=["Patient", "Condition", "Observation"],
-        since=since,
-    )
+    result = export(fhir_base, tmp_path, level="group", group_id=group["id"],
+                    types=["Patient", "Condition", "Observation"], since=since)
     members = {f"{prefix}-p1", f"{prefix}-p3"}
     wanted = [i for i in items if i["id"] in members or i.get("subject", {}).get("reference", "")[8:] in members]
     assert exported_ids(result) == ids_by_type(wanted)
 
 
-def test_resume_fetches_only_the_unfinished_file(fhir_base: str, fhir: FhirClient, prefix: str, tmp_path: Path) -> None:
+def test_resume_fetches_only_the_unfinished_file(
+    fhir_base: str, fhir: FhirClient, prefix: str, tmp_path: Path
+) -> None:
     since = server_now(fhir)
     items = cohort(prefix, patients=2)
     load_into(fhir, items)
@@ -234,10 +198,7 @@ def test_resume_fetches_only_the_unfinished_file(fhir_base: str, fhir: FhirClien
 
 
 def test_cli_export_against_the_server(
-    fhir_base: str,
-    fhir: FhirClient,
-    prefix: str,
-    tmp_path: Path,
+    fhir_base: str, fhir: FhirClient, prefix: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     since = server_now(fhir)
@@ -245,21 +206,8 @@ def test_cli_export_against_the_server(
     load_into(fhir, items)
     out_dir = tmp_path / "out"
     try:
-        main(
-            [
-                "export",
-                "--server",
-                fhir_base,
-                "--type",
-                "Patient,Observation",
-                "--since",
-                since,
-                "--poll-deadline",
-                str(DEADLINE),
-                "-o",
-                str(out_dir),
-            ]
-        )
+        main(["export", "--server", fhir_base, "--type", "Patient,Observation", "--since", since,
+              "--poll-deadline", str(DEADLINE), "-o", str(out_dir)])
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)

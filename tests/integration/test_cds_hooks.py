@@ -36,7 +36,6 @@ def ehr_server(request: pytest.FixtureRequest) -> str:
         load_into(client, _items(SAMPLE_PATIENTS))
     return base
 
-
 TRIAL = Path(__file__).resolve().parents[2] / "samples" / "NCT06577194.txt"
 
 
@@ -48,15 +47,9 @@ def test_cards_from_the_ehr_server_equal_match(ehr_server: str) -> None:
     with running(create_app(catalog, verifier=None)) as base:
         for patient_id in ("smp-eligible", "smp-missing-neutrophils", "smp-hiv", "smp-no-diagnosis"):
             body = {
-                "hook": "patient-view",
-                "hookInstance": str(uuid.uuid4()),
-                "fhirServer": fhir_server,
-                "fhirAuthorization": {
-                    "access_token": "tok-loopback-test",
-                    "token_type": "Bearer",
-                    "scope": "patient/*.read",
-                    "subject": "fhir-adapter",
-                },
+                "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server,
+                "fhirAuthorization": {"access_token": "tok-loopback-test", "token_type": "Bearer",
+                                      "scope": "patient/*.read", "subject": "fhir-adapter"},
                 "context": {"patientId": patient_id},
             }
             answer = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60)
@@ -74,13 +67,9 @@ def test_a_partial_prefetch_is_completed_from_the_server(ehr_server: str) -> Non
     catalog = load_catalog([TRIAL])
     local = LocalData(SAMPLE_PATIENTS)
     with running(create_app(catalog, verifier=None)) as base:
-        body = {
-            "hook": "patient-view",
-            "hookInstance": str(uuid.uuid4()),
-            "fhirServer": fhir_server,
-            "context": {"patientId": "smp-missing-neutrophils"},
-            "prefetch": {"patient": local.patient("smp-missing-neutrophils")},
-        }
+        body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server,
+                "context": {"patientId": "smp-missing-neutrophils"},
+                "prefetch": {"patient": local.patient("smp-missing-neutrophils")}}
         [card] = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60).json()["cards"]
     expected = Matcher(catalog.trials[0].criteria.atoms, as_of=date.today()).evaluate(local, "smp-missing-neutrophils")
     assert expected.reason in card["detail"] and "absolute neutrophil count" in card["detail"]
@@ -96,12 +85,8 @@ def prefetch_of(data: LocalData, patient_id: str, catalog: Catalog) -> dict[str,
     for key in catalog.prefetch():
         if key != "patient":
             found = list(data.resources(patient_id, key[:1].upper() + key[1:-1]))
-            out[key] = {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "total": len(found),
-                "entry": [{"resource": r} for r in found],
-            }
+            out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                        "entry": [{"resource": r} for r in found]}
     return out
 
 
@@ -110,12 +95,8 @@ def _cards(catalog: Catalog, data: LocalData) -> dict[str, list[dict[str, object
     found = {}
     with running(create_app(catalog, verifier=None)) as base:
         for patient_id in sorted(data.patient_ids()):
-            body = {
-                "hook": "patient-view",
-                "hookInstance": str(uuid.uuid4()),
-                "context": {"patientId": patient_id},
-                "prefetch": prefetch_of(data, patient_id, catalog),
-            }
+            body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"patientId": patient_id},
+                    "prefetch": prefetch_of(data, patient_id, catalog)}
             answer = httpx.post(f"{base}/cds-services/trial-matching", json=body, timeout=60)
             assert answer.status_code == 200, answer.text
             found[patient_id] = answer.json()["cards"]
@@ -146,9 +127,8 @@ def test_trials_served_from_the_server_give_the_cards_of_their_files(ehr_server:
             for path in files:
                 bundle, _ = bundle_for_input(path, "R4")
                 report = push_bundle(client, bundle, source=path.name)
-                created += [
-                    (o.resource_type, o.server_id) for o in report.outcomes if o.outcome == "created" and o.server_id
-                ]
+                created += [(o.resource_type, o.server_id) for o in report.outcomes if o.outcome == "created"
+                            and o.server_id]
                 assert report.ok
             loaded = load_server_catalog(client)
         _compare_with_files(loaded, files)

@@ -47,15 +47,9 @@ def sample_patients(hapi: FhirClient) -> list[str]:
     for path in sorted(SAMPLE_PATIENTS.glob("*.ndjson")):
         items += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     items.sort(key=lambda r: r["resourceType"] != "Patient")  # referenced patients first
-    answer = hapi.transaction(
-        {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in items
-            ],
-        }
-    )
+    answer = hapi.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in items
+    ]})
     assert len(answer["entry"]) == len(items)
     assert all(e["response"]["status"].startswith("20") for e in answer["entry"])
     return [r["id"] for r in items if r["resourceType"] == "Patient"]
@@ -137,7 +131,8 @@ def _chosen(caps: Capabilities) -> tuple[dict[str, str], dict[str, Any]]:
 def test_strategy_differs_from_sekmet_where_the_statements_differ(hapi: FhirClient) -> None:
     on_hapi, hapi_request = _chosen(hapi.capabilities())
     assert set(on_hapi.values()) == {"conditional-create"}
-    assert hapi_request == {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|NCT06577194"}
+    assert hapi_request == {"method": "POST", "url": "ResearchStudy",
+                            "ifNoneExist": f"identifier={SYS}|NCT06577194"}
     executable = find_sekmet()
     if executable is None:
         pytest.skip("sekmet-fhir is not installed: nothing to compare HAPI's strategies with")
@@ -157,26 +152,19 @@ def test_strategy_differs_from_sekmet_where_the_statements_differ(hapi: FhirClie
 def test_validate_path_uses_hapi_validate(hapi: FhirClient) -> None:
     value = "HAPI-VALIDATE-TEST"
     study: dict[str, Any] = {"resourceType": "ResearchStudy", "identifier": [{"system": SYS, "value": value}]}
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-0000000000a1",
-                "resource": study,
-                "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{value}"},
-            },
-        ],
-    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-0000000000a1",
+         "resource": study,
+         "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{value}"}},
+    ]}
     with pytest.raises(FhirServerError, match=r"\$validate found errors.*ResearchStudy\.status"):
         push_bundle(hapi, bundle, validate=True)
     assert _search_identifier(hapi, "ResearchStudy", value) == []  # nothing pushed
     # HAPI's $validate answer itself, as the client reads it
     outcome = hapi.validate(study)
     assert outcome["resourceType"] == "OperationOutcome"
-    assert any(
-        i["severity"] == "error" and "ResearchStudy.status" in i.get("diagnostics", "") for i in outcome["issue"]
-    )
+    assert any(i["severity"] == "error" and "ResearchStudy.status" in i.get("diagnostics", "")
+               for i in outcome["issue"])
     # and a valid trial passes $validate and is pushed
     good, _ = bundle_for_input(SAMPLE, "R4")
     assert push_bundle(hapi, good, source=SAMPLE.name, validate=True).ok
@@ -186,17 +174,11 @@ def test_hapi_does_not_validate_on_write(hapi: FhirClient) -> None:
     """Unlike sekmet, HAPI JPA stores a resource missing a required element (no profile check on
     write): ``--validate`` is the only way to catch it before it is stored."""
     value = "HAPI-NO-STATUS"
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-0000000000a2",
-                "resource": {"resourceType": "ResearchStudy", "identifier": [{"system": SYS, "value": value}]},
-                "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{value}"},
-            },
-        ],
-    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-0000000000a2",
+         "resource": {"resourceType": "ResearchStudy", "identifier": [{"system": SYS, "value": value}]},
+         "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|{value}"}},
+    ]}
     assert push_bundle(hapi, bundle, source="no-status").count("created") == 1
     assert len(_search_identifier(hapi, "ResearchStudy", value)) == 1
 
@@ -211,21 +193,15 @@ def test_batch_mode(hapi: FhirClient) -> None:
 
 
 def test_has_and_revinclude(hapi: FhirClient, sample_patients: list[str]) -> None:
-    conditions = [
-        c
-        for c in hapi.search("Condition", {"_count": "200"})
-        if c["subject"]["reference"].split("/")[-1] in sample_patients
-    ]
+    conditions = [c for c in hapi.search("Condition", {"_count": "200"})
+                  if c["subject"]["reference"].split("/")[-1] in sample_patients]
     assert conditions
     first = conditions[0]
     patient_id = first["subject"]["reference"].split("/")[-1]
     coding = first["code"]["coding"][0]
     token = f"{coding['system']}|{coding['code']}"
-    expected = {
-        c["subject"]["reference"].split("/")[-1]
-        for c in conditions
-        if any(f"{x.get('system')}|{x.get('code')}" == token for x in c["code"]["coding"])
-    }
+    expected = {c["subject"]["reference"].split("/")[-1] for c in conditions
+                if any(f"{x.get('system')}|{x.get('code')}" == token for x in c["code"]["coding"])}
     has = hapi.search("Patient", {"_has:Condition:subject:code": token})
     assert {p["id"] for p in has} == expected and patient_id in expected
     bundles = list(hapi.search_bundles("Patient", {"_id": patient_id, "_revinclude": "Condition:subject"}))

@@ -80,34 +80,20 @@ def test_strategy_depends_on_declared_identifier_search(fhir_client: FhirClient)
 
 def test_invalid_resource_gets_the_outcome_and_nothing_is_stored(fhir_client: FhirClient) -> None:
     org_value = "INVALID-TEST-sponsor"
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000001",
-                "resource": {
-                    "resourceType": "Organization",
-                    "identifier": [{"system": SYS, "value": org_value}],
-                    "name": "Rolled back",
-                },
-                "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier={SYS}|{org_value}"},
-            },
-            {
-                "fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000002",
-                # invalid twice over: no status (servers that validate on write) and a reference to a resource
-                # that does not exist (servers that check references on write, such as HAPI)
-                "resource": {
-                    "resourceType": "ResearchStudy",
-                    "identifier": [{"system": SYS, "value": "INVALID-TEST"}],
-                    "title": "no status",
-                    "partOf": [{"reference": "ResearchStudy/no-such-study-anywhere"}],
-                    "sponsor": {"reference": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000001"},
-                },
-                "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|INVALID-TEST"},
-            },
-        ],
-    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000001",
+         "resource": {"resourceType": "Organization", "identifier": [{"system": SYS, "value": org_value}],
+                      "name": "Rolled back"},
+         "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier={SYS}|{org_value}"}},
+        {"fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000002",
+         # invalid twice over: no status (servers that validate on write) and a reference to a resource
+         # that does not exist (servers that check references on write, such as HAPI)
+         "resource": {"resourceType": "ResearchStudy", "identifier": [{"system": SYS, "value": "INVALID-TEST"}],
+                      "title": "no status",
+                      "partOf": [{"reference": "ResearchStudy/no-such-study-anywhere"}],
+                      "sponsor": {"reference": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000001"}},
+         "request": {"method": "POST", "url": "ResearchStudy", "ifNoneExist": f"identifier={SYS}|INVALID-TEST"}},
+    ]}
     with pytest.raises(FhirServerError) as err:
         push_bundle(fhir_client, bundle, source="invalid")
     message = err.value.one_line()
@@ -122,20 +108,11 @@ def test_invalid_resource_gets_the_outcome_and_nothing_is_stored(fhir_client: Fh
 
 def test_validate_catches_the_invalid_resource_first(fhir_client: FhirClient) -> None:
     assert fhir_client.capabilities().has_operation("validate")
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000003",
-                "resource": {
-                    "resourceType": "ResearchStudy",
-                    "identifier": [{"system": SYS, "value": "VALIDATE-TEST"}],
-                },
-                "request": {"method": "POST", "url": "ResearchStudy"},
-            },
-        ],
-    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:5b1c3c5e-0000-4000-8000-000000000003",
+         "resource": {"resourceType": "ResearchStudy", "identifier": [{"system": SYS, "value": "VALIDATE-TEST"}]},
+         "request": {"method": "POST", "url": "ResearchStudy"}},
+    ]}
     with pytest.raises(FhirServerError, match=r"\$validate found errors.*ResearchStudy\.status"):
         push_bundle(fhir_client, bundle, validate=True)
 
@@ -201,25 +178,9 @@ def test_async_client_on_the_real_server(fhir_server: str) -> None:
 
 def test_loader_helper(load_resources: Any, fhir_client: FhirClient, tmp_path: Path) -> None:
     patient = {"resourceType": "Patient", "id": "loader-p1", "gender": "female", "birthDate": "1970-01-01"}
-    answers = load_resources(
-        [
-            patient,
-            {
-                "resourceType": "Bundle",
-                "type": "transaction",
-                "entry": [
-                    {
-                        "resource": {
-                            "resourceType": "Observation",
-                            "status": "final",
-                            "code": {"text": "x"},
-                            "subject": {"reference": "Patient/loader-p1"},
-                        },
-                        "request": {"method": "POST", "url": "Observation"},
-                    }
-                ],
-            },
-        ]
-    )
+    answers = load_resources([patient, {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient/loader-p1"}},
+         "request": {"method": "POST", "url": "Observation"}}]}])
     assert answers[0]["id"] == "loader-p1"
     assert fhir_client.search("Observation", {"subject": "Patient/loader-p1"})[0]["code"] == {"text": "x"}

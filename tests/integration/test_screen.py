@@ -113,28 +113,15 @@ def test_bulk_screen_reports_every_patient_as_locally(
     patient the answer of the local files; the export is kept in --bulk-dir and a rerun resumes (fetches nothing)."""
     local = _screen(*[a for f in folders for a in ("--data", str(f))])
     for engine in ("memory", "duckdb"):
-        bulk = _only(
-            _screen("--server", fhir_server, "--bulk-dir", str(tmp_path / "export"), "--engine", engine),
-            set(_verdicts(local)),
-        )
+        bulk = _only(_screen("--server", fhir_server, "--bulk-dir", str(tmp_path / "export"), "--engine", engine),
+                     set(_verdicts(local)))
         assert _answers(bulk) == _answers(local)
         for mine, theirs in zip(bulk["patients"], local["patients"], strict=True):
             assert [(c["result"], c["reason"]) for c in mine["criteria"]] == [
                 (c["result"], c["reason"]) for c in theirs["criteria"]
             ]
     exported = {p.name.split(".")[0] for p in (tmp_path / "export").glob("*.ndjson")}
-    assert (
-        {"Patient", "Condition", "Observation"}
-        <= exported
-        <= {
-            "Patient",
-            "Condition",
-            "Observation",
-            "MedicationRequest",
-            "MedicationStatement",
-            "MedicationAdministration",
-            "AllergyIntolerance",
-            "Procedure",
-            "Medication",
-        }
-    )
+    assert {"Patient", "Condition", "Observation"} <= exported <= {
+        "Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement", "MedicationAdministration",
+        "AllergyIntolerance", "Procedure", "Medication",
+    }

@@ -82,19 +82,13 @@ def test_sync_updates_exactly_what_changed(fhir_client: FhirClient) -> None:
     edited = changed.model_copy(update={"overall_status": new_status, "overall_status_raw": new_status})
     bundles = [trial_bundle(r, "R4") for r in (records[0], edited, records[2])]
     second = [push_bundle(fhir_client, b, source=str(i)) for i, b in enumerate(bundles)]
-    written = [
-        (o.resource_type, o.identifier.rsplit("|", 1)[-1], o.outcome)
-        for r in second
-        for o in r.outcomes
-        if o.outcome != "unchanged"
-    ]
+    written = [(o.resource_type, o.identifier.rsplit("|", 1)[-1], o.outcome)
+               for r in second for o in r.outcomes if o.outcome != "unchanged"]
     assert written == [("ResearchStudy", changed.nct_id, "updated")]
     study = next(o for o in second[1].outcomes if o.resource_type == "ResearchStudy")
     stored = fhir_client.read("ResearchStudy", str(study.server_id))
-    assert {
-        "url": "http://fhir-adapter.org/fhir/StructureDefinition/registry-overall-status",
-        "valueString": new_status,
-    } in stored["extension"]
+    assert {"url": "http://fhir-adapter.org/fhir/StructureDefinition/registry-overall-status",
+            "valueString": new_status} in stored["extension"]
 
     third = [push_bundle(fhir_client, b, source=str(i)) for i, b in enumerate(bundles)]
     assert {o.outcome for r in third for o in r.outcomes} == {"unchanged"}
@@ -208,12 +202,8 @@ def _sync_all(client: FhirClient, records: dict[str, Any]) -> list[Any]:
 
 
 def _changes(reports: list[Any]) -> set[tuple[str, str, str]]:
-    return {
-        (o.resource_type, o.identifier.rsplit("|", 1)[-1], o.outcome)
-        for r in reports
-        for o in r.outcomes
-        if o.outcome != "unchanged"
-    }
+    return {(o.resource_type, o.identifier.rsplit("|", 1)[-1], o.outcome)
+            for r in reports for o in r.outcomes if o.outcome != "unchanged"}
 
 
 def test_sync_acceptance_five_changed_records(fhir_client: FhirClient) -> None:
@@ -232,12 +222,8 @@ def test_sync_acceptance_five_changed_records(fhir_client: FhirClient) -> None:
     # the dropped resources belong to no other corpus trial, so they must be retired (not kept)
     others = {k for p in paths.values() if p.stem not in ACCEPTANCE for k in _hashes(load_trial(p))}
     assert not {(t, v) for t, v, o in expected if o == "retired"} & others
-    assert {(t, o) for t, _, o in expected} >= {
-        ("Location", "retired"),
-        ("Location", "created"),
-        ("ResearchStudy", "updated"),
-        ("Group", "updated"),
-    }
+    assert {(t, o) for t, _, o in expected} >= {("Location", "retired"), ("Location", "created"),
+                                                ("ResearchStudy", "updated"), ("Group", "updated")}
 
     second = _sync_all(fhir_client, edited)
     assert _changes(second) == expected
@@ -248,7 +234,7 @@ def test_sync_acceptance_five_changed_records(fhir_client: FhirClient) -> None:
 
     # nothing duplicated: every resource of the edited trials is one resource; the retired ones are gone
     for record in edited.values():
-        for resource_type, value in _hashes(record):
+        for (resource_type, value) in _hashes(record):
             assert _count(fhir_client, resource_type, value) == 1, (resource_type, value)
     for resource_type, value, outcome in expected:
         if outcome == "retired" and fhir_client.capabilities().supports_search(resource_type, "identifier"):
@@ -256,8 +242,7 @@ def test_sync_acceptance_five_changed_records(fhir_client: FhirClient) -> None:
     # the server's counts moved by exactly the distinct keys created and retired
     for resource_type in SHARED_TYPES:
         moved = sum(1 for t, _, o in expected if t == resource_type and o == "created") - sum(
-            1 for t, _, o in expected if t == resource_type and o == "retired"
-        )
+            1 for t, _, o in expected if t == resource_type and o == "retired")
         assert _total(fhir_client, resource_type) == counts_before[resource_type] + moved, resource_type
     # the Location keys are the documented site keys of the records' facilities (normalise_name, site_key)
     site_keys = {site_key(s.facility, s.city, s.country, s.zip) for r in edited.values() for s in r.locations}

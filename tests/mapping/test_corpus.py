@@ -41,9 +41,8 @@ def test_record_converts_validates_and_references_resolve(path: Path, version: s
     assert unresolved_references(result) == []
     assert unresolved_canonicals(result) == []
     # one Location per distinct site (a site listed twice in a record is one), each referenced once
-    sites = {
-        site_key(s.facility, s.city, s.country, s.zip) or f"trial-site-{i}" for i, s in enumerate(record.locations, 1)
-    }
+    sites = {site_key(s.facility, s.city, s.country, s.zip) or f"trial-site-{i}" for i, s in
+             enumerate(record.locations, 1)}
     assert len(resources(result, "Location")) == len(sites)
     assert len(study.get("site", [])) == len(sites)
     identities = [business_identifier(e["resource"]) for e in result["entry"]]

@@ -15,14 +15,7 @@ class Kind(StrEnum):
 
 def test_prune_drops_empty_values_at_every_depth_and_keeps_false_and_zero() -> None:
     body: dict[str, Any] = {
-        "a": None,
-        "b": "",
-        "c": "  ",
-        "d": [],
-        "e": {},
-        "f": False,
-        "g": 0,
-        "h": 0.0,
+        "a": None, "b": "", "c": "  ", "d": [], "e": {}, "f": False, "g": 0, "h": 0.0,
         "i": {"x": None, "y": [None, "", {}, [], {"z": " "}]},
         "j": [" v ", [" ", None], {"k": [None]}, False, 0],
         "l": {"m": {"n": {"o": " deep "}}},

@@ -57,21 +57,12 @@ def test_seed_dates_narrative_and_codes(version: str) -> None:
     assert study["text"]["status"] == "generated"
     assert "<li><b>Registry id</b>: NCT06577194</li>" in study["text"]["div"]
     purpose = study["primaryPurposeType"]["coding"][0]["system"]
-    assert (
-        purpose
-        == {
-            "R4": "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type",
-            "R5": "http://hl7.org/fhir/research-study-prim-purp-type",
-        }[version]
-    )
+    assert purpose == {"R4": "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type",
+                       "R5": "http://hl7.org/fhir/research-study-prim-purp-type"}[version]
     objective_types = [t["coding"][0]["system"] for o in study.get("objective", []) for t in [o["type"]]]
     objective_types += [t["coding"][0]["system"] for o in study.get("outcomeMeasure", []) for t in o["type"]]
-    assert set(objective_types) <= {
-        {
-            "R4": "http://terminology.hl7.org/CodeSystem/research-study-objective-type",
-            "R5": "http://hl7.org/fhir/research-study-objective-type",
-        }[version]
-    }
+    assert set(objective_types) <= {{"R4": "http://terminology.hl7.org/CodeSystem/research-study-objective-type",
+                                      "R5": "http://hl7.org/fhir/research-study-objective-type"}[version]}
 
 
 def test_seed_r5_design_is_coded_and_r4_stays_text() -> None:
@@ -92,9 +83,8 @@ def test_every_seed_resource_has_a_narrative(version: str) -> None:
 
 
 def test_narrative_escapes_markup_and_control_characters() -> None:
-    div = narrative({"resourceType": "Location", "name": "A & B <script>x</script>\x07", "address": {"text": "1 < 2"}})[
-        "div"
-    ]
+    div = narrative({"resourceType": "Location", "name": "A & B <script>x</script>\x07",
+                     "address": {"text": "1 < 2"}})["div"]
     assert "A &amp; B &lt;script&gt;x&lt;/script&gt;</b>" in div
     assert "<li><b>Address</b>: 1 &lt; 2</li>" in div
     assert "\x07" not in div and "<script>" not in div
@@ -130,32 +120,19 @@ def test_recruiting_sites_become_searchable_site_studies(version: str) -> None:
         "status-verified": ("2025-01", None),
     }
     assert parts(study, C.EXT_OVERSIGHT) == [
-        ("has-dmc", True),
-        ("fda-regulated-drug", False),
-        ("fda-regulated-device", False),
-    ]
+        ("has-dmc", True), ("fda-regulated-drug", False), ("fda-regulated-device", False)]
     assert study["condition"] == [
         {"text": "Node-positive Breast Cancer"},
         {"coding": [{"system": MESH, "code": "D001943", "display": "Breast Neoplasms"}]},
     ]
     result_ref = study["relatedArtifact"][1]
-    classifier = {
-        "coding": [
-            {
-                "system": "http://fhir-adapter.org/fhir/CodeSystem/registry-reference-type",
-                "code": "RESULT",
-                "display": "Result",
-            }
-        ]
-    }
+    classifier = {"coding": [{"system": "http://fhir-adapter.org/fhir/CodeSystem/registry-reference-type",
+                              "code": "RESULT", "display": "Result"}]}
     assert result_ref["display"] == "PMID 34555676"
     if version == "R5":
         assert result_ref["classifier"] == [classifier]
         assert [c["coding"][0]["code"] for c in study["studyDesign"] if "coding" in c] == [
-            "SEVCO:01001",
-            "SEVCO:01003",
-            "SEVCO:01011",
-        ]
+            "SEVCO:01001", "SEVCO:01003", "SEVCO:01011"]
     else:
         assert extension_values(result_ref, C.XVER_ARTIFACT_CLASSIFIER) == [classifier]
     radiotherapy = study["focus"][1]["concept"] if version == "R5" else study["focus"][1]
@@ -175,11 +152,8 @@ def test_observational_population_sampling_results_and_behavioral_type(version: 
     assert (results["document"]["url"] if version == "R5" else results["url"]) == url
     assert parts(study, C.EXT_IPD_SHARING) == [("sharing", "NO")]
     assert study["condition"][0]["text"] == "Breast Cancer"
-    assert {
-        "system": "http://hl7.org/fhir/sid/icd-10-cm",
-        "code": "C50",
-        "display": "Malignant neoplasm of breast",
-    } in study["condition"][0]["coding"]
+    assert {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50",
+            "display": "Malignant neoplasm of breast"} in study["condition"][0]["coding"]
     group = one(result, "Group")
     assert extension_values(group, C.EXT_SAMPLING_METHOD) == ["NON_PROBABILITY_SAMPLE"]
     assert extension_values(group, C.EXT_STUDY_POPULATION)[0].startswith("Newly diagnosed breast cancer patients")
@@ -196,15 +170,8 @@ def test_observational_population_sampling_results_and_behavioral_type(version: 
 def test_fda_classifier_ipd_responsible_party_and_other_names(version: str) -> None:
     result = bundle(record("NCT04504916"), version)
     study = one(result, "ResearchStudy")
-    fda = {
-        "coding": [
-            {
-                "system": "http://hl7.org/fhir/research-study-classifiers",
-                "code": "fda-regulated-drug",
-                "display": "FDA regulated drug",
-            }
-        ]
-    }
+    fda = {"coding": [{"system": "http://hl7.org/fhir/research-study-classifiers", "code": "fda-regulated-drug",
+                       "display": "FDA regulated drug"}]}
     if version == "R5":
         assert study["classifier"] == [fda]
     else:
@@ -214,13 +181,8 @@ def test_fda_classifier_ipd_responsible_party_and_other_names(version: str) -> N
     assert ipd["sharing"] == "YES" and ipd["description"].startswith("http://engagezone.msd.com")
     assert parts(study, C.EXT_RESPONSIBLE_PARTY) == [("type", "SPONSOR")]
     assert study["condition"][0] == {
-        "coding": [
-            {
-                "system": "http://snomed.info/sct",
-                "code": "706970001",
-                "display": "Triple negative malignant neoplasm of breast (disorder)",
-            }
-        ],
+        "coding": [{"system": "http://snomed.info/sct", "code": "706970001",
+                    "display": "Triple negative malignant neoplasm of breast (disorder)"}],
         "text": "Triple-negative Breast Cancer",
     }
     assert study["condition"][2] == {"text": "NSCLC"}  # not one disease the lexicon reads whole: text only

@@ -116,7 +116,9 @@ def test_phase_uses_the_whole_array(phases: list[str], code: str) -> None:
 
 
 def test_unlisted_phase_combination_and_other_purpose_stay_as_text() -> None:
-    trial = seed_trial().model_copy(update={"phases": ["PHASE1", "PHASE3"], "design": Design(primary_purpose="OTHER")})
+    trial = seed_trial().model_copy(
+        update={"phases": ["PHASE1", "PHASE3"], "design": Design(primary_purpose="OTHER")}
+    )
     rs = study(trial, "R4")
     assert "coding" not in rs["phase"] and "PHASE1, PHASE3" in rs["phase"]["text"]
     assert "coding" not in rs["primaryPurposeType"]

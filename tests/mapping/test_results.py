@@ -60,37 +60,29 @@ def test_r5_research_study_references_the_report_and_outcome_variables() -> None
     assert variables[0]["note"] == [{"text": f"Primary outcome of {PALLAS}"}]
     # the report's outcome sections point at the same variables
     outcomes = titled(report["section"], "Outcome measures")["section"]
-    assert [s["focusReference"]["reference"] for s in outcomes] == [
-        o["reference"]["reference"] for o in study["outcomeMeasure"]
-    ]
+    assert [s["focusReference"]["reference"] for s in outcomes] == [o["reference"]["reference"]
+                                                                     for o in study["outcomeMeasure"]]
 
 
 def test_r5_report_carries_flow_baseline_outcomes_and_adverse_events() -> None:
     report = one(bundle(pallas(), "R5"), "EvidenceReport")
     assert report["relatedIdentifier"] == [{"system": C.NCT_SYSTEM, "value": PALLAS}]
-    assert report["note"] == [
-        {"text": "Results first submitted 2022-02-01; results first posted 2022-04-13 (actual) on ClinicalTrials.gov."}
-    ]
+    assert report["note"] == [{"text": "Results first submitted 2022-02-01; results first posted 2022-04-13 "
+                                       "(actual) on ClinicalTrials.gov."}]
     page = f"https://clinicaltrials.gov/study/{PALLAS}?tab=results"
     display = f"Results of {PALLAS} on ClinicalTrials.gov"
     assert report["relatedArtifact"] == [{"type": "documentation", "display": display, "document": {"url": page}}]
     assert report["subject"]["note"][0]["text"].startswith(
         "Posted results: 5 outcome measures (1 primary), participant flow, 4 baseline characteristics, "
-        f"adverse-event totals. Study {PALLAS}: "
-    )
+        f"adverse-event totals. Study {PALLAS}: ")
     sections = report["section"]
-    assert [s["title"] for s in sections] == [
-        "Participant flow",
-        "Baseline characteristics",
-        "Outcome measures",
-        "Adverse events",
-    ]
+    assert [s["title"] for s in sections] == ["Participant flow", "Baseline characteristics", "Outcome measures",
+                                             "Adverse events"]
     period = titled(titled(sections, "Participant flow")["section"], "Overall Study")
     assert figures(titled(period["section"], "Started")) == {ARM_A: 2896, ARM_B: 2900}
     assert figures(titled(period["section"], "Not completed: Withdrawal by Subject")) == {ARM_A: 11, ARM_B: 23}
     assert titled(period["section"], "Started")["section"][0]["entryQuantity"] == [
-        {"value": 2896, "unit": "participants"}
-    ]
+        {"value": 2896, "unit": "participants"}]
     baseline = titled(sections, "Baseline characteristics")["section"]
     assert figures(titled(baseline, "Analysed (Participants)")) == {ARM_A: 2884, ARM_B: 2877, "Total": 5761}
     sex = titled(baseline, "Sex: Female, Male")
@@ -124,8 +116,7 @@ def test_r4_diagnostic_report_through_the_cross_version_extension() -> None:
     assert report["conclusion"] == (
         "Posted results: 5 outcome measures (1 primary), participant flow, 4 baseline characteristics, "
         "adverse-event totals. Results first submitted 2022-02-01; results first posted 2022-04-13 (actual) "
-        "on ClinicalTrials.gov."
-    )
+        "on ClinicalTrials.gov.")
     # R4 has no outcomeMeasure.reference: no outcome EvidenceVariables, objectives unchanged
     assert resources(found, "EvidenceVariable") == []
     assert all("reference" not in o for o in study["objective"])
@@ -156,15 +147,12 @@ def test_no_results_no_report(version: str) -> None:
     assert all(e["url"] != C.XVER_RESULT for e in study.get("extension", []))
 
 
-@pytest.mark.parametrize(
-    ("text", "unit", "expected"),
-    [
-        ("44.5", "years", {"value": 44.5, "unit": "years"}),
-        ("-3", None, {"value": -3}),
-        ("NA", "months", None),
-        ("1.2e3", None, None),
-        (None, None, None),
-    ],
-)
+@pytest.mark.parametrize(("text", "unit", "expected"), [
+    ("44.5", "years", {"value": 44.5, "unit": "years"}),
+    ("-3", None, {"value": -3}),
+    ("NA", "months", None),
+    ("1.2e3", None, None),
+    (None, None, None),
+])
 def test_quantity_only_from_plain_numbers(text: str | None, unit: str | None, expected: Any) -> None:
     assert quantity(text, unit) == expected

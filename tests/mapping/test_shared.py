@@ -10,26 +10,23 @@ from fhir_adapter.mapping import business_identifier, to_bundle
 from fhir_adapter.mapping.shared import is_office, normalise_name, org_key, person_key, site_key
 
 
-@pytest.mark.parametrize(
-    ("raw", "kind", "expected"),
-    [
-        ("Pfizer Inc.", "organization", "pfizer"),
-        ("PFIZER", "organization", "pfizer"),
-        ("Hôpital  Saint-Louis", "site", "hopital saint louis"),
-        ("Merck KGaA", "organization", "merck kgaa"),
-        ("Merck Sharp & Dohme LLC", "organization", "merck sharp and dohme"),
-        ("Jiangsu HengRui Medicine Co., Ltd.", "organization", "jiangsu hengrui medicine co"),
-        ("Limited", "organization", "limited"),  # never emptied
-        ("Jane Doe, MD, PhD", "person", "jane doe"),
-        ("Roland Reitsamer, Prof. Dr. med.", "person", "roland reitsamer"),
-        ("Prof. Jane Doe", "person", "jane doe"),
-        ("Sahar kamal Hegazy professor", "person", "sahar kamal hegazy"),
-        ("Doe, Jane", "person", "doe jane"),  # a tail that is not a degree stays
-        ("Roisin E. O'Cearbhaill", "person", "roisin e ocearbhaill"),
-        ("Jianyong Li, M.D.", "person", "jianyong li"),
-        (None, "person", ""),
-    ],
-)
+@pytest.mark.parametrize(("raw", "kind", "expected"), [
+    ("Pfizer Inc.", "organization", "pfizer"),
+    ("PFIZER", "organization", "pfizer"),
+    ("Hôpital  Saint-Louis", "site", "hopital saint louis"),
+    ("Merck KGaA", "organization", "merck kgaa"),
+    ("Merck Sharp & Dohme LLC", "organization", "merck sharp and dohme"),
+    ("Jiangsu HengRui Medicine Co., Ltd.", "organization", "jiangsu hengrui medicine co"),
+    ("Limited", "organization", "limited"),  # never emptied
+    ("Jane Doe, MD, PhD", "person", "jane doe"),
+    ("Roland Reitsamer, Prof. Dr. med.", "person", "roland reitsamer"),
+    ("Prof. Jane Doe", "person", "jane doe"),
+    ("Sahar kamal Hegazy professor", "person", "sahar kamal hegazy"),
+    ("Doe, Jane", "person", "doe jane"),  # a tail that is not a degree stays
+    ("Roisin E. O'Cearbhaill", "person", "roisin e ocearbhaill"),
+    ("Jianyong Li, M.D.", "person", "jianyong li"),
+    (None, "person", ""),
+])
 def test_normalise_name(raw: str | None, kind: str, expected: str) -> None:
     assert normalise_name(raw, kind) == expected
 
@@ -41,8 +38,7 @@ def test_keys_are_deterministic_readable_and_bounded() -> None:
     assert org_key("Acme", "France") == "org:acme:france"
     assert site_key("Hôpital Saint-Louis", "Paris", "France", None) == "site:hopital-saint-louis:paris:france"
     assert site_key("Mayo Clinic", "Rochester", "United States", "55905") == (
-        "site:mayo-clinic:rochester:united-states:55905"
-    )
+        "site:mayo-clinic:rochester:united-states:55905")
     assert site_key(None, "Paris", "France", None) is None
     long_a, long_b = site_key("X" * 80 + "a", "c", "d", None), site_key("X" * 80 + "b", "c", "d", None)
     assert long_a and long_b and long_a != long_b and len(long_a) <= 64 and long_a.startswith("site:xxx")
@@ -54,21 +50,12 @@ def test_keys_are_deterministic_readable_and_bounded() -> None:
     assert person_key("Site Public Contact", None, "NCT1") is None
 
 
-@pytest.mark.parametrize(
-    ("name", "office"),
-    [
-        ("Site Public Contact", True),
-        ("Principal Investigator", True),
-        ("Pfizer CT.gov Call Center", True),
-        ("AstraZeneca Clinical Study Information Center", True),
-        ("Shasqi Clinical Operations", True),
-        ("National Cancer Institute Referral Office", True),
-        ("Study Director", True),
-        ("Jay W. Carlson", False),
-        ("Pan XingFang, Study Principal Investigator", False),
-        ("Jane Callcenter", False),
-    ],
-)
+@pytest.mark.parametrize(("name", "office"), [
+    ("Site Public Contact", True), ("Principal Investigator", True), ("Pfizer CT.gov Call Center", True),
+    ("AstraZeneca Clinical Study Information Center", True), ("Shasqi Clinical Operations", True),
+    ("National Cancer Institute Referral Office", True), ("Study Director", True),
+    ("Jay W. Carlson", False), ("Pan XingFang, Study Principal Investigator", False), ("Jane Callcenter", False),
+])
 def test_is_office(name: str, office: bool) -> None:
     assert is_office(name) is office
 
@@ -82,11 +69,8 @@ def test_office_contact_is_a_practitioner_role_with_telecom_not_a_practitioner()
     names = [p["name"][0]["text"] for p in resources(bundle, "Practitioner")]
     assert "Site Public Contact" not in names
     assert names.count("Jay W. Carlson") == 1  # 25 sites, one person
-    office_roles = [
-        r
-        for r in resources(bundle, "PractitionerRole")
-        if any(c.get("text") == "Site Public Contact" for c in r.get("code", []))
-    ]
+    office_roles = [r for r in resources(bundle, "PractitionerRole")
+                    if any(c.get("text") == "Site Public Contact" for c in r.get("code", []))]
     assert len(office_roles) == 146
     assert all("practitioner" not in r and r["telecom"] and r["location"] for r in office_roles)
 

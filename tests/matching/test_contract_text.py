@@ -41,31 +41,16 @@ def _patients() -> list[PatientResult]:
     patients = []
     for n in range(7):
         criteria = [
-            AtomResult(
-                id="a1",
-                result="met",
-                reason=f"age {n} ≥ 18",
-                label="age",
-                evidence=[
-                    Evidence(
-                        reference=f"Patient/p{n}", value=float(n) if n else float("nan"), unit="a", date="2026-02-01"
-                    )
-                ],
-            ),
+            AtomResult(id="a1", result="met", reason=f"age {n} ≥ 18", label="age",
+                       evidence=[Evidence(reference=f"Patient/p{n}", value=float(n) if n else float("nan"),
+                                          unit="a", date="2026-02-01")]),
             shared,
-            AtomResult(id="a3", result="unknown", reason="no value", need='bilirubin "total"'),
+            AtomResult(id="a3", result="unknown", reason="no value", need="bilirubin \"total\""),
         ]
-        patients.append(
-            PatientResult(
-                patient=f"Patient/p{n}",
-                verdict="needs-review",
-                reason="needs-review: needs ANC",
-                open_items=["ANC"],
-                to_confirm=[],
-                criteria=criteria,
-                cohorts=["A", "B"] if n % 2 else [],
-            )
-        )
+        patients.append(PatientResult(
+            patient=f"Patient/p{n}", verdict="needs-review", reason="needs-review: needs ANC", open_items=["ANC"],
+            to_confirm=[], criteria=criteria, cohorts=["A", "B"] if n % 2 else [],
+        ))
     return patients
 
 

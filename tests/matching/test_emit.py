@@ -30,9 +30,8 @@ def test_bundle_validates_and_lists_only_candidates(version: str) -> None:
     groups = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Group"]
     field = "individual" if version == "R4" else "subject"
     assert [s[field]["reference"] for s in subjects] == ["Patient/a", "Patient/b"]
-    assert all(
-        s["study"]["identifier"] == {"system": "https://clinicaltrials.gov", "value": "NCT01234567"} for s in subjects
-    )
+    assert all(s["study"]["identifier"] == {"system": "https://clinicaltrials.gov", "value": "NCT01234567"}
+               for s in subjects)
     assert len(groups) == 1 and groups[0]["type"] == "person" and groups[0]["quantity"] == 2
     assert [m["entity"]["reference"] for m in groups[0]["member"]] == ["Patient/a", "Patient/b"]
 
@@ -44,8 +43,7 @@ def test_r4_and_r5_differences() -> None:
     assert "progress" not in r4["entry"][0]["resource"]
     progress = r5["entry"][0]["resource"]["progress"][0]
     assert progress["subjectState"]["coding"][0] == {
-        "system": "http://terminology.hl7.org/CodeSystem/research-subject-state",
-        "code": "candidate",
+        "system": "http://terminology.hl7.org/CodeSystem/research-subject-state", "code": "candidate",
         "display": "Candidate",
     }
     assert progress["type"]["coding"][0]["code"] == "Enrollment"

@@ -78,12 +78,8 @@ def test_micah_deceased_is_ineligible() -> None:
     assert result.verdict == "ineligible"
     assert result.reason == f"ineligible: deceased on 2020-11-24 (Patient/{MICAH})"
     alive = result.contract()["criteria"][0]  # JSON readers see why, not only the table
-    assert alive == {
-        "id": ALIVE,
-        "result": "not-met",
-        "reason": f"deceased on 2020-11-24 (Patient/{MICAH})",
-        "evidence": [f"Patient/{MICAH}"],
-    }
+    assert alive == {"id": ALIVE, "result": "not-met", "reason": f"deceased on 2020-11-24 (Patient/{MICAH})",
+                     "evidence": [f"Patient/{MICAH}"]}
 
 
 def test_stephen_topical_hydrocortisone_is_not_a_systemic_steroid() -> None:

@@ -24,44 +24,21 @@ def _result() -> ScreenResult:
         trial="NCT01234567",
         as_of=date(2024, 6, 1),
         patients=[
-            PatientResult(
-                patient="Patient/a1",
-                verdict="eligible",
-                reason="all criteria met",
-                criteria=[
-                    AtomResult(
-                        id="inc-1",
-                        result="met",
-                        reason="rectal adenocarcinoma present",
-                        evidence=[Evidence(reference="Condition/c1", date="2024-01-02")],
-                    ),
-                    AtomResult(
-                        id="inc-2",
-                        result="met",
-                        reason="ANC 2.1 ≥ 1.5",
-                        evidence=[Evidence(reference="Observation/o1", value=2.1, unit="10*9/L")],
-                    ),
-                    AtomResult(id="exc-1", result="not-met", reason="no documented pregnancy"),
-                ],
-            ),
-            PatientResult(
-                patient="Patient/b2",
-                verdict="needs-review",
-                reason="ANC unknown",
-                criteria=[
-                    AtomResult(id="inc-1", result="met", reason="present"),
-                    AtomResult(id="inc-2", result="unknown", reason="no ANC value <b>recorded</b>"),
-                    AtomResult(id="exc-1", result="review", reason="not evaluated: not computable"),
-                ],
-            ),
-            PatientResult(
-                patient="Patient/c3",
-                verdict="ineligible",
-                reason="inc-1 not met",
-                criteria=[
-                    AtomResult(id="inc-1", result="not-met", reason="absent"),
-                ],
-            ),
+            PatientResult(patient="Patient/a1", verdict="eligible", reason="all criteria met", criteria=[
+                AtomResult(id="inc-1", result="met", reason="rectal adenocarcinoma present",
+                           evidence=[Evidence(reference="Condition/c1", date="2024-01-02")]),
+                AtomResult(id="inc-2", result="met", reason="ANC 2.1 ≥ 1.5",
+                           evidence=[Evidence(reference="Observation/o1", value=2.1, unit="10*9/L")]),
+                AtomResult(id="exc-1", result="not-met", reason="no documented pregnancy"),
+            ]),
+            PatientResult(patient="Patient/b2", verdict="needs-review", reason="ANC unknown", criteria=[
+                AtomResult(id="inc-1", result="met", reason="present"),
+                AtomResult(id="inc-2", result="unknown", reason="no ANC value <b>recorded</b>"),
+                AtomResult(id="exc-1", result="review", reason="not evaluated: not computable"),
+            ]),
+            PatientResult(patient="Patient/c3", verdict="ineligible", reason="inc-1 not met", criteria=[
+                AtomResult(id="inc-1", result="not-met", reason="absent"),
+            ]),
         ],
     )
 

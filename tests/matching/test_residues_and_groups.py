@@ -82,49 +82,30 @@ def test_a_patient_is_eligible_when_eligible_for_one_cohort() -> None:
 def test_a_component_of_a_panel_is_read_as_a_measurement() -> None:
     """Blood pressure recorded as the US Core panel 85354-9 with systolic/diastolic components."""
     systolic = Concept(
-        key="lab.systolic-bp",
-        category="lab",
-        display="systolic blood pressure",
-        unit="mm[Hg]",
+        key="lab.systolic-bp", category="lab", display="systolic blood pressure", unit="mm[Hg]",
         codings=(Coding(system=LOINC, code="8480-6"),),
     )
     vocabulary = Lexicon([systolic], [], [])
     context = EvalContext(
-        as_of=ctx().as_of,
-        options=MatchOptions(),
-        vocabulary=vocabulary,
-        convert=convert,
+        as_of=ctx().as_of, options=MatchOptions(), vocabulary=vocabulary, convert=convert,
         normalize_unit=lambda t: t,
     )
     panel = obs("85354-9", oid="bp1")
     panel["component"] = [
-        {
-            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-            "valueQuantity": {"value": 150, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
-        },
-        {
-            "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-            "valueQuantity": {"value": 95, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
-        },
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+         "valueQuantity": {"value": 150, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+         "valueQuantity": {"value": 95, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
     ]
-    limit = Atom(
-        id="inc-1",
-        kind="inclusion",
-        text="SBP <= 140 mmHg",
-        category="lab",
-        concept_key="lab.systolic-bp",
-        concepts=[Coding(system=LOINC, code="8480-6")],
-        comparator="le",
-        value=140.0,
-        unit="mm[Hg]",
-        computable=True,
-    )
+    limit = Atom(id="inc-1", kind="inclusion", text="SBP <= 140 mmHg", category="lab", concept_key="lab.systolic-bp",
+                 concepts=[Coding(system=LOINC, code="8480-6")], comparator="le", value=140.0, unit="mm[Hg]",
+                 computable=True)
     result = evaluate_atom(limit, MemData(panel), "p1", context)
     assert result.result == "not-met" and result.evidence[0].reference == "Observation/bp1"
 
 
 def test_a_narrower_kind_coded_as_such_settles_its_residue() -> None:
-    """ "Seropositive rheumatoid arthritis" read as RA with the narrower kind to confirm: a record coded with the
+    """"Seropositive rheumatoid arthritis" read as RA with the narrower kind to confirm: a record coded with the
     narrower kind's own code is decided, any other RA record stays to confirm."""
     narrower = Residue(
         text="seropositive rheumatoid arthritis",
@@ -148,10 +129,7 @@ def test_an_ifcc_hba1c_value_is_compared_with_a_percent_threshold() -> None:
     (limit,) = [a for a in compile_text("Inclusion Criteria:\n- HbA1c ≤ 7.0%\n").atoms if a.computable]
     assert "59261-8" in {c.code for c in limit.concepts}
     real_units = EvalContext(
-        as_of=ctx().as_of,
-        options=MatchOptions(),
-        vocabulary=ctx().vocabulary,
-        convert=units.convert,
+        as_of=ctx().as_of, options=MatchOptions(), vocabulary=ctx().vocabulary, convert=units.convert,
         normalize_unit=units.normalize_unit,
     )
     met = evaluate_atom(limit, MemData(obs("59261-8", 53, "mmol/mol")), "p1", real_units)
@@ -161,7 +139,7 @@ def test_an_ifcc_hba1c_value_is_compared_with_a_percent_threshold() -> None:
 
 
 def test_a_cancer_named_with_its_site_is_unknown_on_a_site_code_alone() -> None:
-    """ "Adenocarcinoma of the esophagus" (the shipped lexicon's esophageal adenocarcinoma): a record coded C15.5
+    """"Adenocarcinoma of the esophagus" (the shipped lexicon's esophageal adenocarcinoma): a record coded C15.5
     (the site only, as ICD-10-CM codes cancers) leaves the histology to confirm; no record leaves it unknown too,
     and a lung adenocarcinoma does not meet it."""
     from fhir_adapter.criteria.compile import compile_text

@@ -34,27 +34,10 @@ pytestmark = pytest.mark.usefixtures("no_lexicon")
 CRITERIA = CompiledCriteria(
     trial="NCT00000002",
     atoms=[
-        Atom(
-            id="age",
-            kind="inclusion",
-            text="Age 18 or older",
-            category="demographic",
-            comparator="ge",
-            value=18,
-            unit="a",
-            computable=True,
-        ),
-        Atom(
-            id="inc-1",
-            kind="inclusion",
-            text="Platelets >= 100",
-            category="lab",
-            comparator="ge",
-            value=100,
-            unit="10*9/L",
-            concepts=[Coding(system=LOINC, code="777-3")],
-            computable=True,
-        ),
+        Atom(id="age", kind="inclusion", text="Age 18 or older", category="demographic", comparator="ge",
+             value=18, unit="a", computable=True),
+        Atom(id="inc-1", kind="inclusion", text="Platelets >= 100", category="lab", comparator="ge", value=100,
+             unit="10*9/L", concepts=[Coding(system=LOINC, code="777-3")], computable=True),
     ],
 )
 
@@ -64,15 +47,9 @@ def _patient(pid: str, birth: str) -> dict[str, Any]:
 
 
 def _platelets(pid: str, value: float) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": f"o-{pid}",
-        "status": "final",
-        "subject": {"reference": f"Patient/{pid}"},
-        "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
-        "effectiveDateTime": "2024-05-01",
-        "valueQuantity": {"value": value, "unit": "10*9/L"},
-    }
+    return {"resourceType": "Observation", "id": f"o-{pid}", "status": "final",
+            "subject": {"reference": f"Patient/{pid}"}, "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
+            "effectiveDateTime": "2024-05-01", "valueQuantity": {"value": value, "unit": "10*9/L"}}
 
 
 @pytest.fixture
@@ -95,27 +72,22 @@ def population(tmp_path: Path) -> Path:
 def _result(pid: str, verdict: str, *outcomes: str) -> PatientResult:
     criteria = [AtomResult(id=f"a{i}", result=o, reason="r") for i, o in enumerate(outcomes)]  # type: ignore[arg-type]
     items = [f"obtain a{i}" for i, o in enumerate(outcomes) if o == "unknown"]
-    return PatientResult(
-        patient=f"Patient/{pid}",
-        verdict=verdict,
-        reason="r",
-        criteria=criteria,  # type: ignore[arg-type]
-        open_items=items,
-    )
+    return PatientResult(patient=f"Patient/{pid}", verdict=verdict, reason="r", criteria=criteria,  # type: ignore[arg-type]
+                         open_items=items)
 
 
 def test_rank_eligible_then_review_by_open_items_then_ineligible() -> None:
-    ranked = rank(
-        [
-            _result("z", "ineligible", "not-met"),
-            _result("b", "needs-review", "unknown", "unknown"),
-            _result("c", "needs-review", "unknown"),
-            _result("a", "needs-review", "unknown", "unknown"),
-            _result("y", "eligible", "met"),
-            _result("x", "eligible", "met"),
-        ]
-    )
-    assert [p.patient for p in ranked] == ["Patient/x", "Patient/y", "Patient/c", "Patient/a", "Patient/b", "Patient/z"]
+    ranked = rank([
+        _result("z", "ineligible", "not-met"),
+        _result("b", "needs-review", "unknown", "unknown"),
+        _result("c", "needs-review", "unknown"),
+        _result("a", "needs-review", "unknown", "unknown"),
+        _result("y", "eligible", "met"),
+        _result("x", "eligible", "met"),
+    ])
+    assert [p.patient for p in ranked] == [
+        "Patient/x", "Patient/y", "Patient/c", "Patient/a", "Patient/b", "Patient/z"
+    ]
 
 
 def test_screen_local_population(population: Path) -> None:
@@ -158,10 +130,8 @@ def test_checkpoint_resume_skips_finished_patients(
 
         return progress
 
-    with (
-        Checkpoint(marker_path, trial=CRITERIA.trial, as_of=AS_OF, atoms=CRITERIA.atoms) as marker,
-        pytest.raises(Interrupt),
-    ):
+    with Checkpoint(marker_path, trial=CRITERIA.trial, as_of=AS_OF, atoms=CRITERIA.atoms) as marker, \
+            pytest.raises(Interrupt):
         screen(CRITERIA, data, as_of=AS_OF, checkpoint=marker, progress=stop_after(4))
     assert len(marker_path.read_text().splitlines()) == 4
 
@@ -224,9 +194,7 @@ def test_a_spilled_screen_writes_what_an_in_memory_screen_writes(
     assert spilled.patients[0] == held.patients[0] and spilled.patients[-1] == held.patients[-1]
     assert spilled.patients[2:5] == held.patients[2:5]
     assert [p.patient for p in with_verdicts(spilled.patients, ["needs-review"])] == [
-        "Patient/p03",
-        "Patient/p06",
-        "Patient/p09",
+        "Patient/p03", "Patient/p06", "Patient/p09"
     ]
     with pytest.raises(IndexError):
         spilled.patients[10]
@@ -260,14 +228,10 @@ def test_a_spill_ranks_as_the_in_memory_sort_and_keeps_the_last_result_of_a_pati
 def _bulky(n: int) -> PatientResult:
     """A result about as large as a real one: 44 criteria, a quarter with evidence of the patient's own."""
     criteria = [
-        AtomResult(
-            id=f"atom-{i}",
-            result="met",
-            reason=f"value {n}.{i} within the limit of the criterion",
-            evidence=[Evidence(reference=f"Observation/{n}-{i}", value=float(i), unit="g/L")],
-        )
-        if i % 4 == 0
-        else AtomResult(id=f"atom-{i}", result="unknown", reason="not evaluated: not a candidate for the trial")
+        AtomResult(id=f"atom-{i}", result="met", reason=f"value {n}.{i} within the limit of the criterion",
+                   evidence=[Evidence(reference=f"Observation/{n}-{i}", value=float(i), unit="g/L")])
+        if i % 4 == 0 else
+        AtomResult(id=f"atom-{i}", result="unknown", reason="not evaluated: not a candidate for the trial")
         for i in range(44)
     ]
     return PatientResult(patient=f"Patient/{n:07d}", verdict="eligible", reason="all criteria met", criteria=criteria)

@@ -29,49 +29,16 @@ pytestmark = pytest.mark.usefixtures("no_lexicon")
 
 
 ATOMS = [
-    Atom(
-        id="age",
-        kind="inclusion",
-        text="Age 18 or older",
-        category="demographic",
-        comparator="ge",
-        value=18,
-        unit="a",
-        computable=True,
-        prefilter="Patient?birthdate=le2006-06-01",
-    ),
-    Atom(
-        id="inc-1",
-        kind="inclusion",
-        text="Rectal adenocarcinoma",
-        category="condition",
-        comparator="present",
-        concepts=[Coding(system=SCT, code="363351006")],
-        computable=True,
-        index=True,
-        resource_types=["Condition"],
-        prefilter=f"Patient?_has:Condition:patient:code={SCT}|363351006",
-    ),
-    Atom(
-        id="inc-2",
-        kind="inclusion",
-        text="Platelets >= 100",
-        category="lab",
-        comparator="ge",
-        value=100,
-        unit="10*9/L",
-        concepts=[Coding(system=LOINC, code="777-3"), Coding(system=LOINC, code="26515-7")],
-        computable=True,
-    ),
-    Atom(
-        id="exc-1",
-        kind="exclusion",
-        text="Prior oxaliplatin",
-        category="medication",
-        comparator="present",
-        concepts=[Coding(system="http://www.nlm.nih.gov/research/umls/rxnorm", code="32592")],
-        computable=True,
-    ),
+    Atom(id="age", kind="inclusion", text="Age 18 or older", category="demographic", comparator="ge", value=18,
+         unit="a", computable=True, prefilter="Patient?birthdate=le2006-06-01"),
+    Atom(id="inc-1", kind="inclusion", text="Rectal adenocarcinoma", category="condition", comparator="present",
+         concepts=[Coding(system=SCT, code="363351006")], computable=True, index=True, resource_types=["Condition"],
+         prefilter=f"Patient?_has:Condition:patient:code={SCT}|363351006"),
+    Atom(id="inc-2", kind="inclusion", text="Platelets >= 100", category="lab", comparator="ge", value=100,
+         unit="10*9/L", concepts=[Coding(system=LOINC, code="777-3"), Coding(system=LOINC, code="26515-7")],
+         computable=True),
+    Atom(id="exc-1", kind="exclusion", text="Prior oxaliplatin", category="medication", comparator="present",
+         concepts=[Coding(system="http://www.nlm.nih.gov/research/umls/rxnorm", code="32592")], computable=True),
 ]
 CRITERIA = CompiledCriteria(trial="NCT00000001", atoms=ATOMS)
 
@@ -82,29 +49,23 @@ def statement(*, batch: bool = True, has: bool = False) -> dict[str, Any]:
 
     patient_params = ["_id", "birthdate", "gender"] + (["_has"] if has else [])
     return {
-        "resourceType": "CapabilityStatement",
-        "fhirVersion": "4.0.1",
-        "rest": [
-            {
-                "mode": "server",
-                "interaction": [{"code": "transaction"}] + ([{"code": "batch"}] if batch else []),
-                "resource": [
-                    res("Patient", *patient_params),
-                    res("Observation", "patient", "code", "date"),
-                    res("Condition", "patient", "code"),
-                    res("MedicationRequest", "patient", "code"),
-                ],
-            }
-        ],
+        "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+        "rest": [{
+            "mode": "server",
+            "interaction": [{"code": "transaction"}] + ([{"code": "batch"}] if batch else []),
+            "resource": [
+                res("Patient", *patient_params),
+                res("Observation", "patient", "code", "date"),
+                res("Condition", "patient", "code"),
+                res("MedicationRequest", "patient", "code"),
+            ],
+        }],
     }
 
 
 def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                              "entry": [{"resource": r} for r in resources]}
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
     return bundle
@@ -115,28 +76,18 @@ def patient(pid: str, birth: str = "1960-01-01") -> dict[str, Any]:
 
 
 def condition(pid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "id": f"c-{pid}",
-        "subject": {"reference": f"Patient/{pid}"},
-        "clinicalStatus": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
-        },
-        "code": {"coding": [{"system": SCT, "code": "363351006"}]},
-        "onsetDateTime": "2024-01-01",
-    }
+    return {"resourceType": "Condition", "id": f"c-{pid}", "subject": {"reference": f"Patient/{pid}"},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": "active"}]},
+            "code": {"coding": [{"system": SCT, "code": "363351006"}]}, "onsetDateTime": "2024-01-01"}
 
 
 def platelets(pid: str, value: float, oid: str = "") -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid or f"o-{pid}",
-        "status": "final",
-        "subject": {"reference": f"Patient/{pid}"},
-        "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
-        "effectiveDateTime": "2024-05-20",
-        "valueQuantity": {"value": value, "unit": "10*9/L", "system": "http://unitsofmeasure.org", "code": "10*9/L"},
-    }
+    return {"resourceType": "Observation", "id": oid or f"o-{pid}", "status": "final",
+            "subject": {"reference": f"Patient/{pid}"}, "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
+            "effectiveDateTime": "2024-05-20", "valueQuantity": {"value": value, "unit": "10*9/L",
+                                                                  "system": "http://unitsofmeasure.org",
+                                                                  "code": "10*9/L"}}
 
 
 def batch_answer(request: httpx.Request, records: dict[str, dict[str, list[dict[str, Any]]]]) -> httpx.Response:
@@ -172,13 +123,8 @@ def test_plan_puts_every_search_of_one_patient_in_one_batch() -> None:
     assert bundle["type"] == "batch"
     assert urls[0] == "Patient/p1"
     by_type = {u.split("?")[0]: dict(httpx.QueryParams(u.split("?", 1)[1])) for u in urls[1:]}
-    assert set(by_type) == {
-        "Condition",
-        "Observation",
-        "MedicationRequest",
-        "MedicationStatement",
-        "MedicationAdministration",
-    }
+    assert set(by_type) == {"Condition", "Observation", "MedicationRequest", "MedicationStatement",
+                            "MedicationAdministration"}
     assert all(p["patient"] == "p1" for p in by_type.values())
     assert set(by_type["Observation"]["code"].split(",")) == {f"{LOINC}|777-3", f"{LOINC}|26515-7"}
     assert "code" not in by_type["Condition"]  # prefixes and histology are matched locally
@@ -212,15 +158,8 @@ def test_prefilter_falls_back_when_has_is_rejected() -> None:
     def patients(request: httpx.Request) -> httpx.Response:
         names = {k for k, _ in request.url.params.multi_items()}
         if any(n.startswith("_has") for n in names):
-            return httpx.Response(
-                400,
-                json={
-                    "resourceType": "OperationOutcome",
-                    "issue": [
-                        {"severity": "error", "code": "not-supported", "diagnostics": "Unknown search parameter _has"}
-                    ],
-                },
-            )
+            return httpx.Response(400, json={"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-supported", "diagnostics": "Unknown search parameter _has"}]})
         return httpx.Response(200, json=searchset(patient("p1"), patient("p2")))
 
     route = respx.get(f"{BASE}/Patient").mock(side_effect=patients)
@@ -251,11 +190,8 @@ def test_without_batch_one_revinclude_search_per_patient() -> None:
         assert data.resources("p1", "Condition")[0]["id"] == "c-p1"
     params = search.calls[0].request.url.params
     assert params["_id"] == "p1"
-    assert set(params.get_list("_revinclude")) >= {
-        "Observation:patient",
-        "Condition:patient",
-        "MedicationRequest:patient",
-    }
+    assert set(params.get_list("_revinclude")) >= {"Observation:patient", "Condition:patient",
+                                                    "MedicationRequest:patient"}
     assert data.requests == 1 and search.call_count == 1
 
 
@@ -265,10 +201,8 @@ def test_revinclude_rejected_falls_back_to_one_search_per_type() -> None:
 
     def patients(request: httpx.Request) -> httpx.Response:
         if "_revinclude" in request.url.params:
-            return httpx.Response(
-                400,
-                json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]},
-            )
+            return httpx.Response(400, json={"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-supported"}]})
         return httpx.Response(200, json=searchset(patient("p1")))
 
     respx.get(f"{BASE}/Patient").mock(side_effect=patients)
@@ -312,14 +246,9 @@ def test_prefilter_items_come_from_computable_inclusions_only() -> None:
 
 
 def test_prefilter_templates_resolve_against_as_of() -> None:
-    atom = Atom(
-        id="age",
-        kind="inclusion",
-        text="18 to 75",
-        computable=True,
-        prefilter="Patient?birthdate=le{{today() - 18 years}}&birthdate=gt{{today() - 76 years}}"
-        "&gender={{something()}}",
-    )
+    atom = Atom(id="age", kind="inclusion", text="18 to 75", computable=True,
+                prefilter="Patient?birthdate=le{{today() - 18 years}}&birthdate=gt{{today() - 76 years}}"
+                          "&gender={{something()}}")
     assert prefilter_items([atom], date(2024, 2, 29)) == [("birthdate", "le2006-02-28"), ("birthdate", "gt1948-02-29")]
 
 
@@ -333,8 +262,10 @@ def test_patients_the_prefilter_rules_out_are_reported_as_locally(tmp_path: Any)
     are reported from their Patient resource alone; p6 is wrongly left out by the server's search, so the
     cheap check does not make it ineligible and it is fetched and evaluated. Every verdict and reason is the
     one a local export of the same records gives."""
-    people = {"p1": patient("p1"), "p4": patient("p4"), "p5": patient("p5", birth="2010-01-01"), "p6": patient("p6")}
-    records = {pid: {"Condition": [condition(pid)], "Observation": [platelets(pid, 250)]} for pid in ("p1", "p5", "p6")}
+    people = {"p1": patient("p1"), "p4": patient("p4"), "p5": patient("p5", birth="2010-01-01"),
+              "p6": patient("p6")}
+    records = {pid: {"Condition": [condition(pid)], "Observation": [platelets(pid, 250)]}
+               for pid in ("p1", "p5", "p6")}
     respx.get(f"{BASE}/metadata").respond(json=statement(has=True))
 
     def listing(request: httpx.Request) -> httpx.Response:
@@ -421,6 +352,7 @@ def test_patient_ids_are_percent_encoded_in_every_batch_url() -> None:
     assert urls[0] == "Patient/a%3Fb%3Dc%23d"
     assert all("#" not in u and "a?b" not in u for u in urls)
     assert dict(httpx.QueryParams(urls[1].split("?", 1)[1]))["patient"] == "a?b=c#d"
+
 
 
 @respx.mock

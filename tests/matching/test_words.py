@@ -10,20 +10,9 @@ from fhir_adapter.words import comparator, open_item, quantity, reason_codes, un
 @pytest.mark.parametrize(
     ("ucum", "text"),
     [
-        ("10*9/L", "10⁹/L"),
-        ("10*3/uL", "10³/µL"),
-        ("umol/L", "µmol/L"),
-        ("a", "years"),
-        ("mo", "months"),
-        ("mL/min/{1.73_m2}", "mL/min/1.73 m²"),
-        ("kg/m2", "kg/m²"),
-        ("mm[Hg]", "mmHg"),
-        ("[IU]/L", "IU/L"),
-        ("/mm3", "/mm³"),
-        ("mg/dL", "mg/dL"),
-        ("U/L", "U/L"),
-        ("{score}", ""),
-        (None, ""),
+        ("10*9/L", "10⁹/L"), ("10*3/uL", "10³/µL"), ("umol/L", "µmol/L"), ("a", "years"), ("mo", "months"),
+        ("mL/min/{1.73_m2}", "mL/min/1.73 m²"), ("kg/m2", "kg/m²"), ("mm[Hg]", "mmHg"), ("[IU]/L", "IU/L"),
+        ("/mm3", "/mm³"), ("mg/dL", "mg/dL"), ("U/L", "U/L"), ("{score}", ""), (None, ""),
     ],
 )
 def test_unit_text(ucum: str | None, text: str) -> None:

@@ -32,13 +32,8 @@ CHROMIUM = os.environ.get("FHIR_ADAPTER_CHROMIUM") or shutil.which("chromium") o
 ARTIFACTS = Path(os.environ.get("FHIR_ADAPTER_ARTIFACTS") or ROOT / "build" / "test-artifacts")
 # flags that keep Chromium off the network (this machine's network is closed) and quiet
 FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
 ]
 
 
@@ -152,19 +147,10 @@ def test_report_never_runs_text_as_markup(browser: Any, tmp_path: Path) -> None:
 
     hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
     atoms = [Atom(id="inc-1", kind="inclusion", text=hostile, computable=True)]
-    result = ScreenResult(
-        trial="NCT00000000",
-        as_of=date(2025, 1, 1),
-        patients=[
-            PatientResult(
-                patient="Patient/x</script>",
-                verdict="needs-review",
-                reason=hostile,
-                open_items=[hostile],
-                criteria=[AtomResult(id="inc-1", result="unknown", reason=hostile)],
-            ),
-        ],
-    )
+    result = ScreenResult(trial="NCT00000000", as_of=date(2025, 1, 1), patients=[
+        PatientResult(patient="Patient/x</script>", verdict="needs-review", reason=hostile, open_items=[hostile],
+                      criteria=[AtomResult(id="inc-1", result="unknown", reason=hostile)]),
+    ])
     path = tmp_path / "hostile.html"
     path.write_text(render_html(result, atoms))
     page, errors = _open(browser, path, 1280)

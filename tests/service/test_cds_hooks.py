@@ -48,24 +48,14 @@ def server(catalog: Catalog, key: ECKey) -> Iterator[str]:
 
 
 def token(key: ECKey, audience: str, **claims: Any) -> str:
-    body = {
-        "iss": ISSUER,
-        "aud": audience,
-        "exp": int(time.time()) + 300,
-        "jti": str(uuid.uuid4()),
-        "sub": "ehr-client",
-        **claims,
-    }
+    body = {"iss": ISSUER, "aud": audience, "exp": int(time.time()) + 300, "jti": str(uuid.uuid4()),
+            "sub": "ehr-client", **claims}
     return jwt.encode({"alg": "ES384", "typ": "JWT"}, body, key, algorithms=["ES384"])
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [{"resource": r} for r in resources],
-    }
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r} for r in resources]}
 
 
 def prefetch_of(data: LocalData, patient_id: str, catalog: Catalog) -> dict[str, Any]:
@@ -80,12 +70,8 @@ def prefetch_of(data: LocalData, patient_id: str, catalog: Catalog) -> dict[str,
 
 
 def hook(base: str, key: ECKey, patient_id: str, **extra: Any) -> httpx.Response:
-    body = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"patientId": patient_id, "userId": "Practitioner/1"},
-        **extra,
-    }
+    body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"patientId": patient_id,
+            "userId": "Practitioner/1"}, **extra}
     headers = {"Authorization": f"Bearer {token(key, base + HOOK)}"}
     return httpx.post(base + HOOK, json=body, headers=headers, timeout=30)
 
@@ -146,18 +132,9 @@ def test_without_prefetch_or_server_there_are_no_cards(server: str, key: ECKey) 
 
 def test_a_server_that_does_not_answer_gives_no_cards_quickly(server: str, key: ECKey) -> None:
     started = time.monotonic()
-    answer = hook(
-        server,
-        key,
-        "smp-eligible",
-        fhirServer="http://127.0.0.1:1/fhir",
-        fhirAuthorization={
-            "access_token": "tok-never-logged",
-            "token_type": "Bearer",
-            "scope": "patient/*.read",
-            "subject": "app",
-        },
-    )
+    answer = hook(server, key, "smp-eligible", fhirServer="http://127.0.0.1:1/fhir",
+                  fhirAuthorization={"access_token": "tok-never-logged", "token_type": "Bearer",
+                                     "scope": "patient/*.read", "subject": "app"})
     assert answer.status_code == 200 and answer.json()["cards"] == []
     assert time.monotonic() - started < 10
 
@@ -195,12 +172,8 @@ def test_wrong_audience_expired_foreign_and_replayed_tokens_are_refused(server: 
 
 def test_feedback_is_counted_in_the_metrics(server: str, key: ECKey) -> None:
     before = httpx.get(server + "/metrics", timeout=10).json()
-    body = {
-        "feedback": [
-            {"card": str(uuid.uuid4()), "outcome": "accepted"},
-            {"card": str(uuid.uuid4()), "outcome": "overridden"},
-        ]
-    }
+    body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted"},
+                         {"card": str(uuid.uuid4()), "outcome": "overridden"}]}
     headers = {"Authorization": f"Bearer {token(key, server + HOOK + '/feedback')}"}
     assert httpx.post(server + HOOK + "/feedback", json=body, headers=headers, timeout=10).status_code == 200
     after = httpx.get(server + "/metrics", timeout=10).json()
@@ -215,10 +188,8 @@ def test_serve_refuses_to_run_open_or_exposed(capsys: pytest.CaptureFixture[str]
         (["serve", "--trials", str(TRIAL)], "give --trusted-issuer ISSUER=JWKS_FILE"),
         (["serve", "--demo", "--host", "0.0.0.0"], "--demo accepts calls without a token"),
         (["serve", "--trusted-issuer", "no-equals-sign", "--trials", str(TRIAL)], "must be ISSUER=JWKS_FILE"),
-        (
-            ["serve", "--trusted-issuer", "https://ehr=/no/such.json", "--trials", str(TRIAL)],
-            "error: /no/such.json: cannot read the JWKS",
-        ),
+        (["serve", "--trusted-issuer", "https://ehr=/no/such.json", "--trials", str(TRIAL)],
+         "error: /no/such.json: cannot read the JWKS"),
         (["serve", "--trusted-issuer", f"https://ehr={TRIAL}", "--trials", str(TRIAL)], "not a JWKS"),
     ):
         with pytest.raises(SystemExit) as exited:

@@ -45,12 +45,8 @@ def open_patient(catalog: Catalog, data: LocalData) -> str:
 
 
 def call(base: str, path: str, hook: str, patient_id: str, prefetch: dict[str, Any], **context: Any) -> list[Any]:
-    body = {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"patientId": patient_id, **context},
-        "prefetch": prefetch,
-    }
+    body = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": {"patientId": patient_id, **context},
+            "prefetch": prefetch}
     answer = httpx.post(base + path, json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     cards: list[Any] = answer.json()["cards"]
@@ -76,18 +72,12 @@ def test_a_trial_without_index_condition_is_withheld_unless_the_record_documents
         assert all("NCT05147467" not in c["summary"] for c in cards)
         assert httpx.get(base + "/metrics", timeout=10).json()["cards-withheld"] == before + 1
 
-        cll = next(
-            c for c in default_lexicon().get("condition.chronic-lymphocytic-leukemia").codings if "snomed" in c.system
-        )
-        condition = {
-            "resourceType": "Condition",
-            "id": "cll-1",
-            "subject": {"reference": f"Patient/{patient}"},
-            "clinicalStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
-            },
-            "code": {"coding": [{"system": cll.system, "code": cll.code}]},
-        }
+        cll = next(c for c in default_lexicon().get("condition.chronic-lymphocytic-leukemia").codings
+                   if "snomed" in c.system)
+        condition = {"resourceType": "Condition", "id": "cll-1", "subject": {"reference": f"Patient/{patient}"},
+                     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                    "code": "active"}]},
+                     "code": {"coding": [{"system": cll.system, "code": cll.code}]}}
         with_cll = json.loads(json.dumps(prefetch))
         with_cll["conditions"]["entry"].append({"resource": condition})
         with_cll["conditions"]["total"] += 1
@@ -108,14 +98,9 @@ def test_show_unconfirmed_labels_and_caps_them(catalog: Catalog, data: LocalData
 
 def _pembrolizumab(patient: str, order_id: str = "draft-1") -> dict[str, Any]:
     rxnorm = next(c for c in default_lexicon().get("medication.pembrolizumab").codings if "rxnorm" in c.system)
-    return {
-        "resourceType": "MedicationRequest",
-        "id": order_id,
-        "status": "draft",
-        "intent": "proposal",
-        "subject": {"reference": f"Patient/{patient}"},
-        "medicationCodeableConcept": {"coding": [{"system": rxnorm.system, "code": rxnorm.code}]},
-    }
+    return {"resourceType": "MedicationRequest", "id": order_id, "status": "draft", "intent": "proposal",
+            "subject": {"reference": f"Patient/{patient}"},
+            "medicationCodeableConcept": {"coding": [{"system": rxnorm.system, "code": rxnorm.code}]}}
 
 
 def test_order_select_warns_first_about_the_trials_the_draft_order_would_exclude(
@@ -123,26 +108,14 @@ def test_order_select_warns_first_about_the_trials_the_draft_order_would_exclude
 ) -> None:
     patient = "smp-eligible"
     prefetch = prefetch_of(data, patient, catalog)
-    drafts = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": _pembrolizumab(patient)}, {"resource": _pembrolizumab(patient, "other")}],
-    }
+    drafts = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": _pembrolizumab(patient)}, {"resource": _pembrolizumab(patient, "other")}]}
     with running(create_app(catalog, verifier=None)) as base:
         viewed = call(base, VIEW, "patient-view", patient, prefetch)
-        ordered = call(
-            base,
-            ORDER,
-            "order-select",
-            patient,
-            prefetch,
-            userId="Practitioner/1",
-            selections=["MedicationRequest/draft-1"],
-            draftOrders=drafts,
-        )
-        unrelated = call(
-            base, ORDER, "order-select", patient, prefetch, selections=["MedicationRequest/none"], draftOrders=drafts
-        )
+        ordered = call(base, ORDER, "order-select", patient, prefetch, userId="Practitioner/1",
+                       selections=["MedicationRequest/draft-1"], draftOrders=drafts)
+        unrelated = call(base, ORDER, "order-select", patient, prefetch, selections=["MedicationRequest/none"],
+                         draftOrders=drafts)
     assert "NCT06577194" in viewed[0]["summary"] and viewed[0]["indicator"] == "info"
     first = ordered[0]
     assert first["indicator"] == "warning"

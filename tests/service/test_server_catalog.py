@@ -27,9 +27,8 @@ SYS = "http://fhir-adapter.org/fhir/identifier"
 def stored(path: Path, version: str = "R4") -> list[dict[str, Any]]:
     """The resources of the trial's Bundle as a server holds them: ids from the fullUrl, references rewritten."""
     bundle, _ = bundle_for_input(path, version)
-    names = {
-        e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'].rsplit(':', 1)[-1]}" for e in bundle["entry"]
-    }
+    names = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'].rsplit(':', 1)[-1]}"
+             for e in bundle["entry"]}
     text = json.dumps([e["resource"] for e in bundle["entry"]])
     for full_url, ref in names.items():
         text = text.replace(f'"{full_url}"', f'"{ref}"')
@@ -41,13 +40,14 @@ def stored(path: Path, version: str = "R4") -> list[dict[str, Any]]:
 
 def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
     links = [{"relation": "next", "url": next_url}] if next_url else []
-    return {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": [{"resource": r} for r in resources]}
+    return {"resourceType": "Bundle", "type": "searchset", "link": links,
+            "entry": [{"resource": r} for r in resources]}
 
 
 def serve(router: respx.Router, resources: list[dict[str, Any]], *, page: int = 1) -> None:
     """ResearchStudy search in pages of ``page`` studies (``next`` links), and reads of every resource."""
     studies = [r for r in resources if r["resourceType"] == "ResearchStudy"]
-    pages = [studies[i : i + page] for i in range(0, len(studies), page)] or [[]]
+    pages = [studies[i: i + page] for i in range(0, len(studies), page)] or [[]]
 
     def search(request: httpx.Request) -> httpx.Response:
         assert request.url.params.get("_count") == "100"
@@ -75,8 +75,7 @@ def test_the_pushed_trials_compile_to_the_same_atoms_as_their_files(version: str
     assert sorted(atoms(catalog)) == ["NCT05147467", "NCT06577194"]
     assert atoms(catalog) == atoms(from_files)
     assert {t.id: [a.concept_key for a in t.registry] for t in catalog.trials} == {
-        t.id: [a.concept_key for a in t.registry] for t in from_files.trials
-    }
+        t.id: [a.concept_key for a in t.registry] for t in from_files.trials}
     seed = next(t for t in catalog.trials if t.id == "NCT06577194")
     assert seed.record.source == f"{BASE}/ResearchStudy/{seed.record.source.rsplit('/', 1)[-1]}"
     assert seed.record.eligibility.minimum_age is not None and seed.record.eligibility.minimum_age.raw == "18 Years"
@@ -86,15 +85,10 @@ def test_the_pushed_trials_compile_to_the_same_atoms_as_their_files(version: str
 def test_only_active_studies_pushed_by_this_tool_are_loaded() -> None:
     resources = stored(SEED) + stored(OTHER)
     other = next(r for r in resources if r["resourceType"] == "ResearchStudy" and "NCT05147467" in json.dumps(r))
-    other["extension"] = [
-        {"url": "http://fhir-adapter.org/fhir/StructureDefinition/registry-overall-status", "valueString": "COMPLETED"}
-    ]
-    foreign = {
-        "resourceType": "ResearchStudy",
-        "id": "foreign",
-        "status": "active",
-        "identifier": [{"system": "urn:other", "value": "X"}],
-    }
+    other["extension"] = [{"url": "http://fhir-adapter.org/fhir/StructureDefinition/registry-overall-status",
+                           "valueString": "COMPLETED"}]
+    foreign = {"resourceType": "ResearchStudy", "id": "foreign", "status": "active",
+               "identifier": [{"system": "urn:other", "value": "X"}]}
     with respx.mock(assert_all_called=False) as router, FhirClient(BASE) as client:
         serve(router, [*resources, foreign], page=2)
         catalog = load_server_catalog(client)
@@ -145,19 +139,13 @@ def test_serve_reads_the_server_with_the_auth_options(
     ("studies", "code", "message"),
     [
         ([], 2, f"error: {BASE}: no ResearchStudy pushed by fhir-adapter (identifier system {SYS}); push the trials"),
-        (
-            [{"resourceType": "ResearchStudy", "id": "x", "status": "active"}],
-            2,
-            "1 ResearchStudy resources, none pushed by fhir-adapter",
-        ),
+        ([{"resourceType": "ResearchStudy", "id": "x", "status": "active"}], 2,
+         "1 ResearchStudy resources, none pushed by fhir-adapter"),
     ],
 )
 def test_a_server_without_pushed_studies_is_one_line(
-    studies: list[dict[str, Any]],
-    code: int,
-    message: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    studies: list[dict[str, Any]], code: int, message: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     with respx.mock(assert_all_called=False) as router:
         serve(router, studies)
