@@ -105,7 +105,9 @@ def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()
     found, result = _remembered(_CODING_FILTERS, codings, prefixes)
     if found:
         return result
-    result = _coding_filter(tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes))
+    result = _coding_filter(
+        tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes)
+    )
     _remember(_CODING_FILTERS, codings, prefixes, result)
     return result
 

@@ -52,3 +52,5 @@ def planned_procedures(
     settings = _setting_procedures(titles, lexicon, p)
     planned = {a.id for a in candidates if a.concept_key in settings and not p.past_markers.search(a.text)}
     return [left_for_review(a, PLANNED_REASON) if a.id in planned else a for a in atoms]
+
+

@@ -359,8 +359,6 @@ def _trim(text: str, start: int, end: int) -> Span | None:
 
 
 _SENTENCE_NEXT = re.compile(r"[ \t]+\(?[A-Z]")
-
-
 def _sentence_end(text: str, index: int, end: int) -> bool:
     """A full stop that ends a sentence inside an item ("... ulcer disease. (Concomitant therapy with ...)"): the
     next sentence is a clause of its own. Abbreviations ("e.g.", "U.S.", "vs.") do not end one."""

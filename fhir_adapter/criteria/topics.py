@@ -68,7 +68,9 @@ def apply_topic(
         return
     presence = fields.get("comparator") in ("present", "absent")
     if presence and topic.near_head == "element":
-        if _listed_alone(work, head, fields, topic) and not topic.matches(work[head.start : head.end + 15]):
+        if _listed_alone(work, head, fields, topic) and not topic.matches(
+            work[head.start : head.end + 15]
+        ):
             return  # "no use of contraception, pregnancy or lactation": pregnancy is a criterion of its own
     elif presence and topic.near_head:
         after = head.end + (15 if topic.near_head == "around" else 0)

@@ -535,9 +535,8 @@ def atom_result(
     atom: Atom, outcome: AtomOutcome, reason: str, evidence: list[Evidence] | None = None, *, need: str | None = None
 ) -> AtomResult:
     """One atom's result; ``need`` says what a coordinator has to obtain when the outcome is unknown."""
-    return trusted(
-        AtomResult, {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [], "need": need}
-    )
+    return trusted(AtomResult, {"id": atom.id, "result": outcome, "reason": reason, "evidence": evidence or [],
+                                "need": need})
 
 
 def wants_present(atom: Atom) -> bool:

@@ -155,7 +155,7 @@ def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> N
 
 
 def test_score_classes_after_a_capitalised_word() -> None:
-    """ "Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
+    """"Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
     asa = _by_key("Inclusion Criteria:\n- American Society of Anesthesiologists Grade I-II\n", "performance.asa")
     assert asa.computable and (asa.comparator, asa.value) == ("le", 2.0)
 
@@ -233,7 +233,9 @@ def test_findings_criteria_name_often() -> None:
         "Exclusion Criteria:\n- A moderate/severe COPD exacerbation within 4 weeks\n": "condition.copd-exacerbation",
         "Exclusion Criteria:\n- Severe malnutrition\n": "condition.malnutrition",
         "Exclusion Criteria:\n- Severe hypoglycemic episode within 1 month of screening\n": "condition.hypoglycemia",
-        "Exclusion Criteria:\n- History of musculoskeletal disease\n": ("condition.musculoskeletal-system-disease"),
+        "Exclusion Criteria:\n- History of musculoskeletal disease\n": (
+            "condition.musculoskeletal-system-disease"
+        ),
         "Exclusion Criteria:\n- Presence of symptomatic CNS metastasis\n": "condition.brain-metastases",
     }
     for text, key in cases.items():
@@ -242,24 +244,19 @@ def test_findings_criteria_name_often() -> None:
 
 
 def test_a_last_word_shared_by_a_list() -> None:
-    """ "prostate or breast cancer" names prostate cancer too; the shared word must make a whole concept."""
+    """"prostate or breast cancer" names prostate cancer too; the shared word must make a whole concept."""
     cases = {
         "Exclusion Criteria:\n- History of prostate, bladder, or rectal cancer\n": {
-            "condition.prostate-cancer",
-            "condition.urinary-bladder-cancer",
-            "condition.rectal-cancer",
+            "condition.prostate-cancer", "condition.urinary-bladder-cancer", "condition.rectal-cancer"
         },
         "Exclusion Criteria:\n- type 1 or type 2 diabetes\n": {
-            "condition.type-1-diabetes",
-            "condition.type-2-diabetes",
+            "condition.type-1-diabetes", "condition.type-2-diabetes"
         },
         "Exclusion Criteria:\n- acute or chronic pancreatitis\n": {
-            "condition.acute-pancreatitis",
-            "condition.chronic-pancreatitis",
+            "condition.acute-pancreatitis", "condition.chronic-pancreatitis"
         },
         "Exclusion Criteria:\n- clinical or radiographic evidence of spinal cord or cauda equina compression\n": {
-            "condition.spinal-cord-compression",
-            "condition.cauda-equina-syndrome",
+            "condition.spinal-cord-compression", "condition.cauda-equina-syndrome"
         },
         "Exclusion Criteria:\n- diabetes or hypertension\n": {"condition.diabetes", "condition.hypertension"},
     }
@@ -270,7 +267,7 @@ def test_a_last_word_shared_by_a_list() -> None:
 
 
 def test_first_words_shared_by_a_list() -> None:
-    """ "hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
+    """"hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
     keys = {a.concept_key for a in _atoms("Exclusion Criteria:\n- Known HIV, hepatitis B or C infection\n")}
     assert keys == {"condition.hiv", "condition.hepatitis-b", "condition.hepatitis-c"}
     chain = {a.concept_key for a in _atoms("Exclusion Criteria:\n- hepatitis B, C or D\n")}

@@ -10,7 +10,8 @@ from fhir_adapter.criteria import compile_text
 
 def _atoms(text: str) -> list[tuple[str, str, bool, str | None, str | None, float | str | None, str]]:
     return [
-        (a.id, a.category, a.computable, a.concept_key, a.comparator, a.value, a.text) for a in compile_text(text).atoms
+        (a.id, a.category, a.computable, a.concept_key, a.comparator, a.value, a.text)
+        for a in compile_text(text).atoms
     ]
 
 
@@ -19,20 +20,10 @@ def _atoms(text: str) -> list[tuple[str, str, bool, str | None, str | None, floa
     [
         ("Severe anemia (hemoglobin < 8 g/dL)", "lab.hemoglobin", "lt", 8.0, "Severe anemia"),
         ("Moderate-severe CKD determined by eGFR < 60", "lab.egfr", "lt", 60.0, "Moderate-severe CKD"),
-        (
-            "Renal failure defined as creatinine clearance < 30 mL/min",
-            "lab.creatinine-clearance",
-            "lt",
-            30.0,
-            "Renal failure",
-        ),
-        (
-            "severe renal impairment (creatinine clearance < 30 ml min)",
-            "lab.creatinine-clearance",
-            "lt",
-            30.0,
-            "severe renal",
-        ),
+        ("Renal failure defined as creatinine clearance < 30 mL/min", "lab.creatinine-clearance", "lt", 30.0,
+         "Renal failure"),
+        ("severe renal impairment (creatinine clearance < 30 ml min)", "lab.creatinine-clearance", "lt", 30.0,
+         "severe renal"),
     ],
 )
 def test_a_finding_defined_by_a_threshold_is_the_threshold(
@@ -40,11 +31,7 @@ def test_a_finding_defined_by_a_threshold_is_the_threshold(
 ) -> None:
     [atom] = compile_text(f"Exclusion Criteria:\n* {item}").atoms
     assert (atom.category, atom.computable, atom.concept_key, atom.comparator, atom.value) == (
-        "lab",
-        True,
-        concept,
-        comparator,
-        value,
+        "lab", True, concept, comparator, value
     )
     assert atom.text.startswith(starts)  # the finding's words stay in the atom's text
     if concept == "lab.creatinine-clearance":
@@ -54,10 +41,8 @@ def test_a_finding_defined_by_a_threshold_is_the_threshold(
 def test_a_threshold_that_follows_another_finding_does_not_swallow_it() -> None:
     found = _atoms("Exclusion Criteria:\n* History of stroke, hemoglobin < 9 g/dL\n* Diabetes, hypertension")
     assert [(a[1], a[3]) for a in found] == [
-        ("condition", "condition.stroke"),
-        ("lab", "lab.hemoglobin"),
-        ("condition", "condition.diabetes"),
-        ("condition", "condition.hypertension"),
+        ("condition", "condition.stroke"), ("lab", "lab.hemoglobin"),
+        ("condition", "condition.diabetes"), ("condition", "condition.hypertension"),
     ]
     assert all(a[2] for a in found)
 
@@ -106,7 +91,7 @@ def test_a_concept_named_in_an_explanation_is_not_a_criterion() -> None:
 
 
 def test_a_stage_or_biomarker_is_a_clause_to_confirm_not_a_refusal() -> None:
-    """ "Diagnosed Breast Cancer I-III stage": the diagnosis stays computable; the stage is to confirm."""
+    """"Diagnosed Breast Cancer I-III stage": the diagnosis stays computable; the stage is to confirm."""
     [atom] = compile_text("Inclusion Criteria:\n* Diagnosed Breast Cancer I-III stage").atoms
     assert (atom.computable, atom.concept_key, atom.comparator) == (True, "condition.breast-cancer", "present")
     assert [r.effect for r in atom.residues] == ["narrows"]

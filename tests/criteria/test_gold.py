@@ -23,39 +23,15 @@ TERMINOLOGY = SHARED / "terminology"
 GOLD_FILES = sorted(GOLD.glob("NCT*.json"))
 
 KINDS = {"inclusion", "exclusion"}
-CATEGORIES = {
-    "lab",
-    "condition",
-    "infection",
-    "medication",
-    "procedure",
-    "performance-status",
-    "pregnancy",
-    "allergy",
-    "demographic",
-}
+CATEGORIES = {"lab", "condition", "infection", "medication", "procedure", "performance-status", "pregnancy",
+              "allergy", "demographic"}
 NUMERIC = {"ge", "gt", "le", "lt", "between", "eq"}
 PRESENCE = {"present", "absent"}
-KEYS = {
-    "kind",
-    "text",
-    "category",
-    "codes",
-    "comparator",
-    "value",
-    "high",
-    "unit",
-    "uln_multiple",
-    "lln_multiple",
-    "any_of",
-    "note",
-}
+KEYS = {"kind", "text", "category", "codes", "comparator", "value", "high", "unit", "uln_multiple", "lln_multiple",
+        "any_of", "note"}
 LOINC, SNOMED, ICD10CM = "http://loinc.org", "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
-RXNORM, ATC, ICD10PCS = (
-    "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "http://www.whocc.no/atc",
-    "http://www.cms.gov/Medicare/Coding/ICD10",
-)
+RXNORM, ATC, ICD10PCS = ("http://www.nlm.nih.gov/research/umls/rxnorm", "http://www.whocc.no/atc",
+                         "http://www.cms.gov/Medicare/Coding/ICD10")
 SHAPES = {
     LOINC: re.compile(r"\d{1,7}-\d"),
     SNOMED: re.compile(r"[1-9]\d{5,17}"),
@@ -98,28 +74,13 @@ def scorer() -> ModuleType:
 
 def verhoeff_ok(number: str) -> bool:
     """SNOMED CT identifiers end with a Verhoeff check digit."""
-    d = [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-    ]
-    p = [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
-        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-    ]
+    d = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+         [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+         [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+         [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]]
+    p = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+         [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+         [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]]
     c = 0
     for i, ch in enumerate(reversed(number)):
         c = d[c][p[i % 8][int(ch)]]
@@ -274,20 +235,9 @@ def gold_cases(predict: Any = None) -> list[Any]:
 def as_predictions(gold: list[Any]) -> list[Any]:
     ca = scorer()
     return [
-        ca.PredAtom(
-            id=f"p{i}",
-            kind=g.kind,
-            text=g.text,
-            category=g.category,
-            computable=True,
-            codes=frozenset(g.codes),
-            comparator=g.comparator,
-            value=g.value,
-            high=g.high,
-            unit=g.unit,
-            uln_multiple=g.uln_multiple,
-            lln_multiple=g.lln_multiple,
-        )
+        ca.PredAtom(id=f"p{i}", kind=g.kind, text=g.text, category=g.category, computable=True,
+                    codes=frozenset(g.codes), comparator=g.comparator, value=g.value, high=g.high, unit=g.unit,
+                    uln_multiple=g.uln_multiple, lln_multiple=g.lln_multiple)
         for i, g in enumerate(gold)
     ]
 
@@ -332,15 +282,8 @@ def test_kind_span_and_code_must_agree() -> None:
     assert spans == [(criteria.rindex("Diabetes"), criteria.rindex("Diabetes") + 8)]
 
     def pred(**kw: Any) -> Any:
-        base = dict(
-            id="exc-1",
-            kind="exclusion",
-            text="Diabetes",
-            category="condition",
-            computable=True,
-            codes=frozenset({(ICD10CM, "E11.9")}),
-            comparator="present",
-        )
+        base = dict(id="exc-1", kind="exclusion", text="Diabetes", category="condition", computable=True,
+                    codes=frozenset({(ICD10CM, "E11.9")}), comparator="present")
         return ca.PredAtom(**(base | kw))
 
     def found(*preds: Any) -> float:

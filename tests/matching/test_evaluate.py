@@ -590,12 +590,8 @@ def test_two_values_on_one_day_give_one_answer_in_any_order() -> None:
 
 
 def test_an_impossible_reference_range_is_never_used_for_a_uln_multiple() -> None:
-    bilirubin = obs(
-        "1975-2",
-        30,
-        "umol/L",
-        referenceRange=[{"low": {"value": 21, "unit": "umol/L"}, "high": {"value": 5, "unit": "umol/L"}}],
-    )
+    bilirubin = obs("1975-2", 30, "umol/L", referenceRange=[{"low": {"value": 21, "unit": "umol/L"},
+                                                               "high": {"value": 5, "unit": "umol/L"}}])
     result = run(atom("lab.bilirubin", comparator="le", uln_multiple=1.5, unit="umol/L"), bilirubin)
     assert result.result == "unknown"
     assert "a reference range with low above high (ULN unknown)" in result.reason
