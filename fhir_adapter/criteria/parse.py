@@ -58,6 +58,7 @@ from fhir_adapter.criteria.residues import (
     presence_residues,
     prohibited_in_inclusion,
 )
+from fhir_adapter.criteria.scope import subgroup_scope
 from fhir_adapter.criteria.segments import WORD_OR, segment
 from fhir_adapter.criteria.sites import site_after
 from fhir_adapter.criteria.split import Item, Span, split_clauses
@@ -337,7 +338,7 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
     else:
         reason = f"no presence or threshold semantics for category {concept.category}"
     if reason is None:
-        reason = disqualifying_in_inclusion(head, kind, src, vocab)
+        reason = disqualifying_in_inclusion(head, kind, src, vocab) or subgroup_scope(head, src, vocab)
     if reason is None:
         reason, more = item_residues(head, kind, src, vocab)
         residues += [r for r in more if r not in residues]

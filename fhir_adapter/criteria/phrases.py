@@ -244,6 +244,8 @@ class Phrases:
     alternative_openers: tuple[str, ...] = ()
     number_words: dict[str, int] = field(default_factory=dict)
     clause_verbs: frozenset[str] = frozenset()
+    cohort_nouns: frozenset[str] = frozenset()
+    cohort_neutral_words: frozenset[str] = frozenset()
     subordinate_words: frozenset[str] = frozenset()
     site_stop_words: frozenset[str] = frozenset()
     site_probe_nouns: tuple[str, ...] = ()
@@ -506,6 +508,8 @@ def phrases() -> Phrases:
         alternative_openers=tuple(_words(t, "alternative_openers")),
         number_words={str(k).lower(): int(v) for k, v in dict(t["number_words"]).items()},
         clause_verbs=frozenset(_words(t, "clause_verbs")),
+        cohort_nouns=frozenset(_words(t, "cohort_nouns")),
+        cohort_neutral_words=frozenset(_words(t, "cohort_neutral_words")),
         subordinate_words=frozenset(_words(t, "subordinate_words")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),

@@ -478,7 +478,7 @@ _NEGATIONS = frozenset({"not", "no", "never", "nor", "neither"})
 def _listed_as_allowed(head: Head, src: Source) -> re.Match[str] | None:
     """The permission that opens a list the head is in ("however, the following are allowed: a. ...")."""
     item_work = src.item_norm.text
-    start = _head_offset(head, src)
+    start = head_offset(head, src)
     for permission in src.item_facts.permissions:
         if permission.end() > start:
             break
@@ -491,7 +491,7 @@ def _listed_as_allowed(head: Head, src: Source) -> re.Match[str] | None:
 
 def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
     """The permission of the head's own sentence, else the item's first."""
-    start = _head_offset(head, src)
+    start = head_offset(head, src)
     item_work = src.item_norm.text
     own = [m for m in src.item_facts.permissions if _same_sentence(item_work, start, m.start())]
     return own[0] if own else src.item_facts.permission
@@ -503,7 +503,7 @@ def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phras
     if kind != "inclusion":
         return None
     item_work = src.item_norm.text
-    start = _head_offset(head, src)
+    start = head_offset(head, src)
     found = _last_match(vocab.disqualifying, item_work, 0, start)
     if found is None or not _same_sentence(item_work, found.start(), start):
         return None
@@ -554,7 +554,7 @@ def _same_sentence(text: str, a: int, b: int) -> bool:
 def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> bool:
     """Whether the permission is about this concept: the concept comes right before the permission words in the
     same sentence ("hypothyroidism is allowed"), with no list separator between them."""
-    start = _head_offset(head, src)
+    start = head_offset(head, src)
     end = start + (head.end - head.start)
     if not _same_sentence(item_work, marker, start) or end > marker:
         return False
@@ -575,7 +575,7 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
     return "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12
 
 
-def _head_offset(head: Head, src: Source) -> int:
+def head_offset(head: Head, src: Source) -> int:
     """The head's position in the item's normalised text (the clause sits at its offset in the item)."""
     clause_in_item = src.item_norm.text.find(src.norm.text)
     return (clause_in_item if clause_in_item >= 0 else 0) + head.start

@@ -915,3 +915,16 @@ def test_a_kind_of_a_finding_narrows_it() -> None:
     atom = _by_key("Exclusion Criteria:\n* secondary forms of diabetes\n", "condition.diabetes")
     assert [(r.effect, r.reason) for r in atom.residues] == [("narrows", "a narrower kind")]
     assert _by_key("Exclusion Criteria:\n* any form of diabetes\n", "condition.diabetes").residues == []
+
+
+def test_an_item_for_some_patients_only() -> None:
+    """Chia NCT02106598 "For melanoma patients: ..." required melanoma of breast and gynaecological cancer patients
+    too; "For colorectal cancer patients in the expanded cohorts, no prior irinotecan" applied to every patient."""
+    text = "Inclusion Criteria:\n* For colorectal cancer patients in the expanded cohorts, no prior irinotecan\n"
+    crc = _by_key(text, "condition.colorectal-cancer")
+    assert crc.reason is not None and crc.reason.startswith("names the patients the item applies to")
+    irinotecan = _by_key(text, "medication.irinotecan")
+    assert irinotecan.reason == "applies only to some patients ('for colorectal cancer patients'): to confirm"
+    # an opening that names no subgroup ("For female subjects") changes nothing
+    women = "Exclusion Criteria:\n* For female subjects: Subject is pregnant or breastfeeding\n"
+    assert _by_key(women, "condition.pregnancy").computable
