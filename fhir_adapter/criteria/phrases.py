@@ -245,6 +245,7 @@ class Phrases:
     number_words: dict[str, int] = field(default_factory=dict)
     clause_verbs: frozenset[str] = frozenset()
     cohort_nouns: frozenset[str] = frozenset()
+    any_kind_words: frozenset[str] = frozenset()
     cohort_neutral_words: frozenset[str] = frozenset()
     subordinate_words: frozenset[str] = frozenset()
     site_stop_words: frozenset[str] = frozenset()
@@ -509,6 +510,7 @@ def phrases() -> Phrases:
         number_words={str(k).lower(): int(v) for k, v in dict(t["number_words"]).items()},
         clause_verbs=frozenset(_words(t, "clause_verbs")),
         cohort_nouns=frozenset(_words(t, "cohort_nouns")),
+        any_kind_words=frozenset(_words(t, "any_kind_words")),
         cohort_neutral_words=frozenset(_words(t, "cohort_neutral_words")),
         subordinate_words=frozenset(_words(t, "subordinate_words")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),

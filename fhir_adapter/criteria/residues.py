@@ -184,29 +184,6 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
     return narrowing_word(work, head.start, head.seg_start, head.concept, vocab)
 
 
-_ANY_KIND = frozenset(
-    {
-        "any",
-        "all",
-        "other",
-        "some",
-        "various",
-        "different",
-        "certain",
-        "these",
-        "those",
-        "both",
-        "several",
-        "many",
-        "the",
-        "a",
-        "an",
-        "of",
-        "or",
-        "and",
-        "with",
-    }
-)
 _KIND_OF = re.compile(r"(?<![a-z])(?:forms?|types?|kinds?|variants?|subtypes?)\s+of\s+(?:the\s+)?$")
 
 
@@ -216,7 +193,7 @@ def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: P
     kind_of = _KIND_OF.search(work, max(floor, start - 40), start)
     if kind_of is not None:  # "secondary forms of diabetes": the word before "forms of" narrows the finding
         adjective = _WORD_END.search(work, max(floor, kind_of.start() - 30), kind_of.start())
-        if adjective is None or adjective.group(1) in _ANY_KIND:
+        if adjective is None or adjective.group(1) in vocab.any_kind_words:
             return None
         return adjective.start(1)
     found = _WORD_END.search(work, max(floor, start - 30), start)

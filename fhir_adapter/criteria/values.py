@@ -206,11 +206,9 @@ def lab_fields(raw: str, norm: Normalised, head: Head, units: Units) -> tuple[di
     return threshold_fields(raw, norm, thresholds[0], concept, units)
 
 
-_OR_HIGHER = re.compile(r"\s*(?:or|and)\s+(?:higher|more|greater|worse|above|over)(?![a-z])")
-_OR_LOWER = re.compile(r"\s*(?:or|and)\s+(?:lower|less|better|below|under)(?![a-z])")
-
-
-def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None) -> dict[str, object] | None:
+def _class_fields(
+    text: str, concept: Concept, scale: tuple[float, float] | None, vocab: Phrases
+) -> dict[str, object] | None:
     """A score written as classes ("NYHA class III or IV", "Child-Pugh A or B", "ASA >= II"): the union of the
     classes' bands, as a threshold on the score (a comparator before the first class applies to it)."""
     labels = "|".join(re.escape(label) for label in sorted(concept.classes, key=len, reverse=True))
@@ -227,10 +225,11 @@ def _class_fields(text: str, concept: Concept, scale: tuple[float, float] | None
         return None
     low = min(concept.classes[m.group(1)][0] for m in found)
     high = max(concept.classes[m.group(1)][1] for m in found)
-    after = full[found[-1].end() :].lower()  # "NYHA Class II or higher"
-    if _OR_HIGHER.match(after):
+    after = re.match(rf"\s*({vocab.postfix_re})(?![a-z])", full[found[-1].end() :].lower())  # "Class II or higher"
+    postfix = vocab.postfix_comparators.get(" ".join(after.group(1).split())) if after else None
+    if postfix in ("ge", "gt"):
         high = scale[1] if scale else high
-    elif _OR_LOWER.match(after):
+    elif postfix in ("le", "lt"):
         low = scale[0] if scale else low
     before = text[: found[0].start()].lower()
     if re.search(r"(?:>=|≥|at least|or (?:more|higher|worse|greater))\s*(?:class\s*)?$", before):
@@ -263,7 +262,7 @@ def score_fields(work: str, head: Head, vocab: Phrases, cased: str = "") -> tupl
     segment = work[head.end : head.seg_end]
     segment = re.split(r"[.;]\s|\(", segment, maxsplit=1)[0] if "(" not in segment[:3] else segment
     if head.concept.classes:
-        by_class = _class_fields(cased[head.end : head.end + 80], head.concept, scale)
+        by_class = _class_fields(cased[head.end : head.end + 80], head.concept, scale, vocab)
         if by_class is not None:
             return by_class, None
     scores = sorted({float(s) for s in _SCORE.findall(segment)})
