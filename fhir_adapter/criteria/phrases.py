@@ -257,6 +257,8 @@ class Phrases:
     about_the_test: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
+    vaccine_words: re.Pattern[str] = _NEVER
+    """ "live vaccines (e.g., measles, mumps, yellow fever)": a vaccine word whose examples name the vaccines."""
     prevention_of_finding: re.Pattern[str] = _NEVER
     interaction_with_drug: re.Pattern[str] = _NEVER
     response_to_treatment: re.Pattern[str] = _NEVER
@@ -522,6 +524,7 @@ def phrases() -> Phrases:
         about_the_test=_right_after(_words(t, "about_the_test")),
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
+        vaccine_words=_compile(_words(t, "vaccine_words")),
         prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
         interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
         response_to_treatment=_compile(_words(t, "response_to_treatment")),

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from fhir_adapter.criteria.examples import VACCINE_REASON, vaccine_example_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
     SEPARATOR,
@@ -117,6 +118,8 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
     if about is not None and concept.category in {"condition", "infection", "medication"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
+    if concept.category in _FINDINGS and vaccine_example_before(work, head, vocab) is not None:
+        return VACCINE_REASON, []
     # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
     # defines a term the criteria require elsewhere (an exclusion's definition may be all it states of the term)
     defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
