@@ -258,6 +258,12 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    route_before: re.Pattern[str] = _NEVER
+    """Route words right before a drug ("intravenous iron", "oral or IV antibiotics"), ending at the drug."""
+    route_lead: re.Pattern[str] = _NEVER
+    """Route words that open a drug's name ("iv iron" is a synonym of the iron preparations)."""
+    local_routes: frozenset[str] = frozenset()
+    """The route words of local use ("intranasal", "topical"): not a systemic-only class's use."""
     """ "live vaccines (e.g., measles, mumps, yellow fever)": a vaccine word whose examples name the vaccines."""
     prevention_of_finding: re.Pattern[str] = _NEVER
     interaction_with_drug: re.Pattern[str] = _NEVER
@@ -381,6 +387,17 @@ def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
             return found
         pos = found.start() + 1
     return None
+
+
+def _route_words(t: dict[str, Any]) -> list[str]:
+    return [*_words(t, "systemic_route_words"), *_words(t, "local_route_words")]
+
+
+def _routes(words: Iterable[str], end: str) -> re.Pattern[str]:
+    """One or more route words joined by "or"/"and"/","/"/", then ``end`` (the space before the drug)."""
+    route = phrase_pattern(words)
+    joined = rf"{route}(?:\s*(?:,|/|\bor\b|\band\b|\band/or\b)\s*{route})*"
+    return re.compile(rf"{joined}(?:\s+(?:use|administration|treatment|therapy)\s+(?:of|with))?{end}", re.IGNORECASE)
 
 
 def _right_after(words: Iterable[str]) -> re.Pattern[str]:
@@ -525,6 +542,9 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         vaccine_words=_compile(_words(t, "vaccine_words")),
+        route_before=_routes(_route_words(t), r"\s+$"),
+        route_lead=_routes(_route_words(t), r"\s+"),
+        local_routes=frozenset(_words(t, "local_route_words")),
         prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
         interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
         response_to_treatment=_compile(_words(t, "response_to_treatment")),

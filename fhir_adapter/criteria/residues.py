@@ -21,6 +21,7 @@ from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
+from fhir_adapter.criteria.routes import route_before, route_reading
 from fhir_adapter.criteria.split import Item
 from fhir_adapter.criteria.text import Normalised, normalise
 from fhir_adapter.terminology import Concept
@@ -159,6 +160,12 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     year = _CALENDAR_YEAR.search(work, seg_start, seg_end) if has_century else None
     if year is not None and not vocab.citation_year.match(work, year.start()):
         return f"a calendar period ('{year.group(0)}') is not checked", []
+    route = route_before(work, head, vocab) if concept.category == "medication" else None
+    if route is not None:
+        local_use, narrowed = route_reading(route, head, src, vocab)
+        if local_use is not None:
+            return local_use, []
+        residues.extend([narrowed] if narrowed is not None else [])
     if concept.category == "medication" and head.thresholds:
         dose = head.thresholds[0]
         residues.append(

@@ -302,9 +302,7 @@ def test_a_relatives_finding_is_not_the_patients() -> None:
         "Exclusion Criteria:\n- Family history of breast cancer\n",
     ):
         assert _computable(text) == [], text
-    assert _computable("Exclusion Criteria:\n- BMI > 30 and family history of diabetes\n") == [
-        ("lab.bmi", "gt", 30.0)
-    ]
+    assert _computable("Exclusion Criteria:\n- BMI > 30 and family history of diabetes\n") == [("lab.bmi", "gt", 30.0)]
     assert _computable("Exclusion Criteria:\n- Familial adenomatous polyposis\n") == [
         ("condition.familial-adenomatous-polyposis", "present", None)
     ]
