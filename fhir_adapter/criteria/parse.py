@@ -157,7 +157,9 @@ def _heads(
                 else:
                     prev.narrowed_exception = True
                 continue
-            if _COMPOUND_LINK.fullmatch(gap) and not gap_has_threshold:
+            if (
+                _COMPOUND_LINK.fullmatch(gap) or _treatment_adjunct(prev.concept, m.concept, gap)
+            ) and not gap_has_threshold:
                 # "breast cancer related lymphedema", "chemotherapy-induced neuropathy": the last concept is
                 # the finding, the first one its cause
                 heads[-1] = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
@@ -465,6 +467,18 @@ def parse_clause(
             )
         )
     return drafts
+
+
+def _treatment_adjunct(before: Concept, finding: Concept, gap: str) -> bool:
+    """ "radiation pneumonitis", "steroid myopathy": a treatment written right before a finding names its cause."""
+    return (
+        not gap.strip(" -")
+        and before.category in _TREATMENT_CATEGORIES
+        and finding.category in ("condition", "infection")
+    )
+
+
+_TREATMENT_CATEGORIES = frozenset({"medication", "procedure"})
 
 
 def _widen_by_uncoded_alternative(last: Draft, work: str, head: Head, tail_start: int, src: Source) -> None:

@@ -258,6 +258,8 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    restrictive_clause: re.Pattern[str] = _NEVER
+    """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
     """Route words right before a drug ("intravenous iron", "oral or IV antibiotics"), ending at the drug."""
     route_lead: re.Pattern[str] = _NEVER
@@ -542,6 +544,9 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         vaccine_words=_compile(_words(t, "vaccine_words")),
+        restrictive_clause=re.compile(
+            r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
+        ),
         route_before=_routes(_route_words(t), r"\s+$"),
         route_lead=_routes(_route_words(t), r"\s+"),
         local_routes=frozenset(_words(t, "local_route_words")),

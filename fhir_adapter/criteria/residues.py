@@ -184,7 +184,33 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
+    elif concept.category in _FINDINGS:
+        restriction = _restrictive_clause(work, head, kind, vocab)
+        if restriction is not None:
+            text = src.clause(*restriction)
+            residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
     return None, residues
+
+
+_CLAUSE_END = re.compile(r"[;,.(]|\b(?:or|and|nor)\b")
+
+
+def _restrictive_clause(work: str, head: Head, kind: Kind, vocab: Phrases) -> tuple[int, int] | None:
+    """ "renal failure requiring dialysis", "pneumonitis that required steroids": the clause after the finding that
+    restricts it, to its end. In an inclusion, a clause that is a required concept of its own (another head's
+    segment) is that concept's atom, not a residue."""
+    # the lexicon may name the restricted finding itself ("pneumonitis that required steroids")
+    found = vocab.restrictive_clause.search(work, head.start, head.end) or vocab.restrictive_clause.match(
+        work, head.end
+    )
+    if found is None:
+        return None
+    start = found.end() - len(found.group(0).lstrip(" ,"))
+    if kind == "inclusion" and found.end() > max(head.seg_end, head.end):
+        return None
+    end = _CLAUSE_END.search(work, found.end())
+    stop = min(end.start() if end else len(work), found.end() + 80)
+    return start, len(work[:stop].rstrip())
 
 
 _WORD_END = re.compile(r"([a-z][a-z'\-]*)\s*$")

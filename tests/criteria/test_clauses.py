@@ -926,3 +926,44 @@ def test_an_item_for_some_patients_only() -> None:
     # an opening that names no subgroup ("For female subjects") changes nothing
     women = "Exclusion Criteria:\n* For female subjects: Subject is pregnant or breastfeeding\n"
     assert _by_key(women, "condition.pregnancy").computable
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "restriction"),
+    [
+        # corpus NCT03761914 and Chia NCT03062358: every patient with a recorded infection was excluded
+        ("Has an active infection requiring systemic therapy", "condition.infection", "requiring systemic therapy"),
+        # the lexicon names the restricted finding itself; the unrestricted alternative after "or" stays out
+        (
+            "Has a history of (non-infectious) pneumonitis that required steroids or current pneumonitis",
+            "condition.pneumonitis",
+            "that required steroids",
+        ),
+        ("Renal failure requiring dialysis", "condition.renal-impairment", "requiring dialysis"),
+        ("Heart failure requiring hospitalization", "condition.heart-failure", "requiring hospitalization"),
+    ],
+)
+def test_a_clause_restricting_a_finding_is_a_residue(item: str, key: str, restriction: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert atom.computable
+    assert [(r.text, r.effect) for r in atom.residues] == [(restriction, "narrows")]
+
+
+def test_a_required_concept_after_requiring_in_an_inclusion_is_its_own_atom() -> None:
+    """Both are required: the dialysis atom decides the restriction, the renal failure atom needs no residue."""
+    atoms = _atoms("Inclusion Criteria:\n* Renal failure requiring dialysis\n")
+    assert [(a.concept_key, a.computable, a.residues) for a in atoms] == [
+        ("condition.renal-impairment", True, []),
+        ("procedure.dialysis", True, []),
+    ]
+
+
+def test_a_treatment_written_right_before_a_finding_is_its_cause() -> None:
+    """Corpus NCT06974604 "radiation pneumonitis that required steroids" excluded every patient ever irradiated;
+    Chia NCT02555163 "History of BCG sepsis" read BCG use."""
+    atoms = _atoms("Exclusion Criteria:\n* History of radiation pneumonitis\n* History of BCG sepsis\n")
+    assert [(a.concept_key, a.computable) for a in atoms] == [
+        ("condition.pneumonitis", True),
+        ("condition.sepsis", True),
+    ]
+    assert [r.text for r in atoms[1].residues] == ["BCG sepsis"]
