@@ -57,12 +57,16 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
     if not prefixes:
         return False  # no hierarchical system: no code of ``narrow`` to test (most concepts)
     systems = {s for s, _ in prefixes}
-    shared = [c for c in lex.get(narrow).codings if c.system in systems]
+    concept = lex.get(narrow)
+    # a narrow concept may be coded by its own prefixes only ("C84" of the T-cell lymphomas)
+    own = [(c.system, c.code) for c in concept.codings] + [(p.system, p.prefix) for p in concept.code_prefixes]
+    shared = [(system, code) for system, code in own if system in systems]
     if not shared:
         return False
     codes = _value_set_codes(broad, lex)
     return all(
-        (c.system, c.code) in codes or any(c.system == s and c.code.startswith(p) for s, p in prefixes) for c in shared
+        (system, code) in codes or any(system == s and code.startswith(p) for s, p in prefixes)
+        for system, code in shared
     )
 
 
@@ -137,6 +141,7 @@ def left_for_review(atom: Atom, reason: str) -> Atom:
     return atom.model_copy(update={**update, "prefilter": None})
 
 
+_FINDINGS = frozenset({"condition", "infection"})
 _OTHER = re.compile(r"(?<![a-z])(?:other|another|second|additional)(?![a-z])", re.IGNORECASE)
 """Words that make an exclusion about a finding besides the trial's own ("other types of malignant tumors",
 "Malignancies other than the disease under study")."""
@@ -159,17 +164,20 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
             out.append(atom)
             continue
         # "chemotherapy within 4 weeks" can be decided for patients who must have had chemotherapy; a narrowing
-        # residue could not (every included patient would be "to confirm")
-        same = (
-            None
-            if atom.within_days is not None
-            else next((r for r in required if r.concept_key == atom.concept_key), None)
-        )
+        # residue could not (every included patient would be "to confirm"). A finding is no washout: "breast cancer
+        # within 5 years before the current one" in a breast cancer trial means an earlier episode
+        washout = atom.within_days is not None and atom.category not in _FINDINGS
+        same = None if washout else next((r for r in required if r.concept_key == atom.concept_key), None)
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
             out.append(left_for_review(atom, reason))
             continue
-        broader_than = [r for r in required if r.concept_key and _covers(atom.concept_key, r.concept_key, lex)]
+        # the same concept is none of these: a window tells "chemotherapy within 4 weeks" from the required one
+        broader_than = [
+            r
+            for r in required
+            if r.concept_key and r.concept_key != atom.concept_key and _covers(atom.concept_key, r.concept_key, lex)
+        ]
         if broader_than:
             codes = [c for r in broader_than for c in r.concepts]
             out.append(_except(atom, codes, "(" + ", ".join(r.id for r in broader_than) + ")"))

@@ -12,6 +12,15 @@ def _atoms(text: str) -> list[Atom]:
     return compile_text(text).atoms
 
 
+def _trial_atoms(text: str) -> list[Atom]:
+    """The atoms of a whole trial, reconciled across its inclusions and exclusions."""
+    from fhir_adapter.criteria.compile import compile_trial
+    from fhir_adapter.trial import Eligibility, TrialRecord
+
+    trial = TrialRecord(nct_id="NCT00000001", source_format="ctgov-json", eligibility=Eligibility(criteria=text))
+    return compile_trial(trial).atoms
+
+
 def _keys(text: str) -> set[str | None]:
     return {a.concept_key for a in _atoms(text) if a.computable}
 
@@ -165,3 +174,34 @@ def test_an_uncoded_alternative_widens_an_inclusion() -> None:
     stomach = _atoms(text)[0]
     assert stomach.computable
     assert [(r.effect, r.reason) for r in stomach.residues] == [("widens", "an alternative the lexicon does not code")]
+
+
+def test_other_malignancy_excepts_a_required_cancer_coded_by_prefixes_only() -> None:
+    """Chia NCT02526823 "with other malignant tumors in the past 5 years" excluded every patient of its lymphoma
+    trial: the lymphoma concepts carry ICD-10-CM prefixes only, which the inclusion test did not read."""
+    text = (
+        "Inclusion Criteria:\n- Malignant lymphoma\nExclusion Criteria:\n- Other malignant tumors in the past 5 years\n"
+    )
+    (atom,) = [a for a in _trial_atoms(text) if a.kind == "exclusion"]
+    assert atom.computable and atom.concept_key == "condition.malignancy"
+    assert atom.residues[-1].reason == "read as other than the trial's own condition (inc-1)"
+
+
+def test_a_washout_of_the_required_treatment_is_decided_and_never_empties_itself() -> None:
+    """Corpus NCT01142661 "Hormonal therapy within 1 week": the exclusion excepted its own codes (hormonal therapy
+    is also required ever), so no patient could meet it."""
+    text = "Inclusion Criteria:\n- Prior hormonal therapy\nExclusion Criteria:\n- Hormonal therapy within 1 week\n"
+    (atom,) = [a for a in _trial_atoms(text) if a.kind == "exclusion"]
+    assert (atom.computable, atom.within_days, atom.excluded_concepts, atom.residues) == (True, 7, [], [])
+
+
+def test_a_recent_episode_of_the_required_finding_is_left_for_review() -> None:
+    """Chia NCT02766530 "Past history of breast cancer within recent 5 years before the currently diagnosed breast
+    cancer": every included patient's own recent diagnosis met it."""
+    text = (
+        "Inclusion Criteria:\n- Breast cancer\nExclusion Criteria:\n- Past history of breast cancer within recent 5 "
+        "years before the currently diagnosed breast cancer\n"
+    )
+    (atom,) = [a for a in _trial_atoms(text) if a.kind == "exclusion"]
+    assert not atom.computable
+    assert atom.reason is not None and atom.reason.startswith("the trial requires this finding (inc-1)")
