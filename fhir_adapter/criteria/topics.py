@@ -73,7 +73,8 @@ def apply_topic(
         ):
             return  # "no use of contraception, pregnancy or lactation": pregnancy is a criterion of its own
     elif presence and topic.near_head:
-        after = head.end + (15 if topic.near_head == "around" else 0)
+        # "before": the words stand before the concept, not in its own name ("lactose intolerance")
+        after = head.end + 15 if topic.near_head == "around" else head.start
         if not topic.matches(work[min(segment[0], head.start) : after]):
             return  # the words are about another part of the statement ("pregnant women ... during the study")
     in_category = fields.get("category") in topic.residue_categories and (
