@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_adapter.criteria.about import marker_before
 from fhir_adapter.criteria.head import Head, open_paren_before
 from fhir_adapter.criteria.lexicon import Units
 from fhir_adapter.criteria.model import Kind, Residue
 from fhir_adapter.criteria.numbers import Threshold
 from fhir_adapter.criteria.phrases import Phrases
-from fhir_adapter.criteria.residues import Source, extent, marker_before, widening
+from fhir_adapter.criteria.residues import Source, extent, widening
 from fhir_adapter.criteria.values import threshold_fields
 from fhir_adapter.terminology import Concept
 

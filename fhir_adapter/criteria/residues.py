@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from fhir_adapter.criteria.examples import VACCINE_REASON, vaccine_example_before
+from fhir_adapter.criteria.about import FINDINGS, about_something_else, last_match, relative_before
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
     SEPARATOR,
@@ -115,27 +115,11 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if not concept.codings and not concept.code_prefixes:
         return f"concept has no codes: {concept.key}", []
     work = src.norm.text
-    about_words = vocab.about_the_drug if concept.category == "medication" else vocab.about_the_finding
-    about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
-    if about is not None and concept.category in {"condition", "infection", "medication"}:
-        return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else", []
-    if concept.category in _FINDINGS and vaccine_example_before(work, head, vocab) is not None:
-        return VACCINE_REASON, []
-    # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
-    # defines a term the criteria require elsewhere (an exclusion's definition may be all it states of the term)
-    defined = _DEFINED.match(work, head.end) if kind == "inclusion" else None
-    if defined is not None:
-        return f"'{defined.group(1)}' after the term: a definition of it, not a criterion", []
-    if concept.is_presence_test and not head.negated and _test_without_result(work, head, vocab):
-        return "a test named without its result: that it is done is not the criterion", []
-    for markers, categories, max_words, why in _NOT_THE_CONCEPT:
-        if categories and concept.category not in categories:
-            continue
-        marker = marker_before(getattr(vocab, markers), work, head, vocab, max_words=max_words)
-        if marker is not None:
-            return f"'{marker}' before the {why}", []
+    about = about_something_else(head, kind, work, vocab)
+    if about is not None:
+        return about, []
     residues: list[Residue] = []
-    relative = _relative_before(work, head, vocab)
+    relative = relative_before(work, head, vocab)
     if relative is not None and not vocab.personal_history.search(work, 0, head.start):
         return f"'{relative.group(0)}': a relative's finding (FamilyMemberHistory), not the patient's", []
     if relative is not None:  # "a personal or family history of X": the patient's history decides
@@ -184,7 +168,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
-    elif concept.category in _FINDINGS:
+    elif concept.category in FINDINGS:
         restriction = _restrictive_clause(work, head, kind, vocab)
         if restriction is not None:
             text = src.clause(*restriction)
@@ -243,96 +227,6 @@ def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: P
     if vocab.qualifiers and any(p.fullmatch(word) for _, p in vocab.qualifiers):
         return None
     return found.start(1)
-
-
-def _relative_before(work: str, head: Head, vocab: Phrases) -> re.Match[str] | None:
-    """ "family history of diabetes, hypertension or stroke": the last relative's words before the finding, in its
-    clause and sentence."""
-    found = _last_match(vocab.relative_markers, work, 0, head.start)
-    if found is None or re.search(r"[;.]", work[found.end() : head.start]):
-        return None
-    return found
-
-
-_DEFINED = re.compile(
-    r"\s*(?:\([^)]{0,40}\)\s*)?(?:status\s+|disease\s+)?((?:is|are|will be|shall be)\s+defined)\b", re.IGNORECASE
-)
-"""A term followed by "is defined (as/by)": the sentence defines it (the criterion names it elsewhere)."""
-
-
-def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:
-    """The last match of ``pattern`` in ``text[start:end]`` (the words nearest before a finding)."""
-    found = list(pattern.finditer(text, start, end))
-    return found[-1] if found else None
-
-
-_TREATMENTS = frozenset({"medication", "procedure"})
-_COORDINATED_SIBLING = re.compile(r"\s+(?:and|or)((?:\s+[\w'-]+){1,3})")
-
-
-def _about_after_sibling(about_words: re.Pattern[str], work: str, head: Head) -> re.Match[str] | None:
-    """ "hepatitis B and hepatitis C tests": the words after a sibling joined by "and"/"or" that repeats the head's
-    first word, whose noun the two share."""
-    sibling = _COORDINATED_SIBLING.match(work, head.end)
-    if sibling is None:
-        return None
-    words = list(re.finditer(r"[\w'-]+", sibling.group(1)))
-    if words[0].group(0).lower() != head.phrase.split()[0].lower():
-        return None
-    for word in words:
-        about = about_words.match(work, sibling.start(1) + word.end())
-        if about is not None:
-            return about
-    return None
-
-
-_INCLUDING = re.compile(r"(?<![a-z])(?:includ(?:ing|es)|like)(?![a-z])")
-_FINDINGS = frozenset({"condition", "infection"})
-_NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
-    # (the vocabulary's markers, the categories they apply to (all when empty), their reach in words, why)
-    ("risk_of_finding", frozenset(), 3, "finding: a risk or a cause of the finding is not the finding"),
-    ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
-    ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it or its refusal is not its use"),
-    ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
-    ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
-    ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
-    ("dose_change_before", _TREATMENTS, 3, "treatment: a change in its dose or its stopping is not its use"),
-    ("response_to_treatment", _TREATMENTS, 5, "treatment: the response to it is not recorded in coded data"),
-    ("other_person_before", _FINDINGS, 5, "finding: another person's, not the patient's"),
-    ("unknown_status_before", frozenset(), 2, "finding: its status is unknown, not present"),
-    ("mother_before", frozenset(), 4, "finding: the mother's, not the patient's"),
-    ("manifestation_before", _FINDINGS, 6, "finding: a manifestation of another statement, not the criterion"),
-)
-"""Words before a concept that make the statement about something else than the concept."""
-
-
-def _test_without_result(work: str, head: Head, vocab: Phrases) -> bool:
-    """ "must have a pregnancy test within 7 days": the test named as a test, no positive result in its segment."""
-    named_as_test = vocab.test_nouns.search(work, head.start, min(len(work), head.end + 12)) is not None
-    segment = work[head.seg_start : max(head.seg_end, head.end)]
-    return named_as_test and vocab.positive_results.search(segment) is None
-
-
-def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrases, *, max_words: int) -> str | None:
-    """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
-    in its list element and at most ``max_words`` words before it."""
-    # a list's members share the words before its first one ("vaccinated against hepatitis B, influenza or measles")
-    start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
-    if work[:floor].rstrip().endswith(":"):  # a lead-in's words apply to its list ("contra-indication to: X, Y")
-        floor = 0
-    found = _last_match(markers, work, max(floor, start - 60), start)
-    gap = work[found.end() : start] if found is not None else ""
-    if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
-        return None
-    if "(" in gap:  # "causing symptoms (symptomatic bradycardia)": the parenthesis names the finding itself
-        return None
-    if ":" in gap and word_tokens(gap.split(":", 1)[0]):
-        return None  # "causes of liver disease: alcoholic liver disease, ...": the marker's object is before the colon
-    if len(word_tokens(gap)) > max_words:  # far from the words: a statement of its own
-        return None
-    if _INCLUDING.search(gap) or vocab.example_markers.search(gap):
-        return None  # "contraindications to MRI including cardiac pacemaker", "risk factors such as diabetes"
-    return found.group(0)
 
 
 def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
@@ -461,7 +355,7 @@ def _threshold_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     """ "Total bilirubin <= 1.5 x ULN (patients with Gilbert's syndrome total bilirubin <= 2.5 x ULN)": after a
     threshold, a finding right after the words naming patients, with a threshold right after it: the patients an
     alternative threshold applies to."""
-    subject = _last_match(vocab.subject_markers, work, max(0, head.start - 40), head.start)
+    subject = last_match(vocab.subject_markers, work, max(0, head.start - 40), head.start)
     if subject is None or SEPARATOR.search(work, subject.end(), head.start):
         return None
     if not find_thresholds(work[: subject.start()]):
@@ -517,7 +411,7 @@ def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phras
         return None
     item_work = src.item_norm.text
     start = head_offset(head, src)
-    found = _last_match(vocab.disqualifying, item_work, 0, start)
+    found = last_match(vocab.disqualifying, item_work, 0, start)
     if found is None or not _same_sentence(item_work, found.start(), start):
         return None
     return f"'{found.group(0)}': an exclusion written among the inclusions, left for review"
