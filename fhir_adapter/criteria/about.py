@@ -126,3 +126,22 @@ def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrase
     if _INCLUDING.search(gap) or vocab.example_markers.search(gap):
         return None  # "contraindications to MRI including cardiac pacemaker", "risk factors such as diabetes"
     return found.group(0)
+
+
+def suspicion_before(head: Head, work: str, vocab: Phrases) -> tuple[str, tuple[int, int] | None] | None:
+    """ "Suspected coronary artery disease": the suspicion word before a finding (at most 3 words before it, or
+    before its list), with its span when the diagnosis is written as its alternative ("suspected or confirmed")."""
+    if head.concept.category not in FINDINGS:
+        return None
+    marker = marker_before(vocab.suspicion_before, work, head, vocab, max_words=3)
+    if marker is not None:
+        return marker, None
+    start = head.start if head.list_start is None else head.list_start
+    found = last_match(vocab.suspicion_before, work, max(0, start - 60), start)
+    if found is None:
+        return None
+    confirmed = vocab.confirmed_alternative.match(work, found.end() + 1)
+    rest = work[confirmed.end() : start] if confirmed is not None else ""
+    if confirmed is None or SEPARATOR.search(rest) or len(word_tokens(rest)) > 2:
+        return None
+    return found.group(0), found.span()

@@ -258,6 +258,10 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    suspicion_before: re.Pattern[str] = _NEVER
+    """ "suspected", "presumed": a suspicion of the finding that follows, not its diagnosis."""
+    confirmed_alternative: re.Pattern[str] = _NEVER
+    """ "or confirmed", "or proven": the diagnosis written as an alternative of its suspicion."""
     restrictive_clause: re.Pattern[str] = _NEVER
     """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
@@ -544,6 +548,8 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         vaccine_words=_compile(_words(t, "vaccine_words")),
+        suspicion_before=_compile(_words(t, "suspicion_before")),
+        confirmed_alternative=_compile(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
             r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
         ),

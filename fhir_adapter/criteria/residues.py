@@ -8,7 +8,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from fhir_adapter.criteria.about import FINDINGS, about_something_else, last_match, relative_before
+from fhir_adapter.criteria.about import (
+    FINDINGS,
+    about_something_else,
+    last_match,
+    relative_before,
+    suspicion_before,
+)
 from fhir_adapter.criteria.head import (
     PRESENCE_CATEGORIES,
     SEPARATOR,
@@ -118,7 +124,13 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     about = about_something_else(head, kind, work, vocab)
     if about is not None:
         return about, []
+    suspicion = suspicion_before(head, work, vocab) if kind == "inclusion" else None
+    if suspicion is not None and suspicion[1] is None:
+        return f"'{suspicion[0]}' before the finding: a suspicion is not a diagnosis", []
     residues: list[Residue] = []
+    if suspicion is not None and suspicion[1] is not None:  # "suspected or confirmed COVID-19"
+        text = src.clause(*suspicion[1])
+        residues.append(Residue(text=text, effect="widens", reason=f"'{suspicion[0]}': a suspicion also admitted"))
     relative = relative_before(work, head, vocab)
     if relative is not None and not vocab.personal_history.search(work, 0, head.start):
         return f"'{relative.group(0)}': a relative's finding (FamilyMemberHistory), not the patient's", []

@@ -1,0 +1,54 @@
+"""Statements about something other than the concept they name (``criteria/about.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_adapter.criteria.compile import compile_text
+from fhir_adapter.criteria.model import Atom
+
+
+def _by_key(text: str, key: str) -> Atom:
+    return next(a for a in compile_text(text).atoms if a.concept_key == key)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "marker"),
+    [
+        # Chia NCT01680081: only patients with a recorded diagnosis passed a trial of suspected disease
+        ("Suspected coronary artery disease", "condition.coronary-artery-disease", "suspected"),
+        ("Clinical suspicion of Morton neuroma", "condition.morton-neuroma", "clinical suspicion of"),
+    ],
+)
+def test_an_inclusion_of_suspected_patients_is_not_a_diagnosis(item: str, key: str, marker: str) -> None:
+    atom = _by_key(f"Inclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable
+    assert atom.reason == f"'{marker}' before the finding: a suspicion is not a diagnosis"
+
+
+def test_suspected_or_confirmed_is_the_diagnosis_widened_by_its_suspicion() -> None:
+    atom = _by_key("Inclusion Criteria:\n* Patients with suspected or confirmed COVID-19\n", "condition.covid-19")
+    assert atom.computable
+    assert [(r.text, r.effect) for r in atom.residues] == [("suspected", "widens")]
+
+
+def test_probable_is_a_diagnostic_grade_and_an_excluded_suspicion_still_excludes_the_diagnosis() -> None:
+    assert _by_key("Inclusion Criteria:\n* probable Alzheimer's disease\n", "condition.alzheimers-disease").computable
+    assert _by_key("Exclusion Criteria:\n* suspected pneumonia\n", "condition.pneumonia").computable
+
+
+@pytest.mark.parametrize(
+    ("item", "key"),
+    [
+        # Chia NCT03079141 and NCT03231982: a treatment to come excluded every patient who ever had it
+        ("anticipated start of corticosteroid treatment", "medication.systemic-corticosteroids"),
+        (
+            "Needs for co-administration of non-study antihypertensive agents during the study",
+            "medication.antihypertensives",
+        ),
+        ("likely to require chemotherapy during the study", "medication.antineoplastic-agents"),
+    ],
+)
+def test_an_anticipated_treatment_is_a_plan(item: str, key: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert (atom.computable, atom.reason) == (False, "future plans are not coded")
