@@ -69,3 +69,51 @@ def test_condition_atoms_agree_for_every_clinical_status(tmp_path: Path, status:
         by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
         by_matcher = evaluate_atom(atom, data, "p1", context).result == "met"
         assert by_fhirpath == by_matcher, (atom.id, atom.text, status, by_fhirpath, by_matcher)
+
+
+MEDICATION_CRITERIA = (
+    "Exclusion Criteria:\n"
+    "* Taking warfarin within 30 days\n"
+    "* Currently taking warfarin\n"
+    "* History of warfarin use\n"
+    "* Prior or current use of warfarin\n"
+)
+
+
+@pytest.mark.parametrize("status", ["active", "on-hold", "completed", "stopped"])
+@pytest.mark.parametrize("days_ago", [10, 400])
+def test_medication_atoms_agree_for_every_status_and_date(tmp_path: Path, status: str, days_ago: int) -> None:
+    """An order written long ago that is still active was used within any window; a completed one was not."""
+    from datetime import timedelta
+
+    atoms = [a for a in compile_text(MEDICATION_CRITERIA).atoms if a.computable]
+    assert [(a.qualifiers, a.within_days) for a in atoms] == [
+        ([], 30),
+        (["current"], None),
+        (["history"], None),
+        (["prior"], None),
+    ]
+    today = date.today()
+    context = EvalContext(as_of=today, options=MatchOptions(recency_days=None))
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11289"}]
+        },
+        "authoredOn": (today - timedelta(days=days_ago)).isoformat(),
+    }
+    (tmp_path / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(order) + "\n")
+    data = LocalData(tmp_path)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
+    for atom in atoms:
+        assert atom.fhirpath
+        by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
+        by_matcher = evaluate_atom(atom, data, "p1", context).result == "met"
+        assert by_fhirpath == by_matcher, (atom.text, status, days_ago, by_fhirpath, by_matcher)
+    windowed = evaluate_atom(atoms[0], data, "p1", context).result == "met"
+    assert windowed == (days_ago == 10 or status in ("active", "on-hold"))

@@ -94,6 +94,16 @@ def _window(atom: Atom, date_path: str) -> str | None:
     return f"({date_path}) >= today() - {atom.within_days} days"
 
 
+def _use_window(atom: Atom, resource_type: str) -> str | None:
+    """A medication used within the window: dated in it, or still going on (an order written before the window
+    whose status says it is current), as the matcher reads it."""
+    window = _window(atom, _date_path(resource_type))
+    if window is None:
+        return None
+    going_on = _list(_matching_table(), "current_status", resource_type, default=("active",))
+    return f"({window} or status in {fp_in(going_on)})"
+
+
 def _and(*parts: str | None) -> str:
     return " and ".join(p for p in parts if p)
 
@@ -336,7 +346,17 @@ def _positive_observation(atom: Atom, concept: Concept, codes: str | None) -> st
     )
 
 
+def _use_qualifiers(atom: Atom) -> Atom:
+    """ "Prior or current use", "taking X within 30 days": use at any time, or within the window, includes current
+    use; "current" restricts a medication only when nothing else dates it."""
+    dated = atom.within_days is not None or {"history", "prior"} & set(atom.qualifiers)
+    if atom.category != "medication" or "current" not in atom.qualifiers or not dated:
+        return atom
+    return atom.model_copy(update={"qualifiers": [q for q in atom.qualifiers if q != "current"]})
+
+
 def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
+    atom = _use_qualifiers(atom)
     declared = ("AllergyIntolerance",) if atom.category == "allergy" else concept.resource_types
     types = [t for t in (declared or ("Condition",)) if t in PRESENCE_TYPES]
     if atom.category == "medication" and not types:
@@ -359,7 +379,9 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
             _concept_present(paths, codes, concept, resource_type),
             f"{paths}.where({excluded}).empty()" if excluded else None,
             _resource_status(resource_type, atom),
-            _window(atom, _date_path(resource_type)),
+            _use_window(atom, resource_type)
+            if resource_type in MEDICATION_TYPES
+            else _window(atom, _date_path(resource_type)),
         )
         branches.append(f"entry.resource.ofType({resource_type}).where({condition})")
     union = branches[0] if len(branches) == 1 else "(" + " | ".join(branches) + ")"

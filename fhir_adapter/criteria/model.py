@@ -166,6 +166,7 @@ class Atom(BaseModel):
             "within_days": self.within_days,
             "fhir_query": self.fhir_query,
             "fhirpath": self.fhirpath,
+            **({"qualifiers": list(self.qualifiers)} if self.qualifiers and self.comparator else {}),
             **({"residues": [r.contract() for r in self.residues]} if self.residues else {}),
             **({"group": {"type": "any-of", "id": self.any_of}} if self.any_of else {}),
             **({"cohort": self.cohort} if self.cohort else {}),

@@ -152,7 +152,10 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
     if found and "uncontrolled" in atom.qualifiers:
         refs = ", ".join(e.reference for e in found[:3])
         return atom_result(
-            atom, "unknown", f"{plan.label} present ({refs}); whether it is uncontrolled is not coded", found,
+            atom,
+            "unknown",
+            f"{plan.label} present ({refs}); whether it is uncontrolled is not coded",
+            found,
             need=open_item("uncontrolled", label=plan.label),
         )
     if found:
@@ -160,14 +163,20 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
     if scan.site_only:
         refs = ", ".join(e.reference for e in scan.site_only[:3])
         return atom_result(
-            atom, "unknown", f"diagnosis code carries no histology ({refs})", scan.site_only,
+            atom,
+            "unknown",
+            f"diagnosis code carries no histology ({refs})",
+            scan.site_only,
             need=open_item("no-histology", label=plan.label),
         )
     if scan.stale:
         refs = ", ".join(e.reference for e in scan.stale[:3])
         days = ctx.config.current_max_days.get(atom.category)
         return atom_result(
-            atom, "unknown", f"{plan.label} recorded active but started over {days} days ago ({refs})", scan.stale,
+            atom,
+            "unknown",
+            f"{plan.label} recorded active but started over {days} days ago ({refs})",
+            scan.stale,
             need=open_item("stale-condition", label=plan.label),
         )
     note = ""
@@ -228,7 +237,9 @@ def evaluate_medication(plan: AtomPlan, record: PatientRecord, ctx: EvalContext)
         if not by_code and not (plan.names is not None and plan.names.search(text)):
             continue
         when = resource_date(resource)
-        if not _in_window(when, atom, ctx):
+        # a medication still going on was used within any window, whenever it was ordered
+        ongoing = atom.within_days is not None and _current(resource, ctx) and (when is None or when <= ctx.as_of)
+        if not ongoing and not _in_window(when, atom, ctx):
             continue
         if "current" in atom.qualifiers and not _current(resource, ctx):
             skipped.append(f"{ref(resource)} {text} (status {resource.get('status')}: not current)")
