@@ -258,6 +258,8 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    permitted_before: re.Pattern[str] = _NEVER
+    """ "may have received", "can be corrected by": a permitted treatment, or a way to reach a value."""
     suspicion_before: re.Pattern[str] = _NEVER
     """ "suspected", "presumed": a suspicion of the finding that follows, not its diagnosis."""
     confirmed_alternative: re.Pattern[str] = _NEVER
@@ -548,6 +550,7 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         vaccine_words=_compile(_words(t, "vaccine_words")),
+        permitted_before=_compile(_words(t, "permitted_before")),
         suspicion_before=_compile(_words(t, "suspicion_before")),
         confirmed_alternative=_compile(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(

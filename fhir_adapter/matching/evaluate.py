@@ -34,8 +34,8 @@ Rules (the knowledge â€” status code sets, recency defaults, positive answers â€
   or a synonym of the concept's member drugs (or of the drug itself) on word boundaries. Status
   entered-in-error/cancelled etc. are ignored, dates after ``as_of`` are ignored, ``within_days``
   limits the window (a medication whose status says it is still going on, ``current_status``, was used
-  within any window, whenever it was ordered); "current" counts only those. For ``systemic_only`` classes, administrations the lexicon calls non-systemic
-  (topical, inhaled...) do not count.
+  within any window, whenever it was ordered); "current" counts only those. For ``systemic_only``
+  classes, administrations the lexicon calls non-systemic (topical, inhaled...) do not count.
 * **Procedures, allergies**: by code (allergies as conditions for clinical/verification status).
 * **Demographics**: age from ``Patient.birthDate`` at ``as_of`` (exact birthday arithmetic, between
   inclusive), sex from ``Patient.gender``.

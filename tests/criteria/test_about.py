@@ -52,3 +52,35 @@ def test_probable_is_a_diagnostic_grade_and_an_excluded_suspicion_still_excludes
 def test_an_anticipated_treatment_is_a_plan(item: str, key: str) -> None:
     atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
     assert (atom.computable, atom.reason) == (False, "future plans are not coded")
+
+
+def test_a_permitted_treatment_is_no_requirement() -> None:
+    """Chia NCT01219907 "Patients can be receiving trastuzumab and/or hormonal therapy and/or bisphosphonates" made
+    patients on none of them ineligible."""
+    text = (
+        "Inclusion Criteria:\n* Patients can be receiving trastuzumab and/or hormonal therapy and/or bisphosphonates\n"
+    )
+    atoms = compile_text(text).atoms
+    assert [a.concept_key for a in atoms] == [
+        "medication.trastuzumab",
+        "medication.hormonal-therapy",
+        "medication.bisphosphonates",
+    ]
+    for atom in atoms:
+        assert not atom.computable
+        assert atom.reason == (
+            "'can be receiving' before the treatment: permitted, or a way to reach a value, not a requirement"
+        )
+
+
+def test_findings_said_not_to_be_exclusion_criteria_are_not_excluded() -> None:
+    """Chia NCT02384850 "Uncontrolled active infection (Hepatitis B and C infection are NOT exclusion criteria)"."""
+    text = (
+        "Exclusion Criteria:\n* Uncontrolled active infection (Hepatitis B and C infection are NOT exclusion "
+        "criteria)\n"
+    )
+    atoms = {a.concept_key: a for a in compile_text(text).atoms}
+    assert atoms["condition.infection"].computable
+    for key in ("condition.hepatitis-b", "condition.hepatitis-c"):
+        assert not atoms[key].computable
+        assert atoms[key].reason is not None and atoms[key].reason.startswith("a permission ('not exclusion criteria')")
