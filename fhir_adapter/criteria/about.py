@@ -29,12 +29,32 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases) -> s
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion"
     if concept.is_presence_test and not head.negated and _test_without_result(work, head, vocab):
         return "a test named without its result: that it is done is not the criterion"
+    both = _with_its_negation(work, head)
+    if both is not None:
+        return f"'{both}': patients with and without it are eligible, no criterion"
     for markers, categories, max_words, why in _NOT_THE_CONCEPT:
         if categories and concept.category not in categories:
             continue
         marker = marker_before(getattr(vocab, markers), work, head, vocab, max_words=max_words)
         if marker is not None:
             return f"'{marker}' before the {why}"
+    return None
+
+
+_AND_NON_AFTER = re.compile(r"\s*(?:and/or|and|or|as well as|,)\s*non[- ]?([a-z]+)", re.IGNORECASE)
+_NON_AND_BEFORE = re.compile(r"non[- ]?([a-z]+)\s*(?:and/or|and|or|,)\s*$", re.IGNORECASE)
+
+
+def _with_its_negation(work: str, head: Head) -> str | None:
+    """ "Diabetic and nondiabetic patients", "non-smokers or smokers": the concept and its negation side by side
+    admit everyone."""
+    last = head.phrase.split()[-1].lower() if head.phrase.split() else ""
+    after = _AND_NON_AFTER.match(work, head.end)
+    if after is not None and last[:5] == after.group(1).lower()[:5]:
+        return work[head.start : after.end()]
+    before = _NON_AND_BEFORE.search(work, max(0, head.start - 30), head.start)
+    if before is not None and last[:5] == before.group(1).lower()[:5]:
+        return work[before.start() : head.end]
     return None
 
 

@@ -84,3 +84,14 @@ def test_findings_said_not_to_be_exclusion_criteria_are_not_excluded() -> None:
     for key in ("condition.hepatitis-b", "condition.hepatitis-c"):
         assert not atoms[key].computable
         assert atoms[key].reason is not None and atoms[key].reason.startswith("a permission ('not exclusion criteria')")
+
+
+def test_a_finding_and_its_negation_side_by_side_admit_everyone() -> None:
+    """Chia NCT03511521 "Diabetic and nondiabetic patients" required a diabetes diagnosis."""
+    for item in ("Diabetic and nondiabetic patients", "Non-smokers or smokers"):
+        (atom, *_) = compile_text(f"Inclusion Criteria:\n* {item}\n").atoms
+        assert not atom.computable
+        assert atom.reason is not None and atom.reason.endswith(
+            "patients with and without it are eligible, no criterion"
+        )
+    assert all(a.computable for a in compile_text("Inclusion Criteria:\n* Diabetes and hypertension\n").atoms)

@@ -967,3 +967,9 @@ def test_a_treatment_written_right_before_a_finding_is_its_cause() -> None:
         ("condition.sepsis", True),
     ]
     assert [r.text for r in atoms[1].residues] == ["BCG sepsis"]
+
+
+def test_a_finding_on_a_chronic_treatment_is_restricted_to_it() -> None:
+    """Chia NCT03231982 "Renal failure on dialysis": a renal failure alone excluded."""
+    atom = _by_key("Exclusion Criteria:\n* Renal failure on dialysis\n", "condition.renal-impairment")
+    assert [(r.text, r.effect) for r in atom.residues] == [("on dialysis", "narrows")]
