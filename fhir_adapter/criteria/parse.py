@@ -43,6 +43,7 @@ from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
     only_classes,
+    parenthesised_options,
     split_alternative_thresholds,
     split_components,
     switch_by_unit,
@@ -422,7 +423,7 @@ def parse_clause(
     heads = two_sided(work, heads, item.kind)
     heads = split_alternative_thresholds(work, heads, p, item.kind)
     src = clause_source(text, span.start, norm, item)
-    groups = any_of_groups(work, heads) if item.kind == "inclusion" else {}
+    groups = {**parenthesised_options(work, heads), **any_of_groups(work, heads)} if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
     for index, (head, head_days) in enumerate(zip(heads, head_windows(work, heads, windows, p), strict=True)):
         seg_end = head.seg_end

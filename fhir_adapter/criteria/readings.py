@@ -255,6 +255,33 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
     return groups
 
 
+_TREATMENT_CLASSES = frozenset({"medication", "procedure"})
+
+
+def parenthesised_options(work: str, heads: list[Head]) -> dict[int, int]:
+    """Head index -> index of a treatment class whose parenthesis lists them ("≥ 1 DMARD (methotrexate,
+    hydroxychloroquine, ..., azathioprine)"): in an inclusion, two or more treatments listed right after their class
+    are the ways to meet it, one any-of group with the class, never each required."""
+    groups: dict[int, int] = {}
+    for i, head in enumerate(heads):
+        if head.concept.category not in _TREATMENT_CLASSES or not head.concept.members or i + 1 >= len(heads):
+            continue
+        opening = work.find("(", head.end, heads[i + 1].start)
+        if opening < 0 or len(work[head.end : opening].split()) > 3:
+            continue
+        closing = work.find(")", opening)
+        listed = [
+            k
+            for k in range(i + 1, len(heads))
+            if heads[k].start < (closing if closing >= 0 else len(work))
+            and heads[k].concept.category == head.concept.category
+        ]
+        gaps = [_BRACKETED.sub(" ", work[heads[k - 1].end : heads[k].start]) for k in listed[1:]]
+        if len(listed) >= 2 and not any(_AND.search(g) for g in gaps):
+            groups.update({k: i for k in (i, *listed)})
+    return groups
+
+
 def switch_by_unit(raw: str, norm: Normalised, heads: list[Head], lexicon: Lexicon, units: Units) -> None:
     """A test named with the unit of another concept is that concept ("FEV1 >= 50 % of predicted" is FEV1 %
     predicted; "creatinine clearance < 30 mL/min/1.73 m2" is an eGFR): the lexicon's ``by_unit`` says which."""

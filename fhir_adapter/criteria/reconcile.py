@@ -210,7 +210,6 @@ def _cancer_alternatives(atoms: list[Atom], lex: Lexicon) -> list[Atom]:
             atom.kind == "inclusion"
             and atom.computable
             and atom.comparator == "present"
-            and atom.any_of is None
             and key is not None
             and "metasta" not in key
             and _primary_cancer(key, lex)
@@ -218,10 +217,87 @@ def _cancer_alternatives(atoms: list[Atom], lex: Lexicon) -> list[Atom]:
             by_item.setdefault(_ITEM_OF.sub("", atom.id), []).append(index)
     out = list(atoms)
     for item, members in by_item.items():
-        if len(members) > 1:
-            for index in members:
+        alone = [index for index in members if atoms[index].any_of is None]
+        if len(alone) > 1:
+            for index in alone:
                 out[index] = out[index].model_copy(update={"any_of": f"{item}-cancers"})
+    return _cancer_cohorts(out, by_item, lex)
+
+
+def _cancer_cohorts(atoms: list[Atom], by_item: dict[str, list[int]], lex: Lexicon) -> list[Atom]:
+    """ "SCLC (second line)", "TNBC (second line)" as items of their own: primary cancers that no patient has
+    together, required by different items of one cohort (or of a trial without cohorts), are its tumour cohorts (a
+    basket trial). Items whose cancers overlap ("TNBC", "metastatic breast carcinoma ... triple negative") describe
+    one tumour cohort. When each tumour cohort is one item, their atoms form one any-of group; otherwise each atom
+    keeps a residue that widens it (a patient with another cohort's cancer may be eligible)."""
+    # already alternatives of other items ("one of the following:" sub-items), or uncertain themselves (a permission
+    # read as an inclusion): not a cohort of their own
+    spanning = _groups_across_items(atoms)
+    by_cohort: dict[str | None, dict[str, list[int]]] = {}
+    for item, members in by_item.items():
+        for index in members:
+            atom = atoms[index]
+            if atom.any_of in spanning or any(r.effect == "widens" for r in atom.residues):
+                continue
+            by_cohort.setdefault(atom.cohort, {}).setdefault(item, []).append(index)
+    out = list(atoms)
+    for cohort, items in by_cohort.items():
+        clusters = _overlapping_items(items, atoms, lex)
+        if len(clusters) < 2:
+            continue
+        own_groups = all((atoms[i].any_of or "-cancers").endswith("-cancers") for m in items.values() for i in m)
+        if own_groups and all(len(cluster) == 1 for cluster in clusters):
+            group = "inc-cancers" if cohort is None else f"inc-cancers-{re.sub(r'[^a-z0-9]+', '-', cohort.lower())}"
+            for cluster in clusters:
+                for index in items[cluster[0]]:
+                    out[index] = out[index].model_copy(update={"any_of": group})
+            continue
+        for cluster in clusters:
+            others = [atoms[items[c[0]][0]].id for c in clusters if c is not cluster]
+            reason = "one of the trial's tumour cohorts: another one's cancer also admits (" + ", ".join(others) + ")"
+            for item in cluster:
+                for index in items[item]:
+                    residue = Residue(text=out[index].text, effect="widens", reason=reason)
+                    out[index] = out[index].model_copy(update={"residues": [*out[index].residues, residue]})
     return out
+
+
+def _groups_across_items(atoms: list[Atom]) -> set[str]:
+    """The any-of groups whose members come from more than one item."""
+    items: dict[str, set[str]] = {}
+    for atom in atoms:
+        if atom.any_of is not None:
+            items.setdefault(atom.any_of, set()).add(_ITEM_OF.sub("", atom.id))
+    return {group for group, of in items.items() if len(of) > 1}
+
+
+def _same_site(first: str, second: str, lex: Lexicon) -> bool:
+    """Whether two cancers may be one patient's tumour: the same concept, one inside the other, or ICD-10-CM sites
+    that nest ("C50" of breast cancer and of its triple-negative kind); a cancer without a site may be any."""
+    if first == second or _covers(first, second, lex) or _covers(second, first, lex):
+        return True
+    sites = [_icd_sites(first, lex), _icd_sites(second, lex)]
+    if not sites[0] or not sites[1]:
+        return True
+    return any(a.startswith(b) or b.startswith(a) for a in sites[0] for b in sites[1])
+
+
+def _icd_sites(key: str, lex: Lexicon) -> list[str]:
+    concept = lex.get(key)
+    codes = [c.code for c in (*concept.codings, *concept.site_codings) if c.system == _ICD10CM]
+    return codes + [p.prefix for p in concept.code_prefixes if p.system == _ICD10CM]
+
+
+def _overlapping_items(items: dict[str, list[int]], atoms: list[Atom], lex: Lexicon) -> list[list[str]]:
+    """The items in groups whose cancers overlap (the same concept, or one inside the other), in order."""
+    keys = {item: {atoms[i].concept_key or "" for i in members} for item, members in items.items()}
+    clusters: list[list[str]] = []
+    for item in items:
+        linked = [c for c in clusters if any(_same_site(x, y, lex) for x in keys[item] for o in c for y in keys[o])]
+        merged = [item] + [o for c in linked for o in c]
+        clusters = [c for c in clusters if not any(c is other for other in linked)] + [merged]
+    order = list(items)
+    return sorted((sorted(c, key=order.index) for c in clusters), key=lambda c: order.index(c[0]))
 
 
 _ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"

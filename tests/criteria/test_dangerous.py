@@ -160,8 +160,11 @@ def test_a_list_of_primary_cancers_among_the_inclusions_is_alternatives() -> Non
     )
     trial = TrialRecord(nct_id="NCT00000001", source_format="ctgov-json", eligibility=Eligibility(criteria=text))
     atoms = compile_trial(trial).atoms
-    assert {a.any_of for a in atoms if a.id.startswith("inc-1")} == {"inc-1-cancers"}
-    assert all(a.any_of is None for a in atoms if a.id.startswith("inc-2"))
+    assert {a.any_of for a in atoms if a.id.startswith("inc-1")} == {"inc-cancers"}
+    # the breast cancer of the next item is another tumour cohort (its brain metastases a residue of it)
+    assert [(a.concept_key, a.any_of) for a in atoms if a.id.startswith("inc-2")] == [
+        ("condition.breast-cancer", "inc-cancers")
+    ]
 
 
 def test_an_uncoded_alternative_widens_an_inclusion() -> None:
@@ -205,3 +208,51 @@ def test_a_recent_episode_of_the_required_finding_is_left_for_review() -> None:
     (atom,) = [a for a in _trial_atoms(text) if a.kind == "exclusion"]
     assert not atom.computable
     assert atom.reason is not None and atom.reason.startswith("the trial requires this finding (inc-1)")
+
+
+def test_primary_cancers_required_by_items_of_their_own_are_tumour_cohorts() -> None:
+    """Chia NCT03518606 "Breast cancer" / "Prostate cancer" / "Cervical cancer" (items of one list) required every
+    patient to have all three."""
+    text = "Inclusion Criteria:\n- Breast cancer\n- Prostate cancer\n- Cervical cancer\n- ECOG 0-1\n"
+    cancers = [a for a in _trial_atoms(text) if a.category == "condition"]
+    assert [(a.concept_key, a.any_of) for a in cancers] == [
+        ("condition.breast-cancer", "inc-cancers"),
+        ("condition.prostate-cancer", "inc-cancers"),
+        ("condition.cervical-cancer", "inc-cancers"),
+    ]
+
+
+def test_tumour_cohorts_of_several_items_each_keep_a_widening_residue() -> None:
+    """Corpus NCT03761914: "SCLC (second line)" and the SCLC item after it, "TNBC (second line)" and its breast
+    carcinoma item: each cohort is two items, so no flat any-of group; a patient of another cohort is to confirm."""
+    text = (
+        "Inclusion Criteria:\n- SCLC (second line)\n- Histologically confirmed SCLC\n- TNBC (second line)\n"
+        "- Histologically proven metastatic breast carcinoma\n"
+    )
+    atoms = [a for a in _trial_atoms(text) if a.category == "condition"]
+    assert all(a.any_of is None and a.residues[-1].effect == "widens" for a in atoms)
+    assert atoms[0].residues[-1].reason == "one of the trial's tumour cohorts: another one's cancer also admits (inc-3)"
+
+
+def test_a_cancer_and_its_narrower_kind_are_both_required() -> None:
+    text = "Inclusion Criteria:\n- Breast cancer\n- Triple negative breast cancer\n"
+    atoms = [a for a in _trial_atoms(text) if a.category == "condition"]
+    assert [a.any_of for a in atoms] == [None, None]
+    assert not any(r.effect == "widens" for a in atoms for r in a.residues)
+
+
+def test_treatments_listed_after_their_class_are_ways_to_meet_it() -> None:
+    """Chia NCT01793519 "≥ 1 DMARD (methotrexate, hydroxychloroquine, ..., azathioprine)" required every DMARD."""
+    text = (
+        "Inclusion Criteria:\n- Currently taking greater than or equal to 1 DMARD (methotrexate, hydroxychloroquine, "
+        "sulfasalazine, leflunomide)\n"
+    )
+    atoms = _atoms(text)
+    assert [a.concept_key for a in atoms] == [
+        "medication.dmards",
+        "medication.methotrexate",
+        "medication.hydroxychloroquine",
+        "medication.sulfasalazine",
+        "medication.leflunomide",
+    ]
+    assert {a.any_of for a in atoms} == {"inc-1a-any"}
