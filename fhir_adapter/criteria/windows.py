@@ -83,8 +83,14 @@ def _window_after(work: str, head: Head, heads: list[Head], windows: list[Window
         if _ends_statement(work[head.end : start], vocab):
             return None
         later = next((h for h in heads if h.start >= end), None)
+        if _OPENS_NEXT.search(work, max(head.end, start - 12), start) and later and "," in work[end : later.start]:
+            return None  # "any brain metastases, or, within six months prior to Day 1, history of stroke"
         return None if later is not None and _continues_list(work[end : later.start], vocab) else days
     return None
+
+
+_OPENS_NEXT = re.compile(r",\s*\b(?:and/or|or|and)\s*,?\s*$", re.IGNORECASE)
+"""A list conjunction right before a window: with a comma after the window, it opens the next element."""
 
 
 def _continues_list(gap: str, vocab: Phrases) -> bool:

@@ -53,6 +53,27 @@ def _windows(item: str) -> dict[str, int | None]:
             "complications of infection, bacteremia, or severe pneumonia",
             {"condition.infection": 28, "condition.pneumonia": 28},
         ),
+        # Chia NCT02431559: a window after ", or," with a comma after it opens the next element, not the one before
+        (
+            "history of CNS disease, including primary brain tumor, seizures not controlled with standard medical "
+            "therapy, any brain metastases, or, within six months prior to Day 1 of this study, history of stroke",
+            {
+                "condition.brain-tumor": None,
+                "condition.brain-metastases": None,
+                "condition.stroke": 180,
+            },
+        ),
+        # Chia NCT02704754: "meeting criteria for" opens a statement of its own, whose window dates nothing before it
+        (
+            "Psychiatric disorders other than insomnia; including bipolar and psychotic disorders and meeting criteria "
+            "for DSM-5 moderate alcohol or drug use disorders within the past year",
+            {"condition.bipolar-disorder": None, "condition.psychotic-disorder": None},
+        ),
+        # Chia NCT03338296: "at the time of or within 6 months" is one window
+        (
+            "Any suicidal ideation with intent with or without a plan, at the time of or within 6 months of Screening",
+            {"condition.suicidal-ideation": 180},
+        ),
         # Chia NCT02431559: a window opening a list dates all its members
         (
             "Within six months prior to Day 1 of this study, history of stroke, transient ischemic attack (TIA) or "
@@ -101,3 +122,11 @@ def test_an_exposure_in_utero_is_the_mothers() -> None:
     """Chia NCT02851303 (infants): "Primary in-utero drug exposure was opioids" required the infant's opioids."""
     atom = compile_text("Inclusion Criteria:\n* Primary in-utero drug exposure was opioids\n").atoms[0]
     assert atom.reason == "'in-utero' before the finding: the mother's, not the patient's"
+
+
+def test_a_minimum_time_since_the_event_is_no_look_back() -> None:
+    """Chia NCT02952963 "Uncomplicated RYGB performed minimum 3 months prior to the study" admitted only patients
+    operated in the last 90 days, the opposite of the criterion."""
+    (atom,) = compile_text("Inclusion Criteria:\n* RYGB performed minimum 3 months prior to the study\n").atoms
+    assert not atom.computable
+    assert atom.reason is not None and atom.reason.startswith("a minimum time since an event")
