@@ -59,7 +59,9 @@ def _codes_within(broad: str, narrow: str, lex: Lexicon) -> bool:
     systems = {s for s, _ in prefixes}
     concept = lex.get(narrow)
     # a narrow concept may be coded by its own prefixes only ("C84" of the T-cell lymphomas)
-    own = [(c.system, c.code) for c in concept.codings] + [(p.system, p.prefix) for p in concept.code_prefixes]
+    # (or by the site codes of its histology: "C16" of a gastric adenocarcinoma)
+    own = [(c.system, c.code) for c in (*concept.codings, *concept.site_codings)]
+    own += [(p.system, p.prefix) for p in concept.code_prefixes]
     shared = [(system, code) for system, code in own if system in systems]
     if not shared:
         return False
@@ -176,7 +178,10 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
         broader_than = [
             r
             for r in required
-            if r.concept_key and r.concept_key != atom.concept_key and _covers(atom.concept_key, r.concept_key, lex)
+            if r.concept_key
+            and r.concept_key != atom.concept_key
+            and _covers(atom.concept_key, r.concept_key, lex)
+            and not _excepted(atom, lex.get(r.concept_key), lex)
         ]
         if broader_than:
             codes = [c for r in broader_than for c in r.concepts]

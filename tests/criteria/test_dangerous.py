@@ -256,3 +256,16 @@ def test_treatments_listed_after_their_class_are_ways_to_meet_it() -> None:
         "medication.leflunomide",
     ]
     assert {a.any_of for a in atoms} == {"inc-1a-any"}
+
+
+def test_prior_malignancy_excepts_a_required_cancer_known_by_its_site_codes() -> None:
+    """Corpus NCT01503372 "Prior malignancy, except for curatively treated basal cell carcinoma" excluded every
+    patient of its gastric adenocarcinoma trial (a histology whose ICD-10-CM site, C16, is a site code)."""
+    text = (
+        "Inclusion Criteria:\n* Histologically confirmed adenocarcinoma of the stomach\nExclusion Criteria:\n"
+        "* Prior malignancy, except for curatively treated basal cell carcinoma of the skin\n"
+    )
+    (atom,) = [a for a in _trial_atoms(text) if a.kind == "exclusion"]
+    assert atom.residues[-1].reason == "read as other than the trial's own condition (inc-1)"
+    excepted = {c.code for c in atom.excluded_concepts}
+    assert {c.code for c in lexicon().get("condition.gastric-adenocarcinoma").codings} <= excepted
