@@ -27,6 +27,7 @@ CRITERIA = (
     "* History of interstitial lung disease\n"
     "* Active autoimmune disease\n"
     "* Diabetes mellitus\n"
+    "* Current or past history of gout\n"
 )
 CODES = {  # one code per concept above, as a hospital would record it
     "condition.rectal-cancer-recurrence": "314966008",
@@ -34,6 +35,7 @@ CODES = {  # one code per concept above, as a hospital would record it
     "condition.interstitial-lung-disease": "233703007",
     "condition.autoimmune-disease": "69896004",
     "condition.diabetes": "73211009",
+    "condition.gout": "90560007",
 }
 
 

@@ -268,9 +268,11 @@ def _condition_status_for(qualifiers: tuple[str, ...]) -> str:
     )
     excluded_verification = refuted + ([] if "suspected" in qualifiers else tentative)
     parts = [f"verificationStatus.coding.where(code in {fp_in(excluded_verification)}).empty()"]
-    if "active" in qualifiers or "current" in qualifiers:
+    if {"history", "prior"} & set(qualifiers):
+        pass  # as the matcher: resolved ones count too ("current or past history of alcoholism")
+    elif "active" in qualifiers or "current" in qualifiers:
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(active)}).exists()")
-    elif not {"history", "prior"} & set(qualifiers):  # as the matcher: only these count resolved ones
+    else:
         parts.append(f"clinicalStatus.coding.where(code in {fp_in(inactive)}).empty()")
     return " and ".join(parts)
 
