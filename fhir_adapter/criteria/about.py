@@ -29,6 +29,9 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases) -> s
         return f"'{defined.group(1)}' after the term: a definition of it, not a criterion"
     if concept.is_presence_test and not head.negated and _test_without_result(work, head, vocab):
         return "a test named without its result: that it is done is not the criterion"
+    planned = _planned_procedure(head, kind, work, vocab)
+    if planned is not None:
+        return f"'{planned}' before the procedure: the one the patient is to have, not a past one"
     both = _with_its_negation(work, head)
     if both is not None:
         return f"'{both}': patients with and without it are eligible, no criterion"
@@ -43,6 +46,18 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases) -> s
 
 _AND_NON_AFTER = re.compile(r"\s*(?:and/or|and|or|as well as|,)\s*non[- ]?([a-z]+)", re.IGNORECASE)
 _NON_AND_BEFORE = re.compile(r"non[- ]?([a-z]+)\s*(?:and/or|and|or|,)\s*$", re.IGNORECASE)
+
+
+def _planned_procedure(head: Head, kind: Kind, work: str, vocab: Phrases) -> str | None:
+    """ "Patients requiring a primary total knee replacement": in an inclusion, the words before a one-off
+    procedure that make it the one to come."""
+    concept = head.concept
+    if kind != "inclusion" or concept.category != "procedure":
+        return None
+    name = f"{concept.key.split('.', 1)[-1]} {concept.display}".lower()  # not the category in "procedure.x"
+    if not vocab.one_off_procedure.search(name):
+        return None
+    return marker_before(vocab.planned_procedure_before, work, head, vocab, max_words=4)
 
 
 def _with_its_negation(work: str, head: Head) -> str | None:

@@ -258,6 +258,10 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    planned_procedure_before: re.Pattern[str] = _NEVER
+    """ "undergoing", "requiring", "scheduled for" before a one-off procedure of an inclusion: the one to come."""
+    one_off_procedure: re.Pattern[str] = _NEVER
+    """Words of a one-off procedure's own name ("knee replacement", "mastectomy"), not an ongoing one ("dialysis")."""
     permitted_before: re.Pattern[str] = _NEVER
     """ "may have received", "can be corrected by": a permitted treatment, or a way to reach a value."""
     suspicion_before: re.Pattern[str] = _NEVER
@@ -550,6 +554,8 @@ def phrases() -> Phrases:
         risk_of_finding=_compile(_words(t, "risk_of_finding")),
         exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
         vaccine_words=_compile(_words(t, "vaccine_words")),
+        planned_procedure_before=_compile(_words(t, "planned_procedure_before")),
+        one_off_procedure=re.compile("|".join(re.escape(w) for w in _words(t, "one_off_procedure_words"))),
         permitted_before=_compile(_words(t, "permitted_before")),
         suspicion_before=_compile(_words(t, "suspicion_before")),
         confirmed_alternative=_compile(_words(t, "confirmed_alternative")),

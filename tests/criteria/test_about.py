@@ -95,3 +95,26 @@ def test_a_finding_and_its_negation_side_by_side_admit_everyone() -> None:
             "patients with and without it are eligible, no criterion"
         )
     assert all(a.computable for a in compile_text("Inclusion Criteria:\n* Diabetes and hypertension\n").atoms)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "marker"),
+    [
+        # Chia NCT02863120 and NCT02627560: only patients who had the operation already passed
+        ("Patients requiring a primary total knee replacement", "procedure.knee-replacement", "requiring"),
+        ("women undergoing unilateral mastectomy", "procedure.mastectomy", "undergoing"),
+    ],
+)
+def test_the_procedure_an_included_patient_is_to_have_is_no_past_one(item: str, key: str, marker: str) -> None:
+    atom = _by_key(f"Inclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable
+    assert atom.reason == f"'{marker}' before the procedure: the one the patient is to have, not a past one"
+
+
+def test_an_ongoing_procedure_or_a_past_one_stays_computable() -> None:
+    for item, key in (
+        ("Patients undergoing hemodialysis", "procedure.hemodialysis"),
+        ("requiring mechanical ventilation", "procedure.mechanical-ventilation"),
+        ("Prior mastectomy", "procedure.mastectomy"),
+    ):
+        assert _by_key(f"Inclusion Criteria:\n* {item}\n", key).computable, item
