@@ -651,7 +651,9 @@ def _term_drafts(src: Sources, curation: dict[str, Any], rules: Rules) -> dict[s
         phrases, abbreviations = _named(term, src.mondo_labels.get(term_id, []), hand, rules)
         draft = Draft(term.label, str(hand.get("category", _category(term, src.hierarchy))), phrases, abbreviations)
         draft.book.merge(src.books.get(term_id, CodeBook()))
-        draft.book.merge(_subclass_codes(term_id, src, max_descendants, max_subclass_codes), note=" (subclass)")
+        if not hand.get("own_codes_only", False):  # a class whose subclasses are not what criteria mean by it
+            draft.book.merge(_subclass_codes(term_id, src, max_descendants, max_subclass_codes), note=" (subclass)")
+        _drop_hand_codes(draft, hand)
         _add_hand_codes(draft, hand, src)
         draft.site_codes = _site_codes(term_id, draft, src)
         drafts[term_id] = draft
@@ -701,6 +703,16 @@ def _subclass_codes(term_id: str, src: Sources, max_descendants: int, max_codes:
     for sub in sorted(descendants):
         book.merge(src.books.get(sub, CodeBook()))
     return book if len(book.origins) <= max_codes else CodeBook()
+
+
+def _drop_hand_codes(draft: Draft, hand: dict[str, Any]) -> None:
+    """Source codes the curation removes ("Occlusion of artery" is no peripheral vascular disease of criteria)."""
+    for code in map(str, hand.get("drop_codes", [])):
+        found = [key for key in draft.book.origins if key[1] == code]
+        if not found:
+            raise ValueError(f"curation: drop_codes {code} ({draft.label}) is not among its source codes")
+        for key in found:
+            del draft.book.origins[key]
 
 
 def _add_hand_codes(draft: Draft, hand: dict[str, Any], src: Sources) -> None:

@@ -73,11 +73,12 @@ def test_a_basket_trial_marks_every_listed_tumour() -> None:
 
 
 def test_an_alternative_known_in_one_code_system_only_leaves_the_trial_without_index_conditions() -> None:
-    """DCIS is known here by its SNOMED CT code only: a problem list coding it in ICD-10 (D05.1) would look empty,
-    and "not a candidate" would be wrong. As the index conditions are alternatives, the trial then has none."""
+    """Comedo carcinoma (a DCIS) is known here by its SNOMED CT code only: a problem list coding it in ICD-10
+    (D05.1) would look empty, and "not a candidate" would be wrong. As the index conditions are alternatives, the
+    trial then has none."""
     either = [
         _diagnosis("inc-1a", "condition.breast-cancer", any_of="g1"),
-        _diagnosis("inc-1b", "condition.ductal-carcinoma-in-situ", any_of="g1"),
+        _diagnosis("inc-1b", "condition.comedo-carcinoma", any_of="g1"),
     ]
     assert _index(either, ["Breast Cancer"]) == []
     assert _index([_diagnosis("inc-1", "condition.breast-cancer")], ["Breast Cancer"]) == ["inc-1"]

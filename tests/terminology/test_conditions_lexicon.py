@@ -213,6 +213,20 @@ def test_codes_that_do_not_count() -> None:
     assert not matches("condition.atrial-fibrillation", ICD, "I48.92")  # flutter
     assert not matches("condition.diabetic-ketoacidosis", ICD, "E11.9")
     assert not matches("condition.lung-small-cell-carcinoma", ICD, "C34.90")  # a site code names no histology
+    # DO's "peripheral vascular disease" class brought retinal vein occlusion, priapism and telangiectasia
+    assert not matches("condition.peripheral-vascular-disease", ICD, "H34.81")
+    assert not matches("condition.peripheral-vascular-disease", ICD, "N48.3")
+    assert not matches("condition.peripheral-vascular-disease", SCT, "2929001")  # any occlusion of an artery
+
+
+def test_peripheral_vascular_disease_and_dcis_carry_the_codes_records_use() -> None:
+    """Chia audits: "peripheral vascular disease" matched retinal occlusions, "DCIS" only its comedo subtype."""
+    assert matches("condition.peripheral-vascular-disease", ICD, "I73.9")
+    assert matches("condition.peripheral-vascular-disease", ICD, "I70.213")
+    assert matches("condition.peripheral-artery-disease", ICD, "I70.203")
+    assert matches("condition.ductal-carcinoma-in-situ", ICD, "D05.11")
+    assert matches("condition.ductal-carcinoma-in-situ", SCT, "109889007")
+    assert keys("No previous DCIS of the breast") == ["condition.ductal-carcinoma-in-situ"]
 
 
 def test_groups_are_classes_with_members() -> None:
