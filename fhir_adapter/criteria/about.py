@@ -13,9 +13,13 @@ from fhir_adapter.criteria.model import Kind
 from fhir_adapter.criteria.phrases import Phrases
 
 
-def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases) -> str | None:
-    """Why the presence atom of ``head`` is about something other than its concept, or None."""
+def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, cased: str = "") -> str | None:
+    """Why the presence atom of ``head`` is about something other than its concept, or None (``cased``: the
+    clause with its letter case, where acronyms are read)."""
     concept = head.concept
+    acronym = _expanded_acronym(cased, head) if cased else None
+    if acronym is not None:
+        return f"a word of the name that '{acronym}' abbreviates, not a criterion of its own"
     about_words = vocab.about_the_drug if concept.category == "medication" else vocab.about_the_finding
     about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
     if about is not None and concept.category in {"condition", "infection", "medication"}:
@@ -46,6 +50,23 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases) -> s
 
 _AND_NON_AFTER = re.compile(r"\s*(?:and/or|and|or|as well as|,)\s*non[- ]?([a-z]+)", re.IGNORECASE)
 _NON_AND_BEFORE = re.compile(r"non[- ]?([a-z]+)\s*(?:and/or|and|or|,)\s*$", re.IGNORECASE)
+
+
+_ACRONYM_EXPANDED = re.compile(r"\b([A-Z][A-Z0-9-]{2,9})\s*[\[(]([^\[\]()]{5,160})[\])]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+def _expanded_acronym(cased: str, head: Head) -> str | None:
+    """ "MELAS [mitochondrial myopathy, encephalopathy, lactic acidosis, stroke]": the head lies in the brackets
+    that spell out an acronym (its letters are the initials of the words, in order)."""
+    for found in _ACRONYM_EXPANDED.finditer(cased, max(0, head.start - 200), min(len(cased), head.end + 200)):
+        if not found.start(2) <= head.start < found.end(2):
+            continue
+        letters = [c for c in found.group(1).upper() if c.isalpha()]
+        initials = iter(w[0].upper() for w in _WORD.findall(found.group(2)))
+        if all(letter in initials for letter in letters):  # a subsequence, in order
+            return found.group(1)
+    return None
 
 
 def _planned_procedure(head: Head, kind: Kind, work: str, vocab: Phrases) -> str | None:

@@ -121,7 +121,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if not concept.codings and not concept.code_prefixes:
         return f"concept has no codes: {concept.key}", []
     work = src.norm.text
-    about = about_something_else(head, kind, work, vocab)
+    about = about_something_else(head, kind, work, vocab, src.norm.cased)
     if about is not None:
         return about, []
     suspicion = suspicion_before(head, work, vocab) if kind == "inclusion" else None

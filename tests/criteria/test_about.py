@@ -118,3 +118,16 @@ def test_an_ongoing_procedure_or_a_past_one_stays_computable() -> None:
         ("Prior mastectomy", "procedure.mastectomy"),
     ):
         assert _by_key(f"Inclusion Criteria:\n* {item}\n", key).computable, item
+
+
+def test_the_words_spelling_out_an_acronym_are_its_name() -> None:
+    """Chia NCT03589105 "MELAS [mitochondrial myopathy, encephalopathy, lactic acidosis, stroke]" excluded every
+    patient with a stroke or an encephalopathy."""
+    text = "Exclusion Criteria:\n* MELAS [mitochondrial myopathy, encephalopathy, lactic acidosis, stroke]\n"
+    for key in ("condition.mitochondrial-myopathy", "condition.brain-disease", "condition.stroke"):
+        atom = _by_key(text, key)
+        assert (atom.computable, atom.reason) == (
+            False,
+            "a word of the name that 'MELAS' abbreviates, not a criterion of its own",
+        )
+    assert _by_key("Exclusion Criteria:\n* History of CVA (stroke)\n", "condition.stroke").computable
