@@ -39,6 +39,8 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, case
     both = _with_its_negation(work, head)
     if both is not None:
         return f"'{both}': patients with and without it are eligible, no criterion"
+    if _any_marker(vocab).search(work, *_marker_window(work, head)) is None:
+        return None  # one scan for every list's words first: most heads have none of them before them
     for markers, categories, max_words, why in _NOT_THE_CONCEPT:
         if categories and concept.category not in categories:
             continue
@@ -46,6 +48,27 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, case
         if marker is not None:
             return f"'{marker}' before the {why}"
     return None
+
+
+_ANY_MARKER: dict[int, re.Pattern[str]] = {}
+
+
+def _any_marker(vocab: Phrases) -> re.Pattern[str]:
+    """The words of every marker list of ``_NOT_THE_CONCEPT`` in one pattern (built once per vocabulary)."""
+    found = _ANY_MARKER.get(id(vocab))
+    if found is None:
+        parts = [getattr(vocab, markers).pattern for markers, *_ in _NOT_THE_CONCEPT]
+        found = _ANY_MARKER[id(vocab)] = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+    return found
+
+
+def _marker_window(work: str, head: Head) -> tuple[int, int]:
+    """Where :func:`marker_before` looks: up to 60 characters before the head (or before its list), in its segment
+    unless a lead-in's colon opens the list."""
+    start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
+    if work[:floor].rstrip().endswith(":"):  # a lead-in's words apply to its list ("contra-indication to: X, Y")
+        floor = 0
+    return max(floor, start - 60), start
 
 
 _AND_NON_AFTER = re.compile(r"\s*(?:and/or|and|or|as well as|,)\s*non[- ]?([a-z]+)", re.IGNORECASE)
@@ -167,10 +190,8 @@ def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrase
     """ "high risk of thrombosis", "close contact with a case of active TB": the marker words before the finding,
     in its list element and at most ``max_words`` words before it."""
     # a list's members share the words before its first one ("vaccinated against hepatitis B, influenza or measles")
-    start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
-    if work[:floor].rstrip().endswith(":"):  # a lead-in's words apply to its list ("contra-indication to: X, Y")
-        floor = 0
-    found = last_match(markers, work, max(floor, start - 60), start)
+    low, start = _marker_window(work, head)
+    found = last_match(markers, work, low, start)
     gap = work[found.end() : start] if found is not None else ""
     if found is None or SEPARATOR.search(gap.replace("/", " ")):  # "cause for secondary/primary X": one phrase
         return None
