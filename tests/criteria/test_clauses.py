@@ -973,3 +973,18 @@ def test_a_finding_on_a_chronic_treatment_is_restricted_to_it() -> None:
     """Chia NCT03231982 "Renal failure on dialysis": a renal failure alone excluded."""
     atom = _by_key("Exclusion Criteria:\n* Renal failure on dialysis\n", "condition.renal-impairment")
     assert [(r.text, r.effect) for r in atom.residues] == [("on dialysis", "narrows")]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        # Chia audits: each excluded any record of the drug ever
+        "Patients who is undergoing chemotherapy",
+        "Take any clonidine",
+        "Receive thrombolytic or anticoagulant therapy",
+        "preoperative use of gabapentin",
+    ],
+)
+def test_present_tense_use_is_current_use(item: str) -> None:
+    (atom, *_) = _atoms(f"Exclusion Criteria:\n* {item}\n")
+    assert atom.computable and atom.qualifiers == ["current"]
