@@ -9,74 +9,10 @@ from functools import cache
 from typing import Any, TypeVar
 
 from fhir_adapter.criteria.model import Category, Comparator, Qualifier
+from fhir_adapter.criteria.patterns import compile_phrases, phrase_needles, phrase_pattern
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
 from fhir_adapter.phrase_keys import TOKEN
-
-_END = ""
-"""Trie key marking that a phrase ends at this node."""
-
-
-def _trie_regex(units: list[list[str]]) -> str:
-    """A regular expression matching exactly the given sequences of regex units, as a trie: shared prefixes
-    are tested once, so hundreds of phrases cost about as much as one ("at least" | "at most" ->
-    ``at\\s+(?:least|most)``). A phrase that can continue is tried longest first (greedy optional group)."""
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
-    for sequence in units:
-        node = trie
-        for unit in sequence:
-            node = node.setdefault(unit, {})
-        node[_END] = {}
-    return _emit(trie)
-
-
-def _emit(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
-    ends = _END in node
-    branches = [unit + _emit(child) for unit, child in sorted(node.items()) if unit != _END]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if ends:
-        return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
-    return body
-
-
-def _units(phrase: str) -> list[str]:
-    """A phrase as regex units: one escaped character each, any run of spaces as ``\\s+``."""
-    out: list[str] = []
-    for index, word in enumerate(phrase.split()):
-        if index:
-            out.append(r"\s+")
-        out.extend(re.escape(ch) for ch in word)
-    return out
-
-
-def phrase_pattern(phrases: Iterable[str]) -> str:
-    """An alternation of ``phrases`` (the longest that matches wins), bounded by non-word characters where
-    they are words, compiled as a trie."""
-    classes: dict[tuple[bool, bool], list[list[str]]] = {}
-    for phrase in {" ".join(p.lower().split()) for p in phrases if p and p.strip()}:
-        key = (phrase[0].isalnum(), phrase[-1].isalnum())
-        classes.setdefault(key, []).append(_units(phrase))
-    parts = []
-    for (left, right), units in sorted(classes.items(), reverse=True):
-        body = _trie_regex(units)
-        parts.append(("(?<![\\w])" if left else "") + f"(?:{body})" + ("(?![\\w])" if right else ""))
-    return "(?:" + "|".join(parts) + ")" if parts else "(?!)"
-
-
-def _compile(phrases: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(phrase_pattern(phrases), re.IGNORECASE)
-
-
-def phrase_needles(phrases: Iterable[str]) -> tuple[str, ...] | None:
-    """The first words of the phrases, as :func:`phrase_pattern` spells them (lower case): the pattern can match
-    an ASCII text only where ``text.lower()`` contains one of them, a test much cheaper than the regex. None when a
-    phrase is not ASCII (a case-insensitive match of a non-ASCII letter may be an ASCII one: "ſ" matches "s")."""
-    spelled = {" ".join(p.lower().split()) for p in phrases if p and p.strip()}
-    if not all(p.isascii() for p in spelled):
-        return None
-    return tuple(sorted({p.split()[0] for p in spelled}))
 
 
 @dataclass(frozen=True)
@@ -465,7 +401,9 @@ def phrases() -> Phrases:
     topics = tuple(
         Topic(
             reason=str(entry["reason"]),
-            groups=tuple(_compile(g) for g in entry["all_of"]) if "all_of" in entry else (_compile(entry["any_of"]),),
+            groups=tuple(compile_phrases(g) for g in entry["all_of"])
+            if "all_of" in entry
+            else (compile_phrases(entry["any_of"]),),
             on_threshold=str(entry.get("on_threshold", "refuse")),
             on_presence=str(entry.get("on_presence", "refuse")),
             on_absence=str(entry.get("on_absence", "refuse")),
@@ -474,7 +412,9 @@ def phrases() -> Phrases:
             near_head=str(entry.get("near_head", "")),
             unless_named_drug=bool(entry.get("unless_named_drug", False)),
             residue_categories=tuple(str(c) for c in entry.get("residue_categories", ())),
-            residue_if=_compile([str(w) for w in entry["residue_if_words"]]) if "residue_if_words" in entry else None,
+            residue_if=compile_phrases([str(w) for w in entry["residue_if_words"]])
+            if "residue_if_words" in entry
+            else None,
             needles=tuple(phrase_needles(g) for g in _topic_groups(entry)),
         )
         for entry in t["not_computable"]
@@ -485,7 +425,9 @@ def phrases() -> Phrases:
     )
     return Phrases(
         headings={kind: frozenset(words) for kind, words in _by_name(t, "headings").items()},
-        heading_keywords=tuple((kind, _compile(words)) for kind, words in _by_name(t, "heading_keywords").items()),
+        heading_keywords=tuple(
+            (kind, compile_phrases(words)) for kind, words in _by_name(t, "heading_keywords").items()
+        ),
         heading_max_words=int(t["heading_max_words"]),
         subheading_max_words=int(t["subheading_max_words"]),
         comparators=tuple(sorted(((c, w) for w, c in prefix.items()), key=lambda cw: -len(cw[1]))),
@@ -502,9 +444,9 @@ def phrases() -> Phrases:
         time_unit_re=phrase_pattern(time_units),
         window_opener_re=phrase_pattern(_words(t, "window_openers")),
         window_closer_re=phrase_pattern(_words(t, "window_closers")),
-        qualifiers=tuple((q, _compile(words)) for q, words in _by_name(t, "qualifiers").items()),  # type: ignore[misc]
-        negation=_compile(_words(t, "negations")),
-        postfix_negation=_compile(_words(t, "postfix_negations")),
+        qualifiers=tuple((q, compile_phrases(words)) for q, words in _by_name(t, "qualifiers").items()),  # type: ignore[misc]
+        negation=compile_phrases(_words(t, "negations")),
+        postfix_negation=compile_phrases(_words(t, "postfix_negations")),
         result_negation=re.compile(
             rf"(?:{phrase_pattern(_words(t, 'result_negations'))})(?:[\s,/()]+[\w-]+){{0,3}}[\s,/()]*$", re.IGNORECASE
         ),
@@ -514,26 +456,26 @@ def phrases() -> Phrases:
             re.IGNORECASE,
         ),
         list_connector=frozenset(_words(t, "list_connectors")),
-        modifier=_compile(_words(t, "modifier_words")),
+        modifier=compile_phrases(_words(t, "modifier_words")),
         except_words=_except_words(t),
-        except_plain=_compile(_words(t, "except_words")),
+        except_plain=compile_phrases(_words(t, "except_words")),
         criterion_statement=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "criterion_statements")) + ")", re.I),
-        subordinate=_compile(_words(t, "subordinate_words")),
+        subordinate=compile_phrases(_words(t, "subordinate_words")),
         abbreviation_end=_abbreviation_end(t),
-        conditional=_compile(_words(t, "conditional_markers")),
-        age_words=_compile(_words(t, "age_words")),
+        conditional=compile_phrases(_words(t, "conditional_markers")),
+        age_words=compile_phrases(_words(t, "age_words")),
         age_units=frozenset(_words(t, "age_units")),
         score_scales={str(k): (float(v[0]), float(v[1])) for k, v in dict(t["score_scales"]).items()},
         topics=topics,
         category_hints=hints,
-        permission=_compile(_words(t, "permission_markers")),
-        lab_condition=_compile(_words(t, "lab_condition_markers")),
+        permission=compile_phrases(_words(t, "permission_markers")),
+        lab_condition=compile_phrases(_words(t, "lab_condition_markers")),
         min_elapsed=re.compile("(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE),
         site_specific_concepts=frozenset(_words(site_heads, "concepts")),
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
-        allergy_words=_compile(_words(t, "allergy_words")),
-        medication_use=_compile(_words(t, "medication_use_words")),
+        allergy_words=compile_phrases(_words(t, "allergy_words")),
+        medication_use=compile_phrases(_words(t, "medication_use_words")),
         neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
         test_results=frozenset(_words(t, "test_results")),
         exception_nouns=frozenset(_words(t, "exception_nouns")),
@@ -546,69 +488,71 @@ def phrases() -> Phrases:
         subordinate_words=frozenset(_words(t, "subordinate_words")),
         site_stop_words=frozenset(_words(t, "site_stop_words")),
         site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
-        criterion_if=_compile(_words(t, "criterion_if")),
-        substance_test=_compile(_words(t, "substance_test_context")),
+        criterion_if=compile_phrases(_words(t, "criterion_if")),
+        substance_test=compile_phrases(_words(t, "substance_test_context")),
         about_the_finding=_right_after(_words(t, "about_the_finding")),
         about_the_drug=_right_after(_words(t, "about_the_drug")),
         about_the_test=_right_after(_words(t, "about_the_test")),
-        risk_of_finding=_compile(_words(t, "risk_of_finding")),
-        exposure_to_finding=_compile(_words(t, "exposure_to_finding")),
-        vaccine_words=_compile(_words(t, "vaccine_words")),
-        planned_procedure_before=_compile(_words(t, "planned_procedure_before")),
+        risk_of_finding=compile_phrases(_words(t, "risk_of_finding")),
+        exposure_to_finding=compile_phrases(_words(t, "exposure_to_finding")),
+        vaccine_words=compile_phrases(_words(t, "vaccine_words")),
+        planned_procedure_before=compile_phrases(_words(t, "planned_procedure_before")),
         one_off_procedure=re.compile("|".join(re.escape(w) for w in _words(t, "one_off_procedure_words"))),
-        permitted_before=_compile(_words(t, "permitted_before")),
-        suspicion_before=_compile(_words(t, "suspicion_before")),
-        confirmed_alternative=_compile(_words(t, "confirmed_alternative")),
+        permitted_before=compile_phrases(_words(t, "permitted_before")),
+        suspicion_before=compile_phrases(_words(t, "suspicion_before")),
+        confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
             r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
         route_lead=_routes(_route_words(t), r"\s+"),
         local_routes=frozenset(_words(t, "local_route_words")),
-        prevention_of_finding=_compile(_words(t, "prevention_of_finding")),
-        interaction_with_drug=_compile(_words(t, "interaction_with_drug")),
-        response_to_treatment=_compile(_words(t, "response_to_treatment")),
-        unknown_status_before=_compile(_words(t, "unknown_status_before")),
-        mother_before=_compile(_words(t, "mother_before")),
-        manifestation_before=_compile(_words(t, "manifestation_before")),
-        other_pressure_before=_compile(_words(t, "other_pressure_before")),
+        prevention_of_finding=compile_phrases(_words(t, "prevention_of_finding")),
+        interaction_with_drug=compile_phrases(_words(t, "interaction_with_drug")),
+        response_to_treatment=compile_phrases(_words(t, "response_to_treatment")),
+        unknown_status_before=compile_phrases(_words(t, "unknown_status_before")),
+        mother_before=compile_phrases(_words(t, "mother_before")),
+        manifestation_before=compile_phrases(_words(t, "manifestation_before")),
+        other_pressure_before=compile_phrases(_words(t, "other_pressure_before")),
         future_reference=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "future_reference")) + ")", re.IGNORECASE),
-        other_person_before=_compile(_words(t, "other_person_before")),
-        dose_change_before=_compile(_words(t, "dose_change_before")),
-        change_before_test=_compile(_by_name(t, "change_of_measurement")["before"]),
+        other_person_before=compile_phrases(_words(t, "other_person_before")),
+        dose_change_before=compile_phrases(_words(t, "dose_change_before")),
+        change_before_test=compile_phrases(_by_name(t, "change_of_measurement")["before"]),
         change_after_test=_right_after(_by_name(t, "change_of_measurement")["after"]),
         dose_reference_before=_dose_reference(t),
-        contraindication_before=_compile(_words(t, "contraindication_before")),
-        test_nouns=_compile(_words(t, "test_nouns")),
-        positive_results=_compile(_words(t, "positive_results")),
-        disqualifying=_compile(_words(t, "disqualifying_words")),
-        participant_roles=_compile(_words(t, "participant_roles")),
-        permission_conditions=_compile(_words(t, "permission_conditions")),
+        contraindication_before=compile_phrases(_words(t, "contraindication_before")),
+        test_nouns=compile_phrases(_words(t, "test_nouns")),
+        positive_results=compile_phrases(_words(t, "positive_results")),
+        disqualifying=compile_phrases(_words(t, "disqualifying_words")),
+        participant_roles=compile_phrases(_words(t, "participant_roles")),
+        permission_conditions=compile_phrases(_words(t, "permission_conditions")),
         setting_markers=re.compile(
             "(?:" + phrase_pattern(_words(t, "setting_markers")) + r")\s+(?:[\w-]+\s+){0,3}$", re.IGNORECASE
         ),
-        past_markers=_compile(_words(t, "past_markers")),
-        relative_markers=_compile(_words(t, "relative_markers")),
-        personal_history=_compile(_words(t, "personal_history_markers")),
-        cause_markers=_compile(_words(t, "cause_markers")),
+        past_markers=compile_phrases(_words(t, "past_markers")),
+        relative_markers=compile_phrases(_words(t, "relative_markers")),
+        personal_history=compile_phrases(_words(t, "personal_history_markers")),
+        cause_markers=compile_phrases(_words(t, "cause_markers")),
         above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
         below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
-        any_qualifier=_compile([w for words in _by_name(t, "qualifiers").values() for w in words]),
-        any_topic=_compile([str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]),
+        any_qualifier=compile_phrases([w for words in _by_name(t, "qualifiers").values() for w in words]),
+        any_topic=compile_phrases(
+            [str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]
+        ),
         topic_filter=TopicFilter.of([_topic_groups(entry) for entry in t["not_computable"]]),
-        example_markers=_compile(_words(t, "example_markers")),
+        example_markers=compile_phrases(_words(t, "example_markers")),
         note_markers=re.compile(
             r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
         ),
-        evidence_phrases=_compile(_words(t, "evidence_phrases")),
-        current_time=_compile(_words(t, "current_time_phrases")),
+        evidence_phrases=compile_phrases(_words(t, "evidence_phrases")),
+        current_time=compile_phrases(_words(t, "current_time_phrases")),
         citation_year=re.compile(
             r"(?:19|20)\d\d\s*(?:[\w/\-]+\s+){0,4}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
             re.IGNORECASE,
         ),
-        not_exception=_compile(_words(t, "not_exception_phrases")),
-        washout=_compile(_words(t, "washout_predicates")),
-        restating_negation=_compile(_words(t, "restating_negations")),
+        not_exception=compile_phrases(_words(t, "not_exception_phrases")),
+        washout=compile_phrases(_words(t, "washout_predicates")),
+        restating_negation=compile_phrases(_words(t, "restating_negations")),
         procedure_statement=re.compile(
             r"\bwill\s+(?:(?:also|not|routinely|then|only)\s+)*be\s+(?:(?:also|routinely|then|only)\s+)*(?:"
             + phrase_pattern(_words(t, "procedure_participles"))
@@ -618,12 +562,12 @@ def phrases() -> Phrases:
         explanation_markers=re.compile(
             r"\(\s*(?:" + phrase_pattern(_words(t, "explanation_markers")) + ")", re.IGNORECASE
         ),
-        withdrawn=_compile(_words(t, "withdrawn_markers")),
-        proper_names=_compile(_words(t, "proper_names")),
+        withdrawn=compile_phrases(_words(t, "withdrawn_markers")),
+        proper_names=compile_phrases(_words(t, "proper_names")),
         name_nouns=frozenset(_words(t, "name_nouns")),
         organisation_nouns=frozenset(_words(t, "organisation_nouns")),
-        subject_markers=_compile(_words(t, "subject_markers")),
-        requirement_modals=_compile(_words(t, "requirement_modals")),
+        subject_markers=compile_phrases(_words(t, "subject_markers")),
+        requirement_modals=compile_phrases(_words(t, "requirement_modals")),
         stage_pair=re.compile(
             "(?:"
             + phrase_pattern(_words(t, "stage_adjectives"))

@@ -26,7 +26,8 @@ from fhir_adapter.criteria.numbers import (
     find_window,
     patterns,
 )
-from fhir_adapter.criteria.phrases import phrase_needles, phrase_pattern, phrases, search_exception, text_tokens
+from fhir_adapter.criteria.patterns import phrase_needles, phrase_pattern
+from fhir_adapter.criteria.phrases import phrases, search_exception, text_tokens
 from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
 from fhir_adapter.criteria.topics import topic_of
 from fhir_adapter.generated_lexicon import concept_from_entry
@@ -191,12 +192,53 @@ def _plain_find(text: str) -> list[tuple[int, int, str]]:
 
 
 def test_find_is_the_plain_token_walk() -> None:
-    texts = ["Heart, liver or kidney disease", "computed tomography (CT) contrast allergy", "PD-1/PD-L1 inhibitors",
-             "MS or SLE", "Crohn's disease and ulcerative colitis", "hepatitis B or C infection", "İstanbul ÉCOG"]
+    texts = [
+        "Heart, liver or kidney disease",
+        "computed tomography (CT) contrast allergy",
+        "PD-1/PD-L1 inhibitors",
+        "MS or SLE",
+        "Crohn's disease and ulcerative colitis",
+        "hepatitis B or C infection",
+        "İstanbul ÉCOG",
+    ]
     rng = random.Random(SEED)
-    words = ["heart", "Liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
-             "B", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ",", "MS",
-             "multiple", "sclerosis", "(MS)", "pd", "l1", "inhibitor", "platelets", "count", "é", "of", "the"]
+    words = [
+        "heart",
+        "Liver",
+        "kidney",
+        "disease",
+        "cancer",
+        "breast",
+        "type",
+        "1",
+        "2",
+        "diabetes",
+        "hepatitis",
+        "B",
+        "c",
+        "infection",
+        "acute",
+        "chronic",
+        "(CT)",
+        "CT",
+        "computed",
+        "tomography",
+        "-",
+        "/",
+        ",",
+        "MS",
+        "multiple",
+        "sclerosis",
+        "(MS)",
+        "pd",
+        "l1",
+        "inhibitor",
+        "platelets",
+        "count",
+        "é",
+        "of",
+        "the",
+    ]
     texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
     for text in texts:
         found = [(m.start, m.end, m.concept.key) for m in lexicon().find(text)]
@@ -210,12 +252,51 @@ def _plain_whole(text: str) -> object:
 
 def test_whole_is_the_match_of_find_spanning_the_text() -> None:
     lex = lexicon()
-    texts = ["heart disease", "prostate cancer", "hepatitis c infection", "type 1 diabetes", "pd-1", "PD 1",
-             "Crohn's disease", "crohns disease", "platelets", "computed tomography (CT) contrast", "MS", "ms",
-             "liver disease ", " liver disease", "liver, disease", "acute pancreatitis", "non-hodgkin lymphoma"]
+    texts = [
+        "heart disease",
+        "prostate cancer",
+        "hepatitis c infection",
+        "type 1 diabetes",
+        "pd-1",
+        "PD 1",
+        "Crohn's disease",
+        "crohns disease",
+        "platelets",
+        "computed tomography (CT) contrast",
+        "MS",
+        "ms",
+        "liver disease ",
+        " liver disease",
+        "liver, disease",
+        "acute pancreatitis",
+        "non-hodgkin lymphoma",
+    ]
     rng = random.Random(SEED)
-    words = ["heart", "liver", "kidney", "disease", "cancer", "breast", "type", "1", "2", "diabetes", "hepatitis",
-             "b", "c", "infection", "acute", "chronic", "(CT)", "CT", "computed", "tomography", "-", "/", ","]
+    words = [
+        "heart",
+        "liver",
+        "kidney",
+        "disease",
+        "cancer",
+        "breast",
+        "type",
+        "1",
+        "2",
+        "diabetes",
+        "hepatitis",
+        "b",
+        "c",
+        "infection",
+        "acute",
+        "chronic",
+        "(CT)",
+        "CT",
+        "computed",
+        "tomography",
+        "-",
+        "/",
+        ",",
+    ]
     texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
     for text in texts:
         whole = lex.whole(text)
@@ -293,22 +374,41 @@ def test_topic_filter_keeps_every_topic_whose_regexes_match() -> None:
     words += ["any", "of", "the", "study", "drug", "clinical", "trial", "e.g.", "(", ",", "-", "significant", "x"]
     rng = random.Random(SEED)
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 9))) for _ in range(1500)]
-    texts += ["known hypersensitivity to any of the study drugs", "participation in another clinical trial",
-              "clinically-significant", "Clinically Significant", "(clinically significant)", ""]
+    texts += [
+        "known hypersensitivity to any of the study drugs",
+        "participation in another clinical trial",
+        "clinically-significant",
+        "Clinically Significant",
+        "(clinically significant)",
+        "",
+    ]
     for text in texts:
         possible = set(vocab.topic_filter.possible(text_tokens(text.lower())))
         for index, topic in enumerate(vocab.topics):
             if all(g.search(text) for g in topic.groups):
                 assert index in possible, (text, topic.reason)
-        assert topic_of(text, vocab) is next(
-            (t for t in vocab.topics if all(g.search(text) for g in t.groups)), None
-        )
+        assert topic_of(text, vocab) is next((t for t in vocab.topics if all(g.search(text) for g in t.groups)), None)
 
 
 def test_search_exception_is_the_except_words_search() -> None:
     vocab = phrases()
-    words = ["except", "other than", "but not", "including, but not limited to", "but", "not", "limited", "to",
-             "excluding", "x", ",", "(", "unless", "apart from", "with the exception of"]
+    words = [
+        "except",
+        "other than",
+        "but not",
+        "including, but not limited to",
+        "but",
+        "not",
+        "limited",
+        "to",
+        "excluding",
+        "x",
+        ",",
+        "(",
+        "unless",
+        "apart from",
+        "with the exception of",
+    ]
     rng = random.Random(SEED)
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
     for text in texts:
@@ -318,8 +418,33 @@ def test_search_exception_is_the_except_words_search() -> None:
 
 def test_threshold_scans_from_the_first_digit_find_what_full_scans_find() -> None:
     pats = patterns()
-    pieces = ["between", "from", " ", "  ", "1", "2.5", ".5", "10", "-", "to", "and", "mg", "x", "uln", "<=", ">",
-              "or more", "or less", "ULN", "Normal", "ı", "two times", ",", "(", "%"]
+    pieces = [
+        "between",
+        "from",
+        " ",
+        "  ",
+        "1",
+        "2.5",
+        ".5",
+        "10",
+        "-",
+        "to",
+        "and",
+        "mg",
+        "x",
+        "uln",
+        "<=",
+        ">",
+        "or more",
+        "or less",
+        "ULN",
+        "Normal",
+        "ı",
+        "two times",
+        ",",
+        "(",
+        "%",
+    ]
     rng = random.Random(SEED)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(3000)]
     for text in texts:
@@ -348,8 +473,10 @@ def test_concept_from_entry_sets_every_field() -> None:
         "category": "condition",
         "display": "Arterial thrombosis",
         "synonyms": ["Arterial Thrombus"],
-        "codings": [{"system": "http://snomed.info/sct", "code": "65198009", "display": "Arterial thrombosis"},
-                    {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I74.9"}],
+        "codings": [
+            {"system": "http://snomed.info/sct", "code": "65198009", "display": "Arterial thrombosis"},
+            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I74.9"},
+        ],
         "code_prefixes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "prefix": "I74"}],
         "members": ["condition.x"],
     }
