@@ -41,67 +41,25 @@ from fhir_adapter.criteria.parse import (
     parse_item,
 )
 from fhir_adapter.criteria.reconcile import reconcile
+from fhir_adapter.criteria.record_filters import (
+    MEDICATION_TYPES,
+    date_path,
+    matching_table,
+    resource_status,
+    status_ok,
+    use_window,
+    window,
+)
 from fhir_adapter.criteria.setting import planned_procedures
 from fhir_adapter.criteria.split import split_items
 from fhir_adapter.criteria.trial_drugs import resolve_trial_drug_allergies
-from fhir_adapter.mappings import load_table
 from fhir_adapter.terminology import CodePrefix, Concept
 from fhir_adapter.terminology import Lexicon as TerminologyLexicon
 from fhir_adapter.trial import AgeBound, TrialRecord
 from fhir_adapter.units import observation_units, proportional
 
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 PRESENCE_TYPES = ("Condition", *MEDICATION_TYPES, "Procedure", "AllergyIntolerance", "Immunization")
 _AGE_UNITS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days"}
-
-
-def _matching_table() -> dict[str, object]:
-    try:
-        return load_table("matching")
-    except Exception:  # the matching tables are optional for the compiler
-        return {}
-
-
-def _list(table: dict[str, object], *path: str, default: tuple[str, ...] = ()) -> list[str]:
-    node: object = table
-    for key in path:
-        if not isinstance(node, dict):
-            return list(default)
-        node = node.get(key)
-    return [str(v) for v in node] if isinstance(node, list) else list(default)
-
-
-def _excluded_status(resource_type: str) -> list[str]:
-    defaults = {
-        "Observation": ("entered-in-error", "cancelled", "registered"),
-        "MedicationRequest": ("entered-in-error", "cancelled", "draft"),
-        "MedicationStatement": ("entered-in-error", "not-taken", "intended"),
-        "MedicationAdministration": ("entered-in-error", "not-done"),
-        "Procedure": ("entered-in-error", "not-done", "preparation"),
-    }
-    return _list(_matching_table(), "excluded_status", resource_type, default=defaults.get(resource_type, ()))
-
-
-@lru_cache(maxsize=64)
-def _status_ok(resource_type: str) -> str | None:
-    excluded = _excluded_status(resource_type)
-    return f"(status in {fp_in(excluded)}).not()" if excluded else None
-
-
-def _window(atom: Atom, date_path: str) -> str | None:
-    if atom.within_days is None:
-        return None
-    return f"({date_path}) >= today() - {atom.within_days} days"
-
-
-def _use_window(atom: Atom, resource_type: str) -> str | None:
-    """A medication used within the window: dated in it, or still going on (an order written before the window
-    whose status says it is current), as the matcher reads it."""
-    window = _window(atom, _date_path(resource_type))
-    if window is None:
-        return None
-    going_on = _list(_matching_table(), "current_status", resource_type, default=("active",))
-    return f"({window} or status in {fp_in(going_on)})"
 
 
 def _and(*parts: str | None) -> str:
@@ -154,10 +112,10 @@ def _observations(concept: Concept, atom: Atom, extra: str | None) -> str:
     return (
         "entry.resource.ofType(Observation).where("
         + _and(
-            _status_ok("Observation"),
+            status_ok("Observation"),
             f"code.coding.where({codes}).exists()",
             extra,
-            _window(atom, "effective.ofType(dateTime) | effective.ofType(Period).start | issued"),
+            window(atom, "effective.ofType(dateTime) | effective.ofType(Period).start | issued"),
         )
         + ")"
     )
@@ -237,7 +195,7 @@ def _concept_present(paths: str, codes: str, concept: Concept, resource_type: st
     morphology = coding_filter(concept.morphology_codings)
     if resource_type != "Condition" or site is None or morphology is None:
         return own
-    extension = fp_string(str(_matching_table()["histology_extension"]))
+    extension = fp_string(str(matching_table()["histology_extension"]))
     by_histology = (
         f"{paths}.where({site}).exists() and "
         f"extension.where(url = {extension}).value.ofType(CodeableConcept).coding.where({morphology}).exists()"
@@ -253,56 +211,6 @@ def _code_paths(resource_type: str) -> str:
     return "code.coding"
 
 
-def _condition_status(atom: Atom) -> str:
-    return _condition_status_for(tuple(atom.qualifiers))
-
-
-@lru_cache(maxsize=64)
-def _condition_status_for(qualifiers: tuple[str, ...]) -> str:
-    table = _matching_table()
-    active = _list(table, "condition", "active_clinical_status", default=("active", "recurrence", "relapse"))
-    inactive = _list(table, "condition", "inactive_clinical_status", default=("inactive", "remission", "resolved"))
-    refuted = _list(table, "condition", "excluded_verification_status", default=("refuted", "entered-in-error"))
-    tentative = _list(
-        table, "condition", "tentative_verification_status", default=("unconfirmed", "provisional", "differential")
-    )
-    excluded_verification = refuted + ([] if "suspected" in qualifiers else tentative)
-    parts = [f"verificationStatus.coding.where(code in {fp_in(excluded_verification)}).empty()"]
-    if {"history", "prior"} & set(qualifiers):
-        pass  # as the matcher: resolved ones count too ("current or past history of alcoholism")
-    elif "active" in qualifiers or "current" in qualifiers:
-        parts.append(f"clinicalStatus.coding.where(code in {fp_in(active)}).exists()")
-    else:
-        parts.append(f"clinicalStatus.coding.where(code in {fp_in(inactive)}).empty()")
-    return " and ".join(parts)
-
-
-def _resource_status(resource_type: str, atom: Atom) -> str | None:
-    if resource_type == "Condition":
-        return _condition_status(atom)
-    if resource_type == "AllergyIntolerance":
-        table = _matching_table()
-        refuted = _list(table, "allergy", "excluded_verification_status", default=("refuted", "entered-in-error"))
-        return f"verificationStatus.coding.where(code in {fp_in(refuted)}).empty()"
-    if resource_type in MEDICATION_TYPES and "current" in atom.qualifiers:
-        return f"status in {fp_in(_list(_matching_table(), 'current_status', resource_type, default=('active',)))}"
-    if resource_type == "Immunization":
-        return "status = 'completed'"
-    return _status_ok(resource_type)
-
-
-def _date_path(resource_type: str) -> str:
-    return {
-        "Condition": "onset.ofType(dateTime) | recordedDate",
-        "MedicationRequest": "authoredOn",
-        "MedicationStatement": "effective.ofType(dateTime) | effective.ofType(Period).end | dateAsserted",
-        "MedicationAdministration": "effective.ofType(dateTime) | effective.ofType(Period).end",
-        "Procedure": "performed.ofType(dateTime) | performed.ofType(Period).end",
-        "AllergyIntolerance": "onset.ofType(dateTime) | recordedDate",
-        "Immunization": "occurrence.ofType(dateTime)",
-    }[resource_type]
-
-
 def _prefixes_of(lexicon: Lexicon, key: str | None) -> tuple[CodePrefix, ...]:
     if key is None:
         return ()
@@ -313,7 +221,7 @@ def _prefixes_of(lexicon: Lexicon, key: str | None) -> tuple[CodePrefix, ...]:
 @lru_cache(maxsize=1)
 def _positive_answers() -> tuple[Coding, ...]:
     """The coded answers that mean positive (matching table), built once."""
-    listed = _matching_table().get("positive_answers")
+    listed = matching_table().get("positive_answers")
     return tuple(
         Coding(system=str(a["system"]), code=str(a["code"]))
         for a in (listed if isinstance(listed, list) else [])
@@ -339,10 +247,10 @@ def _positive_observation(atom: Atom, concept: Concept, codes: str | None) -> st
         "entry.resource.ofType(Observation).where("
         + _and(
             f"code.coding.where({codes}).exists()",
-            _status_ok("Observation"),
+            status_ok("Observation"),
             f"(value.ofType(CodeableConcept).coding.where({positive}).exists() or "
             f"interpretation.coding.where({positive}).exists())",
-            _window(atom, "effective.ofType(dateTime) | effective.ofType(Period).start | issued"),
+            window(atom, "effective.ofType(dateTime) | effective.ofType(Period).start | issued"),
         )
         + ")"
     )
@@ -380,10 +288,10 @@ def emit_presence(atom: Atom, concept: Concept, lexicon: Lexicon) -> Atom:
         condition = _and(
             _concept_present(paths, codes, concept, resource_type),
             f"{paths}.where({excluded}).empty()" if excluded else None,
-            _resource_status(resource_type, atom),
-            _use_window(atom, resource_type)
+            resource_status(resource_type, atom),
+            use_window(atom, resource_type)
             if resource_type in MEDICATION_TYPES
-            else _window(atom, _date_path(resource_type)),
+            else window(atom, date_path(resource_type)),
         )
         branches.append(f"entry.resource.ofType({resource_type}).where({condition})")
     union = branches[0] if len(branches) == 1 else "(" + " | ".join(branches) + ")"
