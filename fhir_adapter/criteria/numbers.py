@@ -304,7 +304,7 @@ _SYMBOL = re.compile(r"[<>≤≥=]")
 _TWO_NUMBERS = re.compile(r"\d\D+\d")
 """Two runs of digits: a range needs them (its numbers hold digits, its separator none), so most texts with one
 number skip its scan."""
-_LIMIT_WORDS = ("uln", "lln", "unl", "limit", "normal")
+_LIMIT_WORDS = ("uln", "lln", "unl", "limit", "norm")  # "norm" also finds "normal"
 _LIMIT_WORD = re.compile("|".join(_LIMIT_WORDS), re.IGNORECASE)
 _OPENERS = 7
 """The longest word that may open a range before its number ("between")."""

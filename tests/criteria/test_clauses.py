@@ -983,8 +983,15 @@ def test_a_finding_on_a_chronic_treatment_is_restricted_to_it() -> None:
         "Take any clonidine",
         "Receive thrombolytic or anticoagulant therapy",
         "preoperative use of gabapentin",
+        "Patients being treated with a beta-blocker",
     ],
 )
 def test_present_tense_use_is_current_use(item: str) -> None:
     (atom, *_) = _atoms(f"Exclusion Criteria:\n* {item}\n")
     assert atom.computable and atom.qualifiers == ["current"]
+
+
+def test_a_multiple_of_the_institutional_norm_is_a_uln_multiple() -> None:
+    """Corpus NCT00184067 "SGOT/SGPT of 2.5 X institutional norm or less" was read as ALT <= 2.5 U/L."""
+    atom = _by_key("Inclusion Criteria:\n* SGPT of 2.5 X institutional norm or less\n", "lab.alt")
+    assert (atom.comparator, atom.value, atom.uln_multiple) == ("le", None, 2.5)
