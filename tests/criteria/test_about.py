@@ -131,3 +131,13 @@ def test_the_words_spelling_out_an_acronym_are_its_name() -> None:
             "a word of the name that 'MELAS' abbreviates, not a criterion of its own",
         )
     assert _by_key("Exclusion Criteria:\n* History of CVA (stroke)\n", "condition.stroke").computable
+
+
+def test_a_treatment_that_may_be_approved_is_allowed() -> None:
+    """Corpus NCT03761914 "physiologic doses of corticosteroids may be approved" excluded any steroid ever."""
+    text = (
+        "Exclusion Criteria:\n* Systemic steroids within 7 days; physiologic doses of corticosteroids may be approved\n"
+    )
+    atoms = [a for a in compile_text(text).atoms if a.concept_key == "medication.systemic-corticosteroids"]
+    assert [(a.computable, a.within_days) for a in atoms] == [(True, 7), (False, None)]
+    assert atoms[1].reason is not None and atoms[1].reason.startswith("a permission ('may be approved')")
