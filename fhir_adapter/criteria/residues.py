@@ -162,6 +162,10 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         if local_use is not None:
             return local_use, []
         residues.extend([narrowed] if narrowed is not None else [])
+    measure = _measure_of_finding(work, head) if concept.category in FINDINGS else None
+    if measure is not None:  # "Myopia > 6D", "Peripheral neuropathy of Grade 2 or greater"
+        text = src.clause(*measure)
+        residues.append(Residue(text=text, effect="narrows", reason="a measure of the finding not compared"))
     if concept.category == "medication" and head.thresholds:
         dose = head.thresholds[0]
         residues.append(
@@ -186,6 +190,23 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
             text = src.clause(*restriction)
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
     return None, residues
+
+
+_NOT_A_MEASURE = re.compile(
+    r"\b(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|h|minutes?|mins?|ago|old|age[ds]?|prior|before)\b",
+    re.IGNORECASE,
+)
+"""Words near a number that make it an age, a duration or a date rather than a measure of the finding."""
+
+
+def _measure_of_finding(work: str, head: Head) -> tuple[int, int] | None:
+    """ "Myopia > 6D": a threshold of the finding's own segment that no test took, unless it is an age, a time or
+    a date (those are read elsewhere, as windows and ages)."""
+    for threshold in head.thresholds:
+        around = work[max(0, threshold.start - 15) : min(len(work), threshold.end + 12)]
+        if not _NOT_A_MEASURE.search(around):
+            return threshold.start, threshold.end
+    return None
 
 
 _CLAUSE_END = re.compile(r"[;,.(]|\b(?:or|and|nor)\b")

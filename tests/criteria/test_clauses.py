@@ -995,3 +995,25 @@ def test_a_multiple_of_the_institutional_norm_is_a_uln_multiple() -> None:
     """Corpus NCT00184067 "SGOT/SGPT of 2.5 X institutional norm or less" was read as ALT <= 2.5 U/L."""
     atom = _by_key("Inclusion Criteria:\n* SGPT of 2.5 X institutional norm or less\n", "lab.alt")
     assert (atom.comparator, atom.value, atom.uln_multiple) == ("le", None, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "restriction"),
+    [
+        # Chia NCT03338296, NCT03079141, NCT03036462 (end-of-session audit): the broad finding excluded
+        ("Mitral regurgitation moderate or greater", "condition.mitral-valve-insufficiency", "moderate or greater"),
+        ("Myopia > 6D", "condition.myopia", "> 6D"),
+        ("Anaemia not attributed to iron deficiency", "condition.anemia", "not attributed to iron deficiency"),
+    ],
+)
+def test_a_severity_a_measure_or_an_excluded_cause_of_a_finding_is_a_residue(
+    item: str, key: str, restriction: str
+) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert atom.computable
+    assert [(r.text, r.effect) for r in atom.residues] == [(restriction, "narrows")]
+
+
+def test_an_age_or_a_duration_beside_a_finding_is_no_measure_of_it() -> None:
+    atom = _by_key("Inclusion Criteria:\n* type 2 diabetic, age 18 and over\n", "condition.diabetes")
+    assert atom.residues == []
