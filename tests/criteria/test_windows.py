@@ -74,6 +74,8 @@ def _windows(item: str) -> dict[str, int | None]:
             "Any suicidal ideation with intent with or without a plan, at the time of or within 6 months of Screening",
             {"condition.suicidal-ideation": 180},
         ),
+        # Chia NCT03231982: "within recent 1 year" is a window of a year (it had none)
+        ("History of drug or alcohol abuse within recent 1 year", {"condition.substance-related-disorder": 365}),
         # Chia NCT02431559: a window opening a list dates all its members
         (
             "Within six months prior to Day 1 of this study, history of stroke, transient ischemic attack (TIA) or "
