@@ -82,6 +82,9 @@ def _window_after(work: str, head: Head, heads: list[Head], windows: list[Window
             continue
         if _ends_statement(work[head.end : start], vocab):
             return None
+        measured = [h for h in heads if h is not head and h.thresholds and h.concept.category in _CLAUSE_WIDE]
+        if any(head.end <= h.start and h.end <= start for h in measured):
+            return None  # "..., alcoholism, ALT > 3 x ULN in the past 3 months": the measured statement's window
         later = next((h for h in heads if h.start >= end), None)
         if _OPENS_NEXT.search(work, max(head.end, start - 12), start) and later and "," in work[end : later.start]:
             return None  # "any brain metastases, or, within six months prior to Day 1, history of stroke"

@@ -74,6 +74,12 @@ def _windows(item: str) -> dict[str, int | None]:
             "Any suicidal ideation with intent with or without a plan, at the time of or within 6 months of Screening",
             {"condition.suicidal-ideation": 180},
         ),
+        # Chia NCT02369211: the window of the measured statement at the end of the list is its own
+        (
+            "Liver disease (known history of hepatitis B or C, cirrhosis, history of alcoholism, ALT/AST greater than "
+            "3 times upper limit of normal in the past 3 months)",
+            {"condition.liver-disease": None, "condition.liver-cirrhosis": None, "lab.alt": 90, "lab.ast": 90},
+        ),
         # Chia NCT03231982: "within recent 1 year" is a window of a year (it had none)
         ("History of drug or alcohol abuse within recent 1 year", {"condition.substance-related-disorder": 365}),
         # Chia NCT02431559: a window opening a list dates all its members
