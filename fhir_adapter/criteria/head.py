@@ -41,6 +41,9 @@ class Head:
     modifiers: list[str] = field(default_factory=list)
     or_sibling: bool = False
     inherits: bool = False
+    listed_after: bool = False
+    """A member of the same list as the head before it, with short members the lexicon does not know between them
+    ("pramlintide and fixed prandial insulin"): it shares that head's qualifiers ("Current use of ...")."""
     list_start: int | None = None
     """Start of the first head of the list this head is joined to by connectors only: words before the list apply
     to every member ("high risk of thrombosis, bleeding or stroke")."""

@@ -79,6 +79,8 @@ def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Ph
             own = list(heads[i - 1].qualifiers)
             head.negated = heads[i - 1].negated
         else:
+            if i > 0 and head.listed_after and not own:  # the list's qualifiers, not its negation
+                own = list(heads[i - 1].qualifiers)
             head.negated = _negated(window, vocab)
         if _negated_after(work, head, vocab):
             head.negated = True

@@ -56,6 +56,23 @@ def _shared_by_slash(head: Head, nxt: Head, gap: str) -> bool:
     return both_labs and not head.thresholds and WORD_OR.search(gap) is None
 
 
+_LIST_PIECES = re.compile(r"\s*(?:,|/|\band/or\b|\bor\b|\band\b|\bnor\b)\s*", re.IGNORECASE)
+_LIST_PIECE_WORDS = 3
+
+
+def _list_gap(gap: str, vocab: Phrases) -> bool:
+    """Whether the words between two heads are short list members the lexicon does not know ("isoniazid,
+    labetolol, trovafloxacin"; "pramlintide and fixed prandial insulin"), with no verb, qualifier or negation that
+    would start a statement of its own."""
+    pieces = _LIST_PIECES.split(gap)
+    if len(pieces) < 2 or any(len(word_tokens(p)) > _LIST_PIECE_WORDS for p in pieces):
+        return False
+    words = word_tokens(gap)
+    if any(w in vocab.clause_verbs or w in vocab.subordinate_words for w in words):
+        return False
+    return not (vocab.any_qualifier.search(gap) or vocab.negation.search(gap))
+
+
 def segment(work: str, heads: list[Head], thresholds: list[Threshold], start: int, vocab: Phrases) -> int | None:
     """Cut the clause into one segment per head; returns where a trailing concept-less sibling starts."""
     for i, head in enumerate(heads):
@@ -86,6 +103,7 @@ def segment(work: str, heads: list[Head], thresholds: list[Threshold], start: in
             heads[i + 1].seg_start = after + sep.end() if sep else heads[i + 1].start
             heads[i + 1].or_sibling = bool(_OR.search(gap)) and not _shared_by_slash(head, heads[i + 1], gap)
             heads[i + 1].inherits = connector_only(work[head.end : heads[i + 1].start], vocab)
+            heads[i + 1].listed_after = heads[i + 1].inherits or _list_gap(work[head.end : heads[i + 1].start], vocab)
             if heads[i + 1].inherits and not _EXAMPLE_LINK.search(gap) and not vocab.example_markers.search(gap):
                 heads[i + 1].list_start = head.start if head.list_start is None else head.list_start
         else:

@@ -1017,3 +1017,14 @@ def test_a_severity_a_measure_or_an_excluded_cause_of_a_finding_is_a_residue(
 def test_an_age_or_a_duration_beside_a_finding_is_no_measure_of_it() -> None:
     atom = _by_key("Inclusion Criteria:\n* type 2 diabetic, age 18 and over\n", "condition.diabetes")
     assert atom.residues == []
+
+
+def test_list_members_share_the_lists_qualifier_across_members_the_lexicon_does_not_know() -> None:
+    """Chia NCT03260881 "Current use of ... pramlintide and fixed prandial insulin": the insulin counted ever-use;
+    NCT01888965 "No concurrent use of isoniazid, labetolol, trovafloxacin" (labetolol is unknown) likewise."""
+    atoms = _atoms("Exclusion Criteria:\n* Current use of thiazolidinediones, pramlintide and fixed prandial insulin\n")
+    assert [(a.concept_key, a.qualifiers) for a in atoms] == [
+        ("medication.thiazolidinediones", ["current"]),
+        ("medication.pramlintide", ["current"]),
+        ("medication.insulins", ["current"]),
+    ]
