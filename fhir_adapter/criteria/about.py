@@ -1,7 +1,9 @@
 """Statements about something other than the concept they name: a marker before it ("risk of thrombosis",
-"contraindication to dipyridamole", "donor is sero-positive"), words after it ("AIDS-defining", "ADP receptor
-antagonists"), an example after a vaccine word, a definition of a term, a test named without its result. Such an
-atom is left for review with the marker named."""
+"contraindication to dipyridamole", "donor is sero-positive", "can be receiving"), words after it ("AIDS-defining",
+"ADP receptor antagonists"), an example after a vaccine word, a definition of a term, a test named without its
+result, the procedure an included patient is to have, a finding beside its own negation ("diabetic and
+nondiabetic"), a word of an acronym's expansion, a suspicion of the finding. Such an atom is left for review with
+the words named."""
 
 from __future__ import annotations
 
