@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from functools import cache
@@ -386,10 +387,15 @@ def find_windows(text: str) -> list[tuple[int, int, int]]:
         if p.future_reference.match(text, m.end()):
             continue  # "within 4 months after the final dose": a time after the trial's treatment, no look-back
         number = 1 if raw is None else (_WORD_NUMBERS.get(raw) or int(raw))
-        candidates.append((m.start(), m.end(), number * p.time_units[m.group("unit").lower()]))
+        candidates.append((m.start(), m.end(), _days(number, p.time_units[m.group("unit").lower()])))
     for m in pats.window_after.finditer(text):
-        candidates.append((m.start(), m.end(), int(m.group("num")) * p.time_units[m.group("unit").lower()]))
+        candidates.append((m.start(), m.end(), _days(int(m.group("num")), p.time_units[m.group("unit").lower()])))
     return sorted(candidates)
+
+
+def _days(number: int, per_unit: float) -> int:
+    """Whole days of a window, at least one ("within 12 hours" looks back a day)."""
+    return max(1, math.ceil(round(number * per_unit, 3)))  # 72 hours of 0.041667 days: 3 days
 
 
 def find_min_elapsed(text: str) -> tuple[int, int] | None:

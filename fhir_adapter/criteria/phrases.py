@@ -137,7 +137,8 @@ class Phrases:
     uln_re: str
     lln_re: str
     multiple_words: tuple[str, ...]
-    time_units: dict[str, int]
+    time_units: dict[str, float]
+    """Days per time unit (a fraction for hours)."""
     time_unit_re: str
     window_opener_re: str
     window_closer_re: str
@@ -397,7 +398,7 @@ def phrases() -> Phrases:
     for comp, words in _by_name(t, "postfix_comparators").items():
         for w in words:
             postfix[w] = comp  # type: ignore[assignment]
-    time_units = {str(k).lower(): int(v) for k, v in dict(t["time_units"]).items()}
+    time_units = {str(k).lower(): float(v) for k, v in dict(t["time_units"]).items()}
     topics = tuple(
         Topic(
             reason=str(entry["reason"]),

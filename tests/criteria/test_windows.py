@@ -80,6 +80,12 @@ def _windows(item: str) -> dict[str, int | None]:
             "3 times upper limit of normal in the past 3 months)",
             {"condition.liver-disease": None, "condition.liver-cirrhosis": None, "lab.alt": 90, "lab.ast": 90},
         ),
+        # a window in hours looks back whole days; corpus NCT03102606: "or received" opens the treatment's statement
+        (
+            "Has a co-existing active infection or received systemic antibiotics within 72 hours before the first dose",
+            {"condition.infection": None, "medication.antibiotics": 3},
+        ),
+        ("Anti-hypertensive therapy received in the past 12 hours", {"medication.antihypertensives": 1}),
         # Chia NCT03231982: "within recent 1 year" is a window of a year (it had none)
         ("History of drug or alcohol abuse within recent 1 year", {"condition.substance-related-disorder": 365}),
         # Chia NCT02431559: a window opening a list dates all its members
