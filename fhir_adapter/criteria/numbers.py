@@ -81,6 +81,8 @@ class Patterns:
     """A comparator phrase anywhere: ``prefix`` needs one (a quick test before its scan)."""
     any_postfix: re.Pattern[str]
     """A postfix comparator anywhere: ``postfix`` needs one (most texts have none)."""
+    window_range: re.Pattern[str]
+    """A window between two times ("within the past 6 to 60 months"): a minimum time since the event too."""
     elapsed_span: re.Pattern[str]
     """A number of time units (compiled once, not per call of :func:`find_min_elapsed`)."""
     any_time_unit: re.Pattern[str]
@@ -149,6 +151,10 @@ def patterns() -> Patterns:
         # no match of those is possible where these find nothing.
         any_comparator=re.compile(cmp, re.IGNORECASE),
         any_postfix=re.compile(p.postfix_re, re.IGNORECASE),
+        window_range=re.compile(
+            rf"(?:{p.window_opener_re})\s*(?:\d+|one|two|three|four|six)\s*(?:to|-|–|and)\s*\d+\s*(?:{p.time_unit_re})",
+            re.IGNORECASE,
+        ),
         elapsed_span=re.compile(r"(?:\d+|one|two|three|four|five|six|ten|twelve)\s*(?:" + p.time_unit_re + ")", re.I),
         any_time_unit=re.compile(p.time_unit_re, re.IGNORECASE),
     )
@@ -408,4 +414,5 @@ def find_min_elapsed(text: str) -> tuple[int, int] | None:
     for m in [*pats.window_after.finditer(text), *pats.elapsed_span.finditer(text)]:
         if p.min_elapsed.search(text[max(0, m.start() - 30) : m.start()]):
             return m.start(), m.end()
-    return None
+    ranged = pats.window_range.search(text)  # "within the past 6 to 60 months": at least 6 months ago
+    return ranged.span() if ranged is not None else None

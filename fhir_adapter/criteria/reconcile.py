@@ -20,12 +20,19 @@ from collections.abc import Sequence
 from fhir_adapter.criteria.model import Atom, Coding, Residue
 from fhir_adapter.terminology import Concept, Lexicon
 
+_DATED_ONLY = "a minimum time since an event"
+"""The reason that leaves only the date of a required finding uncertain ("stroke within the past 6 to 60 months"):
+the trial's patients still have it."""
+
 
 def _required(atoms: Sequence[Atom]) -> list[Atom]:
     return [
         a
         for a in atoms
-        if a.kind == "inclusion" and a.computable and a.comparator == "present" and a.concept_key is not None
+        if a.kind == "inclusion"
+        and (a.computable or (a.reason or "").startswith(_DATED_ONLY))
+        and a.comparator == "present"
+        and a.concept_key is not None
     ]
 
 

@@ -269,3 +269,14 @@ def test_prior_malignancy_excepts_a_required_cancer_known_by_its_site_codes() ->
     assert atom.residues[-1].reason == "read as other than the trial's own condition (inc-1)"
     excepted = {c.code for c in atom.excluded_concepts}
     assert {c.code for c in lexicon().get("condition.gastric-adenocarcinoma").codings} <= excepted
+
+
+def test_a_required_finding_dated_between_two_times_still_forbids_excluding_it() -> None:
+    """Chia NCT03056287 "stroke within the past 6 to 60 months" (a minimum time since the stroke: left for review)
+    with the exclusion "previous stroke": every included patient has had a stroke."""
+    text = "Inclusion Criteria:\n- stroke within the past 6 to 60 months\nExclusion Criteria:\n- previous stroke\n"
+    inclusion, exclusion = _trial_atoms(text)
+    assert not inclusion.computable
+    assert inclusion.reason is not None and inclusion.reason.startswith("a minimum time since an event")
+    assert not exclusion.computable
+    assert exclusion.reason is not None and exclusion.reason.startswith("the trial requires this finding (inc-1)")
