@@ -21,7 +21,26 @@ def allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
     listed = paren is not None and _ALLERGEN_LIST.fullmatch(work[paren + 1 : head.start]) is not None
     if listed and paren is not None and _allergy_words_before(work, paren, vocab):
         return True
-    return bool(vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")))
+    if vocab.allergy_words.match(work[head.end : head.end + 20].lstrip(" -")):
+        return True
+    # "Aspirin, ticagrelor or clopidogrel allergies", "dexmedetomidine or other drugs allergy": the allergy word
+    # after the list the drug opens
+    return _list_then_allergy(vocab).match(work, head.end) is not None
+
+
+_MEMBER_WORD = r"(?!(?:or|and|else)\b)[\w-]+"
+_LIST_THEN = rf"(?:\s*(?:,|/|\bor\b|\band\b|\band/or\b)\s*{_MEMBER_WORD}(?:\s+{_MEMBER_WORD})?)+\s*"
+"""The other members of a short list after a drug, up to the word after them."""
+_LIST_THEN_ALLERGY: dict[int, re.Pattern[str]] = {}
+
+
+def _list_then_allergy(vocab: Phrases) -> re.Pattern[str]:
+    """The list after a drug followed by an allergy word (built once per vocabulary)."""
+    found = _LIST_THEN_ALLERGY.get(id(vocab))
+    if found is None:
+        pattern = f"{_LIST_THEN}(?:{vocab.allergy_words.pattern})"
+        found = _LIST_THEN_ALLERGY[id(vocab)] = re.compile(pattern, re.IGNORECASE)
+    return found
 
 
 _ALLERGEN_LIST = re.compile(r"\s*(?:[\w-]+(?:\s+[\w-]+){0,3}\s*(?:,|/|\bor\b|\band\b)\s*){0,4}")

@@ -22,6 +22,9 @@ def _by_key(text: str, key: str) -> Atom:
         ("Gadolinium intolerance", "medication.gadolinium"),
         ("previous unusual response to esmolol", "medication.esmolol"),
         ("Patients intolerant of aspirin", "medication.aspirin"),
+        # Chia NCT03381755 and NCT02552459: the allergy word after the list the drug opens
+        ("Aspirin, ticagrelor or clopidogrel allergies", "medication.ticagrelor"),
+        ("known for dexmedetomidine or other drugs allergy in this study", "medication.dexmedetomidine"),
     ],
 )
 def test_an_allergy_or_intolerance_to_a_drug_is_an_allergy_atom(item: str, key: str) -> None:
@@ -61,3 +64,11 @@ def test_contraindications_written_after_a_drug_are_not_its_use() -> None:
     atom = _by_key("Exclusion Criteria:\n* other NRT contraindications\n", "medication.smoking-cessation-drugs")
     assert not atom.computable
     assert atom.reason == "'contraindications' after the finding: the statement is about something else"
+
+
+def test_a_drug_list_that_goes_on_to_something_else_is_used() -> None:
+    atom = _by_key(
+        "Exclusion Criteria:\n* progression after oxaliplatin-based chemotherapy, or else intolerance to sorafenib\n",
+        "medication.oxaliplatin",
+    )
+    assert atom.category == "medication"
