@@ -75,6 +75,8 @@ class Patterns:
     range: re.Pattern[str]
     postfix: re.Pattern[str]
     window: re.Pattern[str]
+    window_recent: re.Pattern[str]
+    """ "Recent (2-year) history of drug abuse": a window written as a period in brackets after "recent"."""
     window_after: re.Pattern[str]
     reversed: re.Pattern[str]
     any_comparator: re.Pattern[str]
@@ -143,6 +145,9 @@ def patterns() -> Patterns:
         reversed=re.compile(
             rf"(?<![\d.,])(?P<num>{NUM})(?P<unit>{UNIT})?\s*(?P<cmp><=|=<|≤|<(?!=)|>=|=>|≥|>(?!=))\s*(?=[a-z(])",
             re.IGNORECASE,
+        ),
+        window_recent=re.compile(
+            rf"\brecent(?:ly)?\s*\(\s*(?P<num>\d+)\s*-?\s*(?P<unit>{p.time_unit_re})\s*\)", re.IGNORECASE
         ),
         window_after=re.compile(
             rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:{p.window_closer_re})", re.IGNORECASE
@@ -394,7 +399,7 @@ def find_windows(text: str) -> list[tuple[int, int, int]]:
             continue  # "within 4 months after the final dose": a time after the trial's treatment, no look-back
         number = 1 if raw is None else (_WORD_NUMBERS.get(raw) or int(raw))
         candidates.append((m.start(), m.end(), _days(number, p.time_units[m.group("unit").lower()])))
-    for m in pats.window_after.finditer(text):
+    for m in [*pats.window_after.finditer(text), *pats.window_recent.finditer(text)]:
         candidates.append((m.start(), m.end(), _days(int(m.group("num")), p.time_units[m.group("unit").lower()])))
     return sorted(candidates)
 
