@@ -11,7 +11,7 @@ import re
 
 from fhir_adapter.criteria.examples import VACCINE_REASON, vaccine_example_before
 from fhir_adapter.criteria.head import SEPARATOR, Head, word_tokens
-from fhir_adapter.criteria.model import Kind
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Kind
 from fhir_adapter.criteria.phrases import Phrases
 
 
@@ -26,7 +26,7 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, case
     about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
     if about is not None and concept.category in {"condition", "infection", "medication"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else"
-    if concept.category in FINDINGS and vaccine_example_before(work, head, vocab) is not None:
+    if concept.category in FINDING_CATEGORIES and vaccine_example_before(work, head, vocab) is not None:
         return VACCINE_REASON
     # "Upper extremity lymphedema is defined as a more than 10% volume difference": in an inclusion the sentence
     # defines a term the criteria require elsewhere (an exclusion's definition may be all it states of the term)
@@ -52,15 +52,13 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, case
     return None
 
 
-_ANY_MARKER: dict[int, re.Pattern[str]] = {}
-
-
 def _any_marker(vocab: Phrases) -> re.Pattern[str]:
-    """The words of every marker list of ``_NOT_THE_CONCEPT`` in one pattern (built once per vocabulary)."""
-    found = _ANY_MARKER.get(id(vocab))
+    """The words of every marker list of ``_NOT_THE_CONCEPT`` in one pattern, kept on the vocabulary (as its
+    remembered readings are)."""
+    found: re.Pattern[str] | None = vars(vocab).get("_any_not_the_concept")
     if found is None:
         parts = [getattr(vocab, markers).pattern for markers, *_ in _NOT_THE_CONCEPT]
-        found = _ANY_MARKER[id(vocab)] = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+        found = vars(vocab)["_any_not_the_concept"] = re.compile("|".join(f"(?:{p})" for p in parts), re.I)
     return found
 
 
@@ -140,7 +138,6 @@ def last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.
     return found[-1] if found else None
 
 
-_TREATMENTS = frozenset({"medication", "procedure"})
 _COORDINATED_SIBLING = re.compile(r"\s+(?:and|or)((?:\s+[\w'-]+){1,3})")
 
 
@@ -161,21 +158,21 @@ def _about_after_sibling(about_words: re.Pattern[str], work: str, head: Head) ->
 
 
 _INCLUDING = re.compile(r"(?<![a-z])(?:includ(?:ing|es)|like)(?![a-z])")
-FINDINGS = frozenset({"condition", "infection"})
+_FINDINGS, _TREATMENTS = FINDING_CATEGORIES, TREATMENT_CATEGORIES  # short names for the table below
 _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     # (the vocabulary's markers, the categories they apply to (all when empty), their reach in words, why)
     ("risk_of_finding", frozenset(), 3, "finding: a risk or a cause of the finding is not the finding"),
     ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
     ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it or its refusal is not its use"),
-    ("exposure_to_finding", FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
-    ("prevention_of_finding", FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
+    ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
+    ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
     ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
     ("dose_change_before", _TREATMENTS, 3, "treatment: a change in its dose or its stopping is not its use"),
     ("response_to_treatment", _TREATMENTS, 5, "treatment: the response to it is not recorded in coded data"),
-    ("other_person_before", FINDINGS, 5, "finding: another person's, not the patient's"),
+    ("other_person_before", _FINDINGS, 5, "finding: another person's, not the patient's"),
     ("unknown_status_before", frozenset(), 2, "finding: its status is unknown, not present"),
     ("mother_before", frozenset(), 4, "finding: the mother's, not the patient's"),
-    ("manifestation_before", FINDINGS, 6, "finding: a manifestation of another statement, not the criterion"),
+    ("manifestation_before", _FINDINGS, 6, "finding: a manifestation of another statement, not the criterion"),
     ("permitted_before", _TREATMENTS, 4, "treatment: permitted, or a way to reach a value, not a requirement"),
 )
 """Words before a concept that make the statement about something else than the concept."""
@@ -211,7 +208,7 @@ def marker_before(markers: re.Pattern[str], work: str, head: Head, vocab: Phrase
 def suspicion_before(head: Head, work: str, vocab: Phrases) -> tuple[str, tuple[int, int] | None] | None:
     """ "Suspected coronary artery disease": the suspicion word before a finding (at most 3 words before it, or
     before its list), with its span when the diagnosis is written as its alternative ("suspected or confirmed")."""
-    if head.concept.category not in FINDINGS:
+    if head.concept.category not in FINDING_CATEGORIES:
         return None
     marker = marker_before(vocab.suspicion_before, work, head, vocab, max_words=3)
     if marker is not None:

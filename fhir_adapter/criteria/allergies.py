@@ -31,15 +31,14 @@ def allergy_before(head: Head, work: str, vocab: Phrases) -> bool:
 _MEMBER_WORD = r"(?!(?:or|and|else)\b)[\w-]+"
 _LIST_THEN = rf"(?:\s*(?:,|/|\bor\b|\band\b|\band/or\b)\s*{_MEMBER_WORD}(?:\s+{_MEMBER_WORD})?)+\s*"
 """The other members of a short list after a drug, up to the word after them."""
-_LIST_THEN_ALLERGY: dict[int, re.Pattern[str]] = {}
 
 
 def _list_then_allergy(vocab: Phrases) -> re.Pattern[str]:
-    """The list after a drug followed by an allergy word (built once per vocabulary)."""
-    found = _LIST_THEN_ALLERGY.get(id(vocab))
+    """The list after a drug followed by an allergy word, kept on the vocabulary."""
+    found: re.Pattern[str] | None = vars(vocab).get("_list_then_allergy")
     if found is None:
         pattern = f"{_LIST_THEN}(?:{vocab.allergy_words.pattern})"
-        found = _LIST_THEN_ALLERGY[id(vocab)] = re.compile(pattern, re.IGNORECASE)
+        found = vars(vocab)["_list_then_allergy"] = re.compile(pattern, re.IGNORECASE)
     return found
 
 

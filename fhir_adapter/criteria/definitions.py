@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fhir_adapter.criteria.head import Draft
+from fhir_adapter.criteria.model import FINDING_CATEGORIES
 from fhir_adapter.criteria.numbers import find_window
 
-_FINDINGS = frozenset({"condition", "infection"})
 _MEASURES = frozenset({"lab", "performance-status"})
 _DEFINER = re.compile(
     r"(?:\(|\[|:|,?\s*\bwith\b|\bdefined\s+(?:as|by)\b|\bdetermined\s+by\b|\bdiagnosed\s+by\b"
@@ -74,7 +74,7 @@ def _is_measure(draft: Draft) -> bool:
 
 def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
     return (
-        finding.fields.get("category") in _FINDINGS
+        finding.fields.get("category") in FINDING_CATEGORIES
         and bool(finding.fields.get("computable"))
         and finding.fields.get("comparator") == "present"
         and not finding.fields.get("negated")

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from fhir_adapter.criteria.lexicon import Lexicon
-from fhir_adapter.criteria.model import Atom
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, Atom
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.terminology import Concept
 
-_DIAGNOSIS_CATEGORIES = frozenset({"condition", "infection"})
 _PREFIX_SYSTEMS = ("icd-10",)
 """Code systems whose codes nest by prefix (C20 inside C18-C21); matched on the system URL."""
 
@@ -29,7 +28,7 @@ def _diagnosis(atom: Atom) -> bool:
     return (
         atom.kind == "inclusion"
         and atom.computable
-        and atom.category in _DIAGNOSIS_CATEGORIES
+        and atom.category in FINDING_CATEGORIES
         and atom.concept_key is not None
         and not atom.negated
         and atom.comparator != "absent"
@@ -99,7 +98,7 @@ def listed_concepts(conditions: Sequence[str], lexicon: Lexicon) -> list[Concept
     found: dict[str, Concept] = {}
     for name in conditions:
         for match in lexicon.find(name):
-            if match.concept.category in _DIAGNOSIS_CATEGORIES:
+            if match.concept.category in FINDING_CATEGORIES:
                 found.setdefault(match.concept.key, match.concept)
     return list(found.values())
 

@@ -24,6 +24,10 @@ Category = Literal[
     "allergy",
     "other",
 ]
+FINDING_CATEGORIES: frozenset[str] = frozenset({"condition", "infection"})
+"""Diagnoses a patient has (a Condition), as against treatments and measurements."""
+TREATMENT_CATEGORIES: frozenset[str] = frozenset({"medication", "procedure"})
+"""What is given or done to a patient."""
 Comparator = Literal["ge", "gt", "le", "lt", "eq", "between", "present", "absent"]
 Qualifier = Literal["active", "history", "known", "suspected", "uncontrolled", "recurrent", "prior", "current"]
 

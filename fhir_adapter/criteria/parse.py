@@ -34,7 +34,7 @@ from fhir_adapter.criteria.head import (
 from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value, some_patients_only
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
-from fhir_adapter.criteria.model import Atom, Category, Kind, Residue
+from fhir_adapter.criteria.model import TREATMENT_CATEGORIES, Atom, Category, Kind, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
@@ -474,12 +474,9 @@ def _treatment_adjunct(before: Concept, finding: Concept, gap: str) -> bool:
     """ "radiation pneumonitis", "steroid myopathy": a treatment written right before a finding names its cause."""
     return (
         not gap.strip(" -")
-        and before.category in _TREATMENT_CATEGORIES
+        and before.category in TREATMENT_CATEGORIES
         and finding.category in ("condition", "infection")
     )
-
-
-_TREATMENT_CATEGORIES = frozenset({"medication", "procedure"})
 
 
 def _widen_by_uncoded_alternative(last: Draft, work: str, head: Head, tail_start: int, src: Source) -> None:

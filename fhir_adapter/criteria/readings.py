@@ -16,7 +16,7 @@ from fhir_adapter.criteria.head import (
     word_tokens,
 )
 from fhir_adapter.criteria.lexicon import Lexicon, Units
-from fhir_adapter.criteria.model import Kind, Residue
+from fhir_adapter.criteria.model import TREATMENT_CATEGORIES, Kind, Residue
 from fhir_adapter.criteria.numbers import READING, Threshold
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.criteria.residues import (
@@ -255,16 +255,13 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
     return groups
 
 
-_TREATMENT_CLASSES = frozenset({"medication", "procedure"})
-
-
 def parenthesised_options(work: str, heads: list[Head]) -> dict[int, int]:
     """Head index -> index of a treatment class whose parenthesis lists them ("≥ 1 DMARD (methotrexate,
     hydroxychloroquine, ..., azathioprine)"): in an inclusion, two or more treatments listed right after their class
     are the ways to meet it, one any-of group with the class, never each required."""
     groups: dict[int, int] = {}
     for i, head in enumerate(heads):
-        if head.concept.category not in _TREATMENT_CLASSES or not head.concept.members or i + 1 >= len(heads):
+        if head.concept.category not in TREATMENT_CATEGORIES or not head.concept.members or i + 1 >= len(heads):
             continue
         opening = work.find("(", head.end, heads[i + 1].start)
         if opening < 0 or len(work[head.end : opening].split()) > 3:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from fhir_adapter.criteria.model import Atom, Coding, Residue
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, Atom, Coding, Residue
 from fhir_adapter.terminology import Concept, Lexicon
 
 _DATED_ONLY = "a minimum time since an event"
@@ -150,7 +150,6 @@ def left_for_review(atom: Atom, reason: str) -> Atom:
     return atom.model_copy(update={**update, "prefilter": None})
 
 
-_FINDINGS = frozenset({"condition", "infection"})
 _OTHER = re.compile(r"(?<![a-z])(?:other|another|second|additional)(?![a-z])", re.IGNORECASE)
 """Words that make an exclusion about a finding besides the trial's own ("other types of malignant tumors",
 "Malignancies other than the disease under study")."""
@@ -175,7 +174,7 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
         # "chemotherapy within 4 weeks" can be decided for patients who must have had chemotherapy; a narrowing
         # residue could not (every included patient would be "to confirm"). A finding is no washout: "breast cancer
         # within 5 years before the current one" in a breast cancer trial means an earlier episode
-        washout = atom.within_days is not None and atom.category not in _FINDINGS
+        washout = atom.within_days is not None and atom.category not in FINDING_CATEGORIES
         same = None if washout else next((r for r in required if r.concept_key == atom.concept_key), None)
         if same is not None:
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from fhir_adapter.criteria.about import (
-    FINDINGS,
     about_something_else,
     last_match,
     relative_before,
@@ -23,7 +22,7 @@ from fhir_adapter.criteria.head import (
     trim_span,
     word_tokens,
 )
-from fhir_adapter.criteria.model import Kind, Residue, ResidueEffect
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
@@ -162,7 +161,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         if local_use is not None:
             return local_use, []
         residues.extend([narrowed] if narrowed is not None else [])
-    measure = _measure_of_finding(work, head) if concept.category in FINDINGS else None
+    measure = _measure_of_finding(work, head) if concept.category in FINDING_CATEGORIES else None
     if measure is not None:  # "Myopia > 6D", "Peripheral neuropathy of Grade 2 or greater"
         text = src.clause(*measure)
         residues.append(Residue(text=text, effect="narrows", reason="a measure of the finding not compared"))
@@ -184,7 +183,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
-    elif concept.category in FINDINGS:
+    elif concept.category in FINDING_CATEGORIES:
         restriction = _restrictive_clause(work, head, kind, vocab)
         if restriction is not None:
             text = src.clause(*restriction)

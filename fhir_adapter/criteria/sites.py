@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from fhir_adapter.criteria.lexicon import Lexicon, named_whole
+from fhir_adapter.criteria.model import FINDING_CATEGORIES
 from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.terminology import Concept, ConceptMatch
 
@@ -19,8 +20,6 @@ _SITE_WORDS = re.compile(
     r"\s+(?:of|in|involving|affecting|to)\s+(?:the\s+|a\s+)?((?:[a-z][\w'-]*)(?:\s+[a-z][\w'-]*){0,5})"
 )
 """The words after the preposition, up to six, to the first punctuation."""
-
-_FINDING_CATEGORIES = frozenset({"condition", "infection"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def _candidates(words: list[tuple[str, int]], stop: frozenset[str]) -> list[tupl
 def site_after(work: str, concept: Concept, phrase: str, end: int, lexicon: Lexicon, p: Phrases) -> Site | None:
     """The site written right after a finding (named ``phrase``, ending at ``end``), with the site-specific concept
     when the lexicon has one."""
-    if concept.category not in _FINDING_CATEGORIES:
+    if concept.category not in FINDING_CATEGORIES:
         return None
     found = _SITE_WORDS.match(work, end)
     if found is None:
@@ -70,7 +69,7 @@ def site_after(work: str, concept: Concept, phrase: str, end: int, lexicon: Lexi
 def _sited(lexicon: Lexicon, site: str, phrase: str, concept: Concept) -> Concept | None:
     """The concept "<site> <finding>" names, when it is another finding than the finding's own."""
     named = named_whole(lexicon, f"{site} {phrase}")
-    if named is None or named.key == concept.key or named.category not in _FINDING_CATEGORIES:
+    if named is None or named.key == concept.key or named.category not in FINDING_CATEGORIES:
         return None
     return named
 
