@@ -1028,3 +1028,11 @@ def test_list_members_share_the_lists_qualifier_across_members_the_lexicon_does_
         ("medication.pramlintide", ["current"]),
         ("medication.insulins", ["current"]),
     ]
+
+
+def test_the_json_names_the_qualifiers_an_atom_is_read_with() -> None:
+    """Reviewers (and users) could not see that "current use" counts only ongoing medications."""
+    current = _by_key("Exclusion Criteria:\n* Currently taking warfarin\n", "medication.warfarin")
+    assert current.contract()["qualifiers"] == ["current"]
+    plain = _by_key("Exclusion Criteria:\n* Warfarin\n", "medication.warfarin")
+    assert "qualifiers" not in plain.contract()
