@@ -103,7 +103,8 @@ def loinc_check_ok(code: str) -> bool:
 def test_enough_trials_spread_over_specialties() -> None:
     assert len(GOLD_FILES) >= 25
     specialties = [load(p)["specialty"] for p in GOLD_FILES]
-    assert sum(s.startswith("oncology") for s in specialties) <= 6
+    # oncology is 60 of the 81 corpus records: it may be at most a quarter of the set (not oncology only)
+    assert sum(s.startswith("oncology") for s in specialties) <= len(specialties) // 4
     assert len(set(specialties)) >= 20
 
 
