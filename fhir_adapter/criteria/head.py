@@ -53,6 +53,9 @@ class Head:
     """An exception names a narrower kind of a concept ("excluding in-situ cervical cancer"): a residue."""
     modifier_end: int | None = None
     """End of the last concept that restricts this head ("stroke *due to atrial fibrillation*")."""
+    cause_category: str | None = None
+    """The category of the concept a causal word made this head's cause ("kidney disease not caused by
+    *diabetes*"): a concept of that category listed right after it is another cause ("... or hypertension")."""
     site_end: int | None = None
     """End of a site written after the finding that no lexicon concept combines with it ("infection *in the breast
     region*"): a residue."""

@@ -114,10 +114,25 @@ def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
         elif char == ")":
             depth = max(0, depth - 1)
         elif char == ":" and depth == 0:
-            if any(m.start > i for m in matches) and not find_thresholds(work[:i]):
+            if (
+                any(m.start > i for m in matches)
+                and not find_thresholds(work[:i])
+                and not _earlier_sentence(work, i, matches)
+            ):
                 return i + 1
             return 0
     return 0
+
+
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.;]\s+")
+
+
+def _earlier_sentence(work: str, colon: int, matches: list[ConceptMatch]) -> bool:
+    """A concept in a sentence before the one the colon ends ("autoimmune diseases, including Crohn's disease,
+    etc. The following exceptions apply: type I diabetes"): the words before the colon are no lead-in, and that
+    sentence's concepts are criteria."""
+    ends = [found.start() for found in _SENTENCE_END.finditer(work, 0, colon)]
+    return bool(ends) and any(m.start < ends[-1] for m in matches)
 
 
 def _heads(
@@ -166,6 +181,15 @@ def _heads(
                 heads[-1] = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
                 heads[-1].modifiers.append(prev.phrase)
                 continue
+            if _another_cause(prev, m, work, gap_has_threshold, vocab) or _named_as_cause(
+                m, gap, gap_has_threshold, vocab
+            ):
+                # "not caused by diabetes *or hypertension*", "visual impairment due to new vessel ingrowth and/or
+                # *macular edema*": a cause of the finding before, not a criterion of its own
+                prev.modifiers.append(m.phrase)
+                prev.modifier_end = m.end
+                prev.cause_category = m.concept.category
+                continue
             measured = m.concept.category in THRESHOLD_CATEGORIES and any(
                 m.end <= t.start <= m.end + 30 for t in thresholds
             )  # "hepatitis as documented by ALT > 10 x ULN": the test and its threshold are a statement
@@ -178,6 +202,8 @@ def _heads(
             ):
                 prev.modifiers.append(m.phrase)  # "treatment for colorectal cancer"
                 prev.modifier_end = m.end
+                if vocab.cause_markers.search(gap):
+                    prev.cause_category = m.concept.category
                 continue
         if is_non:
             pending_non.append(m.concept)  # "non-colorectal cancer malignancies"
@@ -213,6 +239,29 @@ def _heads(
         # "non-pregnant female": no broader concept follows the "non-", so it states the absence
         heads.append(Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase, absent=True))
     return heads
+
+
+def _another_cause(prev: Head, m: ConceptMatch, work: str, gap_has_threshold: bool, vocab: Phrases) -> bool:
+    """A concept listed right after the cause of a head, of the cause's category: another cause ("kidney disease
+    not caused by diabetes or hypertension"). A concept of another kind starts a criterion of its own ("heparin due
+    to a coagulation disorder or anticoagulation medication")."""
+    return (
+        prev.cause_category == m.concept.category
+        and prev.modifier_end is not None
+        and not gap_has_threshold
+        and connector_only(work[prev.modifier_end : m.start], vocab)
+    )
+
+
+def _named_as_cause(m: ConceptMatch, gap: str, gap_has_threshold: bool, vocab: Phrases) -> bool:
+    """A finding after the causal words that follow the finding before, with no comma or semicolon in between:
+    one of its causes, however many words name the first one ("due to abnormal new vessel ingrowth and/or macular
+    edema"). A treatment there may be a criterion of its own ("heparin due to a coagulation disorder or
+    anticoagulation medication"), and after a comma the causal words may explain another finding ("convulsion,
+    paralysis due to intracranial hemorrhage or CNS leukemia")."""
+    if m.concept.category not in ("condition", "infection") or gap_has_threshold or re.search(r"[,;]", gap):
+        return False
+    return vocab.cause_markers.search(gap) is not None
 
 
 def _cause_of(prev: Head, work: str, start: int, context: str, vocab: Phrases) -> bool:

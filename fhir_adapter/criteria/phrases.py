@@ -233,6 +233,8 @@ class Phrases:
     test_nouns: re.Pattern[str] = _NEVER
     positive_results: re.Pattern[str] = _NEVER
     disqualifying: re.Pattern[str] = _NEVER
+    disqualifying_after: re.Pattern[str] = _NEVER
+    """ "are relative contraindications" after the concepts of its sentence, among the inclusions."""
     participant_roles: re.Pattern[str] = _NEVER
     permission_conditions: re.Pattern[str] = _NEVER
     """ "pending assessment", "at the discretion of": a permission that is only conditional."""
@@ -525,6 +527,7 @@ def phrases() -> Phrases:
         test_nouns=compile_phrases(_words(t, "test_nouns")),
         positive_results=compile_phrases(_words(t, "positive_results")),
         disqualifying=compile_phrases(_words(t, "disqualifying_words")),
+        disqualifying_after=compile_phrases(_words(t, "disqualifying_after")),
         participant_roles=compile_phrases(_words(t, "participant_roles")),
         permission_conditions=compile_phrases(_words(t, "permission_conditions")),
         setting_markers=re.compile(

@@ -438,14 +438,17 @@ def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
 
 def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phrases) -> str | None:
     """ "The following individual laboratory results will independently disqualify individuals: Cholesterol >250
-    mg/dl": among the inclusions, the words that make a concept after them in their sentence an exclusion."""
+    mg/dl": among the inclusions, the words that make a concept after them in their sentence an exclusion; or
+    before them ("osteopenia, osteomalacia ... are relative contraindications")."""
     if kind != "inclusion":
         return None
     item_work = src.item_norm.text
     start = head_offset(head, src)
     found = last_match(vocab.disqualifying, item_work, 0, start)
     if found is None or not _same_sentence(item_work, found.start(), start):
-        return None
+        found = vocab.disqualifying_after.search(item_work, start)
+        if found is None or not _same_sentence(item_work, start, found.start()):
+            return None
     return f"'{found.group(0)}': an exclusion written among the inclusions, left for review"
 
 

@@ -40,6 +40,8 @@ from typing import Any
 import simple_icd_10_cm as cm  # type: ignore[import-untyped]
 import yaml
 
+from lexicon import gps_findings
+
 ROOT = Path(__file__).resolve().parents[2]
 CURATION_PATH = ROOT / "mappings" / "lexicon" / "conditions_curation.yaml"
 
@@ -626,13 +628,22 @@ def _read_sources(shared: Path, curation: dict[str, Any]) -> Sources:
 
 
 def _add_mondo_only(shared: Path, terms: dict[str, Term], mondo_of: dict[str, list[str]]) -> None:
-    """Mondo terms with a SNOMED CT or ICD-10-CM match but no DO match (DO lacks "heart failure")."""
+    """Mondo terms with a SNOMED CT or ICD-10-CM match but no DO match (DO lacks "heart failure"). A Mondo term
+    labelled like a DO term is that term (Mondo's "meningitis" has no DO match although DO has "meningitis"): its
+    codes join the DO term's, since two concepts of one name would cancel each other's name out."""
     matched = {m for mondos in mondo_of.values() for m in mondos}
+    do_by_label = {phrase_key(t.label): t.id for t in terms.values()}
     for path in (MONDO_SCT, MONDO_ICD):
         for mondo, label, _target in _read_mondo(shared / path):
-            if mondo not in matched and mondo not in terms:
-                terms[mondo] = Term(mondo, label)
-                mondo_of[mondo].append(mondo)
+            if mondo in matched or mondo in terms:
+                continue
+            same_name = do_by_label.get(phrase_key(label))
+            if same_name is not None:
+                mondo_of[same_name].append(mondo)
+                matched.add(mondo)
+                continue
+            terms[mondo] = Term(mondo, label)
+            mondo_of[mondo].append(mondo)
 
 
 def _term_drafts(src: Sources, curation: dict[str, Any], rules: Rules) -> dict[str, Draft]:
@@ -746,6 +757,28 @@ def _extra_drafts(src: Sources, curation: dict[str, Any]) -> dict[str, Draft]:
         draft.display = display
         drafts[f"extra:{key}"] = draft
     return drafts
+
+
+def _gps_drafts(shared: Path, drafts: dict[str, Draft], known: Curated, curation: dict[str, Any]) -> dict[str, Draft]:
+    """Disorders and findings only the SNOMED CT GPS names (see ``gps_findings``), as concepts of their own."""
+    taken = set(known.phrases)
+    owned: set[str] = set()
+    for draft in drafts.values():
+        taken.update(key for key, _priority in draft.claims())
+        owned.update(code for system, code in draft.book.origins if system == SCT)
+    stop = frozenset(phrase_key(str(n)) for n in curation.get("gps_stop_names", {}))
+    found: dict[str, Draft] = {}
+    for name, category, sct_codes, icd_codes in gps_findings.candidates(
+        shared, GPS, frozenset(taken), frozenset(owned), stop, phrase_key
+    ):
+        draft = Draft(name, category, {name.lower(): LABEL}, {})
+        for code in sct_codes:
+            draft.book.add(SCT, code, gps_findings.GPS_ORIGIN)
+        for code in icd_codes:
+            if not _icd_is_residual(code):
+                draft.book.add(ICD, code, gps_findings.ICD_MATCH)
+        found[f"gps:{sct_codes[0]}"] = draft
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -925,7 +958,8 @@ def build(shared: Path, curated: dict[str, dict[str, Any]]) -> dict[str, dict[st
     rules = _rules(curation)
     src = _read_sources(shared, curation)
     known = _curated(curated)
-    drafts = _against_curated({**_term_drafts(src, curation, rules), **_extra_drafts(src, curation)}, known)
+    drafts = {**_term_drafts(src, curation, rules), **_extra_drafts(src, curation)}
+    drafts = _against_curated({**drafts, **_gps_drafts(shared, drafts, known, curation)}, known)
     labelled = {i for i, d in drafts.items() if d.label.lower() in d.phrases}
     _resolve_shared(drafts)
     # a concept whose label went to another one would still be found by its display: leave it out

@@ -141,3 +141,32 @@ def test_a_treatment_that_may_be_approved_is_allowed() -> None:
     atoms = [a for a in compile_text(text).atoms if a.concept_key == "medication.systemic-corticosteroids"]
     assert [(a.computable, a.within_days) for a in atoms] == [(True, 7), (False, None)]
     assert atoms[1].reason is not None and atoms[1].reason.startswith("a permission ('may be approved')")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "word"),
+    [
+        (
+            "Exclusion Criteria:\n* Previous pelvic surgery: vaginal mesh excision, and fistula repair\n",
+            "fistula",
+            "repair",
+        ),
+        (
+            "Inclusion Criteria:\n* A dyspnea scale score of 2 or higher\n",
+            "dyspnea",
+            "scale",
+        ),
+        ("Inclusion Criteria:\n* Demonstrate a positive cough stress test\n", "cough", "stress test"),
+    ],
+)
+def test_a_procedure_or_an_instrument_named_after_the_finding(text: str, key: str, word: str) -> None:
+    """Chia NCT03099863 "fistula repair", NCT01313676 "Medical Research Council Dyspnea scale", NCT00676273 "cough
+    stress test": a repair, a scale or a test of the finding is not the finding."""
+    atom = _by_key(text, f"condition.{key}")
+    assert not atom.computable
+    assert atom.reason == f"'{word}' after the finding: the statement is about something else"
+
+
+def test_an_instruments_full_name_names_no_concept() -> None:
+    named = "Inclusion Criteria:\n* score 2 or higher on the modified Medical Research Council Dyspnea scale\n"
+    assert [a.concept_key for a in compile_text(named).atoms if a.computable] == []

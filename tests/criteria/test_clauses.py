@@ -243,7 +243,16 @@ def test_an_excluded_effect_does_not_exclude_its_causes() -> None:
         "Exclusion Criteria:\n- Edema caused by upper extremity disability or other conditions such as heart "
         "failure, kidney disease or malnutrition\n"
     )
-    assert _computable(text) == []
+    # the edema is the lexicon's (GPS "Edema"), with its causes as the residue to confirm
+    assert _computable(text) == [("condition.edema", "present", None)]
+    (edema,) = [a for a in _atoms(text) if a.computable]
+    assert [(r.text, r.effect) for r in edema.residues] == [
+        (
+            "caused by upper extremity disability or other conditions such as heart failure, kidney disease or "
+            "malnutrition",
+            "narrows",
+        )
+    ]
     required = (
         "Inclusion Criteria:\n- Visual impairment predominantly due to abnormal new vessel ingrowth and/or macular "
         "edema\n"
@@ -485,7 +494,8 @@ def test_a_drug_named_for_its_deficiency_level_or_reaction_is_no_drug_use() -> N
         "* frequent insulin reactions\n* known immunosuppression\n* warfarin use\n"
     )
     atoms = _atoms(text)
-    assert [a.concept_key for a in atoms if a.computable] == ["medication.warfarin"]
+    # the deficiency is a condition of its own (Mondo/DO "folic acid deficiency"), never the vitamin's use
+    assert [a.concept_key for a in atoms if a.computable] == ["condition.folic-acid-deficiency", "medication.warfarin"]
     insulin = next(a for a in atoms if a.concept_key == "medication.insulins")
     assert insulin.reason == "'reactions' after the finding: the statement is about something else"
 
@@ -1036,3 +1046,79 @@ def test_the_json_names_the_qualifiers_an_atom_is_read_with() -> None:
     assert current.contract()["qualifiers"] == ["current"]
     plain = _by_key("Exclusion Criteria:\n* Warfarin\n", "medication.warfarin")
     assert "qualifiers" not in plain.contract()
+
+
+def test_the_causes_listed_after_a_finding_are_its_causes() -> None:
+    """Chia NCT00461136: "not caused by diabetes or hypertension" excluded every hypertensive patient; NCT03211741:
+    the macular edema that causes the required visual impairment became an alternative to it."""
+    kidney = "Exclusion Criteria:\n- Kidney disease not caused by diabetes or hypertension\n"
+    assert _computable(kidney) == [("condition.kidney-disease", "present", None)]
+    (atom,) = [a for a in _atoms(kidney) if a.computable]
+    assert [(r.text, r.effect) for r in atom.residues] == [("not caused by diabetes or hypertension", "narrows")]
+    vision = (
+        "Inclusion Criteria:\n- Visual impairment predominantly due to abnormal new vessel ingrowth and/or macular "
+        "edema\n"
+    )
+    (impairment,) = [a for a in _atoms(vision) if a.concept_key]
+    assert impairment.concept_key == "condition.visual-impairment" and impairment.any_of is None
+    assert [r.text for r in impairment.residues] == [
+        "predominantly due to abnormal new vessel ingrowth and/or macular edema"
+    ]
+
+
+def test_a_treatment_or_a_finding_after_a_comma_is_no_cause_of_the_finding_before() -> None:
+    """A drug after "due to X or" is a criterion of its own; after a comma the causal words explain another
+    finding ("convulsion, paralysis due to ..."), not the one before the comma."""
+    heparin = (
+        "Exclusion Criteria:\n- Patients receiving therapeutic heparin medication due to chronic coagulation "
+        "disorder or anticoagulation medication\n"
+    )
+    assert [key for key, _, _ in _computable(heparin)] == ["medication.heparin", "medication.anticoagulants"]
+    seizure = (
+        "Exclusion Criteria:\n- convulsion, paralysis due to intracranial hemorrhage or central nervous system "
+        "leukemia at diagnosis\n"
+    )
+    assert _by_key(seizure, "condition.seizure").residues == []
+
+
+def test_concepts_before_a_later_sentences_colon_are_criteria() -> None:
+    """Corpus NCT06650748: "... autoimmune diseases, including Crohn's disease, ... etc. The following exceptions
+    apply: Type I diabetes, ...": the colon made the first sentence a lead-in and its seventeen excluded diseases
+    were lost; the listed exceptions are allowed, not excluded."""
+    text = (
+        "Exclusion Criteria:\n3. History or current presence of autoimmune diseases, including but not limited to "
+        "Crohn's disease, ulcerative colitis, autoimmune vasculitis, etc. The following exceptions apply: Type I "
+        "diabetes, psoriasis or vitiligo not requiring systemic treatment;\n"
+    )
+    computable = [key for key, _, _ in _computable(text)]
+    assert computable == [
+        "condition.autoimmune-disease",
+        "condition.crohns-disease",
+        "condition.ulcerative-colitis",
+        "condition.autoimmune-vasculitis",
+    ]
+    for key in ("condition.psoriasis", "condition.vitiligo"):
+        reason = _by_key(text, key).reason
+        assert reason is not None and reason.startswith("a permission ('exceptions apply')"), key
+    # a lead-in of the same sentence still names only the tests that follow it
+    organ = "Inclusion Criteria:\n- Adequate organ function: hemoglobin >= 9 g/dL\n"
+    assert _computable(organ) == [("lab.hemoglobin", "ge", 9.0)]
+
+
+def test_a_trace_is_no_more_than_a_trace() -> None:
+    """Corpus NCT03997370 "Edema beyond trace edema": the edema is to confirm beyond a trace."""
+    text = "Exclusion Criteria:\n* Edema beyond trace edema, because this will impact iohexol distribution\n"
+    edema = _by_key(text, "condition.edema")
+    assert edema.computable and "beyond trace" in [r.text for r in edema.residues]
+
+
+def test_contraindications_listed_among_the_inclusions_are_left_for_review() -> None:
+    """Chia NCT03077204 lists its contraindications under the inclusion heading ("Osteoporosis or osteopenia are
+    relative contraindications")."""
+    text = (
+        "Inclusion Criteria:\n- Osteoporosis or osteopenia are relative contraindications, since this condition may "
+        "limit the degree of obtainable correction\n- Type 2 diabetes\n"
+    )
+    assert _computable(text) == [("condition.type-2-diabetes", "present", None)]
+    reason = _by_key(text, "condition.osteoporosis").reason
+    assert reason == "'are relative contraindications': an exclusion written among the inclusions, left for review"

@@ -203,6 +203,56 @@ def test_not_found(text: str, key: str) -> None:
     assert key not in keys(text), found(text)
 
 
+def test_a_mondo_term_named_like_a_do_term_is_that_term() -> None:
+    """Mondo's "meningitis", "porphyria" and "hyperprolactinemia" have no DO match although DO has terms of those
+    names: the two cancelled each other's name out and neither was found (Chia NCT02525991, NCT02689089,
+    NCT02430740). They are one concept, with the codes of both."""
+    assert keys("meningitis") == ["condition.meningitis"]
+    assert matches("condition.meningitis", SCT, "7180009")  # Mondo's exact match
+    assert matches("condition.meningitis", ICD, "G03.9")  # DO's cross-reference
+    assert keys("Porphyria reported by patient") == ["condition.porphyria"]
+    assert keys("untreated hyperprolactinemia") == ["condition.hyperprolactinemia"]
+    assert keys("Known or suspected haemoglobinopathy") == ["condition.hemoglobinopathy"]
+
+
+# Disorders and findings only the SNOMED CT GPS names (scripts/lexicon/gps_findings.py), from Chia criteria
+GPS_FOUND = [
+    ("Has clinically apparent ascites on physical examination", "condition.ascites", (SCT, "389026000")),
+    ("Has clinically apparent ascites on physical examination", "condition.ascites", (ICD, "R18.8")),
+    ("Syncope related to cardiac disease", "condition.syncope", (SCT, "271594007")),
+    ("coma of unknown cause", "condition.coma", (SCT, "371632003")),
+    ("Thunderclap onset of the headache", "condition.headache", (ICD, "R51.9")),
+    ("fever during the preceding 48 hours", "condition.fever", (ICD, "R50.9")),
+    ("patients with infected miscarriage", "condition.miscarriage", (SCT, "17369002")),
+    ("hyperkalemia", "condition.hyperkalemia", (ICD, "E87.5")),
+    ("Leukocytosis or leucopenia", "condition.leukopenia", (ICD, "D72.819")),  # a British spelling
+]
+
+
+@pytest.mark.parametrize(("text", "key", "coding"), GPS_FOUND)
+def test_a_disorder_or_finding_only_the_gps_names(text: str, key: str, coding: tuple[str, str]) -> None:
+    assert key in keys(text), found(text)
+    assert matches(key, *coding), (key, coding)
+
+
+def test_gps_names_that_stay_out_of_the_lexicon() -> None:
+    """A GPS name holding another concept's name stays that concept with its narrower kind to confirm; an allergic
+    reaction is an allergy to its allergen; a receptor status is an Observation; ordinary words are no concept."""
+    assert keys("severe persistent asthma") == ["condition.asthma"]
+    assert keys("History of allergic reactions to loxapine") == ["medication.loxapine"]
+    assert "condition.estrogen-receptor-positive-tumor" not in keys("estrogen receptor positive tumor")
+    assert keys("a cyst") == [] and keys("chronic disease") == []
+    assert generated()["condition.ascites"]["codings"][0]["source"].startswith("GPS name no DO or Mondo term has")
+
+
+def test_leptomeningeal_metastases_are_not_meningitis() -> None:
+    """ "carcinomatous meningitis" is spread of a cancer to the meninges (C79.32), not an infection."""
+    for text in ("carcinomatous meningitis", "leptomeningeal disease", "meningeal carcinomatosis"):
+        assert keys(text) == ["condition.leptomeningeal-metastases"], text
+    assert matches("condition.leptomeningeal-metastases", ICD, "C79.32")
+    assert not matches("condition.meningitis", ICD, "C79.32")
+
+
 def test_codes_that_do_not_count() -> None:
     assert not matches("condition.obesity", ICD, "E66.3")  # overweight
     assert not matches("condition.sickle-cell-disease", ICD, "D57.3")  # sickle-cell trait
