@@ -263,6 +263,8 @@ class Phrases:
     washout: re.Pattern[str] = _NEVER
     """Right after a treatment, words that ask it to have ended ("must have been completed"): a washout."""
     not_exception: re.Pattern[str] = _NEVER
+    negated_comparator: re.Pattern[str] = _NEVER
+    """Comparators written with "no"/"not" ("no less than 20 transfusions", "not more than"): no negation."""
     """Phrases with "not" that introduce examples ("including, but not limited to"): no negation."""
     procedure_statement: re.Pattern[str] = _NEVER
     """What the study will do ("a pregnancy test will be performed"): a note, not a criterion."""
@@ -555,6 +557,7 @@ def phrases() -> Phrases:
             re.IGNORECASE,
         ),
         not_exception=compile_phrases(_words(t, "not_exception_phrases")),
+        negated_comparator=compile_phrases([w for w in prefix if re.match(r"(?:no|not|does not)\s", w)]),
         washout=compile_phrases(_words(t, "washout_predicates")),
         restating_negation=compile_phrases(_words(t, "restating_negations")),
         procedure_statement=re.compile(

@@ -33,6 +33,7 @@ def _negated(window: str, vocab: Phrases) -> bool:
 
 def _read_negation(window: str, vocab: Phrases) -> bool:
     cleaned = vocab.not_exception.sub(" ", window)  # "including, but not limited to" negates nothing
+    cleaned = vocab.negated_comparator.sub(" ", cleaned)  # "received no less than 20 transfusions": a count
     for qualifier, pattern in vocab.qualifiers:
         if qualifier == "uncontrolled":
             cleaned = pattern.sub(" ", cleaned)

@@ -147,7 +147,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
         residues.append(Residue(text=text, effect="narrows", reason=why))
     count = vocab.count_re.search(work, head.seg_start, max(head.seg_end, head.end))
-    if count is not None:
+    if count is not None and not _one_or_more(work, count):
         return f"a count ('{count.group(0)}') is not decided from coded data", []
     seg_start, seg_end = max(head.seg_start, 0), max(head.seg_end, head.end)
     # a year starts with 19 or 20: most segments have neither, and need no scan
@@ -436,6 +436,22 @@ def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
     return own[0] if own else src.item_facts.permission
 
 
+_ONE = re.compile(r"(?:1|one)\b", re.IGNORECASE)
+_AT_LEAST = re.compile(r"(?:at\s+least|≥|>=|a\s+minimum\s+of|no\s+less\s+than|not\s+less\s+than)\s*$", re.IGNORECASE)
+_OR_MORE = re.compile(r"(?:1|one)\s*(?:or\s+more|\+)", re.IGNORECASE)
+
+
+def _one_or_more(work: str, count: re.Match[str]) -> bool:
+    """ "at least 1 transfusion", "one or more seizures": a count of one or more is the presence itself."""
+    text = count.group(0)
+    if not _ONE.match(text):
+        return False
+    return bool(_OR_MORE.match(text) or _AT_LEAST.search(work, 0, count.start()))
+
+
+_FOR_A_TREATMENT = re.compile(r"\s+(?:for|to)\b")
+
+
 def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phrases) -> str | None:
     """ "The following individual laboratory results will independently disqualify individuals: Cholesterol >250
     mg/dl": among the inclusions, the words that make a concept after them in their sentence an exclusion; or
@@ -447,7 +463,14 @@ def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phras
     found = last_match(vocab.disqualifying, item_work, 0, start)
     if found is None or not _same_sentence(item_work, found.start(), start):
         found = vocab.disqualifying_after.search(item_work, start)
-        if found is None or not _same_sentence(item_work, start, found.start()):
+        # ("Hepatocellular carcinoma (fibrolamellar subtypes are not eligible)": the words in parentheses speak of
+        # the concepts inside them)
+        if (
+            found is None
+            or not _same_sentence(item_work, start, found.start())
+            or "(" in item_work[start : found.start()]
+            or _FOR_A_TREATMENT.match(item_work, found.end())
+        ):
             return None
     return f"'{found.group(0)}': an exclusion written among the inclusions, left for review"
 

@@ -1122,3 +1122,33 @@ def test_contraindications_listed_among_the_inclusions_are_left_for_review() -> 
     assert _computable(text) == [("condition.type-2-diabetes", "present", None)]
     reason = _by_key(text, "condition.osteoporosis").reason
     assert reason == "'are relative contraindications': an exclusion written among the inclusions, left for review"
+
+
+def test_a_comparator_written_with_no_is_no_negation() -> None:
+    """Chia NCT02041299 "received no less than 20 transfusions" became "no transfusion"; a count of events is not
+    decided from coded data, while "at least 1 transfusion" is the transfusion itself. NCT02984475 "equal to or over
+    35 kg" is >= 35."""
+    text = (
+        "Inclusion Criteria:\n* Patients who have received no less than 20 transfusions\n"
+        "* Patients who have received at least 1 transfusion\n* Weight: equal to or over 35 kg\n"
+    )
+    many, one, weight = _atoms(text)
+    assert many.comparator == "present" and not many.computable
+    assert many.reason == "a count ('20 transfusions') is not decided from coded data"
+    assert (one.concept_key, one.comparator, one.computable) == ("procedure.blood-transfusion", "present", True)
+    assert (weight.comparator, weight.value) == ("ge", 35.0)
+
+
+def test_not_eligible_in_parentheses_or_for_a_treatment() -> None:
+    """Chia NCT03062358: subtypes "not eligible" in parentheses are excluded, not alternatives of the inclusion
+    before the parenthesis; "not eligible for standard therapy" describes the patients required."""
+    hcc = (
+        "Inclusion Criteria:\n* Hepatocellular carcinoma (fibrolamellar and mixed HCC/cholangiocarcinoma subtypes "
+        "are not eligible)\n"
+    )
+    assert _by_key(hcc, "condition.hepatocellular-carcinoma").computable
+    assert _by_key(hcc, "condition.cholangiocarcinoma").reason == (
+        "'are not eligible': an exclusion written among the inclusions, left for review"
+    )
+    aml = "Inclusion Criteria:\n* R/R AML who have failed or are not eligible for standard therapy\n"
+    assert _by_key(aml, "condition.acute-myeloid-leukemia").computable
