@@ -56,6 +56,7 @@ from fhir_adapter.criteria.residues import (
     disqualifying_in_inclusion,
     item_residues,
     narrowing_word,
+    of_an_absence,
     presence_residues,
     prohibited_in_inclusion,
 )
@@ -387,6 +388,8 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
         reason, residues = presence_residues(head, kind, src, vocab)
         if kind == "exclusion" and head.negated and reason is None and not _a_test(concept):
             reason = _negated_exclusion(fields, head, src.norm.text, vocab)
+        if fields["comparator"] == "absent":
+            residues = [of_an_absence(r) for r in residues]  # "no severe arrhythmia": a mild one is to confirm
     else:
         reason = f"no presence or threshold semantics for category {concept.category}"
     if reason is None:

@@ -114,6 +114,14 @@ def widening(kind: Kind) -> ResidueEffect:
     return "widens" if kind == "inclusion" else "narrows"
 
 
+def of_an_absence(residue: Residue) -> Residue:
+    """A residue that restricts the concept narrows a presence atom and widens an absence atom: "no severe
+    arrhythmia" is met by no arrhythmia at all, and a recorded arrhythmia (perhaps mild) is to confirm."""
+    if residue.effect != "narrows":
+        return residue
+    return residue.model_copy(update={"effect": "widens"})
+
+
 def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[str | None, list[Residue]]:
     """Why a presence atom is not computable, or the residues that narrow it (severity words, restrictions)."""
     concept = head.concept

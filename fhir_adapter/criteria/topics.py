@@ -85,7 +85,9 @@ def apply_topic(
         found = next((g.search(work, segment[0], segment[1]) for g in topic.groups), None)
         text = src.clause(found.start(), found.end()) if found else src.clause(head.start, head.end)
         residues = cast(list[Residue], fields["residues"])
-        residues.append(Residue(text=text, effect="narrows", reason=topic.reason))
+        # a severity of the concept narrows its presence and widens its absence ("no severe arrhythmia")
+        effect = "widens" if fields.get("comparator") == "absent" else "narrows"
+        residues.append(Residue(text=text, effect=effect, reason=topic.reason))
         return
     fields.update(computable=False, reason=topic.reason, residues=[])
 

@@ -84,7 +84,7 @@ def _with_residues(atom: Atom, result: AtomResult, record: PatientRecord, ctx: E
         decisive = "met" if residue.effect == "narrows" else "not-met"
         if result.result != decisive:
             continue
-        if residue.codes and _narrower_kind(atom, residue.codes, record, ctx).result == "met":
+        if residue.codes and _narrower_kind(atom, residue.codes, record, ctx).result == decisive:
             continue  # the record names the narrower kind itself: nothing left to confirm
         if residue.has_threshold:
             alternative = atom.model_copy(
@@ -115,11 +115,12 @@ def _narrower_kind(atom: Atom, codes: Sequence[Coding], record: PatientRecord, c
 def _evaluate(atom: Atom, record: PatientRecord, ctx: EvalContext) -> AtomResult:
     result = _evaluate_main(atom, record, ctx)
     if atom.residues and atom.computable:
-        if result.result != "met":
+        found = "not-met" if atom.comparator == "absent" else "met"  # the result when the finding is recorded
+        if result.result != found:
             # a record coded only with the narrower kind (outside the broader concept's codes) is the finding too
             for residue in atom.residues:
                 narrow = _narrower_kind(atom, residue.codes, record, ctx) if residue.codes else None
-                if narrow is not None and narrow.result == "met":
+                if narrow is not None and narrow.result == found:
                     result = narrow
                     break
         result = _with_residues(atom, result, record, ctx)

@@ -121,6 +121,32 @@ def test_a_narrower_kind_coded_as_such_settles_its_residue() -> None:
     assert evaluate_atom(excluded, MemData(), "p1", ctx()).result == "not-met"
 
 
+def test_a_required_absence_of_a_narrower_kind_leaves_the_broader_finding_to_confirm() -> None:
+    """Chia NCT03004261 "no severe arrhythmia": met by no record of the finding; any recorded RA (perhaps not the
+    seropositive kind) is to confirm; a record of the narrower kind itself fails the inclusion."""
+    narrower = Residue(
+        text="seropositive rheumatoid arthritis",
+        effect="widens",
+        reason="a narrower kind",
+        codes=(Coding(system=SCT, code="239791005"),),
+    )
+    required = atom("condition.ra", kind="inclusion", comparator="absent", residues=[narrower])
+    assert evaluate_atom(required, MemData(), "p1", ctx()).result == "met"
+    broader = evaluate_atom(required, MemData(cond(ICD10CM, "M06.9")), "p1", ctx())
+    assert broader.result == "unknown" and "seropositive rheumatoid arthritis" in broader.reason
+    assert evaluate_atom(required, MemData(cond(SCT, "239791005")), "p1", ctx()).result == "not-met"
+
+
+def test_the_compiler_widens_a_required_absence_by_the_words_that_narrow_its_finding() -> None:
+    from fhir_adapter.criteria.compile import compile_text
+
+    atoms = compile_text("Inclusion Criteria:\n* No severe arrhythmia\n* no uncontrolled hypertension\n").atoms
+    assert [(a.comparator, [(r.text, r.effect) for r in a.residues]) for a in atoms] == [
+        ("absent", [("severe", "widens")]),
+        ("absent", [("uncontrolled", "widens")]),
+    ]
+
+
 def test_an_ifcc_hba1c_value_is_compared_with_a_percent_threshold() -> None:
     """A European record: HbA1c 59261-8 in mmol/mol against "HbA1c <= 7.0 %" (53 mmol/mol is 6.999 %)."""
     from fhir_adapter import units
