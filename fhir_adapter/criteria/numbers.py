@@ -150,7 +150,10 @@ def patterns() -> Patterns:
             rf"\brecent(?:ly)?\s*\(\s*(?P<num>\d+)\s*-?\s*(?P<unit>{p.time_unit_re})\s*\)", re.IGNORECASE
         ),
         window_after=re.compile(
-            rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:{p.window_closer_re})", re.IGNORECASE
+            # "1 month (30 days) before": the duration restated in parentheses
+            rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:\([^()]{{1,20}}\)\s*)?"
+            rf"(?:{p.window_closer_re})",
+            re.IGNORECASE,
         ),
         # The same sub-patterns as in ``prefix`` and ``postfix`` (their word bounds look at the same text), so
         # no match of those is possible where these find nothing.

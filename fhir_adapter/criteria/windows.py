@@ -59,10 +59,23 @@ def _own_window(work: str, head: Head, windows: list[Window]) -> int | None:
     after = [days for start, _, days in windows if head.end <= start < end]
     if after:
         return after[0]
-    before = [(end, days) for start, end, days in windows if head.seg_start <= start < head.start]
-    if not before or _BREAK.search(work, before[-1][0], head.start):  # a line of its own: "...,\r\npregnancy"
+    before = [(start, end, days) for start, end, days in windows if head.seg_start <= start < head.start]
+    if not before or _BREAK.search(work, before[-1][1], head.start):  # a line of its own: "...,\r\npregnancy"
         return None
-    return before[-1][1]
+    start, end, days = before[-1]
+    if _dates_words_before(work, head.seg_start, start, end, head.start):
+        return None  # "anorexia or bulimia within 2 years before Screening, ADHD": the words before it are dated
+    return days
+
+
+def _dates_words_before(work: str, seg_start: int, start: int, end: int, head_start: int) -> bool:
+    """A window after words of the head's segment, a comma between it and the head: it dates those words. Not a
+    window that opens the next element (", or, within six months prior to Day 1, history of stroke") nor one in
+    parentheses ("Current use (any use in the past 4 weeks, ...) of any psychotropic")."""
+    if "," not in work[end:head_start] or not word_tokens(work[seg_start:start]):
+        return False
+    in_parentheses = work.count("(", seg_start, start) > work.count(")", seg_start, start)
+    return not in_parentheses and _OPENS_NEXT.search(work, max(0, start - 12), start) is None
 
 
 def _ends_statement(text: str, vocab: Phrases) -> bool:

@@ -146,3 +146,34 @@ def test_a_minimum_time_since_the_event_is_no_look_back() -> None:
     (atom,) = compile_text("Inclusion Criteria:\n* RYGB performed minimum 3 months prior to the study\n").atoms
     assert not atom.computable
     assert atom.reason is not None and atom.reason.startswith("a minimum time since an event")
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        # Chia NCT02339974: the duration restated in parentheses
+        (
+            "Evidence of an acute myocardial infarction ≤ 1 month (30 days) before the intended treatment",
+            {"condition.myocardial-infarction": 30},
+        ),
+        # Chia NCT01932996, NCT01373684: "in past", "in previous" without "the"
+        ("Current history or in past 6 months of psychotic disorder", {"condition.psychotic-disorder": 180}),
+        (
+            "malignancy other than skin basocellular carcinoma in previous 5 years",
+            {"condition.malignancy": 1825},
+        ),
+        # Chia NCT03338296: the window dates the words before it, not the disorder after the comma
+        (
+            "Any history of anorexia or bulimia within 2 years before Screening, Attention Deficit Hyperactivity "
+            "Disorder",
+            {"condition.attention-deficit-hyperactivity-disorder": None},
+        ),
+        # ... but one that opens the next element dates it (Chia NCT02431559)
+        (
+            "any brain metastases, or, within six months prior to Day 1 of this study, history of stroke",
+            {"condition.brain-metastases": None, "condition.stroke": 180},
+        ),
+    ],
+)
+def test_a_window_dates_the_words_it_belongs_to(item: str, expected: dict[str, int | None]) -> None:
+    assert _windows(item) == expected
