@@ -93,15 +93,19 @@ def _expanded_acronym(cased: str, head: Head) -> str | None:
 
 
 def _planned_procedure(head: Head, kind: Kind, work: str, vocab: Phrases) -> str | None:
-    """ "Patients requiring a primary total knee replacement": in an inclusion, the words before a one-off
-    procedure that make it the one to come."""
+    """ "Patients requiring a primary total knee replacement", "Need for dual organ transplant": the words before a
+    one-off procedure that make it the one to come. (Among the exclusions, "undergoing" is what a patient is
+    having now: "patients undergoing hemodialysis".)"""
     concept = head.concept
-    if kind != "inclusion" or concept.category != "procedure":
+    if concept.category != "procedure":
         return None
     name = f"{concept.key.split('.', 1)[-1]} {concept.display}".lower()  # not the category in "procedure.x"
     if not vocab.one_off_procedure.search(name):
         return None
-    return marker_before(vocab.planned_procedure_before, work, head, vocab, max_words=4)
+    marker = marker_before(vocab.planned_procedure_before, work, head, vocab, max_words=4)
+    if kind == "exclusion" and marker is not None and "undergo" in marker:
+        return None
+    return marker
 
 
 def _with_its_negation(work: str, head: Head) -> str | None:

@@ -170,3 +170,12 @@ def test_a_procedure_or_an_instrument_named_after_the_finding(text: str, key: st
 def test_an_instruments_full_name_names_no_concept() -> None:
     named = "Inclusion Criteria:\n* score 2 or higher on the modified Medical Research Council Dyspnea scale\n"
     assert [a.concept_key for a in compile_text(named).atoms if a.computable] == []
+
+
+def test_a_needed_one_off_procedure_is_to_come_among_the_exclusions_too() -> None:
+    """Chia NCT03208244 "Need for dual organ transplant" excluded every transplant recipient; "undergoing" among the
+    exclusions is what the patient is having now."""
+    text = "Exclusion Criteria:\n* Need for dual organ transplant\n* Patients undergoing hemodialysis\n"
+    transplant = _by_key(text, "procedure.organ-transplant")
+    assert transplant.reason == "'need for' before the procedure: the one the patient is to have, not a past one"
+    assert _by_key(text, "procedure.hemodialysis").computable
