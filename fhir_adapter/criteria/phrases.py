@@ -247,6 +247,8 @@ class Phrases:
     personal_history: re.Pattern[str] = _NEVER
     """ "personal or family history": the patient's own history is named too."""
     """ "maternal", "infant", "caregiver": a heading word naming the kind of participant its criteria are for."""
+    restrictive_with: re.Pattern[str] = _NEVER
+    """ "with" right after a finding: the restriction that follows ("diabetes with microalbuminuria")."""
     cause_markers: re.Pattern[str] = _NEVER
     """ "caused by", "due to": the concepts after them are causes (see ``cause_markers``)."""
     """ "risk of", "predispose to" right before a finding: a risk of the finding, not the finding."""
@@ -508,6 +510,10 @@ def phrases() -> Phrases:
         confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
             r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
+        ),
+        restrictive_with=re.compile(
+            r"\s+with\s+(?!or\b|the\s+exception|exception|" + phrase_pattern(_words(t, "with_not_restrictive")) + ")",
+            re.IGNORECASE,
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
         route_lead=_routes(_route_words(t), r"\s+"),

@@ -224,8 +224,10 @@ def _restrictive_clause(work: str, head: Head, kind: Kind, vocab: Phrases) -> tu
     restricts it, to its end. In an inclusion, a clause that is a required concept of its own (another head's
     segment) is that concept's atom, not a residue."""
     # the lexicon may name the restricted finding itself ("pneumonitis that required steroids")
-    found = vocab.restrictive_clause.search(work, head.start, head.end) or vocab.restrictive_clause.match(
-        work, head.end
+    found = (
+        vocab.restrictive_clause.search(work, head.start, head.end)
+        or vocab.restrictive_clause.match(work, head.end)
+        or vocab.restrictive_with.match(work, head.end)  # not in the finding's own name: "granulomatosis with ..."
     )
     if found is None:
         return None

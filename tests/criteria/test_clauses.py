@@ -1152,3 +1152,17 @@ def test_not_eligible_in_parentheses_or_for_a_treatment() -> None:
     )
     aml = "Inclusion Criteria:\n* R/R AML who have failed or are not eligible for standard therapy\n"
     assert _by_key(aml, "condition.acute-myeloid-leukemia").computable
+
+
+def test_with_after_a_finding_restricts_it() -> None:
+    """Chia NCT03079141 "type 2 diabetes mellitus with microalbuminuria" excluded every diabetic; a name that holds
+    "with" ("granulomatosis with polyangiitis") and how a diagnosis was made restrict nothing."""
+    text = (
+        "Exclusion Criteria:\n* type 2 diabetes mellitus with microalbuminuria\n"
+        "* granulomatosis with polyangiitis\n"
+        "* Primary Sjögren's syndrome with the diagnosis made by the American-European criteria\n"
+    )
+    diabetes, gpa, sjogren = (a for a in _atoms(text) if a.computable)
+    assert [(r.text, r.effect) for r in diabetes.residues] == [("with microalbuminuria", "narrows")]
+    assert gpa.residues == []
+    assert not any("with" in r.text for r in sjogren.residues)
