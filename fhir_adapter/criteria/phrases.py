@@ -247,6 +247,8 @@ class Phrases:
     personal_history: re.Pattern[str] = _NEVER
     """ "personal or family history": the patient's own history is named too."""
     """ "maternal", "infant", "caregiver": a heading word naming the kind of participant its criteria are for."""
+    treatment_purpose: re.Pattern[str] = _NEVER
+    """ "for" right after a treatment: its purpose ("radiation for palliative intent")."""
     restrictive_with: re.Pattern[str] = _NEVER
     """ "with" right after a finding: the restriction that follows ("diabetes with microalbuminuria")."""
     cause_markers: re.Pattern[str] = _NEVER
@@ -510,6 +512,9 @@ def phrases() -> Phrases:
         confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
             r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
+        ),
+        treatment_purpose=re.compile(
+            r"\s+for\s+(?!\d|" + phrase_pattern(_words(t, "for_not_a_purpose")) + ")", re.IGNORECASE
         ),
         restrictive_with=re.compile(
             r"\s+with\s+(?!or\b|the\s+exception|exception|" + phrase_pattern(_words(t, "with_not_restrictive")) + ")",

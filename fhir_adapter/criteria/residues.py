@@ -22,7 +22,7 @@ from fhir_adapter.criteria.head import (
     trim_span,
     word_tokens,
 )
-from fhir_adapter.criteria.model import FINDING_CATEGORIES, Kind, Residue, ResidueEffect
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
@@ -191,7 +191,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
-    elif concept.category in FINDING_CATEGORIES:
+    elif concept.category in FINDING_CATEGORIES or (concept.category in TREATMENT_CATEGORIES and not head.modifiers):
         restriction = _restrictive_clause(work, head, kind, vocab)
         if restriction is not None:
             text = src.clause(*restriction)
@@ -221,14 +221,17 @@ _CLAUSE_END = re.compile(r"[;,.(]|\b(?:or|and|nor)\b")
 
 def _restrictive_clause(work: str, head: Head, kind: Kind, vocab: Phrases) -> tuple[int, int] | None:
     """ "renal failure requiring dialysis", "pneumonitis that required steroids": the clause after the finding that
-    restricts it, to its end. In an inclusion, a clause that is a required concept of its own (another head's
-    segment) is that concept's atom, not a residue."""
+    restricts it, to its end; after a treatment, its purpose ("radiation for palliative intent"). In an inclusion,
+    a clause that is a required concept of its own (another head's segment) is that concept's atom, not a residue."""
     # the lexicon may name the restricted finding itself ("pneumonitis that required steroids")
-    found = (
-        vocab.restrictive_clause.search(work, head.start, head.end)
-        or vocab.restrictive_clause.match(work, head.end)
-        or vocab.restrictive_with.match(work, head.end)  # not in the finding's own name: "granulomatosis with ..."
-    )
+    if head.concept.category in TREATMENT_CATEGORIES:  # "radiation for palliative intent"
+        found = vocab.treatment_purpose.match(work, head.end)
+    else:
+        found = (
+            vocab.restrictive_clause.search(work, head.start, head.end)
+            or vocab.restrictive_clause.match(work, head.end)
+            or vocab.restrictive_with.match(work, head.end)  # not in the finding's own name: "granulomatosis with"
+        )
     if found is None:
         return None
     start = found.end() - len(found.group(0).lstrip(" ,"))

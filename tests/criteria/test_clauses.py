@@ -1166,3 +1166,16 @@ def test_with_after_a_finding_restricts_it() -> None:
     assert [(r.text, r.effect) for r in diabetes.residues] == [("with microalbuminuria", "narrows")]
     assert gpa.residues == []
     assert not any("with" in r.text for r in sjogren.residues)
+
+
+def test_for_after_a_treatment_names_its_purpose() -> None:
+    """Chia NCT02366806 "Patients treated with radiation for palliative intent" excluded any radiotherapy (in a
+    breast radiotherapy trial); "for at least 3 months" is a duration, not a purpose."""
+    text = (
+        "Exclusion Criteria:\n* Patients treated with radiation for palliative intent\n"
+        "* anticoagulants for any reason\nInclusion Criteria:\n* No prior chemotherapy for STS\n"
+    )
+    radiation, anticoagulants, chemotherapy = (a for a in _atoms(text) if a.computable)
+    assert [(r.text, r.effect) for r in radiation.residues] == [("for palliative intent", "narrows")]
+    assert anticoagulants.residues == []
+    assert [(r.text, r.effect) for r in chemotherapy.residues] == [("for STS", "widens")]
