@@ -34,7 +34,7 @@ from fhir_adapter.criteria.head import (
 from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value, some_patients_only
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
-from fhir_adapter.criteria.model import TREATMENT_CATEGORIES, Atom, Category, Kind, Residue
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Atom, Category, Kind, Residue
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
@@ -182,6 +182,8 @@ def _heads(
                 heads[-1] = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
                 heads[-1].modifiers.append(prev.phrase)
                 continue
+            if _manifestation_of(prev, m, work, vocab):
+                continue  # "hypersensitivity to eggs manifested as hives, ..., hypotension, or shock"
             if _another_cause(prev, m, work, gap_has_threshold, vocab) or _named_as_cause(
                 m, gap, gap_has_threshold, vocab
             ):
@@ -240,6 +242,15 @@ def _heads(
         # "non-pregnant female": no broader concept follows the "non-", so it states the absence
         heads.append(Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase, absent=True))
     return heads
+
+
+def _manifestation_of(prev: Head, m: ConceptMatch, work: str, vocab: Phrases) -> bool:
+    """A concept after "manifested as" (or the like) that follows the head before, in its sentence: how that
+    finding shows, no criterion of its own."""
+    if m.concept.category not in FINDING_CATEGORIES:
+        return False  # "diabetes characterized by HbA1c > 8%": a measurement states a criterion
+    marker = vocab.manifestation.search(work, prev.end, m.start)
+    return marker is not None and not re.search(r";|\.\s", work[prev.end : m.start])
 
 
 def _another_cause(prev: Head, m: ConceptMatch, work: str, gap_has_threshold: bool, vocab: Phrases) -> bool:

@@ -247,6 +247,8 @@ class Phrases:
     personal_history: re.Pattern[str] = _NEVER
     """ "personal or family history": the patient's own history is named too."""
     """ "maternal", "infant", "caregiver": a heading word naming the kind of participant its criteria are for."""
+    manifestation: re.Pattern[str] = _NEVER
+    """ "manifested as", "characterized by" after a finding: what follows describes it."""
     treatment_purpose: re.Pattern[str] = _NEVER
     """ "for" right after a treatment: its purpose ("radiation for palliative intent")."""
     restrictive_with: re.Pattern[str] = _NEVER
@@ -513,6 +515,7 @@ def phrases() -> Phrases:
         restrictive_clause=re.compile(
             r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
         ),
+        manifestation=compile_phrases(_words(t, "manifestation_markers")),
         treatment_purpose=re.compile(
             r"\s+for\s+(?!\d|" + phrase_pattern(_words(t, "for_not_a_purpose")) + ")", re.IGNORECASE
         ),

@@ -1179,3 +1179,15 @@ def test_for_after_a_treatment_names_its_purpose() -> None:
     assert [(r.text, r.effect) for r in radiation.residues] == [("for palliative intent", "narrows")]
     assert anticoagulants.residues == []
     assert [(r.text, r.effect) for r in chemotherapy.residues] == [("for STS", "widens")]
+
+
+def test_how_a_finding_shows_is_no_criterion_of_its_own() -> None:
+    """Chia NCT02871206, NCT02762851: "hypersensitivity to eggs manifested as hives, ..., hypotension, or shock"
+    excluded every patient with a record of hypotension or shock; a measurement after the words still states one."""
+    eggs = (
+        "Exclusion Criteria:\n* Known IgE-mediated hypersensitivity to eggs manifested as hives, swelling of the "
+        "mouth and throat, difficulty in breathing, hypotension, or shock\n"
+    )
+    assert _computable(eggs) == []
+    diabetes = "Exclusion Criteria:\n* Diabetes characterized by HbA1c > 8%\n"
+    assert ("lab.hba1c", "gt", 8.0) in _computable(diabetes)
