@@ -87,20 +87,40 @@ _WITH_OR_WITHOUT = re.compile(r"with or without(?:\s+[a-z-]+){0,2}\s*$")
 _CLAUSE_BREAK = re.compile(r";|\.\s")
 
 
-def _excepted_right_before(work: str, start: int, vocab: Phrases) -> bool:
-    """An exception word right before ``start`` with no list separator between them, or at the start of the
-    parenthesis ``start`` is in ("(with the exception of Gilbert's syndrome or asymptomatic gallstones)")."""
-    window = work[max(0, start - 25) : start]
+def _excepted_right_before(work: str, start: int, vocab: Phrases, floor: int) -> bool:
+    """An exception word before ``start`` (after ``floor``, the end of the last head) in the same phrase: no comma,
+    clause end or relative clause between them ("surgery except simple appendectomy and cholecystectomy"), or at
+    the start of the parenthesis ``start`` is in ("(with the exception of Gilbert's syndrome or asymptomatic
+    gallstones)"). ("Any condition other than the study indication that requires steroids": the relative clause
+    states the criterion; "Exclude patients with bleeding": nothing before the word to except from.)"""
+    window_start = max(floor, start - 80)
+    window = work[window_start:start]
     found = search_exception(vocab, window)
-    if found is not None and not SEPARATOR.search(window, found.end()):
+    if (
+        found is not None
+        and not _EXCEPTION_SCOPE_END.search(window, found.end())
+        and re.search(r"\w", work[: window_start + found.start()])
+    ):
         return True
-    paren = open_paren_before(work, start, max(0, start - 120))
+    paren = open_paren_before(work, start, max(floor, start - 120))
     if paren is None or ";" in work[paren:start]:
         return False
     opening = search_exception(vocab, work[paren + 1 : paren + 30])
-    if opening is None:
-        return False
-    return len(work[paren + 1 : paren + 1 + opening.start()].split()) <= 2  # "(except", "(with the exception of"
+    if opening is not None:
+        return len(work[paren + 1 : paren + 1 + opening.start()].split()) <= 2  # "(except", "(with the exception of"
+    return _illustrates_exception(work, paren, vocab)
+
+
+_EXCEPTION_SCOPE_END = re.compile(r"[,;)]|\.\s|\b(?:that|which|who|whom|requir\w*|unless)\b")
+
+
+def _illustrates_exception(work: str, paren: int, vocab: Phrases) -> bool:
+    """A parenthesis that lists examples of what an exception before it names ("surgeries except simple
+    appendectomy and common OB/GYN procedures in the pelvis (hysterectomy, ...)"): its concepts are excepted too.
+    A comma, a clause end or a relative clause between the exception and the parenthesis ends the exception."""
+    before = work[max(0, paren - 100) : paren]
+    found = search_exception(vocab, before)
+    return found is not None and not _EXCEPTION_SCOPE_END.search(before, found.end())
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -216,7 +236,7 @@ def _heads(
             continue  # an allergen counts only where the clause speaks of an allergy ("egg retrieval" is not one)
         if m.concept.category == "medication" and vocab.substance_test.search(work, 0, m.start):
             continue  # "positive urine drug screen for cocaine or opiates": tested for, not taken
-        if _excepted_right_before(work, m.start, vocab):
+        if _excepted_right_before(work, m.start, vocab, heads[-1].end if heads else 0):
             # "infection other than COVID-19", "during nucleos(t)ide analogue (except Telbivudine) treatment": an
             # exception of a concept the lexicon does not name
             continue

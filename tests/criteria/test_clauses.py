@@ -1191,3 +1191,21 @@ def test_how_a_finding_shows_is_no_criterion_of_its_own() -> None:
     assert _computable(eggs) == []
     diabetes = "Exclusion Criteria:\n* Diabetes characterized by HbA1c > 8%\n"
     assert ("lab.hba1c", "gt", 8.0) in _computable(diabetes)
+
+
+def test_an_exception_reaches_to_the_next_comma_and_into_its_examples() -> None:
+    """Chia NCT02969187 "open abdominal surgeries except simple appendectomy and common OB/GYN procedures in the
+    pelvis (hysterectomy, C-section, ...)" excluded hysterectomies; NCT06078384 "except for adequately treated
+    basal cell or squamous cell skin cancer" excluded squamous cell skin cancer; NCT01313676 "other than vascular
+    disease or COPD" excluded COPD. A relative clause, a closing parenthesis and a comma end the exception; a
+    clause that starts with "Exclude" excepts nothing."""
+    text = (
+        "Exclusion Criteria:\n* Prior open abdominal surgeries except simple appendectomy and common OB/GYN "
+        "procedures in the pelvis (hysterectomy, C-section, and oophorectomy, tubal ligation)\n"
+        "* History of invasive malignancy <= 3 years prior to signing informed consent except for adequately "
+        "treated basal cell or squamous cell skin cancer\n"
+        "* Any condition other than the study indication that requires systemic corticosteroids\n"
+        "* Exclude patients with active gastrointestinal bleeding\n"
+        "* Surgery other than cataract surgery, asthma\n"
+    )
+    assert [a.concept_key for a in _atoms(text) if a.computable] == ["condition.gi-bleeding", "condition.asthma"]
