@@ -208,6 +208,9 @@ class Phrases:
     restrictive_clause: re.Pattern[str] = _NEVER
     """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
+    dosing_word: re.Pattern[str] = _NEVER
+    dosing_before: re.Pattern[str] = _NEVER
+    """A dose or duration word before a drug ("high-dose steroids", "long-term use of NSAIDs"), up to the drug."""
     """Route words right before a drug ("intravenous iron", "oral or IV antibiotics"), ending at the drug."""
     route_lead: re.Pattern[str] = _NEVER
     """Route words that open a drug's name ("iv iron" is a synonym of the iron preparations)."""
@@ -513,7 +516,15 @@ def phrases() -> Phrases:
         suspicion_before=compile_phrases(_words(t, "suspicion_before")),
         confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
-            r"\s*(?:\([^()]{0,60}\)\s*)?,?\s*" + phrase_pattern(_words(t, "restrictive_clause_openers")), re.IGNORECASE
+            # (after a head that ends inside a parenthesis too: "Hypertension (high blood pressure) that ...")
+            r"\)?\s*(?:\([^()]{0,60}\)\s*)?,?\s*(?:"
+            + phrase_pattern(_words(t, "restrictive_clause_openers"))
+            + "|"
+            + phrase_pattern(_words(t, "relative_clause_openers"))
+            + r"(?!\s*,|\s+(?:been\s+)?"
+            + phrase_pattern(_words(t, "relative_clause_not_restrictive"))
+            + "))",
+            re.IGNORECASE,
         ),
         manifestation=compile_phrases(_words(t, "manifestation_markers")),
         treatment_purpose=re.compile(
@@ -524,6 +535,15 @@ def phrases() -> Phrases:
             re.IGNORECASE,
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
+        dosing_word=compile_phrases(_words(t, "dosing_words")),
+        dosing_before=re.compile(
+            # the drug may be a later member of the list the words open ("long-term use of analgesics, sedatives
+            # or NSAIDs"): a narrowing residue to confirm where the words were only the first member's
+            phrase_pattern(_words(t, "dosing_words"))
+            + r"(?:\s+(?:use|treatment|therapy|courses?|doses?)\s+(?:of|with))?"
+            r"(?:,?\s+[a-z-]+){0,6}?,?\s*$",
+            re.IGNORECASE,
+        ),
         route_lead=_routes(_route_words(t), r"\s+"),
         local_routes=frozenset(_words(t, "local_route_words")),
         prevention_of_finding=compile_phrases(_words(t, "prevention_of_finding")),

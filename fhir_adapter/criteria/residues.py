@@ -26,7 +26,7 @@ from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
-from fhir_adapter.criteria.routes import route_before, route_reading
+from fhir_adapter.criteria.routes import dosing_before, route_before, route_reading
 from fhir_adapter.criteria.split import Item
 from fhir_adapter.criteria.text import Normalised, normalise
 from fhir_adapter.terminology import Concept
@@ -169,6 +169,8 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         if local_use is not None:
             return local_use, []
         residues.extend([narrowed] if narrowed is not None else [])
+    dosing = dosing_before(work, head, vocab, src) if concept.category == "medication" else None
+    residues.extend([dosing] if dosing is not None else [])
     measure = _measure_of_finding(work, head) if concept.category in FINDING_CATEGORIES else None
     if measure is not None:  # "Myopia > 6D", "Peripheral neuropathy of Grade 2 or greater"
         text = src.clause(*measure)
@@ -178,7 +180,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         residues.append(
             Residue(text=src.clause(dose.start, dose.end), effect="narrows", reason="a dose limit not compared")
         )
-    finding = concept.category in {"condition", "infection", "pregnancy"} and not head.excluded
+    finding = concept.category in {"condition", "infection", "pregnancy", "procedure"} and not head.excluded
     narrower = _narrowing_word(work, head, vocab) if finding else None
     if narrower is not None:
         kind_text = src.clause(narrower, head.end)
@@ -191,7 +193,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         text = src.clause(head.end, head.modifier_end)
         if text:
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
-    elif concept.category in FINDING_CATEGORIES or (concept.category in TREATMENT_CATEGORIES and not head.modifiers):
+    elif concept.category in FINDING_CATEGORIES or concept.category in TREATMENT_CATEGORIES:
         restriction = _restrictive_clause(work, head, kind, vocab)
         if restriction is not None:
             text = src.clause(*restriction)
@@ -224,8 +226,10 @@ def _restrictive_clause(work: str, head: Head, kind: Kind, vocab: Phrases) -> tu
     restricts it, to its end; after a treatment, its purpose ("radiation for palliative intent"). In an inclusion,
     a clause that is a required concept of its own (another head's segment) is that concept's atom, not a residue."""
     # the lexicon may name the restricted finding itself ("pneumonitis that required steroids")
-    if head.concept.category in TREATMENT_CATEGORIES:  # "radiation for palliative intent"
-        found = vocab.treatment_purpose.match(work, head.end)
+    if head.concept.category in TREATMENT_CATEGORIES:
+        # "radiation for palliative intent", "artificial heart valves requiring treatment with an anticoagulant"
+        purpose = None if head.modifiers else vocab.treatment_purpose.match(work, head.end)
+        found = purpose or vocab.restrictive_clause.match(work, head.end)
     else:
         found = (
             vocab.restrictive_clause.search(work, head.start, head.end)

@@ -40,3 +40,16 @@ def route_reading(route: tuple[int, int], head: Head, src: Source, vocab: Phrase
         reason = f"'{local[0]}': a local use of a class counted for systemic use only" if local else None
         return reason, None
     return None, Residue(text=text, effect="narrows", reason="a route that the drug's codes do not name")
+
+
+def dosing_before(work: str, head: Head, vocab: Phrases, src: Source) -> Residue | None:
+    """ "high-dose steroids", "long-term use of NSAIDs", "chronic systemic corticosteroids": a dose or a duration
+    that the drug's codes do not state narrows the criterion (a residue to confirm)."""
+    found = vocab.dosing_before.search(work, max(head.start - 80, 0), head.start)
+    if found is None:  # the lexicon's own name may hold the words ("high-dose steroids")
+        found = vocab.dosing_word.search(work, head.start, head.end)
+        if found is None or found.group(0).lower() in head.concept.display.lower():
+            return None
+    return Residue(
+        text=src.clause(found.start(), head.end), effect="narrows", reason="a dose or a duration not compared"
+    )

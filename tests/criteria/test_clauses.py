@@ -951,6 +951,31 @@ def test_an_item_for_some_patients_only() -> None:
         ),
         ("Renal failure requiring dialysis", "condition.renal-impairment", "requiring dialysis"),
         ("Heart failure requiring hospitalization", "condition.heart-failure", "requiring hospitalization"),
+        # Chia NCT03475589, NCT02196285, corpus NCT06974604: a relative clause or a state after the finding; the
+        # head may end inside a parenthesis
+        (
+            "Hypertension (high blood pressure) that can not be controlled by drugs",
+            "condition.hypertension",
+            "that can not be controlled by drugs",
+        ),
+        ("bipolar disease under treatment", "condition.bipolar-disorder", "under treatment"),
+        (
+            "Has active human immunodeficiency virus (HIV) infection that is not well controlled",
+            "condition.hiv",
+            "that is not well controlled",
+        ),
+        # Chia NCT02596555: after a procedure too, with the drug it requires named in the clause
+        (
+            "Artificial heart valves requiring treatment with an anticoagulant",
+            "procedure.valve-replacement",
+            "requiring treatment with an anticoagulant",
+        ),
+        # Chia NCT02766530: a word before a procedure names a narrower kind
+        (
+            "women who received mechanical valve replacement",
+            "procedure.valve-replacement",
+            "mechanical valve replacement",
+        ),
     ],
 )
 def test_a_clause_restricting_a_finding_is_a_residue(item: str, key: str, restriction: str) -> None:
@@ -1209,3 +1234,35 @@ def test_an_exception_reaches_to_the_next_comma_and_into_its_examples() -> None:
         "* Surgery other than cataract surgery, asthma\n"
     )
     assert [a.concept_key for a in _atoms(text) if a.computable] == ["condition.gi-bleeding", "condition.asthma"]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "History of cancer that was diagnosed within 5 years",  # the window is read, the clause only dates it
+        "Grade >=2 hypotension (that is, hypotension for which nonurgent intervention is required)",  # "i.e."
+        "Patients who have undergone segmental mastectomy",  # how the procedure came about, no narrower kind
+    ],
+)
+def test_words_that_date_confirm_or_explain_restrict_nothing(item: str) -> None:
+    atoms = [a for a in _atoms(f"Exclusion Criteria:\n* {item}\n") if a.computable]
+    assert len(atoms) == 1
+    assert not [r for r in atoms[0].residues if "that" in r.text or "undergone" in r.text]
+
+
+def test_a_dose_or_duration_before_a_drug_narrows_it() -> None:
+    """Chia NCT02894645 "high-dose steroids" counted any prednisone; NCT02552459 "long-term use of analgesics,
+    sedatives or NSAIDs" any ibuprofen; NCT00356148 "within prior 3 months" opened no window."""
+    text = (
+        "Exclusion Criteria:\n* Previous treatment with cytotoxic agents or high-dose steroids\n"
+        "* long-term use of analgesics, sedatives or NSAIDs\n"
+        "* History of receiving any antibiotics within prior 3 months\n"
+    )
+    atoms = [a for a in _atoms(text) if a.computable]
+    assert [(a.concept_key, [r.text for r in a.residues], a.within_days) for a in atoms] == [
+        ("medication.antineoplastic-agents", [], None),
+        ("medication.systemic-corticosteroids", ["high-dose steroids"], None),
+        ("medication.hypnotics", ["long-term use of analgesics, sedatives"], None),
+        ("medication.nsaids", ["long-term use of analgesics, sedatives or NSAIDs"], None),
+        ("medication.antibiotics", [], 90),
+    ]
