@@ -119,3 +119,40 @@ def test_medication_atoms_agree_for_every_status_and_date(tmp_path: Path, status
         assert by_fhirpath == by_matcher, (atom.text, status, days_ago, by_fhirpath, by_matcher)
     windowed = evaluate_atom(atoms[0], data, "p1", context).result == "met"
     assert windowed == (days_ago == 10 or status in ("active", "on-hold"))
+
+
+@pytest.mark.parametrize("status", ["active", "resolved"])
+@pytest.mark.parametrize("days_ago", [30, 400])
+def test_a_finding_dated_by_a_window_is_an_event_whatever_its_status(
+    tmp_path: Path, status: str, days_ago: int
+) -> None:
+    """Audit round 7: "myocardial infarction within the past 6 months" counted only active records, so an MI
+    recorded as resolved last month excluded nobody. "Active infection within 2 weeks" still asks for an active
+    one."""
+    from datetime import timedelta
+
+    criteria = "Exclusion Criteria:\n* Myocardial infarction within the past 6 months\n"
+    atom = next(a for a in compile_text(criteria).atoms if a.computable)
+    assert (atom.concept_key, atom.within_days, atom.qualifiers) == ("condition.myocardial-infarction", 180, ["prior"])
+    today = date.today()
+    context = EvalContext(as_of=today, options=MatchOptions(recency_days=None))
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": "22298006"}]},
+        "clinicalStatus": {"coding": [{"code": status}]},
+        "onsetDateTime": (today - timedelta(days=days_ago)).isoformat(),
+    }
+    (tmp_path / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(condition) + "\n")
+    data = LocalData(tmp_path)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]}
+    assert atom.fhirpath
+    by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
+    result = evaluate_atom(atom, data, "p1", context).result
+    assert by_fhirpath == (result == "met") == (days_ago == 30)
+    # an old record still active may have been present in the window, or be a stale entry: a person decides
+    assert result == {30: "met", 400: "unknown" if status == "active" else "not-met"}[days_ago]
+    active = next(a for a in compile_text("Exclusion Criteria:\n* Active infection within 2 weeks\n").atoms)
+    assert active.qualifiers == ["active"]

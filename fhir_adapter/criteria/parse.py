@@ -34,7 +34,15 @@ from fhir_adapter.criteria.head import (
 from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value, some_patients_only
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
-from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Atom, Category, Kind, Residue
+from fhir_adapter.criteria.model import (
+    FINDING_CATEGORIES,
+    TREATMENT_CATEGORIES,
+    Atom,
+    Category,
+    Coding,
+    Kind,
+    Residue,
+)
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
@@ -386,7 +394,9 @@ def _head_fields(head: Head, kind: Kind, units: Units, vocab: Phrases, src: Sour
     fields: dict[str, object] = {
         "category": concept.category,
         "concept_key": concept.key,
-        "concepts": list(concept.codings),
+        # a concept coded by code prefixes alone ("C79.32" and below) names its prefixes' own codes: an empty
+        # list would read as a criterion that can match nothing
+        "concepts": list(concept.codings) or [Coding(system=p.system, code=p.prefix) for p in concept.code_prefixes],
         "qualifiers": list(head.qualifiers),
         "negated": head.negated,
         "resource_types": list(concept.resource_types),
@@ -508,12 +518,14 @@ def parse_clause(
     src = clause_source(text, span.start, norm, item)
     groups = {**parenthesised_options(work, heads), **any_of_groups(work, heads)} if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
+    list_starts = _list_starts(work, heads, p)
     for index, (head, head_days) in enumerate(zip(heads, head_windows(work, heads, windows, p), strict=True)):
         seg_end = head.seg_end
         if head.shared_threshold is not None:
             seg_end = max(seg_end, head.shared_threshold.end)
         fields = _head_fields(head, item.kind, units, p, src)
         fields["within_days"] = head_days
+        _dated_event(fields)
         prefix_text = unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
         shown_by = _shown_by_sub_items(work, head, p) if intro else None
         if intro and shown_by is None:
@@ -521,7 +533,7 @@ def parse_clause(
         else:
             # a finding the sub-items only show: its words end where the evidence starts
             end = min(seg_end, shown_by) if shown_by is not None else seg_end
-            apply_topic(fields, head, (head.seg_start, end), prefix_text, src, head_days, p, notes)
+            apply_topic(fields, head, (head.seg_start, end), prefix_text, src, head_days, p, notes, list_starts[index])
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if index in groups:
@@ -551,6 +563,33 @@ def parse_clause(
             )
         )
     return drafts
+
+
+def _list_starts(work: str, heads: list[Head], vocab: Phrases) -> list[int]:
+    """Where the list each head belongs to starts: the first member's segment start, for heads joined to the one
+    before by list connectors alone ("radiotherapy, or chemotherapy")."""
+    starts: list[int] = []
+    for i, head in enumerate(heads):
+        joined = i > 0 and connector_only(work[heads[i - 1].end : head.start], vocab)
+        starts.append(starts[-1] if joined else head.seg_start)
+    return starts
+
+
+_STATUS_QUALIFIERS = frozenset({"active", "current", "history", "prior", "uncontrolled"})
+
+
+def _dated_event(fields: dict[str, object]) -> None:
+    """ "Myocardial infarction within the past 6 months": a finding dated by a window is an event in it, whatever
+    its record's status says now (an MI recorded as resolved last month still excludes); unless the words ask
+    for an active or current one."""
+    qualifiers = fields.get("qualifiers")
+    if (
+        fields.get("within_days") is not None
+        and fields.get("category") in ("condition", "infection")
+        and isinstance(qualifiers, list)
+        and not _STATUS_QUALIFIERS & set(qualifiers)
+    ):
+        qualifiers.append("prior")
 
 
 def _treatment_adjunct(before: Concept, finding: Concept, gap: str) -> bool:

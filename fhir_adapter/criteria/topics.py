@@ -47,9 +47,12 @@ def apply_topic(
     within_days: int | None,
     vocab: Phrases,
     notes: Sequence[tuple[int, int]] = (),
+    list_start: int | None = None,
 ) -> None:
     """What a topic phrase in the atom's text does to it: ignored by an explicit threshold, a residue of a
-    presence atom, or the reason the atom is left for review. Words inside a note do not count."""
+    presence atom, or the reason the atom is left for review. Words inside a note do not count. ``list_start``:
+    where the list the head is a later member of starts ("a candidate for radical surgery, radiotherapy, or
+    chemotherapy"): words before the head's concept are read from there."""
     work = src.norm.text
     own = unnoted(work, segment[0], notes)[: segment[1] - segment[0]]
     topic = topic_of(vocab.current_time.sub(" ", f"{prefix_text} {own}"), vocab)
@@ -68,14 +71,14 @@ def apply_topic(
         return
     presence = fields.get("comparator") in ("present", "absent")
     if presence and topic.near_head == "element":
-        if _listed_alone(work, head, fields, topic) and not topic.matches(
-            work[head.start : head.end + 15]
-        ):
+        if _listed_alone(work, head, fields, topic) and not topic.matches(work[head.start : head.end + 15]):
             return  # "no use of contraception, pregnancy or lactation": pregnancy is a criterion of its own
     elif presence and topic.near_head:
         # "before": the words stand before the concept, not in its own name ("lactose intolerance")
         after = head.end + 15 if topic.near_head == "around" else head.start
-        if not topic.matches(work[min(segment[0], head.start) : after]):
+        if not topic.matches(
+            work[min(segment[0], head.start, head.start if list_start is None else list_start) : after]
+        ):
             return  # the words are about another part of the statement ("pregnant women ... during the study")
     in_category = fields.get("category") in topic.residue_categories and (
         topic.residue_if is None or bool(topic.residue_if.search(work, segment[0], segment[1]))

@@ -21,7 +21,10 @@ Rules (the knowledge â€” status code sets, recency defaults, positive answers â€
   concept, its clinicalStatus is active/recurrence/relapse (or absent, and not abated by ``as_of``)
   and its verificationStatus is not refuted/entered-in-error (unconfirmed/provisional/differential
   count only for "suspected"). Resolved/inactive/remission Conditions count only for the
-  "history"/"prior" qualifiers. Onsets after ``as_of`` are ignored. "uncontrolled": a present
+  "history"/"prior" qualifiers. Onsets after ``as_of`` are ignored. ``within_days``: only Conditions whose
+  onset or recorded date lies in the window count (the compiler dates a windowed finding as an event, "prior",
+  unless its words ask for an active one); one recorded with neither date, or dated before the window and
+  still active, gives ``unknown`` (present in the window, or a stale problem-list entry?). "uncontrolled": a present
   condition gives ``unknown`` (control is not coded). Histology concepts (``site_codings`` +
   ``morphology_codings``) are met by the concept's own codes, or a site code plus the mCODE
   histology-morphology-behavior extension with a matching morphology; a site code alone gives

@@ -38,6 +38,24 @@ class _ConditionScan:
     stale: list[Evidence] = field(default_factory=list)
     tentative: list[Evidence] = field(default_factory=list)
     """Recorded as unconfirmed/provisional/differential: no diagnosis yet, but a record to look at."""
+    undated: list[Evidence] = field(default_factory=list)
+    """Recorded with neither onset nor recorded date, for a criterion dated by a window."""
+    before_window: list[Evidence] = field(default_factory=list)
+    """Dated before the criterion's window but still recorded active: it may have been present in the window (a
+    cancer diagnosed ten years ago and active since) or be a stale problem-list entry (an old infarction)."""
+
+
+def _condition_in_window(resource: dict[str, Any], atom: Atom, ctx: EvalContext) -> bool | None:
+    """Whether a Condition's onset or recorded date lies in the atom's window ("myocardial infarction within the
+    past 6 months"), as the compiled FHIRPath asks; ``None``: it has neither date."""
+    if atom.within_days is None or atom.category == "pregnancy":
+        return True
+    dates = [
+        d for d in (first_date(resource, "onsetDateTime", "onsetPeriod"), first_date(resource, "recordedDate")) if d
+    ]
+    if not dates:
+        return None
+    return any(d >= ctx.as_of - timedelta(days=atom.within_days) for d in dates)
 
 
 def _morphology_matches(condition: dict[str, Any], plan: AtomPlan, ctx: EvalContext) -> bool:
@@ -81,6 +99,7 @@ def _scan_conditions(plan: AtomPlan, record: PatientRecord, ctx: EvalContext, re
             continue
         if _excepted(resource, plan, ctx):
             continue
+        in_window = _condition_in_window(resource, atom, ctx)
         status = status_code(resource, "clinicalStatus")
         abated = first_date(resource, "abatementDateTime", "abatementPeriod")
         active = status not in inactive_status and not (abated is not None and abated <= ctx.as_of)
@@ -89,7 +108,13 @@ def _scan_conditions(plan: AtomPlan, record: PatientRecord, ctx: EvalContext, re
             value=concept_label(resource.get("code")) or None,
             date=onset.isoformat() if onset else None,
         )
-        if id(resource) in site_ids and not _morphology_matches(resource, plan, ctx):
+        if in_window is False:
+            if active:
+                scan.before_window.append(evidence)
+            continue
+        if in_window is None:
+            scan.undated.append(evidence)
+        elif id(resource) in site_ids and not _morphology_matches(resource, plan, ctx):
             scan.site_only.append(evidence)
         elif active and max_days is not None and onset is not None and onset < ctx.as_of - timedelta(days=max_days):
             scan.stale.append(evidence)
@@ -179,6 +204,13 @@ def evaluate_condition(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
             scan.stale,
             need=open_item("stale-condition", label=plan.label),
         )
+    if scan.undated or scan.before_window:
+        undated = bool(scan.undated)
+        undecided = scan.undated or scan.before_window
+        refs = ", ".join(e.reference for e in undecided[:3])
+        how = "recorded without a date" if undated else "recorded active since before the window"
+        reason = f"{plan.label} {how}; the criterion asks within {atom.within_days} days ({refs})"
+        return atom_result(atom, "unknown", reason, undecided, need=open_item("undated", label=plan.label))
     note = ""
     if scan.inactive:
         note = "recorded as resolved/inactive: " + ", ".join(e.reference for e in scan.inactive[:3])

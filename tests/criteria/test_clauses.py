@@ -1266,3 +1266,40 @@ def test_a_dose_or_duration_before_a_drug_narrows_it() -> None:
         ("medication.nsaids", ["long-term use of analgesics, sedatives or NSAIDs"], None),
         ("medication.antibiotics", [], 90),
     ]
+
+
+def test_ruled_out_is_absent_and_does_not_qualify_is_no_requirement() -> None:
+    """Corpus NCT02664558 "V/Q scan that rules out thromboembolic disease" required the disease; NCT05070247
+    "Prior chemotherapy in the neoadjuvant/adjuvant setting does not qualify" made it a qualifying alternative."""
+    text = (
+        "Inclusion Criteria:\n* V/Q scan that rules out thromboembolic disease\n"
+        "* Prior chemotherapy in the neoadjuvant/adjuvant setting does not qualify unless progression occurred "
+        "within 6 months\n"
+    )
+    atoms = _atoms(text)
+    assert [(a.computable, a.comparator, a.residues) for a in atoms[:1]] == [(True, "absent", [])]
+    assert [a.computable for a in atoms[1:]] == [False]
+
+
+def test_a_concept_coded_by_prefixes_alone_names_them() -> None:
+    """Audit round 7: "carcinomatous meningitis" was computable with an empty concept list (its FHIRPath asked for
+    ICD-10-CM C79.32 and below)."""
+    atom = _atoms("Exclusion Criteria:\n* carcinomatous meningitis\n")[0]
+    assert [(c.system, c.code) for c in atom.concepts] == [("http://hl7.org/fhir/sid/icd-10-cm", "C79.32")]
+
+
+def test_list_members_after_a_plan_or_a_contraindication_share_it() -> None:
+    """Corpus NCT06264921 "a candidate for curative treatment through radical surgery and/or radiotherapy, or
+    chemotherapy" excluded every patient ever given chemotherapy; NCT03249311 "physical illness contraindicating the
+    use of levomilnacipran and duloxetine" excluded duloxetine users."""
+    text = (
+        "Exclusion Criteria:\n* Locally advanced tumor that is a candidate for curative treatment through radical "
+        "surgery and/or radiotherapy, or chemotherapy\n"
+        "* physical illness contraindicating the use of levomilnacipran and duloxetine\n"
+    )
+    assert [(a.concept_key, a.computable) for a in _atoms(text)] == [
+        ("procedure.radiotherapy", False),
+        ("medication.antineoplastic-agents", False),
+        ("medication.levomilnacipran", False),
+        ("medication.duloxetine", False),
+    ]
