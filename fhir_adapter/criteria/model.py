@@ -171,6 +171,11 @@ class Atom(BaseModel):
             "fhir_query": self.fhir_query,
             "fhirpath": self.fhirpath,
             **({"qualifiers": list(self.qualifiers)} if self.qualifiers and self.comparator else {}),
+            **(
+                {"excluded_concepts": [c.model_dump() for c in self.excluded_concepts]}
+                if self.excluded_concepts
+                else {}
+            ),
             **({"residues": [r.contract() for r in self.residues]} if self.residues else {}),
             **({"group": {"type": "any-of", "id": self.any_of}} if self.any_of else {}),
             **({"cohort": self.cohort} if self.cohort else {}),

@@ -518,7 +518,7 @@ def parse_clause(
     src = clause_source(text, span.start, norm, item)
     groups = {**parenthesised_options(work, heads), **any_of_groups(work, heads)} if item.kind == "inclusion" else {}
     drafts: list[Draft] = []
-    list_starts = _list_starts(work, heads, p)
+    list_starts = _list_starts(heads)
     for index, (head, head_days) in enumerate(zip(heads, head_windows(work, heads, windows, p), strict=True)):
         seg_end = head.seg_end
         if head.shared_threshold is not None:
@@ -565,14 +565,22 @@ def parse_clause(
     return drafts
 
 
-def _list_starts(work: str, heads: list[Head], vocab: Phrases) -> list[int]:
-    """Where the list each head belongs to starts: the first member's segment start, for heads joined to the one
-    before by list connectors alone ("radiotherapy, or chemotherapy")."""
-    starts: list[int] = []
-    for i, head in enumerate(heads):
-        joined = i > 0 and connector_only(work[heads[i - 1].end : head.start], vocab)
-        starts.append(starts[-1] if joined else head.seg_start)
+def _list_starts(heads: list[Head]) -> list[int | None]:
+    """Where the list each later member belongs to starts: its first member's segment start ("a candidate for
+    radical surgery and/or radiotherapy, or chemotherapy": the words before radiotherapy are chemotherapy's too)."""
+    firsts = {h.start: h for h in heads}
+    starts: list[int | None] = []
+    for head in heads:
+        first = firsts.get(head.list_start) if head.list_start is not None else None
+        # a member of another kind starts a criterion of its own ("allergy to doxycycline, pregnancy"); treatments
+        # are one kind ("radiotherapy, or chemotherapy")
+        same_kind = first is not None and _kind_of_concept(first.concept) == _kind_of_concept(head.concept)
+        starts.append(first.seg_start if first is not None and same_kind else None)
     return starts
+
+
+def _kind_of_concept(concept: Concept) -> str:
+    return "treatment" if concept.category in TREATMENT_CATEGORIES else concept.category
 
 
 _STATUS_QUALIFIERS = frozenset({"active", "current", "history", "prior", "uncontrolled"})

@@ -727,7 +727,8 @@ def test_an_interaction_with_a_drug_is_not_its_use() -> None:
     atoms = _atoms(text)
     assert not any(a.computable for a in atoms)
     warfarin = next(a for a in atoms if a.concept_key == "medication.warfarin")
-    assert warfarin.reason == "'interact with' before the treatment: an interaction with it is not its use"
+    # the list's members share the reading of its first one, aspirin
+    assert warfarin.reason == next(a.reason for a in atoms if a.concept_key == "medication.aspirin")
 
 
 def test_words_before_a_list_apply_to_every_member() -> None:
@@ -1303,3 +1304,19 @@ def test_list_members_after_a_plan_or_a_contraindication_share_it() -> None:
         ("medication.levomilnacipran", False),
         ("medication.duloxetine", False),
     ]
+
+
+def test_the_json_names_the_codes_an_exception_leaves_out() -> None:
+    """Audit round 7: reviewers of the JSON could not see that "active malignancies other than AML or MDS" left AML
+    and MDS out; a plain atom keeps exactly its fields."""
+    atom = _atoms("Exclusion Criteria:\n* Participants with active malignancies other than AML or MDS.\n")[0]
+    codes = {c["code"] for c in atom.contract()["excluded_concepts"]}
+    assert {"C92.0", "D46", "91861009"} <= codes  # AML (ICD-10-CM and SNOMED CT) and MDS
+    assert "excluded_concepts" not in _atoms("Exclusion Criteria:\n* Diabetes\n")[0].contract()
+
+
+def test_a_member_of_another_kind_does_not_share_the_lists_reading() -> None:
+    """Chia NCT03479502 "allergy to Doxycycline or Methylprednisolone,\\npregnancy": pregnancy is no allergy."""
+    atoms = _atoms("Exclusion Criteria:\n* allergy to Doxycycline or Methylprednisolone,\r\npregnancy,\r\n")
+    pregnancy = next(a for a in atoms if a.category == "pregnancy")
+    assert pregnancy.computable and pregnancy.comparator == "present"
