@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from fhir_adapter.criteria.alternatives import alternatives_count
 from fhir_adapter.criteria.model import Kind
 from fhir_adapter.criteria.phrases import Phrases, phrases
 
@@ -227,6 +228,24 @@ def _continues(text: str, prev_end: int, line: _Line, last: _Line | None) -> boo
     return bool(mid_phrase) or last_item_text.count("(") > last_item_text.count(")")
 
 
+_INTRODUCES_ALTERNATIVES = re.compile(
+    r"(?:[:：]|\b(?:following|criteria|criterion|conditions|factors|features))[\s*_.]*$", re.IGNORECASE
+)
+"""The end of a line of alternatives that introduces what follows ("At least two of the following additional
+criteria", "... one of the following:")."""
+
+
+def _under_opener(text: str, opener: _Line, line: _Line, last: _Line | None) -> bool:
+    """A line below a lead-in of alternatives that registries write flat: bullets under an unbulleted lead-in, or
+    plain lines one per criterion (Chia) up to a blank line. Bullets under a bulleted lead-in are its sub-items by
+    their indent already."""
+    if line.bullet:
+        return not opener.bullet and line.indent >= opener.indent
+    if opener.bullet or last is None:
+        return False
+    return text.count("\n", last.end, line.start) < 2  # no blank line between
+
+
 def _stray(lines: list[_Line], sections: list[Kind | None], index: int) -> bool:
     """An indented heading inside a nested list ("   1. ... OR\n      Exclusion Criteria:\n   2. ...") when an
     unindented heading of the same kind follows: an editing slip, not a section."""
@@ -266,6 +285,8 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
     last: _Line | None = None
     lines = _lines(text)
     sections = [heading_kind(text[line.start : line.end], bullet=line.bullet, vocab=p) for line in lines]
+    opener: dict[str, object] | None = None  # a lead-in of alternatives whose lines below are its sub-items
+    opener_line: _Line | None = None
     block = 0  # the items under one heading or sub-heading
     roles_seen: set[str] = set()  # the kinds of participant the inclusion headings name
     for index, line in enumerate(lines):
@@ -274,13 +295,16 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
         if section is not None and _stray(lines, sections, index):
             continue
         if section is not None:
-            kind, stack, context, last = section, [], None, None
+            kind, stack, context, last, opener = section, [], None, None, None
             cohort, cohort_indent = _section_cohort(body, kind, p, roles_seen), 0
             block += 1
             continue
-        if _is_subheading(text, line, p, lines[index + 1] if index + 1 < len(lines) else None):
+        opens_alternatives = _INTRODUCES_ALTERNATIVES.search(body) is not None and alternatives_count(body) is not None
+        if not opens_alternatives and _is_subheading(
+            text, line, p, lines[index + 1] if index + 1 < len(lines) else None
+        ):
             block += 1
-            context, stack, last = normalise_heading(body), [], None
+            context, stack, last, opener = normalise_heading(body), [], None, None
             label = _section_cohort(body, kind, p, roles_seen, subheading=True)
             if label is not None:
                 cohort, cohort_indent = label, line.indent
@@ -290,6 +314,25 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
         if items and _continues(text, int(items[-1]["end"]), line, last):  # type: ignore[call-overload]
             items[-1]["end"] = line.end
             continue
+        if opener is not None and opener_line is not None and _under_opener(text, opener_line, line, last):
+            parent, stack = opener, []
+            parent["children"] = int(parent["children"]) + 1  # type: ignore[call-overload]
+            item_id = f"{parent['id']}.{parent['children']}"
+            depth = int(parent["depth"]) + 1  # type: ignore[call-overload]
+            items.append(
+                {
+                    **parent,
+                    "id": item_id,
+                    "start": line.content_start,
+                    "end": line.end,
+                    "depth": depth,
+                    "children": 0,
+                    "indent": line.indent,
+                }
+            )
+            last = line
+            continue
+        opener = opener_line = None
         while stack and (not line.bullet or int(stack[-1]["indent"]) >= line.indent):  # type: ignore[call-overload]
             stack.pop()
         if stack and line.bullet:
@@ -316,6 +359,8 @@ def split_items(text: str, *, vocab: Phrases | None = None) -> list[Item]:
         items.append(entry)
         if line.bullet:
             stack.append(entry)
+        if opens_alternatives:
+            opener, opener_line = entry, line
         last = line
     withdrawn = _withdrawn_blocks(text, items, p)
     return [
@@ -359,6 +404,8 @@ def _trim(text: str, start: int, end: int) -> Span | None:
 
 
 _SENTENCE_NEXT = re.compile(r"[ \t]+\(?[A-Z]")
+
+
 def _sentence_end(text: str, index: int, end: int) -> bool:
     """A full stop that ends a sentence inside an item ("... ulcer disease. (Concomitant therapy with ...)"): the
     next sentence is a clause of its own. Abbreviations ("e.g.", "U.S.", "vs.") do not end one."""

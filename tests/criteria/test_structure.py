@@ -28,8 +28,14 @@ def _one(text: str, key: str) -> Atom:
     [
         ("Exclusion Criteria:\n- 7.0 % ≤ HbA1c ≤ 10.5 %", "lab.hba1c", "between", 7.0, 10.5, "%"),
         ("Exclusion Criteria:\n- HbA1c ≥ 7.0% and ≤ 10.5%", "lab.hba1c", "between", 7.0, 10.5, "%"),
-        ("Inclusion Criteria:\n- creatinine clearance more or equal to 30 mL/min", "lab.creatinine-clearance",
-         "ge", 30.0, None, "mL/min"),
+        (
+            "Inclusion Criteria:\n- creatinine clearance more or equal to 30 mL/min",
+            "lab.creatinine-clearance",
+            "ge",
+            30.0,
+            None,
+            "mL/min",
+        ),
         ("Inclusion Criteria:\n- serum creatinine ≤ 1,5 mg/dL", "lab.creatinine", "le", 1.5, None, "mg/dL"),
         ("Inclusion Criteria:\n- Platelets >150,000", "lab.platelets", "gt", 150.0, None, "10*9/L"),
         # Chia NCT03026088: the symbol restated in brackets hid the threshold
@@ -47,7 +53,11 @@ def _one(text: str, key: str) -> Atom:
 def test_thresholds(text: str, key: str, comparator: str, value: float, high: float | None, unit: str) -> None:
     atom = _one(text, key)
     assert (atom.computable, atom.comparator, atom.value, atom.high, atom.unit) == (
-        True, comparator, value, high, unit,
+        True,
+        comparator,
+        value,
+        high,
+        unit,
     )
 
 
@@ -119,11 +129,26 @@ def test_exclusion_of_a_required_finding_is_left_for_review() -> None:
 
 
 def test_lint_reports_a_contradiction() -> None:
-    inc = Atom(id="inc-1", kind="inclusion", text="HIV", category="infection", concept_key="condition.hiv",
-               comparator="present", computable=True)
+    inc = Atom(
+        id="inc-1",
+        kind="inclusion",
+        text="HIV",
+        category="infection",
+        concept_key="condition.hiv",
+        comparator="present",
+        computable=True,
+    )
     exc = inc.model_copy(update={"id": "exc-1", "kind": "exclusion"})
-    lab_inc = Atom(id="inc-2", kind="inclusion", text="ALT", category="lab", concept_key="lab.alt",
-                   comparator="ge", uln_multiple=3.0, computable=True)
+    lab_inc = Atom(
+        id="inc-2",
+        kind="inclusion",
+        text="ALT",
+        category="lab",
+        concept_key="lab.alt",
+        comparator="ge",
+        uln_multiple=3.0,
+        computable=True,
+    )
     lab_exc = lab_inc.model_copy(update={"id": "exc-2", "kind": "exclusion", "comparator": "gt", "uln_multiple": 2.0})
     found = lint(CompiledCriteria(trial="T", atoms=[inc, exc, lab_inc, lab_exc]))
     assert [(f.inclusion, f.exclusion) for f in found] == [("inc-1", "exc-1"), ("inc-2", "exc-2")]
@@ -155,8 +180,7 @@ def test_text_age_outside_the_structured_limits_is_another_persons() -> None:
     from fhir_adapter.trial import AgeBound
 
     trial = _trial(
-        "Maternal Inclusion Criteria:\n1. Infant aged between 6 and 12 weeks at enrollment\n"
-        "2. Age 18 to 40 years\n"
+        "Maternal Inclusion Criteria:\n1. Infant aged between 6 and 12 weeks at enrollment\n2. Age 18 to 40 years\n"
     )
     trial.eligibility.minimum_age = AgeBound(value=18, unit="a", raw="18 Years")
     atoms = compile_trial(trial).atoms
@@ -305,9 +329,7 @@ def test_a_bare_name_over_a_bullet_list_is_a_subheading() -> None:
         "* No prior endocrine therapy\n\nRadiotherapy\n\n* Not specified\n"
     )
     atoms = compile_text(text).atoms
-    assert [(a.concept_key, a.comparator) for a in atoms if a.computable] == [
-        ("medication.hormonal-therapy", "absent")
-    ]
+    assert [(a.concept_key, a.comparator) for a in atoms if a.computable] == [("medication.hormonal-therapy", "absent")]
     assert [item.context for item in split_items(text)] == ["chemotherapy", "endocrine therapy", "radiotherapy"]
 
 
@@ -344,4 +366,29 @@ def test_a_unit_cut_short_at_one_end_of_a_range_is_the_other_ends() -> None:
     assert [(a.computable, a.comparator, a.value, a.unit) for a in atoms] == [
         (True, "gt", 140.0, "mg/dL"),
         (True, "lt", 400.0, "mg/dL"),
+    ]
+
+
+def test_lines_below_an_unbulleted_lead_in_of_alternatives_are_its_sub_items() -> None:
+    """Chia NCT01084993 "At least two of the following additional criteria" over plain lines required each of
+    diabetes and a creatinine clearance < 60 mL/min; registries also write "At least one of the following:" over
+    a bullet list after a blank line. A blank line ends the alternatives."""
+    flat = compile_text(
+        "Inclusion Criteria:\n\nAge 18 or older\r\nAt least two of the following additional criteria\r\n"
+        "Diabetes\r\nCreatinine clearance <60mL/min\r\n\nExclusion Criteria:\n\nPregnancy\r\n"
+    ).atoms
+    assert [(a.id, a.computable) for a in flat] == [
+        ("inc-1", True),
+        ("inc-2", False),
+        ("inc-2.1", False),
+        ("inc-2.2", False),
+        ("exc-1", True),
+    ]
+    bulleted = compile_text(
+        "Inclusion Criteria:\n\nAt least one of the following:\n\n* Diabetes\n* Hypertension\n\nAge over 18\n"
+    ).atoms
+    assert [(a.id, a.any_of) for a in bulleted if a.computable] == [
+        ("inc-1.1", "inc-1-any"),
+        ("inc-1.2", "inc-1-any"),
+        ("inc-2", None),
     ]
