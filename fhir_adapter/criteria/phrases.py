@@ -587,7 +587,8 @@ def phrases() -> Phrases:
         evidence_phrases=compile_phrases(_words(t, "evidence_phrases")),
         current_time=compile_phrases(_words(t, "current_time_phrases")),
         citation_year=re.compile(
-            r"(?:19|20)\d\d\s*(?:[\w/\-]+\s+){0,4}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
+            # "2022 World Health Organization (WHO) criteria": a name of up to five words, its acronym in brackets
+            r"(?:19|20)\d\d\s*(?:[\w/\-().]+\s+){0,5}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
             re.IGNORECASE,
         ),
         not_exception=compile_phrases(_words(t, "not_exception_phrases")),

@@ -116,6 +116,12 @@ def test_a_year_that_names_an_edition_of_criteria_is_no_calendar_period() -> Non
     )
     atom = _by_key(text, "condition.chronic-lymphocytic-leukemia-small-lymphocytic-lymphoma")
     assert atom.computable
+    # corpus NCT06146257: an organisation's full name and its acronym between the year and the noun
+    who = (
+        "Inclusion Criteria:\n- Histologically confirmed AML according to 2022 World Health Organization (WHO) "
+        "criteria classification\n"
+    )
+    assert _by_key(who, "condition.acute-myeloid-leukemia").computable
     period = "Exclusion Criteria:\n- History of pregnancy between 1991-2001\n"
     assert _by_key(period, "condition.pregnancy").reason == "a calendar period ('1991-2001') is not checked"
 
@@ -155,7 +161,7 @@ def test_an_intervention_without_a_type_counts_when_its_name_names_a_drug() -> N
 
 
 def test_score_classes_after_a_capitalised_word() -> None:
-    """"Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
+    """ "Grade" and "Physical Status" between the scale and its classes, as written (capitalised)."""
     asa = _by_key("Inclusion Criteria:\n- American Society of Anesthesiologists Grade I-II\n", "performance.asa")
     assert asa.computable and (asa.comparator, asa.value) == ("le", 2.0)
 
@@ -233,9 +239,7 @@ def test_findings_criteria_name_often() -> None:
         "Exclusion Criteria:\n- A moderate/severe COPD exacerbation within 4 weeks\n": "condition.copd-exacerbation",
         "Exclusion Criteria:\n- Severe malnutrition\n": "condition.malnutrition",
         "Exclusion Criteria:\n- Severe hypoglycemic episode within 1 month of screening\n": "condition.hypoglycemia",
-        "Exclusion Criteria:\n- History of musculoskeletal disease\n": (
-            "condition.musculoskeletal-system-disease"
-        ),
+        "Exclusion Criteria:\n- History of musculoskeletal disease\n": ("condition.musculoskeletal-system-disease"),
         "Exclusion Criteria:\n- Presence of symptomatic CNS metastasis\n": "condition.brain-metastases",
     }
     for text, key in cases.items():
@@ -244,19 +248,24 @@ def test_findings_criteria_name_often() -> None:
 
 
 def test_a_last_word_shared_by_a_list() -> None:
-    """"prostate or breast cancer" names prostate cancer too; the shared word must make a whole concept."""
+    """ "prostate or breast cancer" names prostate cancer too; the shared word must make a whole concept."""
     cases = {
         "Exclusion Criteria:\n- History of prostate, bladder, or rectal cancer\n": {
-            "condition.prostate-cancer", "condition.urinary-bladder-cancer", "condition.rectal-cancer"
+            "condition.prostate-cancer",
+            "condition.urinary-bladder-cancer",
+            "condition.rectal-cancer",
         },
         "Exclusion Criteria:\n- type 1 or type 2 diabetes\n": {
-            "condition.type-1-diabetes", "condition.type-2-diabetes"
+            "condition.type-1-diabetes",
+            "condition.type-2-diabetes",
         },
         "Exclusion Criteria:\n- acute or chronic pancreatitis\n": {
-            "condition.acute-pancreatitis", "condition.chronic-pancreatitis"
+            "condition.acute-pancreatitis",
+            "condition.chronic-pancreatitis",
         },
         "Exclusion Criteria:\n- clinical or radiographic evidence of spinal cord or cauda equina compression\n": {
-            "condition.spinal-cord-compression", "condition.cauda-equina-syndrome"
+            "condition.spinal-cord-compression",
+            "condition.cauda-equina-syndrome",
         },
         "Exclusion Criteria:\n- diabetes or hypertension\n": {"condition.diabetes", "condition.hypertension"},
     }
@@ -267,7 +276,7 @@ def test_a_last_word_shared_by_a_list() -> None:
 
 
 def test_first_words_shared_by_a_list() -> None:
-    """"hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
+    """ "hepatitis B or C infection" is hepatitis C, not any infection (which would exclude every infected patient)."""
     keys = {a.concept_key for a in _atoms("Exclusion Criteria:\n- Known HIV, hepatitis B or C infection\n")}
     assert keys == {"condition.hiv", "condition.hepatitis-b", "condition.hepatitis-c"}
     chain = {a.concept_key for a in _atoms("Exclusion Criteria:\n- hepatitis B, C or D\n")}

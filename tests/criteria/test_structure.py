@@ -392,3 +392,9 @@ def test_lines_below_an_unbulleted_lead_in_of_alternatives_are_its_sub_items() -
         ("inc-1.2", "inc-1-any"),
         ("inc-2", None),
     ]
+
+
+def test_yrs_old_is_an_age() -> None:
+    """Chia NCT01084993 "At least 70 yrs old" was a lab with no concept."""
+    atom = compile_text("Inclusion Criteria:\n* At least 70 yrs old\n").atoms[0]
+    assert (atom.category, atom.comparator, atom.value, atom.computable) == ("demographic", "ge", 70.0, True)
