@@ -121,8 +121,10 @@ def find_heads(
                 continue
             if _manifestation_of(prev, m, work, vocab):
                 continue  # "hypersensitivity to eggs manifested as hives, ..., hypotension, or shock"
-            if _another_cause(prev, m, work, gap_has_threshold, vocab) or _named_as_cause(
-                m, gap, gap_has_threshold, vocab
+            if (
+                _another_cause(prev, m, work, gap_has_threshold, vocab)
+                or _named_as_cause(m, gap, gap_has_threshold, vocab)
+                or _listed_cause(prev, m, work, vocab)
             ):
                 # "not caused by diabetes *or hypertension*", "visual impairment due to new vessel ingrowth and/or
                 # *macular edema*": a cause of the finding before, not a criterion of its own
@@ -200,6 +202,17 @@ def _another_cause(prev: Head, m: ConceptMatch, work: str, gap_has_threshold: bo
         and not gap_has_threshold
         and connector_only(work[prev.modifier_end : m.start], vocab)
     )
+
+
+def _listed_cause(prev: Head, m: ConceptMatch, work: str, vocab: Phrases) -> bool:
+    """A finding in a parenthesis that opens after the causal words that follow the head ("cognitive impairment
+    from other causes (i.e., vascular dementia, thyroid disorders, metabolic diseases)"): the causes listed."""
+    if m.concept.category not in FINDING_CATEGORIES:
+        return False
+    paren = open_paren_before(work, m.start, prev.end)
+    if paren is None or re.search(r"[;)]|\.\s", work[prev.end : paren]):
+        return False
+    return vocab.cause_markers.search(work, prev.end, paren) is not None
 
 
 def _named_as_cause(m: ConceptMatch, gap: str, gap_has_threshold: bool, vocab: Phrases) -> bool:

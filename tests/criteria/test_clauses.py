@@ -1320,3 +1320,15 @@ def test_a_member_of_another_kind_does_not_share_the_lists_reading() -> None:
     atoms = _atoms("Exclusion Criteria:\n* allergy to Doxycycline or Methylprednisolone,\r\npregnancy,\r\n")
     pregnancy = next(a for a in atoms if a.category == "pregnancy")
     assert pregnancy.computable and pregnancy.comparator == "present"
+
+
+def test_findings_listed_after_other_causes_are_causes() -> None:
+    """Chia NCT03228498 "cognitive impairment from other causes (i.e., ..., thyroid disorders, metabolic diseases)"
+    excluded every patient with any metabolic disease, diabetes and obesity included."""
+    atoms = _atoms(
+        "Exclusion Criteria:\n* Diagnosis of cognitive impairment from other causes (i.e., vascular dementia, thyroid "
+        "disorders, metabolic diseases)\n"
+    )
+    assert [(a.computable, [r.text for r in a.residues]) for a in atoms] == [
+        (True, ["from other causes (i.e., vascular dementia, thyroid disorders, metabolic diseases"])
+    ]
