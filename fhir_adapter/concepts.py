@@ -58,6 +58,9 @@ class Concept(BaseModel):
     """Keys of member concepts (a class and its drugs, a disease group and its diseases)."""
     abbreviations: tuple[str, ...] = ()
     """Abbreviations matched only with the exact case written here (``MS``, ``SLE``, ``UC``)."""
+    narrower_names: tuple[str, ...] = ()
+    """Lower-case names (also in ``synonyms``) of narrower kinds the codes cover but do not single out ("thoracic
+    radiotherapy", "whole brain radiotherapy"): a criterion found by one keeps the name as a residue to confirm."""
     conversions: tuple[UnitConversion, ...] = ()
     """Analyte-specific unit factors (molar conversions), used by :func:`fhir_adapter.units.convert`."""
     plausible: tuple[float, float] | None = None

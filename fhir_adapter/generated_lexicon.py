@@ -159,6 +159,7 @@ def concept_from_entry(key: str, raw: dict[str, Any]) -> Concept:
             "display": raw["display"],
             "synonyms": tuple(s.lower() for s in raw.get("synonyms", ())),
             "abbreviations": tuple(raw.get("abbreviations", ())),
+            "narrower_names": (),
             "codings": [
                 {"system": c["system"], "code": c["code"], "display": c.get("display")} for c in raw.get("codings", ())
             ],

@@ -74,8 +74,19 @@ from fhir_adapter.phrase_keys import (
 from fhir_adapter.phrase_keys import words as token_words
 
 __all__ = [  # the concept models live in fhir_adapter.concepts; every stage imports them from here
-    "CONCEPT_TABLES", "GENERATED_TABLES", "CodePrefix", "Concept", "ConceptMatch", "Lexicon", "UnitConversion",
-    "build_lexicon", "find", "find_drug", "generated_path", "lexicon", "load_generated",
+    "CONCEPT_TABLES",
+    "GENERATED_TABLES",
+    "CodePrefix",
+    "Concept",
+    "ConceptMatch",
+    "Lexicon",
+    "UnitConversion",
+    "build_lexicon",
+    "find",
+    "find_drug",
+    "generated_path",
+    "lexicon",
+    "load_generated",
 ]
 
 CONCEPT_TABLES: tuple[str, ...] = (
@@ -134,6 +145,8 @@ class _ConceptEntry(_Entry):
     category: Category
     display: str
     synonyms: list[str] = Field(default_factory=list)
+    narrower_names: list[str] = Field(default_factory=list)
+    """Names of narrower kinds the codes cover but do not single out; matched like synonyms."""
     abbreviations: list[str] = Field(default_factory=list)
     codings: list[_CodingEntry] = Field(default_factory=list)
     code_prefixes: list[_PrefixEntry] = Field(default_factory=list)
@@ -158,7 +171,8 @@ class _ConceptEntry(_Entry):
             key=key,
             category=self.category,
             display=self.display,
-            synonyms=tuple(s.lower() for s in self.synonyms),
+            synonyms=tuple(dict.fromkeys(s.lower() for s in [*self.synonyms, *self.narrower_names])),
+            narrower_names=tuple(n.lower() for n in self.narrower_names),
             abbreviations=tuple(self.abbreviations),
             codings=tuple(c.coding() for c in self.codings),
             code_prefixes=tuple(CodePrefix(system=p.system, prefix=p.prefix) for p in self.code_prefixes),

@@ -186,6 +186,9 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         kind_text = src.clause(narrower, head.end)
         codes = tuple(narrower_codings(work[narrower : head.end]))
         residues.append(Residue(text=kind_text, effect="narrows", reason="a narrower kind", codes=codes))
+    if head.phrase.lower() in concept.narrower_names:  # "thoracic radiotherapy": counted by any radiotherapy's codes
+        text = src.clause(head.start, head.end)
+        residues.append(Residue(text=text, effect="narrows", reason="a narrower kind than the codes single out"))
     if head.site_end is not None:
         text = src.clause(head.end, head.site_end)
         residues.append(Residue(text=text, effect="narrows", reason="a site that the finding's codes do not name"))

@@ -1332,3 +1332,18 @@ def test_findings_listed_after_other_causes_are_causes() -> None:
     assert [(a.computable, [r.text for r in a.residues]) for a in atoms] == [
         (True, ["from other causes (i.e., vascular dementia, thyroid disorders, metabolic diseases"])
     ]
+
+
+@pytest.mark.parametrize(
+    ("item", "residue"),
+    [
+        ("a history of prior thoracic radiotherapy", "thoracic radiotherapy"),  # corpus NCT07188116
+        ("Prior WBRT", "WBRT"),
+        ("Previous exposure to cytotoxic drugs or pelvic irradiation", "pelvic irradiation"),  # Chia NCT02186782
+    ],
+)
+def test_a_narrower_kind_of_radiotherapy_is_a_residue(item: str, residue: str) -> None:
+    """The radiotherapy codes count thoracic or whole-brain radiotherapy, but do not single them out: an exclusion of
+    one of them excluded every patient ever irradiated."""
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", "procedure.radiotherapy")
+    assert atom.computable and [(r.text, r.effect) for r in atom.residues] == [(residue, "narrows")]
