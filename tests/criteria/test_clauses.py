@@ -1347,3 +1347,17 @@ def test_a_narrower_kind_of_radiotherapy_is_a_residue(item: str, residue: str) -
     one of them excluded every patient ever irradiated."""
     atom = _by_key(f"Exclusion Criteria:\n* {item}\n", "procedure.radiotherapy")
     assert atom.computable and [(r.text, r.effect) for r in atom.residues] == [(residue, "narrows")]
+
+
+@pytest.mark.parametrize(
+    ("item", "qualifiers"),
+    [
+        ("Anticoagulant use (warfarin or heparin)", ["current"]),  # corpus NCT01650792
+        ("use of warfarin", ["current"]),
+        ("History of warfarin use", ["history"]),
+        ("Prior warfarin use", ["prior"]),
+    ],
+)
+def test_use_named_with_no_time_is_use_now(item: str, qualifiers: list[str]) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", "medication.warfarin")
+    assert atom.qualifiers == qualifiers
