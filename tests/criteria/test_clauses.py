@@ -1350,14 +1350,14 @@ def test_a_narrower_kind_of_radiotherapy_is_a_residue(item: str, residue: str) -
 
 
 @pytest.mark.parametrize(
-    ("item", "qualifiers"),
+    ("item", "key", "qualifiers"),
     [
-        ("Anticoagulant use (warfarin or heparin)", ["current"]),  # corpus NCT01650792
-        ("use of warfarin", ["current"]),
-        ("History of warfarin use", ["history"]),
-        ("Prior warfarin use", ["prior"]),
+        ("Anticoagulant use (warfarin or heparin)", "medication.anticoagulants", ["current"]),  # corpus NCT01650792
+        ("use of warfarin", "medication.warfarin", ["current"]),
+        ("History of warfarin use", "medication.warfarin", ["history"]),
+        ("Prior warfarin use", "medication.warfarin", ["prior"]),
     ],
 )
-def test_use_named_with_no_time_is_use_now(item: str, qualifiers: list[str]) -> None:
-    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", "medication.warfarin")
+def test_use_named_with_no_time_is_use_now(item: str, key: str, qualifiers: list[str]) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
     assert atom.qualifiers == qualifiers
