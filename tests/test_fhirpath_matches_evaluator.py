@@ -52,6 +52,13 @@ def _write_patient(folder: Path, key: str, status: str) -> None:
     (folder / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(condition) + "\n")
 
 
+def _patient_with(folder: Path, resource: dict[str, Any]) -> LocalData:
+    """Local data of one patient with one resource."""
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
+    (folder / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(resource) + "\n")
+    return LocalData(folder)
+
+
 @pytest.mark.parametrize("status", ["active", "recurrence", "relapse", "inactive", "remission", "resolved"])
 def test_condition_atoms_agree_for_every_clinical_status(tmp_path: Path, status: str) -> None:
     atoms = [a for a in compile_text(CRITERIA).atoms if a.computable and a.concept_key in CODES]
@@ -97,7 +104,6 @@ def test_medication_atoms_agree_for_every_status_and_date(tmp_path: Path, status
     ]
     today = date.today()
     context = EvalContext(as_of=today, options=MatchOptions(recency_days=None))
-    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
     order = {
         "resourceType": "MedicationRequest",
         "id": "m1",
@@ -109,8 +115,7 @@ def test_medication_atoms_agree_for_every_status_and_date(tmp_path: Path, status
         },
         "authoredOn": (today - timedelta(days=days_ago)).isoformat(),
     }
-    (tmp_path / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(order) + "\n")
-    data = LocalData(tmp_path)
+    data = _patient_with(tmp_path, order)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
     for atom in atoms:
         assert atom.fhirpath
@@ -136,7 +141,6 @@ def test_a_finding_dated_by_a_window_is_an_event_whatever_its_status(
     assert (atom.concept_key, atom.within_days, atom.qualifiers) == ("condition.myocardial-infarction", 180, ["prior"])
     today = date.today()
     context = EvalContext(as_of=today, options=MatchOptions(recency_days=None))
-    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
     condition = {
         "resourceType": "Condition",
         "id": "c1",
@@ -145,8 +149,7 @@ def test_a_finding_dated_by_a_window_is_an_event_whatever_its_status(
         "clinicalStatus": {"coding": [{"code": status}]},
         "onsetDateTime": (today - timedelta(days=days_ago)).isoformat(),
     }
-    (tmp_path / "data.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(condition) + "\n")
-    data = LocalData(tmp_path)
+    data = _patient_with(tmp_path, condition)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]}
     assert atom.fhirpath
     by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
