@@ -1361,3 +1361,18 @@ def test_a_narrower_kind_of_radiotherapy_is_a_residue(item: str, residue: str) -
 def test_use_named_with_no_time_is_use_now(item: str, key: str, qualifiers: list[str]) -> None:
     atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
     assert atom.qualifiers == qualifiers
+
+
+def test_the_condition_of_an_instruction_is_no_criterion() -> None:
+    """Corpus NCT01142661 "In case AP is >3 x ULN (in absence of liver metastases) ..., the liver-specific AP must
+    be separated" required every patient to be free of liver metastases; a threshold's own "(in case of liver
+    metastases < 5 x ULN)" stays a residue of the threshold."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* In case AP is >3 x ULN (in absence of liver metastases), the liver-specific AP must "
+        "be separated from the total\n* serum alanine transaminase (ALT) <= 2.5 x ULN (in case of liver metastases "
+        "< 5 x ULN)\n"
+    )
+    liver = next(a for a in atoms if a.concept_key == "condition.liver-metastases")
+    assert not liver.computable and "in case" in (liver.reason or "")
+    alt = next(a for a in atoms if a.concept_key == "lab.alt")
+    assert alt.computable and alt.uln_multiple == 2.5
