@@ -106,7 +106,11 @@ def find_heads(
                 # "malignancy other than basal cell carcinoma", "malignancies, except in situ carcinoma of the
                 # cervix, or basal cell carcinoma": each listed concept is an exception, unless a word before it
                 # names a narrower kind ("excluding in-situ cervical cancer"): that exception stays a residue
-                if narrowing_word(work, m.start, prev.end + excepted.end(), m.concept, vocab) is None:
+                if m.concept.key == prev.concept.key:
+                    # "cancer (other than ... skin cancer) in the past 3 years or current treatment for the active
+                    # cancer": the head named again, after its exception's words; never an exception of itself
+                    pass
+                elif narrowing_word(work, m.start, prev.end + excepted.end(), m.concept, vocab) is None:
                     prev.excluded.append(m.concept)
                 else:
                     prev.narrowed_exception = True

@@ -1376,3 +1376,20 @@ def test_the_condition_of_an_instruction_is_no_criterion() -> None:
     assert not liver.computable and "in case" in (liver.reason or "")
     alt = next(a for a in atoms if a.concept_key == "lab.alt")
     assert alt.computable and alt.uln_multiple == 2.5
+
+
+def test_a_head_named_again_after_its_exception_is_no_exception_of_itself() -> None:
+    """Chia NCT02973035: "A diagnosis of cancer (other than superficial squamous or basal cell skin cancer) in the
+    past 3 years or current treatment for the active cancer" excepted every cancer from itself."""
+    atom = _atoms(
+        "Exclusion Criteria:\n* A diagnosis of cancer (other than superficial squamous or basal cell skin cancer) in "
+        "the past 3 years or current treatment for the active cancer\n"
+    )[0]
+    assert atom.computable and atom.concept_key == "condition.malignancy" and atom.excluded_concept_key is None
+    assert "condition.malignancy" not in {c.code for c in atom.excluded_concepts}
+
+
+def test_recent_without_a_number_stays_to_confirm() -> None:
+    """Audit round 8: "recent stent implantation" lost its "recent" when the word was read as neutral."""
+    atom = _atoms("Exclusion Criteria:\n* recent stent implantation\n")[0]
+    assert atom.computable and [r.text for r in atom.residues] == ["recent stent implantation"]
