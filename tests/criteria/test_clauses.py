@@ -1393,3 +1393,17 @@ def test_recent_without_a_number_stays_to_confirm() -> None:
     """Audit round 8: "recent stent implantation" lost its "recent" when the word was read as neutral."""
     atom = _atoms("Exclusion Criteria:\n* recent stent implantation\n")[0]
     assert atom.computable and [r.text for r in atom.residues] == ["recent stent implantation"]
+
+
+def test_recently_before_a_treatment_stays_to_confirm() -> None:
+    """Audit round 8: "Patient is currently or has recently received chemotherapy" counted chemotherapy at any time;
+    a number dates it instead ("within 4 weeks")."""
+    undated = _by_key(
+        "Exclusion Criteria:\n* Patient is currently or has recently received chemotherapy\n",
+        "medication.antineoplastic-agents",
+    )
+    assert [r.text for r in undated.residues] == ["recently received chemotherapy"]
+    dated = _by_key(
+        "Exclusion Criteria:\n* Recently received chemotherapy within 4 weeks\n", "medication.antineoplastic-agents"
+    )
+    assert dated.within_days == 28 and dated.residues == []
