@@ -159,3 +159,35 @@ def test_a_finding_dated_by_a_window_is_an_event_whatever_its_status(
     assert result == {30: "met", 400: "unknown" if status == "active" else "not-met"}[days_ago]
     active = next(a for a in compile_text("Exclusion Criteria:\n* Active infection within 2 weeks\n").atoms)
     assert active.qualifiers == ["active"]
+
+
+@pytest.mark.parametrize(
+    ("criterion", "resource_type"),
+    [
+        ("Prior chemotherapy other than capecitabine", "MedicationRequest"),
+        ("Prior organ transplant other than kidney transplant", "Procedure"),
+    ],
+)
+def test_an_excepted_treatment_counts_for_neither(tmp_path: Path, criterion: str, resource_type: str) -> None:
+    """Audit round 8: the matcher left exceptions out of Conditions only; a capecitabine order met "chemotherapy
+    other than capecitabine" there while the compiled FHIRPath left it out."""
+    atom = compile_text(f"Exclusion Criteria:\n* {criterion}\n").atoms[0]
+    assert atom.computable and atom.fhirpath and atom.excluded_concepts
+    excepted = {(c.system, c.code) for c in atom.excluded_concepts}
+    other = next(c for c in atom.concepts if (c.system, c.code) not in excepted and c.system == atom.concepts[0].system)
+    context = EvalContext(as_of=date(2025, 1, 1), options=MatchOptions(recency_days=None))
+    for coding, expected in ((atom.excluded_concepts[0], False), (other, True)):
+        code = {"coding": [{"system": coding.system, "code": coding.code}]}
+        resource: dict[str, Any] = {"resourceType": resource_type, "id": "r1", "subject": {"reference": "Patient/p1"}}
+        if resource_type == "Procedure":
+            resource |= {"status": "completed", "code": code, "performedDateTime": "2020-01-01"}
+        else:
+            resource |= {"status": "completed", "intent": "order", "medicationCodeableConcept": code}
+            resource["authoredOn"] = "2020-01-01"
+        folder = tmp_path / coding.code
+        folder.mkdir()
+        data = _patient_with(folder, resource)
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": resource}]}
+        by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
+        by_matcher = evaluate_atom(atom, data, "p1", context).result == "met"
+        assert by_fhirpath == by_matcher == expected, (criterion, coding.code)

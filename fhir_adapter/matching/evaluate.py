@@ -39,7 +39,9 @@ Rules (the knowledge â€” status code sets, recency defaults, positive answers â€
   limits the window (a medication whose status says it is still going on, ``current_status``, was used
   within any window, whenever it was ordered); "current" counts only those. For ``systemic_only``
   classes, administrations the lexicon calls non-systemic (topical, inhaled...) do not count.
-* **Procedures, allergies**: by code (allergies as conditions for clinical/verification status).
+* **Procedures, allergies**: by code (allergies as conditions for clinical/verification status). An atom's
+  exceptions (``excluded_concepts``: "chemotherapy other than capecitabine") never count, for Conditions,
+  medications and procedures alike, as the compiled FHIRPath leaves them out.
 * **Demographics**: age from ``Patient.birthDate`` at ``as_of`` (exact birthday arithmetic, between
   inclusive), sex from ``Patient.gender``.
 

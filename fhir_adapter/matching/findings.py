@@ -67,12 +67,11 @@ def _morphology_matches(condition: dict[str, Any], plan: AtomPlan, ctx: EvalCont
     return False
 
 
-def _excepted(condition: dict[str, Any], plan: AtomPlan, ctx: EvalContext) -> bool:
+def _excepted(resource: dict[str, Any], plan: AtomPlan, ctx: EvalContext) -> bool:
+    """A Condition's or a Procedure's code among the atom's exceptions."""
     if not plan.except_codes:
         return False
-    return any(
-        plan.except_codes.matches(s, c, ctx.config.system_aliases) for s, c, _d in codings(condition.get("code"))
-    )
+    return any(plan.except_codes.matches(s, c, ctx.config.system_aliases) for s, c, _d in codings(resource.get("code")))
 
 
 def _scan_conditions(plan: AtomPlan, record: PatientRecord, ctx: EvalContext, resource_type: str) -> _ConditionScan:
@@ -268,6 +267,8 @@ def evaluate_medication(plan: AtomPlan, record: PatientRecord, ctx: EvalContext)
         by_code = any(plan.codes.matches(s, c, aliases) for s, c, _d in meds)
         if not by_code and not (plan.names is not None and plan.names.search(text)):
             continue
+        if plan.except_codes and any(plan.except_codes.matches(s, c, aliases) for s, c, _d in meds):
+            continue  # "chemotherapy other than capecitabine", as the compiled FHIRPath leaves it out
         when = resource_date(resource)
         # a medication still going on was used within any window, whenever it was ordered
         ongoing = atom.within_days is not None and _current(resource, ctx) and (when is None or when <= ctx.as_of)
@@ -297,6 +298,8 @@ def evaluate_procedure(plan: AtomPlan, record: PatientRecord, ctx: EvalContext) 
     resources = [r for t in types for r in record.find(t, plan.codes, ctx.config.system_aliases)]
     for resource in resources:
         when = resource_date(resource)
+        if _excepted(resource, plan, ctx):  # "transplant other than a kidney transplant"
+            continue
         if usable(resource, ctx) and _in_window(when, plan.atom, ctx):
             found.append(
                 Evidence(
