@@ -23,6 +23,7 @@ from dataclasses import replace
 from fhir_adapter.criteria.head import Draft
 from fhir_adapter.criteria.model import FINDING_CATEGORIES
 from fhir_adapter.criteria.numbers import find_window
+from fhir_adapter.criteria.phrases import phrases
 
 _MEASURES = frozenset({"lab", "performance-status"})
 _DEFINER = re.compile(
@@ -33,11 +34,22 @@ _DEFINER = re.compile(
 )
 
 
-def _defines(text: str, finding: Draft, measure: Draft) -> bool:
+_ENDS_WITH_CLASS = re.compile(r"(?:\b[ivx]+|\b[a-d]|\d+(?:\.\d+)?)\s*[).\]]?\s*$", re.IGNORECASE)
+"""A score's words that end with its class or value ("NYHA III/IV", "Child-Pugh B or C", "MMSE < 20")."""
+
+
+def _defines(text: str, finding: Draft, measure: Draft, after: Draft | None) -> bool:
     """Whether the words between a finding and the measure that follows it make the measure its definition."""
     if measure.start < finding.start:
         return False
-    return bool(_DEFINER.search(text[finding.start : measure.start].rstrip()))
+    between = text[finding.start : measure.start].rstrip()
+    if between.endswith(",") and measure.fields.get("concept_key") in phrases().grading_scales:
+        # "Heart failure, NYHA III/IV", "Cirrhosis, Child-Pugh B or C": a scale grading the finding, unless it
+        # grades the finding written after its class ("vascular disease, NYHA III or IV congestive heart failure")
+        return _ENDS_WITH_CLASS.search(text, measure.start, measure.end) is not None and (
+            after is None or bool(text[measure.end : after.start].strip(" \t"))
+        )
+    return bool(_DEFINER.search(between))
 
 
 def defined_by_threshold(text: str, drafts: Sequence[Draft]) -> list[Draft]:
@@ -51,7 +63,8 @@ def defined_by_threshold(text: str, drafts: Sequence[Draft]) -> list[Draft]:
             skip = False
             continue
         following = drafts[i + 1] if i + 1 < len(drafts) else None
-        if following is not None and _is_definition(text, draft, following):
+        after = drafts[i + 2] if i + 2 < len(drafts) else None
+        if following is not None and _is_definition(text, draft, following, after):
             # a positive test that defines a finding ("Hepatitis C infection (anti-HCV reactive)") joins the
             # finding, which records either; a threshold decides the finding
             merged = replace(draft, end=following.end) if _is_positive_test(following) else None
@@ -72,7 +85,7 @@ def _is_measure(draft: Draft) -> bool:
     return draft.fields.get("category") in _MEASURES or _is_positive_test(draft)
 
 
-def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
+def _is_definition(text: str, finding: Draft, measure: Draft, after: Draft | None = None) -> bool:
     return (
         finding.fields.get("category") in FINDING_CATEGORIES
         and bool(finding.fields.get("computable"))
@@ -80,7 +93,7 @@ def _is_definition(text: str, finding: Draft, measure: Draft) -> bool:
         and not finding.fields.get("negated")
         and _is_measure(measure)
         and "_group" not in finding.fields
-        and _defines(text, finding, measure)
+        and _defines(text, finding, measure, after)
     )
 
 

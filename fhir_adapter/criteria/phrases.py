@@ -208,6 +208,8 @@ class Phrases:
     restrictive_clause: re.Pattern[str] = _NEVER
     """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
+    grading_scales: frozenset[str] = frozenset()
+    """Scores that grade a finding ("Heart failure, NYHA III/IV"): after it with only a comma, they define it."""
     dosing_word: re.Pattern[str] = _NEVER
     dosing_before: re.Pattern[str] = _NEVER
     """A dose or duration word before a drug ("high-dose steroids", "long-term use of NSAIDs"), up to the drug."""
@@ -536,6 +538,7 @@ def phrases() -> Phrases:
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
         dosing_word=compile_phrases(_words(t, "dosing_words")),
+        grading_scales=frozenset(_words(t, "finding_grading_scales")),
         dosing_before=re.compile(
             # the drug may be a later member of the list the words open ("long-term use of analgesics, sedatives
             # or NSAIDs"): a narrowing residue to confirm where the words were only the first member's

@@ -1407,3 +1407,16 @@ def test_recently_before_a_treatment_stays_to_confirm() -> None:
         "Exclusion Criteria:\n* Recently received chemotherapy within 4 weeks\n", "medication.antineoplastic-agents"
     )
     assert dated.within_days == 28 and dated.residues == []
+
+
+def test_a_scale_grading_a_finding_after_a_comma_defines_it() -> None:
+    """Audit round 8: "Heart failure, NYHA III/IV" excluded any heart failure; ECOG grades no finding."""
+    graded = _atoms("Exclusion Criteria:\n* Heart failure, NYHA III/IV\n")
+    assert [(a.concept_key, a.comparator, a.value) for a in graded] == [("performance.nyha", "ge", 3.0)]
+    listed = _atoms("Exclusion Criteria:\n* Heart failure, diabetes, ECOG 3\n")
+    assert [a.concept_key for a in listed] == ["condition.heart-failure", "condition.diabetes", "performance.ecog"]
+    # corpus NCT01503372: the class grades the finding written after it
+    after = _atoms(
+        "Exclusion Criteria:\n* symptomatic peripheral vascular disease, NYHA III or IV congestive heart failure\n"
+    )
+    assert [a.concept_key for a in after] == ["condition.peripheral-vascular-disease", "performance.nyha"]
