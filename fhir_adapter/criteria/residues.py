@@ -272,7 +272,7 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
     return narrowing_word(work, head.start, head.seg_start, head.concept, vocab)
 
 
-_KIND_OF = re.compile(r"(?<![a-z])(?:forms?|types?|kinds?|variants?|subtypes?)\s+of\s+(?:the\s+)?$")
+_KIND_OF = re.compile(r"(?<![a-z])(?:forms?|types?|kinds?|variants?|subtypes?|onset)\s+of\s+(?:the\s+)?$")
 
 
 def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: Phrases) -> int | None:

@@ -971,6 +971,9 @@ def test_an_item_for_some_patients_only() -> None:
             "procedure.valve-replacement",
             "requiring treatment with an anticoagulant",
         ),
+        # audit round 8: a grade after the finding, and an onset before it
+        ("AV block of second or third degree", "condition.atrioventricular-block", "of second"),
+        ("Thunderclap onset of the headache", "condition.headache", "Thunderclap onset of the headache"),
         # Chia NCT02766530: a word before a procedure names a narrower kind
         (
             "women who received mechanical valve replacement",
