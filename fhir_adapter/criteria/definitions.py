@@ -127,3 +127,33 @@ def excluded_support(text: str, drafts: Sequence[Draft]) -> list[Draft]:
         if window is not None and lab.fields.get("within_days") == window and not own_window:
             out[out.index(lab)] = replace(lab, fields={**lab.fields, "within_days": None})
     return out
+
+
+_PRESENCE = frozenset({"present", "absent"})
+THRESHOLD_SUBJECT = "names the patients another threshold applies to ('{marker}'), not a criterion of its own"
+
+
+def threshold_subjects(text: str, drafts: Sequence[Draft]) -> list[Draft]:
+    """ "Total bilirubin <= ULN unless ... resulting from Gilbert's disease", "INR and aPTT <= 1.5 x ULN for patients
+    who do not receive therapeutic anticoagulation", "ALP <= 2.5 x ULN with the exception: patients with bone
+    metastases: ALP <= 5 x ULN": a finding or a treatment after a threshold and a word that makes it the condition of
+    that threshold (or of another one) says whom a limit applies to; as an atom of its own it would require (or
+    exclude) it of every patient. Left for review, with the marker as its reason."""
+    markers = phrases().threshold_subject
+    out: list[Draft] = []
+    last_measure: Draft | None = None
+    for draft in drafts:
+        fields = draft.fields
+        # "... unless the patient has a grade 1 bilirubin elevation (> ULN to 1.5 x ULN)": the same test again
+        # describes those patients, no second limit for everyone
+        again = last_measure is not None and fields.get("concept_key") == last_measure.fields.get("concept_key")
+        subject = fields.get("comparator") in _PRESENCE or again
+        if last_measure is not None and subject and fields.get("computable"):
+            found = markers.search(text, last_measure.start, draft.start)
+            if found is not None:
+                reason = THRESHOLD_SUBJECT.format(marker=found.group(0).strip())
+                draft = replace(draft, fields={**fields, "computable": False, "reason": reason, "residues": []})
+        if fields.get("category") in _MEASURES and fields.get("comparator") not in (None, *_PRESENCE):
+            last_measure = draft
+        out.append(draft)
+    return out

@@ -18,7 +18,7 @@ from typing import cast
 
 from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.concept_roles import find_heads
-from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support
+from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support, threshold_subjects
 from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
@@ -438,7 +438,7 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     item_text = text[item.start : item.end].strip()
     atoms: list[Atom] = []
     group_ids: dict[object, str] = {}
-    drafts = excluded_support(text, defined_by_threshold(text, drafts))
+    drafts = threshold_subjects(text, excluded_support(text, defined_by_threshold(text, drafts)))
     if item.withdrawn is not None:
         gone = {"computable": False, "reason": withdrawn_reason(item.withdrawn), "residues": []}
         drafts = [replace(d, fields={**d.fields, **gone}) for d in drafts]

@@ -208,6 +208,9 @@ class Phrases:
     restrictive_clause: re.Pattern[str] = _NEVER
     """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
+    threshold_subject: re.Pattern[str] = _NEVER
+    """Words after a threshold that name the patients it (or another limit) applies to ("unless", "for patients
+    who")."""
     grading_scales: frozenset[str] = frozenset()
     """Scores that grade a finding ("Heart failure, NYHA III/IV"): after it with only a comma, they define it."""
     dosing_word: re.Pattern[str] = _NEVER
@@ -539,6 +542,7 @@ def phrases() -> Phrases:
         route_before=_routes(_route_words(t), r"\s+$"),
         dosing_word=compile_phrases(_words(t, "dosing_words")),
         grading_scales=frozenset(_words(t, "finding_grading_scales")),
+        threshold_subject=compile_phrases(_words(t, "threshold_subject_markers")),
         dosing_before=re.compile(
             # the drug may be a later member of the list the words open ("long-term use of analgesics, sedatives
             # or NSAIDs"): a narrowing residue to confirm where the words were only the first member's

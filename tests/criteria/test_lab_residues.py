@@ -99,3 +99,36 @@ def test_a_condition_in_closed_brackets_is_not_the_concepts() -> None:
     )
     lactation = next(a for a in compile_text(text).atoms if a.concept_key == "condition.breastfeeding")
     assert lactation.computable
+
+
+@pytest.mark.parametrize(
+    ("item", "subject"),
+    [
+        # corpus NCT01147016: Gilbert's disease was required of every patient, and so was bilirubin > ULN
+        (
+            "Total bilirubin must be =< the upper limit of normal (ULN) for the lab unless the patient has a grade 1 "
+            "bilirubin elevation (> ULN to 1.5 x ULN) resulting from Gilbert's disease",
+            "condition.gilbert-syndrome",
+        ),
+        # corpus NCT03202316: "no therapeutic anticoagulation" was required although the next item allows it
+        (
+            "International normalized ratio (INR) and activated partial thromboplastin time (aPTT) =< 1.5 x ULN for "
+            "patients who do not receive therapeutic anticoagulation",
+            "medication.anticoagulants",
+        ),
+        # corpus NCT03202316: bone metastases alone met the alkaline phosphatase group
+        (
+            "Alkaline phosphatase =< 2.5 x ULN with the exception: Patients with documented liver involvement or bone "
+            "metastases: alkaline phosphatase =< 5 x ULN",
+            "condition.bone-metastases",
+        ),
+    ],
+)
+def test_the_patients_another_limit_applies_to_are_no_criterion(item: str, subject: str) -> None:
+    atoms = compile_text(f"Inclusion Criteria:\n* {item}\n").atoms
+    named = next(a for a in atoms if a.concept_key == subject)
+    assert not named.computable and "names the patients" in (named.reason or "")
+    first = atoms[0]
+    assert first.computable and first.category == "lab" and first.comparator == "le"
+    # the same test again after the marker describes those patients: no second limit for everyone
+    assert [a.comparator for a in atoms[1:] if a.computable and a.concept_key == first.concept_key] == []
