@@ -1073,8 +1073,13 @@ def test_the_json_names_the_qualifiers_an_atom_is_read_with() -> None:
     """Reviewers (and users) could not see that "current use" counts only ongoing medications."""
     current = _by_key("Exclusion Criteria:\n* Currently taking warfarin\n", "medication.warfarin")
     assert current.contract()["qualifiers"] == ["current"]
-    plain = _by_key("Exclusion Criteria:\n* Warfarin\n", "medication.warfarin")
+    plain = _by_key("Exclusion Criteria:\n* Diabetes\n", "condition.diabetes")
     assert "qualifiers" not in plain.contract()
+    # among the exclusions a drug named with no time is its use now (audit round 8: "lithium", "triptans")
+    bare = _by_key("Exclusion Criteria:\n* Warfarin\n", "medication.warfarin")
+    assert bare.contract()["qualifiers"] == ["current"]
+    required = _by_key("Inclusion Criteria:\n* Warfarin\n", "medication.warfarin")
+    assert "qualifiers" not in required.contract()
 
 
 def test_the_causes_listed_after_a_finding_are_its_causes() -> None:
