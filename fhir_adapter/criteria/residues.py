@@ -171,7 +171,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         residues.extend([narrowed] if narrowed is not None else [])
     dosing = dosing_before(work, head, vocab, src) if concept.category == "medication" else None
     residues.extend([dosing] if dosing is not None else [])
-    recency = _undated_recency(work, head) if concept.category == "medication" else None
+    recency = _undated_recency(work, head) if concept.category in TREATMENT_CATEGORIES else None
     if recency is not None:  # "has recently received chemotherapy": recent, but how recent is not said
         text = src.clause(*recency)
         residues.append(Residue(text=text, effect="narrows", reason="a time ('recently') not stated in days"))
@@ -217,6 +217,8 @@ def _undated_recency(work: str, head: Head) -> tuple[int, int] | None:
     found = _RECENTLY.search(work, start, head.start)
     if found is None or re.search(r"\d", work[head.seg_start : max(head.seg_end, head.end)]):
         return None
+    if head.concept.category != "medication" and not work[found.end() : head.start].strip():
+        return None  # "recent stent implantation": the word before a procedure is read as its narrower kind
     return found.start(), head.end
 
 

@@ -1428,3 +1428,17 @@ def test_a_scale_grading_a_finding_after_a_comma_defines_it() -> None:
         "Exclusion Criteria:\n* symptomatic peripheral vascular disease, NYHA III or IV congestive heart failure\n"
     )
     assert [a.concept_key for a in after] == ["condition.peripheral-vascular-disease", "performance.nyha"]
+
+
+def test_recently_before_a_procedure_and_a_time_scope_stay_to_confirm() -> None:
+    """Audit round 8: "Currently or has recently received radiotherapy" counted radiotherapy decades ago; "during the
+    current episode" (corpus NCT01728194) is a time the codes do not record."""
+    radiotherapy = _by_key(
+        "Exclusion Criteria:\n* Currently or has recently received radiotherapy\n", "procedure.radiotherapy"
+    )
+    assert [r.text for r in radiotherapy.residues] == ["recently received radiotherapy"]
+    episode = _by_key(
+        "Exclusion Criteria:\n* any use of citalopram or escitalopram during the current episode\n",
+        "medication.escitalopram",
+    )
+    assert [r.text for r in episode.residues] == ["during the current episode"]
