@@ -87,7 +87,7 @@ def _windows(item: str) -> dict[str, int | None]:
         ),
         ("Anti-hypertensive therapy received in the past 12 hours", {"medication.antihypertensives": 1}),
         # Chia NCT00785213: a period in brackets after "recent" is a window
-        ("Recent (2-year) history or evidence of alcoholism or drug abuse", {"condition.substance-abuse": 730}),
+        ("Recent (2-year) history or evidence of alcoholism or drug abuse", {"condition.drug-abuse": 730}),
         # Chia NCT03231982: "within recent 1 year" is a window of a year (it had none)
         ("History of drug or alcohol abuse within recent 1 year", {"condition.substance-related-disorder": 365}),
         # Chia NCT02431559: a window opening a list dates all its members

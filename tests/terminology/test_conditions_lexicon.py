@@ -253,6 +253,14 @@ def test_leptomeningeal_metastases_are_not_meningitis() -> None:
     assert not matches("condition.meningitis", ICD, "C79.32")
 
 
+def test_drug_abuse_is_no_alcohol_abuse() -> None:
+    """Audit round 8 (Chia NCT02509949): "a history of drug abuse" was DO's substance abuse, alcohol abuse included."""
+    assert keys("Patients with a history of drug abuse") == ["condition.drug-abuse"]
+    assert matches("condition.drug-abuse", ICD, "F14.10") and matches("condition.drug-abuse", SCT, "78267003")
+    assert not matches("condition.drug-abuse", ICD, "F10.10") and not matches("condition.drug-abuse", SCT, "15167005")
+    assert matches("condition.substance-abuse", ICD, "F10.10")  # "substance abuse" still counts alcohol
+
+
 def test_codes_that_do_not_count() -> None:
     assert not matches("condition.obesity", ICD, "E66.3")  # overweight
     assert not matches("condition.sickle-cell-disease", ICD, "D57.3")  # sickle-cell trait
