@@ -114,7 +114,8 @@ def test_no_attempt_starts_after_the_run_deadline() -> None:
 def test_a_retry_wait_that_would_outlast_the_deadline_is_not_taken() -> None:
     from fhir_adapter.http import send_with_retries
 
-    policy = RetryPolicy(deadline_at=time.monotonic() + 0.3, deadline_seconds=0.3, base_delay=5, jitter=False)
+    # a deadline far beyond the request's own time on a loaded machine, far below the retry wait
+    policy = RetryPolicy(deadline_at=time.monotonic() + 10, deadline_seconds=10, base_delay=60, jitter=False)
     waits: list[float] = []
     with respx.mock() as router, httpx.Client() as client:
         router.get("http://fhir.test/x").respond(503)

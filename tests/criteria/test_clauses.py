@@ -1080,6 +1080,12 @@ def test_the_json_names_the_qualifiers_an_atom_is_read_with() -> None:
     assert bare.contract()["qualifiers"] == ["current"]
     required = _by_key("Inclusion Criteria:\n* Warfarin\n", "medication.warfarin")
     assert "qualifiers" not in required.contract()
+    # a word of the past anywhere in the item keeps any time (the sample trial: its later list member)
+    past = _atoms(
+        "Exclusion Criteria:\n* Previous treatment with anti-programmed death receptor-1 (PD-1) or its ligand (PD-L1) "
+        "antibodies, anti-cytotoxic T-lymphocyte-associated antigen 4 (CTLA-4) antibodies\n"
+    )
+    assert "current" not in [q for a in past for q in a.qualifiers]
 
 
 def test_the_causes_listed_after_a_finding_are_its_causes() -> None:
