@@ -316,7 +316,7 @@ def parse_clause(
         fields = _head_fields(head, item.kind, units, p, src)
         fields["within_days"] = head_days
         _dated_event(fields)
-        _undated_use(fields, item.kind, src.item_norm.text)
+        _undated_use(fields, item.kind, src.item_norm.text, p)
         prefix_text = unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
         shown_by = _shown_by_sub_items(work, head, p) if intro else None
         if intro and shown_by is None:
@@ -356,13 +356,7 @@ def parse_clause(
     return drafts
 
 
-_PAST_WORDS = re.compile(
-    r"\b(?:previous|previously|prior|history|past|ever|received|had|formerly|before|earlier|pretreated)\b",
-    re.IGNORECASE,
-)
-
-
-def _undated_use(fields: dict[str, object], kind: Kind, item_text: str) -> None:
+def _undated_use(fields: dict[str, object], kind: Kind, item_text: str, vocab: Phrases) -> None:
     """Among the exclusions a drug named with no time at all in its whole item ("lithium", "triptans",
     "H1-receptor antagonists" under the medicines not to take with the study drug) is its use now, as the drugs
     such lists name are those taken alongside: counting any record ever would exclude everyone once treated. Any
@@ -374,7 +368,7 @@ def _undated_use(fields: dict[str, object], kind: Kind, item_text: str) -> None:
         and fields.get("category") == "medication"
         and isinstance(qualifiers, list)
         and not _TIMED & set(qualifiers)
-        and not _PAST_WORDS.search(item_text)
+        and not vocab.past_words.search(item_text)
     ):
         qualifiers.append("current")
 

@@ -8,114 +8,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
-from fhir_adapter.criteria.model import Category, Comparator, Qualifier
+from fhir_adapter.criteria.model import Comparator, Qualifier
 from fhir_adapter.criteria.patterns import compile_phrases, phrase_needles, phrase_pattern
+from fhir_adapter.criteria.topic_table import CategoryHint, Topic, TopicFilter
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
-from fhir_adapter.phrase_keys import TOKEN
-
-
-@dataclass(frozen=True)
-class Topic:
-    reason: str
-    groups: tuple[re.Pattern[str], ...]
-    """Every group must match (``any_of`` is one group, ``all_of`` several)."""
-    on_threshold: str = "refuse"
-    """``ignore``: an atom with an explicit threshold ("severe anemia (Hb < 8 g/dL)", "ALT at screening
-    <= 2.5 x ULN") is decided by its threshold, so the topic's words do not matter."""
-    on_presence: str = "refuse"
-    on_absence: str = "refuse"
-    """``ignore``: the topic does not touch an atom that requires the finding absent ("healthy volunteers
-    without diabetes": only a required finding is made optional by the healthy volunteers)."""
-    unless_allergy: bool = False
-    """The topic does not apply to an allergy atom (an allergy to a coded drug is an AllergyIntolerance)."""
-    unless_named_drug: bool = False
-    """The topic does not apply when the atom names a coded drug of its own ("hypersensitivity to any of the
-    components of oxaliplatin": an allergy to oxaliplatin, not to unnamed trial drugs)."""
-    window_ok: bool = False
-    """The topic does not apply when the atom has a time window ("within 4 weeks before the first dose")."""
-    near_head: str = ""
-    """The topic applies to a presence atom only when its words come before the concept in the atom ("scheduled
-    for mastectomy", "participating in a trial of a drug for diabetes"), not after it ("breast cancer patients
-    scheduled for surgery", "pregnant women ... during the study"): ``before``, or ``around`` (also right after
-    it: "pregnancy is expected"), or ``element`` (in the concept's own list element, around it: "no use of
-    contraception, pregnancy or lactation" leaves pregnancy and lactation computable)."""
-    residue_categories: tuple[str, ...] = ()
-    residue_if: re.Pattern[str] | None = None
-    """With ``residue_categories``: only when the atom also names one of these words ("a negative pregnancy test")."""
-    """Categories for which the topic is a residue rather than a refusal ("women of childbearing potential must
-    have a negative pregnancy test": the test stays computable)."""
-    """``residue``: for a presence atom the words narrow the finding ("clinically significant X"): the atom
-    stays computable and the words become a residue to confirm when the finding is present."""
-
-    needles: tuple[tuple[str, ...] | None, ...] = ()
-    """For each group, its :func:`phrase_needles` (a quick test for ASCII texts)."""
-
-    def matches(self, text: str, lowered: str | None = None) -> bool:
-        """``lowered``: ``text.lower()`` when ``text`` is ASCII, to rule out most topics without their regexes."""
-        if lowered is not None:
-            contains = lowered.__contains__  # map() over a bound method: no generator frame per needle
-            for needles in self.needles:
-                if needles is not None and not any(map(contains, needles)):
-                    return False
-        return all(g.search(text) for g in self.groups)
-
-
-def text_tokens(lowered: str) -> frozenset[str]:
-    """The word tokens of a text in lower case (what :class:`TopicFilter` looks up)."""
-    return frozenset(TOKEN.findall(lowered))
-
-
-@dataclass(frozen=True)
-class TopicFilter:
-    """Which topics an ASCII text may match, from its word tokens alone.
-
-    A match of a :func:`phrase_pattern` in an ASCII text holds every word token of the matched phrase as a whole
-    token of ``text.lower()``: the phrase's own characters, its ``\\s+`` and its word bounds stand around each of
-    them. So a group (one phrase list) is possible only where all the tokens of one of its phrases are among the
-    text's; a topic only where each of its groups is. A necessary condition, decided with set look-ups instead of
-    twenty topics' scans; the topic's regexes decide."""
-
-    by_first: dict[str, tuple[tuple[int, int, frozenset[str]], ...]]
-    """First token of a phrase -> (topic index, group index, the phrase's tokens) of each phrase starting so."""
-    always: frozenset[tuple[int, int]]
-    """(topic, group) pairs the tokens cannot rule out: a non-ASCII phrase, or one without a word token."""
-    groups: tuple[int, ...]
-    """Each topic's number of groups."""
-
-    @classmethod
-    def of(cls, groups_of_topics: list[list[list[str]]]) -> TopicFilter:
-        by_first: dict[str, list[tuple[int, int, frozenset[str]]]] = {}
-        always: set[tuple[int, int]] = set()
-        for t, groups in enumerate(groups_of_topics):
-            for g, group in enumerate(groups):
-                for phrase in {" ".join(str(p).lower().split()) for p in group if p and str(p).strip()}:
-                    toks = TOKEN.findall(phrase)
-                    if not phrase.isascii() or not toks:
-                        always.add((t, g))
-                        continue
-                    by_first.setdefault(toks[0], []).append((t, g, frozenset(toks)))
-        return cls(
-            by_first={k: tuple(v) for k, v in by_first.items()},
-            always=frozenset(always),
-            groups=tuple(len(groups) for groups in groups_of_topics),
-        )
-
-    def possible(self, tokens: frozenset[str]) -> list[int]:
-        """The topics (indices, in order) an ASCII text with these :func:`text_tokens` may match."""
-        found = set(self.always)
-        for token in tokens.intersection(self.by_first):
-            for t, g, needed in self.by_first[token]:
-                if needed <= tokens:
-                    found.add((t, g))
-        return sorted({t for t, _ in found if all((t, g) in found for g in range(self.groups[t]))})
-
-
-@dataclass(frozen=True)
-class CategoryHint:
-    category: Category
-    pattern: re.Pattern[str]
-
 
 _NEVER = re.compile(r"(?!)")
 
@@ -173,7 +70,7 @@ class Phrases:
     """Any word of any topic (a quick test before trying the topics one by one)."""
     except_plain: re.Pattern[str] = _NEVER
     """The exception words alone (``except_words`` without its look-ahead; see :func:`search_exception`)."""
-    topic_filter: TopicFilter = TopicFilter({}, frozenset(), ())
+    topic_filter: TopicFilter = field(default_factory=lambda: TopicFilter({}, frozenset(), ()))
     """Which topics a text's words allow (a quick test before trying their regexes)."""
     neutral_before_finding: frozenset[str] = frozenset()
     test_results: frozenset[str] = frozenset()
@@ -213,6 +110,10 @@ class Phrases:
     who")."""
     grading_scales: frozenset[str] = frozenset()
     """Scores that grade a finding ("Heart failure, NYHA III/IV"): after it with only a comma, they define it."""
+    recency: re.Pattern[str] = _NEVER
+    """Words of a recent time with no length ("recently received chemotherapy")."""
+    past_words: re.Pattern[str] = _NEVER
+    """Words of the past anywhere in an item ("previous", "received"): a drug named there is not current use."""
     dosing_word: re.Pattern[str] = _NEVER
     dosing_before: re.Pattern[str] = _NEVER
     """A dose or duration word before a drug ("high-dose steroids", "long-term use of NSAIDs"), up to the drug."""
@@ -541,6 +442,8 @@ def phrases() -> Phrases:
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
         dosing_word=compile_phrases(_words(t, "dosing_words")),
+        recency=compile_phrases(_words(t, "recency_words")),
+        past_words=compile_phrases(_words(t, "past_words")),
         grading_scales=frozenset(_words(t, "finding_grading_scales")),
         threshold_subject=compile_phrases(_words(t, "threshold_subject_markers")),
         dosing_before=re.compile(

@@ -171,7 +171,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         residues.extend([narrowed] if narrowed is not None else [])
     dosing = dosing_before(work, head, vocab, src) if concept.category == "medication" else None
     residues.extend([dosing] if dosing is not None else [])
-    recency = _undated_recency(work, head) if concept.category in TREATMENT_CATEGORIES else None
+    recency = _undated_recency(work, head, vocab) if concept.category in TREATMENT_CATEGORIES else None
     if recency is not None:  # "has recently received chemotherapy": recent, but how recent is not said
         text = src.clause(*recency)
         residues.append(Residue(text=text, effect="narrows", reason="a time ('recently') not stated in days"))
@@ -208,13 +208,10 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     return None, residues
 
 
-_RECENTLY = re.compile(r"\b(?:recent|recently|lately)\b", re.IGNORECASE)
-
-
-def _undated_recency(work: str, head: Head) -> tuple[int, int] | None:
+def _undated_recency(work: str, head: Head, vocab: Phrases) -> tuple[int, int] | None:
     """ "recently" before a treatment in its segment, with no number there to date it ("within 4 weeks")."""
     start = max(head.seg_start, head.start - 40, 0)
-    found = _RECENTLY.search(work, start, head.start)
+    found = vocab.recency.search(work, start, head.start)
     if found is None or re.search(r"\d", work[head.seg_start : max(head.seg_end, head.end)]):
         return None
     if head.concept.category != "medication" and not work[found.end() : head.start].strip():

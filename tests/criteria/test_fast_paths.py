@@ -27,8 +27,9 @@ from fhir_adapter.criteria.numbers import (
     patterns,
 )
 from fhir_adapter.criteria.patterns import phrase_needles, phrase_pattern
-from fhir_adapter.criteria.phrases import phrases, search_exception, text_tokens
+from fhir_adapter.criteria.phrases import phrases, search_exception
 from fhir_adapter.criteria.split import _MID_PHRASE, _MID_PHRASE_CHARS
+from fhir_adapter.criteria.topic_table import text_tokens
 from fhir_adapter.criteria.topics import topic_of
 from fhir_adapter.generated_lexicon import concept_from_entry
 from fhir_adapter.mappings import load_table
