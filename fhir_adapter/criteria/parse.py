@@ -41,7 +41,7 @@ from fhir_adapter.criteria.model import (
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases
-from fhir_adapter.criteria.qualifiers import attach_qualifiers
+from fhir_adapter.criteria.qualifiers import TIME_QUALIFIERS, attach_qualifiers
 from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
@@ -367,13 +367,10 @@ def _undated_use(fields: dict[str, object], kind: Kind, item_text: str, vocab: P
         kind == "exclusion"
         and fields.get("category") == "medication"
         and isinstance(qualifiers, list)
-        and not _TIMED & set(qualifiers)
+        and not TIME_QUALIFIERS & set(qualifiers)
         and not vocab.past_words.search(item_text)
     ):
         qualifiers.append("current")
-
-
-_TIMED = frozenset({"prior", "history", "current"})
 
 
 def _list_starts(heads: list[Head]) -> list[int | None]:

@@ -95,13 +95,14 @@ def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Ph
 
 _USE_AFTER = re.compile(r"\s*(?:use|usage|intake|consumption)\b", re.IGNORECASE)
 _USE_BEFORE = re.compile(r"\b(?:use|usage|intake|consumption)\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE)
-_TIMED = frozenset({"prior", "history", "current"})
+TIME_QUALIFIERS = frozenset({"prior", "history", "current"})
+"""Qualifiers that say when a treatment counts; a drug named with none of them is read by the rules below."""
 
 
 def _use_now(work: str, head: Head, window: str) -> bool:
     """ "Anticoagulant use (warfarin or heparin)", "chronic opiate use": a drug's use named with no time is its use
     now, as "taking" or "use of" is ("history of opiate use" is dated by "history")."""
-    if head.concept.category != "medication" or _TIMED & set(head.qualifiers):
+    if head.concept.category != "medication" or TIME_QUALIFIERS & set(head.qualifiers):
         return False
     return _USE_AFTER.match(work, head.end) is not None or _USE_BEFORE.search(window) is not None
 
