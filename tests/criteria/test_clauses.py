@@ -1363,6 +1363,12 @@ def test_a_narrower_kind_of_radiotherapy_is_a_residue(item: str, residue: str) -
     assert atom.computable and [(r.text, r.effect) for r in atom.residues] == [(residue, "narrows")]
 
 
+def test_a_narrower_kind_of_bariatric_surgery_is_a_residue() -> None:
+    """Audit round 8 (corpus NCT02952963): "RYGB" counted every bariatric operation, banding and sleeve included."""
+    atom = _by_key("Inclusion Criteria:\n* Prior RYGB\n", "procedure.bariatric-surgery")
+    assert atom.computable and [(r.text, r.effect) for r in atom.residues] == [("RYGB", "narrows")]
+
+
 @pytest.mark.parametrize(
     ("item", "key", "qualifiers"),
     [
