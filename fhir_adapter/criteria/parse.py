@@ -41,7 +41,7 @@ from fhir_adapter.criteria.model import (
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases
-from fhir_adapter.criteria.qualifiers import TIME_QUALIFIERS, attach_qualifiers
+from fhir_adapter.criteria.qualifiers import attach_qualifiers, time_of_fields
 from fhir_adapter.criteria.readings import (
     any_of_groups,
     narrow_by_thresholds,
@@ -315,8 +315,7 @@ def parse_clause(
             seg_end = max(seg_end, head.shared_threshold.end)
         fields = _head_fields(head, item.kind, units, p, src)
         fields["within_days"] = head_days
-        _dated_event(fields)
-        _undated_use(fields, item.kind, src.item_norm.text, p)
+        time_of_fields(fields, item.kind, src.item_norm.text, p)
         prefix_text = unnoted(work, lead, notes)[: heads[0].start - lead] if head is not heads[0] else ""
         shown_by = _shown_by_sub_items(work, head, p) if intro else None
         if intro and shown_by is None:
@@ -356,23 +355,6 @@ def parse_clause(
     return drafts
 
 
-def _undated_use(fields: dict[str, object], kind: Kind, item_text: str, vocab: Phrases) -> None:
-    """Among the exclusions a drug named with no time at all in its whole item ("lithium", "triptans",
-    "H1-receptor antagonists" under the medicines not to take with the study drug) is its use now, as the drugs
-    such lists name are those taken alongside: counting any record ever would exclude everyone once treated. Any
-    word of the past in the item ("Previous treatment with anti-PD-1 ..., anti-CTLA-4 antibodies") leaves it
-    as it is. (An allergy to a drug is no use of it.)"""
-    qualifiers = fields.get("qualifiers")
-    if (
-        kind == "exclusion"
-        and fields.get("category") == "medication"
-        and isinstance(qualifiers, list)
-        and not TIME_QUALIFIERS & set(qualifiers)
-        and not vocab.past_words.search(item_text)
-    ):
-        qualifiers.append("current")
-
-
 def _list_starts(heads: list[Head]) -> list[int | None]:
     """Where the list each later member belongs to starts: its first member's segment start ("a candidate for
     radical surgery and/or radiotherapy, or chemotherapy": the words before radiotherapy are chemotherapy's too)."""
@@ -389,23 +371,6 @@ def _list_starts(heads: list[Head]) -> list[int | None]:
 
 def _kind_of_concept(concept: Concept) -> str:
     return "treatment" if concept.category in TREATMENT_CATEGORIES else concept.category
-
-
-_STATUS_QUALIFIERS = frozenset({"active", "current", "history", "prior", "uncontrolled"})
-
-
-def _dated_event(fields: dict[str, object]) -> None:
-    """ "Myocardial infarction within the past 6 months": a finding dated by a window is an event in it, whatever
-    its record's status says now (an MI recorded as resolved last month still excludes); unless the words ask
-    for an active or current one."""
-    qualifiers = fields.get("qualifiers")
-    if (
-        fields.get("within_days") is not None
-        and fields.get("category") in ("condition", "infection")
-        and isinstance(qualifiers, list)
-        and not _STATUS_QUALIFIERS & set(qualifiers)
-    ):
-        qualifiers.append("prior")
 
 
 def _widen_by_uncoded_alternative(last: Draft, work: str, head: Head, tail_start: int, src: Source) -> None:

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from fhir_adapter.criteria.head import Head, open_paren_before
-from fhir_adapter.criteria.model import Qualifier
+from fhir_adapter.criteria.model import FINDING_CATEGORIES, Kind, Qualifier
 from fhir_adapter.criteria.phrases import Phrases, phrases, remembered
 from fhir_adapter.criteria.text import normalise
 from fhir_adapter.terminology import Concept
@@ -115,3 +115,44 @@ def lead_in_qualifiers(text: str) -> list[Qualifier]:
 @lru_cache(maxsize=1024)
 def _lead_in_qualifiers(text: str) -> tuple[Qualifier, ...]:
     return tuple(_qualifiers(normalise(text).text, phrases()))
+
+
+def time_of_fields(fields: dict[str, object], kind: Kind, item_text: str, vocab: Phrases) -> None:
+    """The time qualifiers an atom's fields get once its window is known: a windowed finding is an event, a drug
+    named with no time among the exclusions is current use."""
+    _dated_event(fields)
+    _undated_use(fields, kind, item_text, vocab)
+
+
+_STATUS_QUALIFIERS = frozenset({"active", "current", "history", "prior", "uncontrolled"})
+
+
+def _dated_event(fields: dict[str, object]) -> None:
+    """ "Myocardial infarction within the past 6 months": a finding dated by a window is an event in it, whatever
+    its record's status says now (an MI recorded as resolved last month still excludes); unless the words ask
+    for an active or current one."""
+    qualifiers = fields.get("qualifiers")
+    if (
+        fields.get("within_days") is not None
+        and fields.get("category") in FINDING_CATEGORIES
+        and isinstance(qualifiers, list)
+        and not _STATUS_QUALIFIERS & set(qualifiers)
+    ):
+        qualifiers.append("prior")
+
+
+def _undated_use(fields: dict[str, object], kind: Kind, item_text: str, vocab: Phrases) -> None:
+    """Among the exclusions a drug named with no time at all in its whole item ("lithium", "triptans",
+    "H1-receptor antagonists" under the medicines not to take with the study drug) is its use now, as the drugs
+    such lists name are those taken alongside: counting any record ever would exclude everyone once treated. Any
+    word of the past in the item ("Previous treatment with anti-PD-1 ..., anti-CTLA-4 antibodies") leaves it
+    as it is. (An allergy to a drug is no use of it.)"""
+    qualifiers = fields.get("qualifiers")
+    if (
+        kind == "exclusion"
+        and fields.get("category") == "medication"
+        and isinstance(qualifiers, list)
+        and not TIME_QUALIFIERS & set(qualifiers)
+        and not vocab.past_words.search(item_text)
+    ):
+        qualifiers.append("current")
