@@ -191,3 +191,23 @@ def test_an_excepted_treatment_counts_for_neither(tmp_path: Path, criterion: str
         by_fhirpath = evaluate(bundle, atom.fhirpath, {}, models["r4"]) == [True]
         by_matcher = evaluate_atom(atom, data, "p1", context).result == "met"
         assert by_fhirpath == by_matcher == expected, (criterion, coding.code)
+
+
+def test_an_undated_finding_under_a_window_is_for_a_person(tmp_path: Path) -> None:
+    """A Condition with neither onset nor recorded date cannot be placed in "within the past 6 months": unknown
+    (the FHIRPath, which cannot say unknown, does not count it), with what to obtain."""
+    atom = next(
+        a for a in compile_text("Exclusion Criteria:\n* Myocardial infarction within the past 6 months\n").atoms
+    )
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": "22298006"}]},
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+    }
+    data = _patient_with(tmp_path, condition)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]}
+    assert atom.fhirpath and evaluate(bundle, atom.fhirpath, {}, models["r4"]) != [True]
+    result = evaluate_atom(atom, data, "p1", EvalContext(as_of=date.today(), options=MatchOptions(recency_days=None)))
+    assert result.result == "unknown" and "without a date" in (result.reason or "")
