@@ -110,6 +110,10 @@ class Phrases:
     who")."""
     grading_scales: frozenset[str] = frozenset()
     """Scores that grade a finding ("Heart failure, NYHA III/IV"): after it with only a comma, they define it."""
+    use_after: re.Pattern[str] = _NEVER
+    """A use noun right after a drug ("anticoagulant use"), to be matched at the drug's end."""
+    use_before: re.Pattern[str] = _NEVER
+    """A use noun ending the words before a drug ("use of warfarin", "Anticoagulant use (warfarin")."""
     recency: re.Pattern[str] = _NEVER
     """Words of a recent time with no length ("recently received chemotherapy")."""
     past_words: re.Pattern[str] = _NEVER
@@ -443,6 +447,8 @@ def phrases() -> Phrases:
         route_before=_routes(_route_words(t), r"\s+$"),
         dosing_word=compile_phrases(_words(t, "dosing_words")),
         recency=compile_phrases(_words(t, "recency_words")),
+        use_after=re.compile(r"\s*" + phrase_pattern(_words(t, "use_nouns")), re.IGNORECASE),
+        use_before=re.compile(phrase_pattern(_words(t, "use_nouns")) + r"\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE),
         past_words=compile_phrases(_words(t, "past_words")),
         grading_scales=frozenset(_words(t, "finding_grading_scales")),
         threshold_subject=compile_phrases(_words(t, "threshold_subject_markers")),

@@ -87,24 +87,22 @@ def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Ph
             head.negated = True
         head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
         head.qualifiers = own + [q for q in inherent if q not in own]
-        if _use_now(work, head, window):
+        if _use_now(work, head, window, vocab):
             head.qualifiers.append("current")
         if "recurrent" in inherent:
             head.modifiers.append("inherent:recurrent")
 
 
-_USE_AFTER = re.compile(r"\s*(?:use|usage|intake|consumption)\b", re.IGNORECASE)
-_USE_BEFORE = re.compile(r"\b(?:use|usage|intake|consumption)\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE)
 TIME_QUALIFIERS = frozenset({"prior", "history", "current"})
 """Qualifiers that say when a treatment counts; a drug named with none of them is read by the rules below."""
 
 
-def _use_now(work: str, head: Head, window: str) -> bool:
+def _use_now(work: str, head: Head, window: str, vocab: Phrases) -> bool:
     """ "Anticoagulant use (warfarin or heparin)", "chronic opiate use": a drug's use named with no time is its use
     now, as "taking" or "use of" is ("history of opiate use" is dated by "history")."""
     if head.concept.category != "medication" or TIME_QUALIFIERS & set(head.qualifiers):
         return False
-    return _USE_AFTER.match(work, head.end) is not None or _USE_BEFORE.search(window) is not None
+    return vocab.use_after.match(work, head.end) is not None or vocab.use_before.search(window) is not None
 
 
 def lead_in_qualifiers(text: str) -> list[Qualifier]:
