@@ -178,6 +178,7 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("mother_before", frozenset(), 4, "finding: the mother's, not the patient's"),
     ("manifestation_before", _FINDINGS, 6, "finding: a manifestation of another statement, not the criterion"),
     ("permitted_before", _TREATMENTS, 4, "treatment: permitted, or a way to reach a value, not a requirement"),
+    ("candidacy_before", _TREATMENTS, 4, "treatment: a candidacy for it, not its record"),
 )
 """Words before a concept that make the statement about something else than the concept."""
 

@@ -73,6 +73,17 @@ def _illustrates_exception(work: str, paren: int, vocab: Phrases) -> bool:
     return found is not None and not _EXCEPTION_SCOPE_END.search(before, found.end())
 
 
+def _threshold_outside_parentheses(work: str, start: int, end: int, thresholds: list[Threshold]) -> bool:
+    """A threshold between ``start`` and ``end`` that is not in a parenthesis of its own there ("peripheral
+    ischemia, except for brief (< 24 hrs) episodes of ischemia": the duration belongs to the exception)."""
+    for t in thresholds:
+        if start <= t.start < end:
+            opened = work.rfind("(", start, t.start)
+            if opened == -1 or work.find(")", opened, t.start) != -1 or work.find(")", t.end, end) == -1:
+                return True
+    return False
+
+
 def find_heads(
     work: str, matches: list[ConceptMatch], thresholds: list[Threshold], vocab: Phrases, kind: Kind
 ) -> list[Head]:
@@ -99,7 +110,7 @@ def find_heads(
             excepted = search_exception(vocab, gap)
             if (
                 excepted
-                and not gap_has_threshold
+                and not _threshold_outside_parentheses(work, prev.end, m.start, thresholds)
                 and not SEPARATOR.search(gap[: excepted.start()].rstrip(" ,"))  # "malignancies, except ..."
                 and not _CLAUSE_BREAK.search(gap, excepted.end())
             ):
@@ -110,6 +121,10 @@ def find_heads(
                     # "cancer (other than ... skin cancer) in the past 3 years or current treatment for the active
                     # cancer": the head named again, after its exception's words; never an exception of itself
                     pass
+                elif m.phrase.lower() in prev.phrase.lower():
+                    # "peripheral ischemia, except for brief episodes of ischemia ...": the finding named again by
+                    # its broader name, for some of its episodes: an exception to confirm, not other codes
+                    prev.narrowed_exception = True
                 elif narrowing_word(work, m.start, prev.end + excepted.end(), m.concept, vocab) is None:
                     prev.excluded.append(m.concept)
                 else:
@@ -177,7 +192,8 @@ def find_heads(
             continue  # "edema caused by heart failure", "diet during pregnancy", "with or without chemotherapy"
         neutral_end = None
         head = Head(concept=m.concept, start=m.start, end=m.end, phrase=m.phrase)
-        head.excluded.extend(pending_non)
+        # "non-insulin injectables or insulin therapy": a "non-" of the head's own concept excepts nothing of it
+        head.excluded.extend(c for c in pending_non if c.key != m.concept.key)
         pending_non = []
         pending_matches = []
         heads.append(head)

@@ -95,6 +95,24 @@ def _outside_names(found: list[ConceptMatch], spans: list[tuple[int, int]]) -> l
     ]
 
 
+def _in_situ(work: str, found: list[ConceptMatch], lexicon: Lexicon, p: Phrases) -> list[ConceptMatch]:
+    """ "cervical carcinoma in situ": a cancer's name before "in situ" names an in situ neoplasm, not the invasive
+    cancer its codes mean. The match becomes the in situ concept over "in situ", so the name before it is its
+    narrower kind to confirm."""
+    in_situ = lexicon.get(p.in_situ_concept) if p.in_situ_concept else None
+    if in_situ is None:
+        return found
+    read: list[ConceptMatch] = []
+    for m in found:
+        after = p.in_situ_after.match(work, m.end)
+        if after is None or m.concept.key == in_situ.key or m.concept.category != "condition":
+            read.append(m)
+            continue
+        start = after.end() - len(after.group(0).lstrip())
+        read.append(ConceptMatch(concept=in_situ, start=start, end=after.end(), phrase=work[start : after.end()]))
+    return read
+
+
 def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
     """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
     ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
@@ -113,7 +131,7 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
         found = [m for m in found if not any(a <= m.start and m.end <= b for a, b in names)]
     if found and cased and source is cased:  # "Hospital Anxiety and Depression Scale": a scale, not depression
         found = _outside_names(found, _capitalised_name_spans(cased, p))
-    found = _drop_overlaps(found)
+    found = _drop_overlaps(_in_situ(work, found, lexicon, p) if "situ" in work else found)
     shared = shared_head_matches(work, found, lexicon, p)
     if shared:
         found = _drop_overlaps(found + shared)

@@ -97,6 +97,11 @@ class Phrases:
     one_off_procedure: re.Pattern[str] = _NEVER
     """Words of a one-off procedure's own name ("knee replacement", "mastectomy"), not an ongoing one ("dialysis")."""
     permitted_before: re.Pattern[str] = _NEVER
+    candidacy_before: re.Pattern[str] = _NEVER
+    in_situ_after: re.Pattern[str] = _NEVER
+    """ "in situ" right after a cancer's name."""
+    in_situ_concept: str = ""
+    """Words before a treatment that make the patient a candidate for it ("criteria for bariatric surgery")."""
     """ "may have received", "can be corrected by": a permitted treatment, or a way to reach a value."""
     suspicion_before: re.Pattern[str] = _NEVER
     """ "suspected", "presumed": a suspicion of the finding that follows, not its diagnosis."""
@@ -118,6 +123,8 @@ class Phrases:
     """Words of a recent time with no length ("recently received chemotherapy")."""
     past_words: re.Pattern[str] = _NEVER
     """Words of the past anywhere in an item ("previous", "received"): a drug named there is not current use."""
+    treatment_of_finding: re.Pattern[str] = _NEVER
+    """Treatment words ending right before a finding ("therapy for their melanoma", "treated for TB")."""
     dosing_word: re.Pattern[str] = _NEVER
     dosing_before: re.Pattern[str] = _NEVER
     """A dose or duration word before a drug ("high-dose steroids", "long-term use of NSAIDs"), up to the drug."""
@@ -188,6 +195,9 @@ class Phrases:
     procedure_statement: re.Pattern[str] = _NEVER
     """What the study will do ("a pregnancy test will be performed"): a note, not a criterion."""
     explanation_markers: re.Pattern[str] = _NEVER
+    trial_time_point: re.Pattern[str] = _NEVER
+    """A point of the trial's own treatment ("first dose of study drug", "start of the study"): a time, not a
+    statement about trials."""
     current_time: re.Pattern[str] = _NEVER
     """A trial event that only dates a present state ("non-pregnant at time of enrollment", "ECOG 0-1 at
     screening"): the state now, not a time relative to the trial."""
@@ -277,11 +287,22 @@ def _right_after(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"\s*-?\s*" + phrase_pattern(words), re.IGNORECASE)
 
 
+def _trial_time_point(t: dict[str, Any]) -> re.Pattern[str]:
+    """A point of a treatment, then the trial's own product ("first dose of study drug")."""
+    points = _by_name(t, "dose_reference_before")["points"]
+    return re.compile(
+        rf"{phrase_pattern(points)}\s+(?:the\s+)?{phrase_pattern(_words(t, 'trial_products'))}", re.IGNORECASE
+    )
+
+
 def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
     """A preposition of time and a point of a treatment ("following the last dose of")."""
     table = _by_name(t, "dose_reference_before")
+    # the trial's product may stand between ("from the start of study treatment with pembrolizumab")
+    product = rf"(?:\s+(?:the\s+)?{phrase_pattern(_words(t, 'trial_products'))}\s+(?:with|of))?"
     return re.compile(
-        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}", re.IGNORECASE
+        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}{product}",
+        re.IGNORECASE,
     )
 
 
@@ -423,6 +444,12 @@ def phrases() -> Phrases:
         planned_procedure_before=compile_phrases(_words(t, "planned_procedure_before")),
         one_off_procedure=re.compile("|".join(re.escape(w) for w in _words(t, "one_off_procedure_words"))),
         permitted_before=compile_phrases(_words(t, "permitted_before")),
+        candidacy_before=compile_phrases(_words(t, "candidacy_before")),
+        # not "in situ hybridization" (a test)
+        in_situ_after=re.compile(
+            r"\s+" + phrase_pattern(_words(t, "in_situ_words")) + r"(?!\s*hybridi)", re.IGNORECASE
+        ),
+        in_situ_concept=str(t.get("in_situ_concept", "")),
         suspicion_before=compile_phrases(_words(t, "suspicion_before")),
         confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
@@ -446,6 +473,11 @@ def phrases() -> Phrases:
         ),
         route_before=_routes(_route_words(t), r"\s+$"),
         dosing_word=compile_phrases(_words(t, "dosing_words")),
+        treatment_of_finding=re.compile(
+            phrase_pattern(_words(t, "treatment_of_finding_words"))
+            + r"\s+(?:(?:the|their|his|her|its|any|an?|this|that|active)\s+)*$",
+            re.IGNORECASE,
+        ),
         recency=compile_phrases(_words(t, "recency_words")),
         use_after=re.compile(r"\s*" + phrase_pattern(_words(t, "use_nouns")), re.IGNORECASE),
         use_before=re.compile(phrase_pattern(_words(t, "use_nouns")) + r"\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE),
@@ -475,6 +507,7 @@ def phrases() -> Phrases:
         change_before_test=compile_phrases(_by_name(t, "change_of_measurement")["before"]),
         change_after_test=_right_after(_by_name(t, "change_of_measurement")["after"]),
         dose_reference_before=_dose_reference(t),
+        trial_time_point=_trial_time_point(t),
         contraindication_before=compile_phrases(_words(t, "contraindication_before")),
         test_nouns=compile_phrases(_words(t, "test_nouns")),
         positive_results=compile_phrases(_words(t, "positive_results")),

@@ -24,7 +24,7 @@ from fhir_adapter.criteria.head import (
 )
 from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
-from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds
+from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds, find_windows
 from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
 from fhir_adapter.criteria.routes import dosing_before, route_before, route_reading
 from fhir_adapter.criteria.split import Item
@@ -169,6 +169,12 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         if local_use is not None:
             return local_use, []
         residues.extend([narrowed] if narrowed is not None else [])
+    treated = _treatment_before(work, head, vocab) if concept.category in FINDING_CATEGORIES else None
+    if treated is not None and (find_windows(work) or find_min_elapsed(work) is not None):
+        return "a time of the finding's treatment, which is not coded (not of the finding)", []
+    if treated is not None:  # "any other systemic therapy for their melanoma": no melanoma, no therapy for it
+        text = src.clause(treated, head.end)
+        residues.append(Residue(text=text, effect="narrows", reason="a treatment of the finding, not coded"))
     dosing = dosing_before(work, head, vocab, src) if concept.category == "medication" else None
     residues.extend([dosing] if dosing is not None else [])
     recency = _undated_recency(work, head, vocab) if concept.category in TREATMENT_CATEGORIES else None
@@ -206,6 +212,16 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
             text = src.clause(*restriction)
             residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
     return None, residues
+
+
+def _treatment_before(work: str, head: Head, vocab: Phrases) -> int | None:
+    """Where treatment words ending right before the finding (or before the first member of its list: "treatment
+    for hypertension or diabetes") start."""
+    start = head.start
+    if head.list_start is not None and ";" not in work[head.list_start : head.start]:
+        start = head.list_start  # not across a semicolon: "treatment of TB or HIV; renal insufficiency"
+    found = vocab.treatment_of_finding.search(work, max(0, start - 60), start)
+    return found.start() if found is not None else None
 
 
 def _undated_recency(work: str, head: Head, vocab: Phrases) -> tuple[int, int] | None:

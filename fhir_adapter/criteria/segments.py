@@ -73,6 +73,11 @@ def _list_gap(gap: str, vocab: Phrases) -> bool:
     return not (vocab.any_qualifier.search(gap) or vocab.negation.search(gap))
 
 
+_PERSON_RELATIVE = re.compile(r"\s*\b(?:who|whom|whose)\b\s*")
+"""A relative clause about the patient between two heads ("BMI of 35 or greater who will be undergoing bariatric
+surgery"): it opens the next head's statement (no finding is a "who")."""
+
+
 def segment(work: str, heads: list[Head], thresholds: list[Threshold], start: int, vocab: Phrases) -> int | None:
     """Cut the clause into one segment per head; returns where a trailing concept-less sibling starts."""
     for i, head in enumerate(heads):
@@ -97,7 +102,7 @@ def segment(work: str, heads: list[Head], thresholds: list[Threshold], start: in
         after = max([head.end, *[t.end for t in own if t.start >= head.end]])
         if i + 1 < len(heads):
             gap = work[after : heads[i + 1].start]
-            sep = SEPARATOR.search(gap)
+            sep = SEPARATOR.search(gap) or _PERSON_RELATIVE.search(gap)
             cut = after + sep.start() if sep else heads[i + 1].start
             head.seg_end = cut
             heads[i + 1].seg_start = after + sep.end() if sep else heads[i + 1].start

@@ -56,7 +56,9 @@ def apply_topic(
     chemotherapy"): words before the head's concept are read from there."""
     work = src.norm.text
     own = unnoted(work, segment[0], notes)[: segment[1] - segment[0]]
-    topic = topic_of(vocab.current_time.sub(" ", f"{prefix_text} {own}"), vocab)
+    # times of the trial ("at screening", "prior to first dose of study drug") are not its topic
+    timeless = vocab.trial_time_point.sub(" ", vocab.current_time.sub(" ", f"{prefix_text} {own}"))
+    topic = topic_of(timeless, vocab)
     if topic is None or topic.on_threshold == "always-ignore":
         return
     threshold = fields.get("category") in ("lab", "performance-status") and fields.get("comparator") is not None

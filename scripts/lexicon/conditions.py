@@ -735,11 +735,33 @@ def _add_hand_codes(draft: Draft, hand: dict[str, Any], src: Sources) -> None:
         if (system == SCT and code not in src.gps) or (system == ICD and not cm.is_valid_item(code)):
             raise ValueError(f"curation: {system} {code} ({draft.label}) is not in the sources")
         draft.book.add(system, code, str(coding["source"]))
+    for word in map(str, hand.get("gps_kinds", [])):
+        _add_gps_kinds(draft, word, [str(w) for w in hand.get("gps_kinds_except", [])], src.gps)
     for prefix in hand.get("code_prefixes", []):
         code = str(prefix["prefix"])
         if not cm.is_valid_item(code) or len(code) < 3:
             raise ValueError(f"curation: ICD-10-CM {code} ({draft.label}) is not a category or subcategory")
         draft.prefixes[code].add(str(prefix["source"]))
+
+
+def _add_gps_kinds(draft: Draft, word: str, unless: list[str], gps: dict[str, str]) -> None:
+    """``gps_kinds``: the GPS disorders whose name holds ``word`` are kinds of the concept ("Closed fracture of
+    femur" is a bone fracture): their codes count, so a record coded with the narrower kind meets the broad
+    criterion (the lexicon has no SNOMED CT hierarchy). Coordinations, causes, results and negations are left out,
+    and so are names holding a word of ``unless`` (a fractured tooth is no bone fracture)."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+    other = re.compile(r"\b(?:" + "|".join(map(re.escape, unless)) + r")\b", re.IGNORECASE) if unless else None
+    found = 0
+    for code, display in sorted(gps.items(), key=lambda item: int(item[0])):
+        match = gps_findings.TAGGED.match(display)
+        if match is None or match["tag"] != "disorder" or not pattern.search(match["name"]):
+            continue
+        if gps_findings.never_its_own(match["name"]) or (other is not None and other.search(match["name"])):
+            continue
+        draft.book.add(SCT, code, f"SNOMED CT GPS 2020: a kind of {draft.label} (its name holds '{word}')")
+        found += 1
+    if not found:
+        raise ValueError(f"curation: gps_kinds {word!r} ({draft.label}) names no GPS disorder")
 
 
 def _extra_drafts(src: Sources, curation: dict[str, Any]) -> dict[str, Draft]:

@@ -72,7 +72,7 @@ def gps_names(shared: Path, gps_path: str) -> dict[str, tuple[str, list[str]]]:
     return names
 
 
-def _never_its_own(name: str) -> bool:
+def never_its_own(name: str) -> bool:
     """A coordination or a cause, a test result, a negation or an allergic reaction (see the module docstring)."""
     return any(pattern.search(name) for pattern in (COMPOUND, RESULT_OR_NEGATION, REACTION))
 
@@ -95,7 +95,7 @@ def candidates(
     ``key``: the folding of names."""
     icd = icd_by_name()
     for name, (tag, codes) in sorted(gps_names(shared, gps_path).items()):
-        if _never_its_own(name) or key(name) in stop or any(code in owned for code in codes):
+        if never_its_own(name) or key(name) in stop or any(code in owned for code in codes):
             continue
         if _holds_a_name(re.findall(r"[\w'-]+", name), taken, key):
             continue

@@ -179,3 +179,42 @@ def test_a_needed_one_off_procedure_is_to_come_among_the_exclusions_too() -> Non
     transplant = _by_key(text, "procedure.organ-transplant")
     assert transplant.reason == "'need for' before the procedure: the one the patient is to have, not a past one"
     assert _by_key(text, "procedure.hemodialysis").computable
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "marker"),
+    [
+        # audit round 9: a candidacy for a treatment is no record of it
+        ("Fulfills NIH criteria for bariatric surgery", "procedure.bariatric-surgery", "criteria for"),
+        (
+            "Patients in whom the preferred treatment is CABG(Coronary artery bypass grafting)",
+            "procedure.cabg",
+            "preferred treatment is",
+        ),
+        ("Not eligible for intensive chemotherapy", "medication.antineoplastic-agents", "not eligible for"),
+    ],
+)
+def test_a_candidacy_for_a_treatment_is_not_its_record(item: str, key: str, marker: str) -> None:
+    atom = _by_key(f"Inclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable and atom.reason is not None and atom.reason.startswith(f"'{marker}'")
+
+
+def test_criteria_for_a_diagnosis_are_the_diagnosis() -> None:
+    """Only before a treatment: "meets criteria for" a disorder states the disorder."""
+    atom = _by_key(
+        "Inclusion Criteria:\n* Meets DSM-5 criteria for major depressive disorder\n",
+        "condition.major-depressive-disorder",
+    )
+    assert atom.computable and atom.comparator == "present"
+
+
+def test_a_patient_who_will_undergo_a_procedure_has_not_had_it() -> None:
+    """Audit round 9 (Chia NCT02406885): "who" opens the statement about the procedure, which is to come."""
+    atoms = compile_text(
+        "Inclusion Criteria:\n* Men or women, 18 to 65 years old with a BMI of 35 kg/m2 or greater who will be "
+        "undergoing bariatric surgery (VSG and RYGB)\n"
+    ).atoms
+    bmi = next(a for a in atoms if a.concept_key == "lab.bmi")
+    surgery = next(a for a in atoms if a.concept_key == "procedure.bariatric-surgery")
+    assert bmi.computable and "who" not in bmi.text
+    assert not surgery.computable

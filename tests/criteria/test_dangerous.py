@@ -280,3 +280,91 @@ def test_a_required_finding_dated_between_two_times_still_forbids_excluding_it()
     assert inclusion.reason is not None and inclusion.reason.startswith("a minimum time since an event")
     assert not exclusion.computable
     assert exclusion.reason is not None and exclusion.reason.startswith("the trial requires this finding (inc-1)")
+
+
+def test_a_treatment_of_the_finding_is_no_finding_to_exclude() -> None:
+    """Gold NCT00184067: "any other systemic therapy for their melanoma" excluded every patient of a melanoma trial;
+    no melanoma means no therapy for it, a recorded one is to confirm."""
+    atom = _atoms("Exclusion Criteria:\n* Patients who have undergone any other systemic therapy for their melanoma\n")[
+        0
+    ]
+    assert atom.computable and atom.concept_key == "condition.melanoma"
+    assert "therapy for their melanoma" in [r.text for r in atom.residues]
+    assert all(r.effect == "narrows" for r in atom.residues)
+    # an inclusion's absence: no therapy for it is met by no record of the finding, a record is to confirm
+    naive = _atoms("Inclusion Criteria:\n* No prior therapy for hepatitis C\n")[0]
+    assert naive.comparator == "absent" and [(r.text, r.effect) for r in naive.residues] == [
+        ("therapy for hepatitis C", "widens")
+    ]
+
+
+def test_a_time_of_the_findings_treatment_does_not_date_the_finding() -> None:
+    """Chia NCT06650748: "required systemic treatment for any active infection within 2 weeks" asked for an infection
+    that started within 2 weeks; the time is the treatment's."""
+    atom = _atoms(
+        "Exclusion Criteria:\n* required systemic treatment for any active infection within 2 weeks before first "
+        "medication\n"
+    )[0]
+    assert not atom.computable and atom.reason is not None and "treatment" in atom.reason
+
+
+def test_the_treatment_words_reach_list_members_but_not_across_a_semicolon() -> None:
+    """Chia NCT03373669: "treatment of tuberculosis (TB) or HIV; renal insufficiency": the treatment is of both
+    members of its list, not of what follows the semicolon."""
+    atoms = {
+        a.concept_key: a
+        for a in _atoms("Exclusion Criteria:\n* treatment of tuberculosis or HIV; renal insufficiency\n")
+    }
+    assert [r.text for r in atoms["condition.hiv"].residues] == ["treatment of tuberculosis or HIV"]
+    assert atoms["condition.renal-impairment"].residues == []
+
+
+def test_an_exception_of_some_episodes_of_the_finding_is_a_residue() -> None:
+    """Audit round 9 (corpus NCT02431559): the exception's own duration "(< 24 hrs)" kept it apart, and its
+    "episodes of ischemia" became an exclusion of any ischemia."""
+    atoms = _atoms(
+        "Exclusion Criteria:\n* Grade 2 or higher peripheral ischemia, except for brief (< 24 hrs) episodes of "
+        "ischemia managed non-surgically and without permanent deficit.\n"
+    )
+    assert [a.concept_key for a in atoms] == ["condition.peripheral-ischemia"]
+    assert atoms[0].excluded_concepts == [] and "except for brief" in [r.text for r in atoms[0].residues]
+
+
+def test_carcinoma_in_situ_is_no_invasive_cancer() -> None:
+    """Audit round 9 (Chia NCT02664558): "except ... cervical carcinoma in situ" excepted invasive cervical cancer,
+    so a patient with it was not excluded; "in situ" after a cancer's name is the in situ concept, narrowed."""
+    excepted = _atoms(
+        "Exclusion Criteria:\n* History of malignancy within the last 5 years, except nonmelanoma skin cancer and "
+        "cervical carcinoma in situ treated with curative intent\n"
+    )[0]
+    assert excepted.concept_key == "condition.malignancy" and excepted.excluded_concepts == []
+    assert any(r.text.startswith("except") for r in excepted.residues)
+    named = _atoms("Exclusion Criteria:\n* melanoma in situ\n")[0]
+    assert named.concept_key == "condition.in-situ-carcinoma"
+    assert [(r.text, r.effect) for r in named.residues] == [("melanoma in situ", "narrows")]
+    test = _atoms("Inclusion Criteria:\n* HER2 positive by fluorescence in situ hybridization\n")
+    assert all(a.concept_key != "condition.in-situ-carcinoma" for a in test)
+
+
+def test_non_of_the_heads_own_concept_excepts_nothing() -> None:
+    """Audit round 9 (Chia NCT02408120): "non-insulin injectables or insulin therapy" excepted insulin from insulin,
+    an atom no record could meet."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* Treated with either diet alone, any combination of oral antidiabetic agents, "
+        "non-insulin injectables or insulin therapy\n"
+    )
+    insulin = next(a for a in atoms if a.concept_key == "medication.insulins")
+    assert insulin.excluded_concepts == [] and insulin.any_of is not None
+
+
+def test_the_first_dose_of_study_drug_is_a_time_not_another_trial() -> None:
+    """Gold NCT01503372: "within 28 days prior to first dose of study drug" made the fracture after it "participation
+    in other trials"; a non-healing fracture is to confirm."""
+    atoms = _atoms(
+        "Exclusion Criteria:\n* Prior major surgery or trauma within 28 days prior to first dose of study drug and/or "
+        "presence of any non-healing wound, fracture, or ulcer\n"
+    )
+    fracture = next(a for a in atoms if a.concept_key == "condition.bone-fracture")
+    assert fracture.computable and [r.text for r in fracture.residues] == ["non-healing"]
+    other = _atoms("Exclusion Criteria:\n* Participation in another clinical trial within 30 days\n")[0]
+    assert not other.computable

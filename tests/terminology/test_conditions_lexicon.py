@@ -164,6 +164,14 @@ FOUND = [
     ("Distant metastases", "condition.metastatic-disease", (ICD, "C78.7")),  # liver metastasis is a member
     ("imminent spinal cord compression", "condition.spinal-cord-compression", (ICD, "G95.20")),
     ("severe hypoproteinemia", "condition.hypoproteinemia", (SCT, "8900005")),
+    # general findings criteria write bare (gold NCT01503372, NCT04147728, NCT06146257); the GPS disorders whose
+    # names hold the word are kinds of it (curation gps_kinds), so a record coded with the narrower kind counts
+    ("presence of any non-healing wound, fracture, or ulcer", "condition.bone-fracture", (ICD, "S72.001A")),
+    ("unhealed wounds, ulcers or fractures", "condition.bone-fracture", (SCT, "263244000")),
+    ("artery or venous thrombotic events within 2 months", "condition.thrombosis", (SCT, "128053003")),
+    ("artery or venous thrombotic events within 2 months", "condition.thrombosis", (ICD, "I82.409")),
+    ("clinically significant diarrhea or malabsorption", "condition.malabsorption-syndrome", (ICD, "K90.9")),
+    ("carcinoma in situ of the cervix", "condition.in-situ-carcinoma", (ICD, "D06.9")),
     # a kind's ICD-10-CM category given by hand (corpus NCT05437757: breast implant-associated ALCL is C84.7A)
     (
         "Breast Implant-Associated Anaplastic Large Cell Lymphoma (BIA-ALCL)",
@@ -435,3 +443,11 @@ def test_a_histology_takes_its_site_although_a_subclass_has_an_icd_code() -> Non
 
     concept = next(c for c in lexicon().concepts() if c.key == "condition.breast-adenocarcinoma")
     assert [c.code for c in concept.site_codings] == ["C50"]
+
+
+def test_a_fractured_tooth_is_no_bone_fracture() -> None:
+    """Curation gps_kinds_except: SNOMED CT files tooth fractures under injuries of teeth."""
+    concept = lexicon().get("condition.bone-fracture")
+    assert concept is not None
+    assert not any("tooth" in (c.display or "").lower() for c in concept.codings)
+    assert len(concept.codings) > 100  # the GPS fracture disorders
