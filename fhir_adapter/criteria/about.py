@@ -68,6 +68,8 @@ def _marker_window(work: str, head: Head) -> tuple[int, int]:
     start, floor = (head.start, head.seg_start) if head.list_start is None else (head.list_start, 0)
     if work[:floor].rstrip().endswith(":"):  # a lead-in's words apply to its list ("contra-indication to: X, Y")
         floor = 0
+    elif floor >= start:  # no separator before the head: the words right before it are its own ("prior to
+        floor = 0  # receiving pembrolizumab"); marker_before still stops at a separator and counts the words
     return max(floor, start - 60), start
 
 

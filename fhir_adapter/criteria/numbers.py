@@ -11,20 +11,15 @@ from fhir_adapter.criteria.model import Comparator
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.units import unit_prefix
 
-_WORD_VALUES = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-}
-_WORD_NUMBER = r"(?<![a-z])(?:" + "|".join(_WORD_VALUES) + r")(?![a-z])"
-"""A multiple written as a word ("two times the upper limit of normal")."""
+
+def _word_number(p: Phrases) -> str:
+    """A number written as a word ("two times the upper limit of normal", "within the past five years"), longest
+    first ("twenty-four" before "twenty")."""
+    return r"(?<![a-z])(?:" + "|".join(sorted(map(re.escape, p.number_words), key=len, reverse=True)) + r")(?![a-z-])"
+
+
+_RESTATED_COUNT = r"(?:\s*\(\s*\d+\s*\))?"
+"""The number restated in digits after its word ("six (6) months")."""
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?!\d)(?=\s*(?!(?:or|and|to)(?![a-z]))[a-z%°])"
 """``1,5 mg/dL``: a decimal comma, only before a unit (``ECOG 0,1 or 2`` is a list)."""
 _SPACED_THOUSANDS = (
@@ -106,6 +101,8 @@ _RESTATED_SYMBOL = r"(?:\(\s*(?:[<>]=?|=<|=>|≤|≥)\s*\)\s*)?"
 def patterns() -> Patterns:
     p = phrases()
     cmp = p.comparator_re
+    words = _word_number(p)
+    count = rf"(?:\d+|{words}){_RESTATED_COUNT}"
     limit = rf"(?P<uln>{p.uln_re})|(?P<lln>{p.lln_re})"
     # after a multiple the phrase may be glued to it ("3Xnormal", "2.5xULN")
     boundary = r"(?<![\w])"
@@ -113,7 +110,7 @@ def patterns() -> Patterns:
     return Patterns(
         limit=re.compile(
             # a multiplication sign may come before the multiple too ("AST/ALT > x3 upper normal limit")
-            rf"(?:(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:[x×*]\s*)?)?(?P<mult>{NUM}|{_WORD_NUMBER}){_multiple(p)}"
+            rf"(?:(?P<cmp>{cmp})\s*{_RESTATED_SYMBOL}(?:[x×*]\s*)?)?(?P<mult>{NUM}|{words}){_multiple(p)}"
             # "3 times higher than normal": the comparator between the multiple and the limit
             rf"(?:(?P<mid>higher\s+than|greater\s+than|more\s+than|above|lower\s+than|less\s+than|below)\s+)?"
             rf"(?:the\s+)?"
@@ -138,7 +135,7 @@ def patterns() -> Patterns:
             re.IGNORECASE,
         ),
         window=re.compile(
-            rf"(?P<open>{p.window_opener_re})\s*(?P<num>\d+|one|two|three|four|six|twelve)?\s*"
+            rf"(?P<open>{p.window_opener_re})\s*(?P<num>{count})?\s*"
             rf"(?P<unit>{p.time_unit_re})",
             re.IGNORECASE,
         ),
@@ -147,11 +144,14 @@ def patterns() -> Patterns:
             re.IGNORECASE,
         ),
         window_recent=re.compile(
-            rf"\brecent(?:ly)?\s*\(\s*(?P<num>\d+)\s*-?\s*(?P<unit>{p.time_unit_re})\s*\)", re.IGNORECASE
+            # "recent (< 3 months)", "recently (within 6 months)"
+            rf"\brecent(?:ly)?\s*\(\s*(?:(?:<|≤|<=|less\s+than|within|in\s+the\s+(?:past|last))\s*)?"
+            rf"(?P<num>{count})\s*-?\s*(?P<unit>{p.time_unit_re})\s*\)",
+            re.IGNORECASE,
         ),
         window_after=re.compile(
             # "1 month (30 days) before": the duration restated in parentheses
-            rf"(?<![\w.])(?P<num>\d+)\s*(?P<unit>{p.time_unit_re})\s*(?:\([^()]{{1,20}}\)\s*)?"
+            rf"(?<![\w.])(?P<num>{count})\s*(?P<unit>{p.time_unit_re})\s*(?:\([^()]{{1,20}}\)\s*)?"
             rf"(?:{p.window_closer_re})",
             re.IGNORECASE,
         ),
@@ -160,10 +160,10 @@ def patterns() -> Patterns:
         any_comparator=re.compile(cmp, re.IGNORECASE),
         any_postfix=re.compile(p.postfix_re, re.IGNORECASE),
         window_range=re.compile(
-            rf"(?:{p.window_opener_re})\s*(?:\d+|one|two|three|four|six)\s*(?:to|-|–|and)\s*\d+\s*(?:{p.time_unit_re})",
+            rf"(?:{p.window_opener_re})\s*(?:{count})\s*(?:to|-|–|and)\s*\d+\s*(?:{p.time_unit_re})",
             re.IGNORECASE,
         ),
-        elapsed_span=re.compile(r"(?:\d+|one|two|three|four|five|six|ten|twelve)\s*(?:" + p.time_unit_re + ")", re.I),
+        elapsed_span=re.compile(rf"(?:{count})\s*(?:{p.time_unit_re})", re.IGNORECASE),
         any_time_unit=re.compile(p.time_unit_re, re.IGNORECASE),
     )
 
@@ -172,8 +172,9 @@ def to_number(text: str) -> float:
     weeks_and_days = re.fullmatch(r"(\d{1,2})[ \u00a0]([0-6])/7", text)
     if weeks_and_days:  # "27 0/7" (weeks) is 27 weeks, "36 6/7" 36 weeks and 6 days
         return round(int(weeks_and_days.group(1)) + int(weeks_and_days.group(2)) / 7, 6)
-    if text.lower() in _WORD_VALUES:
-        return float(_WORD_VALUES[text.lower()])
+    word = phrases().number_words.get(text.lower())
+    if word is not None:
+        return float(word)
     if re.fullmatch(r"\d+,\d{1,2}", text):
         return float(text.replace(",", "."))  # a decimal comma
     return float(re.sub(r"[,\s\u00a0\u2009\u202f]", "", text))
@@ -378,7 +379,10 @@ def _longest_unit(text: str, t: Threshold) -> Threshold:
     return replace(t, unit_raw=" ".join(text[start:end].split()), unit_span=(start, end), end=max(t.end, end))
 
 
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 12}
+def count_value(raw: str) -> int:
+    """The number of a time count: digits, or a number word with its digits perhaps restated ("six (6)")."""
+    digits = re.search(r"\d+", raw)
+    return int(digits.group(0)) if digits is not None else phrases().number_words[raw.split()[0].lower()]
 
 
 def find_window(text: str) -> tuple[int, int, int] | None:
@@ -400,11 +404,19 @@ def find_windows(text: str) -> list[tuple[int, int, int]]:
             continue
         if p.future_reference.match(text, m.end()):
             continue  # "within 4 months after the final dose": a time after the trial's treatment, no look-back
-        number = 1 if raw is None else (_WORD_NUMBERS.get(raw) or int(raw))
+        number = 1 if raw is None else count_value(raw)
         candidates.append((m.start(), m.end(), _days(number, p.time_units[m.group("unit").lower()])))
     for m in [*pats.window_after.finditer(text), *pats.window_recent.finditer(text)]:
-        candidates.append((m.start(), m.end(), _days(int(m.group("num")), p.time_units[m.group("unit").lower()])))
-    return sorted(candidates)
+        candidates.append(
+            (m.start(), m.end(), _days(count_value(m.group("num")), p.time_units[m.group("unit").lower()]))
+        )
+    # "within 6 weeks before randomization" is read by both patterns: one window, the first read of it
+    kept: list[tuple[int, int, int]] = []
+    for window in sorted(candidates):
+        if kept and window[0] < kept[-1][1]:
+            continue
+        kept.append(window)
+    return kept
 
 
 def _days(number: int, per_unit: float) -> int:

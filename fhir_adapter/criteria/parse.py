@@ -31,6 +31,7 @@ from fhir_adapter.criteria.lab_residues import lab_residues, not_the_value, some
 from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.mentions import find_concepts
 from fhir_adapter.criteria.model import (
+    FINDING_CATEGORIES,
     TREATMENT_CATEGORIES,
     Atom,
     Category,
@@ -77,6 +78,18 @@ from fhir_adapter.criteria.windows import head_windows
 from fhir_adapter.terminology import Concept, ConceptMatch
 
 _LEAD_IN_CHARS = re.compile(r"[():]")
+
+
+DEFINITION_REASON = "an element of the definition of the finding before the colon, not a criterion of its own"
+
+
+def _definition_colon(work: str, lead: int, matches: list[ConceptMatch], p: Phrases) -> int | None:
+    """Where the colon of a lead-in that defines the finding it names stands ("inflammatory breast cancer according to
+    international consensus criteria: (1) onset: ... erythema, edema"), None when the lead-in is no definition."""
+    if lead == 0 or not p.definition_lead.search(work, 0, lead):
+        return None
+    named = [m for m in matches if m.start < lead]
+    return lead - 1 if any(m.concept.category in FINDING_CATEGORIES for m in named) else None
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -250,6 +263,9 @@ def parse_clause(
     work = norm.text
     matches = find_concepts(work, lexicon, p, norm.cased)
     lead = _lead_in_end(work, matches)
+    defined_at = _definition_colon(work, lead, matches, p)
+    if defined_at is not None:
+        lead = 0  # the finding the lead-in names is the criterion; what follows its colon defines it
     notes = note_spans(work, p)
     # "Body mass index (BMI): 18 <= BMI <= 32 kg/m2": the lead-in names the test its statement then states
     named_in_lead = {m.concept.key: m.start for m in reversed(matches) if m.start < lead}
@@ -326,6 +342,8 @@ def parse_clause(
             apply_topic(fields, head, (head.seg_start, end), prefix_text, src, head_days, p, notes, list_starts[index])
         if item.kind == "inclusion" and _example_of_class(fields, work, head, p):
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
+        if defined_at is not None and head.start > defined_at and head.concept.category in FINDING_CATEGORIES:
+            fields.update(computable=False, reason=DEFINITION_REASON, residues=[])
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"

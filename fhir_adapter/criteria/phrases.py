@@ -202,6 +202,8 @@ class Phrases:
     """A trial event that only dates a present state ("non-pregnant at time of enrollment", "ECOG 0-1 at
     screening"): the state now, not a time relative to the trial."""
     evidence_phrases: re.Pattern[str] = _NEVER
+    definition_lead: re.Pattern[str] = _NEVER
+    """A lead-in's last words that make the findings after its colon the definition of its own ("... criteria:")."""
     """After a finding, words that say how it is shown ("as determined by", "confirmed by")."""
     citation_year: re.Pattern[str] = _NEVER
     """A year that names an edition of criteria or a classification ("the 2018 revised iwCLL guidelines",
@@ -300,8 +302,9 @@ def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
     table = _by_name(t, "dose_reference_before")
     # the trial's product may stand between ("from the start of study treatment with pembrolizumab")
     product = rf"(?:\s+(?:the\s+)?{phrase_pattern(_words(t, 'trial_products'))}\s+(?:with|of))?"
+    starting = rf"{phrase_pattern(table['before_only'])}\s+{phrase_pattern(table['start_verbs'])}"
     return re.compile(
-        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}{product}",
+        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}{product}|{starting}",
         re.IGNORECASE,
     )
 
@@ -415,7 +418,10 @@ def phrases() -> Phrases:
         category_hints=hints,
         permission=compile_phrases(_words(t, "permission_markers")),
         lab_condition=compile_phrases(_words(t, "lab_condition_markers")),
-        min_elapsed=re.compile("(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE),
+        # "no more than two weeks prior" is an upper bound: a window, not a minimum
+        min_elapsed=re.compile(
+            r"(?<!\bno )(?<!\bnot )(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE
+        ),
         site_specific_concepts=frozenset(_words(site_heads, "concepts")),
         site_specific_nouns=frozenset(_words(site_heads, "nouns")),
         generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
@@ -534,6 +540,9 @@ def phrases() -> Phrases:
             r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
         ),
         evidence_phrases=compile_phrases(_words(t, "evidence_phrases")),
+        definition_lead=re.compile(
+            r"(?:" + phrase_pattern(_words(t, "definition_lead_ends")) + r")\s*:\s*$", re.IGNORECASE
+        ),
         current_time=compile_phrases(_words(t, "current_time_phrases")),
         citation_year=re.compile(
             # "2022 World Health Organization (WHO) criteria": a name of up to five words, its acronym in brackets

@@ -341,7 +341,7 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         # the requirement
         return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
     residues: list[Residue] = []
-    listed = _listed_as_allowed(head, src)
+    listed = _listed_as_allowed(head, src, vocab)
     if listed is not None:
         # "... is not allowed; however, the following are allowed: a. endocrine therapy ...": a listed concept
         return f"a permission ('{listed.group(0)}'): the listed concept is allowed, not required or excluded", []
@@ -461,20 +461,27 @@ def _sentence(text: str, pos: int) -> tuple[int, int]:
 
 
 _LIST_OPENS = re.compile(r"\s*:")
+_THE_FOLLOWING = re.compile(r"\s+the\s+following\b[^.;:]{0,80}:")
+"""A permission's object named as the list after the colon ("may have received the following prior therapy: ...")."""
 _NEGATION_WORD = re.compile(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])")
 _NEGATIONS = frozenset({"not", "no", "never", "nor", "neither"})
 
 
-def _listed_as_allowed(head: Head, src: Source) -> re.Match[str] | None:
-    """The permission that opens a list the head is in ("however, the following are allowed: a. ...")."""
+def _listed_as_allowed(head: Head, src: Source, vocab: Phrases) -> re.Match[str] | None:
+    """The permission that opens a list the head is in ("however, the following are allowed: a. ...", "Patients
+    may have received the following prior AR directed therapy prior to enrollment: bicalutamide, ...")."""
     item_work = src.item_norm.text
     start = head_offset(head, src)
-    for permission in src.item_facts.permissions:
+    permitted = [
+        m for m in vocab.permitted_before.finditer(item_work, 0, start) if _THE_FOLLOWING.match(item_work, m.end())
+    ]
+    for permission in sorted([*src.item_facts.permissions, *permitted], key=lambda m: m.start()):
         if permission.end() > start:
             break
         clause_start = max(item_work.rfind(mark, 0, permission.start()) for mark in (". ", ";", ",")) + 1
         negated = _NEGATION_WORD.search(item_work, clause_start, permission.start())  # in its own clause
-        if _LIST_OPENS.match(item_work, permission.end()) and negated is None:
+        opens = _LIST_OPENS.match(item_work, permission.end()) or _THE_FOLLOWING.match(item_work, permission.end())
+        if opens and negated is None:
             return permission
     return None
 

@@ -218,3 +218,13 @@ def test_a_patient_who_will_undergo_a_procedure_has_not_had_it() -> None:
     surgery = next(a for a in atoms if a.concept_key == "procedure.bariatric-surgery")
     assert bmi.computable and "who" not in bmi.text
     assert not surgery.computable
+
+
+def test_a_treatment_the_patient_may_begin_is_permitted() -> None:
+    """Corpus NCT03633331: "patients may begin or have already begun endocrine therapy ..." is no requirement."""
+    atom = _by_key(
+        "Inclusion Criteria:\n* patients may begin or have already begun endocrine therapy before they start "
+        "palbociclib treatment, but no more than two weeks prior to registration\n",
+        "medication.hormonal-therapy",
+    )
+    assert not atom.computable and atom.reason is not None and "have already begun" in atom.reason

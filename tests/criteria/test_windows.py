@@ -177,3 +177,49 @@ def test_a_minimum_time_since_the_event_is_no_look_back() -> None:
 )
 def test_a_window_dates_the_words_it_belongs_to(item: str, expected: dict[str, int | None]) -> None:
     assert _windows(item) == expected
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        # audit round 9: numbers written as words, the digits restated, "no older than", "recent (< 3 months)"
+        ("History of malignancy within the past five years", {"condition.malignancy": 1825}),
+        ("STEMI or myocardial infarction within six (6) months", {"condition.myocardial-infarction": 180}),
+        ("major surgery no older than 30 days", {"procedure.major-surgery": 30}),
+        (
+            "Recent (< 3 months) acute macrovascular event e.g. acute coronary syndrome or cardiac surgery",
+            {"condition.acute-coronary-syndrome": 90, "procedure.cardiac-surgery": 90},
+        ),
+    ],
+)
+def test_windows_written_in_words(item: str, expected: dict[str, int | None]) -> None:
+    assert _windows(item) == expected
+
+
+def test_an_upper_bound_is_no_minimum_and_at_least_for_is_one() -> None:
+    """Corpus NCT03633331: "no more than two weeks prior" is a window; Chia NCT03376763: "a history of illness for
+    at least for 3 years" had become a look-back of 3 years (the opposite)."""
+    from fhir_adapter.criteria.numbers import find_min_elapsed
+
+    assert find_min_elapsed("but no more than two weeks prior to registration") is None
+    atom = compile_text(
+        "Inclusion Criteria:\n* Subjects diagnosed of schizophrenia, and a history of illness for at least for 3 years "
+        "prior to screening\n"
+    ).atoms[0]
+    assert atom.concept_key == "condition.schizophrenia" and not atom.computable
+    assert atom.reason is not None and atom.reason.startswith("a minimum time")
+
+
+def test_prior_to_receiving_the_trial_drug_is_a_time() -> None:
+    """Chia NCT03062358: "<4 weeks prior to receiving pembrolizumab" excluded every patient given pembrolizumab;
+    after a treatment, "receiving" still says it was given."""
+    atoms = {
+        a.concept_key: a
+        for a in compile_text(
+            "Exclusion Criteria:\n* Has hepatitis C in which participants received therapy for HCV <4 weeks prior to "
+            "receiving pembrolizumab\n"
+        ).atoms
+    }
+    assert not atoms["medication.pembrolizumab"].computable
+    (given,) = compile_text("Inclusion Criteria:\n* disease progression after receiving chemotherapy\n").atoms
+    assert given.computable and given.concept_key == "medication.antineoplastic-agents"
