@@ -35,6 +35,7 @@ _WITH_OR_WITHOUT = re.compile(r"with or without(?:\s+[a-z-]+){0,2}\s*$")
 
 
 _CLAUSE_BREAK = re.compile(r";|\.\s")
+_PARENTHESIS_ONLY = re.compile(r"\s*(?:\([^()]*)?\)\s*")
 
 
 def _excepted_right_before(work: str, start: int, vocab: Phrases, floor: int) -> bool:
@@ -106,6 +107,9 @@ def find_heads(
                 and not vocab.any_topic.search(gap)
             ):
                 prev.end = m.end  # "PD-1 or PD-L1", "HIV or AIDS": one concept
+                continue
+            if _PARENTHESIS_ONLY.fullmatch(gap) and m.phrase.lower() in vocab.generic_head_nouns:
+                prev.end = m.end  # "HIV (Human Immunodeficiency Virus) infection": the noun ends the name
                 continue
             excepted = search_exception(vocab, gap)
             if (

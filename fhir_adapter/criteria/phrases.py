@@ -203,6 +203,8 @@ class Phrases:
     screening"): the state now, not a time relative to the trial."""
     evidence_phrases: re.Pattern[str] = _NEVER
     definition_lead: re.Pattern[str] = _NEVER
+    generic_head_nouns: frozenset[str] = frozenset()
+    """Nouns that end a concept's name after its spelled-out abbreviation ("HIV (...) infection")."""
     """A lead-in's last words that make the findings after its colon the definition of its own ("... criteria:")."""
     """After a finding, words that say how it is shown ("as determined by", "confirmed by")."""
     citation_year: re.Pattern[str] = _NEVER
@@ -540,6 +542,7 @@ def phrases() -> Phrases:
             r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
         ),
         evidence_phrases=compile_phrases(_words(t, "evidence_phrases")),
+        generic_head_nouns=frozenset(_words(t, "generic_head_nouns")),
         definition_lead=re.compile(
             r"(?:" + phrase_pattern(_words(t, "definition_lead_ends")) + r")\s*:\s*$", re.IGNORECASE
         ),

@@ -57,9 +57,15 @@ def _negated_after(work: str, head: Head, vocab: Phrases) -> bool:
     return head.concept.is_presence_test and vocab.negative_result_after.match(work, end) is not None
 
 
-def _negative_result(window: str, concept: Concept, vocab: Phrases) -> bool:
-    """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it."""
-    return concept.is_presence_test and vocab.result_negation.search(window) is not None
+def _negative_result(window: str, work: str, head: Head, vocab: Phrases) -> bool:
+    """ "Negative serum or urine pregnancy test": a test read as present/absent, a negative result before it; or a
+    finding named with its test after it ("negative hepatitis B serology", "negative hepatitis studies")."""
+    if vocab.result_negation.search(window) is None:
+        return False
+    if head.concept.is_presence_test:
+        return True
+    tested = vocab.test_nouns.match(work[head.end : head.end + 24].lstrip(" -"))
+    return head.concept.category in FINDING_CATEGORIES and tested is not None
 
 
 def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Phrases) -> None:
@@ -85,7 +91,7 @@ def attach_qualifiers(work: str, heads: list[Head], clause_start: int, vocab: Ph
             head.negated = _negated(window, vocab)
         if _negated_after(work, head, vocab):
             head.negated = True
-        head.negated = head.negated or head.absent or _negative_result(window, head.concept, vocab)
+        head.negated = head.negated or head.absent or _negative_result(window, work, head, vocab)
         head.qualifiers = own + [q for q in inherent if q not in own]
         if _use_now(work, head, window, vocab):
             head.qualifiers.append("current")

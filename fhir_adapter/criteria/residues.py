@@ -196,6 +196,10 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         kind_text = src.clause(narrower, head.end)
         codes = tuple(narrower_codings(work[narrower : head.end]))
         residues.append(Residue(text=kind_text, effect="narrows", reason="a narrower kind", codes=codes))
+    numbered = _KIND_NUMBER_AFTER.match(work, head.end) if finding else None
+    if numbered is not None:  # "HCV genotype 1", "breast cancer stage IV"
+        text = src.clause(head.start, numbered.end())
+        residues.append(Residue(text=text, effect="narrows", reason="a narrower kind"))
     if head.phrase.lower() in concept.narrower_names:  # "thoracic radiotherapy": counted by any radiotherapy's codes
         text = src.clause(head.start, head.end)
         residues.append(Residue(text=text, effect="narrows", reason="a narrower kind than the codes single out"))
@@ -290,6 +294,13 @@ def _narrowing_word(work: str, head: Head, vocab: Phrases) -> int | None:
 _KIND_OF = re.compile(r"(?<![a-z])(?:forms?|types?|kinds?|variants?|subtypes?|onset)\s+of\s+(?:the\s+)?$")
 
 
+_KIND_NUMBER_BEFORE = re.compile(r"\b(?:type|grade|stage|class|genotype|subtype)\s*-?\s*[0-9ivx]{1,4}[a-d]?\s*$")
+_KIND_NUMBER_AFTER = re.compile(
+    r"\s*,?\s*(?:type|grade|stage|class|genotype|subtype|serotype)\s*-?\s*[0-9ivx]{1,4}[a-d]?\b"
+)
+"""A numbered kind before or after a finding ("Type 2 diabetic", "HCV genotype 1"): narrower than its codes."""
+
+
 def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: Phrases) -> int | None:
     """Where a word before the finding at ``start`` that narrows it starts ("arterial thrombosis", "twin
     pregnancy"), looking no further back than ``floor``."""
@@ -299,6 +310,9 @@ def narrowing_word(work: str, start: int, floor: int, concept: Concept, vocab: P
         if adjective is None or adjective.group(1) in vocab.any_kind_words:
             return None
         return adjective.start(1)
+    numbered = _KIND_NUMBER_BEFORE.search(work, max(floor, start - 24), start)
+    if numbered is not None:  # "Type 2 diabetic", "stage IV breast cancer": the kind's number is too short a word
+        return numbered.start()
     found = _WORD_END.search(work, max(floor, start - 30), start)
     if found is None or found.end() < start - 2:
         return None

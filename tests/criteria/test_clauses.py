@@ -1054,7 +1054,7 @@ def test_a_severity_a_measure_or_an_excluded_cause_of_a_finding_is_a_residue(
 
 
 def test_an_age_or_a_duration_beside_a_finding_is_no_measure_of_it() -> None:
-    atom = _by_key("Inclusion Criteria:\n* type 2 diabetic, age 18 and over\n", "condition.diabetes")
+    atom = _by_key("Inclusion Criteria:\n* type 2 diabetic, age 18 and over\n", "condition.type-2-diabetes")
     assert atom.residues == []
 
 

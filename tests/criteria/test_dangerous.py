@@ -368,3 +368,26 @@ def test_the_first_dose_of_study_drug_is_a_time_not_another_trial() -> None:
     assert fracture.computable and [r.text for r in fracture.residues] == ["non-healing"]
     other = _atoms("Exclusion Criteria:\n* Participation in another clinical trial within 30 days\n")[0]
     assert not other.computable
+
+
+def test_a_spelled_out_abbreviation_does_not_split_the_name() -> None:
+    """Audit round 9 (Chia NCT05232006): "Known HIV (Human Immunodeficiency Virus) infection" also excluded any
+    infection, the noun left over after the parenthesis."""
+    atoms = _atoms("Exclusion Criteria:\n* Known HIV (Human Immunodeficiency Virus) infection\n")
+    assert [a.concept_key for a in atoms] == ["condition.hiv"]
+
+
+def test_a_negative_serology_is_the_findings_absence() -> None:
+    """Audit round 9 (corpus NCT01147016): "must have negative hepatitis studies" required hepatitis."""
+    for item in ("negative hepatitis B serology", "Patients must have negative hepatitis studies"):
+        atom = next(a for a in _atoms(f"Inclusion Criteria:\n* {item}\n") if a.category in ("condition", "infection"))
+        assert atom.comparator == "absent", item
+
+
+def test_a_numbered_kind_narrows_the_finding() -> None:
+    """Audit round 9: "HCV Genotype 1" counted any hepatitis C; "Type 2 diabetic" any diabetes (type 1 too)."""
+    genotype = _atoms("Exclusion Criteria:\n* Subjects chronically infected with HCV Genotype 1\n")[0]
+    assert [(r.text, r.effect) for r in genotype.residues] == [("HCV Genotype 1", "narrows")]
+    assert _atoms("Inclusion Criteria:\n* Type 2 diabetic inpatient\n")[0].concept_key == "condition.type-2-diabetes"
+    staged = _atoms("Inclusion Criteria:\n* stage IV breast cancer\n")[0]
+    assert "stage IV breast cancer" in [r.text for r in staged.residues]
