@@ -10,7 +10,6 @@ from fhir_adapter.criteria.head import Head, open_paren_before
 from fhir_adapter.criteria.model import FINDING_CATEGORIES, Kind, Qualifier
 from fhir_adapter.criteria.phrases import Phrases, phrases, remembered
 from fhir_adapter.criteria.text import normalise
-from fhir_adapter.terminology import Concept
 
 
 def _qualifiers(window: str, vocab: Phrases) -> list[Qualifier]:
