@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fhir_adapter.criteria.head import Draft
+from fhir_adapter.criteria.head import Draft, Head
 from fhir_adapter.criteria.model import FINDING_CATEGORIES
 from fhir_adapter.criteria.numbers import find_window
 from fhir_adapter.criteria.phrases import phrases
@@ -157,3 +157,21 @@ def threshold_subjects(text: str, drafts: Sequence[Draft]) -> list[Draft]:
             last_measure = draft
         out.append(draft)
     return out
+
+
+_SUBGROUP_GAP = re.compile(
+    r"\s*\)?\s*(?:(?:for|in)\s+(?:patients|subjects|participants|those)\s+)?"
+    r"(?:with|for|if|in\s+case\s+of|in\s+the\s+presence\s+of|due\s+to)\s+(?:known\s+|documented\s+)?"
+)
+
+
+def subgroup_after_threshold(work: str, head: Head, heads: Sequence[Head]) -> str | None:
+    """ "ALT <= 3 x ULN or <= 5 x ULN with liver metastases or HCC": a finding (or the first of its list) right
+    after a lab's threshold, with only "with"/"for" words between, names the patients that threshold is for; the
+    words, or None. (:func:`threshold_subjects` reads the markers anywhere between a measure and a finding.)"""
+    if head.concept.category not in FINDING_CATEGORIES:
+        return None
+    start = head.start if head.list_start is None else head.list_start
+    ends = [t.end for h in heads if h.concept.category == "lab" for t in h.thresholds if t.end <= start]
+    found = _SUBGROUP_GAP.fullmatch(work, max(ends), start) if ends else None
+    return " ".join(found.group(0).replace(")", " ").split()) if found is not None else None

@@ -18,7 +18,13 @@ from typing import cast
 
 from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.concept_roles import find_heads
-from fhir_adapter.criteria.definitions import defined_by_threshold, excluded_support, threshold_subjects
+from fhir_adapter.criteria.definitions import (
+    THRESHOLD_SUBJECT,
+    defined_by_threshold,
+    excluded_support,
+    subgroup_after_threshold,
+    threshold_subjects,
+)
 from fhir_adapter.criteria.ellipsis import shared_noun_end, shared_tail_end
 from fhir_adapter.criteria.examples import EXAMPLE_REASON, example_marker_before
 from fhir_adapter.criteria.head import (
@@ -344,6 +350,9 @@ def parse_clause(
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if defined_at is not None and head.start > defined_at and head.concept.category in FINDING_CATEGORIES:
             fields.update(computable=False, reason=DEFINITION_REASON, residues=[])
+        subgroup = subgroup_after_threshold(work, head, heads)
+        if subgroup is not None:
+            fields.update(computable=False, reason=THRESHOLD_SUBJECT.format(marker=subgroup), residues=[])
         if index in groups:
             fields["_group"] = (span.start, groups[index])
         noun_end = shared_noun_end(work, head.start, head.end, p)  # "liver" in "liver or kidney disease"
@@ -411,11 +420,16 @@ def _in_count(work: str, t: Threshold, p: Phrases) -> bool:
 
 
 def _example_of_class(fields: dict[str, object], work: str, head: Head, p: Phrases) -> bool:
-    """A present finding listed after "e.g."/"such as" in an inclusion: an example, not a requirement."""
+    """A present finding listed after "e.g."/"such as" in an inclusion: an example, not a requirement; so is a test
+    named high or low with no number ("at least one cardiovascular risk factor (eg, current smoker, high
+    cholesterol levels)"). A test with its number stays a requirement ("adequate organ function, such as ANC >=
+    1500/uL")."""
+    present = fields.get("comparator") == "present" and fields.get("category") in PRESENCE_CATEGORIES
+    segment = work[head.start : max(head.seg_end, head.end)]
+    unnumbered = fields.get("category") == "lab" and not any(c.isdigit() for c in segment)
     return (
         fields.get("computable") is True
-        and fields.get("comparator") == "present"
-        and fields.get("category") in PRESENCE_CATEGORIES
+        and (present or unnumbered)
         and example_marker_before(work, head, p) is not None
     )
 

@@ -391,3 +391,32 @@ def test_a_numbered_kind_narrows_the_finding() -> None:
     assert _atoms("Inclusion Criteria:\n* Type 2 diabetic inpatient\n")[0].concept_key == "condition.type-2-diabetes"
     staged = _atoms("Inclusion Criteria:\n* stage IV breast cancer\n")[0]
     assert "stage IV breast cancer" in [r.text for r in staged.residues]
+
+
+def test_the_patients_of_an_alternative_threshold_are_not_required() -> None:
+    """Audit round 9 (Chia NCT05070247): "ALT and AST <= 3.0 x ULN or <= 5.0 x ULN with liver metastases or HCC"
+    required liver metastases or HCC of every patient."""
+    atoms = _atoms("Inclusion Criteria:\n* ALT and AST ≤3.0×ULN or ≤5.0×ULN with liver metastases or HCC\n")
+    assert [a.concept_key for a in atoms if a.computable] == ["lab.alt", "lab.ast"]
+    metastases = next(a for a in atoms if a.concept_key == "condition.liver-metastases")
+    assert metastases.reason is not None and "('with')" in metastases.reason
+
+
+def test_a_risk_factor_named_high_is_an_example_of_the_class() -> None:
+    """Audit round 9 (Chia NCT02092467): "at least one cardiovascular risk factor (eg, current smoker, ..., high
+    cholesterol levels)" required a high cholesterol; a test with its number after "such as" stays required."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* Have at least one cardiovascular risk factor (eg, current smoker, high blood pressure, "
+        "high cholesterol levels, diabetes)\n"
+    )
+    assert not any(a.computable for a in atoms)
+    organs = _atoms(
+        "Inclusion Criteria:\n* Adequate organ function, such as ANC ≥ 1500/uL and platelets ≥ 100,000/uL\n"
+    )
+    assert [a.concept_key for a in organs if a.computable] == ["lab.neutrophils", "lab.platelets"]
+
+
+def test_bare_cortisol_is_the_measurement() -> None:
+    """Audit round 9 (Chia NCT06078384): "Cortisol at 8 AM within normal ranges" required hydrocortisone use."""
+    atom = _atoms("Inclusion Criteria:\n* Cortisol at 8 AM within normal ranges\n")[0]
+    assert atom.concept_key == "lab.cortisol"
