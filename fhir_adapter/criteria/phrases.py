@@ -96,6 +96,8 @@ class Phrases:
     """ "undergoing", "requiring", "scheduled for" before a one-off procedure of an inclusion: the one to come."""
     one_off_procedure: re.Pattern[str] = _NEVER
     """Words of a one-off procedure's own name ("knee replacement", "mastectomy"), not an ongoing one ("dialysis")."""
+    exemption: re.Pattern[str] = _NEVER
+    """A permission whose subject follows it ("not applicable to patients with ...")."""
     permitted_before: re.Pattern[str] = _NEVER
     candidacy_before: re.Pattern[str] = _NEVER
     in_situ_after: re.Pattern[str] = _NEVER
@@ -418,7 +420,8 @@ def phrases() -> Phrases:
         score_scales={str(k): (float(v[0]), float(v[1])) for k, v in dict(t["score_scales"]).items()},
         topics=topics,
         category_hints=hints,
-        permission=compile_phrases(_words(t, "permission_markers")),
+        permission=compile_phrases([*_words(t, "permission_markers"), *_words(t, "exemption_markers")]),
+        exemption=compile_phrases(_words(t, "exemption_markers")),
         lab_condition=compile_phrases(_words(t, "lab_condition_markers")),
         # "no more than two weeks prior" is an upper bound: a window, not a minimum
         min_elapsed=re.compile(

@@ -593,6 +593,8 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
     same sentence ("hypothyroidism is allowed"), with no list separator between them."""
     start = head_offset(head, src)
     end = start + (head.end - head.start)
+    if start > marker and phrases().exemption.match(item_work, marker) and _same_sentence(item_work, marker, start):
+        return True  # "(Not applicable to patients with bilateral oophorectomy and/or hysterectomy)"
     if not _same_sentence(item_work, marker, start) or end > marker:
         return False
     close = item_work.find(")", end, marker)

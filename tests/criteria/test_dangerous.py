@@ -420,3 +420,16 @@ def test_bare_cortisol_is_the_measurement() -> None:
     """Audit round 9 (Chia NCT06078384): "Cortisol at 8 AM within normal ranges" required hydrocortisone use."""
     atom = _atoms("Inclusion Criteria:\n* Cortisol at 8 AM within normal ranges\n")[0]
     assert atom.concept_key == "lab.cortisol"
+
+
+def test_patients_a_requirement_does_not_apply_to_are_not_excluded() -> None:
+    """Audit round 9 (Chia NCT00050349): "(Not applicable to patients with bilateral oophorectomy and/or
+    hysterectomy ...)" after the pregnancy test required every woman to have had neither."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* Female patients must have a negative serum pregnancy test at screening. (Not "
+        "applicable to patients with bilateral oophorectomy and/or hysterectomy or to those patients who are "
+        "postmenopausal.)\n"
+    )
+    assert [a.concept_key for a in atoms if a.computable] == ["lab.pregnancy-test"]
+    test = atoms[0]
+    assert [r.effect for r in test.residues] == ["widens"]
