@@ -16,6 +16,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import cast
 
+from fhir_adapter.criteria.about import last_match
 from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.concept_roles import find_heads
 from fhir_adapter.criteria.definitions import (
@@ -67,6 +68,7 @@ from fhir_adapter.criteria.residues import (
     of_an_absence,
     presence_residues,
     prohibited_in_inclusion,
+    widening,
 )
 from fhir_adapter.criteria.scope import subgroup_scope
 from fhir_adapter.criteria.segments import WORD_OR, segment
@@ -96,6 +98,37 @@ def _definition_colon(work: str, lead: int, matches: list[ConceptMatch], p: Phra
         return None
     named = [m for m in matches if m.start < lead]
     return lead - 1 if any(m.concept.category in FINDING_CATEGORIES for m in named) else None
+
+
+PERMITTED_VALUE_REASON = "a value the trial also allows ('may include patients with'), not a requirement"
+_PERMITTED_SUBJECT = re.compile(
+    r"\s*(?:(?:patients|subjects|participants|those)\s+)?(?:(?:with|who\s+have)\s+)?(?:an?\s+)?"
+)
+
+
+def _permitted_value(work: str, head: Head, fields: dict[str, object], p: Phrases) -> bool:
+    """ "ECOG 0-2; may include patients with performance status > 2 attributable to LAL": a threshold right after a
+    permission's words is what the permission allows, no requirement of every patient."""
+    if fields.get("comparator") in (None, "present", "absent"):
+        return False
+    # (no separator before the head: its statement's words are those right before it)
+    low = head.seg_start if head.seg_start < head.start else max(0, head.start - 60)
+    found = last_match(p.permission, work, low, head.start)
+    return found is not None and _PERMITTED_SUBJECT.fullmatch(work, found.end(), head.start) is not None
+
+
+def _widen_permitted_limits(text: str, drafts: list[Draft], kind: Kind) -> None:
+    """The limit of a test stated before a permitted value of it ("ECOG 0-2; may include patients with PS > 2
+    ..."): the permitted patients pass too, a residue to confirm on the limit."""
+    for i, permitted in enumerate(drafts):
+        if permitted.fields.get("reason") != PERMITTED_VALUE_REASON:
+            continue
+        key = permitted.fields.get("concept_key")
+        earlier = [d for d in drafts[:i] if d.fields.get("concept_key") == key and d.fields.get("computable")]
+        if earlier:
+            residues = cast(list[Residue], earlier[-1].fields.setdefault("residues", []))
+            value = text[permitted.start : permitted.end].strip()
+            residues.append(Residue(text=value, effect=widening(kind), reason="a value the trial also allows"))
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -350,6 +383,8 @@ def parse_clause(
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if defined_at is not None and head.start > defined_at and head.concept.category in FINDING_CATEGORIES:
             fields.update(computable=False, reason=DEFINITION_REASON, residues=[])
+        if _permitted_value(work, head, fields, p):
+            fields.update(computable=False, reason=PERMITTED_VALUE_REASON, residues=[])
         subgroup = subgroup_after_threshold(work, head, heads)
         if subgroup is not None:
             fields.update(computable=False, reason=THRESHOLD_SUBJECT.format(marker=subgroup), residues=[])
@@ -454,6 +489,7 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     atoms: list[Atom] = []
     group_ids: dict[object, str] = {}
     drafts = threshold_subjects(text, excluded_support(text, defined_by_threshold(text, drafts)))
+    _widen_permitted_limits(text, drafts, item.kind)
     if item.withdrawn is not None:
         gone = {"computable": False, "reason": withdrawn_reason(item.withdrawn), "residues": []}
         drafts = [replace(d, fields={**d.fields, **gone}) for d in drafts]

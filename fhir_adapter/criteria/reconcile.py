@@ -180,11 +180,14 @@ def reconcile(atoms: Sequence[Atom], lex: Lexicon, listed: Sequence[Concept] = (
             reason = f"the trial requires this finding ({same.id}): the exclusion means something narrower"
             out.append(left_for_review(atom, reason))
             continue
-        # the same concept is none of these: a window tells "chemotherapy within 4 weeks" from the required one
+        # the same concept is none of these: a window tells "chemotherapy within 4 weeks" from the required one;
+        # so does a washout of a broader class ("anticancer therapy within 14 days" where prior gemcitabine is
+        # required: gemcitabine 3 days ago still excludes)
         broader_than = [
             r
             for r in required
-            if r.concept_key
+            if not washout
+            and r.concept_key
             and r.concept_key != atom.concept_key
             and _covers(atom.concept_key, r.concept_key, lex)
             and not _excepted(atom, lex.get(r.concept_key), lex)

@@ -3,6 +3,10 @@ none of them is computable in the wrong sense. Sentences are real wording (corpu
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from fhir_adapter.criteria import compile_text
 from fhir_adapter.criteria.model import Atom
 from fhir_adapter.terminology import lexicon
@@ -433,3 +437,43 @@ def test_patients_a_requirement_does_not_apply_to_are_not_excluded() -> None:
     assert [a.concept_key for a in atoms if a.computable] == ["lab.pregnancy-test"]
     test = atoms[0]
     assert [r.effect for r in test.residues] == ["widens"]
+
+
+def test_a_value_the_trial_also_allows_is_no_requirement() -> None:
+    """Audit round 10 (Chia NCT01491763): "Performance status 0-2 (Appendix B) may include patients with
+    performance status > 2 attributable to LAL" required both, so no patient was eligible."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* Performance status 0-2 (Appendix B) may include patients with performance status > 2 "
+        "attributable to LAL.\n"
+    )
+    limit, allowed = atoms
+    assert limit.computable and [r.effect for r in limit.residues] == ["widens"]
+    assert not allowed.computable
+
+
+@pytest.mark.parametrize(
+    ("item", "key"),
+    [
+        # audit round 10: a contraindication misspelt, a waiting list, a drug an allergy precludes
+        ("Any contradiction to Bisoprolol according to label", "medication.bisoprolol"),
+        ("In the list of heart transplantation", "procedure.heart-transplant"),
+    ],
+)
+def test_a_drug_or_procedure_named_as_an_object_is_no_record(item: str, key: str) -> None:
+    atom = next(a for a in _atoms(f"Exclusion Criteria:\n* {item}\n") if a.concept_key == key)
+    assert not atom.computable
+
+
+def test_a_washout_of_a_class_does_not_spare_the_required_drug() -> None:
+    """Audit round 10 (corpus NCT05070247): "other anticancer therapy ... within 14 days" excepted gemcitabine
+    because a cohort requires prior gemcitabine-based chemotherapy, so gemcitabine 3 days ago no longer excluded."""
+    from fhir_adapter.criteria.compile import compile_trial
+    from fhir_adapter.ingest import iter_trials
+    from fhir_adapter.trial import TrialRecord
+
+    record = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ctgov" / "NCT05070247.json"
+    if not record.exists():
+        pytest.skip("shared corpus not available")
+    trial = next(t for t in iter_trials(record) if isinstance(t, TrialRecord))
+    washout = next(a for a in compile_trial(trial).atoms if a.text.startswith("Treatment with any investigational"))
+    assert washout.computable and washout.within_days == 14 and washout.excluded_concepts == []
