@@ -104,11 +104,13 @@ def load_curation(path: Path = CURATION) -> Curation:
 
 def _atc_table(data: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """name -> ATC codes with their source, from the ``atc`` list and the ``atc`` of extra drugs."""
-    entries = [(e["name"], e["codes"]) for e in data.get("atc", [])]
-    entries += [(e["name"], e.get("atc", [])) for e in data["extra_drugs"]]
+    entries = [(e["name"], e["codes"], None) for e in data.get("atc", [])]
+    entries += [(e["name"], e.get("atc", []), e.get("atc_source")) for e in data["extra_drugs"]]
     return {
-        name.lower(): [{"code": code, "source": ATC_SOURCE.format(code=code)} for code in codes]
-        for name, codes in entries
+        name.lower(): [
+            {"code": code, "source": f"{source}: {code}" if source else ATC_SOURCE.format(code=code)} for code in codes
+        ]
+        for name, codes, source in entries
         if codes
     }
 
@@ -320,7 +322,16 @@ def _extra_drug(entry: dict[str, Any], cur: Curation, taken: set[str]) -> tuple[
     display = _display(name, entry.get("display"), cur)
     names = dict.fromkeys([name, *(s.lower() for s in entry.get("synonyms", []))])
     synonyms = [s for s in names if normalize_name(s) not in taken and s not in cur.ambiguous]
-    return name, _concept(name, display, synonyms, _atc_codings(name, display, cur))
+    return name, _concept(name, display, synonyms, _atc_codings(name, display, cur) + _rxnorm_codings(entry))
+
+
+def _rxnorm_codings(entry: dict[str, Any]) -> list[dict[str, str]]:
+    """RxNorm ingredient codes the curation gives for a drug the shared sources lack, each with the public file it
+    was read in (``rxnorm_source``) and the display written there."""
+    return [
+        {"system": RXNORM, "code": str(code), "display": entry["rxnorm_display"], "source": entry["rxnorm_source"]}
+        for code in entry.get("rxnorm", [])
+    ]
 
 
 def _supplement(entry: dict[str, Any], codings: dict[str, dict[str, str]]) -> dict[str, Any] | None:

@@ -259,3 +259,15 @@ def test_rebuild_gives_the_committed_file() -> None:
     # the committed table, in whichever format the build script writes (.tsv, formerly .json)
     committed = [p for p in (ROOT / "mappings" / "lexicon").glob("medications.*") if p.suffix in (".tsv", ".json")]
     assert any(p.read_text(encoding="utf-8") == built for p in committed)
+
+
+def test_targeted_drugs_carry_rxnorm_ingredient_codes_read_in_public_files() -> None:
+    """Curated extra drugs had no code at all ("concept has no codes: medication.pazopanib" left every mention for
+    review): RxNorm ingredient codes read next to the drug's name in a public file, with that file as source."""
+    lex = lexicon()
+    for key, code in (("medication.imatinib", "282388"), ("medication.olaparib", "1597582")):
+        concept = lex.get(key)
+        rxnorm = [c for c in concept.codings if c.system == "http://www.nlm.nih.gov/research/umls/rxnorm"]
+        assert [c.code for c in rxnorm] == [code]
+    pazopanib = lex.get("medication.pazopanib")
+    assert [c.code for c in pazopanib.codings] == ["L01EX03"]  # ATC only: a record still matches by its name
