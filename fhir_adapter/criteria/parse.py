@@ -52,6 +52,7 @@ from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.criteria.qualifiers import attach_qualifiers, time_of_fields
 from fhir_adapter.criteria.readings import (
     any_of_groups,
+    distribute_negation,
     narrow_by_thresholds,
     parenthesised_options,
     split_alternative_thresholds,
@@ -355,6 +356,7 @@ def parse_clause(
                 head.shared_threshold = shared[0]
                 head.seg_end = max(head.seg_end, shared[0].end)
     attach_qualifiers(work, heads, lead, p)
+    distribute_negation(work, heads, p)
     switch_by_unit(raw, norm, heads, lexicon, units)
     drop_time_thresholds(raw, norm, heads, units)
     heads = split_components(work, trailing_components(work, heads), lexicon, item.kind)

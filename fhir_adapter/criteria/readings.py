@@ -236,6 +236,22 @@ _AND = re.compile(r"(?<![/\w])and(?![/\w])")
 _BRACKETED = re.compile(r"\([^()]*\)")
 
 
+def distribute_negation(work: str, heads: list[Head], vocab: Phrases) -> None:
+    """ "No prior chemotherapy for STS, or radiation to affected limb": the negation opening a list joined by "or"
+    denies every member, as "No A or B" does (neither), also after words that restrict the member before; not a
+    member with words of its own ("either no chemotherapy or prior radiotherapy")."""
+    for i in range(1, len(heads)):
+        head, before = heads[i], heads[i - 1]
+        gap = work[before.end : head.start]
+        own_words = _NEW_STATEMENT.search(gap) or vocab.any_qualifier.search(gap) or _EITHER.search(work, 0, head.start)
+        if before.negated and head.or_sibling and not head.negated and not own_words:
+            head.negated = True
+
+
+_EITHER = re.compile(r"\beither\b")
+_NEW_STATEMENT = re.compile(r"[;:.]|\b(?:is|are|was|were|has|have|had|must|should|with|without|but|who|which)\b")
+
+
 def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
     """Head index -> index of the first head of its any-of group, for runs of sibling heads joined by "or"
     ("A, B or C", "creatinine <= 1.5 x ULN or CrCl >= 60 mL/min") with no "and" between them."""
@@ -249,8 +265,11 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
         gaps = [work[heads[k - 1].end : heads[k].start] for k in run if k > start]
         # an "and" inside brackets ("creatinine clearance (Cockcroft and Gault) >= 40 mL/min OR ...") joins nothing
         gaps = [_BRACKETED.sub(" ", g) for g in gaps]
+        # "No history of asthma or COPD" requires neither: absences joined by "or" are no alternatives
+        negated = all(heads[k].negated for k in run)
         if len(run) > 1 and any(heads[k].or_sibling for k in run) and not any(_AND.search(g) for g in gaps):
-            groups.update({k: start for k in run})
+            if not negated:
+                groups.update({k: start for k in run})
         start = i
     return groups
 

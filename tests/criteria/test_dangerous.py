@@ -477,3 +477,14 @@ def test_a_washout_of_a_class_does_not_spare_the_required_drug() -> None:
     trial = next(t for t in iter_trials(record) if isinstance(t, TrialRecord))
     washout = next(a for a in compile_trial(trial).atoms if a.text.startswith("Treatment with any investigational"))
     assert washout.computable and washout.within_days == 14 and washout.excluded_concepts == []
+
+
+def test_no_a_or_b_requires_neither() -> None:
+    """Audit round 10 (corpus NCT04106492): "No prior chemotherapy for STS, or radiation to affected limb" became
+    any-of(no chemotherapy, radiation present); "No history of asthma or COPD" was met by a patient with asthma
+    (an any-of of two absences). An explicit alternative keeps its group."""
+    for item in ("No prior chemotherapy for sarcoma, or radiotherapy to the limb", "No history of asthma or COPD"):
+        atoms = _atoms(f"Inclusion Criteria:\n* {item}\n")
+        assert [(a.comparator, a.any_of) for a in atoms] == [("absent", None), ("absent", None)], item
+    either = _atoms("Inclusion Criteria:\n* Either no prior chemotherapy or prior radiotherapy\n")
+    assert [a.comparator for a in either] == ["absent", "present"] and either[0].any_of == either[1].any_of
