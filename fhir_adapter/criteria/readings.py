@@ -266,10 +266,9 @@ def any_of_groups(work: str, heads: list[Head]) -> dict[int, int]:
         # an "and" inside brackets ("creatinine clearance (Cockcroft and Gault) >= 40 mL/min OR ...") joins nothing
         gaps = [_BRACKETED.sub(" ", g) for g in gaps]
         # "No history of asthma or COPD" requires neither: absences joined by "or" are no alternatives
-        negated = all(heads[k].negated for k in run)
-        if len(run) > 1 and any(heads[k].or_sibling for k in run) and not any(_AND.search(g) for g in gaps):
-            if not negated:
-                groups.update({k: start for k in run})
+        alternatives = any(heads[k].or_sibling for k in run) and not all(heads[k].negated for k in run)
+        if len(run) > 1 and alternatives and not any(_AND.search(g) for g in gaps):
+            groups.update({k: start for k in run})
         start = i
     return groups
 
