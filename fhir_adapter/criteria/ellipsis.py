@@ -142,8 +142,9 @@ def shared_lead_matches(work: str, found: list[ConceptMatch], lexicon: Lexicon) 
         lead, pos = " ".join(words[:-1]), m.end
         while (connector := _CONNECTOR_AFTER.match(work, pos)) is not None and connector.end() > pos:
             named = _named_after(work, connector.end(), lead, lexicon)
-            # it may swallow a broader match after it ("C infection" over "infection"), never start inside one
-            if named is None or any(a <= named.start < b for a, b in taken):
+            # it may swallow a broader match after it ("C infection" over "infection"), never start inside one; a
+            # word that names a concept alone is that concept ("Heart disease, Cancer" is no heart cancer)
+            if named is None or any(a <= named.start < b for a, b in taken) or named_whole(lexicon, named.phrase):
                 break
             extra.append(named)
             pos = named.end

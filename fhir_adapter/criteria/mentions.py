@@ -35,7 +35,7 @@ _NON = re.compile(r"(?<![a-z])non-(?=[a-z])")
 _NON_CASED = re.compile(r"(?<![A-Za-z])([Nn][Oo][Nn])-(?=[A-Za-z])")
 
 
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s,-]*$")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[\s-]*$")  # not across a comma: "Heart disease, Cancer"
 
 
 def _names_a_specific_disease(work: str, match: ConceptMatch, p: Phrases) -> bool:

@@ -125,6 +125,9 @@ def _unitless(value: float, concept: Concept, units: Units) -> str | None:
     return next(iter(found.values())) if len(found) == 1 else None
 
 
+LOST_SIGN_REASON = "'=' before a measured value: the comparator (≥ or ≤?) was lost, to confirm"
+
+
 def threshold_fields(
     raw: str, norm: Normalised, t: Threshold, concept: Concept, units: Units
 ) -> tuple[dict[str, object], str | None]:
@@ -133,7 +136,7 @@ def threshold_fields(
     if t.comparator == "eq" and concept.category == "lab":
         # "Neutrophils=1.5x10^9/L", "DBP =90 mmHg": no limit on a measured value is an equality; the sign is a
         # "≥" or "≤" lost in the registry's encoding
-        return fields, "'=' before a measured value: the comparator (≥ or ≤?) was lost, to confirm"
+        return fields, LOST_SIGN_REASON
     if t.uln is not None or t.lln is not None:
         fields.update(uln_multiple=t.uln, lln_multiple=t.lln, unit=concept.unit)
         return fields, None
@@ -258,6 +261,9 @@ def score_fields(work: str, head: Head, vocab: Phrases, cased: str = "") -> tupl
                 return {"comparator": "le", "value": t.high}, None
             if t.high >= scale[1]:
                 return {"comparator": "ge", "value": t.value}, None
+        if t.comparator == "eq" and t.value not in (scale or ()) and work[t.start : t.end].lstrip().startswith("="):
+            # "Mini-Mental State Exam = 24": inside the scale an equality is a "≥" or "≤" lost in the encoding
+            return {"comparator": "eq", "value": t.value}, LOST_SIGN_REASON
         return {"comparator": t.comparator, "value": t.value, "high": t.high}, None
     segment = work[head.end : head.seg_end]
     segment = re.split(r"[.;]\s|\(", segment, maxsplit=1)[0] if "(" not in segment[:3] else segment

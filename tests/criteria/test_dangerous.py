@@ -488,3 +488,29 @@ def test_no_a_or_b_requires_neither() -> None:
         assert [(a.comparator, a.any_of) for a in atoms] == [("absent", None), ("absent", None)], item
     either = _atoms("Inclusion Criteria:\n* Either no prior chemotherapy or prior radiotherapy\n")
     assert [a.comparator for a in either] == ["absent", "present"] and either[0].any_of == either[1].any_of
+
+
+def test_an_exception_list_written_without_the_is_excepted() -> None:
+    """Audit round 10 (corpus NCT00709761): "(with exception of patients with Gilbert's syndrome, asymptomatic
+    gallstones, liver metastases or stable chronic liver disease)" excluded each of them."""
+    atoms = _atoms(
+        "Exclusion Criteria:\n* active hepatic or biliary disease (with exception of patients with Gilbert's "
+        "syndrome, asymptomatic gallstones, liver metastases or stable chronic liver disease)\n"
+    )
+    assert not any(a.computable and a.concept_key == "condition.liver-metastases" for a in atoms)
+
+
+def test_a_list_of_illnesses_does_not_fuse_its_members() -> None:
+    """Audit round 10 (Chia NCT02315287): "Heart disease, Cancer" became cardiac cancers only."""
+    atoms = _atoms("Exclusion Criteria:\n* Any major illness (Heart disease, Cancer, etc)\n")
+    assert [a.concept_key for a in atoms if a.computable] == ["condition.heart-disease", "condition.malignancy"]
+
+
+def test_a_lost_sign_before_a_score_is_to_confirm_and_a_local_route_is_no_systemic_use() -> None:
+    """Audit round 10: "Mini-Mental State Exam = 24" admitted only 24 (Chia NCT02332291); "intravitreal/periocular
+    steroids in the study eye" excluded oral steroid users (Chia NCT02348918)."""
+    mmse = _atoms("Inclusion Criteria:\n* Mini-Mental State Exam = 24\n")[0]
+    assert not mmse.computable and mmse.reason is not None and "lost" in mmse.reason
+    assert _atoms("Inclusion Criteria:\n* ECOG = 0\n")[0].computable  # the end of the scale is an equality
+    steroids = _atoms("Exclusion Criteria:\n* intravitreal/periocular steroids in the study eye within 90 days\n")
+    assert not steroids[0].computable
