@@ -40,7 +40,8 @@ def deceased_reason(patient: dict[str, Any], patient_id: str, as_of: date) -> st
 
 
 def _group_outcome(outcomes: Sequence[AtomOutcome]) -> AtomOutcome:
-    """Any-of: met when one member is met, not-met when every member is not-met, else unknown."""
+    """Any-of: met when one member is met, not-met when every member is not-met, else unknown (a member left for
+    review may hold: "diet alone, oral antidiabetics or insulin" is not failed by a patient on no drug)."""
     if "met" in outcomes:
         return "met"
     if all(o == "not-met" for o in outcomes):
@@ -55,7 +56,7 @@ def decisive_results(atoms: Sequence[Atom], results: Sequence[AtomResult]) -> li
         return [(a, r) for a, r in zip(atoms, results, strict=True) if a.computable]
     groups: dict[str, list[AtomResult]] = {}
     for a, r in zip(atoms, results, strict=True):
-        if a.computable and a.any_of:
+        if a.any_of:  # its members left for review too: the group is not failed while one of them may hold
             groups.setdefault(a.any_of, []).append(r)
     decided: list[tuple[Atom, AtomResult]] = []
     seen: set[str] = set()

@@ -59,6 +59,18 @@ def test_any_of_inclusion_is_met_when_one_member_is_met() -> None:
     assert result.verdict == "ineligible" and "any of" in result.reason
 
 
+def test_a_member_left_for_review_keeps_its_group_open() -> None:
+    """Audit round 10: "diet alone, oral antidiabetics or insulin" was failed by a patient on no drug, the member
+    left for review (diet) being ignored: the group is unknown while such a member may hold."""
+    first = atom("lab.bilirubin", id="inc-1a", comparator="le", value=1.5, unit="mg/dL", any_of="inc-1a-any")
+    review = Atom.model_validate(
+        {"id": "inc-1b", "kind": "inclusion", "text": "diet alone", "computable": False, "reason": "not coded",
+         "any_of": "inc-1a-any"}
+    )  # fmt: skip
+    result = Matcher([first, review], as_of=ctx().as_of, context=ctx()).evaluate(MemData(_bilirubin(3.0)), "p1")
+    assert result.verdict == "needs-review"
+
+
 def test_plain_atoms_are_unchanged_by_groups() -> None:
     plain = atom("lab.bilirubin", comparator="le", value=1.5, unit="mg/dL")
     assert Matcher([plain], as_of=ctx().as_of, context=ctx()).evaluate(MemData(_bilirubin(3.0)), "p1").verdict == (
