@@ -18,6 +18,7 @@ from typing import cast
 
 from fhir_adapter.criteria.about import last_match
 from fhir_adapter.criteria.allergies import allergy_before
+from fhir_adapter.criteria.alternatives import alternatives_count
 from fhir_adapter.criteria.concept_roles import find_heads
 from fhir_adapter.criteria.definitions import (
     THRESHOLD_SUBJECT,
@@ -130,6 +131,19 @@ def _widen_permitted_limits(text: str, drafts: list[Draft], kind: Kind) -> None:
             residues = cast(list[Residue], earlier[-1].fields.setdefault("residues", []))
             value = text[permitted.start : permitted.end].strip()
             residues.append(Residue(text=value, effect=widening(kind), reason="a value the trial also allows"))
+
+
+def _inline_alternatives(text: str, item: Item, drafts: list[Draft]) -> list[Draft]:
+    """ "Previous diagnosis of type 2 diabetes, fulfilling at least one of the following criteria: 1) current
+    treatment with oral antidiabetic drugs; 2) a fasting glucose value above 126 mg/dl; ...": the statements after
+    a one-of lead-in's colon in the item's own text are alternatives, one any-of group (not each required)."""
+    item_text = text[item.start : item.end]
+    colon = item_text.find(":")
+    if colon < 0 or alternatives_count(item_text[: colon + 1]) != 1:
+        return drafts
+    after = item.start + colon
+    group = ("inline", item.start)
+    return [replace(d, fields={**d.fields, "_group": group}) if d.end > after else d for d in drafts]
 
 
 def _lead_in_end(work: str, matches: list[ConceptMatch]) -> int:
@@ -492,6 +506,8 @@ def parse_item(text: str, item: Item, *, lexicon: Lexicon, units: Units, vocab: 
     group_ids: dict[object, str] = {}
     drafts = threshold_subjects(text, excluded_support(text, defined_by_threshold(text, drafts)))
     _widen_permitted_limits(text, drafts, item.kind)
+    if item.kind == "inclusion":
+        drafts = _inline_alternatives(text, item, drafts)
     if item.withdrawn is not None:
         gone = {"computable": False, "reason": withdrawn_reason(item.withdrawn), "residues": []}
         drafts = [replace(d, fields={**d.fields, **gone}) for d in drafts]

@@ -514,3 +514,17 @@ def test_a_lost_sign_before_a_score_is_to_confirm_and_a_local_route_is_no_system
     assert _atoms("Inclusion Criteria:\n* ECOG = 0\n")[0].computable  # the end of the scale is an equality
     steroids = _atoms("Exclusion Criteria:\n* intravitreal/periocular steroids in the study eye within 90 days\n")
     assert not steroids[0].computable
+
+
+def test_inline_alternatives_after_a_one_of_lead_in_are_one_group() -> None:
+    """Audit round 10 (Chia NCT02816762): "fulfilling at least one of the following criteria: 1) ...; 2) a fasting
+    glucose value above 126 mg/dl; ... or 4) HbA1c > 6.5 %" required each of them."""
+    atoms = _atoms(
+        "Inclusion Criteria:\n* Previous diagnosis of type 2 diabetes, fulfilling at least one of the following "
+        "criteria: 1) current treatment with oral antidiabetic drugs and/or insulin; 2) a fasting glucose value above "
+        "126 mg/dl on at least 2 occasions; or 4) a glycated hemoglobin (HbA1c) level > 6.5 %\n"
+    )
+    diabetes = atoms[0]
+    assert diabetes.concept_key == "condition.type-2-diabetes" and diabetes.any_of is None
+    rest = atoms[1:]
+    assert len({a.any_of for a in rest}) == 1 and rest[0].any_of is not None
