@@ -63,6 +63,7 @@ from fhir_adapter.criteria.readings import (
     two_sided,
 )
 from fhir_adapter.criteria.residues import (
+    RESTRICTION_REASON,
     Source,
     clause_source,
     disqualifying_in_inclusion,
@@ -131,6 +132,31 @@ def _widen_permitted_limits(text: str, drafts: list[Draft], kind: Kind) -> None:
             residues = cast(list[Residue], earlier[-1].fields.setdefault("residues", []))
             value = text[permitted.start : permitted.end].strip()
             residues.append(Residue(text=value, effect=widening(kind), reason="a value the trial also allows"))
+
+
+_TIGHT_JOIN = re.compile(r"\s*(?:/|or|and/or)\s*")
+
+
+def _share_restrictions(work: str, heads: list[Head], drafts: list[Draft], p: Phrases) -> None:
+    """ "(non-infectious) pneumonitis/interstitial lung disease that required steroids": a clause restricting the
+    last member of a list joined by "/" or "or" restricts the members before it too (a residue each)."""
+    for i in range(len(heads) - 2, -1, -1):
+        gap = work[heads[i].end : heads[i + 1].start]
+        if not _TIGHT_JOIN.fullmatch(gap) or heads[i].concept.category != heads[i + 1].concept.category:
+            continue  # (not across a comma: "chronic liver disease, kidney failure requiring dialysis")
+        later = cast(list[Residue], drafts[i + 1].fields.get("residues") or [])
+        after = " ".join(work[heads[i + 1].end : heads[i + 1].end + 200].split()).lower()
+        slash = "/" in gap  # "or" shares no "with" clause: "sleep apnea or morbid obesity with possible sleep apnea"
+        shared = [
+            r
+            for r in later
+            if r.reason == RESTRICTION_REASON
+            and after.startswith(r.text.lower())
+            and (slash or not r.text.lower().startswith("with"))
+        ]
+        own = cast(list[Residue], drafts[i].fields.get("residues"))
+        if shared and drafts[i].fields.get("computable") and isinstance(own, list):
+            own.extend(r for r in shared if r not in own)
 
 
 def _inline_alternatives(text: str, item: Item, drafts: list[Draft]) -> list[Draft]:
@@ -412,6 +438,7 @@ def parse_clause(
             noun_end = shared_tail_end(work, head.start, head.end, following, lexicon)
         start = min(named_in_lead.get(head.concept.key, head.seg_start), head.seg_start)
         drafts.append(draft(start, max(seg_end, noun_end or 0), fields))
+    _share_restrictions(work, heads, drafts, p)
     if item.kind == "exclusion":
         narrow_by_thresholds(heads, drafts, src)
     if tail_start is not None:

@@ -98,6 +98,9 @@ class Source:
         return self.text[self.item_start + a : self.item_start + b]
 
 
+RESTRICTION_REASON = "a restriction not combined in coded data"
+
+
 def extent(work: str, start: int) -> tuple[int, int]:
     """The residue around a marker at ``start``: the rest of its parenthesis, else of its sentence or clause."""
     paren = open_paren_before(work, start, 0)
@@ -209,12 +212,12 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
     if head.modifier_end is not None and concept.category in {"condition", "infection"}:
         text = src.clause(head.end, head.modifier_end)
         if text:
-            residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
+            residues.append(Residue(text=text, effect="narrows", reason=RESTRICTION_REASON))
     elif concept.category in FINDING_CATEGORIES or concept.category in TREATMENT_CATEGORIES:
         restriction = _restrictive_clause(work, head, kind, vocab)
         if restriction is not None:
             text = src.clause(*restriction)
-            residues.append(Residue(text=text, effect="narrows", reason="a restriction not combined in coded data"))
+            residues.append(Residue(text=text, effect="narrows", reason=RESTRICTION_REASON))
     return None, residues
 
 

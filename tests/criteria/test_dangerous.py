@@ -528,3 +528,15 @@ def test_inline_alternatives_after_a_one_of_lead_in_are_one_group() -> None:
     assert diabetes.concept_key == "condition.type-2-diabetes" and diabetes.any_of is None
     rest = atoms[1:]
     assert len({a.any_of for a in rest}) == 1 and rest[0].any_of is not None
+
+
+def test_a_restriction_after_a_slashed_list_restricts_each_member() -> None:
+    """Audit round 10 (Chia NCT06078384): "(non-infectious) pneumonitis/interstitial lung disease that required
+    steroids" excluded any pneumonitis; a "with" clause after "or" is the last member's own."""
+    atoms = _atoms(
+        "Exclusion Criteria:\n* History of (non-infectious) pneumonitis/interstitial lung disease that required "
+        "steroids\n"
+    )
+    assert [[r.text for r in a.residues] for a in atoms] == [["that required steroids"]] * 2
+    apnea = _atoms("Exclusion Criteria:\n* Sleep apnea or morbid obesity with possible sleep apnea\n")[0]
+    assert apnea.residues == []
