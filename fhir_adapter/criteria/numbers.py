@@ -145,7 +145,7 @@ def patterns() -> Patterns:
         ),
         window_recent=re.compile(
             # "recent (< 3 months)", "recently (within 6 months)"
-            rf"\brecent(?:ly)?\s*\(\s*(?:(?:<|≤|<=|less\s+than|within|in\s+the\s+(?:past|last))\s*)?"
+            rf"\b(?:recent(?:ly)?|last|latest)\s*\(\s*(?:(?:<|≤|<=|less\s+than|within|in\s+the\s+(?:past|last))\s*)?"
             rf"(?P<num>{count})\s*-?\s*(?P<unit>{p.time_unit_re})\s*\)",
             re.IGNORECASE,
         ),

@@ -100,6 +100,8 @@ class Phrases:
     """A permission whose subject follows it ("not applicable to patients with ...")."""
     permitted_before: re.Pattern[str] = _NEVER
     candidacy_before: re.Pattern[str] = _NEVER
+    untreated_before: re.Pattern[str] = _NEVER
+    """ "untreated" right before a finding (with at most one word between)."""
     in_situ_after: re.Pattern[str] = _NEVER
     """ "in situ" right after a cancer's name."""
     in_situ_concept: str = ""
@@ -456,6 +458,9 @@ def phrases() -> Phrases:
         one_off_procedure=re.compile("|".join(re.escape(w) for w in _words(t, "one_off_procedure_words"))),
         permitted_before=compile_phrases(_words(t, "permitted_before")),
         candidacy_before=compile_phrases(_words(t, "candidacy_before")),
+        untreated_before=re.compile(
+            phrase_pattern(_words(t, "untreated_words")) + r"(?:\s+[a-z'-]+)?\s+$", re.IGNORECASE
+        ),
         # not "in situ hybridization" (a test)
         in_situ_after=re.compile(
             r"\s+" + phrase_pattern(_words(t, "in_situ_words")) + r"(?!\s*hybridi)", re.IGNORECASE

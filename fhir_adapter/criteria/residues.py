@@ -172,6 +172,10 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         if local_use is not None:
             return local_use, []
         residues.extend([narrowed] if narrowed is not None else [])
+    untreated = vocab.untreated_before.search(work, max(head.seg_start, head.start - 40), head.start)
+    if untreated is not None and concept.category in FINDING_CATEGORIES:  # "Untreated hyperthyroidism"
+        text = src.clause(untreated.start(), head.end)
+        residues.append(Residue(text=text, effect="narrows", reason="whether it is treated is not recorded"))
     treated = _treatment_before(work, head, vocab) if concept.category in FINDING_CATEGORIES else None
     if treated is not None and (find_windows(work) or find_min_elapsed(work) is not None):
         return "a time of the finding's treatment, which is not coded (not of the finding)", []

@@ -540,3 +540,14 @@ def test_a_restriction_after_a_slashed_list_restricts_each_member() -> None:
     assert [[r.text for r in a.residues] for a in atoms] == [["that required steroids"]] * 2
     apnea = _atoms("Exclusion Criteria:\n* Sleep apnea or morbid obesity with possible sleep apnea\n")[0]
     assert apnea.residues == []
+
+
+def test_untreated_depot_and_last_period_words_are_kept() -> None:
+    """Audit round 10: "Untreated hyperthyroidism" excluded treated patients (Chia NCT02973035); "depot
+    neuroleptics" any oral antipsychotic user (NCT03328052); "Last (less than 3 months) HbA1c" any old value."""
+    untreated = _atoms("Exclusion Criteria:\n* Untreated hyperthyroidism\n")[0]
+    assert [r.text for r in untreated.residues] == ["Untreated hyperthyroidism"]
+    depot = _atoms("Exclusion Criteria:\n* use of depot neuroleptics in last 12 months\n")[0]
+    assert [r.text for r in depot.residues] == ["depot neuroleptics"] and depot.within_days == 360
+    hba1c = _atoms("Inclusion Criteria:\n* Last (less than 3 months) HbA1c <= 10%\n")[0]
+    assert hba1c.within_days == 90
