@@ -35,13 +35,29 @@ def fp_number(value: float) -> str:
 _STRING_ESCAPED = ("\\", "'", "\n", "\r")
 
 
+_FLAT_UNION = 32
+"""Longer lists are written as a balanced tree of unions: a flat ``'a' | 'b' | ...`` parses as a left-deep chain,
+one level per item, and a drug class of several hundred codes exceeds the recursion limit of engines such as
+fhirpathpy; nested halves need a few levels for thousands of items."""
+
+
 def fp_in(values: Iterable[str]) -> str:
     """``('a' | 'b')`` for ``x in (...)``."""
     listed = list(values)
     plain = "".join(listed)
-    if not any(char in plain for char in _STRING_ESCAPED):  # nothing to escape (codes): one join, not a call each
+    if any(char in plain for char in _STRING_ESCAPED):
+        return _union_tree([fp_string(v) for v in listed])
+    if len(listed) <= _FLAT_UNION:  # nothing to escape (codes): one join, not a call each
         return "('" + "' | '".join(listed) + "')" if listed else "()"
-    return "(" + " | ".join(fp_string(v) for v in listed) + ")"
+    return _union_tree([f"'{v}'" for v in listed])
+
+
+def _union_tree(literals: list[str]) -> str:
+    """``((a | b) | (c | d))``: halves united, so the nesting grows with the logarithm of the length."""
+    if len(literals) <= _FLAT_UNION:
+        return "(" + " | ".join(literals) + ")"
+    half = len(literals) // 2
+    return f"({_union_tree(literals[:half])} | {_union_tree(literals[half:])})"
 
 
 _SEARCH_SAFE = re.compile(r"[A-Za-z0-9_.\-~:/]*")
@@ -105,9 +121,7 @@ def coding_filter(codings: Sequence[Coding], prefixes: Sequence[CodePrefix] = ()
     found, result = _remembered(_CODING_FILTERS, codings, prefixes)
     if found:
         return result
-    result = _coding_filter(
-        tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes)
-    )
+    result = _coding_filter(tuple((c.system, c.code) for c in codings), tuple((p.system, p.prefix) for p in prefixes))
     _remember(_CODING_FILTERS, codings, prefixes, result)
     return result
 

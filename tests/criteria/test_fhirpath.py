@@ -198,3 +198,15 @@ def test_histology_from_site_code_and_mcode_extension() -> None:
     assert evaluate(bundle(site_only), atom.fhirpath, {}, R4) == [False]
     assert evaluate(bundle(with_histology), atom.fhirpath, {}, R4) == [True]
     assert evaluate(bundle(implied), atom.fhirpath, {}, R4) == [True]
+
+
+def test_a_class_of_thousands_of_codes_stays_evaluable() -> None:
+    """The antineoplastic class lists several hundred RxNorm codes: a flat union of them exceeded fhirpathpy's
+    recursion limit (a left-deep chain); the balanced tree evaluates, and to the same answer."""
+    from fhir_adapter.criteria.fhirpath import fp_in
+
+    codes = [str(100000 + i) for i in range(3000)]
+    expression = f"Coding.where(code in {fp_in(codes)}).exists()"
+    for code, expected in (("102999", True), ("99", False)):
+        assert evaluate({"resourceType": "Coding", "code": code}, expression) == [expected]
+    assert fp_in(["a", "b"]) == "('a' | 'b')"  # short lists stay flat
