@@ -178,7 +178,7 @@ def presence_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tu
         residues.append(Residue(text=text, effect="narrows", reason="whether it is treated is not recorded"))
     treated = _treatment_before(work, head, vocab) if concept.category in FINDING_CATEGORIES else None
     if treated is not None and (find_windows(work) or find_min_elapsed(work) is not None):
-        return "a time of the finding's treatment, which is not coded (not of the finding)", []
+        return "a time of the finding's treatment or admission, which is not coded (not of the finding)", []
     if treated is not None:  # "any other systemic therapy for their melanoma": no melanoma, no therapy for it
         text = src.clause(treated, head.end)
         residues.append(Residue(text=text, effect="narrows", reason="a treatment of the finding, not coded"))

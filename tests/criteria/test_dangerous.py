@@ -551,3 +551,11 @@ def test_untreated_depot_and_last_period_words_are_kept() -> None:
     assert [r.text for r in depot.residues] == ["depot neuroleptics"] and depot.within_days == 360
     hba1c = _atoms("Inclusion Criteria:\n* Last (less than 3 months) HbA1c <= 10%\n")[0]
     assert hba1c.within_days == 90
+
+
+def test_a_procedure_for_a_finding_is_no_finding_to_exclude() -> None:
+    """Audit round 11 (Chia NCT02637453): "Previous catheter radiofrequency ablation for AF" excluded every patient
+    of an AF trial; the ablation is what excludes, the finding is only its purpose."""
+    atom = _atoms("Exclusion Criteria:\n* Previous catheter radiofrequency ablation for AF\n")[0]
+    assert atom.concept_key == "condition.atrial-fibrillation"
+    assert [(r.text, r.effect) for r in atom.residues] == [("ablation for AF", "narrows")]
