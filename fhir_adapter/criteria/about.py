@@ -22,9 +22,11 @@ def about_something_else(head: Head, kind: Kind, work: str, vocab: Phrases, case
     acronym = _expanded_acronym(cased, head) if cased else None
     if acronym is not None:
         return f"a word of the name that '{acronym}' abbreviates, not a criterion of its own"
-    about_words = vocab.about_the_drug if concept.category == "medication" else vocab.about_the_finding
+    about_words = {"medication": vocab.about_the_drug, "procedure": vocab.about_the_procedure}.get(
+        concept.category, vocab.about_the_finding
+    )
     about = about_words.match(work, head.end) or _about_after_sibling(about_words, work, head)
-    if about is not None and concept.category in {"condition", "infection", "medication"}:
+    if about is not None and concept.category in {"condition", "infection", "medication", "procedure"}:
         return f"'{about.group(0).strip(' -')}' after the finding: the statement is about something else"
     if concept.category in FINDING_CATEGORIES and vaccine_example_before(work, head, vocab) is not None:
         return VACCINE_REASON
@@ -170,7 +172,8 @@ _NOT_THE_CONCEPT: tuple[tuple[str, frozenset[str], int, str], ...] = (
     ("risk_of_finding", frozenset(), 3, "finding: a risk or a cause of the finding is not the finding"),
     ("dose_reference_before", _TREATMENTS, 1, "treatment: a point in time of the trial, not its use"),
     ("contraindication_before", _TREATMENTS, 3, "treatment: a contraindication to it or its refusal is not its use"),
-    ("exposure_to_finding", _FINDINGS, 5, "finding: an exposure or a vaccination is not the finding"),
+    # ("exposure to sunlight or UV radiation": an exposure is no radiotherapy either)
+    ("exposure_to_finding", _FINDINGS | {"procedure"}, 5, "finding: an exposure or a vaccination is not the finding"),
     ("prevention_of_finding", _FINDINGS | {"pregnancy"}, 3, "finding: its prevention is not the finding"),
     ("interaction_with_drug", _TREATMENTS, 3, "treatment: an interaction with it is not its use"),
     ("dose_change_before", _TREATMENTS, 3, "treatment: a change in its dose or its stopping is not its use"),

@@ -87,6 +87,7 @@ class Phrases:
     criterion_if: re.Pattern[str] = _NEVER
     substance_test: re.Pattern[str] = _NEVER
     about_the_finding: re.Pattern[str] = _NEVER
+    about_the_procedure: re.Pattern[str] = _NEVER
     about_the_drug: re.Pattern[str] = _NEVER
     about_the_test: re.Pattern[str] = _NEVER
     risk_of_finding: re.Pattern[str] = _NEVER
@@ -449,6 +450,7 @@ def phrases() -> Phrases:
         criterion_if=compile_phrases(_words(t, "criterion_if")),
         substance_test=compile_phrases(_words(t, "substance_test_context")),
         about_the_finding=_right_after(_words(t, "about_the_finding")),
+        about_the_procedure=_right_after(_words(t, "about_the_procedure")),
         about_the_drug=_right_after(_words(t, "about_the_drug")),
         about_the_test=_right_after(_words(t, "about_the_test")),
         risk_of_finding=compile_phrases(_words(t, "risk_of_finding")),

@@ -228,3 +228,9 @@ def test_a_treatment_the_patient_may_begin_is_permitted() -> None:
         "medication.hormonal-therapy",
     )
     assert not atom.computable and atom.reason is not None and "have already begun" in atom.reason
+
+
+def test_an_exposure_to_radiation_is_no_radiotherapy() -> None:
+    """Audit round 11: "radiation" is also radiotherapy's name; its exposure is not the treatment."""
+    atom = _by_key("Exclusion Criteria:\n* radiation exposure from diagnostic imaging\n", "procedure.radiotherapy")
+    assert not atom.computable and atom.reason is not None and atom.reason.startswith("'exposure'")
