@@ -391,6 +391,11 @@ def find_window(text: str) -> tuple[int, int, int] | None:
     return windows[0] if windows else None
 
 
+_PAST_EVENT_AFTER = re.compile(r"\s+(?:of|after|following)\s+(?:(?:a|an|the|their|any)\s+)?(?:previous|prior|past)\b")
+"""A window counted from another past event ("Guillain-Barre syndrome within eight weeks of a previous influenza
+vaccine"): a time between two events of the record, no look-back from the trial (its words stay a residue)."""
+
+
 def find_windows(text: str) -> list[tuple[int, int, int]]:
     """(start, end, days) of every time window, in text order."""
     p = phrases()
@@ -402,7 +407,7 @@ def find_windows(text: str) -> list[tuple[int, int, int]]:
         raw = m.group("num")
         if raw is None and not m.group("open").startswith(("in the", "during", "over", "within the")):
             continue
-        if p.future_reference.match(text, m.end()):
+        if p.future_reference.match(text, m.end()) or _PAST_EVENT_AFTER.match(text, m.end()):
             continue  # "within 4 months after the final dose": a time after the trial's treatment, no look-back
         number = 1 if raw is None else count_value(raw)
         candidates.append((m.start(), m.end(), _days(number, p.time_units[m.group("unit").lower()])))

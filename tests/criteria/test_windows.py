@@ -223,3 +223,14 @@ def test_prior_to_receiving_the_trial_drug_is_a_time() -> None:
     assert not atoms["medication.pembrolizumab"].computable
     (given,) = compile_text("Inclusion Criteria:\n* disease progression after receiving chemotherapy\n").atoms
     assert given.computable and given.concept_key == "medication.antineoplastic-agents"
+
+
+def test_a_time_from_another_past_event_is_no_look_back() -> None:
+    """Audit round 11 (Chia NCT02762851): "Guillain-Barre syndrome within eight weeks of a previous influenza
+    vaccine" became GBS in the last 56 days once "eight" was read; the time is between two past events."""
+    (atom,) = compile_text(
+        "Exclusion Criteria:\n* Guillain-Barré syndrome within eight weeks of a previous influenza vaccine\n"
+    ).atoms
+    assert atom.within_days is None and [r.text for r in atom.residues] == [
+        "within eight weeks of a previous influenza vaccine"
+    ]
