@@ -271,3 +271,10 @@ def test_targeted_drugs_carry_rxnorm_ingredient_codes_read_in_public_files() -> 
         assert [c.code for c in rxnorm] == [code]
     pazopanib = lex.get("medication.pazopanib")
     assert [c.code for c in pazopanib.codings] == ["L01EX03"]  # ATC only: a record still matches by its name
+
+
+def test_platinum_based_chemotherapy_is_the_platinum_class() -> None:
+    """Audit round 11: "platinum-based chemotherapy" counted every antineoplastic drug (capecitabine, nivolumab ...)."""
+    assert keys("prior platinum-based chemotherapy") == ["medication.platinum-compounds"]
+    members = {m.key for m in lexicon().members(lexicon().get("medication.platinum-compounds"))}
+    assert {"medication.cisplatin", "medication.carboplatin", "medication.oxaliplatin"} <= members
