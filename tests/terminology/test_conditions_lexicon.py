@@ -172,6 +172,7 @@ FOUND = [
     ("artery or venous thrombotic events within 2 months", "condition.thrombosis", (ICD, "I82.409")),
     ("clinically significant diarrhea or malabsorption", "condition.malabsorption-syndrome", (ICD, "K90.9")),
     ("carcinoma in situ of the cervix", "condition.in-situ-carcinoma", (ICD, "D06.9")),
+    ("Cardiac ischemia", "condition.myocardial-ischemia", (ICD, "I25.9")),  # audit round 11: it read "ischemia"
     # a kind's ICD-10-CM category given by hand (corpus NCT05437757: breast implant-associated ALCL is C84.7A)
     (
         "Breast Implant-Associated Anaplastic Large Cell Lymphoma (BIA-ALCL)",
