@@ -618,7 +618,27 @@ def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> 
         return True
     # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
     # and no clause of its own between the concept and the permission is its subject
-    return "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12
+    if "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12:
+        return True
+    return _in_permitted_subject(item_work, start, marker)
+
+
+_COPULA_END = re.compile(r"[\s,]*\b(?:is|are|was|were|will\s+be|shall\s+be|may\s+be|can\s+be|be)?\s*$")
+
+
+def _in_permitted_subject(item_work: str, start: int, marker: int) -> bool:
+    """ "Patients with a past or resolved HBV infection (defined as ...) are eligible", "Chronic, stable atrial
+    fibrillation on stable anticoagulation therapy, including low molecular-weight heparin, is allowed.": a sentence
+    that ends with its permission and has no verb before it is one subject, every concept in it permitted."""
+    vocab = phrases()
+    found = vocab.permission.match(item_work, marker)
+    sentence_start, sentence_end = _sentence(item_work, marker)
+    if found is None or len(word_tokens(item_work[found.end() : sentence_end])) > 3:
+        return False  # the sentence goes on after the permission ("... is allowed if ...")
+    words = word_tokens(_COPULA_END.sub("", item_work[sentence_start:marker]))  # "... heparin, is allowed"
+    verbs = [w for w in words if w in vocab.clause_verbs or w in vocab.subordinate_words]
+    balanced = item_work.count("(", sentence_start, marker) == item_work.count(")", sentence_start, marker)
+    return sentence_start <= start < marker and not verbs and balanced
 
 
 def head_offset(head: Head, src: Source) -> int:

@@ -559,3 +559,18 @@ def test_a_procedure_for_a_finding_is_no_finding_to_exclude() -> None:
     atom = _atoms("Exclusion Criteria:\n* Previous catheter radiofrequency ablation for AF\n")[0]
     assert atom.concept_key == "condition.atrial-fibrillation"
     assert [(r.text, r.effect) for r in atom.residues] == [("ablation for AF", "narrows")]
+
+
+def test_a_sentence_that_ends_in_its_permission_permits_its_subject() -> None:
+    """Audit round 11 (corpus NCT05070247, NCT03518606): "Chronic, stable atrial fibrillation on stable
+    anticoagulation therapy, including low molecular-weight heparin, is allowed." excluded heparin users; "Patients
+    with a past or resolved HBV infection (defined as ...) are eligible" excluded them. A prohibition stays."""
+    for item in (
+        "Chronic, stable atrial fibrillation on stable anticoagulation therapy, including low molecular-weight "
+        "heparin, is allowed.",
+        "Patients with a past or resolved HBV infection (defined as the presence of hepatitis B core antibody "
+        "(anti-HBc) and absence of HBsAg) are eligible.",
+    ):
+        assert not any(a.computable for a in _atoms(f"Exclusion Criteria:\n* {item}\n")), item
+    prohibited = _atoms("Exclusion Criteria:\n* Hypertension that is uncontrolled is not allowed.\n")[0]
+    assert prohibited.computable
