@@ -113,6 +113,21 @@ def _in_situ(work: str, found: list[ConceptMatch], lexicon: Lexicon, p: Phrases)
     return read
 
 
+def _abbreviation_senses(work: str, found: list[ConceptMatch], lexicon: Lexicon, p: Phrases) -> list[ConceptMatch]:
+    """ "ASA I-II" is the anaesthesia score, "ASA, clopidogrel or ticlopidine" aspirin: an abbreviation of two senses
+    reads as the one the words after it call for (``abbreviation_senses``)."""
+    read: list[ConceptMatch] = []
+    for m in found:
+        for abbreviation, concept_key, after, otherwise in p.abbreviation_senses:
+            if m.phrase != abbreviation or m.concept.key != concept_key or after.match(work, m.end):
+                continue
+            other = lexicon.get(otherwise)
+            if other is not None:
+                m = ConceptMatch(concept=other, start=m.start, end=m.end, phrase=m.phrase)
+        read.append(m)
+    return read
+
+
 def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = None) -> list[ConceptMatch]:
     """Lexicon matches, plus concepts written right after "non-" ("non-colorectal cancer"). The lexicon reads
     ``cased`` (the same text with its letter case, so that "MS" or "eGFR" match as written)."""
@@ -132,6 +147,7 @@ def find_concepts(work: str, lexicon: Lexicon, p: Phrases, cased: str | None = N
     if found and cased and source is cased:  # "Hospital Anxiety and Depression Scale": a scale, not depression
         found = _outside_names(found, _capitalised_name_spans(cased, p))
     found = _drop_overlaps(_in_situ(work, found, lexicon, p) if "situ" in work else found)
+    found = _abbreviation_senses(work, found, lexicon, p) if p.abbreviation_senses else found
     shared = shared_head_matches(work, found, lexicon, p)
     if shared:
         found = _drop_overlaps(found + shared)

@@ -104,6 +104,8 @@ class Phrases:
     untreated_before: re.Pattern[str] = _NEVER
     """ "untreated" right before a finding (with at most one word between)."""
     in_situ_after: re.Pattern[str] = _NEVER
+    abbreviation_senses: tuple[tuple[str, str, re.Pattern[str], str], ...] = ()
+    """(abbreviation, concept when one of the words follows, the words, the other concept): "ASA I-II" / "ASA"."""
     """ "in situ" right after a cancer's name."""
     in_situ_concept: str = ""
     """Words before a treatment that make the patient a candidate for it ("criteria for bariatric surgery")."""
@@ -296,6 +298,13 @@ def _right_after(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"\s*-?\s*" + phrase_pattern(words), re.IGNORECASE)
 
 
+def _abbreviation_sense(entry: dict[str, Any]) -> tuple[str, str, re.Pattern[str], str]:
+    """One row of ``abbreviation_senses``: the words after the abbreviation (past a closing parenthesis)."""
+    words = phrase_pattern(str(w) for w in entry["followed_by"])
+    after = re.compile(r"\s*\)?\s*(?:" + words + ")", re.IGNORECASE)
+    return str(entry["abbreviation"]), str(entry["concept"]), after, str(entry["otherwise"])
+
+
 def _trial_time_point(t: dict[str, Any]) -> re.Pattern[str]:
     """A point of a treatment, then the trial's own product ("first dose of study drug")."""
     points = _by_name(t, "dose_reference_before")["points"]
@@ -468,6 +477,7 @@ def phrases() -> Phrases:
             r"\s+" + phrase_pattern(_words(t, "in_situ_words")) + r"(?!\s*hybridi)", re.IGNORECASE
         ),
         in_situ_concept=str(t.get("in_situ_concept", "")),
+        abbreviation_senses=tuple(_abbreviation_sense(entry) for entry in t.get("abbreviation_senses") or ()),
         suspicion_before=compile_phrases(_words(t, "suspicion_before")),
         confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
         restrictive_clause=re.compile(

@@ -574,3 +574,12 @@ def test_a_sentence_that_ends_in_its_permission_permits_its_subject() -> None:
         assert not any(a.computable for a in _atoms(f"Exclusion Criteria:\n* {item}\n")), item
     prohibited = _atoms("Exclusion Criteria:\n* Hypertension that is uncontrolled is not allowed.\n")[0]
     assert prohibited.computable
+
+
+def test_asa_is_aspirin_unless_a_class_follows() -> None:
+    """Audit round 11: "ASA" read as the anaesthesia score in "ASA, clopidogrel or ticlopidine"; "ASA I - II" stays
+    the score (the words after the abbreviation choose its sense, ``abbreviation_senses``)."""
+    drugs = _atoms("Exclusion Criteria:\n* ASA, clopidogrel or ticlopidine\n")
+    assert drugs[0].concept_key == "medication.aspirin" and drugs[0].computable
+    score = _atoms("Inclusion Criteria:\n* ASA I - II\n")[0]
+    assert score.concept_key == "performance.asa" and (score.comparator, score.value) == ("le", 2.0)
