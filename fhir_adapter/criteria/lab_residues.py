@@ -12,7 +12,8 @@ from fhir_adapter.criteria.lexicon import Units
 from fhir_adapter.criteria.model import Kind, Residue
 from fhir_adapter.criteria.numbers import Threshold
 from fhir_adapter.criteria.phrases import Phrases
-from fhir_adapter.criteria.residues import Source, extent, widening
+from fhir_adapter.criteria.residues import extent, widening
+from fhir_adapter.criteria.source import Source
 from fhir_adapter.criteria.values import threshold_fields
 from fhir_adapter.terminology import Concept
 

@@ -49,6 +49,7 @@ from fhir_adapter.criteria.model import (
 )
 from fhir_adapter.criteria.notes import NOTE_REASON, in_note, note_spans, withdrawn_reason
 from fhir_adapter.criteria.numbers import Threshold, find_thresholds, find_window, find_windows
+from fhir_adapter.criteria.permissions import prohibited_in_inclusion
 from fhir_adapter.criteria.phrases import Phrases, phrases
 from fhir_adapter.criteria.qualifiers import attach_qualifiers, time_of_fields
 from fhir_adapter.criteria.readings import (
@@ -64,18 +65,16 @@ from fhir_adapter.criteria.readings import (
 )
 from fhir_adapter.criteria.residues import (
     RESTRICTION_REASON,
-    Source,
-    clause_source,
     disqualifying_in_inclusion,
     item_residues,
     of_an_absence,
     presence_residues,
-    prohibited_in_inclusion,
     widening,
 )
 from fhir_adapter.criteria.scope import subgroup_scope
 from fhir_adapter.criteria.segments import WORD_OR, segment
 from fhir_adapter.criteria.sites import site_after
+from fhir_adapter.criteria.source import Source, clause_source
 from fhir_adapter.criteria.split import Item, Span, split_clauses
 from fhir_adapter.criteria.text import normalise
 from fhir_adapter.criteria.topics import apply_topic, topic_of, topic_reason, unnoted

@@ -19,9 +19,7 @@ from fhir_adapter.criteria.lexicon import Lexicon, Units
 from fhir_adapter.criteria.model import TREATMENT_CATEGORIES, Kind, Residue
 from fhir_adapter.criteria.numbers import READING, Threshold
 from fhir_adapter.criteria.phrases import Phrases
-from fhir_adapter.criteria.residues import (
-    Source,
-)
+from fhir_adapter.criteria.source import Source
 from fhir_adapter.criteria.text import Normalised
 from fhir_adapter.criteria.values import unit_text
 from fhir_adapter.terminology import Concept

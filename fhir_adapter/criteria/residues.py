@@ -5,8 +5,6 @@ effect and its reason, or the reason the atom is left for review when such a cla
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
 
 from fhir_adapter.criteria.about import (
     about_something_else,
@@ -19,83 +17,24 @@ from fhir_adapter.criteria.head import (
     SEPARATOR,
     Head,
     open_paren_before,
-    trim_span,
     word_tokens,
 )
 from fhir_adapter.criteria.model import FINDING_CATEGORIES, TREATMENT_CATEGORIES, Kind, Residue, ResidueEffect
 from fhir_adapter.criteria.narrower import narrower_codings
 from fhir_adapter.criteria.numbers import find_min_elapsed, find_thresholds, find_windows
-from fhir_adapter.criteria.phrases import Phrases, phrases, search_exception
+from fhir_adapter.criteria.permissions import (
+    listed_as_allowed,
+    negated_permission,
+    permission_for,
+    permitted_concept,
+)
+from fhir_adapter.criteria.phrases import Phrases
 from fhir_adapter.criteria.routes import dosing_before, route_before, route_reading
-from fhir_adapter.criteria.split import Item
-from fhir_adapter.criteria.text import Normalised, normalise
+from fhir_adapter.criteria.source import Source, head_offset, same_sentence, sentence
 from fhir_adapter.terminology import Concept
 
 _CALENDAR_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?:\s*(?:-|to|and)\s*(?:19|20)\d\d)?(?!\d)")
 """A calendar year or period ("a pregnancy between 1991-2001"): not a time relative to today."""
-
-
-@dataclass(frozen=True)
-class ItemFacts:
-    """What the whole item says, read once for all its atoms."""
-
-    min_elapsed: bool
-    """A minimum time since an event that is not part of an exception or permission ("unless stable for 4
-    weeks" belongs to the exception, which is a residue)."""
-    permission: re.Match[str] | None
-    permissions: tuple[re.Match[str], ...]
-    """Every permission of the item, in order (one item may prohibit one thing and allow others)."""
-    exception: re.Match[str] | None
-    condition: re.Match[str] | None
-
-
-_ITEM_CONDITION = re.compile(r"(?<![a-z])(?:if|unless)(?![a-z])")
-
-
-@lru_cache(maxsize=256)
-def _item_reading(item_text: str) -> tuple[Normalised, ItemFacts]:
-    item_norm = normalise(item_text)
-    vocab = phrases()
-    work = item_norm.text
-    elapsed = find_min_elapsed(work)
-    permissions = tuple(vocab.permission.finditer(work))
-    permission = permissions[0] if permissions else None
-    exception = search_exception(vocab, work)
-    condition = _ITEM_CONDITION.search(work) if "if" in work or "unless" in work else None  # (quicker test)
-    residue_starts = [m.start() for m in (permission, exception, condition) if m is not None]
-    facts = ItemFacts(
-        min_elapsed=elapsed is not None and not any(start < elapsed[0] for start in residue_starts),
-        permission=permission,
-        permissions=permissions,
-        exception=exception,
-        condition=condition,
-    )
-    return item_norm, facts
-
-
-def clause_source(text: str, clause_start: int, norm: Normalised, item: Item) -> Source:
-    item_norm, facts = _item_reading(text[item.start : item.end])
-    return Source(text, clause_start, norm, item.start, item_norm, facts)
-
-
-@dataclass(frozen=True)
-class Source:
-    """A clause and its item, normalised, with the way back to the criteria text (residues quote it)."""
-
-    text: str
-    clause_start: int
-    norm: Normalised
-    item_start: int
-    item_norm: Normalised
-    item_facts: ItemFacts
-
-    def clause(self, start: int, end: int) -> str:
-        a, b = self.norm.span(*trim_span(self.norm.text, start, end))
-        return self.text[self.clause_start + a : self.clause_start + b]
-
-    def item(self, start: int, end: int) -> str:
-        a, b = self.item_norm.span(*trim_span(self.item_norm.text, start, end))
-        return self.text[self.item_start + a : self.item_start + b]
 
 
 RESTRICTION_REASON = "a restriction not combined in coded data"
@@ -302,6 +241,8 @@ _KIND_OF = re.compile(r"(?<![a-z])(?:forms?|types?|kinds?|variants?|subtypes?|on
 
 
 _KIND_NUMBER_BEFORE = re.compile(r"\b(?:type|grade|stage|class|genotype|subtype)\s*-?\s*[0-9ivx]{1,4}[a-d]?\s*$")
+
+
 _KIND_NUMBER_AFTER = re.compile(
     r"\s*,?\s*(?:type|grade|stage|class|genotype|subtype|serotype)\s*-?\s*[0-9ivx]{1,4}[a-d]?\b"
 )
@@ -362,17 +303,17 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
         # the requirement
         return f"conditional criterion ('{condition.group(0)}'): the concept is the condition, not the requirement", []
     residues: list[Residue] = []
-    listed = _listed_as_allowed(head, src, vocab)
+    listed = listed_as_allowed(head, src, vocab)
     if listed is not None:
         # "... is not allowed; however, the following are allowed: a. endocrine therapy ...": a listed concept
         return f"a permission ('{listed.group(0)}'): the listed concept is allowed, not required or excluded", []
-    permission = _permission_for(head, src)
-    if permission is not None and _negated_permission(item_work, permission):
+    permission = permission_for(head, src)
+    if permission is not None and negated_permission(item_work, permission):
         permission = None  # "no anticancer treatment is allowed": a prohibition, the criterion itself
     if (
         permission is not None
-        and _permitted_concept(item_work, permission.start(), head, src)
-        and not vocab.permission_conditions.search(item_work, *_sentence(item_work, permission.start()))
+        and permitted_concept(item_work, permission.start(), head, src)
+        and not vocab.permission_conditions.search(item_work, *sentence(item_work, permission.start()))
     ):
         # "Use of intranasal DDAVP during menses will be permitted": the concept is what is allowed
         return f"a permission ('{permission.group(0)}'): the concept is allowed, not required or excluded", []
@@ -390,7 +331,7 @@ def item_residues(head: Head, kind: Kind, src: Source, vocab: Phrases) -> tuple[
     for found, effect, why in markers:
         if found is None:
             continue
-        span = _sentence(item_work, found.start()) if found is permission else extent(item_work, found.start())
+        span = sentence(item_work, found.start()) if found is permission else extent(item_work, found.start())
         text = src.item(*span)
         if text and all(r.text != text for r in residues):
             residues.append(Residue(text=text, effect=effect, reason=why))
@@ -416,11 +357,11 @@ def _lab_statement(head: Head, src: Source, vocab: Phrases) -> str | None:
     named_for = _FOR_PATIENTS_WITH.search(work, max(0, head.start - 40), head.start)
     if named_for is not None:  # "Creatinine clearance >= 30 mL/min for subject with creatinine levels > 1.5 x ULN"
         return f"names the patients another threshold applies to ('{named_for.group(0).strip()}')"
-    permission = _permission_for(head, src)
+    permission = permission_for(head, src)
     if (
         permission is not None
-        and not _negated_permission(item_work, permission)
-        and _permitted_concept(item_work, permission.start(), head, src)
+        and not negated_permission(item_work, permission)
+        and permitted_concept(item_work, permission.start(), head, src)
     ):
         return f"a permission ('{permission.group(0)}'): the threshold is allowed, not required or excluded"
     return None
@@ -473,50 +414,12 @@ def _threshold_subject(work: str, head: Head, vocab: Phrases) -> str | None:
     return work[subject.start() : head.end]
 
 
-def _sentence(text: str, pos: int) -> tuple[int, int]:
-    """The sentence of ``text`` around ``pos`` ("Patients with stable CNS disease are eligible")."""
-    stop_before = text.rfind(". ", 0, pos)
-    start = max(stop_before + 2 if stop_before >= 0 else 0, text.rfind(";", 0, pos) + 1)
-    stop = re.search(r"\.\s|\.$|;", text[pos:])
-    return start, pos + stop.start() if stop else len(text)
-
-
-_LIST_OPENS = re.compile(r"\s*:")
-_THE_FOLLOWING = re.compile(r"\s+the\s+following\b[^.;:]{0,80}:")
-"""A permission's object named as the list after the colon ("may have received the following prior therapy: ...")."""
-_NEGATION_WORD = re.compile(r"(?<![a-z])(?:not|no|never|nor)(?![a-z])")
-_NEGATIONS = frozenset({"not", "no", "never", "nor", "neither"})
-
-
-def _listed_as_allowed(head: Head, src: Source, vocab: Phrases) -> re.Match[str] | None:
-    """The permission that opens a list the head is in ("however, the following are allowed: a. ...", "Patients
-    may have received the following prior AR directed therapy prior to enrollment: bicalutamide, ...")."""
-    item_work = src.item_norm.text
-    start = head_offset(head, src)
-    permitted = [
-        m for m in vocab.permitted_before.finditer(item_work, 0, start) if _THE_FOLLOWING.match(item_work, m.end())
-    ]
-    for permission in sorted([*src.item_facts.permissions, *permitted], key=lambda m: m.start()):
-        if permission.end() > start:
-            break
-        clause_start = max(item_work.rfind(mark, 0, permission.start()) for mark in (". ", ";", ",")) + 1
-        negated = _NEGATION_WORD.search(item_work, clause_start, permission.start())  # in its own clause
-        opens = _LIST_OPENS.match(item_work, permission.end()) or _THE_FOLLOWING.match(item_work, permission.end())
-        if opens and negated is None:
-            return permission
-    return None
-
-
-def _permission_for(head: Head, src: Source) -> re.Match[str] | None:
-    """The permission of the head's own sentence, else the item's first."""
-    start = head_offset(head, src)
-    item_work = src.item_norm.text
-    own = [m for m in src.item_facts.permissions if _same_sentence(item_work, start, m.start())]
-    return own[0] if own else src.item_facts.permission
-
-
 _ONE = re.compile(r"(?:1|one)\b", re.IGNORECASE)
+
+
 _AT_LEAST = re.compile(r"(?:at\s+least|≥|>=|a\s+minimum\s+of|no\s+less\s+than|not\s+less\s+than)\s*$", re.IGNORECASE)
+
+
 _OR_MORE = re.compile(r"(?:1|one)\s*(?:or\s+more|\+)", re.IGNORECASE)
 
 
@@ -540,108 +443,15 @@ def disqualifying_in_inclusion(head: Head, kind: Kind, src: Source, vocab: Phras
     item_work = src.item_norm.text
     start = head_offset(head, src)
     found = last_match(vocab.disqualifying, item_work, 0, start)
-    if found is None or not _same_sentence(item_work, found.start(), start):
+    if found is None or not same_sentence(item_work, found.start(), start):
         found = vocab.disqualifying_after.search(item_work, start)
         # ("Hepatocellular carcinoma (fibrolamellar subtypes are not eligible)": the words in parentheses speak of
         # the concepts inside them)
         if (
             found is None
-            or not _same_sentence(item_work, start, found.start())
+            or not same_sentence(item_work, start, found.start())
             or "(" in item_work[start : found.start()]
             or _FOR_A_TREATMENT.match(item_work, found.end())
         ):
             return None
     return f"'{found.group(0)}': an exclusion written among the inclusions, left for review"
-
-
-def prohibited_in_inclusion(head: Head, kind: Kind, src: Source) -> bool:
-    """ "Concomitant use of warfarin is not permitted" among the inclusions: the concept must be absent. The
-    concept is the prohibition's subject: right before its words, or the first words of its sentence ("Use of X in
-    subjects without Y, except for Z, was not permitted")."""
-    permission = src.item_facts.permission
-    if kind != "inclusion" or permission is None or not _negated_permission(src.item_norm.text, permission):
-        return False
-    item_work = src.item_norm.text
-    return _permitted_concept(item_work, permission.start(), head, src)
-
-
-def _sentence_subject(item_work: str, start: int, marker: int) -> bool:
-    """Whether the concept at ``start`` opens the sentence whose verb is at ``marker`` ("Prophylactic use of X in
-    subjects without Y, except for Z, was not permitted"): at most three words before it, none a separator."""
-    sentence_start = max(item_work.rfind(". ", 0, marker) + 1, 0)
-    lead = item_work[sentence_start:start]
-    return (
-        sentence_start <= start < marker
-        and _same_sentence(item_work, start, marker)
-        and len(word_tokens(lead)) <= 3
-        and not SEPARATOR.search(lead)
-        # "Uncontrolled hypertension (Patients ... are eligible)": a permission of its own inside the parenthesis
-        and item_work.count("(", start, marker) <= item_work.count(")", start, marker)
-    )
-
-
-def _negated_permission(text: str, marker: re.Match[str]) -> bool:
-    """ "not allowed", "No concomitant treatment is allowed", "is not permitted": a prohibition."""
-    sentence_start = max(text.rfind(". ", 0, marker.start()) + 1, 0)
-    words = word_tokens(text[sentence_start : marker.start()])
-    # the sentence opens with the negation, or it stands right before the permission: "psoriasis not requiring
-    # systemic treatment ... are permitted" is a permission
-    return bool(words) and (words[0] in _NEGATIONS or any(w in _NEGATIONS for w in words[-3:]))
-
-
-def _same_sentence(text: str, a: int, b: int) -> bool:
-    """Whether two offsets of the item lie in one sentence (no ". " or ";" between them)."""
-    lo, hi = min(a, b), max(a, b)
-    return not re.search(r"\.\s|;", text[lo:hi])
-
-
-def _permitted_concept(item_work: str, marker: int, head: Head, src: Source) -> bool:
-    """Whether the permission is about this concept: the concept comes right before the permission words in the
-    same sentence ("hypothyroidism is allowed"), with no list separator between them."""
-    start = head_offset(head, src)
-    end = start + (head.end - head.start)
-    if start > marker and phrases().exemption.match(item_work, marker) and _same_sentence(item_work, marker, start):
-        return True  # "(Not applicable to patients with bilateral oophorectomy and/or hysterectomy)"
-    if not _same_sentence(item_work, marker, start) or end > marker:
-        return False
-    close = item_work.find(")", end, marker)
-    if close >= 0 and item_work.count("(", end, close) == 0:
-        end = close + 1  # "(such as zolpidem, eszopiclone, or zaleplon) during this period is allowable"
-    gap = item_work[end:marker]
-    if not SEPARATOR.search(gap) and len(word_tokens(gap)) <= 6:
-        return True
-    # "Prior therapy with trastuzumab in the neoadjuvant, adjuvant or metastatic setting was permitted"; "Occasional
-    # use of benzodiazepines or non-benzodiazepine sedatives (...) during this period is allowable": a list
-    # opening the sentence is its subject
-    list_start = start if head.list_start is None else start - (head.start - head.list_start)
-    if _sentence_subject(item_work, list_start, marker):
-        return True
-    # "ranitidine or its equivalent and/or omeprazole or its equivalent is acceptable": a list with no comma
-    # and no clause of its own between the concept and the permission is its subject
-    if "," not in gap and "(" not in gap and not phrases().subordinate.search(gap) and len(word_tokens(gap)) <= 12:
-        return True
-    return _in_permitted_subject(item_work, start, marker)
-
-
-_COPULA_END = re.compile(r"[\s,]*\b(?:is|are|was|were|will\s+be|shall\s+be|may\s+be|can\s+be|be)?\s*$")
-
-
-def _in_permitted_subject(item_work: str, start: int, marker: int) -> bool:
-    """ "Patients with a past or resolved HBV infection (defined as ...) are eligible", "Chronic, stable atrial
-    fibrillation on stable anticoagulation therapy, including low molecular-weight heparin, is allowed.": a sentence
-    that ends with its permission and has no verb before it is one subject, every concept in it permitted."""
-    vocab = phrases()
-    found = vocab.permission.match(item_work, marker)
-    sentence_start, sentence_end = _sentence(item_work, marker)
-    if found is None or len(word_tokens(item_work[found.end() : sentence_end])) > 3:
-        return False  # the sentence goes on after the permission ("... is allowed if ...")
-    words = word_tokens(_COPULA_END.sub("", item_work[sentence_start:marker]))  # "... heparin, is allowed"
-    verbs = [w for w in words if w in vocab.clause_verbs or w in vocab.subordinate_words]
-    balanced = item_work.count("(", sentence_start, marker) == item_work.count(")", sentence_start, marker)
-    return sentence_start <= start < marker and not verbs and balanced
-
-
-def head_offset(head: Head, src: Source) -> int:
-    """The head's position in the item's normalised text (the clause sits at its offset in the item)."""
-    clause_in_item = src.item_norm.text.find(src.norm.text)
-    return (clause_in_item if clause_in_item >= 0 else 0) + head.start

@@ -13,7 +13,7 @@ from fhir_adapter.criteria.model import Residue
 from fhir_adapter.criteria.phrases import Phrases
 
 if TYPE_CHECKING:
-    from fhir_adapter.criteria.residues import Source
+    from fhir_adapter.criteria.source import Source
 
 
 def route_before(work: str, head: Head, vocab: Phrases) -> tuple[int, int] | None:

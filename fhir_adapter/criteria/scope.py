@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from fhir_adapter.criteria.head import Head, word_tokens
 from fhir_adapter.criteria.phrases import Phrases
-from fhir_adapter.criteria.residues import Source, head_offset
+from fhir_adapter.criteria.source import Source, head_offset
 
 
 @lru_cache(maxsize=4)

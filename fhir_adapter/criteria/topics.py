@@ -11,7 +11,7 @@ from typing import cast
 from fhir_adapter.criteria.head import Head
 from fhir_adapter.criteria.model import Residue
 from fhir_adapter.criteria.phrases import Phrases
-from fhir_adapter.criteria.residues import Source
+from fhir_adapter.criteria.source import Source
 from fhir_adapter.criteria.topic_table import Topic, text_tokens
 from fhir_adapter.terminology import Concept
 
