@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fhir_adapter.criteria.model import Comparator, Qualifier
 from fhir_adapter.criteria.patterns import compile_phrases, phrase_needles, phrase_pattern
+from fhir_adapter.criteria.phrase_tables import (
+    abbreviation_end,
+    abbreviation_sense,
+    by_name,
+    dose_reference,
+    except_words,
+    right_after,
+    route_words,
+    routes,
+    topic_groups,
+    trial_time_point,
+    word_list,
+)
 from fhir_adapter.criteria.topic_table import CategoryHint, Topic, TopicFilter
-from fhir_adapter.errors import ConfigError
 from fhir_adapter.mappings import load_table
 
 _NEVER = re.compile(r"(?!)")
@@ -246,30 +258,6 @@ class Phrases:
     metastases"): FHIR data cannot count lines of therapy."""
 
 
-def _words(table: dict[str, Any], key: str) -> list[str]:
-    value = table.get(key)
-    if not isinstance(value, list):
-        raise ConfigError(f"criteria_phrases.{key} must be a list")
-    return [str(v).lower() for v in value]
-
-
-def _by_name(table: dict[str, Any], key: str) -> dict[str, list[str]]:
-    value = table.get(key)
-    if not isinstance(value, dict):
-        raise ConfigError(f"criteria_phrases.{key} must be a mapping")
-    return {str(k): [str(v).lower() for v in vs] for k, vs in value.items()}
-
-
-def _topic_groups(entry: dict[str, Any]) -> list[list[str]]:
-    return [list(g) for g in entry["all_of"]] if "all_of" in entry else [list(entry["any_of"])]
-
-
-def _except_words(t: dict[str, Any]) -> re.Pattern[str]:
-    """Exception words, except where they introduce examples ("including, but not limited to:" is no "X but not Y")."""
-    examples = phrase_pattern(_words(t, "not_exception_phrases"))
-    return re.compile(f"(?!{examples})" + phrase_pattern(_words(t, "except_words")), re.IGNORECASE)
-
-
 def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
     """``vocab.except_words.search(text)``, quicker: the exception words alone, then the phrases that are no
     exception ("but not limited to") only where one is found (the combined pattern tries its negative look-ahead,
@@ -280,49 +268,6 @@ def search_exception(vocab: Phrases, text: str) -> re.Match[str] | None:
             return found
         pos = found.start() + 1
     return None
-
-
-def _route_words(t: dict[str, Any]) -> list[str]:
-    return [*_words(t, "systemic_route_words"), *_words(t, "local_route_words")]
-
-
-def _routes(words: Iterable[str], end: str) -> re.Pattern[str]:
-    """One or more route words joined by "or"/"and"/","/"/", then ``end`` (the space before the drug)."""
-    route = phrase_pattern(words)
-    joined = rf"{route}(?:\s*(?:,|/|\bor\b|\band\b|\band/or\b)\s*{route})*"
-    return re.compile(rf"{joined}(?:\s+(?:use|administration|treatment|therapy)\s+(?:of|with))?{end}", re.IGNORECASE)
-
-
-def _right_after(words: Iterable[str]) -> re.Pattern[str]:
-    """These words right after a concept, a hyphen allowed between ("gadolinium-enhancing")."""
-    return re.compile(r"\s*-?\s*" + phrase_pattern(words), re.IGNORECASE)
-
-
-def _abbreviation_sense(entry: dict[str, Any]) -> tuple[str, str, re.Pattern[str], str]:
-    """One row of ``abbreviation_senses``: the words after the abbreviation (past a closing parenthesis)."""
-    words = phrase_pattern(str(w) for w in entry["followed_by"])
-    after = re.compile(r"\s*\)?\s*(?:" + words + ")", re.IGNORECASE)
-    return str(entry["abbreviation"]), str(entry["concept"]), after, str(entry["otherwise"])
-
-
-def _trial_time_point(t: dict[str, Any]) -> re.Pattern[str]:
-    """A point of a treatment, then the trial's own product ("first dose of study drug")."""
-    points = _by_name(t, "dose_reference_before")["points"]
-    return re.compile(
-        rf"{phrase_pattern(points)}\s+(?:the\s+)?{phrase_pattern(_words(t, 'trial_products'))}", re.IGNORECASE
-    )
-
-
-def _dose_reference(t: dict[str, Any]) -> re.Pattern[str]:
-    """A preposition of time and a point of a treatment ("following the last dose of")."""
-    table = _by_name(t, "dose_reference_before")
-    # the trial's product may stand between ("from the start of study treatment with pembrolizumab")
-    product = rf"(?:\s+(?:the\s+)?{phrase_pattern(_words(t, 'trial_products'))}\s+(?:with|of))?"
-    starting = rf"{phrase_pattern(table['before_only'])}\s+{phrase_pattern(table['start_verbs'])}"
-    return re.compile(
-        rf"{phrase_pattern(table['prepositions'])}\s+(?:the\s+)?{phrase_pattern(table['points'])}{product}|{starting}",
-        re.IGNORECASE,
-    )
 
 
 _MEMO_SIZE = 4096
@@ -341,24 +286,18 @@ def remembered(vocab: Phrases, name: str, text: str, read: Callable[[str, Phrase
     return found
 
 
-def _abbreviation_end(t: dict[str, Any]) -> re.Pattern[str]:
-    """A text ending in an abbreviation ("e.g"), a single letter ("U.S") or a dotted word, before a full stop."""
-    listed = "|".join(re.escape(a) for a in _words(t, "sentence_abbreviations"))
-    return re.compile(rf"(?:\b(?:{listed})|\b[A-Za-z]|\.[A-Za-z])$", re.IGNORECASE)
-
-
 @cache
 def phrases() -> Phrases:
     """The vocabulary, loaded once."""
     t = load_table("criteria_phrases")
     site_heads = dict(t.get("site_specific_heads") or {})
-    comparators = _by_name(t, "comparators")
+    comparators = by_name(t, "comparators")
     prefix: dict[str, Comparator] = {}
     for comp, words in comparators.items():
         for w in words:
             prefix[w] = comp  # type: ignore[assignment]
     postfix: dict[str, Comparator] = {}
-    for comp, words in _by_name(t, "postfix_comparators").items():
+    for comp, words in by_name(t, "postfix_comparators").items():
         for w in words:
             postfix[w] = comp  # type: ignore[assignment]
     time_units = {str(k).lower(): float(v) for k, v in dict(t["time_units"]).items()}
@@ -379,7 +318,7 @@ def phrases() -> Phrases:
             residue_if=compile_phrases([str(w) for w in entry["residue_if_words"]])
             if "residue_if_words" in entry
             else None,
-            needles=tuple(phrase_needles(g) for g in _topic_groups(entry)),
+            needles=tuple(phrase_needles(g) for g in topic_groups(entry)),
         )
         for entry in t["not_computable"]
     )
@@ -388,9 +327,9 @@ def phrases() -> Phrases:
         for entry in t["category_hints"]
     )
     return Phrases(
-        headings={kind: frozenset(words) for kind, words in _by_name(t, "headings").items()},
+        headings={kind: frozenset(words) for kind, words in by_name(t, "headings").items()},
         heading_keywords=tuple(
-            (kind, compile_phrases(words)) for kind, words in _by_name(t, "heading_keywords").items()
+            (kind, compile_phrases(words)) for kind, words in by_name(t, "heading_keywords").items()
         ),
         heading_max_words=int(t["heading_max_words"]),
         subheading_max_words=int(t["subheading_max_words"]),
@@ -399,214 +338,217 @@ def phrases() -> Phrases:
         postfix_re=phrase_pattern(postfix),
         postfix_comparators=postfix,
         prefix_comparators=prefix,
-        range_separator_re=phrase_pattern(_words(t, "range_separators")),
-        range_opener_re=phrase_pattern(_words(t, "range_openers")),
-        uln_re=phrase_pattern(_words(t, "uln_phrases")),
-        lln_re=phrase_pattern(_words(t, "lln_phrases")),
-        multiple_words=tuple(_words(t, "multiple_words")),
+        range_separator_re=phrase_pattern(word_list(t, "range_separators")),
+        range_opener_re=phrase_pattern(word_list(t, "range_openers")),
+        uln_re=phrase_pattern(word_list(t, "uln_phrases")),
+        lln_re=phrase_pattern(word_list(t, "lln_phrases")),
+        multiple_words=tuple(word_list(t, "multiple_words")),
         time_units=time_units,
         time_unit_re=phrase_pattern(time_units),
-        window_opener_re=phrase_pattern(_words(t, "window_openers")),
-        window_closer_re=phrase_pattern(_words(t, "window_closers")),
-        qualifiers=tuple((q, compile_phrases(words)) for q, words in _by_name(t, "qualifiers").items()),  # type: ignore[misc]
-        negation=compile_phrases(_words(t, "negations")),
-        postfix_negation=compile_phrases(_words(t, "postfix_negations")),
+        window_opener_re=phrase_pattern(word_list(t, "window_openers")),
+        window_closer_re=phrase_pattern(word_list(t, "window_closers")),
+        qualifiers=tuple((q, compile_phrases(words)) for q, words in by_name(t, "qualifiers").items()),  # type: ignore[misc]
+        negation=compile_phrases(word_list(t, "negations")),
+        postfix_negation=compile_phrases(word_list(t, "postfix_negations")),
         result_negation=re.compile(
-            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})(?:[\s,/()]+[\w-]+){{0,3}}[\s,/()]*$", re.IGNORECASE
-        ),
-        negative_result_after=re.compile(
-            rf"\s*(?:{phrase_pattern(_words(t, 'negative_result_verbs'))})\s+"
-            rf"(?:{phrase_pattern(_words(t, 'result_negations'))})",
+            rf"(?:{phrase_pattern(word_list(t, 'result_negations'))})(?:[\s,/()]+[\w-]+){{0,3}}[\s,/()]*$",
             re.IGNORECASE,
         ),
-        list_connector=frozenset(_words(t, "list_connectors")),
-        modifier=compile_phrases(_words(t, "modifier_words")),
-        except_words=_except_words(t),
-        except_plain=compile_phrases(_words(t, "except_words")),
-        criterion_statement=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "criterion_statements")) + ")", re.I),
-        subordinate=compile_phrases(_words(t, "subordinate_words")),
-        abbreviation_end=_abbreviation_end(t),
-        conditional=compile_phrases(_words(t, "conditional_markers")),
-        age_words=compile_phrases(_words(t, "age_words")),
-        age_units=frozenset(_words(t, "age_units")),
+        negative_result_after=re.compile(
+            rf"\s*(?:{phrase_pattern(word_list(t, 'negative_result_verbs'))})\s+"
+            rf"(?:{phrase_pattern(word_list(t, 'result_negations'))})",
+            re.IGNORECASE,
+        ),
+        list_connector=frozenset(word_list(t, "list_connectors")),
+        modifier=compile_phrases(word_list(t, "modifier_words")),
+        except_words=except_words(t),
+        except_plain=compile_phrases(word_list(t, "except_words")),
+        criterion_statement=re.compile(r"\s*(?:" + phrase_pattern(word_list(t, "criterion_statements")) + ")", re.I),
+        subordinate=compile_phrases(word_list(t, "subordinate_words")),
+        abbreviation_end=abbreviation_end(t),
+        conditional=compile_phrases(word_list(t, "conditional_markers")),
+        age_words=compile_phrases(word_list(t, "age_words")),
+        age_units=frozenset(word_list(t, "age_units")),
         score_scales={str(k): (float(v[0]), float(v[1])) for k, v in dict(t["score_scales"]).items()},
         topics=topics,
         category_hints=hints,
-        permission=compile_phrases([*_words(t, "permission_markers"), *_words(t, "exemption_markers")]),
-        exemption=compile_phrases(_words(t, "exemption_markers")),
-        lab_condition=compile_phrases(_words(t, "lab_condition_markers")),
+        permission=compile_phrases([*word_list(t, "permission_markers"), *word_list(t, "exemption_markers")]),
+        exemption=compile_phrases(word_list(t, "exemption_markers")),
+        lab_condition=compile_phrases(word_list(t, "lab_condition_markers")),
         # "no more than two weeks prior" is an upper bound: a window, not a minimum
         min_elapsed=re.compile(
-            r"(?<!\bno )(?<!\bnot )(?:" + phrase_pattern(_words(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE
+            r"(?<!\bno )(?<!\bnot )(?:" + phrase_pattern(word_list(t, "min_elapsed_markers")) + r")\s*$", re.IGNORECASE
         ),
-        site_specific_concepts=frozenset(_words(site_heads, "concepts")),
-        site_specific_nouns=frozenset(_words(site_heads, "nouns")),
-        generic_modifiers=frozenset(_words(site_heads, "generic_modifiers")),
-        allergy_words=compile_phrases(_words(t, "allergy_words")),
-        medication_use=compile_phrases(_words(t, "medication_use_words")),
-        neutral_before_finding=frozenset(_words(t, "neutral_before_finding")),
-        test_results=frozenset(_words(t, "test_results")),
-        exception_nouns=frozenset(_words(t, "exception_nouns")),
-        alternative_openers=tuple(_words(t, "alternative_openers")),
+        site_specific_concepts=frozenset(word_list(site_heads, "concepts")),
+        site_specific_nouns=frozenset(word_list(site_heads, "nouns")),
+        generic_modifiers=frozenset(word_list(site_heads, "generic_modifiers")),
+        allergy_words=compile_phrases(word_list(t, "allergy_words")),
+        medication_use=compile_phrases(word_list(t, "medication_use_words")),
+        neutral_before_finding=frozenset(word_list(t, "neutral_before_finding")),
+        test_results=frozenset(word_list(t, "test_results")),
+        exception_nouns=frozenset(word_list(t, "exception_nouns")),
+        alternative_openers=tuple(word_list(t, "alternative_openers")),
         number_words={str(k).lower(): int(v) for k, v in dict(t["number_words"]).items()},
-        clause_verbs=frozenset(_words(t, "clause_verbs")),
-        cohort_nouns=frozenset(_words(t, "cohort_nouns")),
-        any_kind_words=frozenset(_words(t, "any_kind_words")),
-        cohort_neutral_words=frozenset(_words(t, "cohort_neutral_words")),
-        subordinate_words=frozenset(_words(t, "subordinate_words")),
-        site_stop_words=frozenset(_words(t, "site_stop_words")),
-        site_probe_nouns=tuple(_words(t, "site_probe_nouns")),
-        criterion_if=compile_phrases(_words(t, "criterion_if")),
-        substance_test=compile_phrases(_words(t, "substance_test_context")),
-        about_the_finding=_right_after(_words(t, "about_the_finding")),
-        about_the_procedure=_right_after(_words(t, "about_the_procedure")),
-        about_the_drug=_right_after(_words(t, "about_the_drug")),
-        about_the_test=_right_after(_words(t, "about_the_test")),
-        risk_of_finding=compile_phrases(_words(t, "risk_of_finding")),
-        exposure_to_finding=compile_phrases(_words(t, "exposure_to_finding")),
-        vaccine_words=compile_phrases(_words(t, "vaccine_words")),
-        planned_procedure_before=compile_phrases(_words(t, "planned_procedure_before")),
-        one_off_procedure=re.compile("|".join(re.escape(w) for w in _words(t, "one_off_procedure_words"))),
-        permitted_before=compile_phrases(_words(t, "permitted_before")),
-        candidacy_before=compile_phrases(_words(t, "candidacy_before")),
+        clause_verbs=frozenset(word_list(t, "clause_verbs")),
+        cohort_nouns=frozenset(word_list(t, "cohort_nouns")),
+        any_kind_words=frozenset(word_list(t, "any_kind_words")),
+        cohort_neutral_words=frozenset(word_list(t, "cohort_neutral_words")),
+        subordinate_words=frozenset(word_list(t, "subordinate_words")),
+        site_stop_words=frozenset(word_list(t, "site_stop_words")),
+        site_probe_nouns=tuple(word_list(t, "site_probe_nouns")),
+        criterion_if=compile_phrases(word_list(t, "criterion_if")),
+        substance_test=compile_phrases(word_list(t, "substance_test_context")),
+        about_the_finding=right_after(word_list(t, "about_the_finding")),
+        about_the_procedure=right_after(word_list(t, "about_the_procedure")),
+        about_the_drug=right_after(word_list(t, "about_the_drug")),
+        about_the_test=right_after(word_list(t, "about_the_test")),
+        risk_of_finding=compile_phrases(word_list(t, "risk_of_finding")),
+        exposure_to_finding=compile_phrases(word_list(t, "exposure_to_finding")),
+        vaccine_words=compile_phrases(word_list(t, "vaccine_words")),
+        planned_procedure_before=compile_phrases(word_list(t, "planned_procedure_before")),
+        one_off_procedure=re.compile("|".join(re.escape(w) for w in word_list(t, "one_off_procedure_words"))),
+        permitted_before=compile_phrases(word_list(t, "permitted_before")),
+        candidacy_before=compile_phrases(word_list(t, "candidacy_before")),
         untreated_before=re.compile(
-            phrase_pattern(_words(t, "untreated_words")) + r"(?:\s+[a-z'-]+)?\s+$", re.IGNORECASE
+            phrase_pattern(word_list(t, "untreated_words")) + r"(?:\s+[a-z'-]+)?\s+$", re.IGNORECASE
         ),
         # not "in situ hybridization" (a test)
         in_situ_after=re.compile(
-            r"\s+" + phrase_pattern(_words(t, "in_situ_words")) + r"(?!\s*hybridi)", re.IGNORECASE
+            r"\s+" + phrase_pattern(word_list(t, "in_situ_words")) + r"(?!\s*hybridi)", re.IGNORECASE
         ),
         in_situ_concept=str(t.get("in_situ_concept", "")),
-        abbreviation_senses=tuple(_abbreviation_sense(entry) for entry in t.get("abbreviation_senses") or ()),
-        suspicion_before=compile_phrases(_words(t, "suspicion_before")),
-        confirmed_alternative=compile_phrases(_words(t, "confirmed_alternative")),
+        abbreviation_senses=tuple(abbreviation_sense(entry) for entry in t.get("abbreviation_senses") or ()),
+        suspicion_before=compile_phrases(word_list(t, "suspicion_before")),
+        confirmed_alternative=compile_phrases(word_list(t, "confirmed_alternative")),
         restrictive_clause=re.compile(
             # (after a head that ends inside a parenthesis too: "Hypertension (high blood pressure) that ...")
             r"\)?\s*(?:\([^()]{0,60}\)\s*)?,?\s*(?:"
-            + phrase_pattern(_words(t, "restrictive_clause_openers"))
+            + phrase_pattern(word_list(t, "restrictive_clause_openers"))
             + "|"
-            + phrase_pattern(_words(t, "relative_clause_openers"))
+            + phrase_pattern(word_list(t, "relative_clause_openers"))
             + r"(?!\s*,|\s+(?:been\s+)?"
-            + phrase_pattern(_words(t, "relative_clause_not_restrictive"))
+            + phrase_pattern(word_list(t, "relative_clause_not_restrictive"))
             + "))",
             re.IGNORECASE,
         ),
-        manifestation=compile_phrases(_words(t, "manifestation_markers")),
+        manifestation=compile_phrases(word_list(t, "manifestation_markers")),
         treatment_purpose=re.compile(
-            r"\s+for\s+(?!\d|" + phrase_pattern(_words(t, "for_not_a_purpose")) + ")", re.IGNORECASE
+            r"\s+for\s+(?!\d|" + phrase_pattern(word_list(t, "for_not_a_purpose")) + ")", re.IGNORECASE
         ),
         restrictive_with=re.compile(
-            r"\s+with\s+(?!or\b|the\s+exception|exception|" + phrase_pattern(_words(t, "with_not_restrictive")) + ")",
+            r"\s+with\s+(?!or\b|the\s+exception|exception|"
+            + phrase_pattern(word_list(t, "with_not_restrictive"))
+            + ")",
             re.IGNORECASE,
         ),
-        route_before=_routes(_route_words(t), r"\s+$"),
-        dosing_word=compile_phrases(_words(t, "dosing_words")),
+        route_before=routes(route_words(t), r"\s+$"),
+        dosing_word=compile_phrases(word_list(t, "dosing_words")),
         treatment_of_finding=re.compile(
-            phrase_pattern(_words(t, "treatment_of_finding_words"))
+            phrase_pattern(word_list(t, "treatment_of_finding_words"))
             + r"\s+(?:(?:the|their|his|her|its|any|an?|this|that|active)\s+)*$",
             re.IGNORECASE,
         ),
-        recency=compile_phrases(_words(t, "recency_words")),
-        use_after=re.compile(r"\s*" + phrase_pattern(_words(t, "use_nouns")), re.IGNORECASE),
-        use_before=re.compile(phrase_pattern(_words(t, "use_nouns")) + r"\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE),
-        past_words=compile_phrases(_words(t, "past_words")),
-        grading_scales=frozenset(_words(t, "finding_grading_scales")),
-        threshold_subject=compile_phrases(_words(t, "threshold_subject_markers")),
+        recency=compile_phrases(word_list(t, "recency_words")),
+        use_after=re.compile(r"\s*" + phrase_pattern(word_list(t, "use_nouns")), re.IGNORECASE),
+        use_before=re.compile(phrase_pattern(word_list(t, "use_nouns")) + r"\s*(?:of\s+)?[(:]?\s*$", re.IGNORECASE),
+        past_words=compile_phrases(word_list(t, "past_words")),
+        grading_scales=frozenset(word_list(t, "finding_grading_scales")),
+        threshold_subject=compile_phrases(word_list(t, "threshold_subject_markers")),
         dosing_before=re.compile(
             # the drug may be a later member of the list the words open ("long-term use of analgesics, sedatives
             # or NSAIDs"): a narrowing residue to confirm where the words were only the first member's
-            phrase_pattern(_words(t, "dosing_words"))
+            phrase_pattern(word_list(t, "dosing_words"))
             + r"(?:\s+(?:use|treatment|therapy|courses?|doses?)\s+(?:of|with))?"
             r"(?:,?\s+[a-z-]+){0,6}?,?\s*$",
             re.IGNORECASE,
         ),
-        route_lead=_routes(_route_words(t), r"\s+"),
-        local_routes=frozenset(_words(t, "local_route_words")),
-        prevention_of_finding=compile_phrases(_words(t, "prevention_of_finding")),
-        interaction_with_drug=compile_phrases(_words(t, "interaction_with_drug")),
-        response_to_treatment=compile_phrases(_words(t, "response_to_treatment")),
-        unknown_status_before=compile_phrases(_words(t, "unknown_status_before")),
-        mother_before=compile_phrases(_words(t, "mother_before")),
-        manifestation_before=compile_phrases(_words(t, "manifestation_before")),
-        other_pressure_before=compile_phrases(_words(t, "other_pressure_before")),
-        future_reference=re.compile(r"\s*(?:" + phrase_pattern(_words(t, "future_reference")) + ")", re.IGNORECASE),
-        other_person_before=compile_phrases(_words(t, "other_person_before")),
-        dose_change_before=compile_phrases(_words(t, "dose_change_before")),
-        change_before_test=compile_phrases(_by_name(t, "change_of_measurement")["before"]),
-        change_after_test=_right_after(_by_name(t, "change_of_measurement")["after"]),
-        dose_reference_before=_dose_reference(t),
-        trial_time_point=_trial_time_point(t),
-        contraindication_before=compile_phrases(_words(t, "contraindication_before")),
-        test_nouns=compile_phrases(_words(t, "test_nouns")),
-        positive_results=compile_phrases(_words(t, "positive_results")),
-        disqualifying=compile_phrases(_words(t, "disqualifying_words")),
-        disqualifying_after=compile_phrases(_words(t, "disqualifying_after")),
-        participant_roles=compile_phrases(_words(t, "participant_roles")),
-        permission_conditions=compile_phrases(_words(t, "permission_conditions")),
+        route_lead=routes(route_words(t), r"\s+"),
+        local_routes=frozenset(word_list(t, "local_route_words")),
+        prevention_of_finding=compile_phrases(word_list(t, "prevention_of_finding")),
+        interaction_with_drug=compile_phrases(word_list(t, "interaction_with_drug")),
+        response_to_treatment=compile_phrases(word_list(t, "response_to_treatment")),
+        unknown_status_before=compile_phrases(word_list(t, "unknown_status_before")),
+        mother_before=compile_phrases(word_list(t, "mother_before")),
+        manifestation_before=compile_phrases(word_list(t, "manifestation_before")),
+        other_pressure_before=compile_phrases(word_list(t, "other_pressure_before")),
+        future_reference=re.compile(r"\s*(?:" + phrase_pattern(word_list(t, "future_reference")) + ")", re.IGNORECASE),
+        other_person_before=compile_phrases(word_list(t, "other_person_before")),
+        dose_change_before=compile_phrases(word_list(t, "dose_change_before")),
+        change_before_test=compile_phrases(by_name(t, "change_of_measurement")["before"]),
+        change_after_test=right_after(by_name(t, "change_of_measurement")["after"]),
+        dose_reference_before=dose_reference(t),
+        trial_time_point=trial_time_point(t),
+        contraindication_before=compile_phrases(word_list(t, "contraindication_before")),
+        test_nouns=compile_phrases(word_list(t, "test_nouns")),
+        positive_results=compile_phrases(word_list(t, "positive_results")),
+        disqualifying=compile_phrases(word_list(t, "disqualifying_words")),
+        disqualifying_after=compile_phrases(word_list(t, "disqualifying_after")),
+        participant_roles=compile_phrases(word_list(t, "participant_roles")),
+        permission_conditions=compile_phrases(word_list(t, "permission_conditions")),
         setting_markers=re.compile(
-            "(?:" + phrase_pattern(_words(t, "setting_markers")) + r")\s+(?:[\w-]+\s+){0,3}$", re.IGNORECASE
+            "(?:" + phrase_pattern(word_list(t, "setting_markers")) + r")\s+(?:[\w-]+\s+){0,3}$", re.IGNORECASE
         ),
-        past_markers=compile_phrases(_words(t, "past_markers")),
-        relative_markers=compile_phrases(_words(t, "relative_markers")),
-        personal_history=compile_phrases(_words(t, "personal_history_markers")),
-        cause_markers=compile_phrases(_words(t, "cause_markers")),
-        above_normal=re.compile("(?:" + phrase_pattern(_words(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
-        below_normal=re.compile("(?:" + phrase_pattern(_words(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
-        any_qualifier=compile_phrases([w for words in _by_name(t, "qualifiers").values() for w in words]),
+        past_markers=compile_phrases(word_list(t, "past_markers")),
+        relative_markers=compile_phrases(word_list(t, "relative_markers")),
+        personal_history=compile_phrases(word_list(t, "personal_history_markers")),
+        cause_markers=compile_phrases(word_list(t, "cause_markers")),
+        above_normal=re.compile("(?:" + phrase_pattern(word_list(t, "above_normal_words")) + r")\s*$", re.IGNORECASE),
+        below_normal=re.compile("(?:" + phrase_pattern(word_list(t, "below_normal_words")) + r")\s*$", re.IGNORECASE),
+        any_qualifier=compile_phrases([w for words in by_name(t, "qualifiers").values() for w in words]),
         any_topic=compile_phrases(
-            [str(w) for entry in t["not_computable"] for group in _topic_groups(entry) for w in group]
+            [str(w) for entry in t["not_computable"] for group in topic_groups(entry) for w in group]
         ),
-        topic_filter=TopicFilter.of([_topic_groups(entry) for entry in t["not_computable"]]),
-        example_markers=compile_phrases(_words(t, "example_markers")),
+        topic_filter=TopicFilter.of([topic_groups(entry) for entry in t["not_computable"]]),
+        example_markers=compile_phrases(word_list(t, "example_markers")),
         note_markers=re.compile(
-            r"\(?\s*(?:" + phrase_pattern(_words(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
+            r"\(?\s*(?:" + phrase_pattern(word_list(t, "note_markers")) + r")(?:\s*[:,\-]|\s+that\b)", re.IGNORECASE
         ),
-        evidence_phrases=compile_phrases(_words(t, "evidence_phrases")),
-        generic_head_nouns=frozenset(_words(t, "generic_head_nouns")),
+        evidence_phrases=compile_phrases(word_list(t, "evidence_phrases")),
+        generic_head_nouns=frozenset(word_list(t, "generic_head_nouns")),
         definition_lead=re.compile(
-            r"(?:" + phrase_pattern(_words(t, "definition_lead_ends")) + r")\s*:\s*$", re.IGNORECASE
+            r"(?:" + phrase_pattern(word_list(t, "definition_lead_ends")) + r")\s*:\s*$", re.IGNORECASE
         ),
-        current_time=compile_phrases(_words(t, "current_time_phrases")),
+        current_time=compile_phrases(word_list(t, "current_time_phrases")),
         citation_year=re.compile(
             # "2022 World Health Organization (WHO) criteria": a name of up to five words, its acronym in brackets
-            r"(?:19|20)\d\d\s*(?:[\w/\-().]+\s+){0,5}?(?:" + phrase_pattern(_words(t, "citation_nouns")) + r")\b",
+            r"(?:19|20)\d\d\s*(?:[\w/\-().]+\s+){0,5}?(?:" + phrase_pattern(word_list(t, "citation_nouns")) + r")\b",
             re.IGNORECASE,
         ),
-        not_exception=compile_phrases(_words(t, "not_exception_phrases")),
+        not_exception=compile_phrases(word_list(t, "not_exception_phrases")),
         negated_comparator=compile_phrases([w for w in prefix if re.match(r"(?:no|not|does not)\s", w)]),
-        washout=compile_phrases(_words(t, "washout_predicates")),
-        restating_negation=compile_phrases(_words(t, "restating_negations")),
+        washout=compile_phrases(word_list(t, "washout_predicates")),
+        restating_negation=compile_phrases(word_list(t, "restating_negations")),
         procedure_statement=re.compile(
             r"\bwill\s+(?:(?:also|not|routinely|then|only)\s+)*be\s+(?:(?:also|routinely|then|only)\s+)*(?:"
-            + phrase_pattern(_words(t, "procedure_participles"))
+            + phrase_pattern(word_list(t, "procedure_participles"))
             + r")\b",
             re.IGNORECASE,
         ),
         explanation_markers=re.compile(
-            r"\(\s*(?:" + phrase_pattern(_words(t, "explanation_markers")) + ")", re.IGNORECASE
+            r"\(\s*(?:" + phrase_pattern(word_list(t, "explanation_markers")) + ")", re.IGNORECASE
         ),
-        withdrawn=compile_phrases(_words(t, "withdrawn_markers")),
-        proper_names=compile_phrases(_words(t, "proper_names")),
-        name_nouns=frozenset(_words(t, "name_nouns")),
-        organisation_nouns=frozenset(_words(t, "organisation_nouns")),
-        subject_markers=compile_phrases(_words(t, "subject_markers")),
-        requirement_modals=compile_phrases(_words(t, "requirement_modals")),
+        withdrawn=compile_phrases(word_list(t, "withdrawn_markers")),
+        proper_names=compile_phrases(word_list(t, "proper_names")),
+        name_nouns=frozenset(word_list(t, "name_nouns")),
+        organisation_nouns=frozenset(word_list(t, "organisation_nouns")),
+        subject_markers=compile_phrases(word_list(t, "subject_markers")),
+        requirement_modals=compile_phrases(word_list(t, "requirement_modals")),
         stage_pair=re.compile(
             "(?:"
-            + phrase_pattern(_words(t, "stage_adjectives"))
+            + phrase_pattern(word_list(t, "stage_adjectives"))
             + r")\s*,?\s*(?:and/or|or|and|/)\s*(?="
-            + phrase_pattern(_words(t, "stage_adjectives"))
+            + phrase_pattern(word_list(t, "stage_adjectives"))
             + ")",
             re.IGNORECASE,
         ),
-        shared_head_words=frozenset(_words(dict(t.get("shared_head") or {}), "words")),
-        shared_head_nouns=frozenset(_words(dict(t.get("shared_head") or {}), "nouns")),
-        neutral_context=re.compile("(?:" + phrase_pattern(_words(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
+        shared_head_words=frozenset(word_list(dict(t.get("shared_head") or {}), "words")),
+        shared_head_nouns=frozenset(word_list(dict(t.get("shared_head") or {}), "nouns")),
+        neutral_context=re.compile("(?:" + phrase_pattern(word_list(t, "neutral_context")) + r")\s*$", re.IGNORECASE),
         count_re=re.compile(
             r"(?<![\w.])(?:\d+|one|two|three|four|five|six)\s*(?:or\s+more\s+|or\s+fewer\s+|or\s+less\s+|\+\s*)?"
             r"(?:(?:prior|previous|lines?\s+of|different|separate)\s+)*"
             r"(?:(?!(?:days?|weeks?|months?|years?|hours?|mg|g)\b)[a-z\-]+\s+){0,2}"
-            + phrase_pattern(_words(t, "count_nouns")),
+            + phrase_pattern(word_list(t, "count_nouns")),
             re.IGNORECASE,
         ),
     )
