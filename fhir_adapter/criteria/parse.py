@@ -102,28 +102,29 @@ def _definition_colon(work: str, lead: int, matches: list[ConceptMatch], p: Phra
     return lead - 1 if any(m.concept.category in FINDING_CATEGORIES for m in named) else None
 
 
-PERMITTED_VALUE_REASON = "a value the trial also allows ('may include patients with'), not a requirement"
+PERMITTED_VALUE_REASON = "a value the trial also allows ('{marker}'), not a requirement"
 _PERMITTED_SUBJECT = re.compile(
     r"\s*(?:(?:patients|subjects|participants|those)\s+)?(?:(?:with|who\s+have)\s+)?(?:an?\s+)?"
 )
 
 
-def _permitted_value(work: str, head: Head, fields: dict[str, object], p: Phrases) -> bool:
+def _permitted_value(work: str, head: Head, fields: dict[str, object], p: Phrases) -> str | None:
     """ "ECOG 0-2; may include patients with performance status > 2 attributable to LAL": a threshold right after a
-    permission's words is what the permission allows, no requirement of every patient."""
+    permission's words is what the permission allows, no requirement of every patient; the words, or None."""
     if fields.get("comparator") in (None, "present", "absent"):
-        return False
+        return None
     # (no separator before the head: its statement's words are those right before it)
     low = head.seg_start if head.seg_start < head.start else max(0, head.start - 60)
     found = last_match(p.permission, work, low, head.start)
-    return found is not None and _PERMITTED_SUBJECT.fullmatch(work, found.end(), head.start) is not None
+    subject = _PERMITTED_SUBJECT.fullmatch(work, found.end(), head.start) if found is not None else None
+    return " ".join(work[found.start() : head.start].split()) if found is not None and subject else None
 
 
 def _widen_permitted_limits(text: str, drafts: list[Draft], kind: Kind) -> None:
     """The limit of a test stated before a permitted value of it ("ECOG 0-2; may include patients with PS > 2
     ..."): the permitted patients pass too, a residue to confirm on the limit."""
     for i, permitted in enumerate(drafts):
-        if permitted.fields.get("reason") != PERMITTED_VALUE_REASON:
+        if not str(permitted.fields.get("reason") or "").startswith(PERMITTED_VALUE_REASON.split("(")[0]):
             continue
         key = permitted.fields.get("concept_key")
         earlier = [d for d in drafts[:i] if d.fields.get("concept_key") == key and d.fields.get("computable")]
@@ -424,8 +425,9 @@ def parse_clause(
             fields.update(computable=False, reason=EXAMPLE_REASON, residues=[])
         if defined_at is not None and head.start > defined_at and head.concept.category in FINDING_CATEGORIES:
             fields.update(computable=False, reason=DEFINITION_REASON, residues=[])
-        if _permitted_value(work, head, fields, p):
-            fields.update(computable=False, reason=PERMITTED_VALUE_REASON, residues=[])
+        permitted = _permitted_value(work, head, fields, p)
+        if permitted is not None:
+            fields.update(computable=False, reason=PERMITTED_VALUE_REASON.format(marker=permitted), residues=[])
         subgroup = subgroup_after_threshold(work, head, heads)
         if subgroup is not None:
             fields.update(computable=False, reason=THRESHOLD_SUBJECT.format(marker=subgroup), residues=[])
