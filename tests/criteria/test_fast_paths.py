@@ -487,3 +487,23 @@ def test_concept_from_entry_sets_every_field() -> None:
     assert concept.codings[1].display is None and "display" in concept.codings[1].model_fields_set
     assert concept.code_prefixes[0].prefix == "I74" and concept.members == ("condition.x",)
     assert concept.model_fields_set == set(type(concept).model_fields)
+
+
+_LISTS_OF_FUNCTION_WORDS = {
+    # lists whose entries are function words by design (connectors, stop words, prepositions of a modifier)
+    "range_separators", "multiple_words", "list_connectors", "any_kind_words", "cohort_neutral_words",
+    "modifier_words", "neutral_before_finding", "setting_markers", "site_stop_words",
+}  # fmt: skip
+
+
+def test_no_marker_list_holds_a_bare_function_word() -> None:
+    """A comma inside an unquoted phrase of a YAML flow list splits it ("exceptions will be made, however, for"
+    became "however" and "for" as permission words): no marker list may hold a bare function word."""
+    from fhir_adapter.mappings import load_table
+
+    table = load_table("criteria_phrases")
+    function_words = {"for", "of", "to", "in", "on", "at", "by", "with", "the", "a", "an", "and", "or", "however"}
+    for key, value in table.items():
+        if isinstance(value, list) and key not in _LISTS_OF_FUNCTION_WORDS:
+            bare = [v for v in value if isinstance(v, str) and v.strip().lower() in function_words]
+            assert not bare, f"{key}: {bare}"
