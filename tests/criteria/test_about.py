@@ -234,3 +234,35 @@ def test_an_exposure_to_radiation_is_no_radiotherapy() -> None:
     """Audit round 11: "radiation" is also radiotherapy's name; its exposure is not the treatment."""
     atom = _by_key("Exclusion Criteria:\n* radiation exposure from diagnostic imaging\n", "procedure.radiotherapy")
     assert not atom.computable and atom.reason is not None and atom.reason.startswith("'exposure'")
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "reason_start"),
+    [
+        # audit round 9 (corpus NCT01784393): an impending fracture is a risk, not a fracture
+        ("Impending fracture of the treatment site", "condition.bone-fracture", "'impending'"),
+        # an exposure to radiation is no radiotherapy (the exposure words now reach procedures)
+        ("Occupational exposure to ionizing radiation", "procedure.radiotherapy", "'exposure to'"),
+    ],
+)
+def test_a_risk_or_an_exposure_is_not_the_concept(item: str, key: str, reason_start: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert not atom.computable and atom.reason is not None and atom.reason.startswith(reason_start)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "residue"),
+    [
+        # audit round 9 (Chia NCT03187639, NCT04147728, NCT02951520): onset, extent and site after a finding
+        ("Atrial fibrillation of new onset", "condition.atrial-fibrillation", "of new onset"),
+        (
+            "Patient with lung squamous cell carcinoma that involved pulmonary hilar",
+            "condition.lung-squamous-cell-carcinoma",
+            "that involved pulmonary hilar",
+        ),
+        ("Infection at the injection site", "condition.infection", "at the injection site"),
+    ],
+)
+def test_words_after_a_finding_that_restrict_it_are_residues(item: str, key: str, residue: str) -> None:
+    atom = _by_key(f"Exclusion Criteria:\n* {item}\n", key)
+    assert atom.computable and [(r.text, r.effect) for r in atom.residues] == [(residue, "narrows")]
