@@ -159,8 +159,10 @@ def threshold_subjects(text: str, drafts: Sequence[Draft]) -> list[Draft]:
     return out
 
 
+SUBJECT_NOUNS = r"(?:patients|subjects|participants|those)"
+"""The nouns that name the patients a statement is about ("for patients with", "may include patients with")."""
 _SUBGROUP_GAP = re.compile(
-    r"\s*\)?\s*(?:(?:for|in)\s+(?:patients|subjects|participants|those)\s+)?"
+    rf"\s*\)?\s*(?:(?:for|in)\s+{SUBJECT_NOUNS}\s+)?"
     r"(?:with|for|if|in\s+case\s+of|in\s+the\s+presence\s+of|due\s+to)\s+(?:known\s+|documented\s+)?"
 )
 

@@ -21,6 +21,7 @@ from fhir_adapter.criteria.allergies import allergy_before
 from fhir_adapter.criteria.alternatives import alternatives_count
 from fhir_adapter.criteria.concept_roles import find_heads
 from fhir_adapter.criteria.definitions import (
+    SUBJECT_NOUNS,
     THRESHOLD_SUBJECT,
     defined_by_threshold,
     excluded_support,
@@ -102,10 +103,9 @@ def _definition_colon(work: str, lead: int, matches: list[ConceptMatch], p: Phra
     return lead - 1 if any(m.concept.category in FINDING_CATEGORIES for m in named) else None
 
 
-PERMITTED_VALUE_REASON = "a value the trial also allows ('{marker}'), not a requirement"
-_PERMITTED_SUBJECT = re.compile(
-    r"\s*(?:(?:patients|subjects|participants|those)\s+)?(?:(?:with|who\s+have)\s+)?(?:an?\s+)?"
-)
+PERMITTED_VALUE = "a value the trial also allows"
+PERMITTED_VALUE_REASON = PERMITTED_VALUE + " ('{marker}'), not a requirement"
+_PERMITTED_SUBJECT = re.compile(rf"\s*(?:{SUBJECT_NOUNS}\s+)?(?:(?:with|who\s+have)\s+)?(?:an?\s+)?")
 
 
 def _permitted_value(work: str, head: Head, fields: dict[str, object], p: Phrases) -> str | None:
@@ -124,14 +124,14 @@ def _widen_permitted_limits(text: str, drafts: list[Draft], kind: Kind) -> None:
     """The limit of a test stated before a permitted value of it ("ECOG 0-2; may include patients with PS > 2
     ..."): the permitted patients pass too, a residue to confirm on the limit."""
     for i, permitted in enumerate(drafts):
-        if not str(permitted.fields.get("reason") or "").startswith(PERMITTED_VALUE_REASON.split("(")[0]):
+        if not str(permitted.fields.get("reason") or "").startswith(PERMITTED_VALUE):
             continue
         key = permitted.fields.get("concept_key")
         earlier = [d for d in drafts[:i] if d.fields.get("concept_key") == key and d.fields.get("computable")]
         if earlier:
             residues = cast(list[Residue], earlier[-1].fields.setdefault("residues", []))
             value = text[permitted.start : permitted.end].strip()
-            residues.append(Residue(text=value, effect=widening(kind), reason="a value the trial also allows"))
+            residues.append(Residue(text=value, effect=widening(kind), reason=PERMITTED_VALUE))
 
 
 _TIGHT_JOIN = re.compile(r"\s*(?:/|or|and/or)\s*")

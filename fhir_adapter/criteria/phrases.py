@@ -105,6 +105,7 @@ class Phrases:
     risk_of_finding: re.Pattern[str] = _NEVER
     exposure_to_finding: re.Pattern[str] = _NEVER
     vaccine_words: re.Pattern[str] = _NEVER
+    """ "live vaccines (e.g., measles, mumps, yellow fever)": a vaccine word whose examples name the vaccines."""
     planned_procedure_before: re.Pattern[str] = _NEVER
     """ "undergoing", "requiring", "scheduled for" before a one-off procedure of an inclusion: the one to come."""
     one_off_procedure: re.Pattern[str] = _NEVER
@@ -129,6 +130,7 @@ class Phrases:
     restrictive_clause: re.Pattern[str] = _NEVER
     """A clause right after a finding that restricts it ("requiring dialysis", "that required steroids")."""
     route_before: re.Pattern[str] = _NEVER
+    """Route words right before a drug ("intravenous iron", "oral or IV antibiotics"), ending at the drug."""
     threshold_subject: re.Pattern[str] = _NEVER
     """Words after a threshold that name the patients it (or another limit) applies to ("unless", "for patients
     who")."""
@@ -147,12 +149,10 @@ class Phrases:
     dosing_word: re.Pattern[str] = _NEVER
     dosing_before: re.Pattern[str] = _NEVER
     """A dose or duration word before a drug ("high-dose steroids", "long-term use of NSAIDs"), up to the drug."""
-    """Route words right before a drug ("intravenous iron", "oral or IV antibiotics"), ending at the drug."""
     route_lead: re.Pattern[str] = _NEVER
     """Route words that open a drug's name ("iv iron" is a synonym of the iron preparations)."""
     local_routes: frozenset[str] = frozenset()
     """The route words of local use ("intranasal", "topical"): not a systemic-only class's use."""
-    """ "live vaccines (e.g., measles, mumps, yellow fever)": a vaccine word whose examples name the vaccines."""
     prevention_of_finding: re.Pattern[str] = _NEVER
     interaction_with_drug: re.Pattern[str] = _NEVER
     response_to_treatment: re.Pattern[str] = _NEVER
